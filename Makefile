@@ -1,0 +1,52 @@
+# TimeBase: the two commands are `make run` and `make test`; everything else is for developers.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUF := .tools/node_modules/.bin/buf
+PYTEST_WORKERS ?= 2
+
+.PHONY: help run test lint typecheck pytest proto buf clean distclean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "TimeBase needs Python >= 3.11 (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,yahoo,dev]'
+	@touch $@
+
+run: $(STAMP) ## Start TimeBase in the foreground (embedded PostgreSQL unless TIMEBASE_DATABASE_URL is set)
+	$(BIN)/timebase serve
+
+test: $(STAMP) lint ## Lint, type-check and run the whole test suite (starts its own PostgreSQL)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+pytest: $(STAMP) ## Run only the test suite (PYTEST_ARGS=... to select)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) buf ## ruff, mypy and buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gateway sdk flight proto tests
+
+proto: $(STAMP) ## Regenerate the committed gRPC/protobuf stubs from proto/
+	$(BIN)/python proto/generate.py
+
+# buf comes from the npm registry; without npm the proto lint is skipped (the stub test still runs).
+buf:
+	@if [ -x $(BUF) ] || { command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1 >/dev/null 2>&1; }; then \
+		$(BUF) lint && echo "buf lint: ok"; \
+	else echo "buf lint: skipped (npm or the @bufbuild/buf package is not available)"; fi
+
+clean: ## Remove caches and build output (keeps .venv and the data directory)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* build dist
+
+distclean: clean ## Also remove .venv and .tools
+	rm -rf $(VENV) .tools

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every TimeBase component shares: errors, configuration, logging."""

@@ -1,0 +1,67 @@
+"""The TimeBase error hierarchy.
+
+Every error TimeBase raises on purpose is a `TimeBaseError` with a stable `code` (an upper-case
+identifier clients can branch on), a human message naming what was wrong, and optional `details`.
+Each door (gRPC, Flight, REST) maps errors to its own status in exactly one place; nothing below
+that boundary knows about status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TimeBaseError(Exception):
+    """Root of all TimeBase errors."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape every door uses: `{"code", "message", "details"}`."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(TimeBaseError):
+    """A configuration file, environment variable or manifest is invalid."""
+
+    code = "CONFIG_ERROR"
+
+
+class InvalidRequestError(TimeBaseError):
+    """The caller sent something malformed (maps to INVALID_ARGUMENT / HTTP 400)."""
+
+    code = "INVALID_REQUEST"
+
+
+class InvalidIntervalError(InvalidRequestError):
+    code = "INVALID_INTERVAL"
+
+
+class InvalidTimeRangeError(InvalidRequestError):
+    code = "INVALID_TIME_RANGE"
+
+
+class InvalidDataError(InvalidRequestError):
+    """A batch of bars failed validation; `details` name the first bad row and column."""
+
+    code = "INVALID_DATA"
+
+
+class DatabaseError(TimeBaseError):
+    """The database could not be reached or refused an operation (maps to UNAVAILABLE / 503)."""
+
+    code = "DATABASE_ERROR"
+
+
+class EmbeddedDatabaseError(DatabaseError):
+    """The embedded PostgreSQL could not be started or stopped."""
+
+    code = "EMBEDDED_DATABASE_ERROR"

