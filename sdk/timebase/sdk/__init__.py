@@ -1,0 +1,67 @@
+"""TimeBase provider SDK: write a `Provider` subclass, describe it in config.yaml, `serve()` it.
+
+Importing it needs only the base install (grpcio, protobuf, pyyaml); pyarrow is imported lazily
+when a provider yields Arrow record batches. The contract-test kit is `timebase.sdk.testing`.
+"""
+
+from timebase.sdk.errors import (
+    AuthFailed,
+    InvalidArgument,
+    NotSupported,
+    ProviderError,
+    RateLimited,
+    SymbolNotFound,
+    UpstreamUnavailable,
+    retry_after_from_metadata,
+)
+from timebase.sdk.manifest import (
+    Capabilities,
+    Manifest,
+    Options,
+    OptionSpec,
+    RateLimits,
+    load_manifest,
+    parse_manifest,
+)
+from timebase.sdk.provider import (
+    Bar,
+    HealthReport,
+    HealthState,
+    Provider,
+    RealTimeBar,
+    Subscription,
+    Subscriptions,
+)
+from timebase.sdk.ratelimit import RateLimiter, TokenBucket
+from timebase.sdk.retry import retry
+from timebase.sdk.server import ProviderServer, serve
+
+__all__ = [
+    "AuthFailed",
+    "Bar",
+    "Capabilities",
+    "HealthReport",
+    "HealthState",
+    "InvalidArgument",
+    "Manifest",
+    "NotSupported",
+    "OptionSpec",
+    "Options",
+    "Provider",
+    "ProviderError",
+    "ProviderServer",
+    "RateLimited",
+    "RateLimiter",
+    "RateLimits",
+    "RealTimeBar",
+    "Subscription",
+    "Subscriptions",
+    "SymbolNotFound",
+    "TokenBucket",
+    "UpstreamUnavailable",
+    "load_manifest",
+    "parse_manifest",
+    "retry",
+    "retry_after_from_metadata",
+    "serve",
+]

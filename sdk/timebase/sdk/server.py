@@ -1,0 +1,589 @@
+"""The gRPC server every SDK provider runs.
+
+`serve(MyProvider)` is the whole `main` of a provider add-on. It serves, on one `grpc.aio`
+server: `timebase.provider.DataProvider` (including the columnar `GetHistoricalBars`), the standard
+`grpc.health.v1.Health` service and server reflection.
+
+Environment:
+    TIMEBASE_PROVIDER_HOST     bind address (default 127.0.0.1; 0.0.0.0 in containers)
+    TIMEBASE_PROVIDER_PORT     port (default 50052; 0 picks a free one)
+    TIMEBASE_PROVIDER_OPTIONS  the provider's options as a JSON object
+    TIMEBASE_PROVIDER_MANIFEST path of config.yaml (default: ../config.yaml beside src/)
+    TIMEBASE_PROVIDER_SHUTDOWN_GRACE  seconds in-flight RPCs get at shutdown (default 5)
+    TIMEBASE_LOG_LEVEL         log level (default INFO)
+
+Once listening it prints one machine-readable line on stdout, for supervisors:
+``TIMEBASE_PROVIDER_LISTENING port=50052 host=127.0.0.1 slug=synthetic pid=1234``.
+SIGTERM/SIGINT shut down in stages: health turns NOT_SERVING, new RPCs are refused, in-flight ones
+get the grace period, then the provider's `close()` (bounded); a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf import empty_pb2
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from timebase.core.errors import ConfigError
+from timebase.provider import provider_pb2 as pb
+from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import InvalidArgument, NotSupported, ProviderError, to_rpc_status
+from timebase.sdk.logs import configure_logging
+from timebase.sdk.manifest import Manifest, load_manifest
+from timebase.sdk.provider import (
+    Bar,
+    HealthState,
+    Provider,
+    RealTimeBar,
+    Subscription,
+    Subscriptions,
+)
+from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros, value_problem
+from timebase.sdk.wire import (
+    HistoricalQuery,
+    check_interval,
+    check_symbol,
+    columns_to_chunks,
+    columns_to_messages,
+    parse_historical_request,
+    to_timestamp_pb,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger("timebase.sdk.server")
+
+DEFAULT_PORT = 50052
+DEFAULT_HOST = "127.0.0.1"
+LISTENING_PREFIX = "TIMEBASE_PROVIDER_LISTENING"
+WARNINGS_KEY = "x-timebase-warnings"
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DataProvider"].full_name
+_FLUSH_BARS = 1024
+_HEALTH_TIMEOUT = 5.0
+_STREAM_QUEUE = 1024
+
+
+class _Servicer(pb_grpc.DataProviderServicer):
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.manifest = provider.manifest
+        self.slug = provider.manifest.slug
+
+    # -- error boundary --------------------------------------------------------------------
+
+    async def _abort(
+        self, context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, rpc: str
+    ) -> None:
+        if isinstance(exc, ProviderError):
+            if not isinstance(exc, InvalidArgument | NotSupported):
+                log.warning("%s failed: %s: %s", rpc, type(exc).__name__, exc.message)
+        else:
+            log.error("%s failed with an unexpected error", rpc, exc_info=exc)
+        status = to_rpc_status(exc)
+        await context.abort(status.code, status.message, trailing_metadata=status.trailing_metadata)
+
+    # -- unary -----------------------------------------------------------------------------
+
+    async def GetCapabilities(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ProviderCapabilities:
+        return capabilities_message(self.manifest, self.provider)
+
+    async def HealthCheck(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.HealthStatus:
+        state, message, metrics = await _probe(self.provider)
+        return pb.HealthStatus(
+            status={
+                HealthState.HEALTHY: pb.HealthStatus.HEALTHY,
+                HealthState.DEGRADED: pb.HealthStatus.DEGRADED,
+                HealthState.UNHEALTHY: pb.HealthStatus.UNHEALTHY,
+            }[state],
+            message=message,
+            timestamp=to_timestamp_pb(datetime.now(UTC)),
+            metrics=dict(metrics),
+        )
+
+    # -- historical ------------------------------------------------------------------------
+
+    async def _columns(
+        self, query: HistoricalQuery, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Columns]:
+        """The provider's valid bars as column blocks (one block at the end when limited)."""
+        validator = BarValidator(query.interval, query.start, query.end)
+        kept = Columns()
+        pending: list[Bar] = []
+        source = self.provider.get_historical_data(
+            query.symbol, query.interval, query.start, query.end, query.limit
+        )
+
+        def flush() -> Columns:
+            block = validator.bars(pending)
+            pending.clear()
+            return block
+
+        try:
+            async for item in source:
+                if isinstance(item, Bar):
+                    pending.append(item)
+                    if len(pending) < _FLUSH_BARS:
+                        continue
+                    block = flush()
+                else:
+                    if pending:
+                        first = flush()
+                        if query.limit is None:
+                            if len(first):
+                                yield first
+                        else:
+                            kept.extend(first)
+                    block = validator.batch(_as_batch(item))
+                if query.limit is None:
+                    if len(block):
+                        yield block
+                else:
+                    kept.extend(block)
+                    kept.keep_last(query.limit)
+            if pending:
+                block = flush()
+                if query.limit is None:
+                    if len(block):
+                        yield block
+                else:
+                    kept.extend(block)
+            if query.limit is not None:
+                kept.keep_last(query.limit)
+                if len(kept):
+                    yield kept
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if validator.skipped_total:
+            message = validator.describe_skipped()
+            log.warning(
+                "%s %s [%s, %s): %s",
+                query.symbol,
+                query.interval,
+                query.start.isoformat(),
+                query.end.isoformat(),
+                message,
+            )
+            warning = {
+                "code": "INVALID_BARS_SKIPPED",
+                "message": message,
+                "provider": self.slug,
+                "count": validator.skipped_total,
+            }
+            context.set_trailing_metadata(((WARNINGS_KEY, json.dumps([warning])),))
+
+    def _query(self, request: pb.HistoricalDataRequest) -> HistoricalQuery:
+        if not self.manifest.capabilities.historical_data:
+            raise NotSupported(f"provider {self.slug!r} does not serve historical data")
+        return parse_historical_request(request, self.manifest)
+
+    async def GetHistoricalData(
+        self, request: pb.HistoricalDataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.TimeSeriesData]:
+        try:
+            query = self._query(request)
+            async for block in self._columns(query, context):
+                for msg in columns_to_messages(block, query.symbol, query.interval, self.slug):
+                    yield msg
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await self._abort(context, exc, "GetHistoricalData")
+
+    async def GetHistoricalBars(
+        self, request: pb.HistoricalDataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.BarChunk]:
+        try:
+            query = self._query(request)
+            async for block in self._columns(query, context):
+                for chunk in columns_to_chunks(block, query.symbol, query.interval, self.slug):
+                    yield chunk
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await self._abort(context, exc, "GetHistoricalBars")
+
+    # -- real time -------------------------------------------------------------------------
+
+    async def StreamRealTimeData(
+        self,
+        request_iterator: AsyncIterator[pb.StreamControl],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.TimeSeriesData]:
+        if not (
+            self.manifest.capabilities.real_time_streaming and self.provider.implements_real_time()
+        ):
+            await self._abort(
+                context,
+                NotSupported(f"provider {self.slug!r} does not stream real-time data"),
+                "StreamRealTimeData",
+            )
+            return
+        subs = Subscriptions()
+        queue: asyncio.Queue[RealTimeBar | BaseException | None] = asyncio.Queue(_STREAM_QUEUE)
+
+        async def read_controls() -> None:
+            try:
+                async for control in request_iterator:
+                    self._apply_control(subs, control)
+                subs.close()
+            except Exception as exc:
+                await queue.put(exc)
+
+        async def produce() -> None:
+            try:
+                async for item in self.provider.stream_real_time(subs):
+                    await queue.put(item)
+                await queue.put(None)
+            except Exception as exc:
+                await queue.put(exc)
+
+        tasks = [asyncio.create_task(read_controls()), asyncio.create_task(produce())]
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    await self._abort(context, item, "StreamRealTimeData")
+                    return
+                msg = self._realtime_message(item, subs)
+                if msg is not None:
+                    yield msg
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _apply_control(self, subs: Subscriptions, control: pb.StreamControl) -> None:
+        action = control.action
+        if action == pb.StreamControl.PAUSE:
+            subs.pause()
+        elif action == pb.StreamControl.RESUME:
+            subs.resume()
+        elif action == pb.StreamControl.SUBSCRIBE:
+            symbol = check_symbol(control.symbol, self.manifest)
+            interval = check_interval(control.interval, self.manifest)
+            subs.subscribe(Subscription(symbol, interval, dict(control.options)))
+        elif action == pb.StreamControl.UNSUBSCRIBE:
+            symbol = check_symbol(control.symbol, self.manifest)
+            if control.interval:
+                check_interval(control.interval, self.manifest)
+            subs.unsubscribe(symbol, control.interval)
+        else:
+            raise InvalidArgument(f"action: unknown action {action}")
+
+    def _realtime_message(self, item: RealTimeBar, subs: Subscriptions) -> pb.TimeSeriesData | None:
+        if not subs.wants(item.symbol, item.interval):
+            return None
+        bar = item.bar
+        try:
+            values = (
+                float(bar.open),
+                float(bar.high),
+                float(bar.low),
+                float(bar.close),
+                float(bar.volume),
+            )
+            meta = metadata_json(bar.metadata)
+            to_micros(bar.timestamp)
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            log.warning("real-time bar for %s %s skipped: malformed", item.symbol, item.interval)
+            return None
+        reason = value_problem(*values)
+        if reason is not None:
+            log.warning("real-time bar for %s %s skipped: %s", item.symbol, item.interval, reason)
+            return None
+        cols = Columns(
+            [to_micros(bar.timestamp)],
+            [values[0]],
+            [values[1]],
+            [values[2]],
+            [values[3]],
+            [values[4]],
+            [meta],
+        )
+        return next(columns_to_messages(cols, item.symbol, item.interval, self.slug))
+
+
+def _as_batch(item: Any) -> pa.RecordBatch:
+    """A RecordBatch (a Table is accepted too and combined into one batch)."""
+    import pyarrow as pa
+
+    if isinstance(item, pa.RecordBatch):
+        return item
+    if isinstance(item, pa.Table):
+        return (
+            item.combine_chunks().to_batches()[0]
+            if item.num_rows
+            else pa.RecordBatch.from_pylist([])
+        )
+    raise TypeError(
+        f"get_historical_data yielded {type(item).__name__}, expected Bar or pyarrow.RecordBatch"
+    )
+
+
+async def _probe(provider: Provider) -> tuple[HealthState, str, Mapping[str, str]]:
+    try:
+        report = await asyncio.wait_for(provider.health(), _HEALTH_TIMEOUT)
+    except TimeoutError:
+        return HealthState.UNHEALTHY, f"health check timed out after {_HEALTH_TIMEOUT:g} s", {}
+    except Exception as exc:
+        log.warning("health check failed: %s", exc, exc_info=exc)
+        return HealthState.UNHEALTHY, f"health check failed ({type(exc).__name__})", {}
+    return report.state, report.message, {str(k): str(v) for k, v in report.metrics.items()}
+
+
+def capabilities_message(
+    manifest: Manifest, provider: Provider | None = None
+) -> pb.ProviderCapabilities:
+    """ProviderCapabilities as the manifest declares them."""
+    caps = manifest.capabilities
+    lookback = manifest.max_lookback_days.get("default")
+    if lookback is None and manifest.max_lookback_days:
+        lookback = max(manifest.max_lookback_days.values())
+    msg = pb.ProviderCapabilities(
+        name=manifest.name,
+        version=manifest.version,
+        slug=manifest.slug,
+        supports_historical=caps.historical_data,
+        supports_realtime=caps.real_time_streaming,
+        supports_backfill=caps.backfill,
+        data_types=list(manifest.data_types),
+        intervals=list(manifest.intervals),
+        rate_limits=pb.RateLimits(
+            requests_per_minute=manifest.rate_limits.requests_per_minute or 0,
+            requests_per_day=manifest.rate_limits.requests_per_day or 0,
+        ),
+    )
+    if lookback is not None:
+        msg.max_lookback_days = lookback
+    return msg
+
+
+class ProviderServer:
+    """An embeddable provider server: ``async with ProviderServer(provider) as server: server.port``."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        health_interval: float = 10.0,
+    ) -> None:
+        self.provider = provider
+        self.manifest = provider.manifest
+        self.host = host
+        self.requested_port = port
+        self.health_interval = health_interval
+        self._port: int | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health = health_aio.HealthServicer()
+        self._health_task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("server not started")
+        return self._port
+
+    @property
+    def target(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        """Start the provider and the server; return the bound port."""
+        await self.provider.start()
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_DataProviderServicer_to_server(_Servicer(self.provider), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        address = (
+            f"[{self.host}]:{self.requested_port}"
+            if ":" in self.host
+            else f"{self.host}:{self.requested_port}"
+        )
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from None
+        await server.start()
+        self._server, self._port = server, port
+        await self._set_serving(True)
+        self._health_task = asyncio.create_task(self._watch_health())
+        log.info("provider %s listening on %s", self.manifest.slug, self.target)
+        return port
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, status)
+
+    async def _watch_health(self) -> None:
+        serving = True
+        while True:
+            await asyncio.sleep(self.health_interval)
+            state, message, _ = await _probe(self.provider)
+            now = state is not HealthState.UNHEALTHY
+            if now != serving:
+                log.warning("provider health changed to %s: %s", state.value, message)
+                await self._set_serving(now)
+                serving = now
+
+    async def stop(self, grace: float = 5.0, close_timeout: float = 5.0) -> None:
+        """Staged shutdown: NOT_SERVING, refuse new RPCs, `grace` s for in-flight ones, close."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        await self._health.enter_graceful_shutdown()
+        await server.stop(grace)
+        try:
+            await asyncio.wait_for(self.provider.close(), close_timeout)
+        except TimeoutError:
+            log.warning("provider close() did not finish within %g s", close_timeout)
+        except Exception:
+            log.exception("provider close() failed")
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> ProviderServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop(grace=1.0)
+
+
+def default_manifest_path(provider_cls: type[Provider]) -> Path:
+    """TIMEBASE_PROVIDER_MANIFEST, else config.yaml beside the provider's src/ folder."""
+    env = os.environ.get("TIMEBASE_PROVIDER_MANIFEST")
+    if env:
+        return Path(env)
+    here = Path(inspect.getfile(provider_cls)).resolve().parent
+    for folder in (here, here.parent):
+        if (folder / "config.yaml").is_file():
+            return folder / "config.yaml"
+    return here.parent / "config.yaml"
+
+
+def _env_port(env: Mapping[str, str]) -> int:
+    raw = env.get("TIMEBASE_PROVIDER_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"TIMEBASE_PROVIDER_PORT: expected a port number (0-65535), got {raw!r}")
+    return int(raw)
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+    return value
+
+
+async def run_server(
+    provider: Provider, *, host: str, port: int, grace: float, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop` is set), then shut down in stages."""
+    server = ProviderServer(provider, host=host, port=port)
+    await server.start()
+    print(
+        f"{LISTENING_PREFIX} port={server.port} host={host} slug={provider.slug} pid={os.getpid()}",
+        flush=True,
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            stop.set()
+        else:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await stop.wait()
+    finally:
+        started = time.monotonic()
+        await server.stop(grace=grace)
+        log.info("provider %s stopped in %.2f s", provider.slug, time.monotonic() - started)
+
+
+def serve(
+    provider_cls: type[Provider], manifest_path: str | os.PathLike[str] | None = None
+) -> None:
+    """Run `provider_cls` as a provider add-on process (blocks until SIGTERM/SIGINT)."""
+    env = os.environ
+    configure_logging(env.get("TIMEBASE_LOG_LEVEL", "INFO"))
+    try:
+        path = (
+            Path(manifest_path)
+            if manifest_path is not None
+            else default_manifest_path(provider_cls)
+        )
+        manifest = load_manifest(path)
+        options = manifest.load_options(env)
+        host = env.get("TIMEBASE_PROVIDER_HOST", "").strip() or DEFAULT_HOST
+        port = _env_port(env)
+        grace = _env_float(env, "TIMEBASE_PROVIDER_SHUTDOWN_GRACE", 5.0)
+        logging.getLogger("timebase.sdk").info(
+            "starting provider %s %s with options %s", manifest.slug, manifest.version, options
+        )
+        provider = provider_cls(manifest, options)
+        asyncio.run(run_server(provider, host=host, port=port, grace=grace))
+    except (ConfigError, OSError) as exc:
+        log.error("provider failed to start: %s", exc)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+        pass
