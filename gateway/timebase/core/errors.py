@@ -65,3 +65,9 @@ class EmbeddedDatabaseError(DatabaseError):
     """The embedded PostgreSQL could not be started or stopped."""
 
     code = "EMBEDDED_DATABASE_ERROR"
+
+
+class ServerStartError(TimeBaseError):
+    """A server could not start (e.g. its port is already in use)."""
+
+    code = "SERVER_START_ERROR"

@@ -1,0 +1,1 @@
+"""The `timebase` command line."""

@@ -1,0 +1,53 @@
+"""`timebase` command line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from timebase.core.config import load_config
+from timebase.core.errors import TimeBaseError
+from timebase.core.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="timebase", description="TimeBase: self-hosted financial time-series data."
+    )
+    parser.add_argument("--version", action="version", version=f"timebase {version('timebase')}")
+    parser.add_argument(
+        "-c", "--config", type=Path, help="configuration file (default: ./timebase.yaml if present)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("serve", help="run TimeBase in the foreground (Ctrl-C to stop)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except TimeBaseError as exc:
+        print(f"timebase: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.log.level, config.log.format)
+    if args.command == "serve":
+        from timebase.cli.serve import serve
+
+        try:
+            return asyncio.run(serve(config))
+        except TimeBaseError as exc:
+            print(f"timebase: {exc.message}", file=sys.stderr)
+            return EXIT_ERROR
+    return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""TimeBase configuration: typed, validated at load, errors naming the file or variable and key.
+
+Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEBASE_CONFIG, else
+`./timebase.yaml` when it exists), then environment variables:
+
+    TIMEBASE_DATABASE_URL   database.url        (unset: start the embedded PostgreSQL)
+    TIMEBASE_DATA_DIR       data_dir            (default ./.timebase)
+    TIMEBASE_HOST           host                (default 127.0.0.1)
+    TIMEBASE_GRPC_PORT      grpc_port           (default 50051)
+    TIMEBASE_FLIGHT_PORT    flight_port         (default 8815)
+    TIMEBASE_HTTP_PORT      http_port           (default 8080)
+    TIMEBASE_LOG_LEVEL      log.level           (default INFO)
+    TIMEBASE_LOG_FORMAT     log.format          (json | text, default json)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from timebase.core.errors import ConfigError
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    #: libpq URL of an existing PostgreSQL/TimescaleDB; None starts the embedded PostgreSQL.
+    url: str | None = None
+    #: Connections kept open for concurrent readers and writers.
+    pool_size: int = 8
+    #: Extra `postgresql.conf` settings for the embedded server (e.g. shared_buffers: 1GB).
+    embedded_settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    #: Days of intraday bars (1m … 4h) to keep; None keeps them forever.
+    intraday_days: int | None = 365
+    #: Days of daily, weekly and monthly bars to keep; None keeps them forever.
+    daily_days: int | None = None
+    #: How often the retention job runs, in seconds.
+    interval_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    flight_port: int = 8815
+    http_port: int = 8080
+    data_dir: Path = Path(".timebase")
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+ENV_KEYS: dict[str, str] = {
+    "TIMEBASE_DATABASE_URL": "database.url",
+    "TIMEBASE_DATA_DIR": "data_dir",
+    "TIMEBASE_HOST": "host",
+    "TIMEBASE_GRPC_PORT": "grpc_port",
+    "TIMEBASE_FLIGHT_PORT": "flight_port",
+    "TIMEBASE_HTTP_PORT": "http_port",
+    "TIMEBASE_LOG_LEVEL": "log.level",
+    "TIMEBASE_LOG_FORMAT": "log.format",
+}
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the configuration (see the module docstring for the sources)."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get("TIMEBASE_CONFIG"):
+        path = Path(env["TIMEBASE_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"TIMEBASE_CONFIG: no such file: {path}")
+    if path is None and Path("timebase.yaml").is_file():
+        path = Path("timebase.yaml")
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = _read_yaml(path)
+    source = str(path) if path is not None else "defaults"
+    config = _build(values, source)
+
+    for var, key in ENV_KEYS.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        config = _set(config, key, raw, source=var)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _build(values: Mapping[str, Any], source: str) -> Config:
+    config = Config()
+    for key, value in _flatten(values, source).items():
+        config = _set(config, key, value, source=source)
+    return config
+
+
+def _flatten(values: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    sections = {"database", "retention", "log"}
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if not prefix and key in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {dotted}: expected a mapping")
+            flat.update(_flatten(value, source, prefix=f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _set(config: Config, key: str, raw: Any, *, source: str) -> Config:
+    parser = _PARSERS.get(key)
+    if parser is None:
+        known = ", ".join(sorted(_PARSERS))
+        raise ConfigError(f"{source}: {key}: unknown key (known keys: {known})")
+    try:
+        value = parser(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {key}: {exc}") from None
+    section, _, name = key.rpartition(".")
+    if not section:
+        return dataclasses.replace(config, **{name: value})
+    inner = getattr(config, section)
+    return dataclasses.replace(config, **{section: dataclasses.replace(inner, **{name: value})})
+
+
+# -- value parsers: raise ValueError with a message saying what was expected --------------------
+
+
+def _port(raw: Any) -> int:
+    value = _int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number 0-65535, got {raw!r}")
+    return value
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected an integer, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    raise ValueError(f"expected an integer, got {raw!r}")
+
+
+def _positive_int(raw: Any) -> int:
+    value = _int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+def _optional(parser: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    def parse(raw: Any) -> T | None:
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "null", "none"}):
+            return None
+        return parser(raw)
+
+    return parse
+
+
+def _str(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"expected a non-empty string, got {raw!r}")
+    return raw.strip()
+
+
+def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = _str(raw)
+        value = value.upper() if upper else value.lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _database_url(raw: Any) -> str:
+    value = _str(raw)
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return value
+
+
+def _settings(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a mapping of PostgreSQL settings, got {raw!r}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "host": _str,
+    "grpc_port": _port,
+    "flight_port": _port,
+    "http_port": _port,
+    "data_dir": lambda raw: Path(_str(raw)),
+    "database.url": _optional(_database_url),
+    "database.pool_size": _positive_int,
+    "database.embedded_settings": _settings,
+    "retention.intraday_days": _optional(_positive_int),
+    "retention.daily_days": _optional(_positive_int),
+    "retention.interval_seconds": _positive_int,
+    "log.level": _choice(LOG_LEVELS, upper=True),
+    "log.format": _choice(LOG_FORMATS),
+}

@@ -1,0 +1,97 @@
+"""The TimeBase application: database, store and servers, started and stopped in order.
+
+`TimeBaseApp(config)` is built synchronously; `await app.start()` brings everything up (the
+embedded PostgreSQL when no database URL is configured, migrations, servers) and `await
+app.stop()` shuts it down in reverse order, each stage under its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from timebase.core.config import Config
+from timebase.gateway.grpc_server import GrpcServer
+from timebase.store.embedded import EmbeddedPostgres
+
+_log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A door TimeBase serves: what it is, where it listens and a one-line example."""
+
+    name: str
+    address: str
+    example: str = ""
+
+
+class TimeBaseApp:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.embedded: EmbeddedPostgres | None = None
+        self.database_url: str | None = config.database.url
+        self.grpc = GrpcServer(config.host, config.grpc_port)
+        self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+
+    async def start(self) -> None:
+        """Start every component; on failure, stop what was started and re-raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        if self.database_url is None:
+            self.embedded = EmbeddedPostgres(
+                self.config.data_dir, settings=self.config.database.embedded_settings
+            )
+            await self.embedded.start()
+            self._stops.append(("embedded database", self.embedded.stop))
+            self.database_url = self.embedded.url
+        await self.grpc.start()
+        self._stops.append(("gRPC server", self.grpc.stop))
+
+    async def stop(self) -> None:
+        """Stop components in reverse start order, each bounded by a timeout."""
+        while self._stops:
+            name, stop = self._stops.pop()
+            try:
+                await asyncio.wait_for(stop(), STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                _log.error("stopping the %s timed out", name)
+            except Exception:
+                _log.exception("stopping the %s failed", name)
+
+    def endpoints(self) -> list[Endpoint]:
+        host = self.config.host
+        grpc_address = f"{host}:{self.grpc.port}"
+        database = (
+            f"embedded PostgreSQL, data in {self.embedded.pgdata}"
+            if self.embedded is not None
+            else "external PostgreSQL"
+        )
+        return [
+            Endpoint(
+                "gRPC",
+                grpc_address,
+                f"grpcurl -plaintext {grpc_address} list",
+            ),
+            Endpoint("database", database, f'psql "{_redact(self.database_url or "")}"'),
+        ]
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,103 @@
+"""The provider contract: stubs up to date, wire numbers fixed, columnar shapes identical."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pb2
+
+from timebase.provider import provider_pb2
+from timebase.v1 import bars_pb2
+
+PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto"
+
+
+def _load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location("proto_generate", PROTO_ROOT / "generate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_stubs_match_the_proto_files(tmp_path: Path) -> None:
+    generated = _load_generator().generate(tmp_path)
+    assert generated, "the generator produced nothing"
+    stale = [
+        str(path.relative_to(tmp_path))
+        for path in generated
+        if path.read_bytes() != (PROTO_ROOT / path.relative_to(tmp_path)).read_bytes()
+    ]
+    assert stale == [], f"stale stubs (run `make proto`): {stale}"
+
+
+def _fields(message: type) -> dict[str, tuple[int, int, int]]:
+    proto = descriptor_pb2.DescriptorProto()
+    message.DESCRIPTOR.CopyToProto(proto)  # type: ignore[attr-defined]
+    return {f.name: (f.number, f.type, f.label) for f in proto.field}
+
+
+def test_seed_wire_numbers_are_unchanged() -> None:
+    """Existing TimeBase providers depend on these numbers: never renumber."""
+    T = descriptor_pb2.FieldDescriptorProto
+    assert {k: v[0] for k, v in _fields(provider_pb2.TimeSeriesData).items()} == {
+        "symbol": 1, "timestamp": 2, "open": 3, "high": 4, "low": 5, "close": 6,
+        "volume": 7, "interval": 8, "provider": 9, "metadata": 10,
+    }  # fmt: skip
+    assert _fields(provider_pb2.TimeSeriesData)["volume"][1] == T.TYPE_DOUBLE
+    caps = {k: v[0] for k, v in _fields(provider_pb2.ProviderCapabilities).items()}
+    assert caps == {
+        "name": 1, "version": 2, "slug": 3, "supports_historical": 4, "supports_realtime": 5,
+        "supports_backfill": 6, "data_types": 7, "intervals": 8, "rate_limits": 9,
+        "max_lookback_days": 10,
+    }  # fmt: skip
+    request = {k: v[0] for k, v in _fields(provider_pb2.HistoricalDataRequest).items()}
+    assert request == {
+        "symbol": 1, "interval": 2, "start_time": 3, "end_time": 4, "limit": 5, "provider": 6,
+    }  # fmt: skip
+    assert provider_pb2.StreamControl.Action.items() == [
+        ("SUBSCRIBE", 0), ("UNSUBSCRIBE", 1), ("PAUSE", 2), ("RESUME", 3),
+    ]  # fmt: skip
+    assert provider_pb2.HealthStatus.Status.items() == [
+        ("HEALTHY", 0), ("DEGRADED", 1), ("UNHEALTHY", 2),
+    ]  # fmt: skip
+    service = provider_pb2.DESCRIPTOR.services_by_name["DataProvider"]
+    assert service.full_name == "timebase.provider.DataProvider"
+    assert {m.name: (m.input_type.full_name, m.output_type.full_name) for m in service.methods} == {
+        "GetCapabilities": ("google.protobuf.Empty", "timebase.provider.ProviderCapabilities"),
+        "GetHistoricalData": (
+            "timebase.provider.HistoricalDataRequest",
+            "timebase.provider.TimeSeriesData",
+        ),
+        "StreamRealTimeData": (
+            "timebase.provider.StreamControl",
+            "timebase.provider.TimeSeriesData",
+        ),
+        "HealthCheck": ("google.protobuf.Empty", "timebase.provider.HealthStatus"),
+        "GetHistoricalBars": (
+            "timebase.provider.HistoricalDataRequest",
+            "timebase.provider.BarChunk",
+        ),
+    }
+
+
+def test_provider_and_gateway_chunks_are_wire_identical() -> None:
+    assert _fields(provider_pb2.BarChunk) == _fields(bars_pb2.GetBarsResponse)
+    chunk = provider_pb2.BarChunk(
+        symbol="SYN:ACME", interval="1d", provider="synthetic",
+        timestamps_us=[1_704_153_600_000_000, 1_704_240_000_000_000],
+        open=[1.5, 2.0], high=[2.5, 3.0], low=[1.0, 1.5], close=[2.0, 2.5], volume=[10.0, 0.0],
+        metadata=['{"a":"1"}', ""],
+    )  # fmt: skip
+    forwarded = bars_pb2.GetBarsResponse.FromString(chunk.SerializeToString())
+    assert forwarded.SerializeToString() == chunk.SerializeToString()
+    assert list(forwarded.close) == [2.0, 2.5]
+
+
+@pytest.mark.parametrize("message", [provider_pb2.TimeSeriesData, provider_pb2.BarChunk])
+def test_messages_live_in_the_compatibility_package(message: type) -> None:
+    assert message.DESCRIPTOR.full_name.startswith("timebase.provider.")  # type: ignore[attr-defined]

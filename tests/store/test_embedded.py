@@ -1,0 +1,137 @@
+"""The embedded PostgreSQL: start, reuse across restarts, one owner per data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from adbc_driver_postgresql import dbapi
+
+from timebase.core.errors import EmbeddedDatabaseError
+from timebase.store.embedded import EmbeddedPostgres
+
+
+def _query_blocking(url: str, sql: str) -> list[tuple[object, ...]]:
+    with dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+async def _query(url: str, sql: str) -> list[tuple[object, ...]]:
+    return await asyncio.to_thread(_query_blocking, url, sql)
+
+
+async def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, list(args), capture_output=True, text=True, check=False
+    )
+
+
+async def test_starts_and_survives_restart_with_data_intact(data_dir: Path) -> None:
+    first = EmbeddedPostgres(data_dir)
+    await first.start()
+    try:
+        await _query(first.url, "CREATE TABLE kept (id int PRIMARY KEY, price float8)")
+        await _query(first.url, "INSERT INTO kept VALUES (1, 101.25), (2, 0.1)")
+        assert await _query(first.url, "SELECT current_setting('listen_addresses')") == [
+            ("",)
+        ]  # Unix socket only
+    finally:
+        await first.stop()
+    assert not first.running
+
+    second = EmbeddedPostgres(data_dir)
+    await second.start()
+    try:
+        assert await _query(second.url, "SELECT id, price FROM kept ORDER BY id") == [
+            (1, 101.25),
+            (2, 0.1),
+        ]
+        assert await _query(
+            second.url, "SELECT current_setting('server_version_num')::int >= 150000"
+        ) == [(True,)]
+    finally:
+        await second.stop()
+
+
+async def test_refuses_a_second_owner_of_the_same_data_dir(data_dir: Path) -> None:
+    owner = EmbeddedPostgres(data_dir)
+    await owner.start()
+    try:
+        with pytest.raises(EmbeddedDatabaseError) as err:
+            await EmbeddedPostgres(data_dir).start()
+        assert str(err.value) == (
+            f"the data directory {data_dir.resolve()} is already in use by another TimeBase "
+            f"(pid {os.getpid()}); stop that one first, or give this one its own directory "
+            "with TIMEBASE_DATA_DIR"
+        )
+        # ... and from another process too, while the owner keeps serving.
+        script = (
+            "import asyncio, sys\n"
+            "from pathlib import Path\n"
+            "from timebase.store.embedded import EmbeddedPostgres\n"
+            "from timebase.core.errors import EmbeddedDatabaseError\n"
+            "try:\n"
+            "    asyncio.run(EmbeddedPostgres(Path(sys.argv[1])).start())\n"
+            "except EmbeddedDatabaseError as exc:\n"
+            "    print(exc.code, exc.message)\n"
+        )
+        out = (await _run(sys.executable, "-c", script, str(data_dir))).stdout
+        assert out.startswith("EMBEDDED_DATABASE_ERROR the data directory")
+        assert f"(pid {os.getpid()})" in out
+        assert await _query(owner.url, "SELECT 1") == [(1,)]
+    finally:
+        await owner.stop()
+
+
+async def test_recovers_a_server_orphaned_by_a_killed_owner(data_dir: Path) -> None:
+    """A TimeBase killed with SIGKILL leaves PostgreSQL running; the next start takes it over."""
+    script = (
+        "import asyncio, os, sys\n"
+        "from pathlib import Path\n"
+        "from timebase.store.embedded import EmbeddedPostgres\n"
+        "from adbc_driver_postgresql import dbapi\n"
+        "server = EmbeddedPostgres(Path(sys.argv[1]))\n"
+        "asyncio.run(server.start())\n"
+        "with dbapi.connect(server.url, autocommit=True) as c, c.cursor() as cur:\n"
+        "    cur.execute('CREATE TABLE survivor AS SELECT 42 AS answer')\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    proc = await _run(sys.executable, "-c", script, str(data_dir))
+    assert proc.returncode == -9
+    assert (data_dir / "postgres" / "postmaster.pid").exists()  # the orphan still runs
+
+    server = EmbeddedPostgres(data_dir)
+    await server.start()
+    try:
+        assert await _query(server.url, "SELECT answer FROM survivor") == [(42,)]
+    finally:
+        await server.stop()
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+async def test_refuses_a_non_empty_directory_without_a_cluster(data_dir: Path) -> None:
+    (data_dir / "postgres").mkdir()
+    (data_dir / "postgres" / "notes.txt").write_text("mine")
+    with pytest.raises(EmbeddedDatabaseError, match=r"is not empty but holds no PostgreSQL"):
+        await EmbeddedPostgres(data_dir).start()
+    # The failed start released the lock: a later start in a clean directory works.
+    (data_dir / "postgres" / "notes.txt").unlink()
+    server = EmbeddedPostgres(data_dir)
+    await server.start()
+    await server.stop()
+
+
+async def test_long_data_dir_paths_use_a_short_socket_dir(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    server = EmbeddedPostgres(deep)
+    await server.start()
+    try:
+        assert await _query(server.url, "SELECT 1") == [(1,)]
+        assert "/timebase-pg-" in server.url
+    finally:
+        await server.stop()
