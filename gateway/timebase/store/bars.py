@@ -1,0 +1,288 @@
+"""Bars in and out of PostgreSQL through ADBC.
+
+Writes: the Arrow table is COPYed into a temporary staging table, then moved with
+`INSERT … SELECT … ON CONFLICT DO UPDATE`, so a batch is idempotent, never duplicates a key, and
+newer values win. Rows whose values did not change are not rewritten.
+
+Reads: a half-open range [start, end) of one interval for one or many symbols, ordered by symbol,
+then timestamp (then provider), streamed as Arrow record batches.
+
+The functions here are blocking and take a connection: run them through the pool (`timebase.store`
+does), several in one transaction when they must commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from timebase.core.errors import InvalidDataError, InvalidRequestError, InvalidTimeRangeError
+from timebase.core.intervals import Interval, IntervalClass
+from timebase.store import literals
+from timebase.store.pool import Connection
+from timebase.store.schema import BAR_SCHEMA, BAR_TABLES, bar_table, intervals_of
+
+_STAGING = "timebase_staging"
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "metadata")
+
+
+class SeriesKey(NamedTuple):
+    """One series of bars: a symbol at an interval from a provider."""
+
+    symbol: str
+    interval: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What is stored for one series."""
+
+    symbol: str
+    interval: str
+    provider: str
+    rows: int
+    first: datetime
+    last: datetime
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Symbols are case-insensitive on input and stored upper-case."""
+    value = symbol.strip().upper()
+    if not value:
+        raise InvalidRequestError("symbol must not be empty")
+    return value
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """Ranges are half-open [start, end) with aware datetimes and start < end."""
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidTimeRangeError(f"{name} {value.isoformat()} has no time zone")
+    if not start < end:
+        raise InvalidTimeRangeError(
+            f"start must be before end (got [{start.isoformat()}, {end.isoformat()}))"
+        )
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+
+def upsert_bars(conn: Connection, table: pa.Table) -> int:
+    """Insert or update `table` (BAR_SCHEMA, already validated); return rows inserted or changed.
+
+    Within the batch a repeated key keeps its last row. Runs in the caller's transaction.
+    """
+    if table.num_rows == 0:
+        return 0
+    staged = table.select(list(BAR_SCHEMA.names)).cast(BAR_SCHEMA)
+    staged = staged.set_column(0, "symbol", pc.utf8_upper(staged["symbol"]))
+    ordinal = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(staged))), 1)
+    staged = staged.append_column("_ord", ordinal)
+
+    per_class: list[tuple[IntervalClass, int]] = []
+    for klass in BAR_TABLES:
+        mask = pc.is_in(staged["interval"], value_set=pa.array(intervals_of(klass)))
+        count = pc.sum(mask).as_py() or 0
+        if count:
+            per_class.append((klass, count))
+    if sum(count for _, count in per_class) != staged.num_rows:
+        raise InvalidDataError("batch has rows with an unknown interval; validate it first")
+
+    written = 0
+    with conn.cursor() as cur:
+        cur.adbc_ingest(_STAGING, staged, mode="create", temporary=True)
+        try:
+            for klass, _ in per_class:
+                cur.execute(_upsert_sql(BAR_TABLES[klass], intervals_of(klass)))
+                written += max(int(cur.rowcount), 0)
+        finally:
+            cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
+    return written
+
+
+def _upsert_sql(table: str, intervals: tuple[str, ...]) -> str:
+    # Rows are inserted in key order, so concurrent writers lock keys in the same order.
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _VALUE_COLUMNS)
+    current = ", ".join(f"b.{c}" for c in _VALUE_COLUMNS)
+    new = ", ".join(f"EXCLUDED.{c}" for c in _VALUE_COLUMNS)
+    return f"""
+        INSERT INTO {table} AS b
+            (symbol, "interval", provider, ts, open, high, low, close, volume, metadata)
+        SELECT DISTINCT ON (symbol, "interval", provider, "timestamp")
+            symbol, "interval", provider, "timestamp", open, high, low, close, volume,
+            metadata::jsonb
+        FROM pg_temp.{_STAGING}
+        WHERE "interval" = ANY({literals.text_array(intervals)})
+        ORDER BY symbol, "interval", provider, "timestamp", _ord DESC
+        ON CONFLICT (symbol, "interval", provider, ts) DO UPDATE
+            SET {updates}, ingested_at = now()
+            WHERE ({current}) IS DISTINCT FROM ({new})
+    """
+
+
+def delete_bars(conn: Connection, key: SeriesKey, start: datetime, end: datetime) -> int:
+    """Delete the bars of one series in [start, end); return how many."""
+    interval = Interval.parse(key.interval)
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""DELETE FROM {bar_table(interval)}
+                WHERE symbol = $1 AND "interval" = $2 AND provider = $3
+                  AND ts >= $4 AND ts < $5""",
+            parameters=(key.symbol, key.interval, key.provider, start, end),
+        )
+        return max(int(cur.rowcount), 0)
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarQuery:
+    """A range read: bars of `interval` for `symbols` in [start, end).
+
+    `provider` narrows to one provider. `limit` keeps the N most recent bars of the range per
+    symbol (still in ascending order).
+    """
+
+    symbols: tuple[str, ...]
+    interval: Interval
+    start: datetime
+    end: datetime
+    provider: str | None = None
+    limit: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        symbols: str | Iterable[str],
+        interval: Interval | str,
+        start: datetime,
+        end: datetime,
+        *,
+        provider: str | None = None,
+        limit: int | None = None,
+    ) -> BarQuery:
+        """A checked query: symbols upper-cased and deduplicated, the range and limit valid."""
+        names = [symbols] if isinstance(symbols, str) else list(symbols)
+        normalized = tuple(sorted({normalize_symbol(s) for s in names}))
+        if not normalized:
+            raise InvalidRequestError("at least one symbol is required")
+        check_range(start, end)
+        if limit is not None and (isinstance(limit, bool) or limit < 1):
+            raise InvalidRequestError(f"limit must be a positive integer, got {limit!r}")
+        if provider is not None and not provider.strip():
+            provider = None
+        return cls(
+            symbols=normalized,
+            interval=interval if isinstance(interval, Interval) else Interval.parse(interval),
+            start=start,
+            end=end,
+            provider=provider,
+            limit=limit,
+        )
+
+    def sql(self) -> str:
+        """The SELECT (literals only, so the driver streams it with COPY)."""
+        columns = (
+            'symbol, ts AS "timestamp", open, high, low, close, volume, "interval", provider, '
+            "metadata::text AS metadata"
+        )
+        where = [
+            f'"interval" = {literals.text(self.interval.value)}',
+            f"ts >= {literals.timestamptz(self.start)}",
+            f"ts < {literals.timestamptz(self.end)}",
+        ]
+        if self.provider is not None:
+            where.append(f"provider = {literals.text(self.provider)}")
+        table = bar_table(self.interval)
+        if self.limit is None:
+            where.insert(0, f"symbol = ANY({literals.text_array(self.symbols)})")
+            return (
+                f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} "
+                "ORDER BY symbol, ts, provider"
+            )
+        where.insert(0, "symbol = s.symbol")
+        return (
+            "SELECT b.* FROM "
+            f"unnest({literals.text_array(self.symbols)}) AS s(symbol) "
+            f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} WHERE {' AND '.join(where)} "
+            f"ORDER BY ts DESC, provider DESC LIMIT {literals.integer(self.limit)}) AS b "
+            'ORDER BY b.symbol, b."timestamp", b.provider'
+        )
+
+
+def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch read from the database, in exactly BAR_SCHEMA (driver field metadata dropped)."""
+    columns = [
+        column if column.type == field.type else column.cast(field.type)
+        for column, field in zip(batch.columns, BAR_SCHEMA, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=BAR_SCHEMA)
+
+
+def open_bar_reader(conn: Connection, query: BarQuery) -> Iterator[pa.RecordBatch]:
+    """Stream the bars of `query` as record batches (the cursor closes when exhausted)."""
+    with conn.cursor() as cur:
+        cur.execute(query.sql())
+        reader = cur.fetch_record_batch()
+        for batch in reader:
+            yield conform(batch)
+
+
+def read_bars(conn: Connection, query: BarQuery) -> pa.Table:
+    """All bars of `query` as one table."""
+    return pa.Table.from_batches(list(open_bar_reader(conn, query)), schema=BAR_SCHEMA)
+
+
+def list_datasets(conn: Connection, *, symbol: str | None = None) -> list[Dataset]:
+    """Every stored series (optionally of one symbol) with its row count and first/last ts."""
+    where = ""
+    params: tuple[str] | None = None
+    if symbol is not None:
+        where = "WHERE symbol = $1"
+        params = (normalize_symbol(symbol),)
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""SELECT symbol, "interval", provider, count(*), min(ts), max(ts) FROM bars {where}
+                GROUP BY symbol, "interval", provider ORDER BY symbol, "interval", provider""",
+            parameters=params,
+        )
+        return [Dataset(s, i, p, int(n), first, last) for s, i, p, n, first, last in cur.fetchall()]
+
+
+def latest_timestamps(
+    conn: Connection,
+    *,
+    symbols: Iterable[str] | None = None,
+    interval: Interval | str | None = None,
+    provider: str | None = None,
+) -> dict[SeriesKey, datetime]:
+    """The newest stored bar start of each series matching the filters."""
+    conditions: list[str] = []
+    params: list[object] = []
+    if symbols is not None:
+        names = sorted({normalize_symbol(s) for s in symbols})
+        conditions.append(f"symbol = ANY({literals.text_array(names)})")
+    table = "bars"
+    if interval is not None:
+        parsed = interval if isinstance(interval, Interval) else Interval.parse(interval)
+        table = bar_table(parsed)
+        params.append(parsed.value)
+        conditions.append(f'"interval" = ${len(params)}')
+    if provider is not None:
+        params.append(provider)
+        conditions.append(f"provider = ${len(params)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""SELECT symbol, "interval", provider, max(ts) FROM {table} {where}
+                GROUP BY symbol, "interval", provider""",
+            parameters=tuple(params) or None,
+        )
+        return {SeriesKey(s, i, p): ts for s, i, p, ts in cur.fetchall()}

@@ -1,0 +1,237 @@
+"""A pool of ADBC PostgreSQL connections for concurrent readers and writers.
+
+ADBC calls block, so every call runs on the pool's own threads, never on the event loop. Work is
+handed over as a plain function of a connection (`await pool.run(fn)`), which runs in one
+transaction: committed when `fn` returns, rolled back when it raises. Driver errors come out as
+`DatabaseError` with the SQLSTATE in `details`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import adbc_driver_manager
+from adbc_driver_manager.dbapi import Connection
+from adbc_driver_postgresql import dbapi
+
+from timebase.core.errors import DatabaseError, TimeBaseError
+
+_log = logging.getLogger(__name__)
+
+__all__ = [
+    "Connection",
+    "ConnectionPool",
+    "PooledConnection",
+    "database_error",
+    "redact_url",
+    "sqlstate",
+]
+
+T = TypeVar("T")
+
+
+#: SQLSTATEs worth retrying the whole transaction for: serialization failure, deadlock.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by `***` (in the authority and in the query string)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable database URL>"
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="/"
+        )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of an ADBC error, if it carries one."""
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state
+    match = re.search(r"SQLSTATE: ([0-9A-Z]{5})", str(exc))
+    return match.group(1) if match else None
+
+
+def database_error(exc: BaseException, doing: str) -> DatabaseError:
+    """A DatabaseError for a driver error raised while `doing` something."""
+    message = str(exc).strip()
+    # The driver appends the whole query; keep the first lines, which say what went wrong.
+    message = message.split("\n\nQuery was:")[0].split(". SQLSTATE:")[0]
+    message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
+    return DatabaseError(f"{doing}: {message}", sqlstate=sqlstate(exc))
+
+
+class ConnectionPool:
+    """Up to `size` ADBC connections to one database, opened on demand and reused."""
+
+    def __init__(self, url: str, *, size: int = 8) -> None:
+        if size < 1:
+            raise ValueError("pool size must be at least 1")
+        self.url = url
+        self.size = size
+        self._first: Connection | None = None
+        self._idle: list[Connection] = []
+        self._opened = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
+
+    async def start(self) -> None:
+        """Open the first connection (fails here, clearly, when the database is unreachable)."""
+        if self._executor is not None:
+            return
+        executor = ThreadPoolExecutor(self.size, thread_name_prefix="timebase-db")
+        try:
+            self._first = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self._executor = executor
+        self._slots = asyncio.Semaphore(self.size)
+        self._idle = [self._first]
+        self._opened = 1
+
+    async def stop(self) -> None:
+        """Close every idle connection; connections in use are closed when they come back."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        idle, self._idle = self._idle, []
+        loop = asyncio.get_running_loop()
+        # The connection `start()` opened owns the shared ADBC database: close it last.
+        idle.sort(key=lambda conn: conn is self._first)
+        for conn in idle:
+            await loop.run_in_executor(executor, _close_quietly, conn)
+        await asyncio.to_thread(executor.shutdown, True)
+        self._first = None
+        self._opened = 0
+
+    def _connect(self) -> Connection:
+        try:
+            conn: Connection = dbapi.connect(self.url)
+            return conn
+        except adbc_driver_manager.Error as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", detail)
+            raise DatabaseError(
+                f"cannot connect to PostgreSQL at {redact_url(self.url)}: {detail}",
+                url=redact_url(self.url),
+            ) from None
+
+    def _open_more(self) -> Connection:
+        if self._first is None:
+            return self._connect()
+        try:
+            return self._first.adbc_clone()
+        except adbc_driver_manager.Error:
+            return self._connect()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[PooledConnection]:
+        """Check out one connection for a sequence of `run` calls (one transaction each)."""
+        executor, slots = self._executor, self._slots
+        if executor is None or slots is None:
+            raise DatabaseError("the database connection pool is not running")
+        async with slots:
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = await asyncio.get_running_loop().run_in_executor(executor, self._open_more)
+                self._opened += 1
+            leased = PooledConnection(conn, executor)
+            try:
+                yield leased
+            finally:
+                if leased.broken or self._executor is None:
+                    self._opened -= 1
+                    await asyncio.get_running_loop().run_in_executor(executor, _close_quietly, conn)
+                else:
+                    self._idle.append(conn)
+
+    async def run(self, fn: Callable[[Connection], T], *, doing: str = "database operation") -> T:
+        """Run `fn(connection)` on a pool thread in one transaction; return its result."""
+        async with self.connection() as conn:
+            return await conn.run(fn, doing=doing)
+
+
+class PooledConnection:
+    """A checked-out connection; `run` executes work on it in the pool's threads."""
+
+    def __init__(self, conn: Connection, executor: ThreadPoolExecutor) -> None:
+        self.raw = conn
+        self.executor = executor
+        self.broken = False
+
+    async def run(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        doing: str = "database operation",
+        transaction: bool = True,
+        retries: int = 2,
+    ) -> T:
+        """Run `fn(connection)` in a pool thread; with `transaction`, commit or roll back after.
+
+        Deadlocks and serialization failures are retried up to `retries` times.
+        """
+        call = functools.partial(self._call, fn, doing, transaction)
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            try:
+                return await loop.run_in_executor(self.executor, call)
+            except DatabaseError as exc:
+                if attempt >= retries or exc.details.get("sqlstate") not in RETRYABLE_SQLSTATES:
+                    raise
+                attempt += 1
+                _log.info("retrying after %s", exc.details["sqlstate"], extra={"doing": doing})
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking `fn(*args)` (e.g. reading the next batch) in a pool thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _call(self, fn: Callable[[Connection], T], doing: str, transaction: bool) -> T:
+        conn = self.raw
+        try:
+            result = fn(conn)
+            if transaction:
+                conn.commit()
+            return result
+        except adbc_driver_manager.Error as exc:
+            self._rollback()
+            raise database_error(exc, doing) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            self.raw.rollback()
+        except adbc_driver_manager.Error:
+            self.broken = True
+
+
+def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(adbc_driver_manager.Error, TimeBaseError):
+        conn.close()

@@ -1,0 +1,351 @@
+"""The `Store`: TimeBase's one door to its database.
+
+    store = Store(url, retention=RetentionConfig())
+    await store.start()      # migrations, TimescaleDB detection, connection pool, retention job
+    ...
+    await store.stop()
+
+Everything blocking runs on the pool's threads; every method is a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+import pyarrow as pa
+
+from timebase.core.config import RetentionConfig
+from timebase.core.intervals import Interval
+from timebase.store import bars, coverage, retention
+from timebase.store.bars import BarQuery, Dataset, SeriesKey
+from timebase.store.coverage import TimeRange
+from timebase.store.migrations import migrate
+from timebase.store.pool import Connection, ConnectionPool, PooledConnection
+from timebase.store.retention import RetentionJob, RetentionResult
+from timebase.store.schema import BAR_SCHEMA
+from timebase.store.timescale import TimescaleStatus, start_timescale
+from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a provider batch write did: rows inserted or changed, rows skipped and why."""
+
+    written: int
+    skipped: int = 0
+    reasons: dict[str, int] | None = None
+    coverage: TimeRange | None = None
+
+
+def series_key(symbol: str, interval: Interval | str, provider: str) -> SeriesKey:
+    """A normalised series key (upper-case symbol, checked interval)."""
+    parsed = interval if isinstance(interval, Interval) else Interval.parse(interval)
+    return SeriesKey(bars.normalize_symbol(symbol), parsed.value, provider)
+
+
+class Store:
+    """Bars, coverage and retention over one PostgreSQL (or TimescaleDB) database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        retention: RetentionConfig | None = None,
+        run_retention: bool = True,
+    ) -> None:
+        self.url = url
+        self.pool = ConnectionPool(url, size=pool_size)
+        self.retention = retention or RetentionConfig()
+        self.timescale = TimescaleStatus(False, reason="the store is not started")
+        self._retention_job: RetentionJob | None = (
+            RetentionJob(self.apply_retention, self.retention.interval_seconds)
+            if run_retention
+            else None
+        )
+
+    async def start(self) -> None:
+        """Open the pool, apply migrations, set up TimescaleDB if present, start retention."""
+        await self.pool.start()
+        try:
+            await migrate(self.pool)
+            self.timescale = await start_timescale(self.pool)
+            if self._retention_job is not None:
+                await self._retention_job.start()
+        except BaseException:
+            await self.pool.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._retention_job is not None:
+            await self._retention_job.stop()
+        await self.pool.stop()
+
+    async def __aenter__(self) -> Store:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def ingest(self, table: pa.Table) -> int:
+        """A user's batch: validated whole (InvalidDataError, nothing written) then upserted."""
+        batch = await asyncio.to_thread(validate_user_batch, table)
+        return await self.upsert(batch)
+
+    async def upsert(self, table: pa.Table) -> int:
+        """Upsert an already validated batch; return rows inserted or changed."""
+        return await self.pool.run(
+            functools.partial(bars.upsert_bars, table=table), doing="writing bars"
+        )
+
+    async def write_provider_batch(self, table: pa.Table) -> WriteResult:
+        """A provider's batch: invalid rows skipped (logged as a warning), the rest upserted."""
+        cleaned = await self._clean(table)
+        written = await self.upsert(cleaned.table)
+        return WriteResult(written, cleaned.skipped, cleaned.reasons)
+
+    async def write_fetched(
+        self,
+        table: pa.Table,
+        symbol: str,
+        interval: Interval | str,
+        provider: str,
+        *,
+        start: datetime,
+        end: datetime,
+    ) -> WriteResult:
+        """Bars fetched from a provider for [start, end): cleaned, upserted and recorded as
+        covered in one transaction (both or neither)."""
+        key = series_key(symbol, interval, provider)
+        bars.check_range(start, end)
+        cleaned = await self._clean(table)
+
+        def write(conn: Connection) -> tuple[int, TimeRange]:
+            written = bars.upsert_bars(conn, cleaned.table)
+            return written, coverage.record_range(conn, key, start, end)
+
+        written, merged = await self.pool.run(write, doing="writing fetched bars")
+        return WriteResult(written, cleaned.skipped, cleaned.reasons, merged)
+
+    async def _clean(self, table: pa.Table) -> CleanBatch:
+        cleaned = await asyncio.to_thread(clean_provider_batch, table)
+        if cleaned.skipped:
+            _log.warning(
+                "skipped %d invalid bars of %d from a provider batch",
+                cleaned.skipped,
+                table.num_rows,
+                extra={"skipped": cleaned.skipped, "reasons": cleaned.reasons},
+            )
+        return cleaned
+
+    async def invalidate(
+        self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
+    ) -> int:
+        """Delete a series' bars in [start, end) and forget it was fetched; return rows deleted."""
+        key = series_key(symbol, interval, provider)
+        bars.check_range(start, end)
+
+        def run(conn: Connection) -> int:
+            deleted = bars.delete_bars(conn, key, start, end)
+            coverage.remove_range(conn, key, start, end)
+            return deleted
+
+        return await self.pool.run(run, doing="invalidating bars")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read(
+        self,
+        symbols: str | Iterable[str],
+        interval: Interval | str,
+        start: datetime,
+        end: datetime,
+        *,
+        provider: str | None = None,
+        limit: int | None = None,
+    ) -> BarStream:
+        """Stream bars in [start, end) ordered by symbol, timestamp: `async with` / `async for`.
+
+        `limit` keeps the N most recent bars per symbol (output still ascending).
+        """
+        query = BarQuery.build(symbols, interval, start, end, provider=provider, limit=limit)
+        return BarStream(self.pool, query)
+
+    async def read_table(
+        self,
+        symbols: str | Iterable[str],
+        interval: Interval | str,
+        start: datetime,
+        end: datetime,
+        *,
+        provider: str | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """Like `read`, collected into one table."""
+        query = BarQuery.build(symbols, interval, start, end, provider=provider, limit=limit)
+        return await self.pool.run(
+            functools.partial(bars.read_bars, query=query), doing="reading bars"
+        )
+
+    async def datasets(self, symbol: str | None = None) -> list[Dataset]:
+        """Every stored series with its row count and first/last bar start."""
+        return await self.pool.run(
+            functools.partial(bars.list_datasets, symbol=symbol), doing="listing datasets"
+        )
+
+    async def latest(
+        self,
+        symbols: Iterable[str] | None = None,
+        interval: Interval | str | None = None,
+        provider: str | None = None,
+    ) -> dict[SeriesKey, datetime]:
+        """The newest stored bar start of each series matching the filters."""
+        return await self.pool.run(
+            functools.partial(
+                bars.latest_timestamps, symbols=symbols, interval=interval, provider=provider
+            ),
+            doing="reading latest timestamps",
+        )
+
+    # -- coverage -----------------------------------------------------------------------------
+
+    async def record_coverage(
+        self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
+    ) -> TimeRange:
+        """Record [start, end) as fetched (merged with overlapping and adjacent ranges)."""
+        key = series_key(symbol, interval, provider)
+        return await self.pool.run(
+            functools.partial(coverage.record_range, key=key, start=start, end=end),
+            doing="recording coverage",
+        )
+
+    async def covered(
+        self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
+    ) -> list[TimeRange]:
+        """The fetched ranges intersecting [start, end), clipped to it."""
+        key = series_key(symbol, interval, provider)
+        return await self.pool.run(
+            functools.partial(coverage.covered_ranges, key=key, start=start, end=end),
+            doing="reading coverage",
+        )
+
+    async def missing(
+        self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
+    ) -> list[TimeRange]:
+        """The parts of [start, end) never fetched: what to ask the provider for."""
+        key = series_key(symbol, interval, provider)
+        return await self.pool.run(
+            functools.partial(coverage.missing_ranges, key=key, start=start, end=end),
+            doing="reading coverage",
+        )
+
+    # -- retention ----------------------------------------------------------------------------
+
+    async def apply_retention(self, now: datetime | None = None) -> RetentionResult:
+        """Delete bars past retention and trim coverage (what the scheduled job runs)."""
+        return await retention.apply_retention(
+            self.pool, self.retention, timescale=self.timescale.enabled, now=now
+        )
+
+
+class BarStream:
+    """Bars of one query as a stream of record batches, read while being consumed.
+
+    Use `async with store.read(...) as stream: async for batch in stream: ...`; the pooled
+    connection is held until the stream is exhausted or closed.
+    """
+
+    schema = BAR_SCHEMA
+
+    def __init__(self, pool: ConnectionPool, query: BarQuery) -> None:
+        self.pool = pool
+        self.query = query
+        self._lease: contextlib.AbstractAsyncContextManager[PooledConnection] | None = None
+        self._conn: PooledConnection | None = None
+        self._batches: Iterator[pa.RecordBatch] | None = None
+
+    async def open(self) -> BarStream:
+        if self._conn is None:
+            self._lease = self.pool.connection()
+            self._conn = await self._lease.__aenter__()
+            try:
+                self._batches = bars.open_bar_reader(self._conn.raw, self.query)
+            except BaseException:
+                await self.aclose()
+                raise
+        return self
+
+    async def aclose(self) -> None:
+        conn, lease, batches = self._conn, self._lease, self._batches
+        self._conn = self._lease = self._batches = None
+        if conn is None or lease is None:
+            return
+        try:
+            await conn.run(lambda c: _close(batches), doing="closing a bar stream")
+        finally:
+            await lease.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> BarStream:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[pa.RecordBatch]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[pa.RecordBatch]:
+        await self.open()
+        try:
+            while True:
+                batches = self._batches
+                conn = self._conn
+                if batches is None or conn is None:
+                    return
+                batch = await conn.run(
+                    functools.partial(_next_batch, batches=batches),
+                    doing="reading bars",
+                    transaction=False,
+                    retries=0,
+                )
+                if batch is None:
+                    return
+                yield batch
+        finally:
+            await self.aclose()
+
+    async def read_all(self) -> pa.Table:
+        """The rest of the stream as one table."""
+        return pa.Table.from_batches([b async for b in self], schema=BAR_SCHEMA)
+
+
+def _next_batch(_: Connection, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
+    return next(batches, None)
+
+
+def _close(batches: Iterator[pa.RecordBatch] | None) -> None:
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()

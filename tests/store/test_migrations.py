@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from timebase.core.errors import DatabaseError
+from timebase.store import ConnectionPool, discover_migrations, migrate
+from timebase.store.migrations import migrations_dir
+
+
+async def _tables(pool: ConnectionPool) -> set[str]:
+    def query(conn):
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+            return {row[0] for row in cur.fetchall()}
+
+    return await pool.run(query)
+
+
+async def _recorded(pool: ConnectionPool) -> list[tuple[int, str, str]]:
+    def query(conn):
+        with conn.cursor() as cur:
+            cur.execute("SELECT version, name, checksum FROM timebase_migrations ORDER BY version")
+            return [tuple(row) for row in cur.fetchall()]
+
+    return await pool.run(query)
+
+
+def _copy_with(directory: Path, name: str, sql: str) -> None:
+    shutil.copytree(migrations_dir(), directory)
+    (directory / name).write_text(sql)
+
+
+def test_files_are_found_in_the_checkout():
+    found = discover_migrations()
+    assert found[0].version == 1
+    assert found[0].name == "bars"
+    assert migrations_dir() == Path(__file__).resolve().parents[2] / "sql"
+    assert [m.version for m in found] == sorted(m.version for m in found)
+
+
+async def test_from_empty_then_rerun(fresh_database_url):
+    expected = await asyncio.to_thread(discover_migrations)
+    pool = ConnectionPool(fresh_database_url, size=2)
+    await pool.start()
+    try:
+        applied = await migrate(pool)
+        assert [m.version for m in applied] == [m.version for m in expected]
+        assert {"bars", "bars_intraday", "bars_daily", "coverage", "timebase_migrations"} <= (
+            await _tables(pool)
+        )
+        recorded = await _recorded(pool)
+        checksums = await asyncio.to_thread(lambda: [m.checksum for m in expected])
+        assert recorded == [
+            (m.version, m.name, c) for m, c in zip(expected, checksums, strict=True)
+        ]
+        assert await migrate(pool) == []
+        assert await _recorded(pool) == recorded
+    finally:
+        await pool.stop()
+
+
+async def test_two_concurrent_runners_apply_each_file_once(fresh_database_url):
+    expected = await asyncio.to_thread(discover_migrations)
+    pools = [ConnectionPool(fresh_database_url, size=1) for _ in range(3)]
+    await asyncio.gather(*(p.start() for p in pools))
+    try:
+        results = await asyncio.gather(*(migrate(p) for p in pools))
+        assert sorted(len(r) for r in results) == [0, 0, len(expected)]
+        assert len(await _recorded(pools[0])) == len(expected)
+    finally:
+        await asyncio.gather(*(p.stop() for p in pools))
+
+
+async def test_changed_file_is_refused(fresh_database_url, tmp_path):
+    directory = tmp_path / "sql"
+    await asyncio.to_thread(
+        _copy_with, directory, "0002_extra.sql", "CREATE TABLE extra (x int);\n"
+    )
+    pool = ConnectionPool(fresh_database_url, size=1)
+    await pool.start()
+    try:
+        assert [m.name for m in await migrate(pool, directory)][-1] == "extra"
+        await asyncio.to_thread(
+            (directory / "0002_extra.sql").write_text, "CREATE TABLE extra (x bigint);\n"
+        )
+        with pytest.raises(
+            DatabaseError, match=r"0002_extra\.sql was changed after it was applied"
+        ):
+            await migrate(pool, directory)
+    finally:
+        await pool.stop()
+
+
+async def test_failing_migration_is_rolled_back_and_named(fresh_database_url, tmp_path):
+    directory = tmp_path / "sql"
+    await asyncio.to_thread(
+        _copy_with, directory, "0002_broken.sql", "CREATE TABLE half (x int);\nSELEC 1;\n"
+    )
+    pool = ConnectionPool(fresh_database_url, size=1)
+    await pool.start()
+    try:
+        with pytest.raises(DatabaseError, match=r"migration 0002_broken\.sql failed"):
+            await migrate(pool, directory)
+        assert "half" not in await _tables(pool)
+        assert [v for v, _, _ in await _recorded(pool)] == [1]
+    finally:
+        await pool.stop()
+
+
+def test_badly_named_file_is_refused(tmp_path):
+    (tmp_path / "1_bad.sql").write_text("")
+    with pytest.raises(DatabaseError, match=r"NNNN_name\.sql"):
+        discover_migrations(tmp_path)
