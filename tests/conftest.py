@@ -15,10 +15,18 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 
 from timebase.store.embedded import EmbeddedPostgres
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fail any test whose code blocks the event loop (sleep, file or socket I/O on the loop)."""
+    with blockbuster_ctx(scanned_modules=["timebase", "tests"]) as guard:
+        yield guard
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +67,7 @@ def fresh_database_url(database_url: str) -> str:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """An empty TIMEBASE_DATA_DIR for one test."""
-    path = tmp_path / "data"
+    """An empty TIMEBASE_DATA_DIR for one test (an absolute, resolved path)."""
+    path = tmp_path.resolve() / "data"
     path.mkdir()
     return path

@@ -62,7 +62,7 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
     assert match, lines
     port = int(match.group(1))
     assert lines[2] == f"            try: grpcurl -plaintext 127.0.0.1:{port} list"
-    assert any(f"embedded PostgreSQL, data in {data_dir.resolve()}/postgres" in x for x in lines)
+    assert any(f"embedded PostgreSQL, data in {data_dir}/postgres" in x for x in lines)
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
@@ -86,7 +86,7 @@ def test_serve_refuses_a_data_dir_in_use(
         timeout=30, check=False,
     )  # fmt: skip
     assert second.returncode == 1
-    assert f"timebase: the data directory {data_dir.resolve()} is already in use" in second.stderr
+    assert f"timebase: the data directory {data_dir} is already in use" in second.stderr
     assert "Traceback" not in second.stderr
     served[0].send_signal(signal.SIGINT)
     assert served[0].wait(timeout=10) == 0

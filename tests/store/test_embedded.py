@@ -65,7 +65,7 @@ async def test_refuses_a_second_owner_of_the_same_data_dir(data_dir: Path) -> No
         with pytest.raises(EmbeddedDatabaseError) as err:
             await EmbeddedPostgres(data_dir).start()
         assert str(err.value) == (
-            f"the data directory {data_dir.resolve()} is already in use by another TimeBase "
+            f"the data directory {data_dir} is already in use by another TimeBase "
             f"(pid {os.getpid()}); stop that one first, or give this one its own directory "
             "with TIMEBASE_DATA_DIR"
         )
@@ -103,7 +103,8 @@ async def test_recovers_a_server_orphaned_by_a_killed_owner(data_dir: Path) -> N
     )
     proc = await _run(sys.executable, "-c", script, str(data_dir))
     assert proc.returncode == -9
-    assert (data_dir / "postgres" / "postmaster.pid").exists()  # the orphan still runs
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    assert await asyncio.to_thread(pid_file.exists)  # the orphan still runs
 
     server = EmbeddedPostgres(data_dir)
     await server.start()
@@ -111,16 +112,17 @@ async def test_recovers_a_server_orphaned_by_a_killed_owner(data_dir: Path) -> N
         assert await _query(server.url, "SELECT answer FROM survivor") == [(42,)]
     finally:
         await server.stop()
-    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+    assert not await asyncio.to_thread(pid_file.exists)
 
 
 async def test_refuses_a_non_empty_directory_without_a_cluster(data_dir: Path) -> None:
-    (data_dir / "postgres").mkdir()
-    (data_dir / "postgres" / "notes.txt").write_text("mine")
+    notes = data_dir / "postgres" / "notes.txt"
+    await asyncio.to_thread(notes.parent.mkdir)
+    await asyncio.to_thread(notes.write_text, "mine")
     with pytest.raises(EmbeddedDatabaseError, match=r"is not empty but holds no PostgreSQL"):
         await EmbeddedPostgres(data_dir).start()
     # The failed start released the lock: a later start in a clean directory works.
-    (data_dir / "postgres" / "notes.txt").unlink()
+    await asyncio.to_thread(notes.unlink)
     server = EmbeddedPostgres(data_dir)
     await server.start()
     await server.stop()

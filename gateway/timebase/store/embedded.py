@@ -55,8 +55,8 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, *, settings: Mapping[str, str] | None = None) -> None:
-        self.data_dir = data_dir.expanduser().resolve()
-        self.pgdata = self.data_dir / "postgres"
+        self.data_dir = data_dir  # made absolute by start(), off the event loop
+        self.pgdata = data_dir / "postgres"
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
         self._lock_fd: int | None = None
         self._socket_dir: Path | None = None
@@ -84,6 +84,8 @@ class EmbeddedPostgres:
     def _start(self) -> None:
         if self._socket_dir is not None:
             return
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.pgdata = self.data_dir / "postgres"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
