@@ -114,9 +114,10 @@ class Columns:
 
     def keep_last(self, n: int) -> None:
         """Drop all but the last `n` rows (in place)."""
-        if len(self) > n:
+        drop = len(self) - n
+        if drop > 0:
             for name in ("ts", "open", "high", "low", "close", "volume", "metadata"):
-                del getattr(self, name)[: len(self) - n]
+                del getattr(self, name)[:drop]
 
 
 def value_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
