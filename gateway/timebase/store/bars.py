@@ -131,12 +131,16 @@ def delete_bars(conn: Connection, key: SeriesKey, start: datetime, end: datetime
     interval = Interval.parse(key.interval)
     with conn.cursor() as cur:
         cur.execute(
-            f"""DELETE FROM {bar_table(interval)}
-                WHERE symbol = $1 AND "interval" = $2 AND provider = $3
-                  AND ts >= $4 AND ts < $5""",
+            f"""WITH gone AS (
+                    DELETE FROM {bar_table(interval)}
+                    WHERE symbol = $1 AND "interval" = $2 AND provider = $3
+                      AND ts >= $4 AND ts < $5
+                    RETURNING 1
+                ) SELECT count(*) FROM gone""",
             parameters=(key.symbol, key.interval, key.provider, start, end),
         )
-        return max(int(cur.rowcount), 0)
+        ((count,),) = cur.fetchall()
+        return int(count)
 
 
 # -- reads ----------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def redact_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="/"
+            [(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="/*"
         )
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from timebase.core.errors import DatabaseError
+from timebase.store import ConnectionPool, redact_url
+
+
+def test_redact_url():
+    assert redact_url("postgresql://bob:s3cret@db:5432/tb") == "postgresql://bob:***@db:5432/tb"
+    assert redact_url("postgresql://bob@db/tb?password=s3cret&sslmode=require") == (
+        "postgresql://bob@db/tb?password=***&sslmode=require"
+    )
+    assert redact_url("postgresql://db/tb") == "postgresql://db/tb"
+
+
+async def test_connection_refused_names_the_url_without_password():
+    pool = ConnectionPool("postgresql://bob:s3cret@127.0.0.1:1/tb", size=1)
+    with pytest.raises(DatabaseError) as caught:
+        await pool.start()
+    message = caught.value.message
+    assert message.startswith("cannot connect to PostgreSQL at postgresql://bob:***@127.0.0.1:1/tb")
+    assert "s3cret" not in message
+    assert not pool.running
+
+
+async def test_driver_errors_become_database_errors(fresh_database_url):
+    pool = ConnectionPool(fresh_database_url, size=2)
+    await pool.start()
+    try:
+
+        def divide(conn):
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1/0")
+                return cur.fetchall()
+
+        with pytest.raises(DatabaseError, match=r"dividing: .*division by zero") as caught:
+            await pool.run(divide, doing="dividing")
+        assert caught.value.details["sqlstate"] == "22012"
+
+        def one(conn):
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                return cur.fetchall()
+
+        # The connection is usable again, and the pool serves more callers than it has connections.
+        results = await asyncio.gather(*(pool.run(one) for _ in range(10)))
+        assert results == [[(1,)]] * 10
+    finally:
+        await pool.stop()
+    with pytest.raises(DatabaseError, match="not running"):
+        await pool.run(one)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from timebase.core.errors import InvalidDataError
+from timebase.store import BAR_SCHEMA, Store, clean_provider_batch, validate_user_batch
+
+from .conftest import T0, bars_table, minutes
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def _with(table: pa.Table, name: str, row: int, value) -> pa.Table:
+    values = table[name].to_pylist()
+    values[row] = value
+    index = table.schema.get_field_index(name)
+    return table.set_column(
+        index, table.schema.field(name), pa.array(values, table.schema.field(name).type)
+    )
+
+
+BAD_CELLS = [
+    ("interval", "2m", "unknown interval"),
+    ("open", NAN, "NaN or infinite"),
+    ("close", INF, "NaN or infinite"),
+    ("high", -INF, "NaN or infinite"),
+    ("volume", NAN, "NaN or infinite"),
+    ("high", 0.5, "high below low"),
+    ("open", 3.5, "open outside [low, high]"),
+    ("close", 0.5, "close outside [low, high]"),
+    ("volume", -1.0, "negative volume"),
+    ("symbol", None, "missing value"),
+    ("timestamp", None, "missing value"),
+    ("provider", None, "missing value"),
+    ("low", None, "missing value"),
+    ("symbol", "  ", "empty symbol"),
+    ("metadata", "{not json", "metadata is not a JSON object"),
+    ("metadata", "[1, 2]", "metadata is not a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), BAD_CELLS)
+def test_user_batch_names_first_bad_row_and_column(column, value, reason):
+    table = _with(_with(bars_table(minutes(6)), column, 4, value), column, 2, value)
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(table)
+    assert caught.value.details["row"] == 2
+    assert caught.value.details["column"] == column
+    assert caught.value.details["reason"].startswith(reason)
+    assert caught.value.message.startswith(f"row 2, column '{column}': {reason}")
+
+
+def test_duplicate_key_names_the_later_row():
+    table = bars_table([T0, T0 + timedelta(minutes=1), T0], symbol="aapl")
+    table = _with(table, "symbol", 2, "AAPL")  # same key once upper-cased
+    with pytest.raises(
+        InvalidDataError, match=r"row 2, column 'timestamp': duplicate key .* row 0"
+    ):
+        validate_user_batch(table)
+
+
+def test_naive_timestamps_are_refused():
+    table = bars_table(minutes(2)).set_column(
+        1, "timestamp", pa.array([datetime(2024, 1, 1), datetime(2024, 1, 2)], pa.timestamp("us"))
+    )
+    with pytest.raises(InvalidDataError, match=r"row 0, column 'timestamp': naive timestamps"):
+        validate_user_batch(table)
+
+
+def test_schema_problems_are_named():
+    with pytest.raises(InvalidDataError, match="missing column 'close'"):
+        validate_user_batch(bars_table(minutes(1)).drop_columns(["close"]))
+    with pytest.raises(InvalidDataError, match="unknown column 'extra'"):
+        validate_user_batch(bars_table(minutes(1)).append_column("extra", pa.array([1])))
+    with pytest.raises(InvalidDataError, match="column 'open' has type string"):
+        validate_user_batch(bars_table(minutes(1)).set_column(2, "open", pa.array(["1"])))
+
+
+def test_valid_batch_is_normalised():
+    table = bars_table(minutes(2), symbol=" aapl ").drop_columns(["metadata"])
+    ns = table["timestamp"].cast(pa.timestamp("ns", tz="America/New_York"))
+    table = table.set_column(1, "timestamp", ns).set_column(2, "open", pa.array([1, 2], pa.int64()))
+    got = validate_user_batch(table)
+    assert got.schema == BAR_SCHEMA
+    assert got["symbol"].to_pylist() == ["AAPL", "AAPL"]
+    assert got["timestamp"].to_pylist() == minutes(2)
+    assert got["metadata"].null_count == 2
+
+
+def test_provider_batch_keeps_the_good_rows_and_counts_the_rest():
+    table = bars_table(minutes(8), close=[2.0] * 7 + [2.5])
+    table = _with(table, "high", 1, NAN)
+    table = _with(table, "high", 2, 0.5)
+    table = _with(table, "interval", 3, "7m")
+    table = _with(table, "timestamp", 7, T0)  # repeats row 0's key: the last one is kept
+    cleaned = clean_provider_batch(table)
+    assert cleaned.skipped == 4
+    assert cleaned.reasons == {
+        "high: NaN or infinite": 1,
+        "high: high below low": 1,
+        "interval: unknown interval (valid: 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1wk, 1mo)": 1,
+        "timestamp: duplicate key": 1,
+    }
+    assert cleaned.table.num_rows == 4
+    assert sorted(cleaned.table["timestamp"].to_pylist()) == [
+        T0,
+        *minutes(3, T0 + timedelta(minutes=4)),
+    ]
+    assert 2.5 in cleaned.table["close"].to_pylist()
+
+
+def test_clean_batch_without_problems_is_untouched():
+    cleaned = clean_provider_batch(bars_table(minutes(3)))
+    assert (cleaned.skipped, cleaned.reasons, cleaned.table.num_rows) == (0, {}, 3)
+    assert clean_provider_batch(bars_table([])).table.num_rows == 0
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), BAD_CELLS[:9])
+async def test_rejected_batch_writes_nothing(store: Store, column, value, reason):
+    table = _with(bars_table(minutes(5)), column, 3, value)
+    with pytest.raises(InvalidDataError, match=f"row 3, column '{column}'"):
+        await store.ingest(table)
+    assert await store.datasets() == []
+
+
+async def test_ingest_and_provider_write(store: Store):
+    assert await store.ingest(bars_table(minutes(3), symbol="msft")) == 3
+    result = await store.write_provider_batch(_with(bars_table(minutes(3)), "low", 0, 5.0))
+    assert (result.written, result.skipped) == (2, 1)
+    assert result.reasons == {"high: high below low": 1}
+    assert [d.rows for d in await store.datasets()] == [2, 3]
