@@ -16,6 +16,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -57,11 +58,12 @@ def validate_user_batch(table: pa.Table) -> pa.Table:
     for rule, mask in flagged:
         if mask[row].as_py():
             value = batch[rule.column][row].as_py()
+            shown = value.isoformat() if isinstance(value, datetime) else repr(value)
             reason = rule.reason
             if rule.reason == "duplicate key":
                 reason = f"duplicate key (same symbol, interval, provider and timestamp as row {_first_duplicate(batch, row)})"
             raise InvalidDataError(
-                f"row {row}, column {rule.column!r}: {reason} (value: {value!r}); nothing was written",
+                f"row {row}, column {rule.column!r}: {reason} (value: {shown}); nothing was written",
                 row=row,
                 column=rule.column,
                 reason=rule.reason,
