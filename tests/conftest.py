@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import grpc
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
@@ -27,6 +28,23 @@ def blockbuster() -> Iterator[BlockBuster]:
     """Fail any test whose code blocks the event loop (sleep, file or socket I/O on the loop)."""
     with blockbuster_ctx(scanned_modules=["timebase", "tests"]) as guard:
         yield guard
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _grpc_aio_kept_alive() -> Iterator[None]:
+    """Keep grpc.aio initialised for the whole session.
+
+    grpc.aio shuts its poller down (joining a thread) when the last aio server or channel is
+    freed; inside a running event loop the guard above would rightly flag that join. One aio
+    server created and freed outside any loop keeps the poller up from start to end.
+    """
+
+    async def make() -> grpc.aio.Server:
+        return grpc.aio.server()
+
+    server = asyncio.run(make())
+    yield
+    del server
 
 
 @pytest.fixture(scope="session")

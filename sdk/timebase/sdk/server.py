@@ -41,10 +41,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from timebase.core.errors import ConfigError
+from timebase.core.logs import configure_logging
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.errors import InvalidArgument, NotSupported, ProviderError, to_rpc_status
-from timebase.sdk.logs import configure_logging
 from timebase.sdk.manifest import Manifest, load_manifest
 from timebase.sdk.provider import (
     Bar,
@@ -564,7 +564,9 @@ def serve(
 ) -> None:
     """Run `provider_cls` as a provider add-on process (blocks until SIGTERM/SIGINT)."""
     env = os.environ
-    configure_logging(env.get("TIMEBASE_LOG_LEVEL", "INFO"))
+    configure_logging(
+        _log_level(env.get("TIMEBASE_LOG_LEVEL")), env.get("TIMEBASE_LOG_FORMAT", "json")
+    )
     try:
         path = (
             Path(manifest_path)
@@ -587,3 +589,9 @@ def serve(
         sys.exit(2)
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
         pass
+
+
+def _log_level(raw: str | None) -> str:
+    """The log level named by TIMEBASE_LOG_LEVEL, INFO when unset or unknown."""
+    name = (raw or "INFO").strip().upper()
+    return name if name in logging.getLevelNamesMapping() else "INFO"

@@ -1,0 +1,1 @@
+"""The Arrow Flight endpoint (bulk columnar reads and writes). Arrives with the Flight issue."""

@@ -1,3 +1,0 @@
-from tests.sdk.grpc_support import _grpc_aio_kept_alive
-
-__all__ = ["_grpc_aio_kept_alive"]
