@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,102 @@ def test_invalid_environment_names_the_variable() -> None:
         load_config(environ={"TIMEBASE_HTTP_PORT": "eighty"})
     assert err.value.message == "TIMEBASE_HTTP_PORT: http_port: expected an integer, got 'eighty'"
     assert err.value.code == "CONFIG_ERROR"
+
+
+def test_providers_section(tmp_path: Path) -> None:
+    path = tmp_path / "timebase.yaml"
+    path.write_text(
+        "providers:\n"
+        "  bundled_dir: /opt/bundled\n"
+        "  directories: [/opt/extra, ./more]\n"
+        "  enabled: [synthetic, legacy]\n"
+        "  probe_interval_seconds: 0.5\n"
+        "  max_restarts: 3\n"
+        "  settings:\n"
+        "    synthetic: {options: {skip_weekends: true}}\n"
+        "    legacy: {runtime: remote, address: '10.0.0.5:50052'}\n"
+        "    local-files: {runtime: docker, memory_mb: 200, cpus: 0.5, image: lf:1}\n"
+    )
+    config = load_config(
+        path, environ={"TIMEBASE_PROVIDERS_DISABLED": "yahoo-finance, local-files"}
+    ).providers
+    assert config.bundled_dir == Path("/opt/bundled")
+    assert config.directories == (Path("/opt/extra"), Path("more"))
+    assert config.enabled == ("synthetic", "legacy")
+    assert config.disabled == ("yahoo-finance", "local-files")
+    assert config.runtime == "process"
+    assert config.probe_interval_seconds == 0.5
+    assert config.max_restarts == 3
+    assert dict(config.settings["synthetic"].options) == {"skip_weekends": True}
+    assert config.settings["synthetic"].runtime is None
+    assert config.settings["legacy"].runtime == "remote"
+    assert config.settings["legacy"].address == "10.0.0.5:50052"
+    docker = config.settings["local-files"]
+    assert (docker.runtime, docker.memory_mb, docker.cpus, docker.image) == (
+        "docker",
+        200,
+        0.5,
+        "lf:1",
+    )
+
+
+def test_providers_defaults_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(
+        environ={
+            "TIMEBASE_PROVIDERS_DIRECTORIES": f"/a{os.pathsep}/b",
+            "TIMEBASE_PROVIDERS_ENABLED": "synthetic",
+            "TIMEBASE_PROVIDERS_RUNTIME": "docker",
+        }
+    ).providers
+    assert config.directories == (Path("/a"), Path("/b"))
+    assert config.enabled == ("synthetic",)
+    assert config.runtime == "docker"
+    assert Config().providers.enabled is None
+    assert Config().providers.settings == {}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("providers: 3\n", "providers: expected a mapping"),
+        (
+            "providers:\n  runtime: vm\n",
+            "providers.runtime: expected one of process, docker, remote",
+        ),
+        ("providers:\n  enabled: [Bad Slug]\n", "providers.enabled: expected a provider slug"),
+        (
+            "providers:\n  probe_interval_seconds: 0\n",
+            "providers.probe_interval_seconds: expected a positive number, got 0",
+        ),
+        ("providers:\n  max_restarts: x\n", "providers.max_restarts: expected an integer"),
+        ("providers:\n  nope: 1\n", "providers.nope: unknown key"),
+        (
+            "providers:\n  settings:\n    legacy: {runtime: remote}\n",
+            "providers.settings: legacy.address: required for runtime remote",
+        ),
+        (
+            "providers:\n  settings:\n    legacy: {runtime: remote, address: nowhere}\n",
+            "providers.settings: legacy.address: expected host:port, got 'nowhere'",
+        ),
+        (
+            "providers:\n  settings:\n    synthetic: {memory: 5}\n",
+            "providers.settings: synthetic.memory: unknown key (known keys: ",
+        ),
+        (
+            "providers:\n  settings:\n    synthetic: {options: [1]}\n",
+            "providers.settings: synthetic.options: expected a mapping of option values",
+        ),
+    ],
+)
+def test_invalid_providers_section_names_file_and_key(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    path = tmp_path / "timebase.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert err.value.message.startswith(f"{path}: ")
+    assert message in err.value.message

@@ -11,12 +11,30 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_HTTP_PORT      http_port           (default 8080)
     TIMEBASE_LOG_LEVEL      log.level           (default INFO)
     TIMEBASE_LOG_FORMAT     log.format          (json | text, default json)
+    TIMEBASE_PROVIDERS_DIRECTORIES  providers.directories  (extra provider folders, os.pathsep-separated)
+    TIMEBASE_PROVIDERS_ENABLED      providers.enabled      (comma-separated slugs; unset: all)
+    TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
+    TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
+
+The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
+are found, which run, in which runtime, with which options, and its watchdog:
+
+    providers:
+      directories: [/opt/timebase/providers]
+      disabled: [yahoo-finance]
+      probe_interval_seconds: 5
+      settings:
+        synthetic: {options: {skip_weekends: true}}
+        legacy: {runtime: remote, address: "10.0.0.5:50052"}
+        local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +48,7 @@ T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
+RUNTIMES = ("process", "docker", "remote")
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,55 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ProviderSettings:
+    """Per-provider settings (`providers.settings.<slug>`)."""
+
+    #: process | docker | remote; None uses `providers.runtime`.
+    runtime: str | None = None
+    #: `host:port` of a remote provider (required for runtime remote).
+    address: str | None = None
+    #: Option values, passed to the provider as JSON in TIMEBASE_PROVIDER_OPTIONS.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: docker: image to run instead of the manifest's image or one built from the Dockerfile.
+    image: str | None = None
+    #: docker: resource limits of the container.
+    memory_mb: int = 256
+    cpus: float = 1.0
+    pids_limit: int = 256
+
+
+@dataclass(frozen=True)
+class ProvidersConfig:
+    """The supervisor: discovery, runtimes and watchdog (`providers` section)."""
+
+    #: Folder of the bundled providers; None uses the checkout's `providers/`.
+    bundled_dir: Path | None = None
+    #: Extra folders holding provider add-ons (`<dir>/<slug>/config.yaml`).
+    directories: tuple[Path, ...] = ()
+    #: Slugs to run; None runs every discovered provider (minus `disabled`).
+    enabled: tuple[str, ...] | None = None
+    disabled: tuple[str, ...] = ()
+    #: Default runtime of providers without a `settings.<slug>.runtime`.
+    runtime: str = "process"
+    settings: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    #: How long one start (launch + health SERVING) may take.
+    start_timeout_seconds: float = 30.0
+    #: Watchdog: seconds between health probes, and the timeout of one probe.
+    probe_interval_seconds: float = 5.0
+    probe_timeout_seconds: float = 3.0
+    #: Consecutive failed probes after which a provider is restarted.
+    unhealthy_threshold: int = 3
+    #: Restart backoff: base * 2**(n-1) seconds, capped at the max.
+    restart_backoff_seconds: float = 1.0
+    restart_backoff_max_seconds: float = 60.0
+    #: Give up (status failed) after this many restarts within the window.
+    max_restarts: int = 5
+    restart_window_seconds: float = 300.0
+    #: SIGTERM (or docker stop) grace before a provider is killed.
+    stop_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     grpc_port: int = 50051
@@ -68,6 +136,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
 
 
 ENV_KEYS: dict[str, str] = {
@@ -79,6 +148,10 @@ ENV_KEYS: dict[str, str] = {
     "TIMEBASE_HTTP_PORT": "http_port",
     "TIMEBASE_LOG_LEVEL": "log.level",
     "TIMEBASE_LOG_FORMAT": "log.format",
+    "TIMEBASE_PROVIDERS_DIRECTORIES": "providers.directories",
+    "TIMEBASE_PROVIDERS_ENABLED": "providers.enabled",
+    "TIMEBASE_PROVIDERS_DISABLED": "providers.disabled",
+    "TIMEBASE_PROVIDERS_RUNTIME": "providers.runtime",
 }
 
 
@@ -128,7 +201,7 @@ def _build(values: Mapping[str, Any], source: str) -> Config:
 
 
 def _flatten(values: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
-    sections = {"database", "retention", "log"}
+    sections = {"database", "retention", "log", "providers"}
     flat: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -193,6 +266,18 @@ def _optional(parser: Callable[[Any], T]) -> Callable[[Any], T | None]:
     return parse
 
 
+def _positive_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a positive number, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
 def _str(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(f"expected a non-empty string, got {raw!r}")
@@ -223,6 +308,83 @@ def _settings(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_ADDRESS_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+def _slug(raw: Any) -> str:
+    value = _str(raw)
+    if not _SLUG_RE.fullmatch(value):
+        raise ValueError(f"expected a provider slug (a-z, 0-9, '-', '_'), got {raw!r}")
+    return value
+
+
+def _slugs(raw: Any) -> tuple[str, ...]:
+    """A list of slugs, or (from the environment) a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of provider slugs, got {raw!r}")
+    return tuple(_slug(item) for item in items if not (isinstance(item, str) and not item.strip()))
+
+
+def _paths(raw: Any) -> tuple[Path, ...]:
+    """A list of folders, or (from the environment) an os.pathsep-separated string."""
+    items = raw.split(os.pathsep) if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of folders, got {raw!r}")
+    return tuple(Path(_str(item)) for item in items if not (isinstance(item, str) and not item))
+
+
+def _address(raw: Any) -> str:
+    value = _str(raw)
+    match = _ADDRESS_RE.fullmatch(value)
+    if match is None or not 0 < int(match.group(1)) <= 65535:
+        raise ValueError(f"expected host:port, got {raw!r}")
+    return value
+
+
+_SETTINGS_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "runtime": _choice(RUNTIMES),
+    "address": _address,
+    "options": lambda raw: _mapping(raw, "a mapping of option values"),
+    "image": _str,
+    "memory_mb": _positive_int,
+    "cpus": _positive_float,
+    "pids_limit": _positive_int,
+}
+
+
+def _mapping(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected {what}, got {raw!r}")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _provider_settings(raw: Any) -> dict[str, ProviderSettings]:
+    """`{slug: {runtime, address, options, image, memory_mb, cpus, pids_limit}}`."""
+    result: dict[str, ProviderSettings] = {}
+    for slug, entry in _mapping(raw, "a mapping of provider slug to settings").items():
+        try:
+            _slug(slug)
+        except ValueError as exc:
+            raise ValueError(f"{slug}: {exc}") from None
+        values: dict[str, Any] = {}
+        for key, value in _mapping(entry if entry is not None else {}, "a mapping").items():
+            parser = _SETTINGS_PARSERS.get(key)
+            if parser is None:
+                known = ", ".join(sorted(_SETTINGS_PARSERS))
+                raise ValueError(f"{slug}.{key}: unknown key (known keys: {known})")
+            try:
+                values[key] = parser(value)
+            except ValueError as exc:
+                raise ValueError(f"{slug}.{key}: {exc}") from None
+        settings = ProviderSettings(**values)
+        if settings.runtime == "remote" and settings.address is None:
+            raise ValueError(f"{slug}.address: required for runtime remote")
+        result[slug] = settings
+    return result
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _str,
     "grpc_port": _port,
@@ -237,4 +399,19 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "retention.interval_seconds": _positive_int,
     "log.level": _choice(LOG_LEVELS, upper=True),
     "log.format": _choice(LOG_FORMATS),
+    "providers.bundled_dir": _optional(lambda raw: Path(_str(raw))),
+    "providers.directories": _paths,
+    "providers.enabled": _optional(_slugs),
+    "providers.disabled": _slugs,
+    "providers.runtime": _choice(RUNTIMES),
+    "providers.settings": _provider_settings,
+    "providers.start_timeout_seconds": _positive_float,
+    "providers.probe_interval_seconds": _positive_float,
+    "providers.probe_timeout_seconds": _positive_float,
+    "providers.unhealthy_threshold": _positive_int,
+    "providers.restart_backoff_seconds": _positive_float,
+    "providers.restart_backoff_max_seconds": _positive_float,
+    "providers.max_restarts": _positive_int,
+    "providers.restart_window_seconds": _positive_float,
+    "providers.stop_timeout_seconds": _positive_float,
 }
