@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from timebase.core.config import Config
 from timebase.gateway.grpc_server import GrpcServer
+from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 
 _log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class TimeBaseApp:
         self.config = config
         self.embedded: EmbeddedPostgres | None = None
         self.database_url: str | None = config.database.url
+        self.store: Store | None = None
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -54,6 +56,13 @@ class TimeBaseApp:
             await self.embedded.start()
             self._stops.append(("embedded database", self.embedded.stop))
             self.database_url = self.embedded.url
+        self.store = Store(
+            self.database_url,
+            pool_size=self.config.database.pool_size,
+            retention=self.config.retention,
+        )
+        await self.store.start()
+        self._stops.append(("store", self.store.stop))
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
 
@@ -74,24 +83,15 @@ class TimeBaseApp:
         database = (
             f"embedded PostgreSQL, data in {self.embedded.pgdata}"
             if self.embedded is not None
-            else "external PostgreSQL"
+            else "PostgreSQL"
         )
+        if self.store is not None and self.store.timescale.enabled:
+            database += f" with TimescaleDB {self.store.timescale.version}"
         return [
             Endpoint(
                 "gRPC",
                 grpc_address,
                 f"grpcurl -plaintext {grpc_address} list",
             ),
-            Endpoint("database", database, f'psql "{_redact(self.database_url or "")}"'),
+            Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
         ]
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
