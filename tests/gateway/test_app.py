@@ -19,7 +19,8 @@ from timebase.gateway import TimeBaseApp
 def _applied_migrations(url: str) -> list[tuple[object, ...]]:
     with dbapi.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT version, name FROM timebase_migrations ORDER BY version")
-        return cur.fetchall()
+        rows: list[tuple[object, ...]] = cur.fetchall()
+        return rows
 
 
 async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url: str) -> None:
