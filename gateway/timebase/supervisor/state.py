@@ -1,0 +1,70 @@
+"""What the gateway sees of a supervised provider: an immutable `ProviderState` snapshot."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from timebase.core.errors import TimeBaseError
+from timebase.sdk.manifest import Manifest
+
+
+class ProviderStatus(enum.StrEnum):
+    STARTING = "starting"  # launched, waiting for health SERVING
+    READY = "ready"  # serving; probes succeed
+    UNHEALTHY = "unhealthy"  # probes fail; restarted after `unhealthy_threshold` in a row
+    RESTARTING = "restarting"  # crashed or unhealthy; waiting out the backoff
+    FAILED = "failed"  # gave up (too many restarts in the window, or cannot be run at all)
+    STOPPED = "stopped"  # stopped by the supervisor
+
+
+#: Statuses a provider never leaves by itself.
+FINAL_STATUSES = frozenset({ProviderStatus.FAILED, ProviderStatus.STOPPED})
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    """One provider as the supervisor last saw it (a new snapshot on every change)."""
+
+    slug: str
+    status: ProviderStatus
+    runtime: str  # process | docker | remote
+    #: `host:port` the provider's gRPC server answers on (None until started).
+    address: str | None = None
+    #: Restarts since the supervisor started (crashes, failed probes, failed starts).
+    restarts: int = 0
+    #: Why the provider last crashed, went unhealthy, failed or could not start.
+    last_error: str | None = None
+    #: Exponentially weighted moving average of successful probe round trips, in milliseconds.
+    latency_ms: float | None = None
+    #: Share of health probes that succeeded since the supervisor started (None before any).
+    uptime: float | None = None
+    manifest: Manifest | None = None
+    #: When the current instance was launched (UTC).
+    started_at: datetime | None = None
+    #: Process id (process runtime) or container id (docker runtime) of the current instance.
+    pid: int | None = None
+    container_id: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status is ProviderStatus.READY
+
+
+class ProviderStartError(TimeBaseError):
+    """A provider could not be launched or did not become ready."""
+
+    code = "PROVIDER_START_ERROR"
+
+
+class ProviderNotFoundError(TimeBaseError):
+    """No supervised provider has that slug."""
+
+    code = "PROVIDER_NOT_FOUND"
+
+
+class ProviderFailedError(TimeBaseError):
+    """The provider reached a final status (failed or stopped) while being waited for."""
+
+    code = "PROVIDER_FAILED"

@@ -1,0 +1,253 @@
+"""The supervisor: discovers provider add-ons and keeps the enabled ones running.
+
+    supervisor = Supervisor(config)
+    await supervisor.start()      # discover, start all enabled concurrently, bounded wait
+    supervisor.providers()        # [ProviderState, …]: status, address, restarts, latency, …
+    await supervisor.wait_ready("synthetic", timeout=10)
+    unsubscribe = supervisor.subscribe(lambda state: ...)   # every state change
+    await supervisor.stop()       # staged, bounded; no provider process or container left
+
+Which providers run: every provider discovered in the bundled folder and `providers.directories`
+plus every `providers.settings.<slug>` with runtime `remote`, restricted to `providers.enabled`
+when set, minus `providers.disabled`. A provider that cannot run (unknown slug, invalid options,
+no address, …) is listed as `failed` with the reason; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from timebase.core.config import Config, ProviderSettings
+from timebase.core.errors import ConfigError
+from timebase.sdk.manifest import Manifest
+from timebase.supervisor.discovery import (
+    DiscoveredProvider,
+    Discovery,
+    InvalidManifest,
+    bundled_providers_dir,
+    discover,
+)
+from timebase.supervisor.docker_runtime import ContainerLimits, DockerRuntime
+from timebase.supervisor.process import ProcessRuntime
+from timebase.supervisor.remote import RemoteRuntime
+from timebase.supervisor.runtime import Runtime
+from timebase.supervisor.state import ProviderNotFoundError, ProviderState, ProviderStatus
+from timebase.supervisor.watchdog import SupervisedProvider, WatchdogPolicy
+
+log = logging.getLogger("timebase.supervisor")
+
+StateCallback = Callable[[ProviderState], None]
+
+#: Extra seconds `start()` and `stop()` allow beyond the configured timeouts.
+_MARGIN_SECONDS = 2.0
+
+
+class _Unrunnable(Runtime):
+    """Placeholder runtime of a provider that cannot run (its state says why)."""
+
+    kind = "none"
+    managed = False
+
+    async def start(self) -> str:  # pragma: no cover - never started
+        raise AssertionError("not runnable")
+
+    async def stop(self, grace: float) -> None:
+        return None
+
+    async def poll(self) -> None:
+        return None
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.policy = WatchdogPolicy.from_config(config.providers)
+        self._handles: dict[str, SupervisedProvider] = {}
+        self._callbacks: list[StateCallback] = []
+        self.invalid_manifests: tuple[InvalidManifest, ...] = ()
+        self.discovered: dict[str, DiscoveredProvider] = {}
+        self._started = False
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderState]:
+        """Current state of every supervised provider, by slug."""
+        return [self._handles[slug].state for slug in sorted(self._handles)]
+
+    def get(self, slug: str) -> ProviderState:
+        return self._handle(slug).state
+
+    def _handle(self, slug: str) -> SupervisedProvider:
+        try:
+            return self._handles[slug]
+        except KeyError:
+            raise ProviderNotFoundError(f"no provider {slug!r}", provider=slug) from None
+
+    def ready(self) -> list[ProviderState]:
+        """The providers that are ready to serve now."""
+        return [s for s in self.providers() if s.status is ProviderStatus.READY]
+
+    async def wait_ready(self, slug: str, within: float | None = None) -> ProviderState:
+        """The provider's state once ready (ProviderFailedError if it fails first)."""
+        return await self._handle(slug).wait_ready(within)
+
+    async def wait_for(
+        self, slug: str, predicate: Callable[[ProviderState], bool], within: float | None = None
+    ) -> ProviderState:
+        """The provider's first state satisfying `predicate` (TimeoutError after `within` s)."""
+        return await self._handle(slug).wait_for(predicate, within)
+
+    def subscribe(self, callback: StateCallback) -> Callable[[], None]:
+        """Call `callback(state)` on every state change of any provider; returns unsubscribe."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    async def logs(self, slug: str, tail: int = 100) -> list[str]:
+        """The last lines the provider's current instance wrote."""
+        return await self._handle(slug).runtime.logs(tail)
+
+    def _notify(self, state: ProviderState) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(state)
+            except Exception:
+                log.exception("provider state callback failed", extra={"provider": state.slug})
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def provider_dirs(self) -> list[Path]:
+        """Folders searched for providers: the bundled one first, then the configured ones."""
+        cfg = self.config.providers
+        bundled = cfg.bundled_dir if cfg.bundled_dir is not None else bundled_providers_dir()
+        return [bundled, *cfg.directories]
+
+    async def start(self) -> None:
+        """Discover, start every enabled provider concurrently, wait (bounded) for readiness."""
+        if self._started:
+            return
+        self._started = True
+        discovery: Discovery = await asyncio.to_thread(lambda: discover(self.provider_dirs()))
+        self.discovered = discovery.providers
+        self.invalid_manifests = discovery.invalid
+        for slug in self._selected(discovery):
+            handle = self._build(slug, discovery.providers.get(slug))
+            self._handles[slug] = handle
+        for handle in self._handles.values():
+            handle.start()
+        if not self._handles:
+            log.warning("no provider is enabled")
+            return
+        bound = self.policy.start_timeout + _MARGIN_SECONDS
+        waits = [asyncio.create_task(h.settled.wait()) for h in self._handles.values()]
+        _done, pending = await asyncio.wait(waits, timeout=bound)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        summary = ", ".join(f"{s.slug}={s.status.value}" for s in self.providers())
+        log.info("providers started: %s", summary)
+
+    def _selected(self, discovery: Discovery) -> list[str]:
+        cfg = self.config.providers
+        remote = [
+            slug for slug, s in cfg.settings.items() if _runtime_of(s, cfg.runtime) == "remote"
+        ]
+        candidates: Iterable[str] = (
+            cfg.enabled if cfg.enabled is not None else [*discovery.providers, *remote]
+        )
+        selected: list[str] = []
+        for slug in candidates:
+            if slug not in selected and slug not in cfg.disabled:
+                selected.append(slug)
+        return selected
+
+    def _build(self, slug: str, found: DiscoveredProvider | None) -> SupervisedProvider:
+        manifest = found.manifest if found is not None else None
+        try:
+            runtime = self._runtime(slug, found)
+        except ConfigError as exc:
+            handle = SupervisedProvider(
+                slug, _Unrunnable(slug), self.policy, manifest=manifest, on_change=self._notify
+            )
+            log.error("provider %s cannot run: %s", slug, exc.message, extra={"provider": slug})
+            handle.fail(exc.message)
+            return handle
+        return SupervisedProvider(
+            slug, runtime, self.policy, manifest=manifest, on_change=self._notify
+        )
+
+    def _runtime(self, slug: str, found: DiscoveredProvider | None) -> Runtime:
+        """The runtime of `slug` as configured; ConfigError saying why it cannot run."""
+        cfg = self.config.providers
+        settings = cfg.settings.get(slug, ProviderSettings())
+        kind = _runtime_of(settings, cfg.runtime)
+        where = f"providers.settings.{slug}"
+        if kind == "remote":
+            if settings.address is None:
+                raise ConfigError(f"{where}.address: required for runtime remote")
+            return RemoteRuntime(slug, settings.address)
+        if found is None:
+            dirs = ", ".join(str(d) for d in self.provider_dirs())
+            raise ConfigError(f"provider {slug!r} is enabled but was not found in {dirs}")
+        options = _validated_options(found.manifest, settings, where)
+        if kind == "docker":
+            return DockerRuntime(
+                slug,
+                found.path,
+                version=found.manifest.version,
+                image=settings.image or found.manifest.image,
+                options=options,
+                limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),
+                log_level=self.config.log.level,
+            )
+        return ProcessRuntime(
+            slug,
+            found.path,
+            data_dir=self.config.data_dir,
+            options=options,
+            log_level=self.config.log.level,
+        )
+
+    async def stop(self) -> None:
+        """Stop every provider concurrently (graceful, then forced), bounded; idempotent."""
+        handles = list(self._handles.values())
+        if not handles:
+            return
+        bound = self.policy.stop_timeout + _MARGIN_SECONDS + 3.0
+        stops = [asyncio.create_task(h.stop()) for h in handles]
+        _done, pending = await asyncio.wait(stops, timeout=bound)
+        if pending:
+            log.error("stopping providers timed out after %g s; killing them", bound)
+            for handle in handles:
+                handle.runtime.kill_now()
+            for task in pending:
+                task.cancel()
+        results = await asyncio.gather(*stops, return_exceptions=True)
+        for handle, result in zip(handles, results, strict=True):
+            if isinstance(result, Exception):
+                log.error(
+                    "stopping provider %s failed: %s",
+                    handle.slug,
+                    result,
+                    extra={"provider": handle.slug},
+                )
+
+
+def _runtime_of(settings: ProviderSettings, default: str) -> str:
+    return settings.runtime or default
+
+
+def _validated_options(
+    manifest: Manifest, settings: ProviderSettings, where: str
+) -> dict[str, object]:
+    """The configured options, checked against the manifest's schema (ConfigError otherwise)."""
+    manifest.validate_options(settings.options, source=f"{where}.options")
+    return dict(settings.options)
