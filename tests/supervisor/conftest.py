@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import textwrap
 import time
 from pathlib import Path
@@ -168,7 +167,3 @@ def empty_bundled(tmp_path: Path) -> Path:
     path = tmp_path / "bundled"
     path.mkdir()
     return path
-
-
-def env_has_docker() -> bool:
-    return bool(os.environ.get("DOCKER_HOST")) or Path("/var/run/docker.sock").exists()

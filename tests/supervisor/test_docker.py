@@ -1,0 +1,153 @@
+"""The docker runtime.
+
+The container spec and build-context rules are checked everywhere; the tests marked `docker`
+build and run the bundled synthetic provider's real image and skip, with the reason, when no
+Docker API is reachable (DOCKER_HOST or the default socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.supervisor.conftest import BUNDLED, ROOT, make_config
+from timebase.core.config import ProviderSettings
+from timebase.supervisor import ProviderStatus, Supervisor
+from timebase.supervisor.docker_runtime import (
+    LABEL_MANAGED,
+    LABEL_PROVIDER,
+    ContainerLimits,
+    build_context,
+    container_spec,
+    image_tag,
+)
+
+
+def test_container_spec_is_hardened() -> None:
+    spec = container_spec(
+        "synthetic",
+        "timebase/provider-synthetic:1.0.0",
+        options={"skip_weekends": True},
+        limits=ContainerLimits(memory_mb=200, cpus=0.5, pids_limit=64),
+    )
+    assert spec["labels"] == {LABEL_PROVIDER: "synthetic", LABEL_MANAGED: "true"}
+    assert spec["user"] not in ("", "0", "root")
+    assert spec["read_only"] is True
+    assert spec["cap_drop"] == ["ALL"]
+    assert spec["security_opt"] == ["no-new-privileges:true"]
+    assert (spec["mem_limit"], spec["nano_cpus"], spec["pids_limit"]) == ("200m", 500_000_000, 64)
+    assert spec["ports"] == {"50052/tcp": ("127.0.0.1", None)}  # loopback, ephemeral host port
+    assert spec["environment"]["TIMEBASE_PROVIDER_OPTIONS"] == '{"skip_weekends": true}'
+    assert spec["environment"]["TIMEBASE_PROVIDER_HOST"] == "0.0.0.0"
+    assert spec["name"].startswith("timebase-synthetic-")
+
+
+def test_image_tag_and_build_context(tmp_path: Path) -> None:
+    assert image_tag("x", "1.2", None) == "timebase/provider-x:1.2"
+    assert image_tag("x", "1.2", "ghcr.io/me/x") == "ghcr.io/me/x:1.2"
+    assert image_tag("x", "1.2", "localhost:5000/me/x:dev") == "localhost:5000/me/x:dev"
+    # Bundled providers build from the repository root (their Dockerfiles copy the SDK).
+    assert build_context(BUNDLED / "synthetic") == (ROOT, "providers/synthetic/Dockerfile")
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "Dockerfile").write_text("FROM scratch\n")
+    assert build_context(tmp_path / "ext") == ((tmp_path / "ext").resolve(), "Dockerfile")
+
+
+# -- against a real engine --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docker_client() -> Iterator[Any]:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker API reachable (DOCKER_HOST or the default socket): {exc}")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _managed(client: Any, slug: str) -> list[Any]:
+    labels = [f"{LABEL_PROVIDER}={slug}", f"{LABEL_MANAGED}=true"]
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def _docker_config(data_dir: Path) -> Any:
+    config = make_config(
+        data_dir,
+        bundled_dir=BUNDLED,
+        enabled=("synthetic",),
+        runtime="docker",
+        start_timeout_seconds=60.0,
+        settings={"synthetic": ProviderSettings(memory_mb=200, cpus=0.5, pids_limit=64)},
+    )
+    return config
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+async def test_docker_runtime_runs_the_synthetic_image_hardened(
+    docker_client: Any, data_dir: Path
+) -> None:
+    from tests.supervisor.test_process import _historical
+
+    supervisor = Supervisor(_docker_config(data_dir))
+    # The first start may build the image: allow for it.
+    supervisor.policy = dataclasses.replace(supervisor.policy, start_timeout=600.0)
+    await supervisor.start()
+    try:
+        state = await supervisor.wait_ready("synthetic", within=600)
+        assert state.runtime == "docker"
+        assert state.container_id is not None
+        assert state.address is not None
+        assert state.address.startswith("127.0.0.1:")
+        assert len(await _historical(state.address)) == 10
+        container = await asyncio.to_thread(docker_client.containers.get, state.container_id)
+        host = container.attrs["HostConfig"]
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (200 << 20, 5 * 10**8, 64)
+        bindings = host["PortBindings"]["50052/tcp"]
+        assert all(b["HostIp"] == "127.0.0.1" for b in bindings)
+        uid = await asyncio.to_thread(
+            container.exec_run, ["python", "-c", "import os; print(os.getuid())"]
+        )
+        assert uid.output.decode().strip() not in ("", "0")
+
+        # docker kill → the watchdog restarts it and queries work again.
+        await asyncio.to_thread(container.kill)
+        again = await supervisor.wait_for(
+            "synthetic", lambda s: s.restarts == 1 and s.status is ProviderStatus.READY, 60
+        )
+        assert again.container_id != state.container_id
+        assert again.address is not None
+        assert len(await _historical(again.address)) == 10
+    finally:
+        await supervisor.stop()
+    # stop → no container left behind (labels make them findable).
+    assert await asyncio.to_thread(_managed, docker_client, "synthetic") == []
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+async def test_docker_stop_mid_start_leaves_no_container(
+    docker_client: Any, data_dir: Path
+) -> None:
+    supervisor = Supervisor(_docker_config(data_dir))
+    supervisor.policy = dataclasses.replace(supervisor.policy, start_timeout=600.0)
+    start = asyncio.create_task(supervisor.start())
+    await asyncio.sleep(0.5)
+    await supervisor.stop()
+    start.cancel()
+    await asyncio.gather(start, return_exceptions=True)
+    assert await asyncio.to_thread(_managed, docker_client, "synthetic") == []
