@@ -151,3 +151,120 @@ async def test_docker_stop_mid_start_leaves_no_container(
     start.cancel()
     await asyncio.gather(start, return_exceptions=True)
     assert await asyncio.to_thread(_managed, docker_client, "synthetic") == []
+
+
+# -- the runtime's logic against a stand-in for the docker SDK client --------------------------
+
+
+class FakeContainer:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.name = spec["name"]
+        self.id = f"id-{self.name}"
+        self.status = "running"
+        self.removed = False
+        self.attrs: dict[str, Any] = {
+            "NetworkSettings": {
+                "Ports": {"50052/tcp": [{"HostIp": "127.0.0.1", "HostPort": "41234"}]}
+            },
+            "State": {"ExitCode": 0, "OOMKilled": False},
+        }
+
+    def reload(self) -> None:
+        import docker.errors
+
+        if self.removed:
+            raise docker.errors.NotFound("gone")
+
+    def logs(self, **kwargs: Any) -> Any:
+        return iter([b"hello from the container\n"]) if kwargs.get("stream") else b"a\nb\n"
+
+    def stop(self, timeout: int) -> None:
+        self.status = "exited"
+
+    def remove(self, force: bool = False) -> None:
+        self.removed = True
+
+    def die(self, code: int) -> None:
+        self.status = "exited"
+        self.attrs["State"] = {"ExitCode": code, "OOMKilled": True}
+
+
+class FakeClient:
+    def __init__(self, have_image: bool) -> None:
+        self.have_image = have_image
+        self.built: list[dict[str, Any]] = []
+        self.run: list[FakeContainer] = []
+        self.leftover = FakeContainer({"name": "timebase-synthetic-old"})
+        outer = self
+
+        class Images:
+            def get(self, tag: str) -> None:
+                import docker.errors
+
+                if not outer.have_image:
+                    raise docker.errors.ImageNotFound(tag)
+
+            def build(self, **kwargs: Any) -> None:
+                outer.built.append(kwargs)
+
+        class Containers:
+            def list(self, all: bool, filters: dict[str, Any]) -> list[FakeContainer]:
+                assert filters == {
+                    "label": ["timebase.provider=synthetic", "timebase.managed=true"]
+                }
+                return [outer.leftover]
+
+            def run(self, **spec: Any) -> FakeContainer:
+                container = FakeContainer(spec)
+                outer.run.append(container)
+                return container
+
+        self.images = Images()
+        self.containers = Containers()
+
+
+async def test_docker_runtime_logic_with_a_stand_in_client() -> None:
+    from timebase.supervisor import DockerRuntime
+
+    client = FakeClient(have_image=False)
+    runtime = DockerRuntime(
+        "synthetic", BUNDLED / "synthetic", version="1.0.0", options={"a": 1}, client=client
+    )
+    await runtime.prepare()
+    assert client.leftover.removed  # a crashed gateway's container is cleaned up first
+    (build,) = client.built
+    assert (build["tag"], build["dockerfile"]) == (
+        "timebase/provider-synthetic:1.0.0",
+        "providers/synthetic/Dockerfile",
+    )
+    assert await runtime.start() == "127.0.0.1:41234"
+    (container,) = client.run
+    assert runtime.container_id == container.id
+    assert container.spec["read_only"] is True
+    assert await runtime.poll() is None
+    assert await runtime.logs() == ["a", "b"]
+    container.die(137)
+    ended = await runtime.poll()
+    assert ended is not None
+    assert ended.code == 137
+    assert "out of memory" in ended.reason
+    await runtime.stop(1.0)
+    assert container.removed
+    assert runtime.container_id is None
+    assert await runtime.poll() is None
+
+
+async def test_docker_runtime_uses_a_local_image_and_fails_without_one() -> None:
+    from timebase.supervisor import DockerRuntime, ProviderStartError
+
+    client = FakeClient(have_image=True)
+    runtime = DockerRuntime("synthetic", None, image="mine/syn:dev", client=client)
+    await runtime.prepare()
+    assert client.built == []
+    assert runtime.image == "mine/syn:dev"
+    missing = DockerRuntime("synthetic", None, client=FakeClient(have_image=False))
+    with pytest.raises(
+        ProviderStartError, match="not available locally and there is no Dockerfile"
+    ):
+        await missing.prepare()

@@ -71,6 +71,7 @@ class Supervisor:
         self.invalid_manifests: tuple[InvalidManifest, ...] = ()
         self.discovered: dict[str, DiscoveredProvider] = {}
         self._started = False
+        self._stopping = False
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -138,6 +139,8 @@ class Supervisor:
         discovery: Discovery = await asyncio.to_thread(lambda: discover(self.provider_dirs()))
         self.discovered = discovery.providers
         self.invalid_manifests = discovery.invalid
+        if self._stopping:  # stop() was called while discovering: launch nothing
+            return
         for slug in self._selected(discovery):
             handle = self._build(slug, discovery.providers.get(slug))
             self._handles[slug] = handle
@@ -218,6 +221,7 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Stop every provider concurrently (graceful, then forced), bounded; idempotent."""
+        self._stopping = True
         handles = list(self._handles.values())
         if not handles:
             return
