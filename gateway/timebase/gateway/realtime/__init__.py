@@ -1,0 +1,32 @@
+"""Real-time streaming on the gateway: shared upstream subscriptions and bounded fan-out.
+
+`RealtimeHub` is what the gateway's DataProvider servicer delegates `StreamRealTimeData` to;
+see `timebase.gateway.realtime.hub` for the behaviour and the wiring.
+"""
+
+from timebase.gateway.realtime.controls import Control, Key, check_symbol, parse_control
+from timebase.gateway.realtime.fanout import ClientQueue, ClientSession, Kind
+from timebase.gateway.realtime.hub import RealtimeHub
+from timebase.gateway.realtime.upstream import Backoff, Candidates, UpstreamCall, UpstreamTarget
+from timebase.gateway.realtime.warnings import is_warning, warning_message, warnings_of
+from timebase.gateway.realtime.writer import BarSink, BarWriter
+
+__all__ = [
+    "Backoff",
+    "BarSink",
+    "BarWriter",
+    "Candidates",
+    "ClientQueue",
+    "ClientSession",
+    "Control",
+    "Key",
+    "Kind",
+    "RealtimeHub",
+    "UpstreamCall",
+    "UpstreamTarget",
+    "check_symbol",
+    "is_warning",
+    "parse_control",
+    "warning_message",
+    "warnings_of",
+]
