@@ -61,7 +61,10 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
     match = re.fullmatch(r"  gRPC +127\.0\.0\.1:(\d+)", lines[1])
     assert match, lines
     port = int(match.group(1))
-    assert lines[2] == f"            try: grpcurl -plaintext 127.0.0.1:{port} list"
+    assert lines[2].lstrip() == f"try: grpcurl -plaintext 127.0.0.1:{port} list"
+    assert re.search(
+        r"^  provider synthetic +ready at 127\.0\.0\.1:\d+ \(process\)$", "\n".join(lines), re.M
+    )
     assert any(f"embedded PostgreSQL, data in {data_dir}/postgres" in x for x in lines)
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

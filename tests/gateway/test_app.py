@@ -11,9 +11,10 @@ import pytest
 from adbc_driver_postgresql import dbapi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from timebase.core.config import Config, DatabaseConfig
+from timebase.core.config import Config, DatabaseConfig, ProvidersConfig
 from timebase.core.errors import ServerStartError
 from timebase.gateway import TimeBaseApp
+from timebase.store import discover_migrations
 
 
 def _applied_migrations(url: str) -> list[tuple[object, ...]]:
@@ -24,17 +25,27 @@ def _applied_migrations(url: str) -> list[tuple[object, ...]]:
 
 
 async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url: str) -> None:
-    app = TimeBaseApp(Config(grpc_port=0, database=DatabaseConfig(url=fresh_database_url)))
+    app = TimeBaseApp(
+        Config(
+            grpc_port=0,
+            database=DatabaseConfig(url=fresh_database_url),
+            providers=ProvidersConfig(enabled=("synthetic",)),
+        )
+    )
     await app.start()
     try:
         assert app.embedded is None
         assert app.store is not None
-        assert await asyncio.to_thread(_applied_migrations, fresh_database_url) == [(1, "bars")]
+        applied = await asyncio.to_thread(_applied_migrations, fresh_database_url)
+        expected = [(m.version, m.name) for m in await asyncio.to_thread(discover_migrations)]
+        assert applied == expected
+        assert applied[0] == (1, "bars")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc.port}") as channel:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         names = [e.name for e in app.endpoints()]
-        assert names == ["gRPC", "database"]
+        assert names == ["gRPC", "database", "provider synthetic"]
+        assert app.supervisor.get("synthetic").ready
         assert app.endpoints()[1].address == "PostgreSQL"
     finally:
         await app.stop()
@@ -45,16 +56,20 @@ async def test_a_failed_start_stops_what_was_started(data_dir: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        app = TimeBaseApp(Config(grpc_port=port, data_dir=data_dir))
+        app = TimeBaseApp(
+            Config(grpc_port=port, data_dir=data_dir, providers=ProvidersConfig(enabled=()))
+        )
         with pytest.raises(ServerStartError) as err:
             await app.start()
     assert err.value.message == (
         f"gRPC cannot listen on 127.0.0.1:{port}: the port is in use or the address is not "
         "local; choose another with TIMEBASE_GRPC_PORT / TIMEBASE_HOST"
     )
-    # The embedded database it had started is stopped again and its data directory released.
+    # The database and providers it had started are stopped again, the data directory released.
     assert app.embedded is not None
     assert not app.embedded.running
-    second = TimeBaseApp(Config(grpc_port=0, data_dir=data_dir))
+    second = TimeBaseApp(
+        Config(grpc_port=0, data_dir=data_dir, providers=ProvidersConfig(enabled=()))
+    )
     await second.start()
     await second.stop()

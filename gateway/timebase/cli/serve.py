@@ -20,10 +20,12 @@ async def serve(config: Config) -> int:
     try:
         await app.start()
         print(f"TimeBase {version('timebase')} is running:", flush=True)
-        for endpoint in app.endpoints():
-            print(f"  {endpoint.name:<9} {endpoint.address}", flush=True)
+        endpoints = app.endpoints()
+        width = max(len(endpoint.name) for endpoint in endpoints)
+        for endpoint in endpoints:
+            print(f"  {endpoint.name:<{width}}  {endpoint.address}", flush=True)
             if endpoint.example:
-                print(f"            try: {endpoint.example}", flush=True)
+                print(f"  {'':<{width}}  try: {endpoint.example}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
         print("TimeBase is stopping…", file=sys.stderr, flush=True)

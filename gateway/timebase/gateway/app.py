@@ -16,6 +16,7 @@ from timebase.core.config import Config
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
+from timebase.supervisor import ProviderState, Supervisor
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class TimeBaseApp:
         self.embedded: EmbeddedPostgres | None = None
         self.database_url: str | None = config.database.url
         self.store: Store | None = None
+        self.supervisor = Supervisor(config)
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -63,6 +65,8 @@ class TimeBaseApp:
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
+        await self.supervisor.start()
+        self._stops.append(("providers", self.supervisor.stop))
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
 
@@ -94,4 +98,15 @@ class TimeBaseApp:
                 f"grpcurl -plaintext {grpc_address} list",
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
+            *(
+                Endpoint(f"provider {state.slug}", _describe(state))
+                for state in self.supervisor.providers()
+            ),
         ]
+
+
+def _describe(state: ProviderState) -> str:
+    if state.ready:
+        return f"{state.status.value} at {state.address} ({state.runtime})"
+    reason = f": {state.last_error}" if state.last_error else ""
+    return f"{state.status.value}{reason}"
