@@ -58,6 +58,7 @@ def test_seed_wire_numbers_are_unchanged() -> None:
     request = {k: v[0] for k, v in _fields(provider_pb2.HistoricalDataRequest).items()}
     assert request == {
         "symbol": 1, "interval": 2, "start_time": 3, "end_time": 4, "limit": 5, "provider": 6,
+        "refresh": 7,  # added by the gateway (fetch again even if stored)
     }  # fmt: skip
     assert provider_pb2.StreamControl.Action.items() == [
         ("SUBSCRIBE", 0), ("UNSUBSCRIBE", 1), ("PAUSE", 2), ("RESUME", 3),

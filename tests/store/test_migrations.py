@@ -80,17 +80,17 @@ async def test_two_concurrent_runners_apply_each_file_once(fresh_database_url):
 async def test_changed_file_is_refused(fresh_database_url, tmp_path):
     directory = tmp_path / "sql"
     await asyncio.to_thread(
-        _copy_with, directory, "0002_extra.sql", "CREATE TABLE extra (x int);\n"
+        _copy_with, directory, "9001_extra.sql", "CREATE TABLE extra (x int);\n"
     )
     pool = ConnectionPool(fresh_database_url, size=1)
     await pool.start()
     try:
         assert [m.name for m in await migrate(pool, directory)][-1] == "extra"
         await asyncio.to_thread(
-            (directory / "0002_extra.sql").write_text, "CREATE TABLE extra (x bigint);\n"
+            (directory / "9001_extra.sql").write_text, "CREATE TABLE extra (x bigint);\n"
         )
         with pytest.raises(
-            DatabaseError, match=r"0002_extra\.sql was changed after it was applied"
+            DatabaseError, match=r"9001_extra\.sql was changed after it was applied"
         ):
             await migrate(pool, directory)
     finally:
@@ -100,15 +100,16 @@ async def test_changed_file_is_refused(fresh_database_url, tmp_path):
 async def test_failing_migration_is_rolled_back_and_named(fresh_database_url, tmp_path):
     directory = tmp_path / "sql"
     await asyncio.to_thread(
-        _copy_with, directory, "0002_broken.sql", "CREATE TABLE half (x int);\nSELEC 1;\n"
+        _copy_with, directory, "9001_broken.sql", "CREATE TABLE half (x int);\nSELEC 1;\n"
     )
     pool = ConnectionPool(fresh_database_url, size=1)
     await pool.start()
     try:
-        with pytest.raises(DatabaseError, match=r"migration 0002_broken\.sql failed"):
+        with pytest.raises(DatabaseError, match=r"migration 9001_broken\.sql failed"):
             await migrate(pool, directory)
         assert "half" not in await _tables(pool)
-        assert [v for v, _, _ in await _recorded(pool)] == [1]
+        shipped = await asyncio.to_thread(discover_migrations)
+        assert [v for v, _, _ in await _recorded(pool)] == [m.version for m in shipped]
     finally:
         await pool.stop()
 

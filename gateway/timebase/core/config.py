@@ -16,6 +16,14 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
 
+The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
+
+    routing:
+      priorities: {local-files: 1, yahoo-finance: 2}
+      retries: 1
+      circuit_failures: 3
+      circuit_reset_seconds: 30
+
 The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
 are found, which run, in which runtime, with which options, and its watchdog:
 
@@ -127,6 +135,26 @@ class ProvidersConfig:
 
 
 @dataclass(frozen=True)
+class RoutingConfig:
+    """The gateway's router and failover (`routing` section)."""
+
+    #: Provider slug → priority (lower is tried first); overrides the automatic ranking.
+    #: Providers not listed rank after every listed one.
+    priorities: Mapping[str, int] = field(default_factory=dict)
+    #: Extra attempts at the same provider after a transient error, before the next candidate.
+    retries: int = 1
+    #: Backoff before a retry: base * 2**(attempt-1) seconds, with full jitter.
+    backoff_seconds: float = 0.2
+    #: Consecutive failures that open a provider's circuit, and how long it stays open.
+    circuit_failures: int = 3
+    circuit_reset_seconds: float = 30.0
+    #: How long a provider's NOT_FOUND for a symbol is remembered.
+    not_found_ttl_seconds: float = 3600.0
+    #: Upper bound of one provider call when the client set no deadline.
+    request_timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     grpc_port: int = 50051
@@ -137,6 +165,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     log: LogConfig = field(default_factory=LogConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
 
 ENV_KEYS: dict[str, str] = {
@@ -201,7 +230,7 @@ def _build(values: Mapping[str, Any], source: str) -> Config:
 
 
 def _flatten(values: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
-    sections = {"database", "retention", "log", "providers"}
+    sections = {"database", "retention", "log", "providers", "routing"}
     flat: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -385,6 +414,25 @@ def _provider_settings(raw: Any) -> dict[str, ProviderSettings]:
     return result
 
 
+def _non_negative_int(raw: Any) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {raw!r}")
+    return value
+
+
+def _priorities(raw: Any) -> dict[str, int]:
+    """`{slug: priority}`; lower priorities are tried first."""
+    result: dict[str, int] = {}
+    for slug, value in _mapping(raw, "a mapping of provider slug to priority").items():
+        try:
+            _slug(slug)
+            result[slug] = _int(value)
+        except ValueError as exc:
+            raise ValueError(f"{slug}: {exc}") from None
+    return result
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "host": _str,
     "grpc_port": _port,
@@ -414,4 +462,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "providers.max_restarts": _positive_int,
     "providers.restart_window_seconds": _positive_float,
     "providers.stop_timeout_seconds": _positive_float,
+    "routing.priorities": _priorities,
+    "routing.retries": _non_negative_int,
+    "routing.backoff_seconds": _positive_float,
+    "routing.circuit_failures": _positive_int,
+    "routing.circuit_reset_seconds": _positive_float,
+    "routing.not_found_ttl_seconds": _positive_float,
+    "routing.request_timeout_seconds": _positive_float,
 }

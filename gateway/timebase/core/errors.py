@@ -71,3 +71,40 @@ class ServerStartError(TimeBaseError):
     """A server could not start (e.g. its port is already in use)."""
 
     code = "SERVER_START_ERROR"
+
+
+# -- the gateway's historical path: routing and providers --------------------------------------
+
+
+class ProviderNotFound(TimeBaseError):
+    """A provider-aware request names a provider that is neither running nor has stored bars."""
+
+    code = "PROVIDER_NOT_FOUND"
+
+
+class SymbolNotFound(TimeBaseError):
+    """Every provider asked answered that it does not know the symbol (maps to NOT_FOUND)."""
+
+    code = "SYMBOL_NOT_FOUND"
+
+
+class ProviderUnavailable(TimeBaseError):
+    """No provider could answer (down, failing, circuit open, …); the message names each one."""
+
+    code = "PROVIDER_UNAVAILABLE"
+
+
+class AllProvidersFailed(ProviderUnavailable):
+    """Every candidate provider failed; `details["errors"]` maps each slug to its error."""
+
+    code = "ALL_PROVIDERS_FAILED"
+
+
+class RateLimitedError(TimeBaseError):
+    """Every candidate is out of quota; `retry_after` seconds is when to try again."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after

@@ -1,4 +1,12 @@
-"""The gateway's gRPC server: health and reflection now; the DataProvider service joins later."""
+"""The gateway's gRPC server: DataProvider (federated), timebase.v1, health and reflection.
+
+    grpc = GrpcServer(host, port)
+    grpc.attach(history, store, realtime=None)   # before start(); without it: health only
+    await grpc.start()
+
+Health is reported overall ("") and per service; every service is NOT_SERVING while the
+database is unreachable (a cheap `SELECT 1` every `db_probe_interval` seconds).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +20,21 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from timebase.core.errors import ServerStartError
+from timebase.gateway.data_provider_service import DataProviderService, RealtimeHandler
+from timebase.gateway.database_probe import DatabaseProbe
+from timebase.gateway.gateway_service import GatewayService
+from timebase.gateway.history import HistoricalBars
+from timebase.provider import provider_pb2 as pb
+from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.store import Store
+from timebase.v1 import bars_pb2 as v1
+from timebase.v1 import bars_pb2_grpc as v1_grpc
 
 _log = logging.getLogger(__name__)
+
+DATA_PROVIDER_SERVICE = pb.DESCRIPTOR.services_by_name["DataProvider"].full_name
+GATEWAY_SERVICE = v1.DESCRIPTOR.services_by_name["GatewayService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 # Deliberate transport settings: keep idle client connections alive through NATs, allow messages
 # up to 16 MiB in (bulk ingest) while our own replies stay in chunks under the 4 MiB default.
@@ -28,22 +49,48 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 
 
 class GrpcServer:
-    """A grpc.aio server with the standard health service and server reflection."""
+    """A grpc.aio server with the gateway's services, standard health and server reflection."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, db_probe_interval: float = 5.0) -> None:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
         self.health = health_aio.HealthServicer()
+        self.db_probe_interval = db_probe_interval
+        self.history: HistoricalBars | None = None
+        self.probe: DatabaseProbe | None = None
+        self.data_provider: DataProviderService | None = None
+        self.gateway: GatewayService | None = None
         self._server: grpc.aio.Server | None = None
-        self._service_names: list[str] = [
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        ]
+
+    def attach(
+        self,
+        history: HistoricalBars,
+        store: Store,
+        realtime: RealtimeHandler | None = None,
+    ) -> None:
+        """Serve DataProvider and timebase.v1 from `history`; probe `store` for health."""
+        if self._server is not None:
+            raise RuntimeError("attach() must be called before start()")
+        self.history = history
+        self.probe = DatabaseProbe(store, self.db_probe_interval, on_change=self._database_changed)
+        self.data_provider = DataProviderService(history, self.probe, realtime)
+        self.gateway = GatewayService(history)
+
+    @property
+    def service_names(self) -> list[str]:
+        names = [HEALTH_SERVICE]
+        if self.data_provider is not None:
+            names += [DATA_PROVIDER_SERVICE, GATEWAY_SERVICE]
+        return names
 
     async def start(self) -> None:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], server)
+        if self.data_provider is not None and self.gateway is not None:
+            pb_grpc.add_DataProviderServicer_to_server(self.data_provider, server)
+            v1_grpc.add_GatewayServiceServicer_to_server(self.gateway, server)
+        reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], server)
         address = f"{self.host}:{self.requested_port}"
         try:
             self.port = server.add_insecure_port(address)
@@ -55,10 +102,27 @@ class GrpcServer:
             ) from exc
         await server.start()
         self._server = server
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(True)
+        if self.probe is not None:
+            await self.probe.start()
         _log.info("gRPC server listening", extra={"address": f"{self.host}:{self.port}"})
 
+    async def _set_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", *self.service_names[1:]):
+            await self.health.set(service, status)
+
+    async def _database_changed(self, up: bool) -> None:
+        if self._server is not None:
+            await self._set_health(up)
+
     async def stop(self, grace: float = 5.0) -> None:
+        if self.probe is not None:
+            await self.probe.stop()
         if self._server is None:
             return
         await self.health.enter_graceful_shutdown()

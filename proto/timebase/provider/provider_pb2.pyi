@@ -75,20 +75,22 @@ class RateLimits(_message.Message):
     def __init__(self, requests_per_minute: _Optional[int] = ..., requests_per_day: _Optional[int] = ...) -> None: ...
 
 class HistoricalDataRequest(_message.Message):
-    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider")
+    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider", "refresh")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     interval: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     limit: int
     provider: str
-    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ...) -> None: ...
+    refresh: bool
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
 
 class StreamControl(_message.Message):
     __slots__ = ("action", "symbol", "interval", "options")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16timebase/v1/bars.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x01\n\x0eGetBarsRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05limit\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x06 \x01(\tB\x08\n\x06_limit\"\xb6\x01\n\x0fGetBarsResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rtimestamps_us\x18\x04 \x03(\x03\x12\x0c\n\x04open\x18\x05 \x03(\x01\x12\x0c\n\x04high\x18\x06 \x03(\x01\x12\x0b\n\x03low\x18\x07 \x03(\x01\x12\r\n\x05\x63lose\x18\x08 \x03(\x01\x12\x0e\n\x06volume\x18\t \x03(\x01\x12\x10\n\x08metadata\x18\n \x03(\t2X\n\x0eGatewayService\x12\x46\n\x07GetBars\x12\x1b.timebase.v1.GetBarsRequest\x1a\x1c.timebase.v1.GetBarsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16timebase/v1/bars.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n\x0eGetBarsRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05limit\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07refresh\x18\x07 \x01(\x08\x42\x08\n\x06_limit\"\xb6\x01\n\x0fGetBarsResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rtimestamps_us\x18\x04 \x03(\x03\x12\x0c\n\x04open\x18\x05 \x03(\x01\x12\x0c\n\x04high\x18\x06 \x03(\x01\x12\x0b\n\x03low\x18\x07 \x03(\x01\x12\r\n\x05\x63lose\x18\x08 \x03(\x01\x12\x0e\n\x06volume\x18\t \x03(\x01\x12\x10\n\x08metadata\x18\n \x03(\t\"\x16\n\x14ListProvidersRequest\"E\n\x15ListProvidersResponse\x12,\n\tproviders\x18\x01 \x03(\x0b\x32\x19.timebase.v1.ProviderInfo\"\xd4\x02\n\x0cProviderInfo\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x11\n\tintervals\x18\x06 \x03(\t\x12\x17\n\x0fsymbol_patterns\x18\x07 \x03(\t\x12\x1b\n\x13supports_historical\x18\x08 \x01(\x08\x12\x19\n\x11supports_realtime\x18\t \x01(\x08\x12\x12\n\nlatency_ms\x18\n \x01(\x01\x12\x0e\n\x06uptime\x18\x0b \x01(\x01\x12\x10\n\x08restarts\x18\x0c \x01(\r\x12\x12\n\nlast_error\x18\r \x01(\t\x12\x0c\n\x04\x63ost\x18\x0e \x01(\t\x12)\n\x05quota\x18\x0f \x01(\x0b\x32\x1a.timebase.v1.ProviderQuota\x12\x0f\n\x07\x63ircuit\x18\x10 \x01(\t\"\xbb\x01\n\rProviderQuota\x12!\n\x19requests_per_minute_limit\x18\x01 \x01(\r\x12\x1c\n\x14requests_this_minute\x18\x02 \x01(\r\x12\x1e\n\x16requests_per_day_limit\x18\x03 \x01(\r\x12\x16\n\x0erequests_today\x18\x04 \x01(\r\x12\x31\n\rblocked_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x19GetSymbolProvidersRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\"\xa0\x01\n\x1aGetSymbolProvidersResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12/\n\ncandidates\x18\x03 \x03(\x0b\x32\x1b.timebase.v1.RankedProvider\x12/\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x1d.timebase.v1.ExcludedProvider\"\x86\x01\n\x0eRankedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\x14\n\x0c\x64\x65rived_from\x18\x03 \x01(\t\x12\x31\n\rlatest_stored\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07reasons\x18\x05 \x03(\t\"0\n\x10\x45xcludedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xaa\x01\n\x16InvalidateRangeRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x05 \x01(\t\"=\n\x17InvalidateRangeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\x12\x11\n\tproviders\x18\x02 \x03(\t2\xf5\x02\n\x0eGatewayService\x12\x46\n\x07GetBars\x12\x1b.timebase.v1.GetBarsRequest\x1a\x1c.timebase.v1.GetBarsResponse0\x01\x12V\n\rListProviders\x12!.timebase.v1.ListProvidersRequest\x1a\".timebase.v1.ListProvidersResponse\x12\x65\n\x12GetSymbolProviders\x12&.timebase.v1.GetSymbolProvidersRequest\x1a\'.timebase.v1.GetSymbolProvidersResponse\x12\\\n\x0fInvalidateRange\x12#.timebase.v1.InvalidateRangeRequest\x1a$.timebase.v1.InvalidateRangeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,9 +33,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'timebase.v1.bars_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETBARSREQUEST']._serialized_start=73
-  _globals['_GETBARSREQUEST']._serialized_end=265
-  _globals['_GETBARSRESPONSE']._serialized_start=268
-  _globals['_GETBARSRESPONSE']._serialized_end=450
-  _globals['_GATEWAYSERVICE']._serialized_start=452
-  _globals['_GATEWAYSERVICE']._serialized_end=540
+  _globals['_GETBARSREQUEST']._serialized_end=282
+  _globals['_GETBARSRESPONSE']._serialized_start=285
+  _globals['_GETBARSRESPONSE']._serialized_end=467
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=469
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=491
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=493
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=562
+  _globals['_PROVIDERINFO']._serialized_start=565
+  _globals['_PROVIDERINFO']._serialized_end=905
+  _globals['_PROVIDERQUOTA']._serialized_start=908
+  _globals['_PROVIDERQUOTA']._serialized_end=1095
+  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_start=1097
+  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_end=1158
+  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_start=1161
+  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_end=1321
+  _globals['_RANKEDPROVIDER']._serialized_start=1324
+  _globals['_RANKEDPROVIDER']._serialized_end=1458
+  _globals['_EXCLUDEDPROVIDER']._serialized_start=1460
+  _globals['_EXCLUDEDPROVIDER']._serialized_end=1508
+  _globals['_INVALIDATERANGEREQUEST']._serialized_start=1511
+  _globals['_INVALIDATERANGEREQUEST']._serialized_end=1681
+  _globals['_INVALIDATERANGERESPONSE']._serialized_start=1683
+  _globals['_INVALIDATERANGERESPONSE']._serialized_end=1744
+  _globals['_GATEWAYSERVICE']._serialized_start=1747
+  _globals['_GATEWAYSERVICE']._serialized_end=2120
 # @@protoc_insertion_point(module_scope)

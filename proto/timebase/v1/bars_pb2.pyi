@@ -10,20 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetBarsRequest(_message.Message):
-    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider")
+    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider", "refresh")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     interval: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     limit: int
     provider: str
-    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ...) -> None: ...
+    refresh: bool
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
 
 class GetBarsResponse(_message.Message):
     __slots__ = ("symbol", "interval", "provider", "timestamps_us", "open", "high", "low", "close", "volume", "metadata")
@@ -48,3 +50,127 @@ class GetBarsResponse(_message.Message):
     volume: _containers.RepeatedScalarFieldContainer[float]
     metadata: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., provider: _Optional[str] = ..., timestamps_us: _Optional[_Iterable[int]] = ..., open: _Optional[_Iterable[float]] = ..., high: _Optional[_Iterable[float]] = ..., low: _Optional[_Iterable[float]] = ..., close: _Optional[_Iterable[float]] = ..., volume: _Optional[_Iterable[float]] = ..., metadata: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListProvidersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListProvidersResponse(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderInfo]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
+
+class ProviderInfo(_message.Message):
+    __slots__ = ("slug", "name", "version", "status", "address", "intervals", "symbol_patterns", "supports_historical", "supports_realtime", "latency_ms", "uptime", "restarts", "last_error", "cost", "quota", "circuit")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_HISTORICAL_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_REALTIME_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    name: str
+    version: str
+    status: str
+    address: str
+    intervals: _containers.RepeatedScalarFieldContainer[str]
+    symbol_patterns: _containers.RepeatedScalarFieldContainer[str]
+    supports_historical: bool
+    supports_realtime: bool
+    latency_ms: float
+    uptime: float
+    restarts: int
+    last_error: str
+    cost: str
+    quota: ProviderQuota
+    circuit: str
+    def __init__(self, slug: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ..., address: _Optional[str] = ..., intervals: _Optional[_Iterable[str]] = ..., symbol_patterns: _Optional[_Iterable[str]] = ..., supports_historical: _Optional[bool] = ..., supports_realtime: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., uptime: _Optional[float] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., cost: _Optional[str] = ..., quota: _Optional[_Union[ProviderQuota, _Mapping]] = ..., circuit: _Optional[str] = ...) -> None: ...
+
+class ProviderQuota(_message.Message):
+    __slots__ = ("requests_per_minute_limit", "requests_this_minute", "requests_per_day_limit", "requests_today", "blocked_until")
+    REQUESTS_PER_MINUTE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_THIS_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_DAY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    requests_per_minute_limit: int
+    requests_this_minute: int
+    requests_per_day_limit: int
+    requests_today: int
+    blocked_until: _timestamp_pb2.Timestamp
+    def __init__(self, requests_per_minute_limit: _Optional[int] = ..., requests_this_minute: _Optional[int] = ..., requests_per_day_limit: _Optional[int] = ..., requests_today: _Optional[int] = ..., blocked_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSymbolProvidersRequest(_message.Message):
+    __slots__ = ("symbol", "interval")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ...) -> None: ...
+
+class GetSymbolProvidersResponse(_message.Message):
+    __slots__ = ("symbol", "interval", "candidates", "excluded")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    candidates: _containers.RepeatedCompositeFieldContainer[RankedProvider]
+    excluded: _containers.RepeatedCompositeFieldContainer[ExcludedProvider]
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[RankedProvider, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExcludedProvider, _Mapping]]] = ...) -> None: ...
+
+class RankedProvider(_message.Message):
+    __slots__ = ("slug", "rank", "derived_from", "latest_stored", "reasons")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    LATEST_STORED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    rank: int
+    derived_from: str
+    latest_stored: _timestamp_pb2.Timestamp
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, slug: _Optional[str] = ..., rank: _Optional[int] = ..., derived_from: _Optional[str] = ..., latest_stored: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExcludedProvider(_message.Message):
+    __slots__ = ("slug", "reason")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    reason: str
+    def __init__(self, slug: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class InvalidateRangeRequest(_message.Message):
+    __slots__ = ("symbol", "interval", "start_time", "end_time", "provider")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    provider: str
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ...) -> None: ...
+
+class InvalidateRangeResponse(_message.Message):
+    __slots__ = ("deleted", "providers")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    deleted: int
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -40,6 +40,21 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.GetBarsRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.GetBarsResponse.FromString,
                 _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/timebase.v1.GatewayService/ListProviders',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
+        self.GetSymbolProviders = channel.unary_unary(
+                '/timebase.v1.GatewayService/GetSymbolProviders',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersResponse.FromString,
+                _registered_method=True)
+        self.InvalidateRange = channel.unary_unary(
+                '/timebase.v1.GatewayService/InvalidateRange',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -54,6 +69,28 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProviders(self, request, context):
+        """Every provider the gateway knows: status, capabilities, latency, uptime and quota.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSymbolProviders(self, request, context):
+        """The providers that could serve a symbol, ranked as the router would rank them, with reasons
+        (and the providers left out, with why).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InvalidateRange(self, request, context):
+        """Forget a stored range (bars and coverage) so the next read fetches it again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +98,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetBars,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.GetBarsRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.GetBarsResponse.SerializeToString,
+            ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.ListProvidersRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'GetSymbolProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSymbolProviders,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersResponse.SerializeToString,
+            ),
+            'InvalidateRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvalidateRange,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +143,87 @@ class GatewayService:
             '/timebase.v1.GatewayService/GetBars',
             timebase_dot_v1_dot_bars__pb2.GetBarsRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.GetBarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/ListProviders',
+            timebase_dot_v1_dot_bars__pb2.ListProvidersRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSymbolProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/GetSymbolProviders',
+            timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.GetSymbolProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvalidateRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/InvalidateRange',
+            timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,9 @@ isort:skip_file
 TimeBase gateway-only APIs (package timebase.v1, buf STANDARD style).
 
 Same conventions as timebase.provider: UTC bar-start timestamps, half-open [start, end) ranges.
+Warnings (partial data, stale data, provider fallback, skipped bars, rate limits) travel in the
+trailing metadata `x-timebase-warnings` as a JSON list of
+{"code", "message", "provider"?, "start"?, "end"?, "as_of"?, "count"?}.
 """
 
 from collections import abc as _abc
@@ -40,6 +43,14 @@ class GatewayServiceStub:
     """Historical bars as chunks of packed columns: the API recommended to gRPC clients.
     Routing, caching, validation and warnings are the same as DataProvider.GetHistoricalData.
     """
+    ListProviders: _grpc.UnaryUnaryMultiCallable[_bars_pb2.ListProvidersRequest, _bars_pb2.ListProvidersResponse]
+    """Every provider the gateway knows: status, capabilities, latency, uptime and quota."""
+    GetSymbolProviders: _grpc.UnaryUnaryMultiCallable[_bars_pb2.GetSymbolProvidersRequest, _bars_pb2.GetSymbolProvidersResponse]
+    """The providers that could serve a symbol, ranked as the router would rank them, with reasons
+    (and the providers left out, with why).
+    """
+    InvalidateRange: _grpc.UnaryUnaryMultiCallable[_bars_pb2.InvalidateRangeRequest, _bars_pb2.InvalidateRangeResponse]
+    """Forget a stored range (bars and coverage) so the next read fetches it again."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -50,6 +61,14 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Historical bars as chunks of packed columns: the API recommended to gRPC clients.
     Routing, caching, validation and warnings are the same as DataProvider.GetHistoricalData.
     """
+    ListProviders: _aio.UnaryUnaryMultiCallable[_bars_pb2.ListProvidersRequest, _bars_pb2.ListProvidersResponse]  # type: ignore[assignment]
+    """Every provider the gateway knows: status, capabilities, latency, uptime and quota."""
+    GetSymbolProviders: _aio.UnaryUnaryMultiCallable[_bars_pb2.GetSymbolProvidersRequest, _bars_pb2.GetSymbolProvidersResponse]  # type: ignore[assignment]
+    """The providers that could serve a symbol, ranked as the router would rank them, with reasons
+    (and the providers left out, with why).
+    """
+    InvalidateRange: _aio.UnaryUnaryMultiCallable[_bars_pb2.InvalidateRangeRequest, _bars_pb2.InvalidateRangeResponse]  # type: ignore[assignment]
+    """Forget a stored range (bars and coverage) so the next read fetches it again."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -63,5 +82,31 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         """Historical bars as chunks of packed columns: the API recommended to gRPC clients.
         Routing, caching, validation and warnings are the same as DataProvider.GetHistoricalData.
         """
+
+    @_abc_1.abstractmethod
+    def ListProviders(
+        self,
+        request: _bars_pb2.ListProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.ListProvidersResponse, _abc.Awaitable[_bars_pb2.ListProvidersResponse]]:
+        """Every provider the gateway knows: status, capabilities, latency, uptime and quota."""
+
+    @_abc_1.abstractmethod
+    def GetSymbolProviders(
+        self,
+        request: _bars_pb2.GetSymbolProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.GetSymbolProvidersResponse, _abc.Awaitable[_bars_pb2.GetSymbolProvidersResponse]]:
+        """The providers that could serve a symbol, ranked as the router would rank them, with reasons
+        (and the providers left out, with why).
+        """
+
+    @_abc_1.abstractmethod
+    def InvalidateRange(
+        self,
+        request: _bars_pb2.InvalidateRangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.InvalidateRangeResponse, _abc.Awaitable[_bars_pb2.InvalidateRangeResponse]]:
+        """Forget a stored range (bars and coverage) so the next read fetches it again."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,173 @@
+"""The federated `timebase.provider.DataProvider`: the gateway as one provider knowing every symbol.
+
+GetHistoricalData (one message per bar) and GetHistoricalBars (columnar chunks) answer from
+`HistoricalBars` (routing, cache, failover, derived intervals); warnings go to the trailing
+metadata `x-timebase-warnings`. GetCapabilities is the union of the ready providers' (slug
+`timebase-gateway`); HealthCheck reflects the database and the providers. StreamRealTimeData is
+delegated to the real-time fan-out when one is attached (`realtime`), else UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf import empty_pb2
+
+from timebase.core.intervals import INTERVALS
+from timebase.core.logs import correlation_scope
+from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
+from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
+from timebase.gateway.database_probe import DatabaseProbe
+from timebase.gateway.derived_intervals import DERIVED_FROM
+from timebase.gateway.grpc_errors import abort_with
+from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.gateway.request_parsing import (
+    CORRELATION_METADATA_KEY,
+    metadata_value,
+    parse_bar_request,
+)
+from timebase.provider import provider_pb2 as pb
+from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.wire import to_timestamp_pb
+
+GATEWAY_SLUG = "timebase-gateway"
+GATEWAY_NAME = "TimeBase gateway"
+GATEWAY_VERSION = "0.1.0"
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class RealtimeHandler(Protocol):
+    """The real-time fan-out (timebase.gateway.realtime) as the servicer calls it."""
+
+    def stream(
+        self, requests: AsyncIterator[pb.StreamControl], context: Context
+    ) -> AsyncIterator[pb.TimeSeriesData]: ...
+
+
+def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]:
+    return ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
+
+
+async def answer_request(history: HistoricalBars, request: Any, context: Context) -> BarAnswer:
+    """Parse, resolve (honouring the client's deadline) and set the warnings trailer."""
+    bar_request = parse_bar_request(request, context.invocation_metadata())
+    answer = await history.get(bar_request, time_limit=context.time_remaining())
+    context.set_trailing_metadata(warnings_metadata(answer.warnings))
+    return answer
+
+
+def request_scope(context: Context) -> Any:
+    return correlation_scope(
+        metadata_value(context.invocation_metadata(), CORRELATION_METADATA_KEY)
+    )
+
+
+class DataProviderService(pb_grpc.DataProviderServicer):
+    def __init__(
+        self,
+        history: HistoricalBars,
+        probe: DatabaseProbe | None = None,
+        realtime: RealtimeHandler | None = None,
+    ) -> None:
+        self.history = history
+        self.probe = probe
+        #: The real-time fan-out; StreamRealTimeData answers UNIMPLEMENTED while it is None.
+        self.realtime = realtime
+
+    async def GetCapabilities(
+        self, request: empty_pb2.Empty, context: Context
+    ) -> pb.ProviderCapabilities:
+        manifests = [
+            p.manifest for p in self.history.providers() if p.ready and p.manifest is not None
+        ]
+        native = {i for m in manifests for i in m.intervals}
+        derivable = {t.value for t, base in DERIVED_FROM.items() if base.value in native}
+        intervals = [i for i in INTERVALS if i in native | derivable]
+        data_types = sorted({t for m in manifests for t in m.data_types})
+        return pb.ProviderCapabilities(
+            name=GATEWAY_NAME,
+            version=GATEWAY_VERSION,
+            slug=GATEWAY_SLUG,
+            supports_historical=any(m.capabilities.historical_data for m in manifests),
+            supports_realtime=self.realtime is not None
+            and any(m.capabilities.real_time_streaming for m in manifests),
+            supports_backfill=any(m.capabilities.backfill for m in manifests),
+            data_types=data_types,
+            intervals=intervals,
+            rate_limits=pb.RateLimits(),
+        )
+
+    async def HealthCheck(self, request: empty_pb2.Empty, context: Context) -> pb.HealthStatus:
+        database_up = await self.probe.check() if self.probe is not None else True
+        providers = self.history.providers()
+        ready = [p.slug for p in providers if p.ready]
+        down = [p.slug for p in providers if not p.ready]
+        metrics = {
+            "database": "up" if database_up else "down",
+            "providers_ready": str(len(ready)),
+            "providers_total": str(len(providers)),
+        }
+        if not database_up:
+            status = pb.HealthStatus.UNHEALTHY
+            message = "the database is unreachable"
+            if self.probe is not None and self.probe.last_error:
+                message += f": {self.probe.last_error}"
+        elif providers and not ready:
+            status = pb.HealthStatus.DEGRADED
+            message = "no provider is running: serving stored bars only"
+        elif down:
+            status = pb.HealthStatus.DEGRADED
+            message = f"providers down: {', '.join(sorted(down))}"
+        else:
+            status = pb.HealthStatus.HEALTHY
+            message = "ok"
+        return pb.HealthStatus(
+            status=status,
+            message=message,
+            timestamp=to_timestamp_pb(datetime.now(UTC)),
+            metrics=metrics,
+        )
+
+    async def GetHistoricalData(
+        self, request: pb.HistoricalDataRequest, context: Context
+    ) -> AsyncIterator[pb.TimeSeriesData]:
+        with request_scope(context):
+            try:
+                answer = await answer_request(self.history, request, context)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                raise
+            except Exception as exc:
+                await abort_with(context, exc, "GetHistoricalData")
+                return
+            for message in table_to_messages(answer.table):
+                yield message
+
+    async def GetHistoricalBars(
+        self, request: pb.HistoricalDataRequest, context: Context
+    ) -> AsyncIterator[pb.BarChunk]:
+        with request_scope(context):
+            try:
+                answer = await answer_request(self.history, request, context)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                raise
+            except Exception as exc:
+                await abort_with(context, exc, "GetHistoricalBars")
+                return
+            for chunk in table_to_chunks(answer.table, pb.BarChunk):
+                yield chunk
+
+    async def StreamRealTimeData(
+        self, request_iterator: AsyncIterator[pb.StreamControl], context: Context
+    ) -> AsyncIterator[pb.TimeSeriesData]:
+        if self.realtime is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "real-time streaming is not available yet"
+            )
+            return
+        async for message in self.realtime.stream(request_iterator, context):
+            yield message

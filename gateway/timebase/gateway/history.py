@@ -1,0 +1,801 @@
+"""The historical path: answer a `BarRequest` from the store, fetching only what is missing.
+
+    answer = await bars.get(request)          # BarAnswer(table, warnings)
+
+1. Symbol-centric requests are routed (`router`); provider-aware ones go to the named provider
+   only (or straight to the store when it has stored bars but no running add-on).
+2. The coverage table says which ranges each provider already delivered; stored ranges are served
+   from the provider that fetched them (sticky, see `coverage_plan`), only the gaps are fetched,
+   split into windows within each provider's lookback and per-request limits. The open end near
+   now is fetched again once older than a per-interval TTL; `refresh` fetches everything again.
+3. Fetching fails over: transient errors are retried with exponential backoff and jitter, then
+   the next candidate is asked; NOT_FOUND (symbol-centric) is remembered in a negative cache;
+   UNAUTHENTICATED disables the provider; RESOURCE_EXHAUSTED blocks it until its RetryInfo delay.
+   A provider dying mid-stream keeps what it delivered; the rest comes from the next candidate.
+   Each provider has a circuit breaker; quota is counted against its manifest limits.
+4. Every fetched batch is upserted and its coverage recorded in one transaction
+   (`Store.write_fetched`); the answer is always read back from the store, so cold and warm
+   answers are identical.
+5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
+6. Identical concurrent requests share one resolution (request coalescing), and one series is
+   filled by one request at a time, so 200 identical cold queries cause one upstream fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from timebase.core.config import RoutingConfig
+from timebase.core.errors import (
+    AllProvidersFailed,
+    InvalidRequestError,
+    ProviderNotFound,
+    ProviderUnavailable,
+    RateLimitedError,
+    SymbolNotFound,
+)
+from timebase.core.intervals import Interval
+from timebase.gateway.bar_columns import concat
+from timebase.gateway.bar_request import BarRequest, lookback_for_limit
+from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
+from timebase.gateway.circuit_breaker import CircuitBreaker
+from timebase.gateway.coverage_plan import (
+    FRESHNESS_TTL,
+    Segment,
+    assign,
+    merge,
+    open_end,
+    settled_end,
+    windows,
+)
+from timebase.gateway.derived_intervals import aggregate, bucket_ceil, bucket_start
+from timebase.gateway.provider_client import (
+    FetchResult,
+    ProviderCallError,
+    ProviderClient,
+    ProviderClients,
+)
+from timebase.gateway.providers import ProviderSource, ProviderView
+from timebase.gateway.quota import QuotaTracker
+from timebase.gateway.router import Candidate, NegativeCache, RouteDecision, Router
+from timebase.store import BAR_SCHEMA, Store, TimeRange
+
+_log = logging.getLogger(__name__)
+
+_ONE_US = timedelta(microseconds=1)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+#: Codes after which the next candidate is asked.
+_FAILOVER = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+#: Codes worth retrying at the same provider, and that count against its circuit.
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+@dataclass
+class BarAnswer:
+    """Bars (BAR_SCHEMA, ascending, one per timestamp) and the warnings that go with them."""
+
+    table: pa.Table
+    warnings: list[BarWarning] = field(default_factory=list)
+
+
+@dataclass
+class _Fill:
+    """What fetching some ranges brought: segments now stored, errors, warnings."""
+
+    segments: list[Segment] = field(default_factory=list)
+    missing: list[TimeRange] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, grpc.StatusCode] = field(default_factory=dict)
+    retry_after: float | None = None
+    warnings: list[BarWarning] = field(default_factory=list)
+
+
+class HistoricalBars:
+    """The gateway core for historical bars (shared by every door)."""
+
+    def __init__(
+        self,
+        store: Store,
+        source: ProviderSource,
+        config: RoutingConfig | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.config = config or RoutingConfig()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.quota = QuotaTracker(store, clock=self.clock)
+        self.breaker = CircuitBreaker(
+            self.config.circuit_failures, self.config.circuit_reset_seconds
+        )
+        self.negative = NegativeCache(self.config.not_found_ttl_seconds)
+        self.router = Router(self.config, self.quota, self.breaker, self.negative)
+        self.clients = ProviderClients()
+        #: Upstream requests sent (windows fetched), for metrics and tests.
+        self.upstream_requests = 0
+        self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        #: (symbol, interval, provider) → monotonic time the open end was last fetched.
+        self._open_end_fetched: dict[tuple[str, str, str], float] = {}
+        #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
+        self._disabled_at: dict[str, str | None] = {}
+
+    async def start(self) -> None:
+        await self.quota.load()
+
+    async def stop(self) -> None:
+        await self.clients.close()
+
+    # -- entry points -----------------------------------------------------------------------
+
+    async def get(self, request: BarRequest, *, time_limit: float | None = None) -> BarAnswer:
+        """The answer to `request`; identical concurrent requests share one resolution."""
+        key = (
+            request.symbol,
+            request.interval,
+            request.start,
+            request.end,
+            request.limit,
+            request.provider,
+            request.refresh,
+            request.start_given,
+        )
+        task = self._inflight.get(key)
+        if task is None:
+            deadline = None if time_limit is None else time.monotonic() + time_limit
+            task = asyncio.create_task(self._answer(request, deadline))
+            self._inflight[key] = task
+
+            def done(t: asyncio.Task[BarAnswer]) -> None:
+                if self._inflight.get(key) is t:
+                    del self._inflight[key]
+                if not t.cancelled():
+                    t.exception()  # retrieved: waiters re-raise it
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    def providers(self) -> list[ProviderView]:
+        views = list(self.source.providers())
+        for view in views:  # a restarted provider (new address) gets another chance
+            if view.slug in self._disabled_at and self._disabled_at[view.slug] != view.address:
+                self._disabled_at.pop(view.slug)
+                self.router.disabled.pop(view.slug, None)
+        return views
+
+    async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
+        """How the router would rank providers for (symbol, interval) now."""
+        latest = await self.store.latest([symbol])
+        return self.router.route(symbol, interval, self.providers(), latest, log=False)
+
+    async def invalidate(
+        self, symbol: str, interval: Interval, start: datetime, end: datetime, provider: str | None
+    ) -> tuple[int, list[str]]:
+        """Forget stored bars and coverage of [start, end); return (bars deleted, providers)."""
+        if provider is not None:
+            slugs = [provider]
+        else:
+            latest = await self.store.latest([symbol], interval)
+            slugs = sorted({key.provider for key in latest})
+            slugs += [p.slug for p in self.providers() if p.slug not in slugs]
+        deleted = 0
+        async with self._series_lock(symbol, interval):
+            for slug in slugs:
+                deleted += await self.store.invalidate(symbol, interval, slug, start, end)
+                self._open_end_fetched.pop((symbol, interval.value, slug), None)
+        self.negative.forget(symbol)
+        return deleted, slugs
+
+    # -- resolution -------------------------------------------------------------------------
+
+    async def _answer(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+        if request.limit is None:
+            return await self._answer_range(request, deadline)
+        return await self._answer_limited(request, deadline)
+
+    async def _answer_limited(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+        """The `limit` most recent bars: widen the range backwards until there are enough."""
+        assert request.limit is not None
+        limit = request.limit
+        floor = request.start if request.start_given else _EARLIEST
+        span = lookback_for_limit(request.interval, limit)
+        previous_rows = -1
+        while True:
+            start = max(floor, request.end - span)
+            answer = await self._answer_range(request.with_range(start, request.end), deadline)
+            rows = answer.table.num_rows
+            if rows >= limit or start <= floor or (rows > 0 and rows == previous_rows):
+                break
+            previous_rows = rows
+            span *= 4
+        table = answer.table
+        if table.num_rows > limit:
+            table = table.slice(table.num_rows - limit)
+        return BarAnswer(table, answer.warnings)
+
+    async def _answer_range(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+        if request.provider is not None:
+            return await self._provider_aware(request, deadline)
+        return await self._symbol_centric(request, deadline)
+
+    async def _symbol_centric(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+        providers = self.providers()
+        latest = await self.store.latest([request.symbol])
+        decision = self.router.route(request.symbol, request.interval, providers, latest)
+        native = [c for c in decision.candidates if c.derived_from is None]
+        derived = [c for c in decision.candidates if c.derived_from is not None]
+        if not native and derived:
+            return await self._derived(request, derived[0].derived_from, deadline, None)
+        stored = sorted(
+            {k.provider for k in latest if k.interval == request.interval.value}
+            - {c.slug for c in native}
+        )
+        return await self._native(
+            request,
+            native,
+            coverage_slugs=[c.slug for c in native] + stored,
+            deadline=deadline,
+            symbol_centric=True,
+            excluded=decision.excluded,
+        )
+
+    async def _provider_aware(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+        slug = request.provider
+        assert slug is not None
+        providers = self.providers()
+        view = next((p for p in providers if p.slug == slug), None)
+        if view is None or not view.ready:
+            latest = await self.store.latest([request.symbol], provider=slug)
+            if not latest:
+                if view is None:
+                    known = ", ".join(sorted(p.slug for p in providers)) or "none"
+                    raise ProviderNotFound(
+                        f"provider: unknown provider {slug!r} (providers: {known}; "
+                        f"no stored bars from {slug!r} for {request.symbol})",
+                        provider=slug,
+                    )
+                raise ProviderUnavailable(
+                    f"provider {slug!r} is not running ({view.status}"
+                    + (f": {view.last_error}" if view.last_error else "")
+                    + f") and has no stored bars for {request.symbol}",
+                    provider=slug,
+                )
+            table = await self._read_provider(request, slug)
+            warnings = []
+            if view is not None:
+                warnings.append(
+                    BarWarning(
+                        WarningCode.STALE_DATA,
+                        f"provider {slug!r} is not running ({view.status}); served stored bars",
+                        provider=slug,
+                    )
+                )
+            return BarAnswer(table, warnings)
+        latest = await self.store.latest([request.symbol])
+        decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
+        if not decision.candidates:
+            reason = decision.excluded.get(slug, "not available")
+            if "does not serve" in reason or "symbol does not match" in reason:
+                raise InvalidRequestError(
+                    f"provider: {slug!r} {reason}", field="provider", provider=slug
+                )
+            raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
+        candidate = decision.candidates[0]
+        if candidate.derived_from is not None:
+            return await self._derived(request, candidate.derived_from, deadline, slug)
+        return await self._native(
+            request,
+            [candidate],
+            coverage_slugs=[slug],
+            deadline=deadline,
+            symbol_centric=False,
+            excluded={},
+        )
+
+    async def _derived(
+        self,
+        request: BarRequest,
+        base: Interval | None,
+        deadline: float | None,
+        provider: str | None,
+    ) -> BarAnswer:
+        assert base is not None
+        target = request.interval
+        start = bucket_start(request.start, target)
+        end = min(bucket_ceil(request.end, target), max(self.clock(), start + base.nominal))
+        base_request = BarRequest(
+            symbol=request.symbol,
+            interval=base,
+            start=start,
+            end=end,
+            provider=provider,
+            refresh=request.refresh,
+        )
+        answer = await self._answer_range(base_request, deadline)
+        table = aggregate(answer.table, target, base)
+        ts = table.column("timestamp")
+        mask = pc.and_(
+            pc.greater_equal(ts, pa.scalar(request.start, ts.type)),
+            pc.less(ts, pa.scalar(request.end, ts.type)),
+        )
+        return BarAnswer(table.filter(mask), answer.warnings)
+
+    def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
+        key = (symbol, interval.value)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def _native(
+        self,
+        request: BarRequest,
+        candidates: list[Candidate],
+        *,
+        coverage_slugs: list[str],
+        deadline: float | None,
+        symbol_centric: bool,
+        excluded: dict[str, str] | Any,
+    ) -> BarAnswer:
+        symbol, interval = request.symbol, request.interval
+        warnings: list[BarWarning] = []
+        async with self._series_lock(symbol, interval):
+            covered = {
+                slug: await self.store.covered(symbol, interval, slug, request.start, request.end)
+                for slug in coverage_slugs
+            }
+            segments, gaps = assign(
+                request.start, request.end, covered, [c.slug for c in candidates]
+            )
+            now = self.clock()
+            by_slug = {c.slug: c for c in candidates}
+            kept: list[Segment] = []
+            for seg in segments:
+                stale = self._stale_part(seg, symbol, interval, now, refresh=request.refresh)
+                candidate = by_slug.get(seg.provider)
+                if stale is None or candidate is None:
+                    kept.append(seg)
+                    continue
+                # Sticky: revise a stored range from the provider that fetched it.
+                fill = await self._fill([stale], [candidate], request, deadline, symbol_centric)
+                warnings.extend(fill.warnings)
+                kept.extend(s for s in fill.segments)
+                if seg.start < stale.start:
+                    kept.append(Segment(seg.start, stale.start, seg.provider))
+                for hole in fill.missing:  # the stored bars stay, marked stale
+                    kept.append(Segment(hole.start, hole.end, seg.provider))
+                    code = WarningCode.STALE_DATA
+                    if fill.retry_after is not None:
+                        code = WarningCode.RATE_LIMITED
+                    warnings.append(
+                        BarWarning(
+                            code,
+                            f"could not refresh {symbol} {interval.value} from "
+                            f"{seg.provider!r} ({'; '.join(fill.errors.values())}); "
+                            "served the stored bars",
+                            provider=seg.provider,
+                            start=hole.start,
+                            end=hole.end,
+                        )
+                    )
+            fill = await self._fill(gaps, candidates, request, deadline, symbol_centric)
+            warnings.extend(fill.warnings)
+            kept.extend(fill.segments)
+        segments = merge(kept)
+        if symbol_centric:
+            table = await self._read_segments(request, segments)
+        else:
+            assert request.provider is not None
+            table = await self._read_provider(request, request.provider)
+        missing = [m for m in fill.missing if m.start < m.end]
+        if missing and table.num_rows == 0 and not segments:
+            raise self._failure(request, fill, excluded if symbol_centric else {})
+        for hole in missing:
+            reasons = "; ".join(f"{slug}: {error}" for slug, error in fill.errors.items())
+            warnings.append(
+                BarWarning(
+                    WarningCode.PARTIAL_DATA,
+                    f"no bars for [{hole.start.isoformat()}, {hole.end.isoformat()})"
+                    + (f": {reasons}" if reasons else ""),
+                    start=hole.start,
+                    end=hole.end,
+                )
+            )
+        return BarAnswer(table, dedupe(warnings))
+
+    def _stale_part(
+        self, seg: Segment, symbol: str, interval: Interval, now: datetime, *, refresh: bool
+    ) -> TimeRange | None:
+        """The part of a stored segment to fetch again (refresh, or an open end past its TTL)."""
+        if refresh:
+            return TimeRange(seg.start, seg.end) if seg.start < now else None
+        tail_start = max(seg.start, open_end(interval, now))
+        if tail_start >= min(seg.end, now):
+            return None
+        fetched = self._open_end_fetched.get((symbol, interval.value, seg.provider))
+        ttl = FRESHNESS_TTL[interval].total_seconds()
+        if fetched is not None and time.monotonic() - fetched < ttl:
+            return None
+        return TimeRange(tail_start, seg.end)
+
+    def _failure(self, request: BarRequest, fill: _Fill, excluded: Any) -> Exception:
+        what = f"{request.symbol} {request.interval.value}"
+        parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
+        parts += [f"{slug}: {reason}" for slug, reason in dict(excluded).items()]
+        listing = "; ".join(parts) if parts else "no provider serves it"
+        codes = set(fill.codes.values())
+        if codes and codes == {grpc.StatusCode.NOT_FOUND}:
+            return SymbolNotFound(
+                f"symbol {request.symbol!r} was not found ({listing})",
+                symbol=request.symbol,
+                errors=dict(fill.errors),
+            )
+        if codes and codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}:
+            return RateLimitedError(
+                f"every provider for {what} is rate limited ({listing})",
+                retry_after=fill.retry_after,
+                errors=dict(fill.errors),
+            )
+        if not fill.errors and not request.provider:
+            reasons = list(dict(excluded).values())
+            if reasons and all("symbol" in r for r in reasons):
+                return SymbolNotFound(
+                    f"no provider serves symbol {request.symbol!r} ({listing})",
+                    symbol=request.symbol,
+                )
+            return ProviderUnavailable(
+                f"no provider can serve {what} ({listing})",
+                symbol=request.symbol,
+                excluded=dict(excluded),
+            )
+        return AllProvidersFailed(
+            f"every provider failed for {what} ({listing})", errors=dict(fill.errors)
+        )
+
+    # -- fetching ---------------------------------------------------------------------------
+
+    async def _fill(
+        self,
+        ranges: Sequence[TimeRange],
+        candidates: Sequence[Candidate],
+        request: BarRequest,
+        deadline: float | None,
+        symbol_centric: bool,
+    ) -> _Fill:
+        """Fetch each range from the first candidate that delivers, failing over on errors."""
+        fill = _Fill()
+        now = self.clock()
+        for gap in ranges:
+            end = min(gap.end, now)
+            if gap.start >= end:
+                continue
+            cursor = gap.start
+            first = True
+            for candidate in candidates:
+                if cursor >= end:
+                    break
+                cursor = await self._fill_from(
+                    candidate,
+                    cursor,
+                    end,
+                    request=request,
+                    deadline=deadline,
+                    symbol_centric=symbol_centric,
+                    fill=fill,
+                    now=now,
+                )
+                if cursor >= end and not first and fill.errors:
+                    fill.warnings.append(
+                        BarWarning(
+                            WarningCode.PROVIDER_FALLBACK,
+                            f"served by {candidate.slug!r} after "
+                            + "; ".join(f"{s}: {e}" for s, e in fill.errors.items()),
+                            provider=candidate.slug,
+                            start=gap.start,
+                            end=end,
+                        )
+                    )
+                first = False
+            if cursor < end:
+                fill.missing.append(TimeRange(cursor, end))
+        return fill
+
+    async def _fill_from(
+        self,
+        candidate: Candidate,
+        start: datetime,
+        end: datetime,
+        *,
+        request: BarRequest,
+        deadline: float | None,
+        symbol_centric: bool,
+        fill: _Fill,
+        now: datetime,
+    ) -> datetime:
+        """Fetch [start, end) from one candidate; return how far it got."""
+        slug = candidate.slug
+        manifest = candidate.provider.manifest
+        assert manifest is not None
+        if slug in self.router.disabled or not self.breaker.allows(slug):
+            disabled = self.router.disabled.get(slug)
+            fill.errors.setdefault(slug, f"disabled: {disabled}" if disabled else "circuit open")
+            return start
+        if symbol_centric and self.negative.contains(slug, request.symbol):
+            fill.errors.setdefault(slug, "NOT_FOUND (remembered)")
+            fill.codes.setdefault(slug, grpc.StatusCode.NOT_FOUND)
+            return start
+        parts, too_old = windows(start, end, request.interval, manifest, now)
+        if too_old is not None:
+            fill.warnings.append(
+                BarWarning(
+                    WarningCode.PARTIAL_DATA,
+                    f"{slug!r} keeps {manifest.lookback_days(request.interval.value)} days of "
+                    f"{request.interval.value} bars; older ones are not available",
+                    provider=slug,
+                    start=too_old.start,
+                    end=too_old.end,
+                )
+            )
+            if not parts:
+                return start
+        cursor = parts[0].start
+        client = await self.clients.get(slug, candidate.address)
+        for window in parts:
+            reached = await self._fetch_with_retries(
+                client,
+                candidate,
+                window,
+                request=request,
+                deadline=deadline,
+                symbol_centric=symbol_centric,
+                fill=fill,
+                now=now,
+            )
+            if reached is None:
+                return start if cursor == parts[0].start else cursor
+            cursor = reached
+            if reached < window.end:
+                return cursor
+        return cursor
+
+    async def _fetch_with_retries(
+        self,
+        client: ProviderClient,
+        candidate: Candidate,
+        window: TimeRange,
+        *,
+        request: BarRequest,
+        deadline: float | None,
+        symbol_centric: bool,
+        fill: _Fill,
+        now: datetime,
+    ) -> datetime | None:
+        """Fetch one window; return how far it got (None: nothing), after retries."""
+        slug = candidate.slug
+        attempt = 0
+        manifest = candidate.provider.manifest
+        assert manifest is not None
+        while True:
+            quota = self.quota.status(slug, manifest.rate_limits)
+            if not quota.available:
+                fill.errors[slug] = f"RESOURCE_EXHAUSTED: {quota.reason}"
+                fill.codes[slug] = grpc.StatusCode.RESOURCE_EXHAUSTED
+                fill.retry_after = _min(fill.retry_after, quota.retry_after)
+                return None
+            if not self.breaker.begin(slug):
+                fill.errors[slug] = "circuit open"
+                fill.codes[slug] = grpc.StatusCode.UNAVAILABLE
+                return None
+            try:
+                reached = await self._fetch_window(
+                    client, request, window, deadline=deadline, fill=fill, now=now
+                )
+            except ProviderCallError as err:
+                partial_end = err.partial_end
+                await self._record_failure(err, request, symbol_centric, fill)
+                if partial_end is not None:
+                    return partial_end  # the rest comes from the next candidate
+                if err.code in _TRANSIENT and attempt < self.config.retries:
+                    attempt += 1
+                    delay = self.config.backoff_seconds * 2 ** (attempt - 1)
+                    await asyncio.sleep(random.uniform(0, delay))  # jitter
+                    continue
+                return None
+            self.breaker.success(slug)
+            fill.errors.pop(slug, None)
+            fill.codes.pop(slug, None)
+            return reached
+
+    async def _record_failure(
+        self, err: ProviderCallError, request: BarRequest, symbol_centric: bool, fill: _Fill
+    ) -> None:
+        slug = err.provider
+        fill.errors[slug] = err.describe()
+        fill.codes[slug] = err.code
+        if err.code in _TRANSIENT:
+            self.breaker.failure(slug)
+        else:
+            self.breaker.release(slug)
+        if err.code == grpc.StatusCode.NOT_FOUND and symbol_centric:
+            self.negative.add(slug, request.symbol)
+        elif err.code == grpc.StatusCode.UNAUTHENTICATED:
+            self.router.disable(slug, f"UNAUTHENTICATED: {err.message}")
+            client = self.clients.peek(slug)
+            self._disabled_at[slug] = client.address if client else None
+            _log.error(
+                "ALERT: provider %s rejected its credentials and is disabled until it restarts: %s",
+                slug,
+                err.message,
+                extra={"alert": "provider_unauthenticated", "provider": slug},
+            )
+        elif err.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            wait = err.retry_after if err.retry_after is not None else 60.0
+            fill.retry_after = _min(fill.retry_after, wait)
+            await self.quota.block(slug, wait)
+        _log.warning(
+            "provider %s failed for %s %s: %s",
+            slug,
+            request.symbol,
+            request.interval.value,
+            err.describe(),
+            extra={"provider": slug, "code": err.code.name},
+        )
+
+    async def _fetch_window(
+        self,
+        client: ProviderClient,
+        request: BarRequest,
+        window: TimeRange,
+        *,
+        deadline: float | None,
+        fill: _Fill,
+        now: datetime,
+    ) -> datetime:
+        """One provider request for `window`: stored with its coverage; return its end."""
+        slug = client.slug
+        symbol, interval = request.symbol, request.interval
+        timeout = self.config.request_timeout_seconds
+        if deadline is not None:
+            timeout = min(timeout, max(0.001, deadline - time.monotonic()))
+        self.upstream_requests += 1
+        await self.quota.consume(slug)
+        result = FetchResult()
+        tables: list[pa.Table] = []
+        try:
+            async for table in client.fetch(
+                symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
+            ):
+                tables.append(table)
+        except ProviderCallError as err:
+            received = concat(tables)
+            if received.num_rows:
+                last = received.column("timestamp")[-1].as_py()
+                partial_end = min(last + _ONE_US, window.end)
+                await self._store(
+                    received, request, slug, start=window.start, end=partial_end, now=now, fill=fill
+                )
+                err.partial_end = partial_end
+            raise
+        await self._store(
+            concat(tables), request, slug, start=window.start, end=window.end, now=now, fill=fill
+        )
+        fill.warnings.extend(result.warnings)
+        if window.end > open_end(interval, now):
+            self._open_end_fetched[(symbol, interval.value, slug)] = time.monotonic()
+        return window.end
+
+    async def _store(
+        self,
+        table: pa.Table,
+        request: BarRequest,
+        slug: str,
+        *,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        fill: _Fill,
+    ) -> None:
+        """Upsert `table` and record [start, end) as covered (up to the settled end)."""
+        covered_end = min(end, settled_end(request.interval, now))
+        if covered_end > start:
+            result = await self.store.write_fetched(
+                table, request.symbol, request.interval, slug, start=start, end=covered_end
+            )
+        else:
+            result = await self.store.write_provider_batch(table)
+        fill.segments.append(Segment(start, end, slug))
+        if result.skipped:
+            fill.warnings.append(
+                BarWarning(
+                    WarningCode.INVALID_BARS_SKIPPED,
+                    f"skipped {result.skipped} invalid bars from {slug!r}: "
+                    + ", ".join(f"{k}: {v}" for k, v in (result.reasons or {}).items()),
+                    provider=slug,
+                    count=result.skipped,
+                )
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _read_provider(self, request: BarRequest, slug: str) -> pa.Table:
+        return await self.store.read_table(
+            request.symbol, request.interval, request.start, request.end, provider=slug
+        )
+
+    async def _read_segments(self, request: BarRequest, segments: list[Segment]) -> pa.Table:
+        """Stored bars of [start, end), each timestamp from the provider of its segment."""
+        if not segments:
+            return BAR_SCHEMA.empty_table()
+        slugs = {s.provider for s in segments}
+        only = next(iter(slugs)) if len(slugs) == 1 else None
+        table = await self.store.read_table(
+            request.symbol, request.interval, request.start, request.end, provider=only
+        )
+        if table.num_rows == 0:
+            return table
+        return await asyncio.to_thread(_mask_segments, table, segments)
+
+
+def _mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:
+    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
+    starts = np.array([_us(s.start) for s in segments], dtype=np.int64)
+    ends = np.array([_us(s.end) for s in segments], dtype=np.int64)
+    names = np.array([s.provider for s in segments], dtype=object)
+    index = np.searchsorted(starts, ts, side="right") - 1
+    inside = index >= 0
+    safe = np.where(inside, index, 0)
+    inside &= ts < ends[safe]
+    providers = table.column("provider").to_numpy(zero_copy_only=False)
+    keep = inside & (providers == names[safe])
+    return table.filter(pa.array(keep))
+
+
+def _us(ts: datetime) -> int:
+    delta = ts - _EARLIEST
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

@@ -1,0 +1,77 @@
+"""What the gateway needs to know about providers, whoever runs them.
+
+The supervisor (`timebase.supervisor.Supervisor`) satisfies `ProviderSource`: its `providers()`
+returns `ProviderState` snapshots, which satisfy `ProviderView`. Tests (and remote-only set-ups)
+use `StaticProviders`, a fixed list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from timebase.sdk.manifest import Manifest
+
+
+class ProviderView(Protocol):
+    """One provider as last seen: identity, where it answers, its manifest and health."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def manifest(self) -> Manifest | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def uptime(self) -> float | None: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def ready(self) -> bool: ...
+
+
+class ProviderSource(Protocol):
+    """Where the current provider snapshots come from (the supervisor)."""
+
+    def providers(self) -> Sequence[ProviderView]: ...
+
+
+@dataclass(frozen=True)
+class StaticProvider:
+    """A provider at a fixed address (tests, or providers run elsewhere)."""
+
+    slug: str
+    address: str | None
+    manifest: Manifest | None
+    status: str = "ready"
+    latency_ms: float | None = None
+    uptime: float | None = None
+    restarts: int = 0
+    last_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready" and self.address is not None
+
+
+class StaticProviders:
+    """A `ProviderSource` over a list that tests can change (`set`, `remove`)."""
+
+    def __init__(self, providers: Sequence[ProviderView] = ()) -> None:
+        self._providers: dict[str, ProviderView] = {p.slug: p for p in providers}
+
+    def providers(self) -> Sequence[ProviderView]:
+        return list(self._providers.values())
+
+    def set(self, provider: ProviderView) -> None:
+        self._providers[provider.slug] = provider
+
+    def remove(self, slug: str) -> None:
+        self._providers.pop(slug, None)

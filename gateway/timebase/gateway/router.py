@@ -1,0 +1,215 @@
+"""The router: which providers may serve a (symbol, interval), in which order, and why.
+
+Candidates are the ready providers whose manifest covers the interval (natively, or a finer one
+it can be derived from, see `derived_intervals`) and the symbol (the manifest's patterns), minus
+those that said NOT_FOUND for the symbol recently (negative cache), whose circuit is open, or that
+were disabled after an authentication failure. They are ranked in the agreements' order (§6):
+
+1. user priority from the `routing.priorities` configuration (overrides everything below);
+2. native before derived intervals;
+3. data freshness: the newest bar of this symbol and interval already stored from the provider;
+4. available rate-limit quota;
+5. latency (EWMA of the supervisor's health probes);
+6. uptime;
+7. cost: free before paid.
+
+The decision and its reasons are logged and returned (GetSymbolProviders shows them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from timebase.core.config import RoutingConfig
+from timebase.core.intervals import Interval
+from timebase.gateway.circuit_breaker import CircuitBreaker
+from timebase.gateway.derived_intervals import DERIVED_FROM
+from timebase.gateway.providers import ProviderView
+from timebase.gateway.quota import QuotaStatus, QuotaTracker
+from timebase.store.bars import SeriesKey
+
+_log = logging.getLogger(__name__)
+
+_UNRANKED = 1 << 30
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A provider the router would ask, with the facts it was ranked on."""
+
+    slug: str
+    provider: ProviderView
+    #: The finer interval to fetch and aggregate, or None when the interval is served natively.
+    derived_from: Interval | None
+    latest: datetime | None
+    quota: QuotaStatus
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        assert self.provider.address is not None
+        return self.provider.address
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    symbol: str
+    interval: Interval
+    candidates: tuple[Candidate, ...]
+    #: slug → why it is not a candidate.
+    excluded: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        order = ", ".join(
+            c.slug + (f" (from {c.derived_from.value})" if c.derived_from else "")
+            for c in self.candidates
+        )
+        return order or "no candidate"
+
+
+class NegativeCache:
+    """(provider, symbol) pairs that answered NOT_FOUND, remembered for `ttl` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._until: dict[tuple[str, str], float] = {}
+
+    def add(self, provider: str, symbol: str) -> None:
+        self._until[(provider, symbol)] = self.clock() + self.ttl
+
+    def contains(self, provider: str, symbol: str) -> bool:
+        until = self._until.get((provider, symbol))
+        if until is None:
+            return False
+        if until <= self.clock():
+            del self._until[(provider, symbol)]
+            return False
+        return True
+
+    def forget(self, symbol: str) -> None:
+        for key in [k for k in self._until if k[1] == symbol]:
+            del self._until[key]
+
+
+class Router:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        quota: QuotaTracker,
+        breaker: CircuitBreaker,
+        negative: NegativeCache,
+    ) -> None:
+        self.config = config
+        self.quota = quota
+        self.breaker = breaker
+        self.negative = negative
+        #: slug → reason (authentication failed); cleared when the provider restarts.
+        self.disabled: dict[str, str] = {}
+
+    def disable(self, slug: str, reason: str) -> None:
+        self.disabled[slug] = reason
+
+    def route(
+        self,
+        symbol: str,
+        interval: Interval,
+        providers: list[ProviderView],
+        latest: Mapping[SeriesKey, datetime],
+        *,
+        only: str | None = None,
+        log: bool = True,
+    ) -> RouteDecision:
+        """Rank `providers` for (symbol, interval); `only` restricts to one provider."""
+        excluded: dict[str, str] = {}
+        ranked: list[tuple[tuple[object, ...], Candidate]] = []
+        for provider in providers:
+            slug = provider.slug
+            if only is not None and slug != only:
+                continue
+            reason = self._exclusion(provider, symbol, interval)
+            if reason is not None:
+                excluded[slug] = reason
+                continue
+            manifest = provider.manifest
+            assert manifest is not None
+            derived = None if interval.value in manifest.intervals else DERIVED_FROM[interval]
+            fetched = derived or interval
+            stored = latest.get(SeriesKey(symbol, fetched.value, slug))
+            quota = self.quota.status(slug, manifest.rate_limits)
+            priority = self.config.priorities.get(slug)
+            reasons: list[str] = []
+            if priority is not None:
+                reasons.append(f"priority {priority} (configured)")
+            reasons.append(f"derived from {derived.value}" if derived else "native interval")
+            reasons.append(
+                f"latest stored bar {stored.isoformat()}" if stored else "no stored bars"
+            )
+            reasons.append(f"quota {quota.remaining:.0%} left" if quota.available else quota.reason)
+            latency = provider.latency_ms
+            reasons.append(
+                f"latency {latency:.1f} ms" if latency is not None else "latency unknown"
+            )
+            uptime = provider.uptime
+            reasons.append(f"uptime {uptime:.0%}" if uptime is not None else "uptime unknown")
+            reasons.append(f"cost {manifest.cost}")
+            key = (
+                priority if priority is not None else _UNRANKED,
+                derived is not None,
+                -(stored.timestamp()) if stored else float("inf"),
+                not quota.available,
+                -round(quota.remaining, 1),
+                round(latency / 5) if latency is not None else _UNRANKED,
+                -round(uptime, 2) if uptime is not None else 0,
+                manifest.cost != "free",
+                slug,
+            )
+            candidate = Candidate(slug, provider, derived, stored, quota, tuple(reasons))
+            ranked.append((key, candidate))
+        ranked.sort(key=lambda item: item[0])
+        decision = RouteDecision(symbol, interval, tuple(c for _, c in ranked), excluded)
+        if log:
+            _log.info(
+                "route %s %s: %s",
+                symbol,
+                interval.value,
+                decision.describe(),
+                extra={
+                    "symbol": symbol,
+                    "interval": interval.value,
+                    "candidates": [
+                        {"slug": c.slug, "reasons": list(c.reasons)} for c in decision.candidates
+                    ],
+                    "excluded": dict(excluded),
+                },
+            )
+        return decision
+
+    def _exclusion(self, provider: ProviderView, symbol: str, interval: Interval) -> str | None:
+        manifest = provider.manifest
+        if not provider.ready or provider.address is None or manifest is None:
+            status = provider.status
+            error = f": {provider.last_error}" if provider.last_error else ""
+            return f"not running ({status}{error})"
+        if provider.slug in self.disabled:
+            return f"disabled: {self.disabled[provider.slug]}"
+        if not manifest.capabilities.historical_data:
+            return "serves no historical data"
+        if interval.value not in manifest.intervals:
+            base = DERIVED_FROM.get(interval)
+            if base is None or base.value not in manifest.intervals:
+                return f"does not serve {interval.value}" + (
+                    f" nor {base.value} to derive it from" if base else ""
+                )
+        if not manifest.serves_symbol(symbol):
+            patterns = ", ".join(p.pattern for p in manifest.symbols)
+            return f"symbol does not match its patterns ({patterns})"
+        if self.negative.contains(provider.slug, symbol):
+            return "answered NOT_FOUND for this symbol recently"
+        if not self.breaker.allows(provider.slug):
+            return f"circuit open (next try in {self.breaker.retry_in(provider.slug):.0f} s)"
+        return None
