@@ -19,15 +19,26 @@ bars sorted, unique, inside [start, end), well-formed and aligned (daily and lon
 per-bar rows; the gRPC health service answers SERVING and HealthCheck answers; malformed requests get
 INVALID_ARGUMENT naming the field; an unknown symbol (when given) gets NOT_FOUND.
 
+`provider_process(folder)` runs a provider folder as a real `python src/main.py` process on an
+ephemeral port (a context manager yielding its "host:port"), to run the contract against it.
+
 Needs pytest and an asyncio plugin (pytest-asyncio); it is not imported by `timebase.sdk`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -254,3 +265,53 @@ class ProviderContract:
                     contract.timeout,
                 )
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@contextlib.contextmanager
+def provider_process(
+    provider_dir: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    start_timeout: float = 30.0,
+    stop_timeout: float = 15.0,
+) -> Iterator[str]:
+    """Run a provider folder as a real process (`python src/main.py`) on an ephemeral port.
+
+    Yields its "host:port" once it reports it is listening; on exit sends SIGTERM and asserts a
+    clean exit (code 0) within `stop_timeout`. `env` adds variables such as
+    TIMEBASE_PROVIDER_OPTIONS. Use it from a synchronous (e.g. module-scoped) fixture.
+    """
+    folder = Path(provider_dir)
+    full_env = {**os.environ, "TIMEBASE_PROVIDER_PORT": "0", "TIMEBASE_LOG_LEVEL": "WARNING"}
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        [sys.executable, str(folder / "src" / "main.py")],
+        cwd=folder,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = None
+    deadline = time.monotonic() + start_timeout
+    while port is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = re.match(r"TIMEBASE_PROVIDER_LISTENING port=(\d+)", line)
+        port = int(match.group(1)) if match else None
+    if port is None:
+        proc.kill()
+        raise AssertionError(f"{folder.name} did not report its port (exit code {proc.wait()})")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{folder.name} did not stop within {stop_timeout} s") from None
+        proc.stdout.close()
+        assert code == 0, f"{folder.name} exited with {code} after SIGTERM"

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from timebase.sdk import Manifest, ProviderServer, load_manifest
+from timebase.sdk.testing import provider_process
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVIDER_DIR = ROOT / "providers" / "local-files"
@@ -117,47 +113,8 @@ async def contract_target(
         yield server.target
 
 
-def start_process(options: dict[str, str]) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "TIMEBASE_PROVIDER_PORT": "0",
-        "TIMEBASE_LOG_LEVEL": "WARNING",
-        "TIMEBASE_PROVIDER_OPTIONS": json.dumps(options),
-    }
-    return subprocess.Popen(
-        [sys.executable, str(PROVIDER_DIR / "src" / "main.py")],
-        cwd=PROVIDER_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_port(proc: subprocess.Popen[str]) -> int:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.match(r"TIMEBASE_PROVIDER_LISTENING port=(\d+)", line)
-        if match:
-            return int(match.group(1))
-    proc.kill()
-    raise AssertionError(f"provider did not report its port (exit code {proc.wait()})")
-
-
 @pytest.fixture(scope="module")
 def process_target(contract_dir: Path) -> Iterator[str]:
-    proc = start_process({"directory": str(contract_dir)})
-    port = wait_for_port(proc)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert code == 0, f"provider exited with {code} after SIGTERM"
+    env = {"TIMEBASE_PROVIDER_OPTIONS": json.dumps({"directory": str(contract_dir)})}
+    with provider_process(PROVIDER_DIR, env) as target:
+        yield target

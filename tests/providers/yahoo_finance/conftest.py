@@ -7,12 +7,7 @@ parses the recorded chart-API bodies exactly as it parses Yahoo's.
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +15,7 @@ from types import ModuleType
 import pytest
 
 from timebase.sdk import Manifest, ProviderServer, load_manifest
+from timebase.sdk.testing import provider_process
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVIDER_DIR = ROOT / "providers" / "yahoo-finance"
@@ -71,40 +67,6 @@ def process_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "recordings_dir": str(RECORDINGS),
         "cache_dir": str(tmp_path_factory.mktemp("yfinance-cache-subprocess")),
     }
-    env = {
-        **os.environ,
-        "TIMEBASE_PROVIDER_PORT": "0",
-        "TIMEBASE_LOG_LEVEL": "WARNING",
-        "TIMEBASE_PROVIDER_OPTIONS": json.dumps(options),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(PROVIDER_DIR / "src" / "main.py")],
-        cwd=PROVIDER_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    port = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.match(r"TIMEBASE_PROVIDER_LISTENING port=(\d+)", line)
-        if match:
-            port = int(match.group(1))
-            break
-    if port is None:
-        proc.kill()
-        raise AssertionError(f"provider did not report its port (exit code {proc.wait()})")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        assert code == 0, f"provider exited with {code} after SIGTERM"
+    env = {"TIMEBASE_PROVIDER_OPTIONS": json.dumps(options)}
+    with provider_process(PROVIDER_DIR, env, start_timeout=60) as target:
+        yield target
