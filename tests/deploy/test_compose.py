@@ -25,7 +25,7 @@ def compose() -> dict[str, Any]:
 def _dockerfile(service: dict[str, Any]) -> Path:
     build = service["build"]
     assert build["context"] == "."
-    path = ROOT / build["dockerfile"]
+    path = ROOT / str(build["dockerfile"])
     assert path.is_file(), path
     return path
 
