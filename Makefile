@@ -36,7 +36,7 @@ lint: $(STAMP) buf ## ruff, mypy and buf lint
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway sdk flight proto tests
 	@# Each provider add-on is its own script folder (src/main.py + siblings): one mypy run each.
-	@for src in providers/*/src; do echo "mypy $$src"; MYPYPATH=$$src $(BIN)/mypy $$src; done
+	@for src in providers/*/src docs/examples/*/src; do echo "mypy $$src"; MYPYPATH=$$src $(BIN)/mypy $$src; done
 
 proto: $(STAMP) ## Regenerate the committed gRPC/protobuf stubs from proto/
 	$(BIN)/python proto/generate.py
