@@ -17,6 +17,8 @@ from timebase.core.intervals import Interval
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider, StaticProviders
+
+__all__ = ["StaticProvider"]
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Provider, ProviderServer, parse_manifest
@@ -119,11 +121,11 @@ class Gateway:
     providers: dict[str, RecordingProvider] = field(default_factory=dict)
 
     @property
-    def data(self) -> pb_grpc.DataProviderStub:
+    def data(self) -> Any:  # the aio stub (grpc-stubs types it as the sync one)
         return pb_grpc.DataProviderStub(self.channel)
 
     @property
-    def v1(self) -> v1_grpc.GatewayServiceStub:
+    def v1(self) -> Any:
         return v1_grpc.GatewayServiceStub(self.channel)
 
 
