@@ -67,10 +67,18 @@ class ProcessRuntime(Runtime):
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self.provider_data_dir: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def _make_provider_data_dir(self) -> Path:
+        """The provider's own persistent folder, `<data_dir>/providers/<slug>` (an add-on's /data)."""
+        path = (self.data_dir / "providers" / self.slug).absolute()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     async def prepare(self) -> None:
+        self.provider_data_dir = await asyncio.to_thread(self._make_provider_data_dir)
         if self.python is None:
             self.python = await asyncio.to_thread(
                 self._interpreter, self.folder, self.slug, self.data_dir
@@ -91,6 +99,7 @@ class ProcessRuntime(Runtime):
                 "TIMEBASE_PROVIDER_PORT": "0",
                 "TIMEBASE_PROVIDER_OPTIONS": json.dumps(self.options, default=str),
                 "TIMEBASE_PROVIDER_MANIFEST": str(self.folder / "config.yaml"),
+                "TIMEBASE_PROVIDER_DATA_DIR": str(self.provider_data_dir or ""),
                 "TIMEBASE_LOG_LEVEL": self.log_level,
                 "PYTHONUNBUFFERED": "1",
             }

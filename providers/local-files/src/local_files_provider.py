@@ -43,9 +43,15 @@ class LocalFilesProvider(Provider):
 
     def __init__(self, manifest: Manifest, options: Options | None = None) -> None:
         super().__init__(manifest, options)
+        # Without the option: the provider's own data folder, which TimeBase's supervisor gives
+        # every add-on (<data dir>/providers/local-files).
         directory = str(self.options.get("directory") or "").strip()
+        directory = directory or os.environ.get("TIMEBASE_PROVIDER_DATA_DIR", "").strip()
         if not directory:
-            raise ConfigError("options: directory: required option has no value")
+            raise ConfigError(
+                "options: directory: no folder given (set the `directory` option, or run the "
+                "provider under TimeBase, which gives it a data folder)"
+            )
         self.directory = Path(directory).expanduser()
         self.timezone = str(self.options.get("timezone") or "UTC")
         self.files = BarFiles(
