@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,3 +240,35 @@ async def test_provider_output_goes_to_the_gateway_log(
     assert all(getattr(r, "provider", None) == "synthetic" for r in records)
     assert any("listening on" in r.getMessage() for r in records)
     assert any(getattr(r, "provider_logger", "").startswith("timebase.sdk") for r in records)
+
+
+# A gateway stand-in: runs a supervisor with the synthetic provider, prints the provider's pid.
+_GATEWAY_SCRIPT = """\
+import asyncio, sys
+from pathlib import Path
+from timebase.core.config import Config, ProvidersConfig
+from timebase.supervisor import Supervisor
+
+async def main():
+    config = Config(data_dir=Path(sys.argv[1]), providers=ProvidersConfig(enabled=("synthetic",)))
+    supervisor = Supervisor(config)
+    await supervisor.start()
+    print(supervisor.get("synthetic").pid, flush=True)
+    await asyncio.sleep(300)
+
+asyncio.run(main())
+"""
+
+
+async def test_providers_exit_when_the_gateway_is_killed_with_sigkill(data_dir: Path) -> None:
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _GATEWAY_SCRIPT, str(data_dir), stdout=asyncio.subprocess.PIPE
+    )
+    assert gateway.stdout is not None
+    line = await asyncio.wait_for(gateway.stdout.readline(), 30)
+    provider_pid = int(line)
+    assert await alive(provider_pid)
+    gateway.kill()
+    await gateway.wait()
+    # No stop() ran: the orphaned provider notices on its own and shuts down.
+    assert await gone(provider_pid, within=5.0)

@@ -100,6 +100,8 @@ class ProcessRuntime(Runtime):
                 "TIMEBASE_PROVIDER_OPTIONS": json.dumps(self.options, default=str),
                 "TIMEBASE_PROVIDER_MANIFEST": str(self.folder / "config.yaml"),
                 "TIMEBASE_PROVIDER_DATA_DIR": str(self.provider_data_dir or ""),
+                # The provider exits by itself if this process dies without stopping it.
+                "TIMEBASE_SUPERVISOR_PID": str(os.getpid()),
                 "TIMEBASE_LOG_LEVEL": self.log_level,
                 "PYTHONUNBUFFERED": "1",
             }

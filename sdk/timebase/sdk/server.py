@@ -10,6 +10,8 @@ Environment:
     TIMEBASE_PROVIDER_OPTIONS  the provider's options as a JSON object
     TIMEBASE_PROVIDER_MANIFEST path of config.yaml (default: ../config.yaml beside src/)
     TIMEBASE_PROVIDER_SHUTDOWN_GRACE  seconds in-flight RPCs get at shutdown (default 5)
+    TIMEBASE_PROVIDER_DATA_DIR a persistent folder of the provider's own (set by the supervisor)
+    TIMEBASE_SUPERVISOR_PID    pid of the TimeBase supervisor: the provider exits when it is gone
     TIMEBASE_LOG_LEVEL         log level (default INFO)
 
 Once listening it prints one machine-readable line on stdout, for supervisors:
@@ -511,6 +513,9 @@ def _env_port(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+ORPHAN_CHECK_SECONDS = 1.0
+
+
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -551,12 +556,40 @@ async def run_server(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal, sig)
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(stop, _supervisor_pid()))
     try:
         await stop.wait()
     finally:
+        orphan_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await orphan_watch
         started = time.monotonic()
         await server.stop(grace=grace)
         log.info("provider %s stopped in %.2f s", provider.slug, time.monotonic() - started)
+
+
+def _supervisor_pid() -> int | None:
+    """The pid of the TimeBase supervisor that started this process (TIMEBASE_SUPERVISOR_PID)."""
+    raw = os.environ.get("TIMEBASE_SUPERVISOR_PID", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+async def _stop_when_orphaned(stop: asyncio.Event, supervisor_pid: int | None) -> None:
+    """Shut down when the supervisor that started us is gone (e.g. killed with SIGKILL).
+
+    A provider started by TimeBase must not outlive it: once our parent is no longer the
+    supervisor (the orphan was re-parented), stop as if SIGTERM had arrived.
+    """
+    if supervisor_pid is None:
+        return
+    while os.getppid() == supervisor_pid:
+        try:
+            await asyncio.wait_for(stop.wait(), ORPHAN_CHECK_SECONDS)
+        except TimeoutError:
+            continue
+        return  # stopping for another reason
+    log.warning("the TimeBase supervisor (pid %d) is gone: shutting down", supervisor_pid)
+    stop.set()
 
 
 def serve(
