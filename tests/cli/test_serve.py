@@ -9,11 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from timebase.v1 import bars_pb2
+from timebase.v1 import bars_pb2_grpc as bars_grpc
 
 TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
@@ -61,7 +65,10 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
     match = re.fullmatch(r"  gRPC +127\.0\.0\.1:(\d+)", lines[1])
     assert match, lines
     port = int(match.group(1))
-    assert lines[2].lstrip() == f"try: grpcurl -plaintext 127.0.0.1:{port} list"
+    assert lines[2].lstrip() == (
+        """try: grpcurl -plaintext -d '{"symbol": "SYN:ACME", "interval": "1d", "limit": 5}' """
+        f"127.0.0.1:{port} timebase.v1.GatewayService/GetBars"
+    )
     assert re.search(
         r"^  provider synthetic +ready at 127\.0\.0\.1:\d+ \(process\)$", "\n".join(lines), re.M
     )
@@ -71,7 +78,15 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=5
         )
+        # The printed example query works: the 5 most recent daily bars, from synthetic.
+        request = bars_pb2.GetBarsRequest(symbol="SYN:ACME", interval="1d", limit=5)
+        chunks = list(bars_grpc.GatewayServiceStub(channel).GetBars(request, timeout=30))
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert [(c.symbol, c.provider) for c in chunks] == [("SYN:ACME", "synthetic")]
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_us = 86_400_000_000
+    latest_us = int(today.timestamp()) * 1_000_000
+    assert list(chunks[0].timestamps_us) == [latest_us - k * day_us for k in range(4, -1, -1)]
 
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from timebase.core.config import Config
 from timebase.gateway.grpc_server import GrpcServer
+from timebase.gateway.history import HistoricalBars
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.supervisor import ProviderState, Supervisor
@@ -39,6 +40,7 @@ class TimeBaseApp:
         self.database_url: str | None = config.database.url
         self.store: Store | None = None
         self.supervisor = Supervisor(config)
+        self.history: HistoricalBars | None = None
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -67,6 +69,10 @@ class TimeBaseApp:
         self._stops.append(("store", self.store.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
+        self.history = HistoricalBars(self.store, self.supervisor, self.config.routing)
+        await self.history.start()
+        self._stops.append(("historical bars", self.history.stop))
+        self.grpc.attach(self.history, self.store)
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
 
@@ -95,7 +101,8 @@ class TimeBaseApp:
             Endpoint(
                 "gRPC",
                 grpc_address,
-                f"grpcurl -plaintext {grpc_address} list",
+                f'grpcurl -plaintext -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
+                f'"limit": 5}}\' {grpc_address} timebase.v1.GatewayService/GetBars',
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
             *(
