@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from datetime import timedelta
 from typing import Any, cast
@@ -19,7 +20,7 @@ from tests.gateway.realtime.conftest import (
     serve_hub,
     target,
 )
-from timebase.gateway.realtime import UpstreamTarget, is_warning
+from timebase.gateway.realtime import Backoff, UpstreamTarget, is_warning
 from timebase.provider import provider_pb2 as pb
 from timebase.store import Store
 
@@ -201,7 +202,7 @@ async def test_provider_killed_resubscribes_on_next_candidate_with_gap_warning(
             entry = await client.warning()
             assert entry["code"] == "PROVIDER_FALLBACK"
             assert entry["provider"] == "alpha"
-            assert entry["start"] == "2024-03-04T14:00:00Z"  # the last bar seen
+            assert entry["start"] == "2024-03-04T14:00:00+00:00"  # the last bar seen
             assert (entry["_symbol"], entry["_interval"]) == ("SYN:ACME", "1m")
             await eventually(lambda: beta.subscribed() == [("SYN:ACME", "1m")])
             assert gw.hub.upstream() == {("SYN:ACME", "1m"): "beta"}
@@ -386,3 +387,54 @@ async def test_stop_ends_client_streams_with_unavailable(store: Store) -> None:
 async def gateway_smoke(gw: Gateway) -> None:  # pragma: no cover - helper for debugging
     client = gw.client()
     await client.subscribe("SYN:ACME")
+
+
+@pytest.fixture
+def dead_address() -> str:
+    """A local address nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+async def test_an_unreachable_provider_warns_once_not_on_every_retry(
+    store: Store, dead_address: str
+) -> None:
+    targets = [UpstreamTarget("ghost", dead_address)]
+    async with serve_hub(
+        store, lambda s, i: targets, backoff=Backoff(initial=0.05, maximum=0.1)
+    ) as gw:
+        client = gw.client()
+        await client.subscribe("SYN:ACME")
+        entry = await client.warning()
+        assert entry["code"] == "PROVIDER_FALLBACK"
+        assert entry["provider"] == "ghost"
+        assert "UNAVAILABLE" in entry["message"]
+        await client.nothing_for(1.0)  # many more attempts, no more warnings
+        assert gw.hub.upstream() in ({("SYN:ACME", "1m"): None}, {("SYN:ACME", "1m"): "ghost"})
+        client.cancel()
+
+
+async def test_bars_with_unusable_values_are_not_sent_or_stored(store: Store) -> None:
+    async with (
+        provider_server("alpha") as (provider, server),
+        serve_hub(store, lambda s, i: [target(server)]) as gw,
+    ):
+        client = gw.client()
+        await client.subscribe("SYN:ACME")
+        await eventually(lambda: provider.subscribed() == [("SYN:ACME", "1m")])
+        # The SDK validates what its providers send; a foreign provider might not.
+        bad = pb.TimeSeriesData(
+            symbol="SYN:ACME", interval="1m", open=1, high=0.5, low=2, close=1, volume=1
+        )
+        bad.timestamp.FromDatetime(T0)
+        bad.metadata["final"] = "true"
+        call = next(iter(gw.hub._calls.values()))
+        gw.hub._on_message(call, bad)
+        provider.emit("SYN:ACME", "1m", 1)
+        [got] = await client.bars(1)
+        assert ts_index(got) == 1
+        assert gw.hub.skipped == 1
+        await eventually(lambda: gw.hub.writer.written == 1)
+        client.cancel()

@@ -107,9 +107,9 @@ async def test_overflow_of_finals_drops_oldest_and_sends_one_gap_warning_first()
     ]
     [gap] = warnings_of(msgs[0])
     assert gap["provider"] == "alpha"
-    assert gap["start"] == "2024-03-04T14:00:00Z"
+    assert gap["start"] == "2024-03-04T14:00:00+00:00"
     # [start, end) covers exactly the lost bar starts (14:00 .. 14:04).
-    assert gap["end"] == "2024-03-04T14:04:00.000001Z"
+    assert gap["end"] == "2024-03-04T14:04:00.000001+00:00"
     assert msgs[0].interval == "1m"
     assert not msgs[0].HasField("timestamp")
     assert q.dropped_final == 5

@@ -25,19 +25,22 @@ Behaviour:
   (`upstream.UpstreamCall`). The first subscriber's `options` are forwarded upstream; later
   subscribers share that subscription. The last UNSUBSCRIBE (or disconnect) of a key sends
   UNSUBSCRIBE upstream; a provider call left with no subscription is closed.
-- PAUSE keeps the subscriptions (and the upstream ones) but sends the client nothing for what is
-  paused until RESUME; bars of the paused period are not replayed (they are still stored).
+- PAUSE keeps the subscriptions (and the upstream ones) but sends the client no bars of what is
+  paused until RESUME (warnings still arrive); bars of the paused period are not replayed (they
+  are still stored).
 - Bars: ``metadata["final"]`` is ``"true"`` or ``"false"`` on every bar sent to clients; bars are
   re-labelled with the upstream provider's slug. A provider that does not mark its bars has
   them treated as in-progress, and a bar is taken as final when a bar of a later period arrives.
   Only final bars are stored (`writer.BarWriter`, batched every 250 ms or 500 bars, off the
-  fan-out path). A final bar not newer than the last final bar of its subscription (e.g. the
+  fan-out path). Bars with non-finite values, low > high or negative volume are dropped and
+  logged. A final bar not newer than the last final bar of its subscription (e.g. the
   same period from the fallback provider) is stored but not sent again.
 - Fan-out: bounded per-client queues, never waited on; the overflow policy (drop in-progress bars
   first, then the oldest final bars with a PARTIAL_DATA gap warning) is in `fanout`.
 - Failover: when a provider's call fails or ends, every subscription on it gets a
   PROVIDER_FALLBACK warning (in-stream, see `warnings`; ``start`` = the last bar seen) and is
-  resubscribed on the best candidate not cooling down. Each failure puts the provider in an
+  resubscribed on the best candidate not cooling down. One warning per outage: further failed
+  attempts stay silent until a bar arrives again (or a call has stayed up for 10 s). Each failure puts the provider in an
   exponential backoff (with jitter) before it is tried again; a bar received from it resets
   that. INVALID_ARGUMENT / NOT_FOUND naming one symbol or interval only excludes that provider
   for that subscription. With no usable candidate the subscribers get one PARTIAL_DATA warning
@@ -54,6 +57,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +89,8 @@ _log = logging.getLogger("timebase.gateway.realtime")
 
 # "symbol: 'AAPL' is not served …" / "interval: interval '4h' is not supported …" (SDK wording).
 _REJECTION = re.compile(r"^(symbol|interval): [^']*'([^']*)'")
+#: A call that stayed up this long before failing starts a new outage (a new warning).
+_STABLE = 10.0
 
 
 class _TooManySubscriptions(Exception):
@@ -108,10 +114,26 @@ class _Route:
     open_bar: pb.TimeSeriesData | None = None
     #: Standing warning while no provider serves the subscription (sent to new subscribers).
     notice: pb.TimeSeriesData | None = None
+    #: The subscribers were warned about the current interruption (one warning per outage:
+    #: cleared by the next bar, or once a call has stayed up for `_STABLE` seconds).
+    outage: bool = False
+    subscribed_at: float = 0.0
 
 
 def _ts_us(msg: pb.TimeSeriesData) -> int:
     return msg.timestamp.seconds * 1_000_000 + msg.timestamp.nanos // 1000
+
+
+def _bad_values(msg: pb.TimeSeriesData) -> str | None:
+    """Why a bar's values are unusable, or None (the store applies the full checks)."""
+    values = (msg.open, msg.high, msg.low, msg.close, msg.volume)
+    if not all(math.isfinite(v) for v in values):
+        return "a value is not finite"
+    if msg.low > msg.high:
+        return "low above high"
+    if msg.volume < 0:
+        return "negative volume"
+    return None
 
 
 class RealtimeHub:
@@ -143,6 +165,8 @@ class RealtimeHub:
         self._background: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._running = False
+        #: Upstream bars dropped for unusable values.
+        self.skipped = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -355,7 +379,9 @@ class RealtimeHub:
                         f"no real-time data for {route.key[0]} {route.key[1]}: {reason}; retrying",
                     ),
                 )
-                self._fan_out(route, Kind.WARNING, route.notice)
+                if not route.outage:
+                    route.outage = True
+                    self._fan_out(route, Kind.WARNING, route.notice)
             await asyncio.sleep(delay)
 
     def _subscribe(self, route: _Route, target: UpstreamTarget) -> None:
@@ -369,6 +395,7 @@ class RealtimeHub:
         route.notice = None
         route.connecting = None
         route.open_bar = None
+        route.subscribed_at = asyncio.get_running_loop().time()
         call.subscribe(route.key, route.options)
         _log.info("upstream subscribe %s %s on %s", *route.key, target.slug)
 
@@ -379,8 +406,19 @@ class RealtimeHub:
         route = self._routes.get(key)
         if route is None or route.call is not call or not msg.HasField("timestamp"):
             return
+        problem = _bad_values(msg)
+        if problem is not None:
+            self.skipped += 1
+            _log.warning(
+                "skipped a real-time bar of %s %s from %s: %s",
+                *key,
+                call.target.slug,
+                problem,
+            )
+            return
         self._failures.pop(call.target.slug, None)
         self._cooldown_until.pop(call.target.slug, None)
+        route.outage = False
         marked = msg.metadata.get("final")
         if marked is not None:
             self._deliver(route, call, msg, final=marked.strip().lower() == "true")
@@ -439,7 +477,7 @@ class RealtimeHub:
             delay = self.backoff.delay(failures)
             self._cooldown_until[slug] = asyncio.get_running_loop().time() + delay
             _log.warning(
-                "real-time call to %s ended (%s); %d subscriptions move, %s cools down %.1f s",
+                "real-time call to %s ended (%s); %d subscriptions move, %s cools down %.2f s",
                 slug,
                 describe(error),
                 len(call.keys),
@@ -453,6 +491,7 @@ class RealtimeHub:
                 ", ".join(f"{s} {i}" for s, i in sorted(rejected)),
                 describe(error),
             )
+        now = asyncio.get_running_loop().time()
         for key in list(call.keys):
             route = self._routes.get(key)
             if route is None or route.call is not call:
@@ -460,6 +499,12 @@ class RealtimeHub:
             route.call = None
             if key in rejected:
                 route.rejected.add(slug)
+            if now - route.subscribed_at >= _STABLE:
+                route.outage = False
+            if route.outage:
+                route.connecting = self._connect_soon(route)
+                continue
+            route.outage = True
             self._fan_out(
                 route,
                 Kind.WARNING,

@@ -9,13 +9,14 @@ hub sends each warning as its own `TimeSeriesData` message, in order with the ba
   false for warnings and true for every bar);
 - ``metadata["warnings"]`` is a JSON list in the shape TimeBase uses everywhere (the same as the
   ``x-timebase-warnings`` trailing metadata of historical queries):
-  ``[{"code", "message", "provider"?, "start"?, "end"?, "as_of"?, "count"?}]``.
+  ``[{"code", "message", "provider"?, "start"?, "end"?, "as_of"?, "count"?}]`` with instants as
+  ISO 8601 in UTC (``2024-03-04T14:00:00+00:00``).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from timebase.provider import provider_pb2 as pb
@@ -29,7 +30,7 @@ PROVIDER_FALLBACK = "PROVIDER_FALLBACK"
 
 def iso(ts_us: int) -> str:
     """An instant (µs since the epoch) as ISO 8601 UTC."""
-    return datetime.fromtimestamp(ts_us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us)).isoformat()
 
 
 def warning(
@@ -50,7 +51,7 @@ def warning(
         entry["end"] = iso(end_us)
     if count is not None:
         entry["count"] = count
-    entry["as_of"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    entry["as_of"] = datetime.now(UTC).isoformat()
     return entry
 
 
