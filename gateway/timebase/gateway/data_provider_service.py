@@ -53,10 +53,18 @@ def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]
     return ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
 
 
-async def answer_request(history: HistoricalBars, request: Any, context: Context) -> BarAnswer:
-    """Parse, resolve (honouring the client's deadline) and set the warnings trailer."""
-    bar_request = parse_bar_request(request, context.invocation_metadata())
-    answer = await history.get(bar_request, time_limit=context.time_remaining())
+async def answer_request(
+    history: HistoricalBars, request: Any, context: Context, rpc: str
+) -> BarAnswer:
+    """Parse, resolve (honouring the client's deadline) and set the warnings trailer; on any
+    failure, end the RPC with the error's status (the one error boundary of the bar RPCs)."""
+    try:
+        bar_request = parse_bar_request(request, context.invocation_metadata())
+        answer = await history.get(bar_request, time_limit=context.time_remaining())
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception as exc:
+        await abort_with(context, exc, rpc)
     context.set_trailing_metadata(warnings_metadata(answer.warnings))
     return answer
 
@@ -137,13 +145,7 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.TimeSeriesData]:
         with request_scope(context):
-            try:
-                answer = await answer_request(self.history, request, context)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as exc:
-                await abort_with(context, exc, "GetHistoricalData")
-                return
+            answer = await answer_request(self.history, request, context, "GetHistoricalData")
             for message in table_to_messages(answer.table):
                 yield message
 
@@ -151,13 +153,7 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.BarChunk]:
         with request_scope(context):
-            try:
-                answer = await answer_request(self.history, request, context)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as exc:
-                await abort_with(context, exc, "GetHistoricalBars")
-                return
+            answer = await answer_request(self.history, request, context, "GetHistoricalBars")
             for chunk in table_to_chunks(answer.table, pb.BarChunk):
                 yield chunk
 

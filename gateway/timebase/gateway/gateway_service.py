@@ -3,7 +3,6 @@ InvalidateRange."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,13 +31,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.GetBarsRequest, context: Context
     ) -> AsyncIterator[v1.GetBarsResponse]:
         with request_scope(context):
-            try:
-                answer = await answer_request(self.history, request, context)
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception as exc:
-                await abort_with(context, exc, "GetBars")
-                return
+            answer = await answer_request(self.history, request, context, "GetBars")
             for chunk in table_to_chunks(answer.table, v1.GetBarsResponse):
                 yield chunk
 

@@ -8,14 +8,11 @@ correlation id only (no stack traces to clients).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from timebase.core.errors import (
     DatabaseError,
@@ -27,7 +24,7 @@ from timebase.core.errors import (
     TimeBaseError,
 )
 from timebase.core.logs import correlation_id
-from timebase.sdk.errors import STATUS_DETAILS_KEY
+from timebase.sdk.errors import retry_info_metadata
 
 _log = logging.getLogger(__name__)
 
@@ -60,17 +57,7 @@ def rpc_error(exc: BaseException) -> RpcError:
         )
     code = next((c for cls, c in _CODES if isinstance(exc, cls)), grpc.StatusCode.INTERNAL)
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-        seconds = max(0.0, exc.retry_after)
-        whole = math.floor(seconds)
-        info = error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
-        )
-        detail = any_pb2.Any()
-        detail.Pack(info)
-        status = status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail]
-        )
-        return RpcError(code, exc.message, ((STATUS_DETAILS_KEY, status.SerializeToString()),))
+        return RpcError(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
     return RpcError(code, exc.message)
 
 
@@ -79,7 +66,7 @@ async def abort_with(
     exc: BaseException,
     rpc: str,
     extra_metadata: Metadata = (),
-) -> None:
+) -> NoReturn:
     """Log `exc` as it deserves and end the RPC with its status (raises grpc's AbortError)."""
     if isinstance(exc, TimeBaseError):
         level = logging.INFO if isinstance(exc, InvalidRequestError) else logging.WARNING
@@ -90,3 +77,4 @@ async def abort_with(
     await context.abort(
         error.code, error.message, trailing_metadata=(*error.trailing_metadata, *extra_metadata)
     )
+    raise AssertionError("context.abort() returned")  # pragma: no cover

@@ -100,18 +100,22 @@ def to_rpc_status(exc: BaseException) -> RpcStatus:
         )
     code = exc.grpc_code
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        seconds = max(0.0, exc.retry_after)
-        whole = math.floor(seconds)
-        info = error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
-        )
-        detail = any_pb2.Any()
-        detail.Pack(info)
-        status = status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail]
-        )
-        return RpcStatus(code, exc.message, ((STATUS_DETAILS_KEY, status.SerializeToString()),))
+        return RpcStatus(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
     return RpcStatus(code, exc.message)
+
+
+def retry_info_metadata(message: str, retry_after: float) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata of a RESOURCE_EXHAUSTED error saying when to retry: a rich
+    `google.rpc.Status` with a `google.rpc.RetryInfo` detail, as grpcio-status encodes it."""
+    seconds = max(0.0, retry_after)
+    whole = math.floor(seconds)
+    info = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
+    return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
 
 
 def retry_after_from_metadata(trailing_metadata: Any) -> float | None:
