@@ -16,13 +16,8 @@ import pyarrow.compute as pc
 
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.validation import metadata_map
+from timebase.sdk.wire import CHUNK_MAX_BYTES, CHUNK_MAX_ROWS, chunk_spans
 from timebase.store import BAR_SCHEMA
-
-#: Bars per outgoing chunk at most, and the byte budget of one chunk (gRPC's default receive
-#: limit is 4 MiB; the fixed columns take at most 51 bytes per bar).
-CHUNK_MAX_ROWS = 16_384
-CHUNK_MAX_BYTES = 3 * 1024 * 1024
-_ROW_BYTES = 56
 
 ChunkT = TypeVar("ChunkT")
 
@@ -140,18 +135,8 @@ def table_to_chunks(
         meta_col = run.column("metadata")
         has_meta = meta_col.null_count < length
         metas: list[str] = pc.fill_null(meta_col, "").to_pylist() if has_meta else []
-        i = 0
-        while i < length:
-            stop = min(length, i + max_rows, i + max(1, max_bytes // _ROW_BYTES))
-            if has_meta:
-                budget = max_bytes
-                j = i
-                while j < stop:
-                    budget -= _ROW_BYTES + len(metas[j]) + 4
-                    if budget < 0 and j > i:
-                        break
-                    j += 1
-                stop = j
+        sizes = [len(m.encode()) for m in metas] if has_meta else None
+        for i, stop in chunk_spans(length, sizes, max_rows=max_rows, max_bytes=max_bytes):
             kwargs: dict[str, Any] = {
                 "symbol": symbol,
                 "interval": interval,
@@ -166,7 +151,6 @@ def table_to_chunks(
             if has_meta:
                 kwargs["metadata"] = metas[i:stop]
             yield factory(**kwargs)
-            i = stop
 
 
 def table_to_messages(table: pa.Table) -> Iterator[pb.TimeSeriesData]:

@@ -7,7 +7,7 @@ contract kit (messages → rows).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -167,6 +167,31 @@ def columns_to_messages(
         yield msg
 
 
+def chunk_spans(
+    n: int,
+    metadata_sizes: Sequence[int] | None,
+    *,
+    max_rows: int = CHUNK_MAX_ROWS,
+    max_bytes: int = CHUNK_MAX_BYTES,
+) -> Iterator[tuple[int, int]]:
+    """[start, stop) row spans of `n` rows so that each chunk holds at most `max_rows` rows and
+    about `max_bytes` encoded bytes (`metadata_sizes`: each row's metadata bytes, if any)."""
+    i = 0
+    while i < n:
+        stop = min(n, i + max_rows, i + max(1, max_bytes // _ROW_BYTES))
+        if metadata_sizes is not None:
+            budget = max_bytes
+            j = i
+            while j < stop:
+                budget -= _ROW_BYTES + metadata_sizes[j] + 4
+                if budget < 0 and j > i:
+                    break
+                j += 1
+            stop = j
+        yield i, stop
+        i = stop
+
+
 def columns_to_chunks(
     cols: Columns,
     symbol: str,
@@ -177,20 +202,9 @@ def columns_to_chunks(
     max_bytes: int = CHUNK_MAX_BYTES,
 ) -> Iterator[pb.BarChunk]:
     """BarChunks of at most `max_rows` rows and about `max_bytes` encoded bytes each."""
-    n = len(cols)
     has_meta = any(cols.metadata)
-    i = 0
-    while i < n:
-        stop = min(n, i + max_rows, i + max(1, max_bytes // _ROW_BYTES))
-        if has_meta:
-            budget = max_bytes
-            j = i
-            while j < stop:
-                budget -= _ROW_BYTES + len(cols.metadata[j].encode()) + 4
-                if budget < 0 and j > i:
-                    break
-                j += 1
-            stop = j
+    sizes = [len(m.encode()) for m in cols.metadata] if has_meta else None
+    for i, stop in chunk_spans(len(cols), sizes, max_rows=max_rows, max_bytes=max_bytes):
         chunk = pb.BarChunk(
             symbol=symbol,
             interval=interval,
@@ -205,7 +219,6 @@ def columns_to_chunks(
         if has_meta:
             chunk.metadata.extend(cols.metadata[i:stop])
         yield chunk
-        i = stop
 
 
 def message_row(msg: pb.TimeSeriesData) -> Row:
