@@ -268,3 +268,40 @@ async def test_the_real_store_accepts_the_writer_batches(fresh_database_url: str
             )
         ).to_pylist()
     assert [r["timestamp"] for r in rows] == [datetime(2024, 3, 4, tzinfo=UTC)]
+
+
+class SlowSink:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = 0
+        self.finished = 0
+        self.writing = asyncio.Event()
+
+    async def write_provider_batch(self, table: pa.Table) -> None:
+        self.started += 1
+        self.writing.set()
+        await asyncio.sleep(self.seconds)
+        self.finished += table.num_rows
+
+
+async def test_writer_stop_lets_an_in_flight_write_finish_then_flushes_the_rest() -> None:
+    sink = SlowSink(0.2)
+    writer = BarWriter(sink, interval=0.01, stop_timeout=5)
+    await writer.start()
+    writer.add(("A", "1m", "alpha", T0), (1, 1, 1, 1, 1), {})
+    await asyncio.wait_for(sink.writing.wait(), 5)
+    writer.add(("A", "1m", "alpha", T0 + 1), (1, 1, 1, 1, 1), {})  # arrives mid-write
+    await writer.stop()
+    assert (sink.started, sink.finished, writer.pending) == (2, 2, 0)
+
+
+async def test_writer_stop_is_bounded_when_the_store_hangs() -> None:
+    sink = SlowSink(60)
+    writer = BarWriter(sink, interval=0.01, stop_timeout=0.2)
+    await writer.start()
+    writer.add(("A", "1m", "alpha", T0), (1, 1, 1, 1, 1), {})
+    await asyncio.wait_for(sink.writing.wait(), 5)
+    started = asyncio.get_running_loop().time()
+    await writer.stop()
+    assert asyncio.get_running_loop().time() - started < 1
+    assert writer.pending == 1  # kept (and reported), not silently lost

@@ -136,8 +136,10 @@ class UpstreamCall:
             while True:
                 control = await self._controls.get()
                 await self._call.write(control)
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as exc:
-            # The call is over; the read loop reports why.
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The call is over (AioRpcError, InvalidStateError, …); the read loop reports why.
             _log.debug("upstream write to %s stopped: %s", self.target.slug, exc)
 
     async def _read_loop(self) -> None:

@@ -54,6 +54,7 @@ class BarWriter:
         self._pending: dict[RowKey, Row] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.written = 0
         self.dropped = 0
         self.failures = 0
@@ -86,34 +87,50 @@ class BarWriter:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="realtime-bar-writer")
 
     async def stop(self) -> None:
-        """Stop the flush loop, then write what is pending (bounded by `stop_timeout`)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._pending:
-            try:
-                await asyncio.wait_for(self.flush(), self.stop_timeout)
-            except Exception:
-                _log.exception("could not store %d real-time bars at shutdown", self.pending)
+        """Let an in-flight write finish, write what is pending, stop (all within
+        `stop_timeout`; a write is never cancelled halfway unless that runs out)."""
+        task, self._task = self._task, None
+        if task is None:
+            if self._pending:
+                await self._final_flush()
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
+        except TimeoutError:
+            _log.error(
+                "storing real-time bars did not finish within %.1f s at shutdown; "
+                "%d bars not stored",
+                self.stop_timeout,
+                self.pending,
+            )
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _final_flush(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            _log.exception("could not store %d real-time bars at shutdown", self.pending)
 
     async def _run(self) -> None:
         delay = self.interval
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
+            if self._stopping:
+                break
             if not self._pending:
                 delay = self.interval
                 continue
             try:
                 await self.flush()
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 self.failures += 1
                 delay = min(self.retry_max, self.interval * 2**self.failures)
@@ -126,6 +143,8 @@ class BarWriter:
             else:
                 self.failures = 0
                 delay = self.interval
+        if self._pending:
+            await self._final_flush()
 
     async def flush(self) -> None:
         """Write everything pending now (rows are kept if the write fails)."""
