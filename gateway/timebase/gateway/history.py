@@ -110,6 +110,10 @@ class BarAnswer:
 
     table: pa.Table
     warnings: list[BarWarning] = field(default_factory=list)
+    #: How `table` was read from the store: each segment's [start, end) from that provider's
+    #: stored bars (what Flight encodes into tickets to stream the same rows). None when the
+    #: bars were not read straight from the store (derived intervals, `limit` answers).
+    segments: list[Segment] | None = None
 
 
 @dataclass
@@ -307,7 +311,7 @@ class HistoricalBars:
                         provider=slug,
                     )
                 )
-            return BarAnswer(table, warnings)
+            return BarAnswer(table, warnings, [Segment(request.start, request.end, slug)])
         latest = await self.store.latest([request.symbol])
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
@@ -422,9 +426,11 @@ class HistoricalBars:
         segments = merge(kept)
         if symbol_centric:
             table = await self._read_segments(request, segments)
+            read = segments
         else:
             assert request.provider is not None
             table = await self._read_provider(request, request.provider)
+            read = [Segment(request.start, request.end, request.provider)]
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
             raise self._failure(request, fill, excluded if symbol_centric else {})
@@ -439,7 +445,7 @@ class HistoricalBars:
                     end=hole.end,
                 )
             )
-        return BarAnswer(table, dedupe(warnings))
+        return BarAnswer(table, dedupe(warnings), read)
 
     def _stale_part(
         self, seg: Segment, symbol: str, interval: Interval, now: datetime, *, refresh: bool

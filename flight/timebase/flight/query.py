@@ -1,0 +1,183 @@
+"""The JSON a Flight client sends: the query of `get_flight_info` and the options of `do_put`.
+
+    {"symbol": "AAPL", "interval": "1d", "start": "2024-01-01T00:00:00Z", "end": "2024-02-01"}
+    {"symbols": ["AAPL", "MSFT"], "interval": "1h", "start": ..., "end": ..., "provider": "yahoo-finance",
+     "cached_only": true}
+
+`start` and `end` are exact ISO 8601 instants of the half-open range [start, end) (a datetime
+without an offset, or a date, is UTC; a date means 00:00 UTC of that day: Flight is a programmatic
+door, the date-only `end` rule of the CLI and REST does not apply). `end` defaults to now.
+Validation is the gateway's (`build_request`): the same messages as gRPC and REST.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from timebase.core.errors import InvalidRequestError, InvalidTimeRangeError
+from timebase.core.intervals import Interval
+from timebase.gateway.bar_request import (
+    BarRequest,
+    build_request,
+    check_interval,
+    check_provider,
+    check_symbol,
+)
+
+QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
+PUT_KEYS = ("provider", "interval")
+
+
+@dataclass(frozen=True)
+class FlightQuery:
+    """A checked Flight query: one `BarRequest` per symbol (sorted, distinct)."""
+
+    requests: tuple[BarRequest, ...]
+    cached_only: bool = False
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(r.symbol for r in self.requests)
+
+
+@dataclass(frozen=True)
+class PutOptions:
+    """What a `do_put` descriptor may say about the batch (None: the batch has the column)."""
+
+    provider: str | None = None
+    interval: Interval | None = None
+
+
+def _object(raw: bytes, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequestError(
+            f"{what}: not valid JSON ({exc}); expected an object like "
+            '{"symbol": "AAPL", "interval": "1d", "start": "2024-01-01", "end": "2024-02-01"}',
+            field="descriptor",
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError(
+            f"{what}: expected a JSON object, got {type(data).__name__}", field="descriptor"
+        )
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        raise InvalidRequestError(
+            f"{unknown[0]}: unknown field; the {what} takes {', '.join(keys)}", field=unknown[0]
+        )
+    return data
+
+
+def _string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"{key}: expected a string, got {type(value).__name__}", field=key
+        )
+    return value
+
+
+def parse_instant(value: str, field: str) -> datetime:
+    """An exact ISO 8601 instant (date or datetime; without an offset: UTC)."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise InvalidTimeRangeError(
+            f"{field}: {value!r} is not an ISO 8601 instant (e.g. 2024-01-02T14:30:00Z)",
+            field=field,
+        ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
+    """The query of a `FlightDescriptor.for_command(...)`, or InvalidRequestError naming the field."""
+    data = _object(raw, "query", QUERY_KEYS)
+    if "symbol" in data and "symbols" in data:
+        raise InvalidRequestError(
+            "symbols: give either symbol or symbols, not both", field="symbols"
+        )
+    names: list[str]
+    if "symbols" in data:
+        listed = data["symbols"]
+        if not isinstance(listed, list) or not listed:
+            raise InvalidRequestError(
+                "symbols: expected a non-empty list of strings", field="symbols"
+            )
+        names = []
+        for i, item in enumerate(listed):
+            if not isinstance(item, str):
+                raise InvalidRequestError(
+                    f"symbols[{i}]: expected a string, got {type(item).__name__}", field="symbols"
+                )
+            names.append(check_symbol(item, f"symbols[{i}]"))
+    else:
+        symbol = _string(data, "symbol")
+        if symbol is None:
+            raise InvalidRequestError("symbol: required (or symbols: [...])", field="symbol")
+        names = [check_symbol(symbol)]
+    interval = _string(data, "interval")
+    if interval is None:
+        raise InvalidRequestError("interval: required", field="interval")
+    check_interval(interval)
+    start_raw = _string(data, "start")
+    if start_raw is None:
+        raise InvalidTimeRangeError("start: required (an ISO 8601 instant)", field="start")
+    start = parse_instant(start_raw, "start")
+    end_raw = _string(data, "end")
+    end = parse_instant(end_raw, "end") if end_raw is not None else None
+    provider = _string(data, "provider") or ""
+    cached_only = data.get("cached_only", False)
+    if not isinstance(cached_only, bool):
+        raise InvalidRequestError("cached_only: expected true or false", field="cached_only")
+    now = now or datetime.now(UTC)
+    requests = tuple(
+        _build(symbol, interval, start, end, provider=provider, now=now)
+        for symbol in sorted(set(names))
+    )
+    return FlightQuery(requests, cached_only)
+
+
+#: gRPC field names in build_request's messages → the names of the Flight query.
+_RENAMES = (("start_time", "start"), ("end_time", "end"))
+
+
+def _build(
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime | None,
+    *,
+    provider: str,
+    now: datetime,
+) -> BarRequest:
+    try:
+        return build_request(
+            symbol=symbol, interval=interval, start=start, end=end, provider=provider, now=now
+        )
+    except InvalidRequestError as exc:
+        message = exc.message
+        for old, new in _RENAMES:
+            message = message.replace(old, new)
+        exc.message = message
+        exc.args = (message,)
+        raise
+
+
+def parse_put_options(raw: bytes) -> PutOptions:
+    """The options of a `do_put` descriptor: empty, or `{"provider": ..., "interval": ...}`."""
+    if not raw.strip():
+        return PutOptions()
+    data = _object(raw, "do_put descriptor", PUT_KEYS)
+    provider_raw = _string(data, "provider")
+    interval_raw = _string(data, "interval")
+    provider = check_provider(provider_raw) if provider_raw is not None else None
+    interval = check_interval(interval_raw) if interval_raw is not None else None
+    return PutOptions(provider, interval)

@@ -1,0 +1,88 @@
+"""Flight tickets: a serialized `timebase.v1.FlightTicket` (typed, versioned, opaque to clients).
+
+A ticket names one symbol's stream: the range and the segments the gateway core chose (each
+[start, end) read from one provider's stored bars), or `derived` for intervals built on the fly.
+Nothing in a ticket is evaluated: it is decoded as a protobuf message and checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from timebase.core.errors import InvalidRequestError
+from timebase.core.intervals import Interval
+from timebase.gateway.bar_request import check_provider, check_symbol
+from timebase.gateway.coverage_plan import Segment
+from timebase.v1 import flight_pb2
+
+TICKET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TicketPlan:
+    """What one `do_get` streams: bars of `symbol` at `interval` in [start, end)."""
+
+    symbol: str
+    interval: Interval
+    start: datetime
+    end: datetime
+    segments: tuple[Segment, ...] = ()
+    derived: bool = False
+    provider: str | None = None
+
+
+def encode_ticket(plan: TicketPlan) -> bytes:
+    msg = flight_pb2.FlightTicket(
+        version=TICKET_VERSION,
+        symbol=plan.symbol,
+        interval=plan.interval.value,
+        derived=plan.derived,
+        provider=plan.provider or "",
+    )
+    msg.start_time.FromDatetime(plan.start)
+    msg.end_time.FromDatetime(plan.end)
+    for seg in plan.segments:
+        part = msg.segments.add(provider=seg.provider)
+        part.start_time.FromDatetime(seg.start)
+        part.end_time.FromDatetime(seg.end)
+    return msg.SerializeToString()
+
+
+def _bad(reason: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"ticket: {reason}; use the tickets of a FlightInfo from get_flight_info or list_flights",
+        field="ticket",
+    )
+
+
+def decode_ticket(raw: bytes) -> TicketPlan:
+    """The plan of a ticket, or InvalidRequestError when it is not a valid current ticket."""
+    msg = flight_pb2.FlightTicket()
+    try:
+        msg.ParseFromString(raw)
+    except DecodeError:
+        raise _bad("not a TimeBase ticket") from None
+    if msg.version != TICKET_VERSION:
+        raise _bad(f"version {msg.version} is not supported (this server reads {TICKET_VERSION})")
+    try:
+        interval = Interval(msg.interval)
+        symbol = check_symbol(msg.symbol)
+        provider = check_provider(msg.provider)
+        segments = tuple(
+            Segment(_when(s.start_time), _when(s.end_time), check_provider(s.provider) or "")
+            for s in msg.segments
+        )
+    except (ValueError, InvalidRequestError):
+        raise _bad("its fields are invalid") from None
+    start, end = _when(msg.start_time), _when(msg.end_time)
+    if not start < end or any(not s.start < s.end or not s.provider for s in segments):
+        raise _bad("its ranges are invalid")
+    return TicketPlan(symbol, interval, start, end, segments, msg.derived, provider)
+
+
+def _when(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)

@@ -1,0 +1,39 @@
+"""A gateway (store, test providers, HistoricalBars, gRPC) with the Flight server on port 0."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pyarrow import flight
+
+from tests.gateway.support import Gateway, RecordingProvider, running_gateway
+from timebase.flight import FlightServer
+
+
+@dataclass
+class FlightGateway:
+    gateway: Gateway
+    server: FlightServer
+
+    @property
+    def location(self) -> str:
+        return f"grpc://127.0.0.1:{self.server.port}"
+
+    def client(self) -> flight.FlightClient:
+        return flight.connect(self.location)
+
+
+@contextlib.asynccontextmanager
+async def running_flight(
+    database_url: str, *providers: RecordingProvider
+) -> AsyncIterator[FlightGateway]:
+    async with running_gateway(database_url, *providers) as gateway:
+        server = FlightServer("127.0.0.1", 0)
+        server.attach(gateway.history, gateway.store)
+        await server.start()
+        try:
+            yield FlightGateway(gateway, server)
+        finally:
+            await server.stop()
