@@ -1,0 +1,105 @@
+"""The errors `timebase.client` raises: each carries the server's message and its stable code."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import grpc
+from pyarrow import flight
+
+
+class TimeBaseClientError(Exception):
+    """Root of the client's errors: `message` (the server's), `code` (e.g. INVALID_INTERVAL)."""
+
+    def __init__(
+        self, message: str, code: str = "ERROR", details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details: dict[str, Any] = details or {}
+
+
+class InvalidRequest(TimeBaseClientError):
+    """The request was malformed (bad symbol, interval or range, a rejected batch, …)."""
+
+
+class NotFound(TimeBaseClientError):
+    """The symbol or provider is unknown."""
+
+
+class Unavailable(TimeBaseClientError):
+    """TimeBase, its database or every provider able to answer is unreachable."""
+
+
+class RateLimited(Unavailable):
+    """Every provider able to answer is out of quota; `retry_after` seconds (when known)."""
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.details.get("retry_after")
+        return float(value) if isinstance(value, int | float) else None
+
+
+def error_for_code(
+    code: str, message: str, details: dict[str, Any] | None = None
+) -> TimeBaseClientError:
+    """The client error of a TimeBase error `code`."""
+    cls: type[TimeBaseClientError] = TimeBaseClientError
+    if code == "RATE_LIMITED":
+        cls = RateLimited
+    elif code.endswith("NOT_FOUND"):
+        cls = NotFound
+    elif code.startswith("INVALID_"):
+        cls = InvalidRequest
+    elif code in {"PROVIDER_UNAVAILABLE", "ALL_PROVIDERS_FAILED", "DATABASE_ERROR", "UNAVAILABLE"}:
+        cls = Unavailable
+    return cls(message, code, details)
+
+
+_DETAIL = re.compile(r"\. Detail: [A-Za-z ]+$", re.DOTALL)
+
+
+def from_flight(exc: flight.FlightError | Exception, where: str) -> TimeBaseClientError:
+    """A client error for an error of a Flight call to `where` (host:port)."""
+    raw = getattr(exc, "extra_info", None)
+    if raw:
+        try:
+            info = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            info = None
+        if isinstance(info, dict) and isinstance(info.get("code"), str):
+            details = info.get("details")
+            return error_for_code(
+                info["code"],
+                str(info.get("message", exc)),
+                details if isinstance(details, dict) else None,
+            )
+    text = _DETAIL.sub("", str(exc).strip()).splitlines()[0] if str(exc).strip() else repr(exc)
+    if isinstance(exc, flight.FlightUnavailableError) or "failed to connect" in text.lower():
+        return Unavailable(f"cannot reach TimeBase Flight at {where}: {text}", "UNAVAILABLE")
+    if isinstance(exc, flight.FlightTimedOutError):
+        return Unavailable(f"TimeBase Flight at {where} timed out: {text}", "DEADLINE_EXCEEDED")
+    return TimeBaseClientError(text, "ERROR")
+
+
+_GRPC_CODES: dict[grpc.StatusCode, type[TimeBaseClientError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
+}
+
+
+def from_grpc(exc: grpc.RpcError, where: str) -> TimeBaseClientError:
+    """A client error for a failed gRPC call to `where` (host:port)."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = exc.details() if hasattr(exc, "details") else None
+    message = details or str(code)
+    cls = _GRPC_CODES.get(code, TimeBaseClientError)
+    if code == grpc.StatusCode.UNAVAILABLE and "connect" in message.lower():
+        message = f"cannot reach TimeBase gRPC at {where}: {message}"
+    return cls(message, code.name)

@@ -1,0 +1,408 @@
+"""`TimeBase`: the Python client (Arrow Flight for bars, gRPC for providers and real-time).
+
+    from timebase.client import TimeBase
+
+    tb = TimeBase("localhost")
+    table = tb.history("AAPL", "1d", "2024-01-01", "2024-12-31")     # pyarrow.Table
+    df = table.to_pandas()                                            # or polars.from_arrow(table)
+
+Dates as people type them: ISO 8601 dates or datetimes, without an offset = UTC, and a date-only
+`end` includes that whole day. Errors are `TimeBaseClientError` subclasses carrying the server's
+message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any
+
+import grpc
+import pyarrow as pa
+from google.protobuf.json_format import MessageToDict
+from pyarrow import flight
+
+from timebase.client.errors import (
+    InvalidRequest,
+    TimeBaseClientError,
+    from_flight,
+    from_grpc,
+)
+from timebase.core.errors import TimeBaseError
+from timebase.core.user_time import parse_user_time
+from timebase.provider import provider_pb2 as pb
+from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.v1 import bars_pb2 as v1
+from timebase.v1 import bars_pb2_grpc as v1_grpc
+
+DEFAULT_GRPC_PORT = 50051
+DEFAULT_FLIGHT_PORT = 8815
+#: Schema metadata key under which `history` puts the answer's warnings (a JSON list).
+WARNINGS_KEY = b"timebase.warnings"
+
+TimeLike = str | date | datetime
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One real-time bar; `final` is False while the bar is still in progress."""
+
+    symbol: str
+    interval: str
+    provider: str
+    timestamp: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    final: bool
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamWarning:
+    """A warning inside a real-time stream (e.g. a provider fell over to another one)."""
+
+    symbol: str
+    interval: str
+    provider: str
+    warnings: list[dict[str, Any]]
+
+
+class TimeBase:
+    """A connection to one TimeBase server (connections are opened on first use)."""
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        grpc_port: int = DEFAULT_GRPC_PORT,
+        flight_port: int = DEFAULT_FLIGHT_PORT,
+        *,
+        timeout: float | None = None,
+        parallel: int = 8,
+    ) -> None:
+        self.host = host
+        self.grpc_port = grpc_port
+        self.flight_port = flight_port
+        self.timeout = timeout
+        self.parallel = max(1, parallel)
+        #: The warnings of the last `history` call (the gateway's JSON shape).
+        self.last_warnings: list[dict[str, Any]] = []
+        self._flight: flight.FlightClient | None = None
+        self._channel: grpc.Channel | None = None
+
+    @property
+    def flight_address(self) -> str:
+        return f"{self.host}:{self.flight_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        client, self._flight = self._flight, None
+        if client is not None:
+            client.close()
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    def __enter__(self) -> TimeBase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _flight_client(self) -> flight.FlightClient:
+        if self._flight is None:
+            try:
+                self._flight = flight.connect(f"grpc://{self.flight_address}")
+            except (flight.FlightError, pa.ArrowException) as exc:
+                raise from_flight(exc, self.flight_address) from None
+        return self._flight
+
+    def _options(self) -> flight.FlightCallOptions:
+        return flight.FlightCallOptions(timeout=self.timeout)
+
+    def _grpc_channel(self) -> grpc.Channel:
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(self.grpc_address)
+        return self._channel
+
+    # -- historical bars (Flight) ------------------------------------------------------------
+
+    def history(
+        self,
+        symbols: str | Iterable[str],
+        interval: str,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        provider: str | None = None,
+        cached_only: bool = False,
+    ) -> pa.Table:
+        """Bars of one or more symbols in [start, end) as one table sorted by symbol, timestamp.
+
+        `end` defaults to now; a date-only `end` includes that day. `provider` makes the query
+        provider-aware; `cached_only` reads what is stored without asking any provider.
+        Warnings go to `last_warnings` and the table's schema metadata (`timebase.warnings`).
+        """
+        info = self._flight_info(
+            symbols, interval, start, end, provider=provider, cached_only=cached_only
+        )
+        tables = self._read_endpoints(info)
+        schema: pa.Schema = info.schema
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        if self.last_warnings:
+            metadata = dict(table.schema.metadata or {})
+            metadata[WARNINGS_KEY] = json.dumps(self.last_warnings).encode()
+            table = table.replace_schema_metadata(metadata)
+        return table
+
+    def backfill(
+        self,
+        symbols: str | Iterable[str],
+        interval: str,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        provider: str | None = None,
+    ) -> int:
+        """Make sure bars of [start, end) are stored (fetching what is missing) without
+        downloading them; return how many bars the range holds."""
+        info = self._flight_info(
+            symbols, interval, start, end, provider=provider, cached_only=False
+        )
+        return max(int(info.total_records), 0)
+
+    def _flight_info(
+        self,
+        symbols: str | Iterable[str],
+        interval: str,
+        start: TimeLike,
+        end: TimeLike | None,
+        *,
+        provider: str | None,
+        cached_only: bool,
+    ) -> flight.FlightInfo:
+        names = [symbols] if isinstance(symbols, str) else list(symbols)
+        if not names:
+            raise InvalidRequest("symbols: at least one symbol is required", "INVALID_REQUEST")
+        query: dict[str, Any] = {
+            "symbols": names,
+            "interval": interval,
+            "start": _instant(start, "start", is_end=False),
+        }
+        if end is not None:
+            query["end"] = _instant(end, "end", is_end=True)
+        if provider:
+            query["provider"] = provider
+        if cached_only:
+            query["cached_only"] = True
+        descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+        client = self._flight_client()
+        try:
+            info = client.get_flight_info(descriptor, self._options())
+        except (flight.FlightError, pa.ArrowException) as exc:
+            raise from_flight(exc, self.flight_address) from None
+        raw = info.app_metadata
+        self.last_warnings = json.loads(raw) if raw else []
+        return info
+
+    def _read_endpoints(self, info: flight.FlightInfo) -> list[pa.Table]:
+        endpoints = list(info.endpoints)
+        client = self._flight_client()
+
+        def read(endpoint: flight.FlightEndpoint) -> pa.Table:
+            try:
+                table: pa.Table = client.do_get(endpoint.ticket, self._options()).read_all()
+                return table
+            except (flight.FlightError, pa.ArrowException) as exc:
+                raise from_flight(exc, self.flight_address) from None
+
+        if len(endpoints) <= 1:
+            return [read(e) for e in endpoints]
+        with ThreadPoolExecutor(min(self.parallel, len(endpoints))) as pool:
+            return list(pool.map(read, endpoints))
+
+    # -- ingest (Flight do_put) --------------------------------------------------------------
+
+    def ingest(self, data: Any, provider: str, interval: str) -> int:
+        """Write bars (a pyarrow Table, a pandas or polars DataFrame) as `provider`'s `interval`
+        bars: validated whole (nothing written on error), upserted; return the rows inserted or
+        changed (0 when everything was already stored). Naive timestamps are taken as UTC."""
+        table = _to_table(data)
+        descriptor = flight.FlightDescriptor.for_command(
+            json.dumps({"provider": provider, "interval": interval})
+        )
+        client = self._flight_client()
+        try:
+            writer, reader = client.do_put(descriptor, table.schema, self._options())
+            try:
+                writer.write_table(table)
+                writer.done_writing()
+                reply = reader.read()
+            finally:
+                writer.close()
+        except (flight.FlightError, pa.ArrowException) as exc:
+            raise from_flight(exc, self.flight_address) from None
+        if reply is None:
+            return 0
+        result = json.loads(reply.to_pybytes())
+        return int(result.get("rows_written", 0))
+
+    def datasets(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """The stored data sets (symbol, interval, provider, rows, first, last)."""
+        criteria = json.dumps({"symbol": symbol}).encode() if symbol else b""
+        client = self._flight_client()
+        try:
+            infos = list(client.list_flights(criteria, self._options()))
+        except (flight.FlightError, pa.ArrowException) as exc:
+            raise from_flight(exc, self.flight_address) from None
+        return [json.loads(info.app_metadata) for info in infos]
+
+    # -- providers (gRPC timebase.v1) --------------------------------------------------------
+
+    def providers(self) -> list[dict[str, Any]]:
+        """Every provider the gateway knows: status, intervals, latency, uptime, quota, …"""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        try:
+            reply = stub.ListProviders(v1.ListProvidersRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return [_as_dict(p) for p in reply.providers]
+
+    def symbol_providers(self, symbol: str, interval: str = "1d") -> dict[str, Any]:
+        """The providers that could serve `symbol`, ranked as the router would rank them
+        (`candidates`), and the ones left out with why (`excluded`)."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        request = v1.GetSymbolProvidersRequest(symbol=symbol, interval=interval)
+        try:
+            reply = stub.GetSymbolProviders(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return _as_dict(reply)
+
+    # -- real-time (gRPC DataProvider.StreamRealTimeData) ------------------------------------
+
+    async def stream(
+        self, symbols: str | Iterable[str], interval: str, **options: str
+    ) -> AsyncIterator[Bar | StreamWarning]:
+        """Real-time bars of `symbols` at `interval` (and in-stream warnings) until cancelled."""
+        names = [symbols] if isinstance(symbols, str) else list(symbols)
+        controls = [
+            pb.StreamControl(
+                action=pb.StreamControl.SUBSCRIBE, symbol=s, interval=interval, options=options
+            )
+            for s in names
+        ]
+        async with grpc.aio.insecure_channel(self.grpc_address) as channel:
+            stub: Any = pb_grpc.DataProviderStub(channel)
+            call = stub.StreamRealTimeData(_controls(controls))
+            try:
+                async for msg in call:
+                    yield _event(msg)
+            except grpc.aio.AioRpcError as exc:
+                raise from_grpc(exc, self.grpc_address) from None
+            finally:
+                call.cancel()
+
+
+async def _controls(controls: Sequence[pb.StreamControl]) -> AsyncIterator[pb.StreamControl]:
+    for control in controls:
+        yield control
+    # Keep the request side open: half-closing is fine for the gateway, but some providers
+    # read it as the end of the subscription. The call is cancelled when the caller stops.
+    await asyncio.Event().wait()
+
+
+def _event(msg: pb.TimeSeriesData) -> Bar | StreamWarning:
+    metadata = dict(msg.metadata)
+    if not msg.HasField("timestamp"):
+        raw = metadata.get("warnings", "[]")
+        try:
+            warnings = json.loads(raw)
+        except json.JSONDecodeError:
+            warnings = [{"code": "UNKNOWN", "message": raw}]
+        return StreamWarning(msg.symbol, msg.interval, msg.provider, warnings)
+    return Bar(
+        symbol=msg.symbol,
+        interval=msg.interval,
+        provider=msg.provider,
+        timestamp=msg.timestamp.ToDatetime(tzinfo=UTC),
+        open=msg.open,
+        high=msg.high,
+        low=msg.low,
+        close=msg.close,
+        volume=msg.volume,
+        final=metadata.get("final", "true") != "false",
+        metadata=metadata,
+    )
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    result: dict[str, Any] = MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return result
+
+
+def _instant(value: TimeLike, name: str, *, is_end: bool) -> str:
+    try:
+        return parse_user_time(value, field=name, is_end=is_end).isoformat()
+    except TimeBaseError as exc:
+        raise InvalidRequest(exc.message, exc.code, dict(exc.details)) from None
+
+
+def _to_table(data: Any) -> pa.Table:
+    """A pyarrow Table of `data` (Table, RecordBatch, pandas or polars DataFrame), naive
+    timestamps taken as UTC."""
+    if isinstance(data, pa.RecordBatch):
+        table = pa.Table.from_batches([data])
+    elif isinstance(data, pa.Table):
+        table = data
+    elif hasattr(data, "to_arrow") and callable(data.to_arrow):  # polars
+        table = data.to_arrow()
+    elif type(data).__module__.startswith("pandas"):
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    else:
+        raise TimeBaseClientError(
+            f"ingest: expected a pyarrow Table or a pandas/polars DataFrame, got "
+            f"{type(data).__name__}",
+            "INVALID_REQUEST",
+        )
+    if "timestamp" in table.column_names:
+        column = table["timestamp"]
+        if pa.types.is_timestamp(column.type) and column.type.tz is None:
+            index = table.column_names.index("timestamp")
+            aware = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+            table = table.set_column(index, "timestamp", aware)
+    for name in ("symbol", "interval", "provider", "metadata"):  # polars: large_string
+        if name in table.column_names and pa.types.is_large_string(table[name].type):
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, table[name].cast(pa.string()))
+    return table
+
+
+__all__ = [
+    "DEFAULT_FLIGHT_PORT",
+    "DEFAULT_GRPC_PORT",
+    "WARNINGS_KEY",
+    "Bar",
+    "StreamWarning",
+    "TimeBase",
+    "TimeBaseClientError",
+]
