@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -11,9 +12,11 @@ import pytest
 from adbc_driver_postgresql import dbapi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from timebase.core.config import Config, DatabaseConfig, ProvidersConfig
+from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, ProviderSettings
 from timebase.core.errors import ServerStartError
 from timebase.gateway import TimeBaseApp
+from timebase.provider import provider_pb2 as pb
+from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.store import discover_migrations
 
 
@@ -73,3 +76,39 @@ async def test_a_failed_start_stops_what_was_started(data_dir: Path) -> None:
     )
     await second.start()
     await second.stop()
+
+
+async def test_real_time_bars_flow_from_a_provider_through_the_gateway(
+    fresh_database_url: str,
+) -> None:
+    settings = {"synthetic": ProviderSettings(options={"realtime_interval_seconds": 0.05})}
+    app = TimeBaseApp(
+        Config(
+            grpc_port=0,
+            database=DatabaseConfig(url=fresh_database_url),
+            providers=ProvidersConfig(enabled=("synthetic",), settings=settings),
+        )
+    )
+    await app.start()
+    try:
+
+        async def controls() -> AsyncIterator[pb.StreamControl]:
+            yield pb.StreamControl(
+                action=pb.StreamControl.SUBSCRIBE, symbol="syn:acme", interval="1m"
+            )
+            await asyncio.sleep(30)  # keep the stream open while bars arrive
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc.port}") as channel:
+            call = pb_grpc.DataProviderStub(channel).StreamRealTimeData(controls())
+            bars = []
+            async for message in call:
+                if message.HasField("timestamp"):
+                    bars.append(message)
+                if len(bars) == 3:
+                    break
+            call.cancel()
+        assert app.realtime is not None
+    finally:
+        await app.stop()
+    assert {(b.symbol, b.interval, b.provider) for b in bars} == {("SYN:ACME", "1m", "synthetic")}
+    assert all(b.metadata["final"] in {"true", "false"} for b in bars)

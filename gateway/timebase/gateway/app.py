@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from timebase.core.config import Config
+from timebase.core.intervals import Interval
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.supervisor import ProviderState, Supervisor
@@ -41,6 +43,7 @@ class TimeBaseApp:
         self.store: Store | None = None
         self.supervisor = Supervisor(config)
         self.history: HistoricalBars | None = None
+        self.realtime: RealtimeHub | None = None
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -72,9 +75,26 @@ class TimeBaseApp:
         self.history = HistoricalBars(self.store, self.supervisor, self.config.routing)
         await self.history.start()
         self._stops.append(("historical bars", self.history.stop))
-        self.grpc.attach(self.history, self.store)
+        self.realtime = RealtimeHub(self.store, self._realtime_targets)
+        await self.realtime.start()
+        self._stops.append(("real-time hub", self.realtime.stop))
+        self.grpc.attach(self.history, self.store, realtime=self.realtime)
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
+
+    async def _realtime_targets(self, symbol: str, interval: str) -> list[UpstreamTarget]:
+        """Providers to subscribe to for real-time bars of (symbol, interval), best first: the
+        router's native candidates that stream in real time."""
+        assert self.history is not None
+        decision = await self.history.rank(symbol, Interval.parse(interval))
+        return [
+            UpstreamTarget(c.slug, c.provider.address)
+            for c in decision.candidates
+            if c.derived_from is None
+            and c.provider.address is not None
+            and c.provider.manifest is not None
+            and c.provider.manifest.capabilities.real_time_streaming
+        ]
 
     async def stop(self) -> None:
         """Stop components in reverse start order, each bounded by a timeout."""

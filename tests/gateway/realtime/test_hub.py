@@ -266,7 +266,10 @@ async def test_pause_and_resume(store: Store) -> None:
     ("control", "message"),
     [
         (pb.StreamControl(action=SUB, symbol="", interval="1m"), "symbol: must not be empty"),
-        (pb.StreamControl(action=SUB, symbol="AA PL", interval="1m"), "symbol: 'AA PL' has"),
+        (
+            pb.StreamControl(action=SUB, symbol="AA PL", interval="1m"),
+            "symbol: 'AA PL' may contain only letters, digits and . - ^ = : _",
+        ),
         (pb.StreamControl(action=SUB, symbol="SYN:ACME", interval="2m"), "interval: unknown"),
         (pb.StreamControl(action=SUB, symbol="SYN:ACME"), "interval: must not be empty"),
         (

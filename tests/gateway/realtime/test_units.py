@@ -170,8 +170,8 @@ def test_valid_symbols_are_upper_cased(symbol: str) -> None:
 @pytest.mark.parametrize(
     ("symbol", "interval", "message"),
     [
-        ("A" * 65, "1m", "symbol: longer than 64"),
-        ("AAPL/X", "1m", "symbol: 'AAPL/X' has characters"),
+        ("A" * 65, "1m", "symbol: at most 64 characters, got 65"),
+        ("AAPL/X", "1m", "symbol: 'AAPL/X' may contain only letters"),
         ("  ", "1m", "symbol: must not be empty"),
         ("AAPL", "1s", "interval: unknown interval '1s'"),
     ],

@@ -4,7 +4,7 @@
 see `timebase.gateway.realtime.hub` for the behaviour and the wiring.
 """
 
-from timebase.gateway.realtime.controls import Control, Key, check_symbol, parse_control
+from timebase.gateway.realtime.controls import Control, Key, parse_control
 from timebase.gateway.realtime.fanout import ClientQueue, ClientSession, Kind
 from timebase.gateway.realtime.hub import RealtimeHub
 from timebase.gateway.realtime.upstream import Backoff, Candidates, UpstreamCall, UpstreamTarget
@@ -24,7 +24,6 @@ __all__ = [
     "RealtimeHub",
     "UpstreamCall",
     "UpstreamTarget",
-    "check_symbol",
     "is_warning",
     "parse_control",
     "warning_message",

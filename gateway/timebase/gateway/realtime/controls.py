@@ -10,17 +10,13 @@ interval. Symbols are case-insensitive on input and upper-cased. A bad control r
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError
-from timebase.core.intervals import Interval
+from timebase.core.errors import InvalidRequestError
+from timebase.gateway.bar_request import check_interval as _check_interval
+from timebase.gateway.bar_request import check_symbol
 from timebase.provider import provider_pb2 as pb
-
-#: Longest symbol accepted (generous: `EURUSD=X`, `SYN:ACME`, option tickers).
-MAX_SYMBOL_LENGTH = 64
-SYMBOL_RE = re.compile(r"[A-Za-z0-9.\-^=:_]+")
 
 #: (symbol, interval): what one upstream subscription and one client subscription are keyed by.
 Key = tuple[str, str]
@@ -47,30 +43,9 @@ class Control:
         return (self.symbol, self.interval)
 
 
-def check_symbol(raw: str, field_name: str = "symbol") -> str:
-    """The symbol upper-cased, or InvalidRequestError naming `field_name`."""
-    symbol = raw.strip()
-    if not symbol:
-        raise InvalidRequestError(f"{field_name}: must not be empty", field=field_name)
-    if len(symbol) > MAX_SYMBOL_LENGTH:
-        raise InvalidRequestError(
-            f"{field_name}: longer than {MAX_SYMBOL_LENGTH} characters", field=field_name
-        )
-    if not SYMBOL_RE.fullmatch(symbol):
-        raise InvalidRequestError(
-            f"{field_name}: {symbol!r} has characters other than letters, digits and . - ^ = : _",
-            field=field_name,
-        )
-    return symbol.upper()
-
-
-def check_interval(raw: str, field_name: str = "interval") -> str:
-    if not raw:
-        raise InvalidRequestError(f"{field_name}: must not be empty", field=field_name)
-    try:
-        return Interval.parse(raw).value
-    except InvalidIntervalError as exc:
-        raise InvalidRequestError(f"{field_name}: {exc.message}", field=field_name) from None
+def check_interval(raw: str) -> str:
+    """The interval's name, or InvalidIntervalError naming the field (as historical requests)."""
+    return _check_interval(raw).value
 
 
 def parse_control(msg: pb.StreamControl) -> Control:
