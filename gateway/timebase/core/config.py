@@ -24,6 +24,16 @@ The `routing` section tunes the gateway's router (priorities override its rankin
       circuit_failures: 3
       circuit_reset_seconds: 30
 
+The `rest` section tunes the REST door (timebase.rest): per-client rate limiting (a token bucket
+per client IP refilled at `rate_limit_per_second`, holding at most `rate_limit_burst` requests)
+and the most bars one JSON or CSV response may hold (Arrow and Flight have no limit):
+
+    rest:
+      rate_limit_enabled: true
+      rate_limit_per_second: 20
+      rate_limit_burst: 40
+      max_bars: 100000
+
 The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
 are found, which run, in which runtime, with which options, and its watchdog:
 
@@ -155,6 +165,18 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True)
+class RestConfig:
+    """The REST door (`rest` section)."""
+
+    #: Per-client (IP) token bucket: sustained requests per second, and the burst it allows.
+    rate_limit_enabled: bool = True
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 40
+    #: Most bars one JSON or CSV response may hold (Arrow streams have no limit).
+    max_bars: int = 100_000
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     grpc_port: int = 50051
@@ -166,6 +188,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    rest: RestConfig = field(default_factory=RestConfig)
 
 
 ENV_KEYS: dict[str, str] = {
@@ -230,7 +253,7 @@ def _build(values: Mapping[str, Any], source: str) -> Config:
 
 
 def _flatten(values: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
-    sections = {"database", "retention", "log", "providers", "routing"}
+    sections = {"database", "retention", "log", "providers", "routing", "rest"}
     flat: dict[str, Any] = {}
     for key, value in values.items():
         dotted = f"{prefix}{key}"
@@ -305,6 +328,16 @@ def _positive_float(raw: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"expected a positive number, got {raw!r}")
     return value
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in {"true", "yes", "on", "1"}:
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in {"false", "no", "off", "0"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
 
 
 def _str(raw: Any) -> str:
@@ -469,4 +502,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "routing.circuit_reset_seconds": _positive_float,
     "routing.not_found_ttl_seconds": _positive_float,
     "routing.request_timeout_seconds": _positive_float,
+    "rest.rate_limit_enabled": _bool,
+    "rest.rate_limit_per_second": _positive_float,
+    "rest.rate_limit_burst": _positive_int,
+    "rest.max_bars": _positive_int,
 }

@@ -108,3 +108,40 @@ class RateLimitedError(TimeBaseError):
     def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+
+
+# -- the REST door ----------------------------------------------------------------------------
+
+
+class ProviderCapabilityMissing(InvalidRequestError):
+    """A provider-aware request asks a provider for something its manifest does not offer."""
+
+    code = "PROVIDER_CAPABILITY_MISSING"
+
+
+class DataUnavailable(TimeBaseError):
+    """A request was valid and served, but no bars exist for it (REST: 404)."""
+
+    code = "DATA_UNAVAILABLE"
+
+
+class ClientRateLimited(TimeBaseError):
+    """A client sent more requests than its rate limit allows; `retry_after` in seconds."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class RouteNotFound(TimeBaseError):
+    """No route answers this path (REST: 404)."""
+
+    code = "ROUTE_NOT_FOUND"
+
+
+class MethodNotAllowed(TimeBaseError):
+    """The route exists but not for this HTTP method (REST: 405)."""
+
+    code = "METHOD_NOT_ALLOWED"

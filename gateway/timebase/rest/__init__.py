@@ -1,0 +1,24 @@
+"""The REST door of TimeBase (aiohttp): JSON/CSV/Arrow bars, providers, health, OpenAPI, metrics
+and real-time bars over a WebSocket. See docs/rest.md.
+
+    rest = RestServer(history, store, host=config.host, port=config.http_port,
+                      config=config.rest, realtime=hub)
+    await rest.start()
+    ...
+    await rest.stop()
+"""
+
+from timebase.rest.app import VERSION, RestServer, parse_bar_query
+from timebase.rest.errors import ERROR_CODES, http_error
+from timebase.rest.metrics import Metrics
+from timebase.rest.openapi import build_spec
+
+__all__ = [
+    "ERROR_CODES",
+    "VERSION",
+    "Metrics",
+    "RestServer",
+    "build_spec",
+    "http_error",
+    "parse_bar_query",
+]

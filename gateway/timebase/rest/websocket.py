@@ -1,0 +1,223 @@
+"""`GET /api/stream`: real-time bars over a WebSocket, backed by the gateway's real-time hub.
+
+Client → server (JSON text frames)::
+
+    {"action": "subscribe" | "unsubscribe" | "pause" | "resume", "symbol": "AAPL", "interval": "1m"}
+
+Server → client::
+
+    {"type": "ack", "action", "symbol", "interval"}            a control was accepted
+    {"type": "bar", "symbol", "interval", "provider", "timestamp", "open", "high", "low",
+     "close", "volume", "final", "metadata"?}                   final=false: bar in progress
+    {"type": "warning", "symbol", "interval", "code", "message", "provider"?, "start"?, ...}
+    {"type": "error", "code", "message"}                        a bad control (the stream stays
+                                                                 open) or the end of the stream
+
+Each WebSocket is one client of the hub (`RealtimeHub.stream`), exactly like a gRPC
+`StreamRealTimeData` call: shared upstream subscriptions, bounded queue, gap warnings, failover.
+Controls are checked here first, so a bad one is answered with an error without ending the
+stream. `provider` is reserved: the hub chooses the real-time provider (each bar names it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import grpc
+import orjson
+from aiohttp import WSMsgType, web
+
+from timebase.core.errors import InvalidRequestError, TimeBaseError
+from timebase.gateway.realtime import RealtimeHub, is_warning, parse_control, warnings_of
+from timebase.provider import provider_pb2 as pb
+from timebase.rest.envelope import REQUEST_ID_KEY
+from timebase.rest.errors import http_error
+
+_log = logging.getLogger("timebase.rest")
+
+_ACTIONS = {
+    "subscribe": pb.StreamControl.SUBSCRIBE,
+    "unsubscribe": pb.StreamControl.UNSUBSCRIBE,
+    "pause": pb.StreamControl.PAUSE,
+    "resume": pb.StreamControl.RESUME,
+}
+#: gRPC status of a hub-ended stream → the REST error code sent to the WebSocket client.
+_STATUS_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT: "INVALID_REQUEST",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "RATE_LIMITED",
+    grpc.StatusCode.UNAVAILABLE: "PROVIDER_UNAVAILABLE",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Ended(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _HubContext:
+    """What the hub needs of a gRPC servicer context: `abort` ends the stream."""
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", *args: Any) -> NoReturn:
+        raise _Ended(code, details)
+
+
+def bar_message(msg: pb.TimeSeriesData) -> dict[str, Any]:
+    ts = _EPOCH + timedelta(seconds=msg.timestamp.seconds, microseconds=msg.timestamp.nanos // 1000)
+    stamp = ts.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ts.microsecond:06d}" if ts.microsecond else "")
+    out: dict[str, Any] = {
+        "type": "bar",
+        "symbol": msg.symbol,
+        "interval": msg.interval,
+        "provider": msg.provider,
+        "timestamp": stamp + "Z",
+        "open": msg.open,
+        "high": msg.high,
+        "low": msg.low,
+        "close": msg.close,
+        "volume": msg.volume,
+        "final": msg.metadata.get("final", "true") == "true",
+    }
+    extra = {k: v for k, v in msg.metadata.items() if k != "final"}
+    if extra:
+        out["metadata"] = extra
+    return out
+
+
+def outgoing(msg: pb.TimeSeriesData) -> list[dict[str, Any]]:
+    """The WebSocket messages for one hub message (a bar, or one message per warning)."""
+    if is_warning(msg):
+        return [
+            {"type": "warning", "symbol": msg.symbol, "interval": msg.interval, **entry}
+            for entry in warnings_of(msg)
+        ]
+    return [bar_message(msg)]
+
+
+def parse_client_message(raw: str) -> pb.StreamControl:
+    """A client's JSON control as a checked `StreamControl` (InvalidRequestError when bad)."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidRequestError("message: not valid JSON", field="message") from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError("message: expected a JSON object", field="message")
+    action = data.get("action")
+    if action not in _ACTIONS:
+        raise InvalidRequestError(
+            f"action: expected one of {', '.join(_ACTIONS)}, got {action!r}", field="action"
+        )
+    if data.get("provider"):
+        raise InvalidRequestError(
+            "provider: choosing the real-time provider is not supported; omit it and the "
+            "gateway picks one (each bar names its provider)",
+            field="provider",
+        )
+    symbol, interval = data.get("symbol", ""), data.get("interval", "")
+    if not isinstance(symbol, str) or not isinstance(interval, str):
+        raise InvalidRequestError("symbol, interval: expected strings", field="symbol")
+    control = pb.StreamControl(action=_ACTIONS[action], symbol=symbol, interval=interval)
+    parse_control(control)  # raises InvalidRequestError naming the field
+    return control
+
+
+class StreamHandler:
+    """The `/api/stream` handler; `close_all()` ends every open WebSocket (server stop)."""
+
+    def __init__(self, hub: RealtimeHub | None) -> None:
+        self.hub = hub
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        request_id = request.get(REQUEST_ID_KEY)
+        if request_id:
+            ws.headers["X-Request-ID"] = request_id
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        lock = asyncio.Lock()
+
+        async def send(message: dict[str, Any]) -> None:
+            async with lock:
+                if not ws.closed:
+                    await ws.send_str(orjson.dumps(message).decode())
+
+        try:
+            if self.hub is None:
+                await send(
+                    {
+                        "type": "error",
+                        "code": "PROVIDER_UNAVAILABLE",
+                        "message": "real-time streaming is not available on this server",
+                    }
+                )
+                return ws
+            await self._serve(ws, self.hub, send, request_id or "")
+        finally:
+            self._sockets.discard(ws)
+            await ws.close()
+        return ws
+
+    async def _serve(
+        self, ws: web.WebSocketResponse, hub: RealtimeHub, send: Any, rid: str
+    ) -> None:
+        controls: asyncio.Queue[pb.StreamControl] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[pb.StreamControl]:
+            while True:
+                yield await controls.get()
+
+        async def pump() -> None:
+            try:
+                async for msg in hub.stream(requests(), _HubContext()):  # type: ignore[arg-type]
+                    for out in outgoing(msg):
+                        await send(out)
+            except _Ended as ended:
+                code = _STATUS_CODES.get(ended.code, "INTERNAL_ERROR")
+                await send({"type": "error", "code": code, "message": ended.message})
+            await ws.close()
+
+        pumping = asyncio.create_task(pump(), name="rest-stream-pump")
+        try:
+            async for frame in ws:
+                if frame.type is WSMsgType.TEXT:
+                    try:
+                        control = parse_client_message(frame.data)
+                    except TimeBaseError as exc:
+                        error = http_error(exc, rid)
+                        await send({"type": "error", "code": error.code, "message": error.message})
+                        continue
+                    action = next(a for a, v in _ACTIONS.items() if v == control.action)
+                    ack = {"type": "ack", "action": action, "symbol": control.symbol.upper()}
+                    if control.interval:
+                        ack["interval"] = control.interval
+                    await send(ack)
+                    controls.put_nowait(control)
+                elif frame.type is WSMsgType.BINARY:
+                    await send(
+                        {
+                            "type": "error",
+                            "code": "INVALID_REQUEST",
+                            "message": "message: send JSON text frames",
+                        }
+                    )
+                elif frame.type is WSMsgType.ERROR:
+                    break
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+
+    async def close_all(self) -> None:
+        sockets = list(self._sockets)
+        await asyncio.gather(
+            *(ws.close(code=1001, message=b"server shutting down") for ws in sockets),
+            return_exceptions=True,
+        )

@@ -1,0 +1,52 @@
+"""A real REST server on port 0 over a real HistoricalBars (SDK providers, a real database)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tests.gateway.support import Gateway, RecordingProvider, running_gateway
+from timebase.core.config import RestConfig
+from timebase.rest import RestServer
+
+#: Generous enough that only the rate-limit tests ever hit it.
+NO_LIMIT = RestConfig(rate_limit_enabled=False)
+
+
+@dataclass
+class Rest:
+    gw: Gateway
+    server: RestServer
+    http: aiohttp.ClientSession
+
+    def url(self, path: str) -> str:
+        return f"{self.server.url}{path}"
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+        """(status, parsed JSON body, response) of GET `path`."""
+        async with self.http.get(self.url(path), **kw) as resp:
+            body = await resp.read()
+            data = await resp.json(content_type=None) if body[:1] == b"{" else body
+            return resp.status, data, resp
+
+
+@contextlib.asynccontextmanager
+async def running_rest(
+    database_url: str,
+    *providers: RecordingProvider,
+    config: RestConfig = NO_LIMIT,
+    realtime: Any = None,
+    **gateway: Any,
+) -> AsyncIterator[Rest]:
+    async with running_gateway(database_url, *providers, **gateway) as gw:
+        server = RestServer(gw.history, gw.store, port=0, config=config, realtime=realtime)
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield Rest(gw, server, http)
+        finally:
+            await server.stop()
