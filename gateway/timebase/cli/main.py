@@ -25,8 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-c", "--config", type=Path, help="configuration file (default: ./timebase.yaml if present)"
     )
+    parser.add_argument(
+        "--host",
+        help="TimeBase server to talk to (client commands; default: the configured host)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("serve", help="run TimeBase in the foreground (Ctrl-C to stop)")
+    from timebase.cli.client_commands import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -38,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"timebase: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log.level, config.log.format)
+    if args.command != "serve":
+        from timebase.cli.client_commands import run
+
+        return run(args, config)
     if args.command == "serve":
         from timebase.cli.serve import serve
 

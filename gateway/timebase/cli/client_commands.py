@@ -1,0 +1,455 @@
+"""The client commands of `timebase`: get, providers, symbols, ingest, backfill.
+
+They talk to a running TimeBase (`timebase serve`) through `timebase.client`: `--host` (default:
+the configured host, or 127.0.0.1 when it binds every address) and the configured ports
+(`TIMEBASE_GRPC_PORT`, `TIMEBASE_FLIGHT_PORT`, or `timebase.yaml`). Exit codes: 0 ok, 1 a server
+or data error (one line on stderr), 2 a usage error (bad interval, date, symbol, file type).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from timebase.client import InvalidRequest, TimeBase, TimeBaseClientError
+from timebase.core.config import Config
+from timebase.core.errors import InvalidDataError, TimeBaseError
+from timebase.core.intervals import INTERVALS, Interval
+from timebase.core.user_time import parse_user_time
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+FORMATS = ("table", "csv", "json")
+_OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".json": "json"}
+_SHOWN = ("symbol", "timestamp", "open", "high", "low", "close", "volume", "provider")
+
+
+class UsageError(Exception):
+    """A mistake in the command line (exit code 2)."""
+
+
+def add_commands(commands: Any) -> None:
+    """Add the client subcommands to the `timebase` parser's subparsers."""
+    get = commands.add_parser("get", help="print or save historical bars")
+    get.add_argument("symbols", nargs="+", metavar="SYMBOL", help="one or more symbols")
+    _range_arguments(get)
+    get.add_argument("--provider", help="only this provider (provider-aware query)")
+    get.add_argument(
+        "--cached-only", action="store_true", help="only what is stored; ask no provider"
+    )
+    get.add_argument("--format", default="table", help="table (default), csv or json")
+    get.add_argument(
+        "-o", "--output", type=Path, help="write to a file instead (.csv, .parquet or .json)"
+    )
+
+    commands.add_parser("providers", help="list the providers and their state")
+
+    symbols = commands.add_parser("symbols", help="which providers serve a symbol, ranked")
+    symbols.add_argument("symbol", metavar="SYMBOL")
+    symbols.add_argument("-i", "--interval", default="1d", help="interval to rank for (1d)")
+
+    ingest = commands.add_parser("ingest", help="import bars from a CSV or Parquet file")
+    ingest.add_argument("file", type=Path, metavar="FILE")
+    ingest.add_argument("--provider", required=True, help="name of the data set, e.g. my-vendor")
+    ingest.add_argument("-i", "--interval", required=True, help="interval of the bars (e.g. 1d)")
+
+    backfill = commands.add_parser("backfill", help="fetch and store a range without printing it")
+    backfill.add_argument("symbols", nargs="+", metavar="SYMBOL")
+    _range_arguments(backfill)
+    backfill.add_argument("--provider", help="only this provider")
+
+
+def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-i", "--interval", required=True, help=f"one of {', '.join(INTERVALS)}")
+    parser.add_argument(
+        "--start", required=True, help="ISO 8601 date or datetime (no offset = UTC)"
+    )
+    parser.add_argument(
+        "--end", help="ISO 8601 date (that whole day included) or datetime; default now"
+    )
+
+
+CLIENT_COMMANDS = ("get", "providers", "symbols", "ingest", "backfill")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    """Run a client command; never lets a traceback out."""
+    host = args.host or ("127.0.0.1" if config.host in {"0.0.0.0", "::", ""} else config.host)
+    client = TimeBase(host, grpc_port=config.grpc_port, flight_port=config.flight_port)
+    command: Callable[[argparse.Namespace, TimeBase], int] = _COMMANDS[args.command]
+    try:
+        return command(args, client)
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except TimeBaseClientError as exc:
+        _error(exc.message)
+        if isinstance(exc, InvalidRequest) and exc.code != "INVALID_DATA":
+            return EXIT_USAGE
+        return EXIT_ERROR
+    except TimeBaseError as exc:
+        _error(exc.message)
+        return EXIT_USAGE if exc.code.startswith("INVALID_") else EXIT_ERROR
+    except OSError as exc:
+        _error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return EXIT_ERROR
+    except pa.ArrowException as exc:
+        _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    finally:
+        client.close()
+
+
+def _error(message: str) -> None:
+    print(f"timebase: {message}", file=sys.stderr, flush=True)
+
+
+def _interval(raw: str) -> str:
+    try:
+        return Interval.parse(raw).value
+    except TimeBaseError as exc:
+        raise UsageError(f"interval: {exc.message}") from None
+
+
+def _warn(warnings: Sequence[dict[str, Any]]) -> None:
+    for w in warnings:
+        print(f"timebase: warning: {w.get('code')}: {w.get('message')}", file=sys.stderr)
+
+
+# -- get ------------------------------------------------------------------------------------
+
+
+def cmd_get(args: argparse.Namespace, client: TimeBase) -> int:
+    interval = _interval(args.interval)
+    fmt = args.format
+    if fmt not in FORMATS:
+        raise UsageError(f"format: unknown format {fmt!r}; choose table, csv or json")
+    output: Path | None = args.output
+    if output is not None:
+        fmt = _OUTPUT_SUFFIXES.get(output.suffix.lower(), "")
+        if not fmt:
+            raise UsageError(f"output: {output.name!r} must end in .csv, .parquet or .json")
+    table = client.history(
+        args.symbols,
+        interval,
+        args.start,
+        args.end,
+        provider=args.provider,
+        cached_only=args.cached_only,
+    )
+    _warn(client.last_warnings)
+    table = table.replace_schema_metadata(None)
+    if output is not None:
+        _write_file(table, output, fmt)
+        print(f"wrote {table.num_rows} bars to {output}", file=sys.stderr)
+        return EXIT_OK
+    if fmt == "csv":
+        sys.stdout.write(to_csv(table))
+    elif fmt == "json":
+        sys.stdout.write(to_json(table) + "\n")
+    else:
+        print_table(table, sys.stdout)
+    return EXIT_OK
+
+
+def _write_file(table: pa.Table, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif fmt == "csv":
+        path.write_text(to_csv(table), encoding="utf-8")
+    else:
+        path.write_text(to_json(table) + "\n", encoding="utf-8")
+
+
+def _iso_timestamps(table: pa.Table) -> pa.Table:
+    index = table.column_names.index("timestamp")
+    seconds = table["timestamp"].cast(pa.timestamp("s", tz="UTC"), safe=False)  # bars: no µs
+    text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
+    return table.set_column(index, "timestamp", text)
+
+
+def to_csv(table: pa.Table) -> str:
+    """`table` as CSV with a header; timestamps as RFC 3339 UTC (`2024-01-02T00:00:00Z`)."""
+    import pyarrow.csv as pacsv
+
+    buffer = io.BytesIO()
+    options = pacsv.WriteOptions(quoting_style="needed")
+    pacsv.write_csv(_iso_timestamps(table), buffer, options)
+    return buffer.getvalue().decode("utf-8")
+
+
+def to_json(table: pa.Table) -> str:
+    """`table` as a JSON array of bar objects (metadata parsed back into an object)."""
+    rows = _iso_timestamps(table).to_pylist()
+    for row in rows:
+        meta = row.get("metadata")
+        row["metadata"] = json.loads(meta) if meta else None
+    return json.dumps(rows)
+
+
+def print_table(table: pa.Table, out: TextIO) -> None:
+    if table.num_rows == 0:
+        print("no bars", file=out)
+        return
+    shown = _iso_timestamps(table.select(list(_SHOWN)))
+    columns = [[_cell(v) for v in shown[name].to_pylist()] for name in _SHOWN]
+    widths = [
+        max(len(name), *(len(c) for c in col)) for name, col in zip(_SHOWN, columns, strict=True)
+    ]
+    numeric = {"open", "high", "low", "close", "volume"}
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if name in numeric else c.ljust(w)
+            for name, c, w in zip(_SHOWN, cells, widths, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(line(list(_SHOWN)), file=out)
+    for i in range(table.num_rows):
+        print(line([col[i] for col in columns]), file=out)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) >= 1e12 else f"{value:.{_decimals(value)}f}"
+    return str(value)
+
+
+def _decimals(value: float) -> int:
+    text = repr(value)
+    if "e" in text or "." not in text:
+        return 2
+    return max(2, min(8, len(text.split(".")[1])))
+
+
+# -- providers, symbols ---------------------------------------------------------------------
+
+
+def cmd_providers(args: argparse.Namespace, client: TimeBase) -> int:
+    providers = client.providers()
+    if not providers:
+        print("no providers")
+        return EXIT_OK
+    header = ("slug", "status", "intervals", "latency", "uptime", "circuit", "error")
+    rows = []
+    for p in providers:
+        latency = p.get("latency_ms") or 0.0
+        uptime = p.get("uptime") or 0.0
+        rows.append(
+            (
+                str(p.get("slug", "")),
+                str(p.get("status", "")),
+                ",".join(p.get("intervals", [])),
+                f"{latency:.1f} ms" if latency else "-",
+                f"{uptime * 100:.0f}%" if uptime else "-",
+                str(p.get("circuit", "")) or "-",
+                str(p.get("last_error", "")),
+            )
+        )
+    _print_rows(header, rows)
+    return EXIT_OK
+
+
+def cmd_symbols(args: argparse.Namespace, client: TimeBase) -> int:
+    interval = _interval(args.interval)
+    answer = client.symbol_providers(args.symbol, interval)
+    print(f"{answer.get('symbol', args.symbol)} {answer.get('interval', interval)}:")
+    candidates = answer.get("candidates", [])
+    if not candidates:
+        print("  no provider can serve it")
+    for c in candidates:
+        derived = f" (built from {c['derived_from']})" if c.get("derived_from") else ""
+        reasons = "; ".join(c.get("reasons", []))
+        print(f"  {c.get('rank')}. {c.get('slug')}{derived}" + (f" — {reasons}" if reasons else ""))
+    excluded = answer.get("excluded", [])
+    if excluded:
+        print("left out:")
+        for e in excluded:
+            print(f"  {e.get('slug')}: {e.get('reason')}")
+    return EXIT_OK
+
+
+def _print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- ingest ---------------------------------------------------------------------------------
+
+
+def read_bars_file(path: Path) -> pa.Table:
+    """A CSV or Parquet file of bars as a table (date-only timestamps: 00:00 UTC)."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    elif suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        table = pacsv.read_csv(path)
+    else:
+        raise UsageError(f"file: {path.name!r} must be a .csv or .parquet file")
+    if "timestamp" in table.column_names:
+        index = table.column_names.index("timestamp")
+        table = table.set_column(index, "timestamp", _timestamps(table["timestamp"]))
+    return table
+
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def _timestamps(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dates (00:00 UTC), naive datetimes (UTC) and ISO 8601 text as timestamp[us, UTC]."""
+    kind = column.type
+    if pa.types.is_date(kind):
+        return column.cast(pa.timestamp("us")).cast(_UTC_US)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return column
+    for target in (_UTC_US, pa.timestamp("us")):
+        try:
+            return column.cast(target).cast(_UTC_US)
+        except pa.ArrowInvalid:
+            continue
+    values = []
+    for row, text in enumerate(column.to_pylist()):  # mixed forms: the slow, exact path
+        try:
+            values.append(None if text is None else parse_user_time(text, field="timestamp"))
+        except TimeBaseError as exc:
+            raise InvalidDataError(
+                f"row {row}, column 'timestamp': {exc.message}; nothing was written",
+                row=row,
+                column="timestamp",
+            ) from None
+    return pa.chunked_array([pa.array(values, _UTC_US)])
+
+
+def cmd_ingest(args: argparse.Namespace, client: TimeBase) -> int:
+    interval = _interval(args.interval)
+    path: Path = args.file
+    if not path.is_file():
+        raise UsageError(f"file: {path} does not exist")
+    table = read_bars_file(path)
+    written = client.ingest(table, args.provider, interval)
+    print(
+        f"ingested {table.num_rows} bars from {path.name} as {args.provider} {interval} "
+        f"({written} inserted or changed)"
+    )
+    return EXIT_OK
+
+
+# -- backfill -------------------------------------------------------------------------------
+
+
+def backfill_windows(
+    start: datetime, end: datetime, interval: Interval
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) in windows of about 5,000 bars (at least a day): the progress steps."""
+    step = max(interval.nominal * 5000, timedelta(days=1))
+    out = []
+    cursor = start
+    while cursor < end:
+        stop = min(end, cursor + step)
+        out.append((cursor, stop))
+        cursor = stop
+    return out
+
+
+def cmd_backfill(args: argparse.Namespace, client: TimeBase) -> int:
+    interval = Interval(_interval(args.interval))
+    start = parse_user_time(args.start, field="start")
+    end = (
+        parse_user_time(args.end, field="end", is_end=True)
+        if args.end is not None
+        else datetime.now(UTC)
+    )
+    if not start < end:
+        raise UsageError(
+            f"start: must be before end (got start={start.isoformat()}, end={end.isoformat()})"
+        )
+    windows = backfill_windows(start, end, interval)
+    steps = [(symbol, w) for symbol in args.symbols for w in windows]
+    progress = Progress(len(steps), sys.stderr)
+    totals: dict[str, int] = {}
+    warnings = 0
+    for symbol, (lo, hi) in steps:
+        progress.show(f"{symbol} {lo.date()}…{hi.date()}")
+        rows = client.backfill(symbol, interval.value, lo, hi, provider=args.provider)
+        totals[symbol.upper()] = totals.get(symbol.upper(), 0) + rows
+        warnings += len(client.last_warnings)
+        progress.advance()
+    progress.done()
+    for symbol, rows in totals.items():
+        print(
+            f"{symbol} {interval.value}: {rows} bars stored in [{start.isoformat()}, {end.isoformat()})"
+        )
+    if warnings:
+        print(
+            f"timebase: {warnings} warnings (partial or stale data); see `timebase get`",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+class Progress:
+    """A text progress bar on a terminal, one line per step otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total = max(total, 1)
+        self.count = 0
+        self.out = out
+        self.tty = out.isatty()
+        self.label = ""
+
+    def _bar(self) -> str:
+        filled = int(self.WIDTH * self.count / self.total)
+        return f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.count}/{self.total}"
+
+    def show(self, label: str) -> None:
+        self.label = label
+        if self.tty:
+            self.out.write(f"\r\x1b[K{self._bar()} {label}")
+            self.out.flush()
+
+    def advance(self) -> None:
+        self.count += 1
+        if not self.tty:
+            self.out.write(f"{self._bar()} {self.label}\n")
+            self.out.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.out.write(f"\r\x1b[K{self._bar()} done\n")
+            self.out.flush()
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TimeBase], int]] = {
+    "get": cmd_get,
+    "providers": cmd_providers,
+    "symbols": cmd_symbols,
+    "ingest": cmd_ingest,
+    "backfill": cmd_backfill,
+}
