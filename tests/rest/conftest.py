@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,9 @@ import aiohttp
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.core.config import RestConfig
+from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import RestServer
+from timebase.store import Store
 
 #: Generous enough that only the rate-limit tests ever hit it.
 NO_LIMIT = RestConfig(rate_limit_enabled=False)
@@ -22,6 +24,7 @@ class Rest:
     gw: Gateway
     server: RestServer
     http: aiohttp.ClientSession
+    hub: RealtimeHub | None = None
 
     def url(self, path: str) -> str:
         return f"{self.server.url}{path}"
@@ -39,14 +42,20 @@ async def running_rest(
     database_url: str,
     *providers: RecordingProvider,
     config: RestConfig = NO_LIMIT,
-    realtime: Any = None,
+    realtime: Callable[[Store], RealtimeHub] | None = None,
     **gateway: Any,
 ) -> AsyncIterator[Rest]:
+    """`realtime` builds the real-time hub from the store (started and stopped here)."""
     async with running_gateway(database_url, *providers, **gateway) as gw:
-        server = RestServer(gw.history, gw.store, port=0, config=config, realtime=realtime)
+        hub = realtime(gw.store) if realtime is not None else None
+        if hub is not None:
+            await hub.start()
+        server = RestServer(gw.history, gw.store, port=0, config=config, realtime=hub)
         await server.start()
         try:
             async with aiohttp.ClientSession() as http:
-                yield Rest(gw, server, http)
+                yield Rest(gw, server, http, hub)
         finally:
             await server.stop()
+            if hub is not None:
+                await hub.stop()
