@@ -122,14 +122,29 @@ def warnings_header(warnings: Sequence[dict[str, Any]]) -> str:
 # -- JSON -----------------------------------------------------------------------------------
 
 
-def rfc3339(timestamps: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """Timestamps (us, UTC) as RFC 3339 strings with `Z`; fractions only when some bar has one."""
-    micros = timestamps.cast(pa.int64())
-    values = micros.to_numpy()
-    if len(values) == 0 or not np.any(values % 1_000_000):
-        seconds = timestamps.cast(pa.timestamp("s", tz="UTC"), safe=False)
-        return pc.strftime(seconds, "%Y-%m-%dT%H:%M:%SZ")
-    return pc.strftime(timestamps, "%Y-%m-%dT%H:%M:%SZ")  # %S has the microseconds
+_DAY_US = 86_400_000_000
+#: "HH:MM:SS" for every second of a day.
+_TIMES_OF_DAY = pa.array(
+    [f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)]
+)
+
+
+def rfc3339(timestamps: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Timestamps (us, UTC) as RFC 3339 strings with `Z`; fractions only when some bar has one.
+
+    Vectorised: each distinct day is formatted once and each time of day looked up.
+    """
+    micros = timestamps.cast(pa.int64()).to_numpy()
+    if len(micros) and np.any(micros % 1_000_000):
+        text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
+        return pc.binary_join_element_wise(pa.array(text), "Z", "")
+    days = micros // _DAY_US
+    distinct, index = np.unique(days, return_inverse=True)
+    day_text = pa.array(np.datetime_as_string(distinct.astype("datetime64[D]")))
+    times = pc.take(_TIMES_OF_DAY, pa.array((micros - days * _DAY_US) // 1_000_000))
+    return pc.binary_join_element_wise(
+        pc.take(day_text, pa.array(index.reshape(-1))), "T", times, "Z", ""
+    )
 
 
 def json_rows(table: pa.Table) -> bytes:
@@ -165,7 +180,8 @@ def json_rows(table: pa.Table) -> bytes:
 def _json_floats(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Floats as JSON numbers, shortest round-trip form, whole numbers with `.0` (100.0)."""
     text = pc.cast(column, pa.string())
-    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    # Arrow writes some whole numbers without a fraction (100), others with an exponent (1e+15).
+    whole = pc.and_(pc.equal(pc.floor(column), column), pc.invert(pc.match_substring(text, "e")))
     return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
 
 
