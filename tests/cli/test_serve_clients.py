@@ -1,0 +1,173 @@
+"""The client and the CLI against a real `timebase serve` subprocess on ports picked here."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from timebase.client import TimeBase
+
+TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    env: dict[str, str]
+    grpc_port: int
+    flight_port: int
+    cwd: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TIMEBASE, *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def client(self) -> TimeBase:
+        return TimeBase("127.0.0.1", grpc_port=self.grpc_port, flight_port=self.flight_port)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("serve-clients").resolve()
+    data_dir = root / "data"
+    data_dir.mkdir()
+    grpc_port, flight_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
+    env.update(
+        {
+            "TIMEBASE_DATA_DIR": str(data_dir),
+            "TIMEBASE_GRPC_PORT": str(grpc_port),
+            "TIMEBASE_FLIGHT_PORT": str(flight_port),
+            "TIMEBASE_HTTP_PORT": str(_free_port()),
+            "TIMEBASE_LOG_LEVEL": "WARNING",
+        }
+    )
+    proc = subprocess.Popen(
+        [*TIMEBASE, "serve"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Press Ctrl-C"):
+            break
+    try:
+        assert lines, "timebase serve printed nothing"
+        assert lines[-1] == "Press Ctrl-C to stop.", lines
+        if not any(f":{flight_port}" in line for line in lines):
+            pytest.skip("timebase serve does not start the Flight server yet (app.py wiring)")
+        yield Served(env, grpc_port, flight_port, root)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_get_parquet_csv_and_client_agree(served: Served) -> None:
+    out = served.cwd / "acme.parquet"
+    result = served.run(
+        "get",
+        "SYN:ACME",
+        "-i",
+        "1d",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-31",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    written = pq.read_table(out)
+    assert written.num_rows > 0
+    with served.client() as tb:
+        table = tb.history("syn:acme", "1d", "2024-01-01", "2024-01-31").replace_schema_metadata(
+            None
+        )
+    assert written.equals(table)
+    assert set(table["provider"].to_pylist()) == {"synthetic"}
+
+    result = served.run(
+        "get",
+        "SYN:ACME",
+        "-i",
+        "1d",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-31",
+        "--format",
+        "csv",
+    )
+    assert result.returncode == 0, result.stderr
+    csv = pacsv.read_csv(io.BytesIO(result.stdout.encode()))
+    assert csv["close"].to_pylist() == table["close"].to_pylist()
+    assert csv.num_rows == table.num_rows
+
+
+def test_bad_interval_exits_2_with_one_line(served: Served) -> None:
+    result = served.run("get", "SYN:ACME", "-i", "7x", "--start", "2024-01-01")
+    assert result.returncode == 2
+    assert result.stderr.startswith("timebase: interval: unknown interval '7x'")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_providers_symbols_ingest_and_client(served: Served) -> None:
+    result = served.run("providers")
+    assert result.returncode == 0, result.stderr
+    assert any(line.split()[:2] == ["synthetic", "ready"] for line in result.stdout.splitlines())
+    result = served.run("symbols", "SYN:ACME")
+    assert result.returncode == 0, result.stderr
+    assert "1. synthetic" in result.stdout
+
+    csv = served.cwd / "import.csv"
+    csv.write_text(
+        "symbol,timestamp,open,high,low,close,volume\n"
+        "IMP,2024-01-02,1,2,0.5,1.5,10\n"
+        "IMP,2024-01-03,1.5,2.5,1,2,20\n"
+    )
+    result = served.run("ingest", str(csv), "--provider", "my-import", "-i", "1d")
+    assert result.returncode == 0, result.stderr
+    with served.client() as tb:
+        table = tb.history("IMP", "1d", "2024-01-01", "2024-01-31", provider="my-import")
+        assert table["close"].to_pylist() == [1.5, 2.0]
+        assert [p["slug"] for p in tb.providers()].count("synthetic") == 1
+        ranked = tb.symbol_providers("SYN:ACME")
+        assert ranked["candidates"][0]["slug"] == "synthetic"
