@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
@@ -78,6 +78,9 @@ LISTENING_PREFIX = "TIMEBASE_PROVIDER_LISTENING"
 WARNINGS_KEY = "x-timebase-warnings"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DataProvider"].full_name
 _FLUSH_BARS = 1024
+_FLUSH_SECONDS = 0.25
+
+T = TypeVar("T")
 _HEALTH_TIMEOUT = 5.0
 _STREAM_QUEUE = 1024
 
@@ -142,21 +145,19 @@ class _Servicer(pb_grpc.DataProviderServicer):
             return block
 
         try:
-            async for item in source:
-                if isinstance(item, Bar):
+            async for item in _paced(source, _FLUSH_SECONDS):
+                if item is _PAUSED:  # a slow provider: send what it has yielded so far
+                    if not pending or query.limit is not None:
+                        continue
+                    block = flush()
+                elif isinstance(item, Bar):
                     pending.append(item)
                     if len(pending) < _FLUSH_BARS:
                         continue
                     block = flush()
                 else:
-                    if pending:
-                        first = flush()
-                        if query.limit is None:
-                            if len(first):
-                                yield first
-                        else:
-                            kept.extend(first)
-                    block = validator.batch(_as_batch(item))
+                    block = flush() if pending else Columns()
+                    block.extend(validator.batch(_as_batch(item)))
                 if query.limit is None:
                     if len(block):
                         yield block
@@ -164,37 +165,42 @@ class _Servicer(pb_grpc.DataProviderServicer):
                     kept.extend(block)
                     kept.keep_last(query.limit)
             if pending:
-                block = flush()
-                if query.limit is None:
-                    if len(block):
-                        yield block
-                else:
-                    kept.extend(block)
+                kept.extend(flush())
             if query.limit is not None:
                 kept.keep_last(query.limit)
-                if len(kept):
-                    yield kept
+            if len(kept):
+                yield kept
         finally:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if validator.skipped_total:
-            message = validator.describe_skipped()
-            log.warning(
-                "%s %s [%s, %s): %s",
-                query.symbol,
-                query.interval,
-                query.start.isoformat(),
-                query.end.isoformat(),
-                message,
-            )
-            warning = {
-                "code": "INVALID_BARS_SKIPPED",
-                "message": message,
-                "provider": self.slug,
-                "count": validator.skipped_total,
-            }
-            context.set_trailing_metadata(((WARNINGS_KEY, json.dumps([warning])),))
+        self._report_skipped(validator, query, context)
+
+    def _report_skipped(
+        self,
+        validator: BarValidator,
+        query: HistoricalQuery,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        """Log the invalid bars skipped and tell the client in the warnings trailer."""
+        if not validator.skipped_total:
+            return
+        message = validator.describe_skipped()
+        log.warning(
+            "%s %s [%s, %s): %s",
+            query.symbol,
+            query.interval,
+            query.start.isoformat(),
+            query.end.isoformat(),
+            message,
+        )
+        warning = {
+            "code": "INVALID_BARS_SKIPPED",
+            "message": message,
+            "provider": self.slug,
+            "count": validator.skipped_total,
+        }
+        context.set_trailing_metadata(((WARNINGS_KEY, json.dumps([warning])),))
 
     def _query(self, request: pb.HistoricalDataRequest) -> HistoricalQuery:
         if not self.manifest.capabilities.historical_data:
@@ -566,6 +572,38 @@ async def run_server(
         started = time.monotonic()
         await server.stop(grace=grace)
         log.info("provider %s stopped in %.2f s", provider.slug, time.monotonic() - started)
+
+
+#: What `_paced` yields when the source has kept the consumer waiting.
+_PAUSED: Any = object()
+
+
+async def _paced(source: AsyncIterator[T], pause: float) -> AsyncIterator[T]:
+    """The items of `source`, plus `_PAUSED` each time the next item takes longer than `pause`
+    seconds — so bars a slow provider already yielded are sent while it fetches more (and
+    reach the gateway even if the provider dies later). The source itself is never cancelled
+    between items."""
+    items = source.__aiter__()
+    upcoming: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if upcoming is None:
+                upcoming = asyncio.ensure_future(items.__anext__())
+            done, _ = await asyncio.wait({upcoming}, timeout=pause)
+            if not done:
+                yield _PAUSED
+                continue
+            try:
+                item = upcoming.result()
+            except StopAsyncIteration:
+                return
+            upcoming = None
+            yield item
+    finally:
+        if upcoming is not None and not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await upcoming
 
 
 def _supervisor_pid() -> int | None:
