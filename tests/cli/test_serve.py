@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,15 @@ TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
-    env.update({"TIMEBASE_DATA_DIR": str(data_dir), "TIMEBASE_GRPC_PORT": "0", **extra})
+    env.update(
+        {
+            "TIMEBASE_DATA_DIR": str(data_dir),
+            "TIMEBASE_GRPC_PORT": "0",
+            "TIMEBASE_FLIGHT_PORT": "0",
+            "TIMEBASE_HTTP_PORT": "0",
+            **extra,
+        }
+    )
     return env
 
 
@@ -73,6 +83,21 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
         r"^  provider synthetic +ready at 127\.0\.0\.1:\d+ \(process\)$", "\n".join(lines), re.M
     )
     assert any(f"embedded PostgreSQL, data in {data_dir}/postgres" in x for x in lines)
+    text = "\n".join(lines)
+    assert re.search(r"^  Flight +grpc://127\.0\.0\.1:\d+$", text, re.M), text
+    rest = re.search(r"^  REST +http://127\.0\.0\.1:(\d+)$", text, re.M)
+    assert rest, text
+    # The printed REST example works too.
+    url = f"http://127.0.0.1:{rest.group(1)}/api/data/SYN:ACME?interval=1d&limit=5"
+    assert f"try: curl -s '{url}'" in text
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.load(response)
+    assert body["success"] is True
+    assert (body["data"]["symbol"], body["data"]["provider"], body["data"]["count"]) == (
+        "SYN:ACME",
+        "synthetic",
+        5,
+    )
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(

@@ -87,8 +87,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         assert lines, "timebase serve printed nothing"
         assert lines[-1] == "Press Ctrl-C to stop.", lines
-        if not any(f":{flight_port}" in line for line in lines):
-            pytest.skip("timebase serve does not start the Flight server yet (app.py wiring)")
+        assert any(line.endswith(f"grpc://127.0.0.1:{flight_port}") for line in lines), lines
         yield Served(env, grpc_port, flight_port, root)
     finally:
         if proc.poll() is None:

@@ -78,6 +78,8 @@ async def test_kill_9_mid_stream_keeps_received_bars_and_fetches_the_rest_elsewh
     await asyncio.to_thread(_write, root, "backup", 500, False)
     config = Config(
         grpc_port=0,
+        flight_port=0,
+        http_port=0,
         data_dir=tmp_path / "data",
         database=DatabaseConfig(url=fresh_database_url),
         providers=ProvidersConfig(

@@ -31,6 +31,8 @@ async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url:
     app = TimeBaseApp(
         Config(
             grpc_port=0,
+            flight_port=0,
+            http_port=0,
             database=DatabaseConfig(url=fresh_database_url),
             providers=ProvidersConfig(enabled=("synthetic",)),
         )
@@ -47,9 +49,12 @@ async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         names = [e.name for e in app.endpoints()]
-        assert names == ["gRPC", "database", "provider synthetic"]
+        assert names == ["gRPC", "Flight", "REST", "database", "provider synthetic"]
+        assert app.flight.port is not None
+        assert app.rest is not None
+        assert app.rest.port is not None
         assert app.supervisor.get("synthetic").ready
-        assert app.endpoints()[1].address == "PostgreSQL"
+        assert app.endpoints()[3].address == "PostgreSQL"
     finally:
         await app.stop()
 
@@ -60,7 +65,13 @@ async def test_a_failed_start_stops_what_was_started(data_dir: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         app = TimeBaseApp(
-            Config(grpc_port=port, data_dir=data_dir, providers=ProvidersConfig(enabled=()))
+            Config(
+                grpc_port=port,
+                flight_port=0,
+                http_port=0,
+                data_dir=data_dir,
+                providers=ProvidersConfig(enabled=()),
+            )
         )
         with pytest.raises(ServerStartError) as err:
             await app.start()
@@ -72,7 +83,13 @@ async def test_a_failed_start_stops_what_was_started(data_dir: Path) -> None:
     assert app.embedded is not None
     assert not app.embedded.running
     second = TimeBaseApp(
-        Config(grpc_port=0, data_dir=data_dir, providers=ProvidersConfig(enabled=()))
+        Config(
+            grpc_port=0,
+            flight_port=0,
+            http_port=0,
+            data_dir=data_dir,
+            providers=ProvidersConfig(enabled=()),
+        )
     )
     await second.start()
     await second.stop()
@@ -85,6 +102,8 @@ async def test_real_time_bars_flow_from_a_provider_through_the_gateway(
     app = TimeBaseApp(
         Config(
             grpc_port=0,
+            flight_port=0,
+            http_port=0,
             database=DatabaseConfig(url=fresh_database_url),
             providers=ProvidersConfig(enabled=("synthetic",), settings=settings),
         )

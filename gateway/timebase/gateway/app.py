@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from timebase.core.config import Config
 from timebase.core.intervals import Interval
+from timebase.flight import FlightServer
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
+from timebase.rest import RestServer
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.supervisor import ProviderState, Supervisor
@@ -45,6 +47,8 @@ class TimeBaseApp:
         self.history: HistoricalBars | None = None
         self.realtime: RealtimeHub | None = None
         self.grpc = GrpcServer(config.host, config.grpc_port)
+        self.flight = FlightServer(config.host, config.flight_port)
+        self.rest: RestServer | None = None
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def start(self) -> None:
@@ -81,6 +85,19 @@ class TimeBaseApp:
         self.grpc.attach(self.history, self.store, realtime=self.realtime)
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
+        self.flight.attach(self.history, self.store)
+        await self.flight.start()
+        self._stops.append(("Flight server", self.flight.stop))
+        self.rest = RestServer(
+            self.history,
+            self.store,
+            host=self.config.host,
+            port=self.config.http_port,
+            config=self.config.rest,
+            realtime=self.realtime,
+        )
+        await self.rest.start()
+        self._stops.append(("REST server", self.rest.stop))
 
     async def _realtime_targets(self, symbol: str, interval: str) -> list[UpstreamTarget]:
         """Providers to subscribe to for real-time bars of (symbol, interval), best first: the
@@ -110,6 +127,7 @@ class TimeBaseApp:
     def endpoints(self) -> list[Endpoint]:
         host = self.config.host
         grpc_address = f"{host}:{self.grpc.port}"
+        rest_port = self.rest.port if self.rest is not None else self.config.http_port
         database = (
             f"embedded PostgreSQL, data in {self.embedded.pgdata}"
             if self.embedded is not None
@@ -123,6 +141,16 @@ class TimeBaseApp:
                 grpc_address,
                 f'grpcurl -plaintext -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
                 f'"limit": 5}}\' {grpc_address} timebase.v1.GatewayService/GetBars',
+            ),
+            Endpoint(
+                "Flight",
+                f"grpc://{host}:{self.flight.port}",
+                "timebase get SYN:ACME -i 1d --start 2024-01-01 --end 2024-01-31",
+            ),
+            Endpoint(
+                "REST",
+                f"http://{host}:{rest_port}",
+                f"curl -s 'http://{host}:{rest_port}/api/data/SYN:ACME?interval=1d&limit=5'",
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
             *(
