@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := .tools/node_modules/.bin/buf
 PYTEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck pytest proto buf clean distclean
+.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,19 @@ lint: $(STAMP) buf ## ruff, mypy and buf lint
 	$(BIN)/mypy gateway sdk flight proto tests
 	@# Each provider add-on is its own script folder (src/main.py + siblings): one mypy run each.
 	@for src in providers/*/src docs/examples/*/src; do echo "mypy $$src"; MYPYPATH=$$src $(BIN)/mypy $$src; done
+
+# -- containers (docs/containers.md) -------------------------------------------------------------
+# The container tests need a Docker API (DOCKER_HOST or the default socket), the base image and
+# the wheelhouse; .ci/run provides all three in CI. Both are cached between runs.
+
+base-image: ## Build a local python:3.11-slim stand-in when the engine lacks it (debootstrap; cached)
+	bash .ci/base-image.sh
+
+wheelhouse: $(STAMP) ## Fetch the Python packages the images install into a host-side wheelhouse (cached)
+	$(BIN)/python .ci/wheelhouse.py
+
+test-docker: $(STAMP) base-image wheelhouse ## Run only the Docker tests (provider, gateway and compose containers)
+	$(BIN)/python -m pytest -m docker $(PYTEST_ARGS)
 
 proto: $(STAMP) ## Regenerate the committed gRPC/protobuf stubs from proto/
 	$(BIN)/python proto/generate.py
