@@ -7,6 +7,11 @@
     unsubscribe = supervisor.subscribe(lambda state: ...)   # every state change
     await supervisor.stop()       # staged, bounded; no provider process or container left
 
+At run time, without restarting the others (the admin API's install / remove):
+
+    state = await supervisor.install(folder)   # a provider folder in a configured directory
+    await supervisor.remove("slug")             # stopped (container/process gone) and forgotten
+
 Which providers run: every provider discovered in the bundled folder and `providers.directories`
 plus every `providers.settings.<slug>` with runtime `remote`, restricted to `providers.enabled`
 when set, minus `providers.disabled`. A provider that cannot run (unknown slug, invalid options,
@@ -23,8 +28,9 @@ from pathlib import Path
 
 from timebase.core.config import Config, ProviderSettings
 from timebase.core.errors import ConfigError
-from timebase.sdk.manifest import Manifest
+from timebase.sdk.manifest import Manifest, load_manifest
 from timebase.supervisor.discovery import (
+    MANIFEST_FILE,
     DiscoveredProvider,
     Discovery,
     InvalidManifest,
@@ -218,6 +224,68 @@ class Supervisor:
             options=options,
             log_level=self.config.log.level,
         )
+
+    async def install(self, folder: Path | str) -> ProviderState:
+        """Add the provider in `folder` and start it while the others keep running.
+
+        `folder` is a provider folder (manifest, and a Dockerfile or src/main.py for its runtime)
+        inside one of `provider_dirs()`; a bare name means `<configured dir>/<name>`. The
+        provider runs with its configured runtime and settings, like one found at start-up.
+        Returns its state once settled (ready, or failed with the reason; bounded by the start
+        timeout). ConfigError when the folder is elsewhere, its manifest is invalid, the slug is
+        already supervised or disabled.
+        """
+        if self._stopping:
+            raise ConfigError("the supervisor is stopping: no provider can be installed")
+        found = await asyncio.to_thread(self._load_folder, folder)
+        slug = found.slug
+        if slug in self._handles:
+            raise ConfigError(f"provider {slug!r} is already installed (remove it first)")
+        if slug in self.config.providers.disabled:
+            raise ConfigError(f"provider {slug!r} is disabled in providers.disabled")
+        handle = self._build(slug, found)
+        self._handles[slug] = handle
+        self.discovered = {**self.discovered, slug: found}
+        log.info("installing provider %s from %s", slug, found.path, extra={"provider": slug})
+        handle.start()
+        bound = self.policy.start_timeout + _MARGIN_SECONDS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(handle.settled.wait(), timeout=bound)
+        return handle.state
+
+    def _load_folder(self, folder: Path | str) -> DiscoveredProvider:
+        """The provider in `folder`, which must lie in a provider directory. Blocking."""
+        dirs = [d.expanduser().resolve() for d in self.provider_dirs()]
+        where = ", ".join(str(d) for d in dirs)
+        path = Path(folder).expanduser()
+        if not path.is_absolute():
+            candidates = [d / path for d in dirs if (d / path / MANIFEST_FILE).is_file()]
+            if not candidates:
+                raise ConfigError(f"no provider folder {str(folder)!r} with a manifest in {where}")
+            path = candidates[0]
+        path = path.resolve()
+        if path.parent not in dirs:
+            raise ConfigError(f"{path}: providers are installed from a folder in {where}")
+        if not (path / MANIFEST_FILE).is_file():
+            raise ConfigError(f"{path / MANIFEST_FILE}: no provider manifest")
+        return DiscoveredProvider(load_manifest(path / MANIFEST_FILE), path)
+
+    async def remove(self, slug: str) -> None:
+        """Stop the provider `slug` (its process or container is gone on return) and forget it.
+
+        ProviderNotFoundError when no such provider is supervised. The folder stays on disk:
+        `install` starts it again.
+        """
+        handle = self._handle(slug)
+        del self._handles[slug]
+        self.discovered = {k: v for k, v in self.discovered.items() if k != slug}
+        log.info("removing provider %s", slug, extra={"provider": slug})
+        bound = self.policy.stop_timeout + _MARGIN_SECONDS + 3.0
+        try:
+            await asyncio.wait_for(handle.stop(), timeout=bound)
+        except TimeoutError:
+            log.error("stopping provider %s timed out; killing it", slug, extra={"provider": slug})
+            handle.runtime.kill_now()
 
     async def stop(self) -> None:
         """Stop every provider concurrently (graceful, then forced), bounded; idempotent."""
