@@ -1,8 +1,10 @@
 """The docker runtime.
 
 The container spec and build-context rules are checked everywhere; the tests marked `docker`
-build and run the bundled synthetic provider's real image and skip, with the reason, when no
-Docker API is reachable (DOCKER_HOST or the default socket).
+build the bundled synthetic provider's real image (tests/containers/support.py: local base image,
+host-side wheelhouse) and run it under the supervisor, and skip, with the reason, when no Docker
+API is reachable (DOCKER_HOST or the default socket). tests/containers/ covers every bundled
+image, the gateway image and the compose stack.
 """
 
 from __future__ import annotations
@@ -63,14 +65,12 @@ def test_image_tag_and_build_context(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def docker_client() -> Iterator[Any]:
-    try:
-        import docker
+    """A reachable engine holding the synthetic provider's image (built from its Dockerfile)."""
+    from tests.containers.support import build_provider_image, docker_client_or_skip
 
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker API reachable (DOCKER_HOST or the default socket): {exc}")
+    client = docker_client_or_skip()
     try:
+        build_provider_image(client, "synthetic")
         yield client
     finally:
         client.close()

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Initialise $PGDATA on first start (superuser $POSTGRES_USER with $POSTGRES_PASSWORD, database
+# $POSTGRES_DB, password logins from the network), then run the server in the foreground.
+set -eu
+: "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    pwfile=$(mktemp)
+    printf '%s\n' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > "$pwfile"
+    initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust \
+        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$pwfile"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    if [ "$POSTGRES_DB" != postgres ]; then
+        createdb --username="$POSTGRES_USER" "$POSTGRES_DB"
+    fi
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    echo "postgres-entrypoint: initialised $PGDATA"
+fi
+exec postgres -c listen_addresses='*' "$@"
