@@ -1,0 +1,355 @@
+"""Bulk read, repeated (hot) read and bulk ingest of 2M 1m bars, next to their baselines.
+
+- bulk read: Flight `get_flight_info` + `do_get` into a pyarrow Table (one endpoint: one symbol of
+  2M bars; parallel endpoints: 4 symbols of 500k bars read in 4 threads) vs a raw single-connection
+  ADBC `fetch_arrow_table` of the same rows (the same SQL the store runs); psycopg `fetchall` →
+  pandas (side venv); the REST JSON route in 100k-bar requests.
+- repeated bulk read (hot): the same Flight query again vs ArcticDB reading the same frame from a
+  local LMDB library in-process (side venv: it pins an older protobuf).
+- bulk ingest: Flight `do_put` (validated upsert) into an empty store vs raw ADBC `adbc_ingest`
+  (COPY) into an empty table shaped like the store's (same primary key and indexes).
+
+The data is imported as provider `bench` (a data set with no running add-on, as `DoPut` leaves
+it), so every door serves it provider-aware from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from adbc_driver_postgresql import dbapi
+from pyarrow import feather, flight
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    Results,
+    Row,
+    Stat,
+    fmt,
+    parse_args,
+    rate,
+    ratio_text,
+    repeat,
+    run_side,
+    serve,
+    side_venv,
+)
+
+from timebase.store import BarQuery
+
+START = datetime(2020, 1, 1, tzinfo=UTC)
+PROVIDER = "bench"
+PARALLEL = 4
+
+PSYCOPG_SCRIPT = """
+import json, sys, time
+import pandas as pd
+import psycopg
+args = json.load(sys.stdin)
+times = []
+with psycopg.connect(args["url"]) as conn:
+    for run in range(args["runs"] + 1):
+        t = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(args["sql"])
+            columns = [d.name for d in cur.description]
+            df = pd.DataFrame(cur.fetchall(), columns=columns)
+        conn.rollback()
+        assert len(df) == args["rows"], len(df)
+        if run:
+            times.append(time.perf_counter() - t)
+print(json.dumps({"times": times, "version": psycopg.__version__}))
+"""
+
+ARCTIC_SCRIPT = """
+import json, sys, time
+import arcticdb, pandas as pd
+args = json.load(sys.stdin)
+df = pd.read_feather(args["frame"]).set_index("timestamp")
+lib = arcticdb.Arctic("lmdb://" + args["dir"]).get_library("bench", create_if_missing=True)
+lib.write("BENCH", df)
+times = []
+for run in range(args["runs"] + 1):
+    t = time.perf_counter()
+    out = lib.read("BENCH").data
+    assert len(out) == args["rows"], len(out)
+    if run:
+        times.append(time.perf_counter() - t)
+print(json.dumps({"times": times, "version": arcticdb.__version__}))
+"""
+
+
+def seed_sql(symbol: str, rows: int) -> str:
+    """Server-side generated bars of one symbol: 1m bars from START, valid OHLC."""
+    return f"""
+        INSERT INTO bars_intraday (symbol, "interval", provider, ts, open, high, low, close, volume)
+        SELECT '{symbol}', '1m', '{PROVIDER}', timestamptz '{START.isoformat()}' + i * interval '1 minute',
+               p, p + 0.5, p - 0.5, p + 0.25, (i % 977) * 10.0
+        FROM (SELECT i, 100.0 + (i % 1000) * 0.01 AS p FROM generate_series(0, {rows - 1}) i) g
+    """
+
+
+def bars_table(symbol: str, rows: int) -> pa.Table:
+    """`rows` 1m bars of `symbol` in the Flight schema (provider and interval left to the
+    descriptor)."""
+    import numpy as np
+
+    i = np.arange(rows, dtype=np.int64)
+    start_us = int(START.timestamp()) * 1_000_000
+    price = 100.0 + (i % 1000) * 0.01
+    return pa.table(
+        {
+            "symbol": pa.array([symbol] * rows, pa.string()),
+            "timestamp": pa.array(start_us + i * 60_000_000, pa.timestamp("us", tz="UTC")),
+            "open": price,
+            "high": price + 0.5,
+            "low": price - 0.5,
+            "close": price + 0.25,
+            "volume": (i % 977) * 10.0,
+        }
+    )
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    results = Results(args.out)
+    rows = 20_000 if args.smoke else 2_000_000
+    rest_chunk = 5_000 if args.smoke else 100_000
+    end = START + timedelta(minutes=rows)
+    with serve(_config()) as served, dbapi.connect(served.database_url, autocommit=True) as db:
+        with db.cursor() as cur:
+            cur.execute(seed_sql("BENCH", rows))
+            for k in range(PARALLEL):
+                cur.execute(seed_sql(f"BENCHP{k}", rows // PARALLEL))
+            cur.execute("VACUUM ANALYZE bars_intraday")
+            cur.execute("CHECKPOINT")
+        client = flight.connect(served.flight)
+        single_q = {"symbol": "BENCH", "interval": "1m", "provider": PROVIDER,
+                    "start": START.isoformat(), "end": end.isoformat()}  # fmt: skip
+        quarter_end = START + timedelta(minutes=rows // PARALLEL)
+        parallel_q = {"symbols": [f"BENCHP{k}" for k in range(PARALLEL)], "interval": "1m",
+                      "provider": PROVIDER, "start": START.isoformat(),
+                      "end": quarter_end.isoformat()}  # fmt: skip
+        single_sql = BarQuery.build("BENCH", "1m", START, end, provider=PROVIDER).sql()
+        parallel_sql = BarQuery.build(
+            parallel_q["symbols"], "1m", START, quarter_end, provider=PROVIDER
+        ).sql()
+
+        flight_one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows)))
+        flight_par = rate(rows, repeat(lambda: _flight_read(client, parallel_q, rows)))
+        with dbapi.connect(served.database_url) as conn:
+            adbc_one = rate(rows, repeat(lambda: _adbc_read(conn, single_sql, rows)))
+            adbc_par = rate(rows, repeat(lambda: _adbc_read(conn, parallel_sql, rows)))
+        rest = rate(rows, repeat(lambda: _rest_read(served.rest, rows, rest_chunk)))
+
+        unit = "rows/s"
+        _compare(results, "bulk read", "Flight, 1 endpoint", flight_one,
+                 "raw ADBC fetch_arrow_table, 1 connection", adbc_one, unit, 0.9,
+                 limit="see docs/benchmarks.md")  # fmt: skip
+        _compare(results, "bulk read", f"Flight, {PARALLEL} endpoints in parallel", flight_par,
+                 "raw ADBC fetch_arrow_table, 1 connection", adbc_par, unit, 1.0)  # fmt: skip
+        psycopg = _psycopg(served.database_url, single_sql, rows, args.smoke)
+        _compare(results, "bulk read", "Flight, 1 endpoint", flight_one,
+                 "psycopg fetchall → pandas", psycopg, unit, 8.0,
+                 skipped="skipped in smoke mode (side venv)" if args.smoke else
+                 "skipped: psycopg could not be installed")  # fmt: skip
+        _compare(results, "bulk read", "Flight, 1 endpoint", flight_one,
+                 f"REST JSON, {rest_chunk // 1000}k-bar requests", rest, unit, 20.0)  # fmt: skip
+
+        arctic = _arcticdb(client, single_q, rows, args.smoke)
+        _compare(results, "repeated bulk read (hot)", "Flight, 1 endpoint, same query again",
+                 flight_one, "ArcticDB, local LMDB, in-process", arctic, unit, 1.0, goal=True,
+                 skipped="skipped in smoke mode (side venv)" if args.smoke else
+                 "skipped: ArcticDB could not be installed")  # fmt: skip
+
+        table = bars_table("INGEST", rows)
+        flight_put = rate(rows, repeat(lambda: _flight_put(client, db, table, rows)))
+        copy_table = _copy_table(table)
+        adbc_put = rate(rows, repeat(lambda: _adbc_ingest(served.database_url, db, copy_table)))
+        _compare(results, "bulk ingest", "Flight do_put (upsert) into an empty store",
+                 flight_put, "raw ADBC adbc_ingest (COPY), empty table, same PK", adbc_put, unit,
+                 0.75)  # fmt: skip
+        client.close()
+
+
+def _config() -> dict[str, Any]:
+    from _common import bench_config
+
+    # Only the store is read: no provider add-on is needed.
+    config: dict[str, Any] = bench_config(providers={"enabled": ["synthetic"]})
+    return config
+
+
+def _compare(  # noqa: PLR0917
+    results: Results,
+    scenario: str,
+    path: str,
+    ours: Stat,
+    baseline: str,
+    theirs: Stat | None,
+    unit: str,
+    target: float,
+    *,
+    goal: bool = False,
+    skipped: str = "",
+    limit: str = "",
+) -> None:
+    target_text = f"{'goal ' if goal else ''}≥ {target:.2f}×"
+    if theirs is None:
+        results.add(Row(scenario, path, fmt(ours, unit), baseline, skipped, "—", target_text))
+        return
+    ratio = ours.median / theirs.median
+    results.add(
+        Row(
+            scenario,
+            path,
+            fmt(ours, unit),
+            baseline,
+            fmt(theirs, unit),
+            ratio_text(ratio),
+            target_text,
+            ratio >= target,
+            limit=limit if ratio < target else "",
+        )
+    )
+
+
+def _flight_read(client: flight.FlightClient, query: dict[str, Any], rows: int) -> None:
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+    info = client.get_flight_info(descriptor)
+    endpoints = list(info.endpoints)
+
+    def read(endpoint: flight.FlightEndpoint) -> pa.Table:
+        table: pa.Table = client.do_get(endpoint.ticket).read_all()
+        return table
+
+    if len(endpoints) == 1:
+        tables = [read(endpoints[0])]
+    else:
+        with ThreadPoolExecutor(len(endpoints)) as pool:
+            tables = list(pool.map(read, endpoints))
+    table = pa.concat_tables(tables)
+    assert table.num_rows == rows, (table.num_rows, rows)
+
+
+def _adbc_read(conn: Any, sql: str, rows: int) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        table = cur.fetch_arrow_table()
+    conn.rollback()
+    assert table.num_rows == rows, (table.num_rows, rows)
+
+
+def _rest_read(base: str, rows: int, chunk: int) -> None:
+    got = 0
+    for first in range(0, rows, chunk):
+        start = START + timedelta(minutes=first)
+        end = START + timedelta(minutes=min(rows, first + chunk))
+        url = (
+            f"{base}/api/providers/{PROVIDER}/data/BENCH?interval=1m"
+            f"&start={start.strftime('%Y-%m-%dT%H:%M:%SZ')}&end={end.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        )
+        with urllib.request.urlopen(url, timeout=300) as response:
+            body = orjson.loads(response.read())
+        got += len(body["data"]["data"])
+    assert got == rows, (got, rows)
+
+
+def _psycopg(url: str, sql: str, rows: int, smoke: bool) -> Stat | None:
+    if smoke:
+        return None
+    python = side_venv("psycopg", ["psycopg[binary]>=3.2", "pandas>=2.2"])
+    if python is None:
+        return None
+    out = run_side(python, PSYCOPG_SCRIPT, {"url": url, "sql": sql, "rows": rows, "runs": 5})
+    return rate(rows, Stat(tuple(out["times"])))
+
+
+def _arcticdb(
+    client: flight.FlightClient, query: dict[str, Any], rows: int, smoke: bool
+) -> Stat | None:
+    if smoke:
+        return None
+    python = side_venv("arcticdb", ["arcticdb", "pandas>=2.2", "pyarrow>=18"])
+    if python is None:
+        return None
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    with tempfile.TemporaryDirectory(prefix="timebase-bench-arctic-") as tmp:
+        frame = Path(tmp) / "frame.arrow"
+        feather.write_feather(table, str(frame))
+        try:
+            out = run_side(
+                python,
+                ARCTIC_SCRIPT,
+                {"frame": str(frame), "dir": str(Path(tmp) / "lmdb"), "rows": rows, "runs": 5},
+            )
+        except RuntimeError as exc:
+            print(f"  ArcticDB baseline failed: {exc}", file=sys.stderr)
+            return None
+    return rate(rows, Stat(tuple(out["times"])))
+
+
+def _truncate(db: Any) -> None:
+    with db.cursor() as cur:
+        cur.execute("TRUNCATE bars_intraday, coverage")
+        cur.execute("CHECKPOINT")
+
+
+def _flight_put(client: flight.FlightClient, db: Any, table: pa.Table, rows: int) -> float:
+    _truncate(db)
+    descriptor = flight.FlightDescriptor.for_command(
+        json.dumps({"provider": "ingest", "interval": "1m"})
+    )
+    import time
+
+    started = time.perf_counter()
+    writer, reply = client.do_put(descriptor, table.schema)
+    writer.write_table(table, max_chunksize=65_536)
+    writer.done_writing()
+    answer = json.loads(reply.read().to_pybytes())
+    writer.close()
+    elapsed = time.perf_counter() - started
+    assert answer["rows_written"] == rows, answer
+    return elapsed
+
+
+def _copy_table(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    return pa.table(
+        {
+            "symbol": table["symbol"],
+            "interval": pa.array(["1m"] * n, pa.string()),
+            "provider": pa.array(["ingest"] * n, pa.string()),
+            "ts": table["timestamp"],
+            **{c: table[c] for c in ("open", "high", "low", "close", "volume")},
+        }
+    )
+
+
+def _adbc_ingest(url: str, db: Any, table: pa.Table) -> float:
+    import time
+
+    with db.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_copy")
+        cur.execute("CREATE TABLE bench_copy (LIKE bars_intraday INCLUDING ALL)")
+        cur.execute("CHECKPOINT")
+    with dbapi.connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.adbc_ingest("bench_copy", table, mode="append")
+        conn.commit()
+        return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()
