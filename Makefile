@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := .tools/node_modules/.bin/buf
 PYTEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker
+.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ lint: $(STAMP) buf ## ruff, mypy and buf lint
 	$(BIN)/mypy gateway sdk flight proto tests
 	@# Each provider add-on is its own script folder (src/main.py + siblings): one mypy run each.
 	@for src in providers/*/src docs/examples/*/src; do echo "mypy $$src"; MYPYPATH=$$src $(BIN)/mypy $$src; done
+
+# -- benchmarks (benchmarks/, docs/benchmarks.md) ---------------------------------------------
+# `make test` runs the smoke sizes too (tests/benchmarks/test_smoke.py), so the scripts never rot.
+
+bench: $(STAMP) ## Run the benchmarks against their baselines (minutes) and write docs/benchmarks.md
+	$(BIN)/python benchmarks/run.py --write docs/benchmarks.md
+
+bench-smoke: $(STAMP) ## Run the benchmark scripts at tiny sizes (no side venvs; checks they run)
+	$(BIN)/python benchmarks/run.py --smoke
 
 # -- containers (docs/containers.md) -------------------------------------------------------------
 # The container tests need a Docker API (DOCKER_HOST or the default socket), the base image and
