@@ -13,7 +13,12 @@ import pytest
 from timebase.core.config import RoutingConfig
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY
 from timebase.provider import provider_pb2 as pb
-from timebase.sdk.errors import SymbolNotFound, UpstreamUnavailable
+from timebase.sdk.errors import (
+    RateLimited,
+    SymbolNotFound,
+    UpstreamUnavailable,
+    retry_after_from_metadata,
+)
 from timebase.v1 import bars_pb2 as v1
 
 from .support import DAY, T0, Gateway, RecordingProvider, bar_values, request, running_gateway
@@ -287,3 +292,26 @@ async def test_get_symbol_providers_ranks_with_reasons(fresh_database_url):
         assert [(e.slug, e.reason) for e in reply.excluded] == [
             ("other", "symbol does not match its patterns (OTHER:.*)")
         ]
+
+
+async def test_rate_limited_refresh_serves_the_stored_bars_with_a_warning(fresh_database_url):
+    alpha = RecordingProvider("alpha", base=100)
+    async with running_gateway(fresh_database_url, alpha) as gw:
+        stored = await bars(gw, request("SYN:ACME", "1d", T0, T0 + 5 * DAY))
+        assert len(stored) == 5
+        alpha.fail = RateLimited("60 requests per minute used up", retry_after=30)
+        call = gw.data.GetHistoricalBars(request("SYN:ACME", "1d", T0, T0 + 5 * DAY, refresh=True))
+        again = rows([c async for c in call])
+        assert again == stored  # the cached bars, not an error
+        warnings = warnings_of(await call.trailing_metadata())
+        assert [(w["code"], w["provider"]) for w in warnings] == [("RATE_LIMITED", "alpha")]
+        assert "served the stored bars" in warnings[0]["message"]
+        assert "RESOURCE_EXHAUSTED" in warnings[0]["message"]
+        # A range with nothing stored cannot be served from the cache: RESOURCE_EXHAUSTED with
+        # a RetryInfo saying when to come back.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await bars(gw, request("SYN:ACME", "1d", T0 + 30 * DAY, T0 + 35 * DAY))
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        retry_after = retry_after_from_metadata(err.value.trailing_metadata())
+        assert retry_after is not None
+        assert 0 < retry_after <= 30
