@@ -145,3 +145,19 @@ class MethodNotAllowed(TimeBaseError):
     """The route exists but not for this HTTP method (REST: 405)."""
 
     code = "METHOD_NOT_ALLOWED"
+
+
+# -- the admin API: providers installed and removed at run time ------------------------------
+
+
+class ProviderAlreadyInstalled(ConfigError):
+    """An install names a provider that is already supervised (gRPC ALREADY_EXISTS, REST 409)."""
+
+    code = "PROVIDER_ALREADY_INSTALLED"
+
+
+class NotImplementedByServer(TimeBaseError):
+    """The server was built without this feature, e.g. the admin API without a supervisor
+    (gRPC UNIMPLEMENTED, REST 501)."""
+
+    code = "NOT_IMPLEMENTED"

@@ -1,5 +1,6 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), ListProviders, GetSymbolProviders,
-InvalidateRange."""
+InvalidateRange, and the admin RPCs InstallProvider / RemoveProvider (through the supervisor;
+UNIMPLEMENTED when the server has none)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import grpc
 
 from timebase.core.errors import InvalidTimeRangeError
 from timebase.core.intervals import Interval
+from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.bar_request import check_interval, check_provider, check_symbol
 from timebase.gateway.data_provider_service import answer_request, request_scope
 from timebase.gateway.grpc_errors import abort_with
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.providers import ProviderView
 from timebase.gateway.request_parsing import request_timestamp
 from timebase.sdk.wire import to_timestamp_pb
 from timebase.v1 import bars_pb2 as v1
@@ -24,8 +27,11 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class GatewayService(v1_grpc.GatewayServiceServicer):
-    def __init__(self, history: HistoricalBars) -> None:
+    def __init__(
+        self, history: HistoricalBars, supervisor: ProviderInstaller | None = None
+    ) -> None:
         self.history = history
+        self.admin = ProviderAdmin(supervisor, history)
 
     async def GetBars(
         self, request: v1.GetBarsRequest, context: Context
@@ -47,41 +53,43 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
 
     async def _list_providers(self) -> v1.ListProvidersResponse:
         history = self.history
-        out: list[v1.ProviderInfo] = []
         running = history.providers()
-        for view in running:
-            manifest = view.manifest
-            info = v1.ProviderInfo(
-                slug=view.slug,
-                status="disabled" if view.slug in history.router.disabled else str(view.status),
-                address=view.address or "",
-                latency_ms=view.latency_ms or 0.0,
-                uptime=view.uptime or 0.0,
-                restarts=view.restarts,
-                last_error=view.last_error or history.router.disabled.get(view.slug, ""),
-                circuit=history.breaker.state(view.slug),
-            )
-            if manifest is not None:
-                info.name = manifest.name
-                info.version = manifest.version
-                info.intervals.extend(manifest.intervals)
-                info.symbol_patterns.extend(p.pattern for p in manifest.symbols)
-                info.supports_historical = manifest.capabilities.historical_data
-                info.supports_realtime = manifest.capabilities.real_time_streaming
-                info.cost = manifest.cost
-                limits = manifest.rate_limits
-                use = history.quota.use(view.slug)
-                info.quota.requests_per_minute_limit = limits.requests_per_minute or 0
-                info.quota.requests_per_day_limit = limits.requests_per_day or 0
-                info.quota.requests_this_minute = use.minute_used
-                info.quota.requests_today = use.day_used
-                if use.blocked_until is not None:
-                    info.quota.blocked_until.CopyFrom(to_timestamp_pb(use.blocked_until))
-            out.append(info)
+        out = [self._provider_info(view) for view in running]
         known = {v.slug for v in running}
         stored = sorted({d.provider for d in await history.store.datasets()} - known)
         out.extend(v1.ProviderInfo(slug=slug, status="stored") for slug in stored)
         return v1.ListProvidersResponse(providers=out)
+
+    def _provider_info(self, view: ProviderView) -> v1.ProviderInfo:
+        history = self.history
+        manifest = view.manifest
+        info = v1.ProviderInfo(
+            slug=view.slug,
+            status="disabled" if view.slug in history.router.disabled else str(view.status),
+            address=view.address or "",
+            latency_ms=view.latency_ms or 0.0,
+            uptime=view.uptime or 0.0,
+            restarts=view.restarts,
+            last_error=view.last_error or history.router.disabled.get(view.slug, ""),
+            circuit=history.breaker.state(view.slug),
+        )
+        if manifest is not None:
+            info.name = manifest.name
+            info.version = manifest.version
+            info.intervals.extend(manifest.intervals)
+            info.symbol_patterns.extend(p.pattern for p in manifest.symbols)
+            info.supports_historical = manifest.capabilities.historical_data
+            info.supports_realtime = manifest.capabilities.real_time_streaming
+            info.cost = manifest.cost
+            limits = manifest.rate_limits
+            use = history.quota.use(view.slug)
+            info.quota.requests_per_minute_limit = limits.requests_per_minute or 0
+            info.quota.requests_per_day_limit = limits.requests_per_day or 0
+            info.quota.requests_this_minute = use.minute_used
+            info.quota.requests_today = use.day_used
+            if use.blocked_until is not None:
+                info.quota.blocked_until.CopyFrom(to_timestamp_pb(use.blocked_until))
+        return info
 
     async def GetSymbolProviders(
         self, request: v1.GetSymbolProvidersRequest, context: Context
@@ -134,3 +142,28 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                 await abort_with(context, exc, "InvalidateRange")
                 raise  # pragma: no cover - abort raises
             return v1.InvalidateRangeResponse(deleted=deleted, providers=providers)
+
+    # -- admin ------------------------------------------------------------------------------
+
+    async def InstallProvider(
+        self, request: v1.InstallProviderRequest, context: Context
+    ) -> v1.InstallProviderResponse:
+        with request_scope(context):
+            try:
+                state = await self.admin.install(request.folder)
+            except Exception as exc:
+                await abort_with(context, exc, "InstallProvider")
+                raise  # pragma: no cover - abort raises
+            view = next((v for v in self.history.providers() if v.slug == state.slug), state)
+            return v1.InstallProviderResponse(provider=self._provider_info(view))
+
+    async def RemoveProvider(
+        self, request: v1.RemoveProviderRequest, context: Context
+    ) -> v1.RemoveProviderResponse:
+        with request_scope(context):
+            try:
+                await self.admin.remove(request.slug)
+            except Exception as exc:
+                await abort_with(context, exc, "RemoveProvider")
+                raise  # pragma: no cover - abort raises
+            return v1.RemoveProviderResponse()

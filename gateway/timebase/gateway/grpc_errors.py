@@ -17,6 +17,8 @@ import grpc
 from timebase.core.errors import (
     DatabaseError,
     InvalidRequestError,
+    NotImplementedByServer,
+    ProviderAlreadyInstalled,
     ProviderNotFound,
     ProviderUnavailable,
     RateLimitedError,
@@ -35,6 +37,8 @@ _CODES: Sequence[tuple[type[TimeBaseError], grpc.StatusCode]] = (
     (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ProviderUnavailable, grpc.StatusCode.UNAVAILABLE),
     (DatabaseError, grpc.StatusCode.UNAVAILABLE),
+    (ProviderAlreadyInstalled, grpc.StatusCode.ALREADY_EXISTS),
+    (NotImplementedByServer, grpc.StatusCode.UNIMPLEMENTED),
 )
 
 Metadata = tuple[tuple[str, str | bytes], ...]

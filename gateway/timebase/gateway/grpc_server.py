@@ -1,7 +1,8 @@
 """The gateway's gRPC server: DataProvider (federated), timebase.v1, health and reflection.
 
     grpc = GrpcServer(host, port)
-    grpc.attach(history, store, realtime=None)   # before start(); without it: health only
+    grpc.attach(history, store, realtime=None, supervisor=None)   # before start(); without it:
+                                                                  # health only
     await grpc.start()
 
 Health is reported overall ("") and per service; every service is NOT_SERVING while the
@@ -20,6 +21,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from timebase.core.errors import ServerStartError
+from timebase.gateway.admin import ProviderInstaller
 from timebase.gateway.data_provider_service import DataProviderService, RealtimeHandler
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.gateway_service import GatewayService
@@ -68,14 +70,18 @@ class GrpcServer:
         history: HistoricalBars,
         store: Store,
         realtime: RealtimeHandler | None = None,
+        supervisor: ProviderInstaller | None = None,
     ) -> None:
-        """Serve DataProvider and timebase.v1 from `history`; probe `store` for health."""
+        """Serve DataProvider and timebase.v1 from `history`; probe `store` for health.
+
+        `supervisor` serves the admin RPCs (InstallProvider, RemoveProvider); without it they
+        answer UNIMPLEMENTED."""
         if self._server is not None:
             raise RuntimeError("attach() must be called before start()")
         self.history = history
         self.probe = DatabaseProbe(store, self.db_probe_interval, on_change=self._database_changed)
         self.data_provider = DataProviderService(history, self.probe, realtime)
-        self.gateway = GatewayService(history)
+        self.gateway = GatewayService(history, supervisor)
 
     @property
     def service_names(self) -> list[str]:

@@ -225,6 +225,12 @@ class ProviderClients:
     def peek(self, slug: str) -> ProviderClient | None:
         return self._clients.get(slug)
 
+    async def drop(self, slug: str) -> None:
+        """Close and forget the client of `slug` (a provider removed at run time)."""
+        client = self._clients.pop(slug, None)
+        if client is not None:
+            await client.close()
+
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from timebase.core.config import Config, ProviderSettings
-from timebase.core.errors import ConfigError
+from timebase.core.errors import ConfigError, ProviderAlreadyInstalled
 from timebase.sdk.manifest import Manifest, load_manifest
 from timebase.supervisor.discovery import (
     MANIFEST_FILE,
@@ -232,15 +232,17 @@ class Supervisor:
         inside one of `provider_dirs()`; a bare name means `<configured dir>/<name>`. The
         provider runs with its configured runtime and settings, like one found at start-up.
         Returns its state once settled (ready, or failed with the reason; bounded by the start
-        timeout). ConfigError when the folder is elsewhere, its manifest is invalid, the slug is
-        already supervised or disabled.
+        timeout). ConfigError when the folder is elsewhere, its manifest is invalid or the slug is
+        disabled; ProviderAlreadyInstalled (a ConfigError) when the slug is already supervised.
         """
         if self._stopping:
             raise ConfigError("the supervisor is stopping: no provider can be installed")
         found = await asyncio.to_thread(self._load_folder, folder)
         slug = found.slug
         if slug in self._handles:
-            raise ConfigError(f"provider {slug!r} is already installed (remove it first)")
+            raise ProviderAlreadyInstalled(
+                f"provider {slug!r} is already installed (remove it first)", provider=slug
+            )
         if slug in self.config.providers.disabled:
             raise ConfigError(f"provider {slug!r} is disabled in providers.disabled")
         handle = self._build(slug, found)

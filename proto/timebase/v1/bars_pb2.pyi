@@ -174,3 +174,25 @@ class InvalidateRangeResponse(_message.Message):
     deleted: int
     providers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class InstallProviderRequest(_message.Message):
+    __slots__ = ("folder",)
+    FOLDER_FIELD_NUMBER: _ClassVar[int]
+    folder: str
+    def __init__(self, folder: _Optional[str] = ...) -> None: ...
+
+class InstallProviderResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
+
+class RemoveProviderRequest(_message.Message):
+    __slots__ = ("slug",)
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    def __init__(self, slug: _Optional[str] = ...) -> None: ...
+
+class RemoveProviderResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

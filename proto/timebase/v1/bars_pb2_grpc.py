@@ -55,6 +55,16 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.FromString,
                 _registered_method=True)
+        self.InstallProvider = channel.unary_unary(
+                '/timebase.v1.GatewayService/InstallProvider',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.InstallProviderRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.InstallProviderResponse.FromString,
+                _registered_method=True)
+        self.RemoveProvider = channel.unary_unary(
+                '/timebase.v1.GatewayService/RemoveProvider',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -91,6 +101,25 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InstallProvider(self, request, context):
+        """Admin: start the provider in a folder (manifest, and a Dockerfile or src/main.py) that was
+        added to a configured providers directory, without restarting the gateway. Answers once the
+        provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
+        is already installed; INVALID_ARGUMENT when the folder is outside the providers
+        directories, its manifest is invalid or the slug is disabled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveProvider(self, request, context):
+        """Admin: stop a provider (its process or container is gone on return) and forget it; its
+        folder stays on disk. NOT_FOUND when no such provider is installed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +142,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.InvalidateRange,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.SerializeToString,
+            ),
+            'InstallProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallProvider,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.InstallProviderRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.InstallProviderResponse.SerializeToString,
+            ),
+            'RemoveProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveProvider,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +263,60 @@ class GatewayService:
             '/timebase.v1.GatewayService/InvalidateRange',
             timebase_dot_v1_dot_bars__pb2.InvalidateRangeRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.InvalidateRangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/InstallProvider',
+            timebase_dot_v1_dot_bars__pb2.InstallProviderRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.InstallProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/RemoveProvider',
+            timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.FromString,
             options,
             channel_credentials,
             insecure,

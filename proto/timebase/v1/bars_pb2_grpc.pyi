@@ -51,6 +51,17 @@ class GatewayServiceStub:
     """
     InvalidateRange: _grpc.UnaryUnaryMultiCallable[_bars_pb2.InvalidateRangeRequest, _bars_pb2.InvalidateRangeResponse]
     """Forget a stored range (bars and coverage) so the next read fetches it again."""
+    InstallProvider: _grpc.UnaryUnaryMultiCallable[_bars_pb2.InstallProviderRequest, _bars_pb2.InstallProviderResponse]
+    """Admin: start the provider in a folder (manifest, and a Dockerfile or src/main.py) that was
+    added to a configured providers directory, without restarting the gateway. Answers once the
+    provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
+    is already installed; INVALID_ARGUMENT when the folder is outside the providers
+    directories, its manifest is invalid or the slug is disabled.
+    """
+    RemoveProvider: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RemoveProviderRequest, _bars_pb2.RemoveProviderResponse]
+    """Admin: stop a provider (its process or container is gone on return) and forget it; its
+    folder stays on disk. NOT_FOUND when no such provider is installed.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -69,6 +80,17 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     InvalidateRange: _aio.UnaryUnaryMultiCallable[_bars_pb2.InvalidateRangeRequest, _bars_pb2.InvalidateRangeResponse]  # type: ignore[assignment]
     """Forget a stored range (bars and coverage) so the next read fetches it again."""
+    InstallProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.InstallProviderRequest, _bars_pb2.InstallProviderResponse]  # type: ignore[assignment]
+    """Admin: start the provider in a folder (manifest, and a Dockerfile or src/main.py) that was
+    added to a configured providers directory, without restarting the gateway. Answers once the
+    provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
+    is already installed; INVALID_ARGUMENT when the folder is outside the providers
+    directories, its manifest is invalid or the slug is disabled.
+    """
+    RemoveProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.RemoveProviderRequest, _bars_pb2.RemoveProviderResponse]  # type: ignore[assignment]
+    """Admin: stop a provider (its process or container is gone on return) and forget it; its
+    folder stays on disk. NOT_FOUND when no such provider is installed.
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -108,5 +130,28 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_bars_pb2.InvalidateRangeResponse, _abc.Awaitable[_bars_pb2.InvalidateRangeResponse]]:
         """Forget a stored range (bars and coverage) so the next read fetches it again."""
+
+    @_abc_1.abstractmethod
+    def InstallProvider(
+        self,
+        request: _bars_pb2.InstallProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.InstallProviderResponse, _abc.Awaitable[_bars_pb2.InstallProviderResponse]]:
+        """Admin: start the provider in a folder (manifest, and a Dockerfile or src/main.py) that was
+        added to a configured providers directory, without restarting the gateway. Answers once the
+        provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
+        is already installed; INVALID_ARGUMENT when the folder is outside the providers
+        directories, its manifest is invalid or the slug is disabled.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveProvider(
+        self,
+        request: _bars_pb2.RemoveProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.RemoveProviderResponse, _abc.Awaitable[_bars_pb2.RemoveProviderResponse]]:
+        """Admin: stop a provider (its process or container is gone on return) and forget it; its
+        folder stays on disk. NOT_FOUND when no such provider is installed.
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
