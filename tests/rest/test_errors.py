@@ -126,13 +126,13 @@ async def test_request_errors(fresh_database_url, path, status, code, message):
 async def test_wrong_method_is_a_json_405(fresh_database_url):
     async with (
         running_rest(fresh_database_url) as rest,
-        rest.http.post(rest.url("/api/providers")) as resp,
+        rest.http.put(rest.url("/api/providers")) as resp,
     ):
         body = await resp.json()
         assert resp.status == 405
         assert error(body) == (
             "METHOD_NOT_ALLOWED",
-            "method POST is not allowed on /api/providers (allowed: GET)",
+            "method PUT is not allowed on /api/providers (allowed: GET, POST)",
         )
 
 

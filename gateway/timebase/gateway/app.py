@@ -82,7 +82,9 @@ class TimeBaseApp:
         self.realtime = RealtimeHub(self.store, self._realtime_targets)
         await self.realtime.start()
         self._stops.append(("real-time hub", self.realtime.stop))
-        self.grpc.attach(self.history, self.store, realtime=self.realtime)
+        self.grpc.attach(
+            self.history, self.store, realtime=self.realtime, supervisor=self.supervisor
+        )
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
         self.flight.attach(self.history, self.store)
@@ -95,6 +97,7 @@ class TimeBaseApp:
             port=self.config.http_port,
             config=self.config.rest,
             realtime=self.realtime,
+            supervisor=self.supervisor,
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))

@@ -1,6 +1,7 @@
 """The REST door (aiohttp): routes, middleware and the server's lifecycle.
 
-    rest = RestServer(history, store, host=..., port=..., config=config.rest, realtime=hub)
+    rest = RestServer(history, store, host=..., port=..., config=config.rest, realtime=hub,
+                      supervisor=supervisor)   # supervisor: the admin routes (else 501)
     await rest.start()      # rest.port is the bound port (port 0 picks a free one)
     ...
     await rest.stop()
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from timebase.core.config import RestConfig
@@ -40,9 +42,11 @@ from timebase.core.errors import (
 from timebase.core.intervals import INTERVALS, Interval
 from timebase.core.logs import correlation_scope, new_correlation_id
 from timebase.core.user_time import parse_user_time
+from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, build_request, check_provider, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.providers import ProviderView
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import encoders
 from timebase.rest.docs_page import render as render_docs
@@ -104,8 +108,10 @@ class RestServer:
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,
         shutdown_timeout: float = 3.0,
+        supervisor: ProviderInstaller | None = None,
     ) -> None:
         self.history = history
+        self.admin = ProviderAdmin(supervisor, history)
         self.store = store
         self.host = host
         self.requested_port = port
@@ -178,6 +184,9 @@ class RestServer:
         ]
         for path, handler in get:
             app.router.add_get(path, handler, allow_head=False)
+        # The admin routes (see docs/rest.md: only folders in the providers directories).
+        app.router.add_post("/api/providers", self.install_provider)
+        app.router.add_delete("/api/providers/{slug}", self.remove_provider)
         return app
 
     @web.middleware
@@ -348,38 +357,8 @@ class RestServer:
 
     async def _provider_list(self) -> list[dict[str, Any]]:
         history = self.history
-        out: list[dict[str, Any]] = []
         running = history.providers()
-        for view in running:
-            manifest = view.manifest
-            entry: dict[str, Any] = {
-                "slug": view.slug,
-                "name": manifest.name if manifest else None,
-                "version": manifest.version if manifest else None,
-                "status": "disabled" if view.slug in history.router.disabled else str(view.status),
-                "address": view.address,
-                "latencyMs": view.latency_ms,
-                "uptime": view.uptime,
-                "restarts": view.restarts,
-                "lastError": view.last_error or history.router.disabled.get(view.slug),
-                "circuit": history.breaker.state(view.slug),
-                "intervals": list(manifest.intervals) if manifest else [],
-                "symbolPatterns": [p.pattern for p in manifest.symbols] if manifest else [],
-                "supportsHistorical": bool(manifest and manifest.capabilities.historical_data),
-                "supportsRealtime": bool(manifest and manifest.capabilities.real_time_streaming),
-                "cost": manifest.cost if manifest else None,
-            }
-            if manifest is not None:
-                limits = manifest.rate_limits
-                use = history.quota.use(view.slug)
-                entry["quota"] = {
-                    "requestsPerMinuteLimit": limits.requests_per_minute,
-                    "requestsPerDayLimit": limits.requests_per_day,
-                    "requestsThisMinute": use.minute_used,
-                    "requestsToday": use.day_used,
-                    "blockedUntil": use.blocked_until,
-                }
-            out.append(entry)
+        out = [self._provider_entry(view) for view in running]
         known = {v.slug for v in running}
         stored = sorted({d.provider for d in await history.store.datasets()} - known)
         for slug in stored:
@@ -403,6 +382,63 @@ class RestServer:
                 }
             )
         return out
+
+    def _provider_entry(self, view: ProviderView) -> dict[str, Any]:
+        history = self.history
+        manifest = view.manifest
+        entry: dict[str, Any] = {
+            "slug": view.slug,
+            "name": manifest.name if manifest else None,
+            "version": manifest.version if manifest else None,
+            "status": "disabled" if view.slug in history.router.disabled else str(view.status),
+            "address": view.address,
+            "latencyMs": view.latency_ms,
+            "uptime": view.uptime,
+            "restarts": view.restarts,
+            "lastError": view.last_error or history.router.disabled.get(view.slug),
+            "circuit": history.breaker.state(view.slug),
+            "intervals": list(manifest.intervals) if manifest else [],
+            "symbolPatterns": [p.pattern for p in manifest.symbols] if manifest else [],
+            "supportsHistorical": bool(manifest and manifest.capabilities.historical_data),
+            "supportsRealtime": bool(manifest and manifest.capabilities.real_time_streaming),
+            "cost": manifest.cost if manifest else None,
+        }
+        if manifest is not None:
+            limits = manifest.rate_limits
+            use = history.quota.use(view.slug)
+            entry["quota"] = {
+                "requestsPerMinuteLimit": limits.requests_per_minute,
+                "requestsPerDayLimit": limits.requests_per_day,
+                "requestsThisMinute": use.minute_used,
+                "requestsToday": use.day_used,
+                "blockedUntil": use.blocked_until,
+            }
+        return entry
+
+    # -- admin ----------------------------------------------------------------------------------
+
+    async def install_provider(self, request: web.Request) -> web.Response:
+        _only(request.query, set())
+        body = await _json_object(request, {"folder"})
+        folder = body.get("folder")
+        if not isinstance(folder, str):
+            raise InvalidRequestError(
+                "folder: required: a string, the provider folder inside a configured providers "
+                "directory (or its name)",
+                field="folder",
+            )
+        state = await self.admin.install(folder)
+        view = next((v for v in self.history.providers() if v.slug == state.slug), state)
+        response = await self._ok(request, self._provider_entry(view))
+        response.set_status(201)
+        response.headers["Location"] = f"/api/providers/{state.slug}"
+        return response
+
+    async def remove_provider(self, request: web.Request) -> web.Response:
+        _only(request.query, set())
+        slug = request.match_info["slug"]
+        await self.admin.remove(slug)
+        return await self._ok(request, {"slug": slug, "removed": True})
 
     async def symbol_providers(self, request: web.Request) -> web.Response:
         _only(request.query, {"interval"})
@@ -519,6 +555,38 @@ def _only(query: Mapping[str, str], known: frozenset[str] | set[str]) -> None:
             f"{unknown[0]}: unknown query parameter (known: {', '.join(sorted(known)) or 'none'})",
             field=unknown[0],
         )
+
+
+#: The largest admin request body read (a folder path, not a document).
+_MAX_BODY_BYTES = 64 * 1024
+
+
+async def _json_object(request: web.Request, known: set[str]) -> dict[str, Any]:
+    """The request's body: a JSON object with only `known` keys (InvalidRequestError otherwise)."""
+    if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
+        raise InvalidRequestError(
+            f"body: too large ({request.content_length} bytes; at most {_MAX_BODY_BYTES})",
+            field="body",
+        )
+    raw = await request.read()
+    if len(raw) > _MAX_BODY_BYTES:
+        raise InvalidRequestError(
+            f"body: too large (at most {_MAX_BODY_BYTES} bytes)", field="body"
+        )
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"body: not valid JSON ({exc})", field="body") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError(
+            f"body: expected a JSON object with {', '.join(sorted(known))}", field="body"
+        )
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise InvalidRequestError(
+            f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})", field=unknown[0]
+        )
+    return value
 
 
 def _interval(raw: str) -> Interval:

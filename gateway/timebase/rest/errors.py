@@ -22,6 +22,8 @@ from timebase.core.errors import (
     InvalidRequestError,
     InvalidTimeRangeError,
     MethodNotAllowed,
+    NotImplementedByServer,
+    ProviderAlreadyInstalled,
     ProviderCapabilityMissing,
     ProviderNotFound,
     ProviderUnavailable,
@@ -45,10 +47,12 @@ ERROR_MAP: Sequence[tuple[type[TimeBaseError], str, int]] = (
     (DataUnavailable, "DATA_UNAVAILABLE", 404),
     (RouteNotFound, "ROUTE_NOT_FOUND", 404),
     (MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
+    (ProviderAlreadyInstalled, "PROVIDER_ALREADY_INSTALLED", 409),
     (ClientRateLimited, "RATE_LIMITED", 429),
     (RateLimitedError, "PROVIDER_RATE_LIMITED", 429),
     (ProviderUnavailable, "PROVIDER_UNAVAILABLE", 503),
     (DatabaseError, "DATABASE_ERROR", 503),
+    (NotImplementedByServer, "NOT_IMPLEMENTED", 501),
 )
 
 #: Every error code the REST door answers with, and its HTTP status (documented in OpenAPI).

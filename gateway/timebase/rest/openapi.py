@@ -56,6 +56,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return out
 
 
+_ADMIN_NOTE = (
+    "Admin route. The REST door binds 127.0.0.1 unless `TIMEBASE_HOST` says otherwise; only "
+    "folders inside the configured provider directories can be installed, never an arbitrary "
+    "path or URL."
+)
+
 _COMMON_HEADERS: dict[str, Any] = {
     "X-Request-ID": {
         "description": "The request id (the client's, or a new one); in every log line.",
@@ -348,6 +354,23 @@ def _schemas() -> dict[str, Any]:
             "required": ["providers"],
             "properties": {"providers": {"type": "array", "items": _ref("Provider")}},
         },
+        "InstallProvider": {
+            "type": "object",
+            "required": ["folder"],
+            "additionalProperties": False,
+            "properties": {
+                "folder": {
+                    "type": "string",
+                    "description": "A provider folder directly inside a configured providers "
+                    "directory (absolute path), or its name.",
+                },
+            },
+        },
+        "ProviderRemoved": {
+            "type": "object",
+            "required": ["slug", "removed"],
+            "properties": {"slug": {"type": "string"}, "removed": {"const": True}},
+        },
         "SymbolProviders": {
             "type": "object",
             "required": ["symbol", "interval", "candidates", "excluded"],
@@ -540,7 +563,36 @@ def build_spec(version: str) -> dict[str, Any]:
                     "200": _ok("ProviderList", "The providers, running ones first."),
                     **_errors(429, 500, 503),
                 },
-            }
+            },
+            "post": {
+                "operationId": "installProvider",
+                "summary": "Admin: install a provider folder and start it (no gateway restart)",
+                "description": _ADMIN_NOTE
+                + " The folder (manifest, and a Dockerfile or src/main.py for the configured "
+                "runtime) must lie directly inside the bundled providers folder or a "
+                "`providers.directories` entry; a bare name is looked up there. The answer comes "
+                "once the provider is ready or failed (`status`, `lastError`); a failed provider "
+                "stays listed until removed.",
+                "tags": ["admin"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("InstallProvider")}},
+                },
+                "responses": {
+                    "201": {
+                        **_ok("Provider", "Installed: the provider, ready or failed."),
+                        "headers": {
+                            **_COMMON_HEADERS,
+                            "Location": {
+                                "description": "`/api/providers/{slug}` of the new provider.",
+                                "schema": {"type": "string"},
+                            },
+                        },
+                    },
+                    **_errors(400, 409, 429, 500, 501),
+                },
+            },
         },
         "/api/providers/{slug}": {
             "get": {
@@ -555,7 +607,22 @@ def build_spec(version: str) -> dict[str, Any]:
                     "200": _ok("Provider", "The provider."),
                     **_errors(404, 429, 500, 503),
                 },
-            }
+            },
+            "delete": {
+                "operationId": "removeProvider",
+                "summary": "Admin: stop a provider and forget it (its folder stays on disk)",
+                "description": _ADMIN_NOTE
+                + " Answers once the provider's process or container is gone.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "responses": {
+                    "200": _ok("ProviderRemoved", "Removed."),
+                    **_errors(400, 404, 429, 500, 501),
+                },
+            },
         },
         "/api/health": {
             "get": {
@@ -658,6 +725,7 @@ def build_spec(version: str) -> dict[str, Any]:
         "tags": [
             {"name": "bars", "description": "Historical bars"},
             {"name": "providers", "description": "Data providers and routing"},
+            {"name": "admin", "description": "Providers installed and removed at run time"},
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
