@@ -315,3 +315,21 @@ async def test_rate_limited_refresh_serves_the_stored_bars_with_a_warning(fresh_
         retry_after = retry_after_from_metadata(err.value.trailing_metadata())
         assert retry_after is not None
         assert 0 < retry_after <= 30
+
+
+async def test_a_provider_that_declares_the_symbol_is_asked_before_catch_all_ones(
+    fresh_database_url,
+):
+    # "anything" takes every symbol (like local files); "syn" names the SYN: namespace.
+    anything = RecordingProvider("anything", base=100)
+    syn = RecordingProvider("syn", base=500, symbols=["SYN:[A-Z]+"])
+    async with running_gateway(fresh_database_url, anything, syn) as gw:
+        reply = await gw.v1.GetSymbolProviders(
+            v1.GetSymbolProvidersRequest(symbol="SYN:ACME", interval="1d")
+        )
+        assert [c.slug for c in reply.candidates] == ["syn", "anything"]
+        assert "declares the symbol" in reply.candidates[0].reasons
+        assert "accepts any symbol" in reply.candidates[1].reasons
+        got = await bars(gw, request("SYN:ACME", "1d", T0, T0 + 2 * DAY))
+        assert {r[0] for r in got} == {"syn"}
+        assert anything.requests == []

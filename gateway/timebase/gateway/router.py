@@ -146,6 +146,8 @@ class Router:
             if priority is not None:
                 reasons.append(f"priority {priority} (configured)")
             reasons.append(f"derived from {derived.value}" if derived else "native interval")
+            declared = bool(manifest.symbols)
+            reasons.append("declares the symbol" if declared else "accepts any symbol")
             reasons.append(
                 f"latest stored bar {stored.isoformat()}" if stored else "no stored bars"
             )
@@ -160,6 +162,9 @@ class Router:
             key = (
                 priority if priority is not None else _UNRANKED,
                 derived is not None,
+                # A provider whose manifest names the symbol's pattern knows it; one that takes
+                # any symbol (e.g. local files) is asked after it.
+                not declared,
                 -(stored.timestamp()) if stored else float("inf"),
                 not quota.available,
                 -round(quota.remaining, 1),
