@@ -7,10 +7,13 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from adbc_driver_postgresql import dbapi
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+from pyarrow import flight
 
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, ProviderSettings
 from timebase.core.errors import ServerStartError
@@ -18,6 +21,7 @@ from timebase.gateway import TimeBaseApp
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.store import discover_migrations
+from timebase.v1 import bars_pb2, bars_pb2_grpc
 
 
 def _applied_migrations(url: str) -> list[tuple[object, ...]]:
@@ -55,8 +59,44 @@ async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url:
         assert app.rest.port is not None
         assert app.supervisor.get("synthetic").ready
         assert app.endpoints()[3].address == "PostgreSQL"
+        samples = await _door_requests_after_one_call_each(app)
     finally:
         await app.stop()
+    # Every door counts its requests in the one registry served at /metrics.
+    assert samples[("grpc", "/timebase.v1.GatewayService/GetBars", "OK")] == 1
+    assert samples[("grpc", "/timebase.v1.GatewayService/GetBars", "INVALID_ARGUMENT")] == 1
+    assert samples[("flight", "LIST_FLIGHTS", "OK")] == 1
+    assert samples[("rest", "/api/version", "200")] == 1
+
+
+async def _door_requests_after_one_call_each(app: TimeBaseApp) -> dict[tuple[str, ...], float]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc.port}") as channel:
+        stub = bars_pb2_grpc.GatewayServiceStub(channel)
+        request = bars_pb2.GetBarsRequest(symbol="SYN:ACME", interval="1d", limit=3)
+        assert len([c async for c in stub.GetBars(request)]) == 1
+        bad = bars_pb2.GetBarsRequest(symbol="SYN:ACME", interval="2d", limit=3)
+        with pytest.raises(grpc.aio.AioRpcError):
+            _ = [c async for c in stub.GetBars(bad)]
+
+    def list_flights() -> None:
+        with flight.connect(f"grpc://127.0.0.1:{app.flight.port}") as client:
+            list(client.list_flights())
+
+    await asyncio.to_thread(list_flights)
+    assert app.rest is not None
+    base = f"http://127.0.0.1:{app.rest.port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/api/version") as response:
+            assert response.status == 200
+        async with http.get(f"{base}/metrics") as response:
+            text = await response.text()
+    return {
+        (s.labels["door"], s.labels["route"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "timebase_requests"
+        for s in family.samples
+        if s.name == "timebase_requests_total"
+    }
 
 
 async def test_a_failed_start_stops_what_was_started(data_dir: Path) -> None:

@@ -44,6 +44,7 @@ from timebase.flight.query import FlightQuery, PutOptions, parse_put_options, pa
 from timebase.flight.tickets import TicketPlan, decode_ticket, encode_ticket
 from timebase.gateway.bar_request import BarRequest, check_provider
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, encode_warnings
+from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
 from timebase.gateway.coverage_plan import Segment, assign, merge
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.store import BAR_SCHEMA, BarQuery, Store
@@ -76,18 +77,23 @@ class FlightServer:
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._pending_lock = threading.Lock()
         self._stopping = False
+        self.metrics: RequestObserver | None = None
 
     @property
     def location(self) -> str:
         """The URI clients connect to (`grpc://host:port`)."""
         return f"grpc://{self.host}:{self.port if self.port is not None else self.requested_port}"
 
-    def attach(self, history: HistoricalBars, store: Store) -> None:
-        """Serve from the gateway core `history` and `store` (before `start()`)."""
+    def attach(
+        self, history: HistoricalBars, store: Store, metrics: RequestObserver | None = None
+    ) -> None:
+        """Serve from the gateway core `history` and `store` (before `start()`); record each
+        call into `metrics` when given."""
         if self._service is not None:
             raise RuntimeError("attach() must be called before start()")
         self.history = history
         self.store = store
+        self.metrics = metrics
 
     async def start(self) -> None:
         if self.history is None or self.store is None:
@@ -472,7 +478,10 @@ class _FlightService(flight.FlightServerBase):  # type: ignore[misc]
     """The pyarrow server: each call in a correlation scope, errors mapped in one place."""
 
     def __init__(self, location: str, owner: FlightServer) -> None:
-        super().__init__(location)
+        middleware = (
+            {"metrics": FlightMetricsFactory(owner.metrics)} if owner.metrics is not None else None
+        )
+        super().__init__(location, middleware=middleware)
         self.owner = owner
 
     def get_flight_info(

@@ -19,6 +19,7 @@ from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
 from timebase.rest import RestServer
+from timebase.rest.metrics import Metrics
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.supervisor import ProviderState, Supervisor
@@ -82,12 +83,18 @@ class TimeBaseApp:
         self.realtime = RealtimeHub(self.store, self._realtime_targets)
         await self.realtime.start()
         self._stops.append(("real-time hub", self.realtime.stop))
+        # One registry of request metrics for every door, served by REST at /metrics.
+        self.metrics = Metrics(self.history, self.store, self.realtime)
         self.grpc.attach(
-            self.history, self.store, realtime=self.realtime, supervisor=self.supervisor
+            self.history,
+            self.store,
+            realtime=self.realtime,
+            supervisor=self.supervisor,
+            metrics=self.metrics,
         )
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
-        self.flight.attach(self.history, self.store)
+        self.flight.attach(self.history, self.store, metrics=self.metrics)
         await self.flight.start()
         self._stops.append(("Flight server", self.flight.stop))
         self.rest = RestServer(
@@ -98,6 +105,7 @@ class TimeBaseApp:
             config=self.config.rest,
             realtime=self.realtime,
             supervisor=self.supervisor,
+            metrics=self.metrics,
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))

@@ -21,7 +21,7 @@ class RequestObserver(Protocol):
     ) -> None: ...
 
 
-class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor[Any, Any]):
+class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Times every gRPC call (streams until their last message) and records its status."""
 
     def __init__(self, observer: RequestObserver) -> None:

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from timebase.core.errors import ServerStartError
 from timebase.gateway.admin import ProviderInstaller
+from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
 from timebase.gateway.data_provider_service import DataProviderService, RealtimeHandler
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.gateway_service import GatewayService
@@ -64,12 +65,14 @@ class GrpcServer:
         self.data_provider: DataProviderService | None = None
         self.gateway: GatewayService | None = None
         self._server: grpc.aio.Server | None = None
+        self._interceptors: list[GrpcMetricsInterceptor] = []
 
     def attach(
         self,
         history: HistoricalBars,
         store: Store,
         realtime: RealtimeHandler | None = None,
+        metrics: RequestObserver | None = None,
         supervisor: ProviderInstaller | None = None,
     ) -> None:
         """Serve DataProvider and timebase.v1 from `history`; probe `store` for health.
@@ -79,6 +82,8 @@ class GrpcServer:
         if self._server is not None:
             raise RuntimeError("attach() must be called before start()")
         self.history = history
+        if metrics is not None:
+            self._interceptors = [GrpcMetricsInterceptor(metrics)]
         self.probe = DatabaseProbe(store, self.db_probe_interval, on_change=self._database_changed)
         self.data_provider = DataProviderService(history, self.probe, realtime)
         self.gateway = GatewayService(history, supervisor)
@@ -91,7 +96,7 @@ class GrpcServer:
         return names
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=self._interceptors)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if self.data_provider is not None and self.gateway is not None:
             pb_grpc.add_DataProviderServicer_to_server(self.data_provider, server)

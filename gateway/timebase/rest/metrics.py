@@ -70,7 +70,9 @@ class Metrics:
         self.core = CoreCollector(history, store, realtime)
         self.registry.register(self.core)
 
-    def observe(self, door: str, route: str, method: str, status: int, seconds: float) -> None:
+    def observe(
+        self, door: str, route: str, method: str, status: int | str, seconds: float
+    ) -> None:
         self.requests.labels(door, route, method, str(status)).inc()
         self.latency.labels(door, route).observe(seconds)
 
