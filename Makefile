@@ -13,7 +13,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "TimeBase needs Python >= 3.11 (set PYTHON=...)")'
@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP) ## Start TimeBase in the foreground (embedded PostgreSQL unless TIMEBASE_DATABASE_URL is set)
 	$(BIN)/timebase serve
 
+# A private temporary directory per run: pytest's shared one is pruned by other concurrent runs.
 test: $(STAMP) lint ## Lint, type-check and run the whole test suite (starts its own PostgreSQL)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" --cov \
+		--cov-report=term:skip-covered $(PYTEST_ARGS)
 
 pytest: $(STAMP) ## Run only the test suite (PYTEST_ARGS=... to select)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
