@@ -26,19 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from timebase.sdk import batch_schema
+
 UTC_US = pa.timestamp("us", tz="UTC")
 F64 = pa.float64()
-SCHEMA = pa.schema(
-    [
-        ("timestamp", UTC_US),
-        ("open", F64),
-        ("high", F64),
-        ("low", F64),
-        ("close", F64),
-        ("volume", F64),
-        ("metadata", pa.string()),
-    ]
-)
+SCHEMA = batch_schema()
 
 #: Accepted column spellings (compared lower-case, with '_' and '-' read as spaces).
 ALIASES: Mapping[str, tuple[str, ...]] = {

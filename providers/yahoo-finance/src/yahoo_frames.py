@@ -17,19 +17,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from timebase.sdk import batch_schema
+
 UTC_US = pa.timestamp("us", tz="UTC")
 F64 = pa.float64()
-SCHEMA = pa.schema(
-    [
-        ("timestamp", UTC_US),
-        ("open", F64),
-        ("high", F64),
-        ("low", F64),
-        ("close", F64),
-        ("volume", F64),
-        ("metadata", pa.string()),
-    ]
-)
+SCHEMA = batch_schema()
 _EXTRAS = (("Adj Close", "adj_close", False), ("Dividends", "dividend", True),
            ("Stock Splits", "split", True))  # fmt: skip
 

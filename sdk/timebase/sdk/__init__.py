@@ -31,6 +31,7 @@ from timebase.sdk.provider import (
     RealTimeBar,
     Subscription,
     Subscriptions,
+    batch_schema,
 )
 from timebase.sdk.ratelimit import RateLimiter, TokenBucket
 from timebase.sdk.retry import retry
@@ -59,6 +60,7 @@ __all__ = [
     "SymbolNotFound",
     "TokenBucket",
     "UpstreamUnavailable",
+    "batch_schema",
     "load_manifest",
     "parse_manifest",
     "retry",

@@ -48,6 +48,22 @@ class Bar:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def batch_schema() -> pa.Schema:
+    """The Arrow schema of the record batches a provider may yield (pyarrow imported on use):
+    ``timestamp`` timestamp[us, UTC], ``open high low close volume`` float64, ``metadata``
+    string (a JSON object, or null)."""
+    import pyarrow as pa
+
+    utc_us, f64 = pa.timestamp("us", tz="UTC"), pa.float64()
+    return pa.schema(
+        [
+            ("timestamp", utc_us),
+            *((name, f64) for name in ("open", "high", "low", "close", "volume")),
+            ("metadata", pa.string()),
+        ]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Subscription:
     symbol: str
