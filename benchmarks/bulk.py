@@ -153,8 +153,7 @@ def main() -> None:
 
         unit = "rows/s"
         _compare(results, "bulk read", "Flight, 1 endpoint", flight_one,
-                 "raw ADBC fetch_arrow_table, 1 connection", adbc_one, unit, 0.9,
-                 limit="see docs/benchmarks.md")  # fmt: skip
+                 "raw ADBC fetch_arrow_table, 1 connection", adbc_one, unit, 0.9)  # fmt: skip
         _compare(results, "bulk read", f"Flight, {PARALLEL} endpoints in parallel", flight_par,
                  "raw ADBC fetch_arrow_table, 1 connection", adbc_par, unit, 1.0)  # fmt: skip
         psycopg = _psycopg(served.database_url, single_sql, rows, args.smoke)

@@ -106,7 +106,6 @@ def main() -> None:
             ratio_text(ratio),
             "≤ 1.50×",
             ratio <= 1.5,
-            limit="see docs/benchmarks.md",
         )
     )
     results.add(

@@ -11,6 +11,7 @@ Each scenario script runs in its own process and starts its own `timebase serve`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -18,12 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Row, read_rows, render
+from _common import CACHE_DIR, ROOT, Row, read_rows, render
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("bulk", "latency", "cold", "fanout")
@@ -40,9 +42,68 @@ SCENARIOS = (
     "real-time fan-out",
 )
 
-#: What limits a figure that misses its target, keyed by (scenario prefix, path prefix). Written
-#: under the table in docs/benchmarks.md for every ❌ row.
-LIMITS: dict[tuple[str, str], str] = {}
+#: What limits a figure that misses its target, keyed by prefixes of (scenario, TimeBase path,
+#: baseline). Written under the table in docs/benchmarks.md for every ❌ row.
+LIMITS: dict[tuple[str, str, str], str] = {
+    ("bulk read", "Flight", "raw ADBC"): (
+        "the database is read twice. `get_flight_info` without `cached_only` resolves the query "
+        "through the gateway core (`HistoricalBars.get`), which reads every bar of the answer "
+        "into a table in the gateway just to count the rows and fix the provider segments; "
+        "`do_get` then streams the same rows from the database again. A Flight read therefore "
+        "costs two full reads plus the transfer (≤ 0.5× raw ADBC by construction), and the "
+        "parallel read does it for every symbol at once on 2 cores. The fix is a planning-only "
+        "entry point in the core (fill the gaps, return segments and a row count, no read) for "
+        "Flight: it touches the core's contract shared by every door, so it is not a contained "
+        "change and is left as the next step. Streaming `do_get` from the ADBC reader alone "
+        "measures ≈ 1.1× a plain `fetch_arrow_table()` (../shared/README.md)."
+    ),
+    ("bulk read", "Flight", "REST"): (
+        "a consequence of the double read above, not of a fast REST door: REST JSON (orjson, "
+        "one read) is already within a few × of Flight here. With a single read Flight gains "
+        "≈ 2×; 20× over REST would then still need REST to be no faster than it is today."
+    ),
+    ("bulk read", "Flight", "psycopg"): "the double read of the Flight path (above).",
+    ("repeated bulk read (hot)", "Flight", ""): (
+        "besides the double read, where the bars live: ArcticDB reads a memory-mapped local "
+        "columnar file inside the reader's own process, while every TimeBase read goes through "
+        "PostgreSQL's row store (even raw ADBC reaches only ≈ 1.3M rows/s here). Reaching it "
+        "needs a columnar hot cache in the gateway (recently served ranges kept as Arrow and "
+        "streamed by Flight from memory, ≈ 17M rows/s over loopback per ../shared/README.md)."
+    ),
+    ("bulk ingest", "Flight do_put", ""): (
+        "the upsert itself: the batch is copied into a temporary staging table, then "
+        "`INSERT … ON CONFLICT DO UPDATE … WHERE … IS DISTINCT FROM` moves it into the keyed "
+        "table (≈ 0.54× of a plain COPY on this server, ../shared/README.md), after a whole-batch "
+        "validation pass. A contained next step: when no stored bar falls in the batch's key "
+        "range (one indexed probe), COPY straight into the table in the same transaction and "
+        "fall back to the staged upsert on a unique violation."
+    ),
+    ("cached query latency", "timebase.v1 GetBars", ""): (
+        "database round trips per query: a cached answer still asks PostgreSQL three times (the "
+        "latest stored bar per provider for routing, the coverage of the range, the bars), each "
+        "through the ADBC pool's worker thread, plus a thread hop to mask segments; the wire "
+        "part (the floor) is under 1 ms. Meeting 2 ms needs an in-process cache of coverage and "
+        "latest timestamps (invalidated on write) so that a hot query is one read."
+    ),
+    ("cached query latency", "seed GetHistoricalData", ""): (
+        "the same database round trips as the columnar RPC plus one Python protobuf message "
+        "built per bar (252 per answer); the floor already pays the per-message gRPC cost."
+    ),
+    ("memory", "gateway", ""): (
+        "not profiled in this round. Likely contributors: the gateway's imports (pyarrow, "
+        "numpy, grpcio, aiohttp, the Docker SDK, prometheus-client), the Arrow memory pool "
+        "keeping freed answer buffers for reuse, and 8 pooled ADBC connections; the next step "
+        "is to compare the RSS at idle with the RSS after the latency run (tracemalloc plus "
+        "`pa.total_allocated_bytes()`)."
+    ),
+    ("cold fetch", "gateway GetBars", ""): (
+        "the store step (validation, staging COPY, `INSERT … ON CONFLICT`, coverage, in one "
+        "transaction) costs more than the provider's own answer, and the answer is then read "
+        "back from the database rather than sent from the fetched batches (so cold and warm "
+        "answers are identical by construction). Even with a free store the read-back alone "
+        "puts the ratio at ≈ 1.5×."
+    ),
+}
 
 
 def machine() -> str:
@@ -104,8 +165,10 @@ def limits_text(rows: list[Row]) -> str:
         text = next(
             (
                 note
-                for (scenario, path), note in LIMITS.items()
-                if row.scenario.startswith(scenario) and row.path.startswith(path)
+                for (scenario, path, baseline), note in LIMITS.items()
+                if row.scenario.startswith(scenario)
+                and row.path.startswith(path)
+                and row.baseline.startswith(baseline)
             ),
             row.limit or "not analysed yet",
         )
@@ -142,7 +205,10 @@ def document(rows: list[Row], started: datetime, smoke: bool) -> str:
         "matter. Every figure is the median of 5 runs after a warm-up, with the range "
         "(min–max) in parentheses. Regenerate with `make bench` (`python benchmarks/run.py "
         "--write docs/benchmarks.md`); the scripts and what each one measures are in "
-        "[`benchmarks/`](../benchmarks/).",
+        "[`benchmarks/`](../benchmarks/). Every scenario starts its own `timebase serve` "
+        "(embedded PostgreSQL with the default settings) with the REST per-client rate limit "
+        "turned off, since one client sends every request; the fan-out has 100 subscriber "
+        "streams per symbol.",
         "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC" + (" (smoke sizes)" if smoke else ""),
         f"- machine: {machine()}",
@@ -161,9 +227,20 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no side venvs")
     parser.add_argument("--write", type=Path, help="write the report (markdown) here")
     parser.add_argument("--only", nargs="*", choices=SCRIPTS, help="run only these scripts")
+    parser.add_argument(
+        "--rows", type=Path, help="render these saved rows (JSON lines) instead of running"
+    )
     args = parser.parse_args()
     started = datetime.now(UTC)
-    rows, failures = run(tuple(args.only or SCRIPTS), args.smoke)
+    if args.rows is not None:
+        rows, failures = read_rows(args.rows), list[str]()
+        started = datetime.fromtimestamp(args.rows.stat().st_mtime, UTC)
+    else:
+        rows, failures = run(tuple(args.only or SCRIPTS), args.smoke)
+        # Kept so the report can be rendered again (--rows) without measuring again.
+        saved = CACHE_DIR / ("last-rows-smoke.jsonl" if args.smoke else "last-rows.jsonl")
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text("".join(json.dumps(asdict(row)) + "\n" for row in rows))
     print(render(rows))
     limits = limits_text(rows)
     if limits:
