@@ -299,8 +299,11 @@ class FlightServer:
             return await self._plan_stored(query)
         assert self.history is not None
         history = self.history
+        # Store what is missing and plan the reads; DoGet then streams the rows from the store
+        # (they are read once, by DoGet, not here too).
         answers = await asyncio.gather(
-            *(history.get(request) for request in query.requests), return_exceptions=True
+            *(history.get(request, read=False) for request in query.requests),
+            return_exceptions=True,
         )
         plans: list[TicketPlan] = []
         warnings: list[BarWarning] = []
@@ -314,7 +317,7 @@ class FlightServer:
                 failures.append((request, answer))
                 continue
             plans.append(_ticket_plan(request, answer))
-            rows += answer.table.num_rows
+            rows += answer.table.num_rows  # derived bars: computed now, no segments
             warnings += [
                 replace(w, message=f"{request.symbol}: {w.message}") if many else w
                 for w in answer.warnings
@@ -330,7 +333,7 @@ class FlightServer:
                     end=request.end,
                 )
             )
-        return plans, rows, warnings
+        return plans, rows + await self._count_stored(plans), warnings
 
     async def _plan_stored(
         self, query: FlightQuery
@@ -344,18 +347,19 @@ class FlightServer:
                     request.symbol, request.interval, request.start, request.end, tuple(segments)
                 )
             )
+        return plans, await self._count_stored(plans), []
+
+    async def _count_stored(self, plans: Sequence[TicketPlan]) -> int:
+        """The rows DoGet will stream for the segments of `plans` (an index-only count)."""
         queries = [
             BarQuery.build(p.symbol, p.interval, s.start, s.end, provider=s.provider)
             for p in plans
             for s in p.segments
         ]
-        rows = 0
-        if queries:
-            assert self.store is not None
-            rows = await self.store.pool.run(
-                lambda conn: _count(conn, queries), doing="counting bars"
-            )
-        return plans, rows, []
+        if not queries:
+            return 0
+        assert self.store is not None
+        return await self.store.pool.run(lambda conn: _count(conn, queries), doing="counting bars")
 
     async def _stored_segments(self, request: BarRequest) -> list[Segment]:
         """Which provider's stored bars serve each part of the range, without asking providers.

@@ -169,9 +169,18 @@ class HistoricalBars:
 
     # -- entry points -----------------------------------------------------------------------
 
-    async def get(self, request: BarRequest, *, time_limit: float | None = None) -> BarAnswer:
-        """The answer to `request`; identical concurrent requests share one resolution."""
+    async def get(
+        self, request: BarRequest, *, time_limit: float | None = None, read: bool = True
+    ) -> BarAnswer:
+        """The answer to `request`; identical concurrent requests share one resolution.
+
+        `read=False` makes sure the bars are stored and plans where each part of the range is
+        read from (`segments`) without reading them: for doors that stream straight from the
+        store (Flight). Answers that cannot be planned (derived intervals, `limit`) still carry
+        their table and no segments.
+        """
         key = (
+            read,
             request.symbol,
             request.interval,
             request.start,
@@ -184,7 +193,7 @@ class HistoricalBars:
         task = self._inflight.get(key)
         if task is None:
             deadline = None if time_limit is None else time.monotonic() + time_limit
-            task = asyncio.create_task(self._answer(request, deadline))
+            task = asyncio.create_task(self._answer(request, deadline, read))
             self._inflight[key] = task
 
             def done(t: asyncio.Task[BarAnswer]) -> None:
@@ -229,9 +238,9 @@ class HistoricalBars:
 
     # -- resolution -------------------------------------------------------------------------
 
-    async def _answer(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+    async def _answer(self, request: BarRequest, deadline: float | None, read: bool) -> BarAnswer:
         if request.limit is None:
-            return await self._answer_range(request, deadline)
+            return await self._answer_range(request, deadline, read=read)
         return await self._answer_limited(request, deadline)
 
     async def _answer_limited(self, request: BarRequest, deadline: float | None) -> BarAnswer:
@@ -254,12 +263,16 @@ class HistoricalBars:
             table = table.slice(table.num_rows - limit)
         return BarAnswer(table, answer.warnings)
 
-    async def _answer_range(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+    async def _answer_range(
+        self, request: BarRequest, deadline: float | None, *, read: bool = True
+    ) -> BarAnswer:
         if request.provider is not None:
-            return await self._provider_aware(request, deadline)
-        return await self._symbol_centric(request, deadline)
+            return await self._provider_aware(request, deadline, read)
+        return await self._symbol_centric(request, deadline, read)
 
-    async def _symbol_centric(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+    async def _symbol_centric(
+        self, request: BarRequest, deadline: float | None, read: bool
+    ) -> BarAnswer:
         providers = self.providers()
         latest = await self.store.latest([request.symbol])
         decision = self.router.route(request.symbol, request.interval, providers, latest)
@@ -278,9 +291,12 @@ class HistoricalBars:
             deadline=deadline,
             symbol_centric=True,
             excluded=decision.excluded,
+            read=read,
         )
 
-    async def _provider_aware(self, request: BarRequest, deadline: float | None) -> BarAnswer:
+    async def _provider_aware(
+        self, request: BarRequest, deadline: float | None, read: bool
+    ) -> BarAnswer:
         slug = request.provider
         assert slug is not None
         providers = self.providers()
@@ -301,7 +317,7 @@ class HistoricalBars:
                     + f") and has no stored bars for {request.symbol}",
                     provider=slug,
                 )
-            table = await self._read_provider(request, slug)
+            table = await self._read_provider(request, slug) if read else BAR_SCHEMA.empty_table()
             warnings = []
             if view is not None:
                 warnings.append(
@@ -331,6 +347,7 @@ class HistoricalBars:
             deadline=deadline,
             symbol_centric=False,
             excluded={},
+            read=read,
         )
 
     async def _derived(
@@ -378,6 +395,7 @@ class HistoricalBars:
         deadline: float | None,
         symbol_centric: bool,
         excluded: dict[str, str] | Any,
+        read: bool = True,
     ) -> BarAnswer:
         symbol, interval = request.symbol, request.interval
         warnings: list[BarWarning] = []
@@ -425,12 +443,14 @@ class HistoricalBars:
             kept.extend(fill.segments)
         segments = merge(kept)
         if symbol_centric:
-            table = await self._read_segments(request, segments)
-            read = segments
+            plan = segments
+            table = await self._read_segments(request, segments) if read else None
         else:
             assert request.provider is not None
-            table = await self._read_provider(request, request.provider)
-            read = [Segment(request.start, request.end, request.provider)]
+            plan = [Segment(request.start, request.end, request.provider)]
+            table = await self._read_provider(request, request.provider) if read else None
+        if table is None:
+            table = BAR_SCHEMA.empty_table()
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
             raise self._failure(request, fill, excluded if symbol_centric else {})
@@ -445,7 +465,7 @@ class HistoricalBars:
                     end=hole.end,
                 )
             )
-        return BarAnswer(table, dedupe(warnings), read)
+        return BarAnswer(table, dedupe(warnings), plan)
 
     def _stale_part(
         self, seg: Segment, symbol: str, interval: Interval, now: datetime, *, refresh: bool
