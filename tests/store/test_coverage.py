@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -98,3 +98,19 @@ async def test_invalidate_deletes_bars_and_splits_coverage(store: Store):
     assert d(5) not in got["timestamp"].to_pylist()
     assert d(3) in got["timestamp"].to_pylist()
     assert d(6) in got["timestamp"].to_pylist()
+
+
+async def test_coverage_of_several_providers_in_one_call(fresh_database_url: str) -> None:
+    async with Store(fresh_database_url, run_retention=False) as store:
+        day = timedelta(days=1)
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
+        await store.record_coverage("SYN:A", "1d", "alpha", t0, t0 + 3 * day)
+        await store.record_coverage("SYN:A", "1d", "beta", t0 + 5 * day, t0 + 9 * day)
+        got = await store.covered_by_provider(
+            "syn:a", "1d", ["alpha", "beta", "gamma"], t0 + day, t0 + 7 * day
+        )
+    assert got == {
+        "alpha": [TimeRange(t0 + day, t0 + 3 * day)],
+        "beta": [TimeRange(t0 + 5 * day, t0 + 7 * day)],
+        "gamma": [],
+    }

@@ -400,10 +400,9 @@ class HistoricalBars:
         symbol, interval = request.symbol, request.interval
         warnings: list[BarWarning] = []
         async with self._series_lock(symbol, interval):
-            covered = {
-                slug: await self.store.covered(symbol, interval, slug, request.start, request.end)
-                for slug in coverage_slugs
-            }
+            covered = await self.store.covered_by_provider(
+                symbol, interval, coverage_slugs, request.start, request.end
+            )
             segments, gaps = assign(
                 request.start, request.end, covered, [c.slug for c in candidates]
             )

@@ -246,6 +246,25 @@ class Store:
             doing="reading coverage",
         )
 
+    async def covered_by_provider(
+        self,
+        symbol: str,
+        interval: Interval | str,
+        providers: Iterable[str],
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, list[TimeRange]]:
+        """`covered` for several providers of one series, in one database call."""
+        keys = [series_key(symbol, interval, provider) for provider in providers]
+
+        def read(conn: Connection) -> dict[str, list[TimeRange]]:
+            return {
+                key.provider: coverage.covered_ranges(conn, key=key, start=start, end=end)
+                for key in keys
+            }
+
+        return await self.pool.run(read, doing="reading coverage")
+
     async def missing(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
     ) -> list[TimeRange]:
