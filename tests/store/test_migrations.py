@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from adbc_driver_postgresql import dbapi
 
 from timebase.core.errors import DatabaseError
-from timebase.store import ConnectionPool, discover_migrations, migrate
+from timebase.store import BarQuery, ConnectionPool, Store, discover_migrations, migrate
 from timebase.store.migrations import migrations_dir
 
 
@@ -118,3 +120,31 @@ def test_badly_named_file_is_refused(tmp_path):
     (tmp_path / "1_bad.sql").write_text("")
     with pytest.raises(DatabaseError, match=r"NNNN_name\.sql"):
         discover_migrations(tmp_path)
+
+
+async def test_row_estimate_is_the_planners_without_reading_rows(fresh_database_url: str) -> None:
+    def estimate() -> tuple[int, int]:
+        with dbapi.connect(fresh_database_url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(
+                'INSERT INTO bars_daily (symbol, "interval", provider, ts, open, high, low, '
+                "close, volume) SELECT 'EST', '1d', 'p', timestamptz '2000-01-01' + g * "
+                "interval '1 day', 1, 1, 1, 1, 0 FROM generate_series(0, 9999) g"
+            )
+            cur.execute("ANALYZE bars_daily")
+            query = BarQuery.build(
+                "EST", "1d", datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+            )
+            cur.execute("SELECT timebase_row_estimate($1)", parameters=(query.sql(),))
+            ((whole,),) = cur.fetchall()
+            tenth = BarQuery.build(
+                "EST", "1d", datetime(2000, 1, 1, tzinfo=UTC), datetime(2002, 9, 27, tzinfo=UTC)
+            )
+            cur.execute("SELECT timebase_row_estimate($1)", parameters=(tenth.sql(),))
+            ((part,),) = cur.fetchall()
+            return int(whole), int(part)
+
+    async with Store(fresh_database_url, run_retention=False):
+        pass  # migrations
+    whole, part = await asyncio.to_thread(estimate)
+    assert 9_000 <= whole <= 11_000
+    assert 700 <= part <= 1_300

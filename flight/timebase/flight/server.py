@@ -350,7 +350,7 @@ class FlightServer:
         return plans, await self._count_stored(plans), []
 
     async def _count_stored(self, plans: Sequence[TicketPlan]) -> int:
-        """The rows DoGet will stream for the segments of `plans` (an index-only count)."""
+        """The rows DoGet will stream for the segments of `plans` (estimated when large)."""
         queries = [
             BarQuery.build(p.symbol, p.interval, s.start, s.end, provider=s.provider)
             for p in plans
@@ -419,11 +419,23 @@ def _ticket_plan(request: BarRequest, answer: BarAnswer) -> TicketPlan:
     return TicketPlan(request.symbol, request.interval, request.start, request.end, tuple(segments))
 
 
+#: Below this planner estimate the rows are counted exactly (cheap); above it the estimate is
+#: the FlightInfo's row count (counting would scan the rows DoGet is about to stream).
+EXACT_COUNT_BELOW = 200_000
+
+
 def _count(conn: Connection, queries: Sequence[BarQuery]) -> int:
+    """The rows of `queries`: exact for small results, the planner's estimate for large ones."""
     total = 0
     with conn.cursor() as cur:
         for query in queries:
-            cur.execute(f"SELECT count(*) FROM ({query.sql()}) AS q")
+            sql = query.sql()
+            cur.execute("SELECT timebase_row_estimate($1)", parameters=(sql,))
+            ((estimate,),) = cur.fetchall()
+            if estimate is not None and int(estimate) >= EXACT_COUNT_BELOW:
+                total += int(estimate)
+                continue
+            cur.execute(f"SELECT count(*) FROM ({sql}) AS q")
             ((count,),) = cur.fetchall()
             total += int(count)
     return total
