@@ -46,27 +46,30 @@ SCENARIOS = (
 #: baseline). Written under the table in docs/benchmarks.md for every ❌ row.
 LIMITS: dict[tuple[str, str, str], str] = {
     ("bulk read", "Flight", "raw ADBC"): (
-        "the database is read twice. `get_flight_info` without `cached_only` resolves the query "
-        "through the gateway core (`HistoricalBars.get`), which reads every bar of the answer "
-        "into a table in the gateway just to count the rows and fix the provider segments; "
-        "`do_get` then streams the same rows from the database again. A Flight read therefore "
-        "costs two full reads plus the transfer (≤ 0.5× raw ADBC by construction), and the "
-        "parallel read does it for every symbol at once on 2 cores. The fix is a planning-only "
-        "entry point in the core (fill the gaps, return segments and a row count, no read) for "
-        "Flight: it touches the core's contract shared by every door, so it is not a contained "
-        "change and is left as the next step. Streaming `do_get` from the ADBC reader alone "
-        "measures ≈ 1.1× a plain `fetch_arrow_table()` (../shared/README.md)."
+        "Flight now reads every bar once: `get_flight_info` stores what is missing and plans "
+        "the provider segments without reading them (`HistoricalBars.get(read=False)`; the row "
+        "count is the planner's estimate above 200k rows), and `do_get` streams the segments "
+        "from the ADBC reader (this took it from 0.35× to ≈ 0.8×). What is left: the reader "
+        "walks the primary-key index in timestamp order (the raw baseline reads the table in "
+        "storage order, unsorted), casts `metadata` jsonb to text, and Flight adds its own "
+        "transfer; with 2 cores the parallel endpoints compete with PostgreSQL for the CPU. "
+        "Next: read in storage order when a single segment covers the range and the rows are "
+        "known to be inserted in time order, and send metadata as stored."
     ),
     ("bulk read", "Flight", "REST"): (
-        "a consequence of the double read above, not of a fast REST door: REST JSON (orjson, "
-        "one read) is already within a few × of Flight here. With a single read Flight gains "
-        "≈ 2×; 20× over REST would then still need REST to be no faster than it is today."
+        "REST JSON with orjson and column-wise encoding is a fast JSON door, so 20× is out of "
+        "reach while both read the same rows from PostgreSQL at ≈ 1.2M rows/s: Flight would "
+        "need a columnar hot cache (below) to pull away."
     ),
-    ("bulk read", "Flight", "psycopg"): "the double read of the Flight path (above).",
+    ("bulk read", "Flight", "psycopg"): (
+        "PostgreSQL's own read rate (≈ 1.4M rows/s over ADBC here) caps Flight; psycopg pays "
+        "per-row Python objects. 8× needs reads faster than PostgreSQL can deliver rows: the "
+        "columnar hot cache below."
+    ),
     ("repeated bulk read (hot)", "Flight", ""): (
-        "besides the double read, where the bars live: ArcticDB reads a memory-mapped local "
+        "where the bars live: ArcticDB reads a memory-mapped local "
         "columnar file inside the reader's own process, while every TimeBase read goes through "
-        "PostgreSQL's row store (even raw ADBC reaches only ≈ 1.3M rows/s here). Reaching it "
+        "PostgreSQL's row store (even raw ADBC reaches only ≈ 1.4M rows/s here). Reaching it "
         "needs a columnar hot cache in the gateway (recently served ranges kept as Arrow and "
         "streamed by Flight from memory, ≈ 17M rows/s over loopback per ../shared/README.md)."
     ),
