@@ -8,11 +8,12 @@
    from the provider that fetched them (sticky, see `coverage_plan`), only the gaps are fetched,
    split into windows within each provider's lookback and per-request limits. The open end near
    now is fetched again once older than a per-interval TTL; `refresh` fetches everything again.
-3. Fetching fails over: transient errors are retried with exponential backoff and jitter, then
-   the next candidate is asked; NOT_FOUND (symbol-centric) is remembered in a negative cache;
-   UNAUTHENTICATED disables the provider; RESOURCE_EXHAUSTED blocks it until its RetryInfo delay.
-   A provider dying mid-stream keeps what it delivered; the rest comes from the next candidate.
-   Each provider has a circuit breaker; quota is counted against its manifest limits.
+3. Fetching fails over (`fetching.Fetcher`): transient errors are retried with exponential
+   backoff and jitter, then the next candidate is asked; NOT_FOUND (symbol-centric) is
+   remembered in a negative cache; UNAUTHENTICATED disables the provider; RESOURCE_EXHAUSTED
+   blocks it until its RetryInfo delay. A provider dying mid-stream keeps what it delivered; the
+   rest comes from the next candidate. Each provider has a circuit breaker; quota is counted
+   against its manifest limits.
 4. Every fetched batch is upserted and its coverage recorded in one transaction
    (`Store.write_fetched`); the answer is always read back from the store, so cold and warm
    answers are identical.
@@ -25,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -48,7 +48,6 @@ from timebase.core.errors import (
     SymbolNotFound,
 )
 from timebase.core.intervals import Interval
-from timebase.gateway.bar_columns import concat
 from timebase.gateway.bar_request import BarRequest, lookback_for_limit
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
@@ -58,14 +57,10 @@ from timebase.gateway.coverage_plan import (
     assign,
     merge,
     open_end,
-    settled_end,
-    windows,
 )
 from timebase.gateway.derived_intervals import aggregate, bucket_ceil, bucket_start
+from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.provider_client import (
-    FetchResult,
-    ProviderCallError,
-    ProviderClient,
     ProviderClients,
 )
 from timebase.gateway.providers import ProviderSource, ProviderView
@@ -75,33 +70,7 @@ from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
 
-_ONE_US = timedelta(microseconds=1)
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-#: Codes after which the next candidate is asked.
-_FAILOVER = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.UNKNOWN,
-    }
-)
-#: Codes worth retrying at the same provider, and that count against its circuit.
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-    }
-)
 
 
 @dataclass
@@ -114,18 +83,6 @@ class BarAnswer:
     #: stored bars (what Flight encodes into tickets to stream the same rows). None when the
     #: bars were not read straight from the store (derived intervals, `limit` answers).
     segments: list[Segment] | None = None
-
-
-@dataclass
-class _Fill:
-    """What fetching some ranges brought: segments now stored, errors, warnings."""
-
-    segments: list[Segment] = field(default_factory=list)
-    missing: list[TimeRange] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-    codes: dict[str, grpc.StatusCode] = field(default_factory=dict)
-    retry_after: float | None = None
-    warnings: list[BarWarning] = field(default_factory=list)
 
 
 class HistoricalBars:
@@ -150,16 +107,25 @@ class HistoricalBars:
         self.negative = NegativeCache(self.config.not_found_ttl_seconds)
         self.router = Router(self.config, self.quota, self.breaker, self.negative)
         self.clients = ProviderClients()
-        #: Upstream requests sent (windows fetched), for metrics and tests.
-        self.upstream_requests = 0
+        self.fetcher = Fetcher(
+            store,
+            self.config,
+            self.clock,
+            quota=self.quota,
+            breaker=self.breaker,
+            negative=self.negative,
+            router=self.router,
+            clients=self.clients,
+        )
         self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        #: (symbol, interval, provider) → monotonic time the open end was last fetched.
-        self._open_end_fetched: dict[tuple[str, str, str], float] = {}
-        #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
-        self._disabled_at: dict[str, str | None] = {}
+
+    @property
+    def upstream_requests(self) -> int:
+        """Upstream requests sent (windows fetched), for metrics and tests."""
+        return self.fetcher.upstream_requests
 
     async def start(self) -> None:
         await self.quota.load()
@@ -208,8 +174,11 @@ class HistoricalBars:
     def providers(self) -> list[ProviderView]:
         views = list(self.source.providers())
         for view in views:  # a restarted provider (new address) gets another chance
-            if view.slug in self._disabled_at and self._disabled_at[view.slug] != view.address:
-                self._disabled_at.pop(view.slug)
+            if (
+                view.slug in self.fetcher.disabled_at
+                and self.fetcher.disabled_at[view.slug] != view.address
+            ):
+                self.fetcher.disabled_at.pop(view.slug)
                 self.router.disabled.pop(view.slug, None)
         return views
 
@@ -232,7 +201,7 @@ class HistoricalBars:
         async with self._series_lock(symbol, interval):
             for slug in slugs:
                 deleted += await self.store.invalidate(symbol, interval, slug, start, end)
-                self._open_end_fetched.pop((symbol, interval.value, slug), None)
+                self.fetcher.open_end_fetched.pop((symbol, interval.value, slug), None)
         self.negative.forget(symbol)
         return deleted, slugs
 
@@ -416,7 +385,9 @@ class HistoricalBars:
                     kept.append(seg)
                     continue
                 # Sticky: revise a stored range from the provider that fetched it.
-                fill = await self._fill([stale], [candidate], request, deadline, symbol_centric)
+                fill = await self.fetcher.fill(
+                    [stale], [candidate], request, deadline, symbol_centric
+                )
                 warnings.extend(fill.warnings)
                 kept.extend(s for s in fill.segments)
                 if seg.start < stale.start:
@@ -437,7 +408,7 @@ class HistoricalBars:
                             end=hole.end,
                         )
                     )
-            fill = await self._fill(gaps, candidates, request, deadline, symbol_centric)
+            fill = await self.fetcher.fill(gaps, candidates, request, deadline, symbol_centric)
             warnings.extend(fill.warnings)
             kept.extend(fill.segments)
         segments = merge(kept)
@@ -475,13 +446,13 @@ class HistoricalBars:
         tail_start = max(seg.start, open_end(interval, now))
         if tail_start >= min(seg.end, now):
             return None
-        fetched = self._open_end_fetched.get((symbol, interval.value, seg.provider))
+        fetched = self.fetcher.open_end_fetched.get((symbol, interval.value, seg.provider))
         ttl = FRESHNESS_TTL[interval].total_seconds()
         if fetched is not None and time.monotonic() - fetched < ttl:
             return None
         return TimeRange(tail_start, seg.end)
 
-    def _failure(self, request: BarRequest, fill: _Fill, excluded: Any) -> Exception:
+    def _failure(self, request: BarRequest, fill: Fill, excluded: Any) -> Exception:
         what = f"{request.symbol} {request.interval.value}"
         parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
         parts += [f"{slug}: {reason}" for slug, reason in dict(excluded).items()]
@@ -514,269 +485,6 @@ class HistoricalBars:
         return AllProvidersFailed(
             f"every provider failed for {what} ({listing})", errors=dict(fill.errors)
         )
-
-    # -- fetching ---------------------------------------------------------------------------
-
-    async def _fill(
-        self,
-        ranges: Sequence[TimeRange],
-        candidates: Sequence[Candidate],
-        request: BarRequest,
-        deadline: float | None,
-        symbol_centric: bool,
-    ) -> _Fill:
-        """Fetch each range from the first candidate that delivers, failing over on errors."""
-        fill = _Fill()
-        now = self.clock()
-        for gap in ranges:
-            end = min(gap.end, now)
-            if gap.start >= end:
-                continue
-            cursor = gap.start
-            first = True
-            for candidate in candidates:
-                if cursor >= end:
-                    break
-                cursor = await self._fill_from(
-                    candidate,
-                    cursor,
-                    end,
-                    request=request,
-                    deadline=deadline,
-                    symbol_centric=symbol_centric,
-                    fill=fill,
-                    now=now,
-                )
-                if cursor >= end and not first and fill.errors:
-                    fill.warnings.append(
-                        BarWarning(
-                            WarningCode.PROVIDER_FALLBACK,
-                            f"served by {candidate.slug!r} after "
-                            + "; ".join(f"{s}: {e}" for s, e in fill.errors.items()),
-                            provider=candidate.slug,
-                            start=gap.start,
-                            end=end,
-                        )
-                    )
-                first = False
-            if cursor < end:
-                fill.missing.append(TimeRange(cursor, end))
-        return fill
-
-    async def _fill_from(
-        self,
-        candidate: Candidate,
-        start: datetime,
-        end: datetime,
-        *,
-        request: BarRequest,
-        deadline: float | None,
-        symbol_centric: bool,
-        fill: _Fill,
-        now: datetime,
-    ) -> datetime:
-        """Fetch [start, end) from one candidate; return how far it got."""
-        slug = candidate.slug
-        manifest = candidate.provider.manifest
-        assert manifest is not None
-        if slug in self.router.disabled or not self.breaker.allows(slug):
-            disabled = self.router.disabled.get(slug)
-            fill.errors.setdefault(slug, f"disabled: {disabled}" if disabled else "circuit open")
-            return start
-        if symbol_centric and self.negative.contains(slug, request.symbol):
-            fill.errors.setdefault(slug, "NOT_FOUND (remembered)")
-            fill.codes.setdefault(slug, grpc.StatusCode.NOT_FOUND)
-            return start
-        parts, too_old = windows(start, end, request.interval, manifest, now)
-        if too_old is not None:
-            fill.warnings.append(
-                BarWarning(
-                    WarningCode.PARTIAL_DATA,
-                    f"{slug!r} keeps {manifest.lookback_days(request.interval.value)} days of "
-                    f"{request.interval.value} bars; older ones are not available",
-                    provider=slug,
-                    start=too_old.start,
-                    end=too_old.end,
-                )
-            )
-            if not parts:
-                return start
-        cursor = parts[0].start
-        client = await self.clients.get(slug, candidate.address)
-        for window in parts:
-            reached = await self._fetch_with_retries(
-                client,
-                candidate,
-                window,
-                request=request,
-                deadline=deadline,
-                symbol_centric=symbol_centric,
-                fill=fill,
-                now=now,
-            )
-            if reached is None:
-                return start if cursor == parts[0].start else cursor
-            cursor = reached
-            if reached < window.end:
-                return cursor
-        return cursor
-
-    async def _fetch_with_retries(
-        self,
-        client: ProviderClient,
-        candidate: Candidate,
-        window: TimeRange,
-        *,
-        request: BarRequest,
-        deadline: float | None,
-        symbol_centric: bool,
-        fill: _Fill,
-        now: datetime,
-    ) -> datetime | None:
-        """Fetch one window; return how far it got (None: nothing), after retries."""
-        slug = candidate.slug
-        attempt = 0
-        manifest = candidate.provider.manifest
-        assert manifest is not None
-        while True:
-            quota = self.quota.status(slug, manifest.rate_limits)
-            if not quota.available:
-                fill.errors[slug] = f"RESOURCE_EXHAUSTED: {quota.reason}"
-                fill.codes[slug] = grpc.StatusCode.RESOURCE_EXHAUSTED
-                fill.retry_after = _min(fill.retry_after, quota.retry_after)
-                return None
-            if not self.breaker.begin(slug):
-                fill.errors[slug] = "circuit open"
-                fill.codes[slug] = grpc.StatusCode.UNAVAILABLE
-                return None
-            try:
-                reached = await self._fetch_window(
-                    client, request, window, deadline=deadline, fill=fill, now=now
-                )
-            except ProviderCallError as err:
-                partial_end = err.partial_end
-                await self._record_failure(err, request, symbol_centric, fill)
-                if partial_end is not None:
-                    return partial_end  # the rest comes from the next candidate
-                if err.code in _TRANSIENT and attempt < self.config.retries:
-                    attempt += 1
-                    delay = self.config.backoff_seconds * 2 ** (attempt - 1)
-                    await asyncio.sleep(random.uniform(0, delay))  # jitter
-                    continue
-                return None
-            self.breaker.success(slug)
-            fill.errors.pop(slug, None)
-            fill.codes.pop(slug, None)
-            return reached
-
-    async def _record_failure(
-        self, err: ProviderCallError, request: BarRequest, symbol_centric: bool, fill: _Fill
-    ) -> None:
-        slug = err.provider
-        fill.errors[slug] = err.describe()
-        fill.codes[slug] = err.code
-        if err.code in _TRANSIENT:
-            self.breaker.failure(slug)
-        else:
-            self.breaker.release(slug)
-        if err.code == grpc.StatusCode.NOT_FOUND and symbol_centric:
-            self.negative.add(slug, request.symbol)
-        elif err.code == grpc.StatusCode.UNAUTHENTICATED:
-            self.router.disable(slug, f"UNAUTHENTICATED: {err.message}")
-            client = self.clients.peek(slug)
-            self._disabled_at[slug] = client.address if client else None
-            _log.error(
-                "ALERT: provider %s rejected its credentials and is disabled until it restarts: %s",
-                slug,
-                err.message,
-                extra={"alert": "provider_unauthenticated", "provider": slug},
-            )
-        elif err.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            wait = err.retry_after if err.retry_after is not None else 60.0
-            fill.retry_after = _min(fill.retry_after, wait)
-            await self.quota.block(slug, wait)
-        _log.warning(
-            "provider %s failed for %s %s: %s",
-            slug,
-            request.symbol,
-            request.interval.value,
-            err.describe(),
-            extra={"provider": slug, "code": err.code.name},
-        )
-
-    async def _fetch_window(
-        self,
-        client: ProviderClient,
-        request: BarRequest,
-        window: TimeRange,
-        *,
-        deadline: float | None,
-        fill: _Fill,
-        now: datetime,
-    ) -> datetime:
-        """One provider request for `window`: stored with its coverage; return its end."""
-        slug = client.slug
-        symbol, interval = request.symbol, request.interval
-        timeout = self.config.request_timeout_seconds
-        if deadline is not None:
-            timeout = min(timeout, max(0.001, deadline - time.monotonic()))
-        self.upstream_requests += 1
-        await self.quota.consume(slug)
-        result = FetchResult()
-        tables: list[pa.Table] = []
-        try:
-            async for table in client.fetch(
-                symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
-            ):
-                tables.append(table)
-        except ProviderCallError as err:
-            received = concat(tables)
-            if received.num_rows:
-                last = received.column("timestamp")[-1].as_py()
-                partial_end = min(last + _ONE_US, window.end)
-                await self._store(
-                    received, request, slug, start=window.start, end=partial_end, now=now, fill=fill
-                )
-                err.partial_end = partial_end
-            raise
-        await self._store(
-            concat(tables), request, slug, start=window.start, end=window.end, now=now, fill=fill
-        )
-        fill.warnings.extend(result.warnings)
-        if window.end > open_end(interval, now):
-            self._open_end_fetched[(symbol, interval.value, slug)] = time.monotonic()
-        return window.end
-
-    async def _store(
-        self,
-        table: pa.Table,
-        request: BarRequest,
-        slug: str,
-        *,
-        start: datetime,
-        end: datetime,
-        now: datetime,
-        fill: _Fill,
-    ) -> None:
-        """Upsert `table` and record [start, end) as covered (up to the settled end)."""
-        covered_end = min(end, settled_end(request.interval, now))
-        if covered_end > start:
-            result = await self.store.write_fetched(
-                table, request.symbol, request.interval, slug, start=start, end=covered_end
-            )
-        else:
-            result = await self.store.write_provider_batch(table)
-        fill.segments.append(Segment(start, end, slug))
-        if result.skipped:
-            fill.warnings.append(
-                BarWarning(
-                    WarningCode.INVALID_BARS_SKIPPED,
-                    f"skipped {result.skipped} invalid bars from {slug!r}: "
-                    + ", ".join(f"{k}: {v}" for k, v in (result.reasons or {}).items()),
-                    provider=slug,
-                    count=result.skipped,
-                )
-            )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -816,11 +524,3 @@ def _mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:
 def _us(ts: datetime) -> int:
     delta = ts - _EARLIEST
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _min(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
