@@ -17,8 +17,6 @@ from timebase.core.intervals import Interval
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider, StaticProviders
-
-__all__ = ["StaticProvider"]
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Provider, ProviderServer, parse_manifest

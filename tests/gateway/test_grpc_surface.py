@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from timebase.core.config import RoutingConfig
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.providers import StaticProvider
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.errors import retry_after_from_metadata
 
@@ -105,8 +106,6 @@ async def test_reflection_lists_the_services_and_capabilities_are_the_union(fres
         status = await gw.data.HealthCheck(empty_pb2.Empty())
         assert status.status == pb.HealthStatus.HEALTHY
         await gw.servers["beta"].stop(grace=0)
-        from .support import StaticProvider
-
         gw.source.set(StaticProvider("beta", None, beta.manifest, status="failed"))
         status = await gw.data.HealthCheck(empty_pb2.Empty())
         assert status.status == pb.HealthStatus.DEGRADED
