@@ -158,6 +158,32 @@ async def test_datasets_and_latest(store: Store):
     assert len(await store.latest()) == 2
 
 
+async def test_latest_per_symbol_finds_every_series_by_index_probes(store: Store):
+    """The per-symbol lookup (the gateway's hot path) answers like a full scan would."""
+    day = timedelta(days=1)
+    await store.upsert(bars_table(minutes(5), symbol="AAPL", provider="a"))
+    await store.upsert(bars_table(minutes(2), symbol="AAPL", provider="b"))
+    await store.upsert(bars_table(minutes(7), symbol="AAPL", interval="5m", provider="a"))
+    await store.upsert(bars_table([T0, T0 + day], symbol="AAPL", interval="1d", provider="z"))
+    await store.upsert(bars_table([T0 + 9 * day], symbol="MSFT", interval="1d", provider="a"))
+    everything = await store.latest()
+    aapl = {k: v for k, v in everything.items() if k.symbol == "AAPL"}
+    assert await store.latest(["aapl"]) == aapl
+    assert aapl == {
+        SeriesKey("AAPL", "1m", "a"): T0 + timedelta(minutes=4),
+        SeriesKey("AAPL", "1m", "b"): T0 + timedelta(minutes=1),
+        SeriesKey("AAPL", "5m", "a"): T0 + timedelta(minutes=6),
+        SeriesKey("AAPL", "1d", "z"): T0 + day,
+    }
+    assert await store.latest(["AAPL", "MSFT"], ["1d", "1m"]) == {
+        k: v for k, v in everything.items() if k.interval in {"1d", "1m"}
+    }
+    assert await store.latest(["AAPL"], "1m", provider="b") == {
+        SeriesKey("AAPL", "1m", "b"): T0 + timedelta(minutes=1)
+    }
+    assert await store.latest(["NOPE"]) == {}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

@@ -58,7 +58,12 @@ from timebase.gateway.coverage_plan import (
     merge,
     open_end,
 )
-from timebase.gateway.derived_intervals import aggregate, bucket_ceil, bucket_start
+from timebase.gateway.derived_intervals import (
+    DERIVED_FROM,
+    aggregate,
+    bucket_ceil,
+    bucket_start,
+)
 from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.provider_client import (
     ProviderClients,
@@ -71,6 +76,8 @@ from timebase.store import BAR_SCHEMA, Store, TimeRange
 _log = logging.getLogger(__name__)
 
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+#: Answers up to this many rows are masked to their segments on the event loop.
+_INLINE_MASK_ROWS = 20_000
 
 
 @dataclass
@@ -184,7 +191,7 @@ class HistoricalBars:
 
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""
-        latest = await self.store.latest([symbol])
+        latest = await self.store.latest([symbol], _routed_intervals(interval))
         return self.router.route(symbol, interval, self.providers(), latest, log=False)
 
     async def invalidate(
@@ -243,7 +250,7 @@ class HistoricalBars:
         self, request: BarRequest, deadline: float | None, read: bool
     ) -> BarAnswer:
         providers = self.providers()
-        latest = await self.store.latest([request.symbol])
+        latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest)
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
@@ -297,7 +304,7 @@ class HistoricalBars:
                     )
                 )
             return BarAnswer(table, warnings, [Segment(request.start, request.end, slug)])
-        latest = await self.store.latest([request.symbol])
+        latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
             reason = decision.excluded.get(slug, "not available")
@@ -504,7 +511,15 @@ class HistoricalBars:
         )
         if table.num_rows == 0:
             return table
+        if table.num_rows <= _INLINE_MASK_ROWS:  # microseconds of numpy: not worth a thread hop
+            return _mask_segments(table, segments)
         return await asyncio.to_thread(_mask_segments, table, segments)
+
+
+def _routed_intervals(interval: Interval) -> list[Interval]:
+    """The intervals whose stored bars routing looks at: `interval` and the one it derives from."""
+    base = DERIVED_FROM.get(interval)
+    return [interval] if base is None else [interval, base]
 
 
 def _mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:

@@ -264,20 +264,79 @@ def latest_timestamps(
     conn: Connection,
     *,
     symbols: Iterable[str] | None = None,
-    interval: Interval | str | None = None,
+    interval: Interval | str | Iterable[Interval | str] | None = None,
     provider: str | None = None,
 ) -> dict[SeriesKey, datetime]:
-    """The newest stored bar start of each series matching the filters."""
+    """The newest stored bar start of each series matching the filters (`interval`: one
+    interval or several).
+
+    With `symbols` (the gateway's hot path) this costs a few primary-key index probes per
+    series, however many bars are stored: the series of each symbol are found by a loose index
+    scan and each `max(ts)` is read from the end of its index range.
+    """
+    wanted: list[Interval] | None = None
+    if interval is not None:
+        raw = [interval] if isinstance(interval, str) else list(interval)
+        wanted = [i if isinstance(i, Interval) else Interval.parse(i) for i in raw]
+    if symbols is None:
+        if wanted is not None and len(wanted) > 1:
+            raise InvalidRequestError("latest timestamps of all symbols: one interval at most")
+        return _latest_by_scan(conn, wanted[0] if wanted else None, provider)
+    names = sorted({normalize_symbol(s) for s in symbols})
+    if not names:
+        return {}
+    parts = []
+    for klass, table in BAR_TABLES.items():
+        intervals = (
+            [i.value for i in wanted if i.klass is klass]
+            if wanted is not None
+            else list(intervals_of(klass))
+        )
+        if intervals:
+            parts.append(_latest_sql(table, names, intervals, provider))
+    if not parts:
+        return {}
+    with conn.cursor() as cur:
+        cur.execute(" UNION ALL ".join(parts))
+        return {SeriesKey(s, i, p): ts for s, i, p, ts in cur.fetchall() if ts is not None}
+
+
+def _latest_sql(table: str, symbols: list[str], intervals: list[str], provider: str | None) -> str:
+    """Newest bar of each (symbol, interval, provider) series of `table` (literals only)."""
+    series = (
+        f"SELECT sy, iv, {literals.text(provider)}::text AS pr "
+        f"FROM unnest({literals.text_array(symbols)}) AS sy "
+        f"CROSS JOIN unnest({literals.text_array(intervals)}) AS iv"
+        if provider is not None
+        # Loose index scan: each step finds the next provider of (symbol, interval) in the index.
+        else f"""SELECT sy, iv, pr FROM (WITH RECURSIVE s(sy, iv, pr) AS (
+                SELECT sy, iv, (SELECT provider FROM {table}
+                                WHERE symbol = sy AND "interval" = iv ORDER BY provider LIMIT 1)
+                FROM unnest({literals.text_array(symbols)}) AS sy
+                CROSS JOIN unnest({literals.text_array(intervals)}) AS iv
+                UNION ALL
+                SELECT sy, iv, (SELECT provider FROM {table}
+                                WHERE symbol = s.sy AND "interval" = s.iv AND provider > s.pr
+                                ORDER BY provider LIMIT 1)
+                FROM s WHERE pr IS NOT NULL
+            ) SELECT sy, iv, pr FROM s WHERE pr IS NOT NULL) AS found"""
+    )
+    return (
+        f"SELECT sy, iv, pr, (SELECT max(ts) FROM {table} "
+        f'WHERE symbol = sy AND "interval" = iv AND provider = pr) FROM ({series}) AS series'
+    )
+
+
+def _latest_by_scan(
+    conn: Connection, interval: Interval | None, provider: str | None
+) -> dict[SeriesKey, datetime]:
+    """Every series' newest bar (reads every bar: for tools, not for requests)."""
     conditions: list[str] = []
     params: list[object] = []
-    if symbols is not None:
-        names = sorted({normalize_symbol(s) for s in symbols})
-        conditions.append(f"symbol = ANY({literals.text_array(names)})")
     table = "bars"
     if interval is not None:
-        parsed = interval if isinstance(interval, Interval) else Interval.parse(interval)
-        table = bar_table(parsed)
-        params.append(parsed.value)
+        table = bar_table(interval)
+        params.append(interval.value)
         conditions.append(f'"interval" = ${len(params)}')
     if provider is not None:
         params.append(provider)

@@ -213,7 +213,7 @@ class Store:
     async def latest(
         self,
         symbols: Iterable[str] | None = None,
-        interval: Interval | str | None = None,
+        interval: Interval | str | Iterable[Interval | str] | None = None,
         provider: str | None = None,
     ) -> dict[SeriesKey, datetime]:
         """The newest stored bar start of each series matching the filters."""
