@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from timebase.core.config import RestConfig
@@ -31,19 +30,16 @@ from timebase.core.errors import (
     ClientRateLimited,
     DatabaseError,
     DataUnavailable,
-    InvalidIntervalError,
     InvalidRequestError,
-    InvalidTimeRangeError,
     MethodNotAllowed,
     ProviderNotFound,
     RouteNotFound,
     ServerStartError,
 )
-from timebase.core.intervals import INTERVALS, Interval
+from timebase.core.intervals import Interval
 from timebase.core.logs import correlation_scope, new_correlation_id
-from timebase.core.user_time import parse_user_time
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
-from timebase.gateway.bar_request import BarRequest, build_request, check_provider, check_symbol
+from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import ProviderView
@@ -63,6 +59,8 @@ from timebase.rest.errors import http_error, log_error
 from timebase.rest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
+from timebase.rest.params import interval as parse_interval
+from timebase.rest.params import json_object, only, parse_bar_query
 from timebase.rest.ratelimit import Decision, RateLimiter
 from timebase.rest.websocket import StreamHandler
 from timebase.store import Store
@@ -73,7 +71,6 @@ DOOR = "rest"
 _REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 #: Paths not counted against the client's rate limit.
 _UNLIMITED = frozenset({"/api/health", "/openapi.json", "/docs", "/metrics"})
-_BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format"})
 #: Bodies at least this large are gzipped when the client accepts gzip …
 _GZIP_MIN_BYTES = 1024
 #: … and bodies (or bar tables) this large are encoded off the event loop.
@@ -418,8 +415,8 @@ class RestServer:
     # -- admin ----------------------------------------------------------------------------------
 
     async def install_provider(self, request: web.Request) -> web.Response:
-        _only(request.query, set())
-        body = await _json_object(request, {"folder"})
+        only(request.query, set())
+        body = await json_object(request, {"folder"})
         folder = body.get("folder")
         if not isinstance(folder, str):
             raise InvalidRequestError(
@@ -435,15 +432,15 @@ class RestServer:
         return response
 
     async def remove_provider(self, request: web.Request) -> web.Response:
-        _only(request.query, set())
+        only(request.query, set())
         slug = request.match_info["slug"]
         await self.admin.remove(slug)
         return await self._ok(request, {"slug": slug, "removed": True})
 
     async def symbol_providers(self, request: web.Request) -> web.Response:
-        _only(request.query, {"interval"})
+        only(request.query, {"interval"})
         symbol = check_symbol(request.match_info["symbol"])
-        interval = _interval(request.query.get("interval", Interval.D1.value))
+        interval = parse_interval(request.query.get("interval", Interval.D1.value))
         decision = await self.history.rank(symbol, interval)
         return await self._ok(
             request,
@@ -543,110 +540,3 @@ def _accepts_gzip(header: str | None) -> bool:
         if coding.lower() in {"gzip", "x-gzip"}:
             return not any(p.replace(" ", "") in {"q=0", "q=0.0", "q=0.00"} for p in params)
     return False
-
-
-# -- query parsing --------------------------------------------------------------------------
-
-
-def _only(query: Mapping[str, str], known: frozenset[str] | set[str]) -> None:
-    unknown = sorted(set(query) - set(known))
-    if unknown:
-        raise InvalidRequestError(
-            f"{unknown[0]}: unknown query parameter (known: {', '.join(sorted(known)) or 'none'})",
-            field=unknown[0],
-        )
-
-
-#: The largest admin request body read (a folder path, not a document).
-_MAX_BODY_BYTES = 64 * 1024
-
-
-async def _json_object(request: web.Request, known: set[str]) -> dict[str, Any]:
-    """The request's body: a JSON object with only `known` keys (InvalidRequestError otherwise)."""
-    if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
-        raise InvalidRequestError(
-            f"body: too large ({request.content_length} bytes; at most {_MAX_BODY_BYTES})",
-            field="body",
-        )
-    raw = await request.read()
-    if len(raw) > _MAX_BODY_BYTES:
-        raise InvalidRequestError(
-            f"body: too large (at most {_MAX_BODY_BYTES} bytes)", field="body"
-        )
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(f"body: not valid JSON ({exc})", field="body") from None
-    if not isinstance(value, dict):
-        raise InvalidRequestError(
-            f"body: expected a JSON object with {', '.join(sorted(known))}", field="body"
-        )
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise InvalidRequestError(
-            f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})", field=unknown[0]
-        )
-    return value
-
-
-def _interval(raw: str) -> Interval:
-    if not raw:
-        raise InvalidIntervalError(
-            f"interval: required; one of {', '.join(INTERVALS)}", field="interval"
-        )
-    try:
-        return Interval(raw)
-    except ValueError:
-        raise InvalidIntervalError(
-            f"interval: unknown interval {raw!r}; valid intervals: {', '.join(INTERVALS)}",
-            field="interval",
-        ) from None
-
-
-def _positive_int(raw: str, field: str) -> int:
-    text = raw.strip()
-    if not text.isdigit() or int(text) <= 0:
-        raise InvalidRequestError(f"{field}: expected a positive integer, got {raw!r}", field=field)
-    return int(text)
-
-
-def _bool(raw: str, field: str) -> bool:
-    text = raw.strip().lower()
-    if text in {"", "1", "true", "yes"}:
-        return True
-    if text in {"0", "false", "no"}:
-        return False
-    raise InvalidRequestError(f"{field}: expected true or false, got {raw!r}", field=field)
-
-
-def parse_bar_query(symbol: str, query: Mapping[str, str], provider: str | None) -> BarRequest:
-    """A checked `BarRequest` from a bars route's path and query (REST field names)."""
-    _only(query, _BAR_PARAMS)
-    interval = _interval(query.get("interval", ""))
-    start = parse_user_time(query["start"], field="start") if "start" in query else None
-    end = parse_user_time(query["end"], field="end", is_end=True) if "end" in query else None
-    limit = _positive_int(query["limit"], "limit") if "limit" in query else None
-    refresh = _bool(query["refresh"], "refresh") if "refresh" in query else False
-    if start is not None and end is not None and not start < end:
-        raise InvalidTimeRangeError(
-            f"start: must be before end (got start={start.isoformat()}, end={end.isoformat()})",
-            field="start",
-        )
-    if start is None and limit is None:
-        raise InvalidTimeRangeError("start: required unless limit is set", field="start")
-    try:
-        return build_request(
-            symbol=symbol,
-            interval=interval.value,
-            start=start,
-            end=end,
-            limit=limit,
-            provider=provider or "",
-            refresh=refresh,
-        )
-    except InvalidRequestError as exc:
-        message = re.sub(r"\b(start|end)_time\b", r"\1", exc.message)
-        if message == exc.message:
-            raise
-        renamed = type(exc)(message, **exc.details)
-        raise renamed from None
