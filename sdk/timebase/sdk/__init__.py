@@ -23,6 +23,7 @@ from timebase.sdk.manifest import (
     load_manifest,
     parse_manifest,
 )
+from timebase.sdk.process import serve
 from timebase.sdk.provider import (
     Bar,
     HealthReport,
@@ -35,7 +36,7 @@ from timebase.sdk.provider import (
 )
 from timebase.sdk.ratelimit import RateLimiter, TokenBucket
 from timebase.sdk.retry import retry
-from timebase.sdk.server import ProviderServer, serve
+from timebase.sdk.server import ProviderServer
 
 __all__ = [
     "AuthFailed",
