@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,10 +17,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.cli.serve_support import TIMEBASE, start_serve
 from timebase.v1 import bars_pb2
 from timebase.v1 import bars_pb2_grpc as bars_grpc
-
-TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -40,24 +38,7 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    proc = subprocess.Popen(
-        [*TIMEBASE, "serve"],
-        env=_env(data_dir),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.startswith("Press Ctrl-C"):
-            break
+    proc, lines = start_serve(_env(data_dir), tmp_path, timeout=30)
     try:
         yield proc, lines
     finally:

@@ -6,8 +6,6 @@ import io
 import os
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +14,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from tests.cli.serve_support import TIMEBASE, start_serve
 from timebase.client import TimeBase
-
-TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def _free_port() -> int:
@@ -66,24 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "TIMEBASE_LOG_LEVEL": "WARNING",
         }
     )
-    proc = subprocess.Popen(
-        [*TIMEBASE, "serve"],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if line.startswith("Press Ctrl-C"):
-            break
+    proc, lines = start_serve(env, root, timeout=60)
     try:
         assert lines, "timebase serve printed nothing"
         assert lines[-1] == "Press Ctrl-C to stop.", lines
