@@ -30,6 +30,8 @@ def test_an_unknown_provider_is_closed() -> None:
     assert b.retry_in("a") == 0.0
     assert b.begin("a")
     assert b.state("a") == "closed"
+    b.success("a")  # a success with nothing recorded is fine
+    assert b.state("a") == "closed"
 
 
 def test_opens_after_threshold_failures_in_a_row() -> None:

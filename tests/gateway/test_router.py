@@ -281,6 +281,19 @@ async def test_quota_left_then_latency_then_uptime_then_cost_then_slug() -> None
         provider("c-high", latency_ms=12.0, uptime=0.99),
     ]
     assert parts.order(providers) == ["c-high", "b-low", "a-none"]
+    # Latency steps are 5 ms wide: 12 ms (2.4) and 13 ms (2.6) fall in different steps, so the
+    # better uptime of the slower one does not count.
+    providers = [
+        provider("a-13ms", latency_ms=13.0, uptime=1.0),
+        provider("b-12ms", latency_ms=12.0),
+    ]
+    assert parts.order(providers) == ["b-12ms", "a-13ms"]
+    # Uptime is compared in hundredths: 99.1% and 99.4% tie (then the slug decides).
+    providers = [provider("b-994", uptime=0.994), provider("a-991", uptime=0.991)]
+    assert parts.order(providers) == ["a-991", "b-994"]
+    # An unknown uptime counts as 0%: it ties with a provider known to be always down.
+    providers = [provider("b-zero", uptime=0.0), provider("a-unknown")]
+    assert parts.order(providers) == ["a-unknown", "b-zero"]
     # Everything else equal: free before paid, then the slug.
     providers = [provider("c", cost="paid"), provider("b"), provider("a", cost="paid")]
     assert parts.order(providers) == ["b", "a", "c"]
