@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := .tools/node_modules/.bin/buf
 PYTEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke
+.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,3 +77,8 @@ clean: ## Remove caches and build output (keeps .venv and the data directory)
 
 distclean: clean ## Also remove .venv and .tools
 	rm -rf $(VENV) .tools
+
+# -- mutation testing (docs/mutation.md) ---------------------------------------------------------
+
+mutate: $(STAMP) ## Mutation-test the gateway core with mutmut (one worker, minutes) and report survivors
+	$(BIN)/python tests/mutation/run.py $(MUTATE_ARGS)
