@@ -346,3 +346,89 @@ def test_integer_timestamps_are_microseconds() -> None:
         }
     )
     assert hourly().batch(rows).ts == [US0 + 5]
+
+
+# -- found by mutation testing (docs/mutation.md) -----------------------------------------------
+
+
+def test_micros_are_integers() -> None:
+    assert type(to_micros(DAY0)) is int
+    assert type(to_micros(datetime(2024, 1, 1, 0, 0, 0, 7, tzinfo=UTC))) is int
+
+
+def test_keep_last_drops_a_single_row_too() -> None:
+    cols = Columns(
+        [1, 2, 3], [1.0] * 3, [2.0] * 3, [0.5] * 3, [1.5] * 3, [0.0] * 3, ["a", "b", "c"]
+    )
+    cols.keep_last(2)
+    assert (cols.ts, cols.metadata) == ([2, 3], ["b", "c"])
+
+
+def test_every_bad_metadata_is_counted() -> None:
+    v = hourly()
+    bad = {"x": {1}}
+    v.bars([Bar(DAY0, 1, 2, 0.5, 1.5, 1, bad), Bar(DAY0, 1, 2, 0.5, 1.5, 1, bad)])
+    assert dict(v.skipped) == {"bad_metadata": 2}
+
+
+def test_a_batch_with_bad_rows_keeps_each_row_with_its_metadata() -> None:
+    v = hourly()
+    out = v.batch(batch([0, 1, 2], low=[1.0, 5.0, 1.0], metadata=['{"n": 0}', '{"n": 1}', None]))
+    assert out.ts == [US0, US0 + 2 * HOUR_US]
+    assert out.metadata == ['{"n":"0"}', ""]
+
+
+def test_bad_metadata_in_an_ordered_batch_drops_that_row() -> None:
+    v = hourly()
+    out = v.batch(batch([0, 1, 2], metadata=[None, "[1]", '{"a": "b"}']))
+    assert out.ts == [US0, US0 + 2 * HOUR_US]
+    assert out.metadata == ["", '{"a":"b"}']
+    assert dict(v.skipped) == {"bad_metadata": 1}
+    assert v.last_ts == US0 + 2 * HOUR_US
+
+
+def test_a_batch_whose_only_problem_is_a_missing_timestamp() -> None:
+    v = hourly()
+    assert v.batch(batch([0, None, 2])).ts == [US0, US0 + 2 * HOUR_US]
+    assert dict(v.skipped) == {"bad_timestamp": 1}
+
+
+def test_a_missing_price_in_a_batch_is_not_finite() -> None:
+    v = hourly()
+    rows = pa.RecordBatch.from_pydict(
+        {
+            "timestamp": pa.array([DAY0, DAY0 + timedelta(hours=1)], pa.timestamp("us", tz="UTC")),
+            "open": [1.0, None],
+            "high": [2.0, 2.0],
+            "low": [0.5, 0.5],
+            "close": [1.5, 1.5],
+        }
+    )
+    assert v.batch(rows).ts == [US0]
+    assert dict(v.skipped) == {"not_finite": 1}
+
+
+def test_batch_counts_add_to_earlier_ones() -> None:
+    v = hourly()
+    v.check(US0, (1.0, 2.0, 0.5, 1.5, -1.0))
+    v.batch(batch([1, 2], volume=[-1.0, 1.0]))
+    assert dict(v.skipped) == {"negative_volume": 2}
+
+
+def test_a_repeated_timestamp_inside_a_batch_is_not_increasing() -> None:
+    v = hourly()
+    assert v.batch(batch([0, 0, 1])).ts == [US0, US0 + HOUR_US]
+    assert dict(v.skipped) == {"not_increasing": 1}
+
+
+def test_nanosecond_timestamps_are_truncated_to_microseconds() -> None:
+    rows = pa.RecordBatch.from_pydict(
+        {
+            "timestamp": pa.array([US0 * 1000 + 1_500], pa.timestamp("ns", tz="UTC")),
+            "open": [1.0],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+        }
+    )
+    assert hourly().batch(rows).ts == [US0 + 1]
