@@ -39,9 +39,10 @@ LINKS = {
     "sql": "sql",
 }
 #: mutmut's exit codes (mutmut.stats.status_by_exit_code) folded into the report's columns: a
-#: mutant that made the tests hang (timeout) was detected, like a killed one.
+#: mutant that made the tests hang or crash was detected, like a killed one.
 STATUS = {1: "killed", 3: "killed", 0: "survived", 36: "timeout", 24: "timeout", -24: "timeout"}
-STATUS |= {152: "timeout", 255: "timeout", 33: "no tests", 5: "no tests"}
+STATUS |= {152: "timeout", 255: "timeout", -11: "timeout", -9: "timeout"}
+STATUS |= {33: "no tests", 5: "no tests"}
 TRIAGE = ROOT / "docs" / "mutation.md"
 TARGET = 0.9
 
