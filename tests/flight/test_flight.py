@@ -15,8 +15,7 @@ from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, bar_values
-from timebase.flight import server as flight_server
-from timebase.store import BAR_SCHEMA
+from timebase.store import BAR_SCHEMA, counting
 
 pytestmark = pytest.mark.asyncio
 
@@ -400,7 +399,7 @@ async def test_large_answers_carry_the_planner_estimate_as_row_count(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend 10 rows are "large": the count is then the planner's estimate, not a scan.
-    monkeypatch.setattr(flight_server, "EXACT_COUNT_BELOW", 1)
+    monkeypatch.setattr(counting, "EXACT_COUNT_BELOW", 1)
     async with running_flight(database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read, fg, symbol="EST", interval="1h", start="2024-01-01", end="2024-01-02"
