@@ -14,9 +14,9 @@ import pyarrow as pa
 
 from timebase.core.config import RoutingConfig
 from timebase.core.intervals import Interval
-from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider, StaticProviders
+from timebase.grpc.server import GrpcServer
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Provider, ProviderServer, parse_manifest

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
-
 from timebase.core.errors import (
     DatabaseError,
     InvalidRequestError,

@@ -14,18 +14,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import grpc
 from google.protobuf import empty_pb2
 
+import grpc
 from timebase.core.intervals import INTERVALS
 from timebase.core.logs import correlation_scope
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.derived_intervals import DERIVED_FROM
-from timebase.gateway.grpc_errors import abort_with
 from timebase.gateway.history import BarAnswer, HistoricalBars
-from timebase.gateway.request_parsing import (
+from timebase.grpc.errors import abort_with
+from timebase.grpc.request_parsing import (
     CORRELATION_METADATA_KEY,
     metadata_value,
     parse_bar_request,
