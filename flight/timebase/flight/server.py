@@ -31,14 +31,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import flight
 
-from timebase.core.errors import (
-    InvalidDataError,
-    InvalidRequestError,
-    ServerStartError,
-    TimeBaseError,
-)
-from timebase.core.intervals import Interval
-from timebase.core.logs import correlation_scope
 from timebase.flight.errors import shutting_down, to_flight_error
 from timebase.flight.query import FlightQuery, PutOptions, parse_put_options, parse_query
 from timebase.flight.tickets import TicketPlan, decode_ticket, encode_ticket
@@ -47,6 +39,14 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode, encode_warnin
 from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
 from timebase.gateway.coverage_plan import Segment, assign, merge
 from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.sdk.errors import (
+    InvalidDataError,
+    InvalidRequestError,
+    ServerStartError,
+    TimeBaseError,
+)
+from timebase.sdk.intervals import Interval
+from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA, BarQuery, Store
 from timebase.store.bars import open_bar_reader
 from timebase.store.pool import Connection, PooledConnection, database_error

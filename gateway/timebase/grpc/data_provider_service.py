@@ -17,8 +17,6 @@ from typing import Any, Protocol
 from google.protobuf import empty_pb2
 
 import grpc
-from timebase.core.intervals import INTERVALS
-from timebase.core.logs import correlation_scope
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
 from timebase.gateway.database_probe import DatabaseProbe
@@ -32,6 +30,8 @@ from timebase.grpc.request_parsing import (
 )
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.intervals import INTERVALS
+from timebase.sdk.logs import correlation_scope
 from timebase.sdk.wire import to_timestamp_pb
 
 GATEWAY_SLUG = "timebase-gateway"

@@ -20,7 +20,6 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 import grpc
-from timebase.core.errors import ServerStartError
 from timebase.gateway.admin import ProviderInstaller
 from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
 from timebase.gateway.database_probe import DatabaseProbe
@@ -29,6 +28,7 @@ from timebase.grpc.data_provider_service import DataProviderService, RealtimeHan
 from timebase.grpc.gateway_service import GatewayService
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import ServerStartError
 from timebase.store import Store
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
