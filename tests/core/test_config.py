@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from timebase.core.config import Config, load_config
-from timebase.core.errors import ConfigError
+from timebase.sdk.errors import ConfigError
 
 
 def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.store.conftest import bars_table
-from timebase.core.intervals import Interval
 from timebase.gateway.derived_intervals import derive
+from timebase.sdk.intervals import Interval
 from timebase.store import BarQuery, Store
 
 pytestmark = pytest.mark.asyncio

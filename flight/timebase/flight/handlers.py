@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyarrow import flight
 
-from timebase.core.errors import InvalidRequestError, TimeBaseError
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.errors import to_flight_error
 from timebase.flight.put import apply_options
@@ -27,6 +26,7 @@ from timebase.flight.tickets import decode_ticket, encode_ticket
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
+from timebase.sdk.errors import InvalidRequestError, TimeBaseError
 from timebase.store import BAR_SCHEMA
 
 

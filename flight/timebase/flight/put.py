@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.errors import InvalidDataError, TimeBaseError
 from timebase.flight.query import PutOptions
 from timebase.gateway.bar_request import check_provider
+from timebase.sdk.errors import InvalidDataError, TimeBaseError
 
 
 def apply_options(table: pa.Table, options: PutOptions) -> pa.Table:

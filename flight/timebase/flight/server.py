@@ -22,13 +22,13 @@ import threading
 
 import pyarrow as pa
 
-from timebase.core.errors import ServerStartError
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.service import FlightService
 from timebase.gateway.call_metrics import RequestObserver
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
+from timebase.sdk.errors import ServerStartError
 from timebase.store import Store
 
 _log = logging.getLogger(__name__)

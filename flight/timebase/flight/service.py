@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyarrow import flight
 
-from timebase.core.logs import correlation_scope
 from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
+from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA
 
 

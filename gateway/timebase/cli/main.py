@@ -9,8 +9,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from timebase.core.config import load_config
-from timebase.core.errors import TimeBaseError
-from timebase.core.logs import configure_logging
+from timebase.sdk.errors import TimeBaseError
+from timebase.sdk.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -33,10 +33,10 @@ from timebase.client.errors import (
     from_flight,
     from_grpc,
 )
-from timebase.core.errors import TimeBaseError
 from timebase.core.user_time import parse_user_time
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import TimeBaseError
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 

@@ -60,7 +60,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from timebase.core.errors import ConfigError
+from timebase.sdk.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import INTERVALS, Interval
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Longest symbol accepted.
 MAX_SYMBOL_LENGTH = 64

@@ -26,18 +26,6 @@ from typing import Any
 from aiohttp import web
 
 from timebase.core.config import RestConfig
-from timebase.core.errors import (
-    ClientRateLimited,
-    DatabaseError,
-    DataUnavailable,
-    InvalidRequestError,
-    MethodNotAllowed,
-    ProviderNotFound,
-    RouteNotFound,
-    ServerStartError,
-)
-from timebase.core.intervals import Interval
-from timebase.core.logs import correlation_scope, new_correlation_id
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
@@ -63,6 +51,18 @@ from timebase.rest.params import interval as parse_interval
 from timebase.rest.params import json_object, only, parse_bar_query
 from timebase.rest.ratelimit import Decision, RateLimiter
 from timebase.rest.websocket import StreamHandler
+from timebase.sdk.errors import (
+    ClientRateLimited,
+    DatabaseError,
+    DataUnavailable,
+    InvalidRequestError,
+    MethodNotAllowed,
+    ProviderNotFound,
+    RouteNotFound,
+    ServerStartError,
+)
+from timebase.sdk.intervals import Interval
+from timebase.sdk.logs import correlation_scope, new_correlation_id
 from timebase.store import Store
 
 _log = logging.getLogger("timebase.rest")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from timebase.core.intervals import INTERVALS
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
+from timebase.sdk.intervals import INTERVALS
 
 _REF = "#/components/schemas/"
 

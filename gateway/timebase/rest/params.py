@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import INTERVALS, Interval
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Query parameters of the bar routes.
 BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format"})

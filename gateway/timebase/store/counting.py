@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from timebase.core.intervals import Interval
+from timebase.sdk.intervals import Interval
 from timebase.store import literals
 from timebase.store.bars import BarQuery
 from timebase.store.pool import Connection

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.errors import InvalidDataError
-from timebase.core.intervals import INTERVALS
+from timebase.sdk.errors import InvalidDataError
+from timebase.sdk.intervals import INTERVALS
 from timebase.store.schema import BAR_SCHEMA, KEY_COLUMNS, PRICE_COLUMNS, REQUIRED_COLUMNS
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from timebase.core.errors import ConfigError
-from timebase.core.intervals import INTERVALS
+from timebase.sdk.errors import ConfigError
+from timebase.sdk.intervals import INTERVALS
 
 log = logging.getLogger("timebase.sdk.manifest")
 

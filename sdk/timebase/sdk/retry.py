@@ -14,7 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from timebase.sdk.errors import ProviderError, RateLimited
+from timebase.sdk.errors import RateLimited, TimeBaseError
 
 T = TypeVar("T")
 log = logging.getLogger("timebase.sdk.retry")
@@ -23,7 +23,7 @@ TRANSIENT_BUILTINS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionE
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ProviderError):
+    if isinstance(exc, TimeBaseError):
         return exc.transient
     return isinstance(exc, TRANSIENT_BUILTINS)
 

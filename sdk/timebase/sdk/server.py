@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
-from timebase.sdk.errors import InvalidArgument, NotSupported, ProviderError, to_rpc_status
+from timebase.sdk.errors import ErrorKind, InvalidArgument, NotSupported, TimeBaseError
 from timebase.sdk.manifest import Manifest
 from timebase.sdk.provider import (
     Bar,
@@ -34,6 +34,7 @@ from timebase.sdk.provider import (
     Subscription,
     Subscriptions,
 )
+from timebase.sdk.status import to_rpc_status
 from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros, value_problem
 from timebase.sdk.wire import (
     HistoricalQuery,
@@ -74,8 +75,8 @@ class _Servicer(pb_grpc.DataProviderServicer):
     async def _abort(
         self, context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, rpc: str
     ) -> None:
-        if isinstance(exc, ProviderError):
-            if not isinstance(exc, InvalidArgument | NotSupported):
+        if isinstance(exc, TimeBaseError):
+            if exc.kind not in (ErrorKind.INVALID, ErrorKind.UNIMPLEMENTED):
                 log.warning("%s failed: %s: %s", rpc, type(exc).__name__, exc.message)
         else:
             log.error("%s failed with an unexpected error", rpc, exc_info=exc)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from timebase.core.intervals import Interval
+from timebase.sdk.intervals import Interval
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -21,7 +21,6 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from timebase.core.intervals import Interval
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.database_probe import DatabaseProbe
@@ -32,6 +31,7 @@ from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
 from timebase.gateway.query.health import check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
+from timebase.sdk.intervals import Interval
 from timebase.store import Store
 
 

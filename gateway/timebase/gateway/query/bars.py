@@ -19,13 +19,13 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from timebase.core.errors import TimeBaseError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.coverage_plan import ReadPlan, Segment, assign, merge
 from timebase.gateway.derived_intervals import derive
 from timebase.gateway.history import HistoricalBars
+from timebase.sdk.errors import TimeBaseError
+from timebase.sdk.intervals import Interval
 from timebase.store import BarQuery, Dataset, Store
 from timebase.store.thread_reads import ThreadBarReader
 

@@ -3,8 +3,6 @@ provider, and symbol discovery (how the router ranks providers for a symbol)."""
 
 from __future__ import annotations
 
-from timebase.core.errors import ProviderNotFound
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import ProviderView
@@ -15,6 +13,8 @@ from timebase.gateway.query.models import (
     RankedProvider,
     SymbolProviders,
 )
+from timebase.sdk.errors import ProviderNotFound
+from timebase.sdk.intervals import Interval
 
 
 def provider_info(history: HistoricalBars, view: ProviderView) -> ProviderInfo:

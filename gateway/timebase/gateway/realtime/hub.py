@@ -65,7 +65,6 @@ from typing import Any
 
 import grpc
 
-from timebase.core.errors import InvalidRequestError
 from timebase.gateway.realtime.controls import Action, Control, Key, parse_control
 from timebase.gateway.realtime.fanout import ClientSession, Kind
 from timebase.gateway.realtime.upstream import (
@@ -84,6 +83,7 @@ from timebase.gateway.realtime.warnings import (
 )
 from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.errors import InvalidRequestError
 
 _log = logging.getLogger("timebase.gateway.realtime")
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from google.protobuf import timestamp_pb2
 
-from timebase.core.errors import InvalidTimeRangeError
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.sdk.errors import InvalidTimeRangeError
 from timebase.sdk.validation import from_micros
 
 PROVIDER_METADATA_KEY = "x-timebase-provider"
