@@ -22,7 +22,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
-from timebase.gateway.bar_request import BarRequest
+from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.providers import ProviderView
@@ -113,5 +113,6 @@ class QueryApi:
         provider: str | None = None,
     ) -> Invalidated:
         """Forget the stored bars and coverage of [start, end) (checked by the door)."""
-        deleted, providers = await self.history.invalidate(symbol, interval, start, end, provider)
+        checked = check_symbol(symbol)
+        deleted, providers = await self.history.invalidate(checked, interval, start, end, provider)
         return Invalidated(deleted, tuple(providers))
