@@ -1,44 +1,35 @@
 """The gRPC error boundary: every error leaving a gRPC handler goes through `abort_with`.
 
-`TimeBaseError`s map to status codes by class; their messages are deliberate and go to the
-client. Anything else is logged with its traceback and answered INTERNAL with the request's
+A `TimeBaseError` ends the RPC with the status of its `kind` (`GRPC_STATUS`, the one table of
+the gRPC door) and its message, which is deliberate and goes to the client. Anything else is logged with its traceback and answered INTERNAL with the request's
 correlation id only (no stack traces to clients).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
-from timebase.sdk.errors import (
-    DatabaseError,
-    InvalidRequestError,
-    NotImplementedByServer,
-    ProviderAlreadyInstalled,
-    ProviderNotFound,
-    ProviderUnavailable,
-    RateLimited,
-    SymbolNotFound,
-    TimeBaseError,
-)
+from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
 from timebase.sdk.logs import correlation_id
 from timebase.sdk.status import retry_info_metadata
 
 _log = logging.getLogger(__name__)
 
-_CODES: Sequence[tuple[type[TimeBaseError], grpc.StatusCode]] = (
-    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
-    (ProviderNotFound, grpc.StatusCode.NOT_FOUND),
-    (SymbolNotFound, grpc.StatusCode.NOT_FOUND),
-    (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (ProviderUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (DatabaseError, grpc.StatusCode.UNAVAILABLE),
-    (ProviderAlreadyInstalled, grpc.StatusCode.ALREADY_EXISTS),
-    (NotImplementedByServer, grpc.StatusCode.UNIMPLEMENTED),
-)
+#: The gRPC status of each kind of error: the one table of the gRPC door.
+GRPC_STATUS: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.PERMISSION: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
@@ -58,7 +49,7 @@ def rpc_error(exc: BaseException) -> RpcError:
             grpc.StatusCode.INTERNAL,
             "internal error" + (f" (correlation id {cid})" if cid else ""),
         )
-    code = next((c for cls, c in _CODES if isinstance(exc, cls)), grpc.StatusCode.INTERNAL)
+    code = GRPC_STATUS[exc.kind]
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return RpcError(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
     return RpcError(code, exc.message)
@@ -72,7 +63,7 @@ async def abort_with(
 ) -> NoReturn:
     """Log `exc` as it deserves and end the RPC with its status (raises grpc's AbortError)."""
     if isinstance(exc, TimeBaseError):
-        level = logging.INFO if isinstance(exc, InvalidRequestError) else logging.WARNING
+        level = logging.INFO if exc.kind is ErrorKind.INVALID else logging.WARNING
         _log.log(level, "%s failed: %s", rpc, exc.message, extra={"code": exc.code})
     else:
         _log.error("%s failed with an unexpected error", rpc, exc_info=exc)
