@@ -39,6 +39,7 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode, encode_warnin
 from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
 from timebase.gateway.coverage_plan import Segment, assign, merge
 from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
 from timebase.sdk.errors import (
     InvalidDataError,
     InvalidRequestError,
@@ -55,7 +56,7 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_PORT = 8815
+DEFAULT_PORT = DEFAULT_FLIGHT_PORT
 _ONE_US = timedelta(microseconds=1)
 #: How long a Flight thread waits for the event loop to lease or return a connection.
 _LEASE_TIMEOUT = 60.0

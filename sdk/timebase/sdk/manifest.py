@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from timebase.sdk.conventions import is_slug, parse_bool
 from timebase.sdk.errors import ConfigError
 from timebase.sdk.intervals import INTERVALS
 
@@ -37,7 +38,6 @@ log = logging.getLogger("timebase.sdk.manifest")
 OPTIONS_ENV = "TIMEBASE_PROVIDER_OPTIONS"
 SECRET_MASK = "**********"
 
-_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _KNOWN_KEYS = frozenset(
     {
@@ -142,8 +142,9 @@ class OptionSpec:
         if t == "bool":
             if isinstance(value, bool):
                 return value
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
+            parsed = parse_bool(value, strict=True) if isinstance(value, str) else None
+            if parsed is not None:
+                return parsed
             raise ConfigError(f"{where}: expected a bool, got {value!r}")
         if t in ("int", "port"):
             number: int | float
@@ -389,7 +390,7 @@ class _Parser:
                 raise self.fail(key, "required key is missing")
 
         slug = self.string(top["slug"], "slug")
-        if not _SLUG_RE.fullmatch(slug):
+        if not is_slug(slug):
             raise self.fail(
                 "slug", f"expected lower-case letters, digits, '-' or '_' (got {slug!r})"
             )
