@@ -28,12 +28,13 @@ from timebase.flight.service import FlightService
 from timebase.gateway.call_metrics import RequestObserver
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
+from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
 from timebase.sdk.errors import ServerStartError
 from timebase.store import Store
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8815
+DEFAULT_PORT = DEFAULT_FLIGHT_PORT
 
 
 class FlightServer:

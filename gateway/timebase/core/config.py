@@ -60,6 +60,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from timebase.sdk.conventions import (
+    DEFAULT_FLIGHT_PORT,
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HTTP_PORT,
+    is_slug,
+    parse_bool,
+)
 from timebase.sdk.errors import ConfigError
 
 T = TypeVar("T")
@@ -179,9 +186,9 @@ class RestConfig:
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
-    grpc_port: int = 50051
-    flight_port: int = 8815
-    http_port: int = 8080
+    grpc_port: int = DEFAULT_GRPC_PORT
+    flight_port: int = DEFAULT_FLIGHT_PORT
+    http_port: int = DEFAULT_HTTP_PORT
     data_dir: Path = Path(".timebase")
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -333,10 +340,9 @@ def _positive_float(raw: Any) -> float:
 def _bool(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().lower() in {"true", "yes", "on", "1"}:
-        return True
-    if isinstance(raw, str) and raw.strip().lower() in {"false", "no", "off", "0"}:
-        return False
+    value = parse_bool(raw) if isinstance(raw, str) else None
+    if value is not None:
+        return value
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
@@ -370,13 +376,12 @@ def _settings(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ADDRESS_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
 
 
 def _slug(raw: Any) -> str:
     value = _str(raw)
-    if not _SLUG_RE.fullmatch(value):
+    if not is_slug(value):
         raise ValueError(f"expected a provider slug (a-z, 0-9, '-', '_'), got {raw!r}")
     return value
 

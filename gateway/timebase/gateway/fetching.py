@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from timebase.gateway.provider_client import (
 )
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, NegativeCache, Router
+from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import ErrorKind
 from timebase.store import Store, TimeRange
 
@@ -72,6 +72,8 @@ class Fetcher:
     ) -> None:
         self.store = store
         self.config = config
+        #: Retries at the same provider: full jitter, uncapped (`retries` bounds them).
+        self.backoff = Backoff(config.backoff_seconds, maximum=float("inf"), full_jitter=True)
         self.clock = clock
         self.quota = quota
         self.breaker = breaker
@@ -228,8 +230,7 @@ class Fetcher:
                     return partial_end  # the rest comes from the next candidate
                 if err.transient and attempt < self.config.retries:
                     attempt += 1
-                    delay = self.config.backoff_seconds * 2 ** (attempt - 1)
-                    await asyncio.sleep(random.uniform(0, delay))  # jitter
+                    await asyncio.sleep(self.backoff.delay(attempt))
                     continue
                 return None
             self.breaker.success(slug)

@@ -30,12 +30,13 @@ from timebase.grpc.request_parsing import (
 )
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.conventions import VERSION
 from timebase.sdk.intervals import INTERVALS
 from timebase.sdk.logs import correlation_scope
 
 GATEWAY_SLUG = "timebase-gateway"
 GATEWAY_NAME = "TimeBase gateway"
-GATEWAY_VERSION = "0.1.0"
+GATEWAY_VERSION = VERSION
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

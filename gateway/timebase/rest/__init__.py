@@ -13,11 +13,9 @@ from timebase.rest.errors import ERROR_CODES, http_error
 from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
 from timebase.rest.params import parse_bar_query
-from timebase.rest.version import VERSION
 
 __all__ = [
     "ERROR_CODES",
-    "VERSION",
     "Metrics",
     "RestServer",
     "build_app",

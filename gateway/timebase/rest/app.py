@@ -29,10 +29,10 @@ from timebase.rest.envelope import dumps
 from timebase.rest.keys import API, CONFIG, DOCS_BODY, LIMITER, METRICS, SPEC_BODY, STREAMS
 from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
-from timebase.rest.ratelimit import RateLimiter
+from timebase.rest.ratelimit import ClientRateLimiter
 from timebase.rest.routes import ROUTES
-from timebase.rest.version import VERSION
 from timebase.rest.websocket import StreamHandler
+from timebase.sdk.conventions import DEFAULT_HTTP_PORT, VERSION
 from timebase.sdk.errors import ServerStartError
 from timebase.store import Store
 
@@ -52,7 +52,7 @@ def build_app(
     app[API] = api
     app[CONFIG] = config
     app[METRICS] = metrics or Metrics(api.history, api.store, realtime)
-    app[LIMITER] = RateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
+    app[LIMITER] = ClientRateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
     app[STREAMS] = StreamHandler(realtime)
     spec = build_spec(VERSION)
     app[SPEC_BODY] = dumps(spec)
@@ -84,7 +84,7 @@ class RestServer:
         store: Store,
         *,
         host: str = "127.0.0.1",
-        port: int = 8080,
+        port: int = DEFAULT_HTTP_PORT,
         config: RestConfig | None = None,
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,

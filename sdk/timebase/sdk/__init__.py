@@ -18,12 +18,11 @@ from timebase.sdk.errors import (
 from timebase.sdk.manifest import (
     Capabilities,
     Manifest,
-    Options,
-    OptionSpec,
     RateLimits,
     load_manifest,
     parse_manifest,
 )
+from timebase.sdk.options import Options, OptionSpec
 from timebase.sdk.process import serve
 from timebase.sdk.provider import (
     Bar,

@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import RateLimited, TimeBaseError
 
 T = TypeVar("T")
@@ -36,8 +37,7 @@ def backoff_delay(
     rng: Callable[[], float] = random.random,
 ) -> float:
     """Full-jitter delay before retry number `attempt` (1-based): uniform in [0, base·2^(n-1)]."""
-    ceiling = min(max_delay, base * (2 ** (attempt - 1)))
-    return float(ceiling * rng())
+    return Backoff(base, maximum=max_delay, full_jitter=True).delay(attempt, rng)
 
 
 async def retry(

@@ -24,6 +24,8 @@ from grpc_reflection.v1alpha import reflection
 
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.bar_rules import value_problem
+from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
 from timebase.sdk.errors import ErrorKind, InvalidArgument, NotSupported, TimeBaseError
 from timebase.sdk.manifest import Manifest
 from timebase.sdk.provider import (
@@ -35,7 +37,7 @@ from timebase.sdk.provider import (
     Subscriptions,
 )
 from timebase.sdk.status import to_rpc_status
-from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros, value_problem
+from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros
 from timebase.sdk.wire import (
     HistoricalQuery,
     check_interval,
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("timebase.sdk.server")
 
-DEFAULT_PORT = 50052
+DEFAULT_PORT = DEFAULT_PROVIDER_PORT
 DEFAULT_HOST = "127.0.0.1"
 LISTENING_PREFIX = "TIMEBASE_PROVIDER_LISTENING"
 WARNINGS_KEY = "x-timebase-warnings"

@@ -69,7 +69,6 @@ from timebase.gateway.realtime.controls import Action, Control, Key, parse_contr
 from timebase.gateway.realtime.fanout import ClientSession, Kind
 from timebase.gateway.realtime.upstream import (
     CHANNEL_OPTIONS,
-    Backoff,
     Candidates,
     UpstreamCall,
     UpstreamTarget,
@@ -83,6 +82,7 @@ from timebase.gateway.realtime.warnings import (
 )
 from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import InvalidRequestError
 
 _log = logging.getLogger("timebase.gateway.realtime")

@@ -10,7 +10,7 @@ from timebase.rest.keys import API, DOCS_BODY, METRICS, SPEC_BODY
 from timebase.rest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from timebase.rest.middleware import error_response
 from timebase.rest.responses import ok, respond
-from timebase.rest.version import VERSION
+from timebase.sdk.conventions import VERSION
 from timebase.sdk.errors import DatabaseError
 
 routes = web.RouteTableDef()
