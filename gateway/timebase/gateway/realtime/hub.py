@@ -83,7 +83,8 @@ from timebase.gateway.realtime.warnings import (
 from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.backoff import Backoff
-from timebase.sdk.errors import InvalidRequestError
+from timebase.sdk.errors import ErrorKind, InvalidRequestError
+from timebase.sdk.status import GRPC_STATUS, kind_of_status
 
 _log = logging.getLogger("timebase.gateway.realtime")
 
@@ -177,7 +178,7 @@ class RealtimeHub:
     async def stop(self) -> None:
         self._running = False
         for session in list(self._sessions):
-            session.fail(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down")
+            session.fail(ErrorKind.UNAVAILABLE, "the gateway is shutting down")
         routes = list(self._routes.values())
         self._routes.clear()
         connecting = [r.connecting for r in routes if r.connecting is not None]
@@ -239,8 +240,8 @@ class RealtimeHub:
             await asyncio.gather(reader, return_exceptions=True)
             self._release(session)
         if session.error is not None:
-            code, message = session.error
-            await context.abort(code, message)
+            kind, message = session.error
+            await context.abort(GRPC_STATUS[kind], message)
 
     async def _read_controls(
         self, session: ClientSession, requests: AsyncIterator[pb.StreamControl]
@@ -250,10 +251,10 @@ class RealtimeHub:
                 try:
                     self._apply(session, parse_control(raw))
                 except InvalidRequestError as exc:
-                    session.fail(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+                    session.fail(exc.kind, exc.message)
                     return
                 except _TooManySubscriptions as exc:
-                    session.fail(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                    session.fail(ErrorKind.RATE_LIMITED, str(exc))
                     return
         except asyncio.CancelledError:
             raise
@@ -525,9 +526,9 @@ class RealtimeHub:
     @staticmethod
     def _rejected_keys(call: UpstreamCall, error: BaseException | None) -> set[Key]:
         """Keys a provider refused, when its error names them (the call is otherwise fine)."""
-        if not isinstance(error, grpc.aio.AioRpcError) or error.code() not in (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            grpc.StatusCode.NOT_FOUND,
+        if not isinstance(error, grpc.aio.AioRpcError) or kind_of_status(error.code()) not in (
+            ErrorKind.INVALID,
+            ErrorKind.NOT_FOUND,
         ):
             return set()
         match = _REJECTION.match(error.details() or "")
