@@ -57,7 +57,6 @@ import asyncio
 import inspect
 import itertools
 import logging
-import math
 import re
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +82,7 @@ from timebase.gateway.realtime.warnings import (
 from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.backoff import Backoff
+from timebase.sdk.bar_rules import first_broken
 from timebase.sdk.errors import ErrorKind, InvalidRequestError
 from timebase.sdk.status import GRPC_STATUS, kind_of_status
 
@@ -126,15 +126,9 @@ def _ts_us(msg: pb.TimeSeriesData) -> int:
 
 
 def _bad_values(msg: pb.TimeSeriesData) -> str | None:
-    """Why a bar's values are unusable, or None (the store applies the full checks)."""
-    values = (msg.open, msg.high, msg.low, msg.close, msg.volume)
-    if not all(math.isfinite(v) for v in values):
-        return "a value is not finite"
-    if msg.low > msg.high:
-        return "low above high"
-    if msg.volume < 0:
-        return "negative volume"
-    return None
+    """Why a bar's values are unusable (the shared bar rules the store applies too), or None."""
+    rule = first_broken(msg.open, msg.high, msg.low, msg.close, msg.volume)
+    return f"{rule.column}: {rule.message}" if rule is not None else None
 
 
 class RealtimeHub:
