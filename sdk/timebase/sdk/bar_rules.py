@@ -1,5 +1,6 @@
 """The rules a bar's values must satisfy: one set, shared by the SDK (what a provider yields,
-`timebase.sdk.validation`) and the store (what is written, `timebase.store.validation`).
+`timebase.sdk.validation`), the store (what is written, `timebase.store.validation`) and the
+gateway's real-time hub (what it forwards).
 
 Prices and volume are finite numbers, the volume is not negative, ``low <= high`` and open and
 close lie in [low, high]. Each rule has a scalar check (one bar) and a vectorised mask (pyarrow
@@ -85,12 +86,18 @@ VALUE_RULES: tuple[ValueRule, ...] = (
 )
 
 
-def value_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
-    """Why the values of a bar are invalid (the first broken rule's reason), or None."""
+def first_broken(o: float, h: float, lo: float, c: float, v: float) -> ValueRule | None:
+    """The first rule the values of a bar break, or None."""
     for rule in VALUE_RULES:
         if rule.check(o, h, lo, c, v):
-            return rule.reason
+            return rule
     return None
+
+
+def value_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
+    """Why the values of a bar are invalid (the first broken rule's reason), or None."""
+    rule = first_broken(o, h, lo, c, v)
+    return rule.reason if rule is not None else None
 
 
 def broken(columns: Mapping[str, Any]) -> list[tuple[str, Any]]:
