@@ -9,9 +9,10 @@ import pytest
 from pyarrow import flight
 
 from timebase.flight.errors import FLIGHT_ERROR, to_flight_error
-from timebase.grpc.errors import GRPC_STATUS, rpc_error
+from timebase.grpc.errors import rpc_error
 from timebase.rest.errors import HTTP_STATUS, PUBLIC_ERRORS, http_error
 from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.status import GRPC_STATUS
 
 
 def test_every_kind_has_a_status_on_every_door() -> None:

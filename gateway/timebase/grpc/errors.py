@@ -1,8 +1,9 @@
 """The gRPC error boundary: every error leaving a gRPC handler goes through `abort_with`.
 
-A `TimeBaseError` ends the RPC with the status of its `kind` (`GRPC_STATUS`, the one table of
-the gRPC door) and its message, which is deliberate and goes to the client. Anything else is logged with its traceback and answered INTERNAL with the request's
-correlation id only (no stack traces to clients).
+A `TimeBaseError` ends the RPC with the status of its `kind` (`timebase.sdk.status.GRPC_STATUS`,
+the one kind → gRPC status table, shared with the provider wire) and its message, which is
+deliberate and goes to the client. Anything else is logged with its traceback and answered
+INTERNAL with the request's correlation id only (no stack traces to clients).
 """
 
 from __future__ import annotations
@@ -14,22 +15,9 @@ from typing import Any, NoReturn
 import grpc
 from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
 from timebase.sdk.logs import correlation_id
-from timebase.sdk.status import retry_info_metadata
+from timebase.sdk.status import GRPC_STATUS, retry_info_metadata
 
 _log = logging.getLogger(__name__)
-
-#: The gRPC status of each kind of error: the one table of the gRPC door.
-GRPC_STATUS: dict[ErrorKind, grpc.StatusCode] = {
-    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    ErrorKind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
-    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-    ErrorKind.PERMISSION: grpc.StatusCode.PERMISSION_DENIED,
-    ErrorKind.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    ErrorKind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
-    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
-}
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
