@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from timebase.core.errors import InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import (
     BarRequest,
     build_request,
@@ -26,6 +24,8 @@ from timebase.gateway.bar_request import (
     check_provider,
     check_symbol,
 )
+from timebase.sdk.errors import InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import Interval
 
 QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
 PUT_KEYS = ("provider", "interval")
@@ -145,10 +145,6 @@ def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
     return FlightQuery(requests, cached_only)
 
 
-#: gRPC field names in build_request's messages → the names of the Flight query.
-_RENAMES = (("start_time", "start"), ("end_time", "end"))
-
-
 def _build(
     symbol: str,
     interval: str,
@@ -158,17 +154,16 @@ def _build(
     provider: str,
     now: datetime,
 ) -> BarRequest:
-    try:
-        return build_request(
-            symbol=symbol, interval=interval, start=start, end=end, provider=provider, now=now
-        )
-    except InvalidRequestError as exc:
-        message = exc.message
-        for old, new in _RENAMES:
-            message = message.replace(old, new)
-        exc.message = message
-        exc.args = (message,)
-        raise
+    return build_request(
+        symbol=symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        provider=provider,
+        now=now,
+        start_field="start",
+        end_field="end",
+    )
 
 
 def parse_put_options(raw: bytes) -> PutOptions:

@@ -1,5 +1,5 @@
-"""The admin API's core, shared by the gRPC and REST doors: providers installed and removed at
-run time, without restarting the gateway.
+"""The admin API's core (behind `QueryApi.install_provider` / `remove_provider`, for the gRPC
+and REST doors): providers installed and removed at run time, without restarting the gateway.
 
     admin = ProviderAdmin(supervisor, history)      # supervisor None: every call is refused
     state = await admin.install("tiny")              # a folder (or its name) in a providers dir
@@ -17,15 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from timebase.core.errors import (
+from timebase.gateway.bar_request import check_provider
+from timebase.gateway.history import HistoricalBars
+from timebase.sdk.errors import (
     ConfigError,
     InvalidRequestError,
     NotImplementedByServer,
     ProviderAlreadyInstalled,
     ProviderNotFound,
 )
-from timebase.gateway.bar_request import check_provider
-from timebase.gateway.history import HistoricalBars
 from timebase.supervisor.state import ProviderNotFoundError, ProviderState
 
 #: The longest folder argument accepted (a path, not a document).

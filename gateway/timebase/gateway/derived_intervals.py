@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.intervals import Interval
+from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA
 
 #: The finer interval each derivable interval is built from.
@@ -66,6 +66,19 @@ def bucket_ceil(ts: datetime, interval: Interval) -> datetime:
     """The first bucket start at or after `ts`."""
     start = bucket_start(ts, interval)
     return start if start == ts else next_bucket(start, interval)
+
+
+def derive(
+    table: pa.Table, target: Interval, base: Interval, start: datetime, end: datetime
+) -> pa.Table:
+    """`aggregate`, keeping the buckets that start in [start, end)."""
+    derived = aggregate(table, target, base)
+    ts = derived.column("timestamp")
+    mask = pc.and_(
+        pc.greater_equal(ts, pa.scalar(start, ts.type)),
+        pc.less(ts, pa.scalar(end, ts.type)),
+    )
+    return derived.filter(mask)
 
 
 def aggregate(table: pa.Table, target: Interval, base: Interval) -> pa.Table:

@@ -28,31 +28,21 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from timebase.core.config import RoutingConfig
-from timebase.core.errors import (
-    AllProvidersFailed,
-    InvalidRequestError,
-    ProviderNotFound,
-    ProviderUnavailable,
-    RateLimitedError,
-    SymbolNotFound,
-)
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import BarRequest, lookback_for_limit
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
+    ReadPlan,
     Segment,
     assign,
     merge,
@@ -60,9 +50,9 @@ from timebase.gateway.coverage_plan import (
 )
 from timebase.gateway.derived_intervals import (
     DERIVED_FROM,
-    aggregate,
     bucket_ceil,
     bucket_start,
+    derive,
 )
 from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.provider_client import (
@@ -70,7 +60,17 @@ from timebase.gateway.provider_client import (
 )
 from timebase.gateway.providers import ProviderSource, ProviderView
 from timebase.gateway.quota import QuotaTracker
-from timebase.gateway.router import Candidate, NegativeCache, RouteDecision, Router
+from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
+from timebase.sdk.errors import (
+    AllProvidersFailed,
+    ErrorKind,
+    ProviderCapabilityMissing,
+    ProviderNotFound,
+    ProviderUnavailable,
+    RateLimited,
+    SymbolNotFound,
+)
+from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
@@ -86,10 +86,9 @@ class BarAnswer:
 
     table: pa.Table
     warnings: list[BarWarning] = field(default_factory=list)
-    #: How `table` was read from the store: each segment's [start, end) from that provider's
-    #: stored bars (what Flight encodes into tickets to stream the same rows). None when the
-    #: bars were not read straight from the store (derived intervals, `limit` answers).
-    segments: list[Segment] | None = None
+    #: How `table` is read from the store (what Flight encodes into tickets to stream the same
+    #: rows). None for `limit` answers, which are not a plain range read.
+    plan: ReadPlan | None = None
 
 
 class HistoricalBars:
@@ -148,9 +147,9 @@ class HistoricalBars:
         """The answer to `request`; identical concurrent requests share one resolution.
 
         `read=False` makes sure the bars are stored and plans where each part of the range is
-        read from (`segments`) without reading them: for doors that stream straight from the
-        store (Flight). Answers that cannot be planned (derived intervals, `limit`) still carry
-        their table and no segments.
+        read from (`plan`) without reading them: for doors that stream straight from the store
+        (Flight). Derived intervals are planned as the finer bars to aggregate. `limit` answers
+        cannot be planned: they carry their table and no plan.
         """
         key = (
             read,
@@ -255,7 +254,7 @@ class HistoricalBars:
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:
-            return await self._derived(request, derived[0].derived_from, deadline, None)
+            return await self._derived(request, derived[0].derived_from, deadline, None, read)
         stored = sorted(
             {k.provider for k in latest if k.interval == request.interval.value}
             - {c.slug for c in native}
@@ -266,7 +265,7 @@ class HistoricalBars:
             coverage_slugs=[c.slug for c in native] + stored,
             deadline=deadline,
             symbol_centric=True,
-            excluded=decision.excluded,
+            excluded=decision.exclusions,
             read=read,
         )
 
@@ -303,19 +302,27 @@ class HistoricalBars:
                         provider=slug,
                     )
                 )
-            return BarAnswer(table, warnings, [Segment(request.start, request.end, slug)])
+            plan = ReadPlan(
+                request.symbol,
+                request.interval,
+                request.start,
+                request.end,
+                (Segment(request.start, request.end, slug),),
+            )
+            return BarAnswer(table, warnings, plan)
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
-            reason = decision.excluded.get(slug, "not available")
-            if "does not serve" in reason or "symbol does not match" in reason:
-                raise InvalidRequestError(
+            exclusion = decision.exclusions.get(slug)
+            reason = exclusion.message if exclusion is not None else "not available"
+            if exclusion is not None and exclusion.reason.capability_missing:
+                raise ProviderCapabilityMissing(
                     f"provider: {slug!r} {reason}", field="provider", provider=slug
                 )
             raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
         candidate = decision.candidates[0]
         if candidate.derived_from is not None:
-            return await self._derived(request, candidate.derived_from, deadline, slug)
+            return await self._derived(request, candidate.derived_from, deadline, slug, read)
         return await self._native(
             request,
             [candidate],
@@ -332,7 +339,9 @@ class HistoricalBars:
         base: Interval | None,
         deadline: float | None,
         provider: str | None,
+        read: bool,
     ) -> BarAnswer:
+        """Bars of a coarser interval from the stored bars of `base` (fetched when missing)."""
         assert base is not None
         target = request.interval
         start = bucket_start(request.start, target)
@@ -345,14 +354,19 @@ class HistoricalBars:
             provider=provider,
             refresh=request.refresh,
         )
-        answer = await self._answer_range(base_request, deadline)
-        table = aggregate(answer.table, target, base)
-        ts = table.column("timestamp")
-        mask = pc.and_(
-            pc.greater_equal(ts, pa.scalar(request.start, ts.type)),
-            pc.less(ts, pa.scalar(request.end, ts.type)),
+        answer = await self._answer_range(base_request, deadline, read=read)
+        assert answer.plan is not None
+        plan = replace(
+            answer.plan,
+            interval=target,
+            start=request.start,
+            end=request.end,
+            derived_from=base,
         )
-        return BarAnswer(table.filter(mask), answer.warnings)
+        if not read:
+            return BarAnswer(BAR_SCHEMA.empty_table(), answer.warnings, plan)
+        table = derive(answer.table, target, base, request.start, request.end)
+        return BarAnswer(table, answer.warnings, plan)
 
     def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
         key = (symbol, interval.value)
@@ -370,7 +384,7 @@ class HistoricalBars:
         coverage_slugs: list[str],
         deadline: float | None,
         symbol_centric: bool,
-        excluded: dict[str, str] | Any,
+        excluded: Mapping[str, Exclusion],
         read: bool = True,
     ) -> BarAnswer:
         symbol, interval = request.symbol, request.interval
@@ -420,11 +434,17 @@ class HistoricalBars:
             kept.extend(fill.segments)
         segments = merge(kept)
         if symbol_centric:
-            plan = segments
+            plan = ReadPlan.clipped(symbol, interval, request.start, request.end, segments)
             table = await self._read_segments(request, segments) if read else None
         else:
             assert request.provider is not None
-            plan = [Segment(request.start, request.end, request.provider)]
+            plan = ReadPlan.clipped(
+                symbol,
+                interval,
+                request.start,
+                request.end,
+                [Segment(request.start, request.end, request.provider)],
+            )
             table = await self._read_provider(request, request.provider) if read else None
         if table is None:
             table = BAR_SCHEMA.empty_table()
@@ -459,27 +479,28 @@ class HistoricalBars:
             return None
         return TimeRange(tail_start, seg.end)
 
-    def _failure(self, request: BarRequest, fill: Fill, excluded: Any) -> Exception:
+    def _failure(
+        self, request: BarRequest, fill: Fill, excluded: Mapping[str, Exclusion]
+    ) -> Exception:
         what = f"{request.symbol} {request.interval.value}"
         parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
-        parts += [f"{slug}: {reason}" for slug, reason in dict(excluded).items()]
+        parts += [f"{slug}: {e.message}" for slug, e in excluded.items()]
         listing = "; ".join(parts) if parts else "no provider serves it"
-        codes = set(fill.codes.values())
-        if codes and codes == {grpc.StatusCode.NOT_FOUND}:
+        kinds = set(fill.kinds.values())
+        if kinds and kinds == {ErrorKind.NOT_FOUND}:
             return SymbolNotFound(
                 f"symbol {request.symbol!r} was not found ({listing})",
                 symbol=request.symbol,
                 errors=dict(fill.errors),
             )
-        if codes and codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}:
-            return RateLimitedError(
+        if kinds and kinds == {ErrorKind.RATE_LIMITED}:
+            return RateLimited(
                 f"every provider for {what} is rate limited ({listing})",
                 retry_after=fill.retry_after,
                 errors=dict(fill.errors),
             )
         if not fill.errors and not request.provider:
-            reasons = list(dict(excluded).values())
-            if reasons and all("symbol" in r for r in reasons):
+            if excluded and all(e.reason.about_symbol for e in excluded.values()):
                 return SymbolNotFound(
                     f"no provider serves symbol {request.symbol!r} ({listing})",
                     symbol=request.symbol,
@@ -487,7 +508,7 @@ class HistoricalBars:
             return ProviderUnavailable(
                 f"no provider can serve {what} ({listing})",
                 symbol=request.symbol,
-                excluded=dict(excluded),
+                excluded={slug: e.message for slug, e in excluded.items()},
             )
         return AllProvidersFailed(
             f"every provider failed for {what} ({listing})", errors=dict(fill.errors)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from timebase.core.intervals import INTERVALS
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
+from timebase.sdk.conventions import SLUG_PATTERN
+from timebase.sdk.intervals import INTERVALS
 
 _REF = "#/components/schemas/"
 
@@ -105,7 +106,7 @@ _PARAMETERS: dict[str, Any] = {
         "in": "path",
         "required": True,
         "description": "Provider slug (a running add-on, or the name of imported bars).",
-        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+        "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
     },
     "Interval": {
         "name": "interval",
@@ -169,8 +170,8 @@ def _bar_operation(summary: str, description: str, params: list[str]) -> dict[st
         "summary": summary,
         "description": description
         + "\n\nContent negotiation: `Accept: application/json` (default), `text/csv` or "
-        "`application/vnd.apache.arrow.stream` (or `?format=`); gzip with "
-        "`Accept-Encoding: gzip`. JSON and CSV hold at most 100,000 bars (configurable, "
+        "`application/vnd.apache.arrow.stream` (or `?format=`); gzip or deflate with "
+        "`Accept-Encoding`. JSON and CSV hold at most 100,000 bars (configurable, "
         "`rest.max_bars`); Arrow has no limit. For CSV and Arrow the warnings are in the "
         f"`{WARNINGS_HEADER}` header.",
         "tags": ["bars"],

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import INTERVALS, Interval
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.sdk.conventions import parse_bool
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Query parameters of the bar routes.
 BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format"})
@@ -81,11 +81,9 @@ def positive_int(raw: str, field: str) -> int:
 
 
 def boolean(raw: str, field: str) -> bool:
-    text = raw.strip().lower()
-    if text in {"", "1", "true", "yes"}:
-        return True
-    if text in {"0", "false", "no"}:
-        return False
+    value = True if not raw.strip() else parse_bool(raw)  # a bare `?refresh` means true
+    if value is not None:
+        return value
     raise InvalidRequestError(f"{field}: expected true or false, got {raw!r}", field=field)
 
 
@@ -97,26 +95,16 @@ def parse_bar_query(symbol: str, query: Mapping[str, str], provider: str | None)
     end = parse_user_time(query["end"], field="end", is_end=True) if "end" in query else None
     limit = positive_int(query["limit"], "limit") if "limit" in query else None
     refresh = boolean(query["refresh"], "refresh") if "refresh" in query else False
-    if start is not None and end is not None and not start < end:
-        raise InvalidTimeRangeError(
-            f"start: must be before end (got start={start.isoformat()}, end={end.isoformat()})",
-            field="start",
-        )
     if start is None and limit is None:
         raise InvalidTimeRangeError("start: required unless limit is set", field="start")
-    try:
-        return build_request(
-            symbol=symbol,
-            interval=bar_interval.value,
-            start=start,
-            end=end,
-            limit=limit,
-            provider=provider or "",
-            refresh=refresh,
-        )
-    except InvalidRequestError as exc:
-        message = re.sub(r"\b(start|end)_time\b", r"\1", exc.message)
-        if message == exc.message:
-            raise
-        renamed = type(exc)(message, **exc.details)
-        raise renamed from None
+    return build_request(
+        symbol=symbol,
+        interval=bar_interval.value,
+        start=start,
+        end=end,
+        limit=limit,
+        provider=provider or "",
+        refresh=refresh,
+        start_field="start",
+        end_field="end",
+    )

@@ -22,7 +22,7 @@ import adbc_driver_manager
 from adbc_driver_manager.dbapi import Connection
 from adbc_driver_postgresql import dbapi
 
-from timebase.core.errors import DatabaseError, TimeBaseError
+from timebase.sdk.errors import DatabaseError, TimeBaseError
 
 _log = logging.getLogger(__name__)
 
@@ -224,6 +224,11 @@ class PooledConnection:
         except BaseException:
             self._rollback()
             raise
+
+    def end_read(self) -> None:
+        """End a read transaction run on the calling thread (rolled back; a connection that
+        cannot roll back is marked broken, so the pool closes it)."""
+        self._rollback()
 
     def _rollback(self) -> None:
         try:

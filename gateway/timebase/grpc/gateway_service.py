@@ -1,0 +1,96 @@
+"""`timebase.v1.GatewayService`: GetBars (columnar), ListProviders, GetSymbolProviders,
+InvalidateRange, and the admin RPCs InstallProvider / RemoveProvider (through the supervisor;
+UNIMPLEMENTED when the server has none). Each RPC parses its request, asks the query API and
+renders the answer (`render`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from timebase.gateway.bar_columns import table_to_chunks
+from timebase.gateway.bar_request import check_interval, check_provider, check_range, check_symbol
+from timebase.gateway.query import QueryApi
+from timebase.grpc import render
+from timebase.grpc.data_provider_service import answer_request, request_scope
+from timebase.grpc.errors import abort_with
+from timebase.grpc.request_parsing import request_timestamp
+from timebase.sdk.intervals import Interval
+from timebase.v1 import bars_pb2 as v1
+from timebase.v1 import bars_pb2_grpc as v1_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class GatewayService(v1_grpc.GatewayServiceServicer):
+    def __init__(self, api: QueryApi) -> None:
+        self.api = api
+
+    async def GetBars(
+        self, request: v1.GetBarsRequest, context: Context
+    ) -> AsyncIterator[v1.GetBarsResponse]:
+        with request_scope(context):
+            answer = await answer_request(self.api, request, context, "GetBars")
+            for chunk in table_to_chunks(answer.table, v1.GetBarsResponse):
+                yield chunk
+
+    async def ListProviders(
+        self, request: v1.ListProvidersRequest, context: Context
+    ) -> v1.ListProvidersResponse:
+        with request_scope(context):
+            try:
+                listing = await self.api.providers()
+            except Exception as exc:
+                await abort_with(context, exc, "ListProviders")
+            return v1.ListProvidersResponse(providers=[render.provider_info(p) for p in listing])
+
+    async def GetSymbolProviders(
+        self, request: v1.GetSymbolProvidersRequest, context: Context
+    ) -> v1.GetSymbolProvidersResponse:
+        with request_scope(context):
+            try:
+                interval = check_interval(request.interval) if request.interval else Interval.D1
+                answer = await self.api.symbol_providers(request.symbol, interval)
+            except Exception as exc:
+                await abort_with(context, exc, "GetSymbolProviders")
+            return render.symbol_providers(answer)
+
+    async def InvalidateRange(
+        self, request: v1.InvalidateRangeRequest, context: Context
+    ) -> v1.InvalidateRangeResponse:
+        with request_scope(context):
+            try:
+                symbol = check_symbol(request.symbol)
+                interval = check_interval(request.interval)
+                provider = check_provider(request.provider)
+                start, end = check_range(
+                    request_timestamp(request, "start_time"),
+                    request_timestamp(request, "end_time"),
+                )
+                done = await self.api.invalidate(symbol, interval, start, end, provider)
+            except Exception as exc:
+                await abort_with(context, exc, "InvalidateRange")
+            return v1.InvalidateRangeResponse(deleted=done.deleted, providers=done.providers)
+
+    # -- admin ------------------------------------------------------------------------------
+
+    async def InstallProvider(
+        self, request: v1.InstallProviderRequest, context: Context
+    ) -> v1.InstallProviderResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.install_provider(request.folder)
+            except Exception as exc:
+                await abort_with(context, exc, "InstallProvider")
+            return v1.InstallProviderResponse(provider=render.provider_info(info))
+
+    async def RemoveProvider(
+        self, request: v1.RemoveProviderRequest, context: Context
+    ) -> v1.RemoveProviderResponse:
+        with request_scope(context):
+            try:
+                await self.api.remove_provider(request.slug)
+            except Exception as exc:
+                await abort_with(context, exc, "RemoveProvider")
+            return v1.RemoveProviderResponse()
