@@ -66,18 +66,18 @@ SAMPLE = {
         "if limit < 0:",
         ("tests/gateway/test_bar_request.py",),
     ),
-    # The SDK skips bars with a negative volume.
-    "sdk-negative-volume": Mutant(
-        "timebase.sdk.validation",
-        "    if v < 0:\n",
-        "    if v < -1:\n",
+    # The shared bar rules (SDK and store) refuse a negative volume.
+    "bar-rules-negative-volume": Mutant(
+        "timebase.sdk.bar_rules",
+        "lambda o, h, lo, c, v: v < 0,",
+        "lambda o, h, lo, c, v: v < -1,",
         ("tests/sdk/test_validation.py",),
     ),
-    # The store refuses a bar whose high is below its low.
-    "store-high-below-low": Mutant(
+    # The store refuses a bar with an empty symbol.
+    "store-empty-symbol": Mutant(
         "timebase.store.validation",
-        'lambda t: pc.less(t["high"], t["low"])',
-        'lambda t: pc.less(t["high"], pc.subtract(t["low"], 1))',
+        'lambda t: pc.equal(t["symbol"], "")',
+        'lambda t: pc.equal(t["symbol"], "-")',
         ("tests/store/test_validation.py::test_user_batch_names_first_bad_row_and_column",),
     ),
     # Within one write a repeated key keeps its last row (needs the database).

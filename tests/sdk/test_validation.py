@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from timebase.sdk import Bar
+from timebase.sdk.bar_rules import value_problem
 from timebase.sdk.validation import (
     REASONS,
     BarValidator,
@@ -18,7 +19,6 @@ from timebase.sdk.validation import (
     metadata_json,
     metadata_map,
     to_micros,
-    value_problem,
 )
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)

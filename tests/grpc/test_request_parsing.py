@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 from timebase.core.errors import InvalidRequestError, InvalidTimeRangeError
 from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import BarRequest
-from timebase.gateway.request_parsing import (
+from timebase.grpc.request_parsing import (
     PROVIDER_METADATA_KEY,
     REFRESH_METADATA_KEY,
     metadata_value,
