@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -71,13 +72,31 @@ def results() -> dict[str, dict[str, str]]:
     return out
 
 
+def _names(cell: str) -> list[str]:
+    """The mutants a table cell names: `…__mutmut_4`, then `_7` (one more) or … `_9` (a range)."""
+    tokens = re.findall(r"([^`]*)`([^`]+)`", cell)
+    if not tokens or "__mutmut_" not in tokens[0][1]:
+        return []
+    base, _, first = tokens[0][1].rpartition("__mutmut_")
+    numbers = [int(first)]
+    for between, token in tokens[1:]:
+        if not re.fullmatch(r"_\d+", token):
+            break
+        last = int(token[1:])
+        numbers += range(numbers[-1] + 1, last + 1) if "…" in between else [last]
+    return [f"{base}__mutmut_{n}" for n in numbers]
+
+
 def triage() -> dict[str, str]:
-    """Mutant name → verdict (killed, equivalent, accepted) from the tables of docs/mutation.md."""
+    """Mutant name → verdict (killed, equivalent, accepted) from the tables of docs/mutation.md;
+    a later row overrides an earlier one (a range, then its exceptions)."""
     verdicts: dict[str, str] = {}
     for line in TRIAGE.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0].startswith("`timebase."):
-            verdicts[cells[0].strip("`")] = cells[2].split()[0].lower() if cells[2] else ""
+            verdict = cells[2].split()[0].lower().rstrip(":") if cells[2] else ""
+            for name in _names(cells[0]):
+                verdicts[name] = verdict
     return verdicts
 
 

@@ -73,6 +73,13 @@ SAMPLE = {
         "lambda o, h, lo, c, v: v < -1,",
         ("tests/sdk/test_validation.py",),
     ),
+    # Open and close may equal the high (the rules are built at import, out of mutmut's reach).
+    "bar-rules-outside": Mutant(
+        "timebase.sdk.bar_rules",
+        "return bool(values[index] < low or values[index] > high)",
+        "return bool(values[index] < low or values[index] >= high)",
+        ("tests/sdk/test_validation.py",),
+    ),
     # The store refuses a bar with an empty symbol.
     "store-empty-symbol": Mutant(
         "timebase.store.validation",
