@@ -15,6 +15,7 @@ from timebase.gateway.bar_request import (
     build_request,
     check_interval,
     check_provider,
+    check_range,
     check_symbol,
     estimate_bars,
     lookback_for_limit,
@@ -251,3 +252,29 @@ def test_now_defaults_to_the_clock() -> None:
     )
     assert before <= request.end <= datetime.now(UTC)
     assert request.end.tzinfo is UTC
+
+
+def test_check_range_names_the_missing_end() -> None:
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    assert check_range(start, end) == (start, end)
+    for args, field in [
+        ((None, end), "start_time"),
+        ((start, None), "end_time"),
+        ((None, None), "start_time"),
+    ]:
+        with pytest.raises(InvalidTimeRangeError) as err:
+            check_range(*args)
+        assert str(err.value) == f"{field}: required"
+        assert err.value.details == {"field": field}
+    with pytest.raises(InvalidTimeRangeError) as err:
+        check_range(None, end, "from", "to")
+    assert (str(err.value), err.value.details) == ("from: required", {"field": "from"})
+    with pytest.raises(InvalidTimeRangeError) as err:
+        check_range(start, None, "from", "to")
+    assert (str(err.value), err.value.details) == ("to: required", {"field": "to"})
+    with pytest.raises(InvalidTimeRangeError) as err:
+        check_range(end, start, "from", "to")
+    assert str(err.value) == (
+        "from: must be before to (got from=2024-01-02T00:00:00+00:00, to=2024-01-01T00:00:00+00:00)"
+    )
+    assert err.value.details == {"field": "from"}

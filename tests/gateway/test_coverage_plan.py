@@ -9,6 +9,7 @@ import pytest
 from timebase.core.intervals import Interval
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
+    ReadPlan,
     Segment,
     assign,
     merge,
@@ -168,3 +169,23 @@ def test_every_interval_has_a_freshness_ttl() -> None:
     assert set(FRESHNESS_TTL) == set(Interval)
     assert FRESHNESS_TTL[Interval.M1] == timedelta(seconds=30)
     assert FRESHNESS_TTL[Interval.D1] == timedelta(hours=1)
+
+
+def test_a_read_plan_clips_its_segments_to_the_range() -> None:
+    plan = ReadPlan.clipped(
+        "AAPL",
+        Interval.D1,
+        d(3),
+        d(8),
+        [
+            seg(1, 2, "a"),
+            seg(1, 3, "a"),
+            seg(2, 5, "b"),
+            seg(5, 6, "c"),
+            seg(7, 12, "a"),
+            seg(8, 9, "d"),
+        ],
+    )
+    assert plan == ReadPlan(
+        "AAPL", Interval.D1, d(3), d(8), (seg(3, 5, "b"), seg(5, 6, "c"), seg(7, 8, "a")), None
+    )

@@ -18,7 +18,7 @@ from timebase.core.intervals import Interval
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.providers import ProviderView, StaticProvider
 from timebase.gateway.quota import QuotaTracker
-from timebase.gateway.router import NegativeCache, RouteDecision, Router
+from timebase.gateway.router import ExclusionReason, NegativeCache, RouteDecision, Router
 from timebase.sdk.manifest import Capabilities, Manifest, RateLimits
 from timebase.store.bars import SeriesKey
 
@@ -145,6 +145,20 @@ def test_every_exclusion_reason_is_named() -> None:
         "fx": "symbol does not match its patterns (EUR.*, USD.*)",
         "gone": "answered NOT_FOUND for this symbol recently",
         "broken": "circuit open (next try in 18 s)",
+    }
+    reasons = {slug: e.reason for slug, e in decision.exclusions.items()}
+    assert reasons == {
+        "stopped": ExclusionReason.NOT_RUNNING,
+        "starting": ExclusionReason.NOT_RUNNING,
+        "noaddr": ExclusionReason.NOT_RUNNING,
+        "nomanifest": ExclusionReason.NOT_RUNNING,
+        "locked": ExclusionReason.DISABLED,
+        "stream": ExclusionReason.NO_HISTORICAL_DATA,
+        "minutes": ExclusionReason.INTERVAL_NOT_SERVED,
+        "hourly": ExclusionReason.INTERVAL_NOT_SERVED,
+        "fx": ExclusionReason.SYMBOL_NOT_MATCHED,
+        "gone": ExclusionReason.SYMBOL_NOT_FOUND_RECENTLY,
+        "broken": ExclusionReason.CIRCUIT_OPEN,
     }
 
 
