@@ -278,3 +278,12 @@ def test_check_range_names_the_missing_end() -> None:
         "from: must be before to (got from=2024-01-02T00:00:00+00:00, to=2024-01-01T00:00:00+00:00)"
     )
     assert err.value.details == {"field": "from"}
+
+
+def test_build_request_names_the_doors_fields() -> None:
+    with pytest.raises(InvalidTimeRangeError) as err:
+        build(end=datetime(2023, 12, 31, tzinfo=UTC), start_field="from", end_field="to")
+    assert str(err.value) == (
+        "from: must be before to (got from=2024-01-01T00:00:00+00:00, to=2023-12-31T00:00:00+00:00)"
+    )
+    assert err.value.details == {"field": "from"}
