@@ -15,8 +15,10 @@ from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, bar_values
+from timebase.core.config import RoutingConfig
+from timebase.core.intervals import Interval
 from timebase.flight import server as flight_server
-from timebase.store import BAR_SCHEMA
+from timebase.store import BAR_SCHEMA, BarQuery
 
 pytestmark = pytest.mark.asyncio
 
@@ -122,27 +124,25 @@ async def test_multi_symbol_one_endpoint_each_sorted(database_url: str) -> None:
         pd.testing.assert_frame_equal(frame, expected)
 
 
-async def test_provider_aware_and_sticky_symbol_centric(database_url: str) -> None:
+async def test_provider_aware_and_sticky_symbol_centric(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha", base=100.0)
     beta = RecordingProvider("beta", base=500.0)
-    async with running_flight(database_url, alpha, beta) as fg:
+    # alpha first: without the sticky rule a symbol-centric read would be served from alpha.
+    routing = RoutingConfig(priorities={"alpha": 1, "beta": 2}, backoff_seconds=0.01, retries=1)
+    async with running_flight(fresh_database_url, alpha, beta, routing=routing) as fg:
         query = {"symbol": "ACME", "interval": "1d", "start": "2024-01-01", "end": "2024-01-08"}
         _, beta_table = await asyncio.to_thread(read, fg, provider="beta", **query)
-        assert set(beta_table["provider"].to_pylist()) == {"beta"}
-        assert beta_table.num_rows == 7
-        # symbol-centric: one bar per timestamp, the range stored from beta is served from beta
-        _, table = await asyncio.to_thread(read, fg, **query)
-        timestamps = table["timestamp"].to_pylist()
-        assert len(timestamps) == len(set(timestamps)) == 7
-        grpc_answer = await fg.gateway.history.get(
-            __import__("timebase.gateway.bar_request", fromlist=["x"]).build_request(
-                symbol="ACME",
-                interval="1d",
-                start=T0,
-                end=T0 + 7 * DAY,
-            )
-        )
-        assert table.equals(grpc_answer.table)
+        expected = expected_daily("ACME", T0, 7, base=500.0).assign(provider="beta")
+        pd.testing.assert_frame_equal(beta_table.to_pandas(), expected)
+        assert beta.requests == [("ACME", "1d", T0, T0 + 7 * DAY)]
+        assert alpha.requests == []
+        # Symbol-centric: alpha is the preferred provider, but the range beta fetched is served
+        # from beta's stored bars (sticky), without asking any provider again.
+        info, table = await asyncio.to_thread(read, fg, **query)
+        pd.testing.assert_frame_equal(table.to_pandas(), expected)
+        assert info.total_records == 7
+        assert alpha.requests == []
+        assert len(beta.requests) == 1
 
 
 async def test_cached_only_on_an_empty_store(database_url: str, fresh_database_url: str) -> None:
@@ -397,13 +397,24 @@ async def test_derived_interval_streams_through_the_core(database_url: str) -> N
 
 
 async def test_large_answers_carry_the_planner_estimate_as_row_count(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend 10 rows are "large": the count is then the planner's estimate, not a scan.
     monkeypatch.setattr(flight_server, "EXACT_COUNT_BELOW", 1)
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read, fg, symbol="EST", interval="1h", start="2024-01-01", end="2024-01-02"
         )
         assert table.num_rows == 24
-        assert info.total_records > 0  # the planner's estimate (its accuracy: tests/store)
+        # The same query the FlightInfo counted, asked of the planner directly.
+        query = BarQuery.build("EST", Interval("1h"), T0, T0 + DAY, provider="alpha").sql()
+
+        def estimate(conn: Any) -> int:
+            with conn.cursor() as cur:
+                cur.execute("SELECT timebase_row_estimate($1)", parameters=(query,))
+                ((rows,),) = cur.fetchall()
+                return int(rows)
+
+        planned = await fg.gateway.store.pool.run(estimate)
+        assert planned != 24  # else this test could not tell the estimate from a count
+        assert info.total_records == planned
