@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
 from tests.flight.conftest import FlightGateway, running_flight
@@ -24,10 +23,12 @@ from timebase.client import (
     Bar,
     InvalidRequest,
     NotFound,
+    RateLimited,
     TimeBase,
     TimeBaseClientError,
     Unavailable,
 )
+from timebase.client.errors import error_for_code
 from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
@@ -233,7 +234,36 @@ async def test_client_imports_without_server_dependencies() -> None:
     assert json.loads(out) == []
 
 
-def test_error_classes() -> None:
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("RATE_LIMITED", RateLimited),
+        ("SYMBOL_NOT_FOUND", NotFound),
+        ("PROVIDER_NOT_FOUND", NotFound),
+        ("INVALID_INTERVAL", InvalidRequest),
+        ("INVALID_TIME_RANGE", InvalidRequest),
+        ("PROVIDER_UNAVAILABLE", Unavailable),
+        ("ALL_PROVIDERS_FAILED", Unavailable),
+        ("DATABASE_ERROR", Unavailable),
+        ("UNAVAILABLE", Unavailable),
+        ("SOMETHING_NEW", TimeBaseClientError),
+    ],
+)
+def test_each_error_code_maps_to_its_client_error(code: str, cls: type) -> None:
+    error = error_for_code(code, f"{code.lower()}: what went wrong", {"retry_after": 12})
+    assert type(error) is cls
+    assert isinstance(error, TimeBaseClientError)
+    assert (error.code, error.message, error.details) == (
+        code,
+        f"{code.lower()}: what went wrong",
+        {"retry_after": 12},
+    )
+
+
+def test_rate_limited_is_unavailable_with_retry_after() -> None:
+    assert issubclass(RateLimited, Unavailable)
     assert issubclass(NotFound, TimeBaseClientError)
     assert issubclass(Unavailable, TimeBaseClientError)
-    assert pa is not None
+    assert error_for_code("RATE_LIMITED", "m", {"retry_after": 12}).retry_after == 12.0
+    assert error_for_code("RATE_LIMITED", "m", {"retry_after": "soon"}).retry_after is None
+    assert error_for_code("RATE_LIMITED", "m").retry_after is None
