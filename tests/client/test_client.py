@@ -264,6 +264,12 @@ def test_rate_limited_is_unavailable_with_retry_after() -> None:
     assert issubclass(RateLimited, Unavailable)
     assert issubclass(NotFound, TimeBaseClientError)
     assert issubclass(Unavailable, TimeBaseClientError)
-    assert error_for_code("RATE_LIMITED", "m", {"retry_after": 12}).retry_after == 12.0
-    assert error_for_code("RATE_LIMITED", "m", {"retry_after": "soon"}).retry_after is None
-    assert error_for_code("RATE_LIMITED", "m").retry_after is None
+
+    def limited(details: dict[str, Any] | None) -> RateLimited:
+        error = error_for_code("RATE_LIMITED", "m", details)
+        assert isinstance(error, RateLimited)
+        return error
+
+    assert limited({"retry_after": 12}).retry_after == 12.0
+    assert limited({"retry_after": "soon"}).retry_after is None
+    assert limited(None).retry_after is None
