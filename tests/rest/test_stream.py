@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.gateway.realtime.conftest import T0, eventually, provider_server, target
+from tests.gateway.realtime.conftest import T0, provider_server, target
+from tests.support.eventually import eventually
 from timebase.core.errors import ServerStartError
 from timebase.gateway.realtime import Backoff, RealtimeHub
 from timebase.rest import RestServer
