@@ -79,6 +79,7 @@ class Fetcher:
         negative: NegativeCache,
         router: Router,
         clients: ProviderClients,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.config = config
@@ -88,6 +89,8 @@ class Fetcher:
         self.negative = negative
         self.router = router
         self.clients = clients
+        #: Seconds for the freshness of open ends (injectable: tests control time).
+        self.monotonic = monotonic
         #: Upstream requests sent (windows fetched), for metrics and tests.
         self.upstream_requests = 0
         #: (symbol, interval, provider) → monotonic time the open end was last fetched.
@@ -322,7 +325,7 @@ class Fetcher:
         )
         fill.warnings.extend(result.warnings)
         if window.end > open_end(interval, now):
-            self.open_end_fetched[(symbol, interval.value, slug)] = time.monotonic()
+            self.open_end_fetched[(symbol, interval.value, slug)] = self.monotonic()
         return window.end
 
     async def _store(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -196,11 +197,24 @@ def test_unsubscribe_pause_resume_parse() -> None:
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
-    b = Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2)
-    assert b.delay(0) == 0.0
-    assert 0.8 <= b.delay(1) <= 1.2
-    assert 3.2 <= b.delay(3) <= 4.8
-    assert 4.0 <= b.delay(10) <= 6.0
+    asked: list[tuple[float, float]] = []
+
+    def pinned(value: float) -> Callable[[float, float], float]:
+        def uniform(low: float, high: float) -> float:
+            asked.append((low, high))
+            return value
+
+        return uniform
+
+    def delays(jitter: float) -> list[float]:
+        b = Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2, uniform=pinned(jitter))
+        return [b.delay(n) for n in (0, 1, 2, 3, 4, 10)]
+
+    assert delays(0.0) == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]  # doubling, capped at 5 s
+    assert delays(-0.2) == pytest.approx([0.0, 0.8, 1.6, 3.2, 4.0, 4.0])
+    assert delays(0.2) == pytest.approx([0.0, 1.2, 2.4, 4.8, 6.0, 6.0])
+    assert set(asked) == {(-0.2, 0.2)}  # jitter drawn from ±20 %, none for no failure
+    assert len(asked) == 15
 
 
 # -- writer ----------------------------------------------------------------------------------

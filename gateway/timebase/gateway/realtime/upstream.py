@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import grpc
@@ -47,12 +47,16 @@ class Backoff:
     factor: float = 2.0
     maximum: float = 30.0
     jitter: float = 0.2
+    #: The jitter's random source (injectable: tests pin it).
+    uniform: Callable[[float, float], float] = field(
+        default=random.uniform, compare=False, repr=False
+    )
 
     def delay(self, failures: int) -> float:
         if failures <= 0:
             return 0.0
         base = min(self.maximum, self.initial * self.factor ** (failures - 1))
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
+        return base * (1 + self.uniform(-self.jitter, self.jitter))
 
 
 #: Client-side channel settings for provider calls: long-lived streams, keep-alive pings so a
