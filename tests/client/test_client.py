@@ -18,6 +18,7 @@ import pytest
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.realtime.conftest import provider_server
 from tests.gateway.support import DAY, T0, RecordingProvider
+from tests.support.eventually import eventually
 from timebase.client import (
     WARNINGS_KEY,
     Bar,
@@ -194,10 +195,7 @@ async def test_stream_real_time_bars(fresh_database_url: str) -> None:
                                 return
 
                 task = asyncio.create_task(consume())
-                for _ in range(250):
-                    if provider.subscribed() == [("SYN:ACME", "1m")]:
-                        break
-                    await asyncio.sleep(0.02)
+                await eventually(lambda: provider.subscribed() == [("SYN:ACME", "1m")])
                 provider.emit("SYN:ACME", "1m", 0, final=False)
                 provider.emit("SYN:ACME", "1m", 0, final=True)
                 await asyncio.wait_for(task, 10)
