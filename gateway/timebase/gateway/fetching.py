@@ -93,6 +93,8 @@ class Fetcher:
         self.monotonic = monotonic
         #: Upstream requests sent (windows fetched), for metrics and tests.
         self.upstream_requests = 0
+        #: Bars received from providers (before validation), for metrics and tests.
+        self.bars_received = 0
         #: (symbol, interval, provider) → monotonic time the open end was last fetched.
         self.open_end_fetched: dict[tuple[str, str, str], float] = {}
         #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
@@ -310,6 +312,7 @@ class Fetcher:
                 symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
             ):
                 tables.append(table)
+                self.bars_received += table.num_rows
         except ProviderCallError as err:
             received = concat(tables)
             if received.num_rows:
