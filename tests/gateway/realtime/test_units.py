@@ -11,6 +11,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pytest
 
+from tests.support.eventually import eventually
 from timebase.core.errors import InvalidRequestError
 from timebase.gateway.realtime import (
     BarWriter,
@@ -240,10 +241,7 @@ async def test_writer_batches_dedupes_and_retries_after_a_failed_write() -> None
         writer.add(("A", "1m", "alpha", T0), (1, 2, 0.5, 1.5, 10), {"x": "1"})
         writer.add(("A", "1m", "alpha", T0), (1, 2, 0.5, 1.6, 11), {})  # a revision: newest wins
         writer.add(("A", "1m", "alpha", T0 + 60_000_000), (1, 2, 0.5, 1.5, 10), {})
-        for _ in range(200):
-            if sink.tables:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: bool(sink.tables), what="the batch written")
     finally:
         await writer.stop()
     assert writer.failures == 0
