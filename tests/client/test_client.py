@@ -57,8 +57,8 @@ async def served(database_url: str, *providers: RecordingProvider) -> AsyncItera
             yield tb
 
 
-async def test_history_single_and_multi(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha")) as tb:
+async def test_history_single_and_multi(fresh_database_url: str) -> None:
+    async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
         # a date-only end includes that day: Jan 1..5
         table = await asyncio.to_thread(tb.history, "acme", "1d", "2024-01-01", "2024-01-05")
         assert table.schema.equals(BAR_SCHEMA)
@@ -86,8 +86,10 @@ async def test_history_single_and_multi(database_url: str) -> None:
         )
 
 
-async def test_providers_and_symbol_providers(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha"), RecordingProvider("beta")) as tb:
+async def test_providers_and_symbol_providers(fresh_database_url: str) -> None:
+    async with served(
+        fresh_database_url, RecordingProvider("alpha"), RecordingProvider("beta")
+    ) as tb:
         providers = await asyncio.to_thread(tb.providers)
         assert sorted(p["slug"] for p in providers) == ["alpha", "beta"]
         assert all(p["status"] == "ready" for p in providers)
@@ -133,8 +135,8 @@ async def test_ingest_pandas_and_polars(fresh_database_url: str) -> None:
         assert [d["provider"] for d in await asyncio.to_thread(tb.datasets)] == ["my-dump"]
 
 
-async def test_typed_errors_with_the_servers_message(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha")) as tb:
+async def test_typed_errors_with_the_servers_message(fresh_database_url: str) -> None:
+    async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
         with pytest.raises(InvalidRequest, match="interval: unknown interval '5x'") as bad:
             await asyncio.to_thread(tb.history, "AAPL", "5x", "2024-01-01", "2024-01-05")
         assert bad.value.code == "INVALID_INTERVAL"

@@ -71,9 +71,9 @@ def expected_daily(symbol: str, start: datetime, days: int, base: float = 100.0)
     return frame
 
 
-async def test_round_trip_into_pandas_and_polars(database_url: str) -> None:
+async def test_round_trip_into_pandas_and_polars(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha")
-    async with running_flight(database_url, alpha) as fg:
+    async with running_flight(fresh_database_url, alpha) as fg:
         query = {
             "symbol": "acme",
             "interval": "1d",
@@ -105,8 +105,8 @@ async def test_round_trip_into_pandas_and_polars(database_url: str) -> None:
         assert len(alpha.requests) == requests
 
 
-async def test_multi_symbol_one_endpoint_each_sorted(database_url: str) -> None:
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+async def test_multi_symbol_one_endpoint_each_sorted(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read,
             fg,
@@ -145,7 +145,7 @@ async def test_provider_aware_and_sticky_symbol_centric(fresh_database_url: str)
         assert len(beta.requests) == 1
 
 
-async def test_cached_only_on_an_empty_store(database_url: str, fresh_database_url: str) -> None:
+async def test_cached_only_on_an_empty_store(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha")
     async with running_flight(fresh_database_url, alpha) as fg:
         info, table = await asyncio.to_thread(
@@ -337,9 +337,9 @@ def _info_error(fg: FlightGateway, command: bytes) -> flight.FlightError:
     ],
 )
 async def test_bad_queries_are_clear_errors(
-    database_url: str, command: bytes, code: str, text: str
+    fresh_database_url: str, command: bytes, code: str, text: str
 ) -> None:
-    async with running_flight(database_url) as fg:
+    async with running_flight(fresh_database_url) as fg:
         exc = await asyncio.to_thread(_info_error, fg, command)
     assert isinstance(exc, flight.FlightServerError)
     assert text in str(exc)
@@ -347,8 +347,8 @@ async def test_bad_queries_are_clear_errors(
     assert json.loads(exc.extra_info)["code"] == code
 
 
-async def test_unknown_provider_and_bad_ticket(database_url: str) -> None:
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+async def test_unknown_provider_and_bad_ticket(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         exc = await asyncio.to_thread(
             _info_error,
             fg,
@@ -369,8 +369,8 @@ async def test_unknown_provider_and_bad_ticket(database_url: str) -> None:
             await asyncio.to_thread(bad_ticket)
 
 
-async def test_unavailable_when_no_provider(database_url: str) -> None:
-    async with running_flight(database_url) as fg:
+async def test_unavailable_when_no_provider(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url) as fg:
         exc = await asyncio.to_thread(
             _info_error,
             fg,
@@ -380,9 +380,9 @@ async def test_unavailable_when_no_provider(database_url: str) -> None:
     assert "Traceback" not in str(exc)
 
 
-async def test_derived_interval_streams_through_the_core(database_url: str) -> None:
+async def test_derived_interval_streams_through_the_core(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha", intervals=["1h"])
-    async with running_flight(database_url, alpha) as fg:
+    async with running_flight(fresh_database_url, alpha) as fg:
         start = datetime(2024, 1, 1, tzinfo=UTC)
         info, table = await asyncio.to_thread(
             read,
