@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import create_database
-from timebase.core.intervals import IntervalClass
+from timebase.sdk.intervals import IntervalClass
 from timebase.store import Store
 
 from .conftest import bars_table

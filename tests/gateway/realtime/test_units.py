@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from tests.support.eventually import eventually
-from timebase.core.errors import InvalidRequestError
 from timebase.gateway.realtime import (
     BarWriter,
     ClientQueue,
@@ -23,8 +22,9 @@ from timebase.gateway.realtime import (
     warnings_of,
 )
 from timebase.gateway.realtime.controls import Action, Control
-from timebase.gateway.realtime.upstream import Backoff
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.backoff import Backoff
+from timebase.sdk.errors import InvalidRequestError
 from timebase.store import BAR_SCHEMA
 from timebase.store.store import Store
 
@@ -198,24 +198,24 @@ def test_unsubscribe_pause_resume_parse() -> None:
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
-    asked: list[tuple[float, float]] = []
+    b = Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2)
+    calls = 0
 
-    def pinned(value: float) -> Callable[[float, float], float]:
-        def uniform(low: float, high: float) -> float:
-            asked.append((low, high))
+    def pinned(value: float) -> Callable[[], float]:
+        def rng() -> float:
+            nonlocal calls
+            calls += 1
             return value
 
-        return uniform
+        return rng
 
-    def delays(jitter: float) -> list[float]:
-        b = Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2, uniform=pinned(jitter))
-        return [b.delay(n) for n in (0, 1, 2, 3, 4, 10)]
+    def delays(value: float) -> list[float]:
+        return [b.delay(n, rng=pinned(value)) for n in (0, 1, 2, 3, 4, 10)]
 
-    assert delays(0.0) == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]  # doubling, capped at 5 s
-    assert delays(-0.2) == pytest.approx([0.0, 0.8, 1.6, 3.2, 4.0, 4.0])
-    assert delays(0.2) == pytest.approx([0.0, 1.2, 2.4, 4.8, 6.0, 6.0])
-    assert set(asked) == {(-0.2, 0.2)}  # jitter drawn from ±20 %, none for no failure
-    assert len(asked) == 15
+    assert delays(0.5) == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]  # doubling, capped at 5 s
+    assert delays(0.0) == pytest.approx([0.0, 0.8, 1.6, 3.2, 4.0, 4.0])  # -20 %
+    assert delays(1.0) == pytest.approx([0.0, 1.2, 2.4, 4.8, 6.0, 6.0])  # +20 %
+    assert calls == 15  # one draw per delay, none before the first failure
 
 
 # -- writer ----------------------------------------------------------------------------------
