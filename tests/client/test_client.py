@@ -238,12 +238,12 @@ async def test_client_imports_without_server_dependencies() -> None:
     ("code", "cls"),
     [
         ("RATE_LIMITED", RateLimited),
+        ("PROVIDER_RATE_LIMITED", RateLimited),
         ("SYMBOL_NOT_FOUND", NotFound),
         ("PROVIDER_NOT_FOUND", NotFound),
         ("INVALID_INTERVAL", InvalidRequest),
         ("INVALID_TIME_RANGE", InvalidRequest),
         ("PROVIDER_UNAVAILABLE", Unavailable),
-        ("ALL_PROVIDERS_FAILED", Unavailable),
         ("DATABASE_ERROR", Unavailable),
         ("UNAVAILABLE", Unavailable),
         ("SOMETHING_NEW", TimeBaseClientError),
