@@ -390,7 +390,7 @@ def test_the_decision_is_logged_with_its_facts(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.INFO, logger="timebase.gateway.router"):
         parts.route("AAPL", Interval.D1, providers, {})
         parts.route("AAPL", Interval.D1, providers, {}, log=False)
-    (record,) = caplog.records
+    (record,) = [r for r in caplog.records if r.name == "timebase.gateway.router"]
     assert record.getMessage() == "route AAPL 1d: a"
     assert record.__dict__["symbol"] == "AAPL"
     assert record.__dict__["interval"] == "1d"
