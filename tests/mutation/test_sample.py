@@ -69,15 +69,15 @@ SAMPLE = {
     # The shared bar rules (SDK and store) refuse a negative volume.
     "bar-rules-negative-volume": Mutant(
         "timebase.sdk.bar_rules",
-        "lambda o, h, lo, c, v: v < 0,",
-        "lambda o, h, lo, c, v: v < -1,",
+        "return values[column] < 0\n",
+        "return values[column] < -1\n",
         ("tests/sdk/test_validation.py",),
     ),
-    # Open and close may equal the high (the rules are built at import, out of mutmut's reach).
+    # Open and close may equal the high.
     "bar-rules-outside": Mutant(
         "timebase.sdk.bar_rules",
-        "return bool(values[index] < low or values[index] > high)",
-        "return bool(values[index] < low or values[index] >= high)",
+        'return bool(value < values["low"] or value > values["high"])',
+        'return bool(value < values["low"] or value >= values["high"])',
         ("tests/sdk/test_validation.py",),
     ),
     # The store refuses a bar with an empty symbol.

@@ -24,6 +24,20 @@ BARS = [
     ((10.0, 8.0, 9.0, 8.5, 1.0), "ohlc", "high"),
     ((12.0, 11.0, 9.0, 10.5, 1.0), "ohlc", "open"),
     ((10.0, 11.0, 9.0, 8.0, 1.0), "ohlc", "close"),
+    # Each value column may be NaN or infinite; the first such column is named.
+    ((10.0, NAN, 9.0, 10.5, 1.0), "not_finite", "high"),
+    ((10.0, 11.0, -math.inf, 10.5, 1.0), "not_finite", "low"),
+    ((10.0, 11.0, 9.0, NAN, -1.0), "not_finite", "close"),
+    # The bounds are inclusive: a zero volume, open or close at the low or the high, high == low.
+    ((11.0, 11.0, 9.0, 9.0, 0.0), None, None),
+    ((9.0, 11.0, 9.0, 11.0, 0.0), None, None),
+    ((10.0, 10.0, 10.0, 10.0, 1.0), None, None),
+    ((10.0, 11.0, 9.0, 10.5, -0.5), "negative_volume", "volume"),
+    ((8.0, 11.0, 9.0, 10.5, 1.0), "ohlc", "open"),
+    ((10.0, 11.0, 9.0, 12.0, 1.0), "ohlc", "close"),
+    # Several rules broken: the first in rule order is reported.
+    ((12.0, 8.0, 9.0, 12.0, -1.0), "negative_volume", "volume"),
+    ((12.0, 8.0, 9.0, 12.0, 1.0), "ohlc", "high"),
 ]
 
 
@@ -43,6 +57,7 @@ def test_the_vectorised_masks_agree_with_the_scalar_checks() -> None:
         expected = {rule.reason for rule in VALUE_RULES if rule.check(*values)}
         assert flagged == expected
         assert (reason is None) == (not flagged)
+        assert reason is None or reason in flagged
 
 
 def test_backoff_kinds() -> None:

@@ -6,6 +6,9 @@ Prices and volume are finite numbers, the volume is not negative, ``low <= high`
 close lie in [low, high]. Each rule has a scalar check (one bar) and a vectorised mask (pyarrow
 compute over columns named open, high, low, close, volume; imported lazily so the SDK needs no
 pyarrow unless it validates record batches). Rules are in the order a bad row is reported.
+
+The checks and masks are module-level functions of the rule's column, called when a bar is
+checked (not closures built at import): a mutation tester can switch each one on (docs/mutation.md).
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: (open, high, low, close, volume) → True when the rule is broken.
-ScalarCheck = Callable[[float, float, float, float, float], bool]
+#: The value columns, in the order of a scalar check's arguments.
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+#: (the bar's values by column, the rule's column) → True when the rule is broken.
+ScalarTest = Callable[[Mapping[str, float], str], bool]
+#: (columns by name, the rule's column) → a boolean mask of the rows breaking the rule.
+VectorTest = Callable[[Mapping[str, Any], str], Any]
 
 
 @dataclass(frozen=True)
@@ -26,70 +34,81 @@ class ValueRule:
     #: The column at fault, and the words an error message uses for it.
     column: str
     message: str
-    check: ScalarCheck
-    mask: Callable[[Mapping[str, Any]], Any]
+    scalar: ScalarTest
+    vector: VectorTest
+
+    def check(self, o: float, h: float, lo: float, c: float, v: float) -> bool:
+        """True when the values of one bar break this rule."""
+        return self.scalar(_values(o, h, lo, c, v), self.column)
+
+    def mask(self, columns: Mapping[str, Any]) -> Any:
+        """The rows (of pyarrow columns named as in COLUMNS) breaking this rule."""
+        return self.vector(columns, self.column)
 
 
-def _not_finite(column: str, index: int) -> ValueRule:
-    def check(*values: float) -> bool:
-        return not math.isfinite(values[index])
-
-    def mask(columns: Mapping[str, Any]) -> Any:
-        import pyarrow.compute as pc
-
-        return pc.invert(pc.is_finite(columns[column]))
-
-    return ValueRule("not_finite", column, "NaN or infinite", check, mask)
+def _values(o: float, h: float, lo: float, c: float, v: float) -> dict[str, float]:
+    return {"open": o, "high": h, "low": lo, "close": c, "volume": v}
 
 
-def _outside(column: str, index: int) -> ValueRule:
-    def check(*values: float) -> bool:
-        _, high, low, _, _ = values
-        return bool(values[index] < low or values[index] > high)
-
-    def mask(columns: Mapping[str, Any]) -> Any:
-        import pyarrow.compute as pc
-
-        value = columns[column]
-        return pc.or_(pc.less(value, columns["low"]), pc.greater(value, columns["high"]))
-
-    return ValueRule("ohlc", column, f"{column} outside [low, high]", check, mask)
+def _not_finite(values: Mapping[str, float], column: str) -> bool:
+    return not math.isfinite(values[column])
 
 
-def _negative_volume(columns: Mapping[str, Any]) -> Any:
+def _not_finite_mask(columns: Mapping[str, Any], column: str) -> Any:
     import pyarrow.compute as pc
 
-    return pc.less(columns["volume"], 0.0)
+    return pc.invert(pc.is_finite(columns[column]))
 
 
-def _high_below_low(columns: Mapping[str, Any]) -> Any:
+def _negative(values: Mapping[str, float], column: str) -> bool:
+    return values[column] < 0
+
+
+def _negative_mask(columns: Mapping[str, Any], column: str) -> Any:
     import pyarrow.compute as pc
 
-    return pc.less(columns["high"], columns["low"])
+    return pc.less(columns[column], 0.0)
+
+
+def _below_low(values: Mapping[str, float], column: str) -> bool:
+    return values[column] < values["low"]
+
+
+def _below_low_mask(columns: Mapping[str, Any], column: str) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.less(columns[column], columns["low"])
+
+
+def _outside(values: Mapping[str, float], column: str) -> bool:
+    value = values[column]
+    return bool(value < values["low"] or value > values["high"])
+
+
+def _outside_mask(columns: Mapping[str, Any], column: str) -> Any:
+    import pyarrow.compute as pc
+
+    value = columns[column]
+    return pc.or_(pc.less(value, columns["low"]), pc.greater(value, columns["high"]))
 
 
 VALUE_RULES: tuple[ValueRule, ...] = (
     *(
-        _not_finite(column, index)
-        for index, column in enumerate(("open", "high", "low", "close", "volume"))
+        ValueRule("not_finite", column, "NaN or infinite", _not_finite, _not_finite_mask)
+        for column in COLUMNS
     ),
-    ValueRule(
-        "negative_volume",
-        "volume",
-        "negative volume",
-        lambda o, h, lo, c, v: v < 0,
-        _negative_volume,
-    ),
-    ValueRule("ohlc", "high", "high below low", lambda o, h, lo, c, v: h < lo, _high_below_low),
-    _outside("open", 0),
-    _outside("close", 3),
+    ValueRule("negative_volume", "volume", "negative volume", _negative, _negative_mask),
+    ValueRule("ohlc", "high", "high below low", _below_low, _below_low_mask),
+    ValueRule("ohlc", "open", "open outside [low, high]", _outside, _outside_mask),
+    ValueRule("ohlc", "close", "close outside [low, high]", _outside, _outside_mask),
 )
 
 
 def first_broken(o: float, h: float, lo: float, c: float, v: float) -> ValueRule | None:
     """The first rule the values of a bar break, or None."""
+    values = _values(o, h, lo, c, v)
     for rule in VALUE_RULES:
-        if rule.check(o, h, lo, c, v):
+        if rule.scalar(values, rule.column):
             return rule
     return None
 
