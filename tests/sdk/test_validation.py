@@ -432,3 +432,11 @@ def test_nanosecond_timestamps_are_truncated_to_microseconds() -> None:
         }
     )
     assert hourly().batch(rows).ts == [US0 + 1]
+
+
+def test_a_batch_of_only_bad_rows_after_a_good_one_is_empty() -> None:
+    v = hourly()
+    assert v.batch(batch([0, 1])).ts == [US0, US0 + HOUR_US]
+    assert v.batch(batch([2, 3], volume=[-1.0, -2.0])) == Columns()
+    assert v.last_ts == US0 + HOUR_US
+    assert dict(v.skipped) == {"negative_volume": 2}
