@@ -3,13 +3,19 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pyarrow as pa
 import pytest
 
-from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.errors import (
+    InvalidDataError,
+    InvalidIntervalError,
+    InvalidRequestError,
+    InvalidTimeRangeError,
+)
 from timebase.store import BAR_SCHEMA, Dataset, SeriesKey, Store
+from timebase.store.bars import check_range, normalize_symbol
 
 from .conftest import T0, bars_table, minutes
 
@@ -214,3 +220,64 @@ async def test_quotes_in_values_are_safe(store: Store):
     await store.upsert(bars_table([T0], symbol="O'REILLY\\X", provider="p'q"))
     got = await store.read_table("o'reilly\\x", "1m", T0, END, provider="p'q")
     assert got["symbol"].to_pylist() == ["O'REILLY\\X"]
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: the datetime counts as naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_ranges_need_time_zones_and_start_before_end():
+    check_range(T0, T0 + timedelta(microseconds=1))
+    naive = datetime(2024, 1, 2, 14, 30)
+    with pytest.raises(InvalidTimeRangeError) as start:
+        check_range(naive, END)
+    assert start.value.message == "start 2024-01-02T14:30:00 has no time zone"
+    with pytest.raises(InvalidTimeRangeError) as end:
+        check_range(T0, datetime(2024, 1, 3, tzinfo=_NoOffset()))
+    assert end.value.message == "end 2024-01-03T00:00:00 has no time zone"
+    with pytest.raises(InvalidTimeRangeError) as empty:
+        check_range(T0, T0)
+    assert empty.value.message == (
+        "start must be before end (got [2024-01-02T14:30:00+00:00, 2024-01-02T14:30:00+00:00))"
+    )
+
+
+def test_symbols_are_trimmed_upper_case_and_not_empty():
+    assert normalize_symbol(" brk.b ") == "BRK.B"
+    with pytest.raises(InvalidRequestError) as blank:
+        normalize_symbol(" \t")
+    assert blank.value.message == "symbol must not be empty"
+
+
+async def test_one_batch_across_intraday_and_daily_tables_counts_every_row(store: Store):
+    table = pa.concat_tables(
+        [bars_table(minutes(3)), bars_table([T0, T0 + timedelta(days=1)], interval="1d")]
+    )
+    assert await store.upsert(table) == 5
+    assert await store.upsert(table) == 0
+    intraday = await store.read_table("AAPL", "1m", T0, END)
+    assert intraday["timestamp"].to_pylist() == minutes(3)
+    daily = await store.read_table("AAPL", "1d", T0, T0 + timedelta(days=2))
+    assert daily["timestamp"].to_pylist() == [T0, T0 + timedelta(days=1)]
+
+
+async def test_an_unvalidated_batch_with_an_unknown_interval_writes_nothing(store: Store):
+    table = pa.concat_tables([bars_table(minutes(2)), bars_table([T0], interval="2m")])
+    with pytest.raises(InvalidDataError) as error:
+        await store.upsert(table)
+    assert error.value.message == "batch has rows with an unknown interval; validate it first"
+    assert await store.datasets() == []
+
+
+async def test_an_empty_batch_writes_nothing(store: Store):
+    assert await store.upsert(bars_table([])) == 0
+    assert await store.datasets() == []

@@ -196,3 +196,69 @@ def test_an_empty_provider_is_refused_and_a_zero_volume_accepted():
     )
     zero = _with(bars_table(minutes(2)), "volume", 0, 0.0)
     assert validate_user_batch(zero)["volume"].to_pylist() == [0.0, 100.0]
+
+
+def _refused(table: pa.Table) -> InvalidDataError:
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(table)
+    return caught.value
+
+
+def test_timestamp_problems_have_exact_messages_and_details():
+    table = bars_table(minutes(2))
+    wrong = _refused(table.set_column(1, "timestamp", pa.array([1, 2], pa.int64())))
+    assert (
+        wrong.message == "column 'timestamp' has type int64, expected a timestamp with a time zone"
+    )
+    assert wrong.details == {"column": "timestamp"}
+    naive = _refused(table.set_column(1, "timestamp", table["timestamp"].cast(pa.timestamp("us"))))
+    assert naive.message == (
+        "row 0, column 'timestamp': naive timestamps are not accepted "
+        "(the column needs a time zone, e.g. timestamp[us, tz=UTC])"
+    )
+    assert naive.details == {"row": 0, "column": "timestamp", "reason": "naive timestamp"}
+    ns = pa.array([1_704_067_200_000_000_001, 1], pa.timestamp("ns", tz="UTC"))
+    fine = _refused(table.set_column(1, "timestamp", ns))
+    assert fine.message == (
+        "column 'timestamp': timestamps below microsecond precision are not accepted"
+    )
+    assert fine.details == {"column": "timestamp"}
+    assert fine.__cause__ is None
+    assert fine.__suppress_context__
+
+
+def test_string_columns_accept_large_and_dictionary_strings_only():
+    table = bars_table(minutes(2), symbol="aapl")
+    large = table.set_column(0, "symbol", table["symbol"].cast(pa.large_string()))
+    assert validate_user_batch(large)["symbol"].to_pylist() == ["AAPL", "AAPL"]
+    encoded = table.set_column(0, "symbol", table["symbol"].dictionary_encode())
+    assert validate_user_batch(encoded)["symbol"].to_pylist() == ["AAPL", "AAPL"]
+    wrong = _refused(table.set_column(0, "symbol", pa.array([1, 2])))
+    assert wrong.message == "column 'symbol' has type int64, expected strings"
+    assert wrong.details == {"column": "symbol"}
+
+
+def test_schema_problems_have_exact_messages_and_details():
+    table = bars_table(minutes(1))
+    extra = _refused(table.append_column("extra", pa.array([1])))
+    assert extra.message == (
+        "unknown column 'extra'; expected columns: symbol, timestamp, open, high, low, close, "
+        "volume, interval, provider, metadata"
+    )
+    assert extra.details == {"column": "extra"}
+    missing = _refused(table.drop_columns(["close"]))
+    assert missing.message == "missing column 'close'"
+    assert missing.details == {"column": "close"}
+    twice = _refused(
+        pa.Table.from_arrays([*table.columns, table["open"]], [*table.column_names, "open"])
+    )
+    assert twice.message == "a column appears twice"
+    assert twice.details == {}
+
+
+def test_two_rows_with_one_key_are_a_duplicate():
+    table = bars_table([T0, T0], close=[1.5, 2.5])
+    assert _refused(table).details == {"row": 1, "column": "timestamp", "reason": "duplicate key"}
+    clean = clean_provider_batch(table)
+    assert clean.table["close"].to_pylist() == [2.5]
+    assert clean.skipped == 1
