@@ -5,6 +5,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
 
     TIMEBASE_DATABASE_URL   database.url        (unset: start the embedded PostgreSQL)
     TIMEBASE_DATA_DIR       data_dir            (default ./.timebase)
+    TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB  database.embedded_timescaledb  (auto | on | off)
     TIMEBASE_HOST           host                (default 127.0.0.1)
     TIMEBASE_GRPC_PORT      grpc_port           (default 50051)
     TIMEBASE_FLIGHT_PORT    flight_port         (default 8815)
@@ -77,6 +78,8 @@ class DatabaseConfig:
     pool_size: int = 8
     #: Extra `postgresql.conf` settings for the embedded server (e.g. shared_buffers: 1GB).
     embedded_settings: Mapping[str, str] = field(default_factory=dict)
+    #: Preload TimescaleDB in the embedded server: auto (when its files are installed), on, off.
+    embedded_timescaledb: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ class Config:
 ENV_KEYS: dict[str, str] = {
     "TIMEBASE_DATABASE_URL": "database.url",
     "TIMEBASE_DATA_DIR": "data_dir",
+    "TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "database.embedded_timescaledb",
     "TIMEBASE_HOST": "host",
     "TIMEBASE_GRPC_PORT": "grpc_port",
     "TIMEBASE_FLIGHT_PORT": "flight_port",
@@ -357,6 +361,13 @@ def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[Any],
     return parse
 
 
+def _auto_on_off(raw: Any) -> str:
+    """auto | on | off (YAML reads a bare on/off as a boolean: accepted as such)."""
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return _choice(("auto", "on", "off"))(raw)
+
+
 def _database_url(raw: Any) -> str:
     value = _str(raw)
     if not value.startswith(("postgresql://", "postgres://")):
@@ -475,6 +486,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "database.url": _optional(_database_url),
     "database.pool_size": _positive_int,
     "database.embedded_settings": _settings,
+    "database.embedded_timescaledb": _auto_on_off,
     "retention.intraday_days": _optional(_positive_int),
     "retention.daily_days": _optional(_positive_int),
     "retention.interval_seconds": _positive_int,

@@ -63,7 +63,9 @@ class TimeBaseApp:
     async def _start(self) -> None:
         if self.database_url is None:
             self.embedded = EmbeddedPostgres(
-                self.config.data_dir, settings=self.config.database.embedded_settings
+                self.config.data_dir,
+                settings=self.config.database.embedded_settings,
+                timescaledb=self.config.database.embedded_timescaledb,
             )
             await self.embedded.start()
             self._stops.append(("embedded database", self.embedded.stop))
