@@ -77,12 +77,12 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
         r"^  provider synthetic +ready at 127\.0\.0\.1:\d+ \(process\)$", "\n".join(lines), re.M
     )
     (database,) = [x for x in lines if x.startswith("  database ")]
-    timescale = " with TimescaleDB 2.28.3" if backend == "timescaledb" else ""
+    timescale = r" with TimescaleDB 2\.\d+\.\d+" if backend == "timescaledb" else ""
     if "TIMEBASE_DATABASE_URL" in serve_env:  # an external TimescaleDB
-        assert database.split()[1:] == ["PostgreSQL", "with", "TimescaleDB", "2.28.3"], lines
+        assert re.fullmatch(rf"  database +PostgreSQL{timescale}", database), lines
     else:
-        assert f"embedded PostgreSQL, data in {data_dir}/postgres{timescale}" in database, lines
-        assert "TimescaleDB" in database or backend == "postgres"
+        where = re.escape(f"embedded PostgreSQL, data in {data_dir}/postgres")
+        assert re.fullmatch(rf"  database +{where}{timescale}", database), lines
     text = "\n".join(lines)
     assert re.search(r"^  Flight +grpc://127\.0\.0\.1:\d+$", text, re.M), text
     rest = re.search(r"^  REST +http://127\.0\.0\.1:(\d+)$", text, re.M)

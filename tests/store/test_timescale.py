@@ -8,6 +8,7 @@ fail under .ci/run).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,7 +109,7 @@ async def test_features_are_set_up_once_and_idempotently(
     caplog.set_level(logging.INFO, logger="timebase.store")
     async with Store(timescale_url, run_retention=False) as store:
         assert store.timescale.enabled
-        assert store.timescale.version == "2.28.3" or store.timescale.version
+        assert re.fullmatch(r"2\.\d+\.\d+", store.timescale.version or "")
         first = await _set_up_objects(store)
         # A continuous aggregate left by an earlier TimeBase (nothing reads it) goes at next start.
         await query(
@@ -120,7 +121,7 @@ async def test_features_are_set_up_once_and_idempotently(
     assert first == {
         "hypertables": [("bars_daily", True), ("bars_intraday", True)],
         "chunk intervals": [
-            ("bars_daily", "ts", "3650 days"),
+            ("bars_daily", "ts", "365 days"),
             ("bars_intraday", "ts", "7 days"),
         ],
         "compression": [

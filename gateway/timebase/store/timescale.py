@@ -7,7 +7,7 @@ year-old intraday chunk would drop the daily bars of those days too. One hyperta
 class lets the retention job drop intraday chunks while daily bars stay forever.
 
 When present (docs/timescaledb.md has the measurements behind each number):
-- hypertables: `bars_intraday` (7-day chunks), `bars_daily` (10-year chunks), existing rows moved;
+- hypertables: `bars_intraday` (7-day chunks), `bars_daily` (1-year chunks), existing rows moved;
 - compression: segment by symbol, interval, provider; order by ts; chunks older than 7 days
   (a late correction into a compressed chunk is an ordinary upsert);
 - retention: the store's retention job drops whole chunks past the cutoff (`drop_chunks`), deletes
@@ -45,7 +45,7 @@ FEATURES = ("hypertables", "compression", "chunk-dropping retention")
 MIN_VERSION = (2, 13)
 
 #: (table, chunk interval): see docs/timescaledb.md for the sizes behind them.
-HYPERTABLES = (("bars_intraday", "7 days"), ("bars_daily", "3650 days"))
+HYPERTABLES = (("bars_intraday", "7 days"), ("bars_daily", "365 days"))
 
 #: Compression settings chosen by measurement (docs/timescaledb.md).
 SEGMENT_BY = 'symbol, "interval", provider'
