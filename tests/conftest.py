@@ -90,6 +90,8 @@ class DatabaseServers:
         self.root = root
         self._urls: dict[str, str] = {}
         self._embedded: list[EmbeddedPostgres] = []
+        #: backend → the template its test databases are created from (default: template1).
+        self.templates: dict[str, str] = {}
 
     def url(self, backend: str) -> str:
         if backend not in self._urls:
@@ -118,6 +120,12 @@ class DatabaseServers:
         )
         asyncio.run(server.start())
         self._embedded.append(server)
+        if timescale:
+            # CREATE EXTENSION timescaledb runs a large script (~1 s on a busy machine): test
+            # databases are copies of a template that has it (no background workers connect to
+            # it, so it can be copied). TimeBase's own start still runs detection and set-up;
+            # tests/store/test_timescale.py creates the extension itself.
+            self.templates[backend] = _create_template(server.url)
         return server.url
 
     def stop(self) -> None:
@@ -156,14 +164,25 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
-def create_database(server_url: str, prefix: str = "t") -> str:
+def create_database(server_url: str, prefix: str = "t", template: str | None = None) -> str:
     """Create an empty database on the server of `server_url`; return its URL."""
     from adbc_driver_postgresql import dbapi
 
     name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with dbapi.connect(server_url, autocommit=True) as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"{copy}')
     return _with_database(server_url, name)
+
+
+def _create_template(server_url: str) -> str:
+    """A database with nothing but the timescaledb extension, to copy test databases from."""
+    from adbc_driver_postgresql import dbapi
+
+    url = create_database(server_url, prefix="template_timescaledb")
+    with dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION timescaledb")
+    return database_name(url)
 
 
 def drop_database(server_url: str, url: str) -> None:
@@ -175,13 +194,15 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 @pytest.fixture
-def database_url(database_server_url: str) -> Iterator[str]:
+def database_url(
+    database_server_url: str, backend: str, database_servers: DatabaseServers
+) -> Iterator[str]:
     """A brand-new, empty database for one test, on the backend of this run.
 
     Every test that touches the database runs once per backend (ids `postgres`, `timescaledb`)
     and owns its database: no result depends on what another test stored.
     """
-    url = create_database(database_server_url)
+    url = create_database(database_server_url, template=database_servers.templates.get(backend))
     yield url
     drop_database(database_server_url, url)
 
