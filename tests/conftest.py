@@ -92,6 +92,7 @@ class DatabaseServers:
         self._embedded: list[EmbeddedPostgres] = []
         #: backend → the template its test databases are created from (default: template1).
         self.templates: dict[str, str] = {}
+        self._preloads: dict[str, bool] = {}
 
     def url(self, backend: str) -> str:
         if backend not in self._urls:
@@ -128,6 +129,17 @@ class DatabaseServers:
             self.templates[backend] = _create_template(server.url)
         return server.url
 
+    def preloads_timescaledb(self, backend: str) -> bool:
+        """Whether the backend's server preloads TimescaleDB (then TimeBase uses it there)."""
+        if backend not in self._preloads:
+            from adbc_driver_postgresql import dbapi
+
+            with dbapi.connect(self.url(backend), autocommit=True) as conn, conn.cursor() as cur:
+                cur.execute("SELECT current_setting('shared_preload_libraries')")
+                ((libraries,),) = cur.fetchall()
+            self._preloads[backend] = "timescaledb" in str(libraries)
+        return self._preloads[backend]
+
     def stop(self) -> None:
         for server in self._embedded:
             asyncio.run(server.stop())
@@ -147,6 +159,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     """The database backend of this run: `postgres` or `timescaledb`."""
     param: str = request.param
     return param
+
+
+@pytest.fixture
+def timescale_on(backend: str, database_servers: DatabaseServers) -> bool:
+    """Whether TimeBase uses TimescaleDB on this run's server: on the `timescaledb` backend, and
+    on the `postgres` one too when TIMEBASE_TEST_DATABASE_URL names a server that preloads it."""
+    return database_servers.preloads_timescaledb(backend)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def _applied_migrations(url: str) -> list[tuple[object, ...]]:
 
 
 async def test_starts_store_and_grpc_on_an_external_database(
-    fresh_database_url: str, backend: str
+    fresh_database_url: str, timescale_on: bool
 ) -> None:
     app = TimeBaseApp(
         Config(
@@ -61,7 +61,7 @@ async def test_starts_store_and_grpc_on_an_external_database(
         assert app.rest is not None
         assert app.rest.port is not None
         assert app.supervisor.get("synthetic").ready
-        timescale = r" with TimescaleDB 2\.\d+\.\d+" if backend == "timescaledb" else ""
+        timescale = r" with TimescaleDB 2\.\d+\.\d+" if timescale_on else ""
         assert re.fullmatch(f"PostgreSQL{timescale}", app.endpoints()[3].address)
         samples = await _door_requests_after_one_call_each(app)
     finally:
