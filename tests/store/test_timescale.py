@@ -7,10 +7,12 @@ fail under .ci/run).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -22,9 +24,12 @@ from tests.conftest import (
     create_database,
     database_name,
     drop_database,
+    skip_without_timescaledb,
 )
+from timebase.core.errors import DatabaseError
 from timebase.core.intervals import IntervalClass
 from timebase.store import Store, TimeRange, timescale
+from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 
 from .conftest import bars_table
 
@@ -308,4 +313,32 @@ async def test_an_extension_older_than_needed_starts_on_plain_tables(
         f"TimescaleDB not in use (TimescaleDB {version} is older than 99.1): {OFF}; plain "
         "PostgreSQL tables serve the same queries; to enable: install TimescaleDB 99.1 or "
         "later, then ALTER EXTENSION timescaledb UPDATE"
+    )
+
+
+async def test_a_database_with_timescaledb_on_a_server_no_longer_preloading_it_is_a_clear_error(
+    data_dir: Path,
+) -> None:
+    """Its hypertables cannot be read at all without the library: a clear error, not 'no
+    connection to the server'."""
+    if not await asyncio.to_thread(timescaledb_installed):
+        skip_without_timescaledb()
+    server = EmbeddedPostgres(data_dir, timescaledb="on")
+    await server.start()
+    try:
+        async with Store(server.url, run_retention=False) as store:
+            assert store.timescale.enabled
+    finally:
+        await server.stop()
+    server = EmbeddedPostgres(data_dir, timescaledb="off")
+    await server.start()
+    try:
+        with pytest.raises(DatabaseError) as err:
+            await Store(server.url, run_retention=False).start()
+    finally:
+        await server.stop()
+    assert err.value.message == (
+        "this database uses TimescaleDB, but the server does not preload it, so no table can be "
+        "read: add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart "
+        "PostgreSQL (the embedded server: database.embedded_timescaledb: on)"
     )

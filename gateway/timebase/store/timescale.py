@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import adbc_driver_manager
 from adbc_driver_postgresql import dbapi
 
+from timebase.core.errors import DatabaseError
 from timebase.store.migrations import MIGRATION_LOCK
 from timebase.store.pool import Connection, ConnectionPool, database_error, sqlstate
 
@@ -148,6 +149,24 @@ def detect_and_install(conn: Connection, url: str) -> TimescaleStatus:
             hint=f"install TimescaleDB {needed} or later, then ALTER EXTENSION timescaledb UPDATE",
         )
     return TimescaleStatus(True, version)
+
+
+def raise_if_not_preloaded(url: str) -> None:
+    """Raise a clear DatabaseError when this database has TimescaleDB but the server does not
+    preload it (then every statement fails with a FATAL error: TimeBase cannot even read its
+    hypertables). Called when the start failed; does nothing in any other case."""
+    try:
+        with dbapi.connect(url) as conn, conn.cursor() as cur:
+            # DDL fires TimescaleDB's event trigger, which loads the library (rolled back).
+            cur.execute("CREATE TEMPORARY TABLE timebase_preload_probe (x int)")
+            conn.rollback()
+    except adbc_driver_manager.Error as exc:
+        if "must be preloaded" in str(exc):
+            raise DatabaseError(
+                "this database uses TimescaleDB, but the server does not preload it, so no "
+                f"table can be read: {_PRELOAD_HINT}",
+                sqlstate=sqlstate(exc),
+            ) from exc
 
 
 def set_up(url: str) -> None:
