@@ -38,8 +38,8 @@ test: $(STAMP) lint timescaledb ## Lint, type-check and run the whole test suite
 # TimescaleDB test runs skip with one reason (.ci/run sets TIMEBASE_TEST_REQUIRE_TIMESCALEDB: they fail).
 timescaledb: $(STAMP) ## Install TimescaleDB into the venv's embedded PostgreSQL (from TIMESCALEDB_DIR, when present)
 	@if [ -x $(TIMESCALEDB_DIR)/install.sh ]; then $(TIMESCALEDB_DIR)/install.sh; \
-	elif [ -n "$${TIMEBASE_TEST_REQUIRE_TIMESCALEDB:-}" ]; then \
-		echo "timescaledb: $(TIMESCALEDB_DIR)/install.sh not found and TIMEBASE_TEST_REQUIRE_TIMESCALEDB is set" >&2; exit 1; \
+	elif [ -n "$${TIMEBASE_TEST_REQUIRE_TIMESCALEDB:-}" ] && [ -z "$${TIMEBASE_TEST_TIMESCALE_URL:-}" ]; then \
+		echo "timescaledb: $(TIMESCALEDB_DIR)/install.sh not found, TIMEBASE_TEST_TIMESCALE_URL unset and TIMEBASE_TEST_REQUIRE_TIMESCALEDB set" >&2; exit 1; \
 	else echo "timescaledb: $(TIMESCALEDB_DIR) not found; the TimescaleDB tests need TIMEBASE_TEST_TIMESCALE_URL"; fi
 
 pytest: $(STAMP) ## Run only the test suite (PYTEST_ARGS=... to select)
