@@ -239,11 +239,20 @@ async def test_compressed_chunks_read_like_uncompressed_and_take_a_late_correcti
         assert (await store.read_table("AAPL", "30m", stamps[0], now)).num_rows == 2016
 
 
+@pytest.mark.parametrize("role", ["superuser", "database owner"])
 async def test_installed_but_not_preloaded_starts_on_plain_tables_with_one_line(
-    not_preloaded_url: str, caplog: pytest.LogCaptureFixture
+    not_preloaded_url: str, role: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A superuser reads it from the settings; the owner (who may create the trusted extension
+    but not read shared_preload_libraries) learns it from CREATE EXTENSION's FATAL error."""
+    url = not_preloaded_url
+    if role == "database owner":
+        name = f"owner_{database_name(url)}"
+        await asyncio.to_thread(_sql, url, f"CREATE ROLE {name} LOGIN PASSWORD 'pw'")
+        await asyncio.to_thread(_sql, url, f'ALTER DATABASE "{database_name(url)}" OWNER TO {name}')
+        url = _as_role(url, name, "pw")
     caplog.set_level(logging.INFO, logger="timebase.store")
-    async with Store(not_preloaded_url, run_retention=False) as store:
+    async with Store(url, run_retention=False) as store:
         assert not store.timescale.enabled
         assert store.timescale.reason == "the extension is installed but not preloaded"
         # The FATAL error closed only the connection that tried: the store works.
@@ -257,6 +266,13 @@ async def test_installed_but_not_preloaded_starts_on_plain_tables_with_one_line(
         "shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL "
         "(the embedded server: database.embedded_timescaledb: on)"
     )
+
+
+def _sql(url: str, sql: str) -> None:
+    from adbc_driver_postgresql import dbapi
+
+    with dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(sql)
 
 
 def _as_role(url: str, role: str, password: str) -> str:

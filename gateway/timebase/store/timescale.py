@@ -20,9 +20,9 @@ the stored bars, identically on both backends); one left by an earlier version i
 
 When TimescaleDB is not usable, TimeBase starts on plain tables (which serve the same queries) and
 logs one line saying which features are off, why, and how to enable them: the extension not
-installed, installed but not preloaded (`CREATE EXTENSION` then fails with a FATAL error that
-closes its connection: it runs on a connection of its own), a role that may not create it, or a
-version older than `MIN_VERSION`.
+installed, installed but not preloaded (read from the server's settings when the role may; else
+`CREATE EXTENSION` tells, with a FATAL error that closes its connection: it runs on a connection of
+its own), a role that may not create it, or a version older than `MIN_VERSION`.
 """
 
 from __future__ import annotations
@@ -93,6 +93,11 @@ class TimescaleStatus:
     hint: str | None = None
 
 
+_NOT_PRELOADED = TimescaleStatus(
+    False, reason="the extension is installed but not preloaded", hint=_PRELOAD_HINT
+)
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
@@ -103,6 +108,20 @@ def _installed_version(cur: dbapi.Cursor) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def _preloaded(cur: dbapi.Cursor) -> bool:
+    """False when the server's settings show TimescaleDB is not preloaded (readable by
+    superusers and pg_read_all_settings only); True when preloaded or unknown."""
+    cur.execute(
+        "SELECT CASE WHEN (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+        "OR pg_has_role('pg_read_all_settings', 'MEMBER') "
+        "THEN current_setting('shared_preload_libraries') END"
+    )
+    ((libraries,),) = cur.fetchall()
+    if libraries is None:
+        return True
+    return "timescaledb" in [name.strip() for name in str(libraries).split(",")]
+
+
 def _create_extension(url: str) -> TimescaleStatus | None:
     """CREATE EXTENSION on a connection of its own (a FATAL error closes it); None when done."""
     try:
@@ -111,9 +130,7 @@ def _create_extension(url: str) -> TimescaleStatus | None:
     except adbc_driver_manager.Error as exc:
         message = database_error(exc, "CREATE EXTENSION timescaledb failed").message
         if "preload" in message:
-            return TimescaleStatus(
-                False, reason="the extension is installed but not preloaded", hint=_PRELOAD_HINT
-            )
+            return _NOT_PRELOADED
         if sqlstate(exc) == "42501" or "permission denied" in message:
             return TimescaleStatus(
                 False,
@@ -133,6 +150,8 @@ def detect_and_install(conn: Connection, url: str) -> TimescaleStatus:
             cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
             if not cur.fetchall():
                 return TimescaleStatus(False, reason="the extension is not installed on the server")
+            if not _preloaded(cur):
+                return _NOT_PRELOADED
             conn.commit()
             failed = _create_extension(url)
             if failed is not None:
