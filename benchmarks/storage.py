@@ -4,8 +4,8 @@ The fixed dataset: the synthetic provider's default-seeded `SYN:BENCH01` … `SY
 from 2025-01-01 to 2025-07-01 and 1d bars over the 20 years to 2025-07-01 (smoke: 2 symbols, two
 days of 1m, one year of 1d). The bars come from the provider's own generator (never changed to
 meet a target) and go through the store's write path (validation, upsert) into two embedded
-servers: one without TimescaleDB, one with it preloaded. The TimescaleDB chunks are then
-compressed, as the compression policy does with every chunk older than 7 days. Sizes include
+servers: one without TimescaleDB, one with it preloaded. TimeBase's compression policy then runs
+(`run_job`): it compresses every chunk older than 7 days. Sizes include
 everything a bar costs on disk: heap, TOAST and indexes (`pg_total_relation_size` for the plain
 tables, `hypertable_size` for the hypertables, which sums their chunks and compressed chunks).
 """
@@ -31,7 +31,6 @@ from synthetic_provider import SeriesModel, bar_starts
 
 from timebase.store import BAR_SCHEMA, Store
 from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
-from timebase.store.timescale import COMPRESS_AFTER
 
 END = datetime(2025, 7, 1, tzinfo=UTC)
 DAILY_VOLATILITY = 0.015  # the synthetic provider's default
@@ -82,6 +81,14 @@ async def measure(
     try:
         async with Store(server.url, run_retention=False) as store:
             assert store.timescale.enabled is timescale, store.timescale
+            if timescale:  # the policy runs once all bars are in (below), not while they load
+                jobs = await asyncio.to_thread(
+                    _sql,
+                    server.url,
+                    "SELECT j.job_id FROM timescaledb_information.jobs j, "
+                    "LATERAL alter_job(j.job_id, scheduled => false) "
+                    "WHERE j.proc_name = 'policy_compression'",
+                )
             for symbol in symbols:
                 for interval, _, _ in SERIES:
                     for table in bar_tables(symbol, interval, starts[interval]):
@@ -89,14 +96,9 @@ async def measure(
                         assert result.skipped == 0, result
         url = server.url
         sizes: dict[str, tuple[int, int]] = {}
-        for _, table, _ in SERIES:
-            if timescale:  # what the compression policy does
-                await asyncio.to_thread(
-                    _sql,
-                    url,
-                    f"SELECT count(compress_chunk(c)) FROM show_chunks('{table}', "
-                    f"older_than => INTERVAL '{COMPRESS_AFTER}') c",
-                )
+        if timescale:  # the compression policy: every chunk older than 7 days
+            for (job,) in jobs:
+                await asyncio.to_thread(_sql, url, f"CALL run_job({int(job)})")
         await asyncio.to_thread(_sql, url, "VACUUM ANALYZE")
         for interval, table, _ in SERIES:
             size = (
