@@ -4,7 +4,8 @@ Image builds cannot rely on this machine's network set-up (proxies, certificates
 packages are fetched here, on the host, with the host's own pip configuration, and offered to
 `docker build` through pip's standard settings (PIP_NO_INDEX=1, PIP_FIND_LINKS=<url>): see
 docs/containers.md. The list is what the Dockerfiles install: the `timebase` distribution with
-its `server` and `yahoo` extras (the gateway image) and its build backend, and each bundled
+its `server` and `yahoo` extras (the gateway image) and its build backend, the SDK's
+sdk/requirements.txt (the base install, and every provider image's) and each bundled
 provider's requirements.txt. Wheels only, for the images' platform: CPython 3.11 on glibc Linux
 x86_64, resolved for the oldest 3.11 an image runs (Debian bookworm's 3.11.2, the local base
 image's; TIMEBASE_WHEELHOUSE_PYTHON to change) so they install on every 3.11 image. A stamp of
@@ -36,10 +37,11 @@ def default_dir() -> Path:
 def requirements() -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = list(project["build-system"]["requires"])
-    reqs += project["project"]["dependencies"]
     extras = project["project"]["optional-dependencies"]
     reqs += extras["server"] + extras["yahoo"]
-    for path in sorted(ROOT.glob("providers/*/requirements.txt")):
+    # sdk/requirements.txt is the base install (pyproject.toml reads it) and the provider images'.
+    paths = [ROOT / "sdk" / "requirements.txt", *sorted(ROOT.glob("providers/*/requirements.txt"))]
+    for path in paths:
         for line in path.read_text().splitlines():
             requirement = line.split("#", 1)[0].strip()
             if requirement:

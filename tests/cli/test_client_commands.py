@@ -338,7 +338,7 @@ async def test_backfill_with_progress(database_url: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("interval", ["1m", "1h", "1d"])
 def test_backfill_windows(interval: str) -> None:
     from timebase.cli.client_commands import backfill_windows
-    from timebase.core.intervals import Interval
+    from timebase.sdk.intervals import Interval
 
     windows = backfill_windows(T0, T0 + 400 * DAY, Interval(interval))
     assert windows[0][0] == T0

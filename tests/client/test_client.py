@@ -28,10 +28,10 @@ from timebase.client import (
     TimeBaseClientError,
     Unavailable,
 )
-from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
+from timebase.grpc.server import GrpcServer
 from timebase.store import BAR_SCHEMA, Store
 
 pd: Any = importlib.import_module("pandas")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.containers import support
 from tests.supervisor.conftest import SDK_PROVIDER, gone, make_config, provider_folder
-from timebase.core.errors import ConfigError
+from timebase.sdk.errors import ConfigError
 from timebase.supervisor import ProviderNotFoundError, ProviderStatus, Supervisor
 from timebase.supervisor.docker_runtime import LABEL_PROVIDER
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from timebase.core.config import Config, load_config
-from timebase.core.errors import ConfigError
+from timebase.sdk.errors import ConfigError
 
 
 def test_defaults_without_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -213,3 +213,14 @@ def test_invalid_providers_section_names_file_and_key(
         load_config(path, environ={})
     assert err.value.message.startswith(f"{path}: ")
     assert message in err.value.message
+
+
+def test_every_environment_variable_is_documented_once() -> None:
+    """The module docstring lists exactly the variables the keys declare (and TIMEBASE_CONFIG)."""
+    import re
+
+    import timebase.core.config as config_module
+
+    documented = set(re.findall(r"TIMEBASE_[A-Z_]+", config_module.__doc__ or ""))
+    assert documented == {*config_module.ENV_KEYS, "TIMEBASE_CONFIG"}
+    assert config_module.ENV_KEYS["TIMEBASE_DATABASE_URL"] == "database.url"

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 
-from timebase.core.logs import configure_logging, correlation_id, correlation_scope
+from timebase.sdk.logs import configure_logging, correlation_id, correlation_scope
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from timebase.core.errors import InvalidTimeRangeError
 from timebase.core.user_time import parse_user_time
+from timebase.sdk.errors import InvalidTimeRangeError
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from timebase.core.config import (
     ProvidersConfig,
     RoutingConfig,
 )
-from timebase.gateway import TimeBaseApp
+from timebase.server import TimeBaseApp
 from timebase.v1 import bars_pb2, bars_pb2_grpc
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

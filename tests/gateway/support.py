@@ -13,14 +13,14 @@ import grpc
 import pyarrow as pa
 
 from timebase.core.config import RoutingConfig
-from timebase.core.intervals import Interval
-from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider, StaticProviders
+from timebase.grpc.server import GrpcServer
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Provider, ProviderServer, parse_manifest
-from timebase.sdk.errors import ProviderError
+from timebase.sdk.errors import TimeBaseError
+from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
@@ -64,7 +64,7 @@ class RecordingProvider(Provider):
         super().__init__(manifest(slug, intervals or ["1h", "1d"], **manifest_extra))
         self.base = base
         self.requests: list[tuple[str, str, datetime, datetime]] = []
-        self.fail: ProviderError | None = None
+        self.fail: TimeBaseError | None = None
         self.fail_after: int | None = None
         self.hang_after: int | None = None
         self.started_streaming = asyncio.Event()

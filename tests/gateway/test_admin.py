@@ -15,11 +15,11 @@ import pytest
 
 from tests.supervisor.conftest import FAST, gone, provider_folder
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
-from timebase.gateway import TimeBaseApp
-from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
+from timebase.grpc.server import GrpcServer
 from timebase.rest import RestServer
+from timebase.server import TimeBaseApp
 from timebase.store import Store
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc

@@ -17,10 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, ProviderSettings
-from timebase.core.errors import ServerStartError
-from timebase.gateway import TimeBaseApp
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import ServerStartError
+from timebase.server import TimeBaseApp
 from timebase.store import discover_migrations
 from timebase.v1 import bars_pb2, bars_pb2_grpc
 

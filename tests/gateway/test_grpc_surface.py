@@ -18,7 +18,7 @@ from timebase.core.config import RoutingConfig
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider
 from timebase.provider import provider_pb2 as pb
-from timebase.sdk.errors import retry_after_from_metadata
+from timebase.sdk.status import retry_after_from_metadata
 
 from .support import DAY, T0, RecordingProvider, request, running_gateway
 

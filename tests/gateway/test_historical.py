@@ -17,8 +17,8 @@ from timebase.sdk.errors import (
     RateLimited,
     SymbolNotFound,
     UpstreamUnavailable,
-    retry_after_from_metadata,
 )
+from timebase.sdk.status import retry_after_from_metadata
 from timebase.v1 import bars_pb2 as v1
 
 from .support import DAY, T0, Gateway, RecordingProvider, bar_values, request, running_gateway

@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 import pyarrow as pa
 
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.derived_intervals import aggregate
 from timebase.gateway.provider_client import ProviderClient
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA
 
 from .support import DAY, T0, RecordingProvider, request, running_gateway

@@ -11,8 +11,8 @@ import pyarrow as pa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gateway.support import DAY, T0, RecordingProvider
-from timebase.core.logs import JsonFormatter
 from timebase.rest import ERROR_CODES, build_spec
+from timebase.sdk.logs import JsonFormatter
 from timebase.store import BAR_SCHEMA
 
 from .conftest import running_rest

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from tests.gateway.realtime.conftest import T0, eventually, provider_server, target
-from timebase.core.errors import ServerStartError
 from timebase.gateway.realtime import Backoff, RealtimeHub
 from timebase.rest import RestServer
+from timebase.sdk.errors import ServerStartError
 
 from .conftest import NO_LIMIT, running_rest
 

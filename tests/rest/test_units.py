@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from timebase.rest.encoders import Format, json_rows, negotiate, rfc3339, top_provider
-from timebase.rest.ratelimit import RateLimiter
+from timebase.rest.ratelimit import ClientRateLimiter
 from timebase.store import BAR_SCHEMA
 
 
@@ -101,7 +101,7 @@ def test_negotiation(accept, expected):
 
 def test_token_bucket():
     now = [0.0]
-    limiter = RateLimiter(rate=2.0, burst=3, max_clients=2, clock=lambda: now[0])
+    limiter = ClientRateLimiter(rate=2.0, burst=3, max_clients=2, clock=lambda: now[0])
     decisions = [limiter.take("a") for _ in range(4)]
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert [d.remaining for d in decisions] == [2, 1, 0, 0]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from timebase.core.errors import ConfigError
 from timebase.sdk import load_manifest
+from timebase.sdk.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

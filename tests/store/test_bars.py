@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
 from timebase.store import BAR_SCHEMA, Dataset, SeriesKey, Store
 
 from .conftest import T0, bars_table, minutes

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from timebase.core.errors import InvalidTimeRangeError
+from timebase.sdk.errors import InvalidTimeRangeError
 from timebase.store import Store, TimeRange, coverage, gaps
 
 from .conftest import bars_table

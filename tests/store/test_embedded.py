@@ -12,7 +12,7 @@ import pytest
 from adbc_driver_postgresql import dbapi
 
 from tests.conftest import skip_without_timescaledb
-from timebase.core.errors import EmbeddedDatabaseError
+from timebase.sdk.errors import EmbeddedDatabaseError
 from timebase.store import embedded
 from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 
@@ -76,7 +76,7 @@ async def test_refuses_a_second_owner_of_the_same_data_dir(data_dir: Path) -> No
             "import asyncio, sys\n"
             "from pathlib import Path\n"
             "from timebase.store.embedded import EmbeddedPostgres\n"
-            "from timebase.core.errors import EmbeddedDatabaseError\n"
+            "from timebase.sdk.errors import EmbeddedDatabaseError\n"
             "try:\n"
             "    asyncio.run(EmbeddedPostgres(Path(sys.argv[1])).start())\n"
             "except EmbeddedDatabaseError as exc:\n"

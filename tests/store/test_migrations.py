@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from adbc_driver_postgresql import dbapi
 
-from timebase.core.errors import DatabaseError
+from timebase.sdk.errors import DatabaseError
 from timebase.store import BarQuery, ConnectionPool, Store, discover_migrations, migrate
 from timebase.store.migrations import migrations_dir
 

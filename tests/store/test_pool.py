@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from timebase.core.errors import DatabaseError
+from timebase.sdk.errors import DatabaseError
 from timebase.store import ConnectionPool, redact_url
 
 

@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from timebase.core.config import RetentionConfig
-from timebase.core.intervals import IntervalClass
+from timebase.sdk.intervals import IntervalClass
 from timebase.store import RetentionJob, Store, TimeRange
 
 from .conftest import bars_table

@@ -26,8 +26,8 @@ from tests.conftest import (
     drop_database,
     skip_without_timescaledb,
 )
-from timebase.core.errors import DatabaseError
-from timebase.core.intervals import IntervalClass
+from timebase.sdk.errors import DatabaseError
+from timebase.sdk.intervals import IntervalClass
 from timebase.store import Store, TimeRange, timescale
 from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from timebase.core.errors import InvalidDataError
+from timebase.sdk.errors import InvalidDataError
 from timebase.store import BAR_SCHEMA, Store, clean_provider_batch, validate_user_batch
 
 from .conftest import T0, bars_table, minutes

@@ -8,7 +8,7 @@ other Python exception reaches the client with the server's traceback. So every 
 | TimeBase error                                     | Flight error               | gRPC status  |
 |----------------------------------------------------|----------------------------|--------------|
 | bad input (INVALID_*), not found (*_NOT_FOUND)     | FlightServerError          | UNKNOWN      |
-| provider/database unavailable, RATE_LIMITED        | FlightUnavailableError     | UNAVAILABLE  |
+| provider/database unavailable, rate limited        | FlightUnavailableError     | UNAVAILABLE  |
 | TimeBase shutting down                             | FlightUnavailableError     | UNAVAILABLE  |
 | anything unexpected (logged with its traceback)    | FlightInternalError        | INTERNAL     |
 
@@ -24,16 +24,16 @@ from typing import Any
 
 from pyarrow import flight
 
-from timebase.core.errors import (
+from timebase.sdk.errors import (
     DatabaseError,
     InvalidRequestError,
     ProviderNotFound,
     ProviderUnavailable,
-    RateLimitedError,
+    RateLimited,
     SymbolNotFound,
     TimeBaseError,
 )
-from timebase.core.logs import correlation_id
+from timebase.sdk.logs import correlation_id
 
 _log = logging.getLogger(__name__)
 
@@ -49,10 +49,10 @@ def to_flight_error(exc: BaseException, doing: str) -> flight.FlightError:
         return exc
     if isinstance(exc, TimeBaseError):
         details = dict(exc.details)
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
             details["retry_after"] = exc.retry_after
         info = _info(exc.code, exc.message, details)
-        if isinstance(exc, (ProviderUnavailable, DatabaseError, RateLimitedError)):
+        if isinstance(exc, (ProviderUnavailable, DatabaseError, RateLimited)):
             return flight.FlightUnavailableError(exc.message, info)
         if isinstance(exc, (InvalidRequestError, ProviderNotFound, SymbolNotFound)):
             return flight.FlightServerError(exc.message, info)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from timebase.core.errors import InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import (
     BarRequest,
     build_request,
@@ -26,6 +24,8 @@ from timebase.gateway.bar_request import (
     check_provider,
     check_symbol,
 )
+from timebase.sdk.errors import InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import Interval
 
 QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
 PUT_KEYS = ("provider", "interval")

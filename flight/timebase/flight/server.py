@@ -31,14 +31,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import flight
 
-from timebase.core.errors import (
-    InvalidDataError,
-    InvalidRequestError,
-    ServerStartError,
-    TimeBaseError,
-)
-from timebase.core.intervals import Interval
-from timebase.core.logs import correlation_scope
 from timebase.flight.errors import shutting_down, to_flight_error
 from timebase.flight.query import FlightQuery, PutOptions, parse_put_options, parse_query
 from timebase.flight.tickets import TicketPlan, decode_ticket, encode_ticket
@@ -47,6 +39,15 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode, encode_warnin
 from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
 from timebase.gateway.coverage_plan import Segment, assign, merge
 from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
+from timebase.sdk.errors import (
+    InvalidDataError,
+    InvalidRequestError,
+    ServerStartError,
+    TimeBaseError,
+)
+from timebase.sdk.intervals import Interval
+from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA, BarQuery, Store
 from timebase.store.bars import open_bar_reader
 from timebase.store.pool import Connection, PooledConnection, database_error
@@ -55,7 +56,7 @@ _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_PORT = 8815
+DEFAULT_PORT = DEFAULT_FLIGHT_PORT
 _ONE_US = timedelta(microseconds=1)
 #: How long a Flight thread waits for the event loop to lease or return a connection.
 _LEASE_TIMEOUT = 60.0

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from timebase.core.errors import InvalidRequestError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.coverage_plan import Segment
+from timebase.sdk.errors import InvalidRequestError
+from timebase.sdk.intervals import Interval
 from timebase.v1 import flight_pb2
 
 TICKET_VERSION = 1

@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from timebase.client import InvalidRequest, TimeBase, TimeBaseClientError
 from timebase.core.config import Config
-from timebase.core.errors import InvalidDataError, TimeBaseError
-from timebase.core.intervals import INTERVALS, Interval
 from timebase.core.user_time import parse_user_time
+from timebase.sdk.errors import InvalidDataError, TimeBaseError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from importlib.metadata import version
 from pathlib import Path
 
 from timebase.core.config import load_config
-from timebase.core.errors import TimeBaseError
-from timebase.core.logs import configure_logging
+from timebase.sdk.conventions import VERSION
+from timebase.sdk.errors import TimeBaseError
+from timebase.sdk.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timebase", description="TimeBase: self-hosted financial time-series data."
     )
-    parser.add_argument("--version", action="version", version=f"timebase {version('timebase')}")
+    parser.add_argument("--version", action="version", version=f"timebase {VERSION}")
     parser.add_argument(
         "-c", "--config", type=Path, help="configuration file (default: ./timebase.yaml if present)"
     )

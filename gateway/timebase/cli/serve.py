@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import version
 
 from timebase.core.config import Config
-from timebase.gateway.app import TimeBaseApp
+from timebase.server.app import TimeBaseApp
 
 
 async def serve(config: Config) -> int:

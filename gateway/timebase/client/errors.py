@@ -48,13 +48,13 @@ def error_for_code(
 ) -> TimeBaseClientError:
     """The client error of a TimeBase error `code`."""
     cls: type[TimeBaseClientError] = TimeBaseClientError
-    if code == "RATE_LIMITED":
+    if code in {"RATE_LIMITED", "PROVIDER_RATE_LIMITED"}:
         cls = RateLimited
     elif code.endswith("NOT_FOUND"):
         cls = NotFound
     elif code.startswith("INVALID_"):
         cls = InvalidRequest
-    elif code in {"PROVIDER_UNAVAILABLE", "ALL_PROVIDERS_FAILED", "DATABASE_ERROR", "UNAVAILABLE"}:
+    elif code in {"PROVIDER_UNAVAILABLE", "DATABASE_ERROR", "UNAVAILABLE"}:
         cls = Unavailable
     return cls(message, code, details)
 

@@ -33,15 +33,14 @@ from timebase.client.errors import (
     from_flight,
     from_grpc,
 )
-from timebase.core.errors import TimeBaseError
 from timebase.core.user_time import parse_user_time
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT
+from timebase.sdk.errors import TimeBaseError
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
-DEFAULT_GRPC_PORT = 50051
-DEFAULT_FLIGHT_PORT = 8815
 #: Schema metadata key under which `history` puts the answer's warnings (a JSON list).
 WARNINGS_KEY = b"timebase.warnings"
 

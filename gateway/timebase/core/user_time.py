@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from timebase.core.errors import InvalidTimeRangeError
+from timebase.sdk.errors import InvalidTimeRangeError
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 

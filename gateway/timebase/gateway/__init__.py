@@ -1,5 +1,5 @@
-"""The TimeBase gateway: the process that owns the database and serves every door."""
+"""The TimeBase core: routing, the cache, fetching from providers and real-time fan-out.
 
-from timebase.gateway.app import Endpoint, TimeBaseApp
-
-__all__ = ["Endpoint", "TimeBaseApp"]
+It imports no door (`timebase.grpc`, `timebase.flight`, `timebase.rest`); the doors import it,
+and `timebase.server` composes both into the running application.
+"""

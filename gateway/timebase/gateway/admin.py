@@ -17,15 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from timebase.core.errors import (
+from timebase.gateway.bar_request import check_provider
+from timebase.gateway.history import HistoricalBars
+from timebase.sdk.errors import (
     ConfigError,
     InvalidRequestError,
     NotImplementedByServer,
     ProviderAlreadyInstalled,
     ProviderNotFound,
 )
-from timebase.gateway.bar_request import check_provider
-from timebase.gateway.history import HistoricalBars
 from timebase.supervisor.state import ProviderNotFoundError, ProviderState
 
 #: The longest folder argument accepted (a path, not a document).

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import INTERVALS, Interval
+from timebase.sdk.conventions import is_slug
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Longest symbol accepted.
 MAX_SYMBOL_LENGTH = 64
@@ -20,7 +21,6 @@ MAX_SYMBOL_LENGTH = 64
 MAX_BARS_PER_REQUEST = 5_000_000
 
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9.\-^=:_]+")
-_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def check_provider(raw: str, field: str = "provider") -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if not _SLUG_RE.fullmatch(value):
+    if not is_slug(value):
         raise InvalidRequestError(
             f"{field}: {value!r} is not a provider slug (a-z, 0-9, '-', '_')", field=field
         )

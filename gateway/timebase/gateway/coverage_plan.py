@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from timebase.core.intervals import Interval
 from timebase.gateway.derived_intervals import bucket_start
+from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import Manifest
 from timebase.store import TimeRange
 

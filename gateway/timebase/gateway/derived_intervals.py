@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.intervals import Interval
+from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA
 
 #: The finer interval each derivable interval is built from.

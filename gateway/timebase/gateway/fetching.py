@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import grpc
 import pyarrow as pa
 
 from timebase.core.config import RoutingConfig
@@ -36,21 +34,13 @@ from timebase.gateway.provider_client import (
 )
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, NegativeCache, Router
+from timebase.sdk.backoff import Backoff
+from timebase.sdk.errors import ErrorKind
 from timebase.store import Store, TimeRange
 
 _log = logging.getLogger(__name__)
 
 _ONE_US = timedelta(microseconds=1)
-#: Codes worth retrying at the same provider, and that count against its circuit.
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-    }
-)
 
 
 @dataclass
@@ -60,7 +50,7 @@ class Fill:
     segments: list[Segment] = field(default_factory=list)
     missing: list[TimeRange] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
-    codes: dict[str, grpc.StatusCode] = field(default_factory=dict)
+    kinds: dict[str, ErrorKind] = field(default_factory=dict)
     retry_after: float | None = None
     warnings: list[BarWarning] = field(default_factory=list)
 
@@ -82,6 +72,8 @@ class Fetcher:
     ) -> None:
         self.store = store
         self.config = config
+        #: Retries at the same provider: full jitter, uncapped (`retries` bounds them).
+        self.backoff = Backoff(config.backoff_seconds, maximum=float("inf"), full_jitter=True)
         self.clock = clock
         self.quota = quota
         self.breaker = breaker
@@ -163,7 +155,7 @@ class Fetcher:
             return start
         if symbol_centric and self.negative.contains(slug, request.symbol):
             fill.errors.setdefault(slug, "NOT_FOUND (remembered)")
-            fill.codes.setdefault(slug, grpc.StatusCode.NOT_FOUND)
+            fill.kinds.setdefault(slug, ErrorKind.NOT_FOUND)
             return start
         parts, too_old = windows(start, end, request.interval, manifest, now)
         if too_old is not None:
@@ -220,12 +212,12 @@ class Fetcher:
             quota = self.quota.status(slug, manifest.rate_limits)
             if not quota.available:
                 fill.errors[slug] = f"RESOURCE_EXHAUSTED: {quota.reason}"
-                fill.codes[slug] = grpc.StatusCode.RESOURCE_EXHAUSTED
+                fill.kinds[slug] = ErrorKind.RATE_LIMITED
                 fill.retry_after = _min(fill.retry_after, quota.retry_after)
                 return None
             if not self.breaker.begin(slug):
                 fill.errors[slug] = "circuit open"
-                fill.codes[slug] = grpc.StatusCode.UNAVAILABLE
+                fill.kinds[slug] = ErrorKind.UNAVAILABLE
                 return None
             try:
                 reached = await self._fetch_window(
@@ -236,15 +228,14 @@ class Fetcher:
                 await self._record_failure(err, request, symbol_centric, fill)
                 if partial_end is not None:
                     return partial_end  # the rest comes from the next candidate
-                if err.code in _TRANSIENT and attempt < self.config.retries:
+                if err.transient and attempt < self.config.retries:
                     attempt += 1
-                    delay = self.config.backoff_seconds * 2 ** (attempt - 1)
-                    await asyncio.sleep(random.uniform(0, delay))  # jitter
+                    await asyncio.sleep(self.backoff.delay(attempt))
                     continue
                 return None
             self.breaker.success(slug)
             fill.errors.pop(slug, None)
-            fill.codes.pop(slug, None)
+            fill.kinds.pop(slug, None)
             return reached
 
     async def _record_failure(
@@ -252,14 +243,14 @@ class Fetcher:
     ) -> None:
         slug = err.provider
         fill.errors[slug] = err.describe()
-        fill.codes[slug] = err.code
-        if err.code in _TRANSIENT:
+        fill.kinds[slug] = err.kind
+        if err.transient:
             self.breaker.failure(slug)
         else:
             self.breaker.release(slug)
-        if err.code == grpc.StatusCode.NOT_FOUND and symbol_centric:
+        if err.kind is ErrorKind.NOT_FOUND and symbol_centric:
             self.negative.add(slug, request.symbol)
-        elif err.code == grpc.StatusCode.UNAUTHENTICATED:
+        elif err.kind is ErrorKind.UNAUTHENTICATED:
             self.router.disable(slug, f"UNAUTHENTICATED: {err.message}")
             client = self.clients.peek(slug)
             self.disabled_at[slug] = client.address if client else None
@@ -269,7 +260,7 @@ class Fetcher:
                 err.message,
                 extra={"alert": "provider_unauthenticated", "provider": slug},
             )
-        elif err.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        elif err.kind is ErrorKind.RATE_LIMITED:
             wait = err.retry_after if err.retry_after is not None else 60.0
             fill.retry_after = _min(fill.retry_after, wait)
             await self.quota.block(slug, wait)
@@ -279,7 +270,7 @@ class Fetcher:
             request.symbol,
             request.interval.value,
             err.describe(),
-            extra={"provider": slug, "code": err.code.name},
+            extra={"provider": slug, "code": err.status},
         )
 
     async def _fetch_window(

@@ -28,26 +28,16 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from timebase.core.config import RoutingConfig
-from timebase.core.errors import (
-    AllProvidersFailed,
-    InvalidRequestError,
-    ProviderNotFound,
-    ProviderUnavailable,
-    RateLimitedError,
-    SymbolNotFound,
-)
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import BarRequest, lookback_for_limit
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
@@ -70,7 +60,17 @@ from timebase.gateway.provider_client import (
 )
 from timebase.gateway.providers import ProviderSource, ProviderView
 from timebase.gateway.quota import QuotaTracker
-from timebase.gateway.router import Candidate, NegativeCache, RouteDecision, Router
+from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
+from timebase.sdk.errors import (
+    AllProvidersFailed,
+    ErrorKind,
+    ProviderCapabilityMissing,
+    ProviderNotFound,
+    ProviderUnavailable,
+    RateLimited,
+    SymbolNotFound,
+)
+from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class HistoricalBars:
             coverage_slugs=[c.slug for c in native] + stored,
             deadline=deadline,
             symbol_centric=True,
-            excluded=decision.excluded,
+            excluded=decision.exclusions,
             read=read,
         )
 
@@ -307,9 +307,10 @@ class HistoricalBars:
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
-            reason = decision.excluded.get(slug, "not available")
-            if "does not serve" in reason or "symbol does not match" in reason:
-                raise InvalidRequestError(
+            exclusion = decision.exclusions.get(slug)
+            reason = exclusion.message if exclusion is not None else "not available"
+            if exclusion is not None and exclusion.reason.capability_missing:
+                raise ProviderCapabilityMissing(
                     f"provider: {slug!r} {reason}", field="provider", provider=slug
                 )
             raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
@@ -370,7 +371,7 @@ class HistoricalBars:
         coverage_slugs: list[str],
         deadline: float | None,
         symbol_centric: bool,
-        excluded: dict[str, str] | Any,
+        excluded: Mapping[str, Exclusion],
         read: bool = True,
     ) -> BarAnswer:
         symbol, interval = request.symbol, request.interval
@@ -459,27 +460,28 @@ class HistoricalBars:
             return None
         return TimeRange(tail_start, seg.end)
 
-    def _failure(self, request: BarRequest, fill: Fill, excluded: Any) -> Exception:
+    def _failure(
+        self, request: BarRequest, fill: Fill, excluded: Mapping[str, Exclusion]
+    ) -> Exception:
         what = f"{request.symbol} {request.interval.value}"
         parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
-        parts += [f"{slug}: {reason}" for slug, reason in dict(excluded).items()]
+        parts += [f"{slug}: {e.message}" for slug, e in excluded.items()]
         listing = "; ".join(parts) if parts else "no provider serves it"
-        codes = set(fill.codes.values())
-        if codes and codes == {grpc.StatusCode.NOT_FOUND}:
+        kinds = set(fill.kinds.values())
+        if kinds and kinds == {ErrorKind.NOT_FOUND}:
             return SymbolNotFound(
                 f"symbol {request.symbol!r} was not found ({listing})",
                 symbol=request.symbol,
                 errors=dict(fill.errors),
             )
-        if codes and codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}:
-            return RateLimitedError(
+        if kinds and kinds == {ErrorKind.RATE_LIMITED}:
+            return RateLimited(
                 f"every provider for {what} is rate limited ({listing})",
                 retry_after=fill.retry_after,
                 errors=dict(fill.errors),
             )
         if not fill.errors and not request.provider:
-            reasons = list(dict(excluded).values())
-            if reasons and all("symbol" in r for r in reasons):
+            if excluded and all(e.reason.about_symbol for e in excluded.values()):
                 return SymbolNotFound(
                     f"no provider serves symbol {request.symbol!r} ({listing})",
                     symbol=request.symbol,
@@ -487,7 +489,7 @@ class HistoricalBars:
             return ProviderUnavailable(
                 f"no provider can serve {what} ({listing})",
                 symbol=request.symbol,
-                excluded=dict(excluded),
+                excluded={slug: e.message for slug, e in excluded.items()},
             )
         return AllProvidersFailed(
             f"every provider failed for {what} ({listing})", errors=dict(fill.errors)

@@ -3,8 +3,10 @@
 `ProviderClient.fetch` streams bars of [start, end) as Arrow tables. It asks for the columnar
 `GetHistoricalBars` first and falls back to the per-bar `GetHistoricalData` when the provider
 answers UNIMPLEMENTED (remembered per client, so the fallback costs one round trip once).
-Failures come out as `ProviderCallError` carrying the gRPC code, the provider's message, the
-RetryInfo delay when there was one, and how many bars had arrived before the failure.
+Failures come out as `ProviderCallError` carrying the error's kind (this is the boundary where a
+provider's gRPC status becomes an `ErrorKind`, via `timebase.sdk.status`), whether retrying may
+help, the provider's message, the RetryInfo delay when there was one, and how many bars had
+arrived before the failure.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from timebase.gateway.bar_columns import chunk_to_table, messages_to_table
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, decode_warnings
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
-from timebase.sdk.errors import retry_after_from_metadata
+from timebase.sdk.errors import ErrorKind
+from timebase.sdk.status import is_transient_status, kind_of_status, retry_after_from_metadata
 from timebase.sdk.wire import to_timestamp_pb
 
 _log = logging.getLogger(__name__)
@@ -43,20 +46,25 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 
 
 class ProviderCallError(Exception):
-    """A provider call failed with a gRPC status."""
+    """A provider call failed: `kind` is what went wrong, `status` the status name it answered
+    (for messages), `transient` whether retrying the same provider may succeed."""
 
     def __init__(
         self,
         provider: str,
-        code: grpc.StatusCode,
+        kind: ErrorKind,
         message: str,
         *,
+        status: str | None = None,
+        transient: bool = False,
         retry_after: float | None = None,
         received: int = 0,
     ) -> None:
-        super().__init__(f"{provider}: {code.name}: {message}")
+        self.status = status or kind.name
+        super().__init__(f"{provider}: {self.status}: {message}")
         self.provider = provider
-        self.code = code
+        self.kind = kind
+        self.transient = transient
         self.message = message
         self.retry_after = retry_after
         self.received = received
@@ -65,7 +73,7 @@ class ProviderCallError(Exception):
         self.partial_end: datetime | None = None
 
     def describe(self) -> str:
-        return f"{self.code.name}: {self.message}" if self.message else self.code.name
+        return f"{self.status}: {self.message}" if self.message else self.status
 
 
 @dataclass
@@ -112,11 +120,19 @@ class ProviderClient:
         return request
 
     def _error(self, err: grpc.aio.AioRpcError, received: int) -> ProviderCallError:
+        code = err.code()
+        kind = kind_of_status(code)
         retry_after = None
-        if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        if kind is ErrorKind.RATE_LIMITED:
             retry_after = retry_after_from_metadata(err.trailing_metadata())
         return ProviderCallError(
-            self.slug, err.code(), err.details() or "", retry_after=retry_after, received=received
+            self.slug,
+            kind,
+            err.details() or "",
+            status=code.name,
+            transient=is_transient_status(code),
+            retry_after=retry_after,
+            received=received,
         )
 
     async def fetch(

@@ -18,6 +18,7 @@ The decision and its reasons are logged and returned (GetSymbolProviders shows t
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from timebase.core.config import RoutingConfig
-from timebase.core.intervals import Interval
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.derived_intervals import DERIVED_FROM
 from timebase.gateway.providers import ProviderView
 from timebase.gateway.quota import QuotaStatus, QuotaTracker
+from timebase.sdk.intervals import Interval
 from timebase.store.bars import SeriesKey
 
 _log = logging.getLogger(__name__)
@@ -55,13 +56,55 @@ class Candidate:
         return self.provider.address
 
 
+class ExclusionReason(enum.Enum):
+    """Why a provider is not a candidate (decisions use this, never the message text)."""
+
+    NOT_RUNNING = "not_running"
+    DISABLED = "disabled"
+    NO_HISTORICAL_DATA = "no_historical_data"
+    INTERVAL_NOT_SERVED = "interval_not_served"
+    SYMBOL_NOT_MATCHED = "symbol_not_matched"
+    SYMBOL_NOT_FOUND_RECENTLY = "symbol_not_found_recently"
+    CIRCUIT_OPEN = "circuit_open"
+
+    @property
+    def capability_missing(self) -> bool:
+        """The provider's manifest does not offer this (interval or symbol): asking it
+        explicitly is a bad request, not an outage."""
+        return self in (ExclusionReason.INTERVAL_NOT_SERVED, ExclusionReason.SYMBOL_NOT_MATCHED)
+
+    @property
+    def about_symbol(self) -> bool:
+        """The provider is left out because of the symbol itself."""
+        return self in (
+            ExclusionReason.SYMBOL_NOT_MATCHED,
+            ExclusionReason.SYMBOL_NOT_FOUND_RECENTLY,
+        )
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Why one provider is not a candidate: the reason, and the message shown to people."""
+
+    reason: ExclusionReason
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True)
 class RouteDecision:
     symbol: str
     interval: Interval
     candidates: tuple[Candidate, ...]
     #: slug → why it is not a candidate.
-    excluded: Mapping[str, str] = field(default_factory=dict)
+    exclusions: Mapping[str, Exclusion] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """slug → the message saying why it is not a candidate."""
+        return {slug: e.message for slug, e in self.exclusions.items()}
 
     def describe(self) -> str:
         order = ", ".join(
@@ -125,7 +168,7 @@ class Router:
         log: bool = True,
     ) -> RouteDecision:
         """Rank `providers` for (symbol, interval); `only` restricts to one provider."""
-        excluded: dict[str, str] = {}
+        excluded: dict[str, Exclusion] = {}
         ranked: list[tuple[tuple[object, ...], Candidate]] = []
         for provider in providers:
             slug = provider.slug
@@ -189,32 +232,45 @@ class Router:
                     "candidates": [
                         {"slug": c.slug, "reasons": list(c.reasons)} for c in decision.candidates
                     ],
-                    "excluded": dict(excluded),
+                    "excluded": decision.excluded,
                 },
             )
         return decision
 
-    def _exclusion(self, provider: ProviderView, symbol: str, interval: Interval) -> str | None:
+    def _exclusion(
+        self, provider: ProviderView, symbol: str, interval: Interval
+    ) -> Exclusion | None:
         manifest = provider.manifest
         if not provider.ready or provider.address is None or manifest is None:
             status = provider.status
             error = f": {provider.last_error}" if provider.last_error else ""
-            return f"not running ({status}{error})"
+            return Exclusion(ExclusionReason.NOT_RUNNING, f"not running ({status}{error})")
         if provider.slug in self.disabled:
-            return f"disabled: {self.disabled[provider.slug]}"
+            return Exclusion(ExclusionReason.DISABLED, f"disabled: {self.disabled[provider.slug]}")
         if not manifest.capabilities.historical_data:
-            return "serves no historical data"
+            return Exclusion(ExclusionReason.NO_HISTORICAL_DATA, "serves no historical data")
         if interval.value not in manifest.intervals:
             base = DERIVED_FROM.get(interval)
             if base is None or base.value not in manifest.intervals:
-                return f"does not serve {interval.value}" + (
-                    f" nor {base.value} to derive it from" if base else ""
+                return Exclusion(
+                    ExclusionReason.INTERVAL_NOT_SERVED,
+                    f"does not serve {interval.value}"
+                    + (f" nor {base.value} to derive it from" if base else ""),
                 )
         if not manifest.serves_symbol(symbol):
             patterns = ", ".join(p.pattern for p in manifest.symbols)
-            return f"symbol does not match its patterns ({patterns})"
+            return Exclusion(
+                ExclusionReason.SYMBOL_NOT_MATCHED,
+                f"symbol does not match its patterns ({patterns})",
+            )
         if self.negative.contains(provider.slug, symbol):
-            return "answered NOT_FOUND for this symbol recently"
+            return Exclusion(
+                ExclusionReason.SYMBOL_NOT_FOUND_RECENTLY,
+                "answered NOT_FOUND for this symbol recently",
+            )
         if not self.breaker.allows(provider.slug):
-            return f"circuit open (next try in {self.breaker.retry_in(provider.slug):.0f} s)"
+            return Exclusion(
+                ExclusionReason.CIRCUIT_OPEN,
+                f"circuit open (next try in {self.breaker.retry_in(provider.slug):.0f} s)",
+            )
         return None

@@ -8,7 +8,7 @@ and real-time bars over a WebSocket. See docs/rest.md.
     await rest.stop()
 """
 
-from timebase.rest.app import VERSION, RestServer
+from timebase.rest.app import RestServer
 from timebase.rest.errors import ERROR_CODES, http_error
 from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
@@ -16,7 +16,6 @@ from timebase.rest.params import parse_bar_query
 
 __all__ = [
     "ERROR_CODES",
-    "VERSION",
     "Metrics",
     "RestServer",
     "build_spec",

@@ -20,24 +20,11 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from aiohttp import web
 
 from timebase.core.config import RestConfig
-from timebase.core.errors import (
-    ClientRateLimited,
-    DatabaseError,
-    DataUnavailable,
-    InvalidRequestError,
-    MethodNotAllowed,
-    ProviderNotFound,
-    RouteNotFound,
-    ServerStartError,
-)
-from timebase.core.intervals import Interval
-from timebase.core.logs import correlation_scope, new_correlation_id
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
@@ -61,8 +48,21 @@ from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
 from timebase.rest.params import interval as parse_interval
 from timebase.rest.params import json_object, only, parse_bar_query
-from timebase.rest.ratelimit import Decision, RateLimiter
+from timebase.rest.ratelimit import ClientRateLimiter, Decision
 from timebase.rest.websocket import StreamHandler
+from timebase.sdk.conventions import DEFAULT_HTTP_PORT, VERSION
+from timebase.sdk.errors import (
+    ClientRateLimited,
+    DatabaseError,
+    DataUnavailable,
+    InvalidRequestError,
+    MethodNotAllowed,
+    ProviderNotFound,
+    RouteNotFound,
+    ServerStartError,
+)
+from timebase.sdk.intervals import Interval
+from timebase.sdk.logs import correlation_scope, new_correlation_id
 from timebase.store import Store
 
 _log = logging.getLogger("timebase.rest")
@@ -79,15 +79,6 @@ _THREAD_MIN_ROWS = 5_000
 _DECISION_KEY = web.RequestKey("timebase_rate_limit", Decision)
 
 
-def _package_version() -> str:
-    try:
-        return version("timebase")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
-
-
-VERSION = _package_version()
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -100,7 +91,7 @@ class RestServer:
         store: Store,
         *,
         host: str = "127.0.0.1",
-        port: int = 8080,
+        port: int = DEFAULT_HTTP_PORT,
         config: RestConfig | None = None,
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,
@@ -117,7 +108,9 @@ class RestServer:
         self.realtime = realtime
         self.metrics = metrics or Metrics(history, store, realtime)
         self.shutdown_timeout = shutdown_timeout
-        self.limiter = RateLimiter(self.config.rate_limit_per_second, self.config.rate_limit_burst)
+        self.limiter = ClientRateLimiter(
+            self.config.rate_limit_per_second, self.config.rate_limit_burst
+        )
         self.probe = DatabaseProbe(store, timeout=2.0)
         self.spec = build_spec(VERSION)
         self._spec_body = dumps(self.spec)

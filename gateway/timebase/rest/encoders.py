@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from timebase.core.errors import InvalidRequestError
+from timebase.sdk.errors import InvalidRequestError
 
 
 class Format(enum.StrEnum):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from timebase.core.errors import (
+from timebase.sdk.errors import (
     ClientRateLimited,
     DatabaseError,
     DataUnavailable,
@@ -27,7 +27,7 @@ from timebase.core.errors import (
     ProviderCapabilityMissing,
     ProviderNotFound,
     ProviderUnavailable,
-    RateLimitedError,
+    RateLimited,
     RouteNotFound,
     SymbolNotFound,
     TimeBaseError,
@@ -49,7 +49,7 @@ ERROR_MAP: Sequence[tuple[type[TimeBaseError], str, int]] = (
     (MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
     (ProviderAlreadyInstalled, "PROVIDER_ALREADY_INSTALLED", 409),
     (ClientRateLimited, "RATE_LIMITED", 429),
-    (RateLimitedError, "PROVIDER_RATE_LIMITED", 429),
+    (RateLimited, "PROVIDER_RATE_LIMITED", 429),
     (ProviderUnavailable, "PROVIDER_UNAVAILABLE", 503),
     (DatabaseError, "DATABASE_ERROR", 503),
     (NotImplementedByServer, "NOT_IMPLEMENTED", 501),

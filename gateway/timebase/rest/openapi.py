@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from timebase.core.intervals import INTERVALS
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
+from timebase.sdk.conventions import SLUG_PATTERN
+from timebase.sdk.intervals import INTERVALS
 
 _REF = "#/components/schemas/"
 
@@ -105,7 +106,7 @@ _PARAMETERS: dict[str, Any] = {
         "in": "path",
         "required": True,
         "description": "Provider slug (a running add-on, or the name of imported bars).",
-        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+        "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
     },
     "Interval": {
         "name": "interval",

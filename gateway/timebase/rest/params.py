@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import INTERVALS, Interval
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.sdk.conventions import parse_bool
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Query parameters of the bar routes.
 BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format"})
@@ -81,11 +82,9 @@ def positive_int(raw: str, field: str) -> int:
 
 
 def boolean(raw: str, field: str) -> bool:
-    text = raw.strip().lower()
-    if text in {"", "1", "true", "yes"}:
-        return True
-    if text in {"0", "false", "no"}:
-        return False
+    value = True if not raw.strip() else parse_bool(raw)  # a bare `?refresh` means true
+    if value is not None:
+        return value
     raise InvalidRequestError(f"{field}: expected true or false, got {raw!r}", field=field)
 
 

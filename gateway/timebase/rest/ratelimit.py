@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from timebase.sdk.ratelimit import TokenBucket
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -37,7 +39,9 @@ class Decision:
         }
 
 
-class RateLimiter:
+class ClientRateLimiter:
+    """One `TokenBucket` (the SDK's) per client, least recently used ones forgotten."""
+
     def __init__(
         self,
         rate: float,
@@ -52,19 +56,17 @@ class RateLimiter:
         self.burst = burst
         self.max_clients = max_clients
         self.clock = clock
-        #: client → (tokens, when they were counted)
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, client: str) -> Decision:
-        now = self.clock()
-        tokens, then = self._buckets.pop(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
-        allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        self._buckets[client] = (tokens, now)
+        bucket = self._buckets.pop(client, None)
+        if bucket is None:
+            bucket = TokenBucket.per_second(self.burst, self.rate, self.clock)
+        allowed = bucket.try_take()
+        self._buckets[client] = bucket
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
+        tokens = bucket.counted
         reset = math.ceil((self.burst - tokens) / self.rate)
         retry_after = 0.0 if allowed else (1.0 - tokens) / self.rate
         return Decision(allowed, self.burst, math.floor(tokens), reset, retry_after)

@@ -32,11 +32,11 @@ import grpc
 import orjson
 from aiohttp import WSMsgType, web
 
-from timebase.core.errors import InvalidRequestError, TimeBaseError
 from timebase.gateway.realtime import RealtimeHub, is_warning, parse_control, warnings_of
 from timebase.provider import provider_pb2 as pb
 from timebase.rest.envelope import REQUEST_ID_KEY
 from timebase.rest.errors import http_error
+from timebase.sdk.errors import InvalidRequestError, TimeBaseError
 
 _log = logging.getLogger("timebase.rest")
 

@@ -21,8 +21,8 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.errors import InvalidDataError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import Interval, IntervalClass
+from timebase.sdk.errors import InvalidDataError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
 from timebase.store.pool import Connection
 from timebase.store.schema import BAR_SCHEMA, BAR_TABLES, bar_table, intervals_of

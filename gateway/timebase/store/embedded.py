@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from timebase.core.errors import EmbeddedDatabaseError
+from timebase.sdk.errors import EmbeddedDatabaseError
 
 _log = logging.getLogger(__name__)
 

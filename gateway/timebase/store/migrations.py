@@ -17,7 +17,7 @@ from pathlib import Path
 
 import adbc_driver_manager
 
-from timebase.core.errors import DatabaseError
+from timebase.sdk.errors import DatabaseError
 from timebase.store.pool import Connection, ConnectionPool, database_error
 
 _log = logging.getLogger(__name__)

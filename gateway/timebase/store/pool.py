@@ -22,7 +22,7 @@ import adbc_driver_manager
 from adbc_driver_manager.dbapi import Connection
 from adbc_driver_postgresql import dbapi
 
-from timebase.core.errors import DatabaseError, TimeBaseError
+from timebase.sdk.errors import DatabaseError, TimeBaseError
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from timebase.core.config import RetentionConfig
-from timebase.core.intervals import IntervalClass
+from timebase.sdk.intervals import IntervalClass
 from timebase.store import coverage, literals
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_TABLES, intervals_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from timebase.core.intervals import Interval, IntervalClass
+from timebase.sdk.intervals import Interval, IntervalClass
 
 #: Bars as they go in (ingest, provider batches) and come out (range reads).
 BAR_SCHEMA = pa.schema(

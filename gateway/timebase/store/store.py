@@ -22,8 +22,8 @@ from types import TracebackType
 import pyarrow as pa
 
 from timebase.core.config import RetentionConfig
-from timebase.core.errors import DatabaseError
-from timebase.core.intervals import Interval
+from timebase.sdk.errors import DatabaseError
+from timebase.sdk.intervals import Interval
 from timebase.store import bars, coverage, retention
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange

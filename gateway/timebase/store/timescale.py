@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import adbc_driver_manager
 from adbc_driver_postgresql import dbapi
 
-from timebase.core.errors import DatabaseError
+from timebase.sdk.errors import DatabaseError
 from timebase.store.migrations import MIGRATION_LOCK
 from timebase.store.pool import Connection, ConnectionPool, database_error, sqlstate
 

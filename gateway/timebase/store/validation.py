@@ -22,9 +22,10 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.core.errors import InvalidDataError
-from timebase.core.intervals import INTERVALS
-from timebase.store.schema import BAR_SCHEMA, KEY_COLUMNS, PRICE_COLUMNS, REQUIRED_COLUMNS
+from timebase.sdk.bar_rules import VALUE_RULES
+from timebase.sdk.errors import InvalidDataError
+from timebase.sdk.intervals import INTERVALS
+from timebase.store.schema import BAR_SCHEMA, KEY_COLUMNS, REQUIRED_COLUMNS
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -173,30 +174,14 @@ def _rules() -> list[_Rule]:
             lambda t: pc.invert(pc.is_in(t["interval"], value_set=pa.array(INTERVALS))),
         ),
     ]
-    rules += [
-        _Rule(name, "NaN or infinite", functools.partial(_not_finite, name=name))
-        for name in (*PRICE_COLUMNS, "volume")
-    ]
-    rules += [
-        _Rule("volume", "negative volume", lambda t: pc.less(t["volume"], 0)),
-        _Rule("high", "high below low", lambda t: pc.less(t["high"], t["low"])),
-        _Rule("open", "open outside [low, high]", lambda t: _outside(t, "open")),
-        _Rule("close", "close outside [low, high]", lambda t: _outside(t, "close")),
-        _Rule("metadata", "metadata is not a JSON object", _bad_metadata),
-    ]
+    # The value rules are the SDK's (one set for what providers yield and what is written).
+    rules += [_Rule(rule.column, rule.message, rule.mask) for rule in VALUE_RULES]
+    rules.append(_Rule("metadata", "metadata is not a JSON object", _bad_metadata))
     return rules
 
 
 def _is_null(t: pa.Table, name: str) -> Any:
     return pc.is_null(t[name])
-
-
-def _not_finite(t: pa.Table, name: str) -> Any:
-    return pc.invert(pc.is_finite(t[name]))
-
-
-def _outside(t: pa.Table, name: str) -> Any:
-    return pc.or_(pc.less(t[name], t["low"]), pc.greater(t[name], t["high"]))
 
 
 def _bad_metadata(t: pa.Table) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from timebase.core.errors import ConfigError
+from timebase.sdk.errors import ConfigError
 from timebase.sdk.manifest import Manifest, load_manifest
 
 log = logging.getLogger("timebase.supervisor.discovery")

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
 from timebase.supervisor.runtime import ExitInfo, Runtime
 from timebase.supervisor.state import ProviderStartError
 
 log = logging.getLogger("timebase.supervisor.docker")
 provider_log = logging.getLogger("timebase.provider")
 
-CONTAINER_PORT = 50052
+CONTAINER_PORT = DEFAULT_PROVIDER_PORT
 LABEL_PROVIDER = "timebase.provider"
 LABEL_MANAGED = "timebase.managed"
 DEFAULT_USER = "10001:10001"

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from timebase.core.errors import TimeBaseError
+from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.manifest import Manifest
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from timebase.core.config import Config, ProviderSettings
-from timebase.core.errors import ConfigError, ProviderAlreadyInstalled
+from timebase.sdk.errors import ConfigError, ProviderAlreadyInstalled
 from timebase.sdk.manifest import Manifest, load_manifest
 from timebase.supervisor.discovery import (
     MANIFEST_FILE,

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from timebase.core.config import ProvidersConfig
+from timebase.sdk.backoff import Backoff
 from timebase.sdk.manifest import Manifest
 from timebase.supervisor.probe import Prober, ProbeResult
 from timebase.supervisor.runtime import Runtime
@@ -69,7 +70,7 @@ class WatchdogPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before restart number `attempt` (1-based) within the window."""
-        return float(min(self.backoff_max, self.backoff_base * 2 ** max(0, attempt - 1)))
+        return Backoff(self.backoff_base, maximum=self.backoff_max, jitter=0.0).ceiling(attempt)
 
 
 class SupervisedProvider:

@@ -18,7 +18,6 @@ import pyarrow as pa
 from local_files_reader import FileFormatError, in_range
 from local_files_store import BarFiles, NoFile
 
-from timebase.core.errors import ConfigError
 from timebase.sdk import (
     Bar,
     HealthReport,
@@ -29,6 +28,7 @@ from timebase.sdk import (
     SymbolNotFound,
     UpstreamUnavailable,
 )
+from timebase.sdk.errors import ConfigError
 
 BATCH_ROWS = 65_536
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -34,9 +34,9 @@ from timebase.sdk import (
     Manifest,
     Options,
     Provider,
-    ProviderError,
     RateLimited,
     SymbolNotFound,
+    TimeBaseError,
     UpstreamUnavailable,
 )
 
@@ -77,9 +77,9 @@ def configure_yfinance(cache_dir: str | None) -> None:
     _state["configured"] = True
 
 
-def map_error(exc: BaseException, symbol: str) -> ProviderError | None:
-    """The ProviderError for a yfinance failure; None means "no bars in this range"."""
-    if isinstance(exc, ProviderError):
+def map_error(exc: BaseException, symbol: str) -> TimeBaseError | None:
+    """The TimeBase error for a yfinance failure; None means "no bars in this range"."""
+    if isinstance(exc, TimeBaseError):
         return exc
     if isinstance(exc, YFRateLimitError):
         return RateLimited("Yahoo Finance rate limit (HTTP 429)", RATE_LIMIT_RETRY_AFTER)

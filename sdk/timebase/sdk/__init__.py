@@ -6,23 +6,23 @@ when a provider yields Arrow record batches. The contract-test kit is `timebase.
 
 from timebase.sdk.errors import (
     AuthFailed,
+    ErrorKind,
     InvalidArgument,
     NotSupported,
     ProviderError,
     RateLimited,
     SymbolNotFound,
+    TimeBaseError,
     UpstreamUnavailable,
-    retry_after_from_metadata,
 )
 from timebase.sdk.manifest import (
     Capabilities,
     Manifest,
-    Options,
-    OptionSpec,
     RateLimits,
     load_manifest,
     parse_manifest,
 )
+from timebase.sdk.options import Options, OptionSpec
 from timebase.sdk.process import serve
 from timebase.sdk.provider import (
     Bar,
@@ -37,11 +37,13 @@ from timebase.sdk.provider import (
 from timebase.sdk.ratelimit import RateLimiter, TokenBucket
 from timebase.sdk.retry import retry
 from timebase.sdk.server import ProviderServer
+from timebase.sdk.status import retry_after_from_metadata
 
 __all__ = [
     "AuthFailed",
     "Bar",
     "Capabilities",
+    "ErrorKind",
     "HealthReport",
     "HealthState",
     "InvalidArgument",
@@ -59,6 +61,7 @@ __all__ = [
     "Subscription",
     "Subscriptions",
     "SymbolNotFound",
+    "TimeBaseError",
     "TokenBucket",
     "UpstreamUnavailable",
     "batch_schema",

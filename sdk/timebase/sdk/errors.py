@@ -1,47 +1,185 @@
-"""Provider errors and their gRPC status codes (mapped in exactly one place: `to_rpc_status`).
+"""The TimeBase error model: one tree for providers, the gateway core and every door.
 
-A provider raises these from its code; the SDK turns them into the gRPC status the gateway
-understands. Anything else becomes INTERNAL with a short message (the traceback is logged
-server-side, never sent to the client).
+Every error TimeBase raises on purpose is a `TimeBaseError` with
+
+- `code`: a stable upper-case identifier clients can branch on; the public codes are the ones
+  documented in docs/rest.md, and every door passes them through unchanged;
+- `kind`: an `ErrorKind`, what each door maps to its own status in one table
+  (gRPC status, Flight error class, HTTP status);
+- `message`: a human message naming what was wrong; `details`: optional structured context.
+
+Nothing below a door knows about status codes, and nothing matches on message text.
+
+Exception tree (code, kind)::
+
+    TimeBaseError                     INTERNAL_ERROR               internal
+    ├── ConfigError                   CONFIG_ERROR                 invalid
+    │   └── ProviderAlreadyInstalled  PROVIDER_ALREADY_INSTALLED   conflict
+    ├── InvalidRequestError           INVALID_REQUEST              invalid
+    │   ├── InvalidIntervalError      INVALID_INTERVAL             invalid
+    │   ├── InvalidTimeRangeError     INVALID_TIME_RANGE           invalid
+    │   ├── InvalidDataError          INVALID_DATA                 invalid
+    │   └── ProviderCapabilityMissing PROVIDER_CAPABILITY_MISSING  invalid
+    ├── MethodNotAllowed              METHOD_NOT_ALLOWED           invalid
+    ├── ProviderNotFound              PROVIDER_NOT_FOUND           not_found
+    ├── SymbolNotFound                SYMBOL_NOT_FOUND             not_found
+    ├── DataUnavailable               DATA_UNAVAILABLE             not_found
+    ├── RouteNotFound                 ROUTE_NOT_FOUND              not_found
+    ├── RateLimited                   PROVIDER_RATE_LIMITED        rate_limited
+    │   └── ClientRateLimited         RATE_LIMITED                 rate_limited
+    ├── ProviderUnavailable           PROVIDER_UNAVAILABLE         unavailable
+    │   └── AllProvidersFailed        PROVIDER_UNAVAILABLE         unavailable
+    ├── DatabaseError                 DATABASE_ERROR               unavailable
+    │   └── EmbeddedDatabaseError     EMBEDDED_DATABASE_ERROR      unavailable
+    ├── NotImplementedByServer        NOT_IMPLEMENTED              unimplemented
+    ├── ServerStartError              SERVER_START_ERROR           internal
+    └── ProviderError                 PROVIDER_ERROR               internal
+        ├── AuthFailed                AUTH_FAILED                  unauthenticated
+        ├── UpstreamUnavailable       UPSTREAM_UNAVAILABLE         unavailable
+        ├── InvalidArgument           INVALID_ARGUMENT             invalid
+        └── NotSupported              NOT_SUPPORTED                unimplemented
+
+A provider raises `SymbolNotFound`, `RateLimited` or a `ProviderError` from its code; the SDK's
+server turns it into the gRPC status the gateway understands (`timebase.sdk.status`), and the
+gateway's provider client turns that status back into a kind. `transient` says whether retrying
+the same request later may succeed (`timebase.sdk.retry`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import enum
 from typing import Any, ClassVar
 
-import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from timebase.core.errors import TimeBaseError
+class ErrorKind(enum.StrEnum):
+    """What went wrong, in the terms every door maps to its own status."""
 
-#: Trailing-metadata key of the rich status (google.rpc.Status) that grpcio-status uses.
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION = "permission"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    UNIMPLEMENTED = "unimplemented"
+    INTERNAL = "internal"
 
 
-class ProviderError(TimeBaseError):
-    """Base of the errors a provider raises on purpose."""
+class TimeBaseError(Exception):
+    """Root of all TimeBase errors."""
 
-    code: ClassVar[str] = "PROVIDER_ERROR"
-    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
-    #: Whether retrying the same request later may succeed (used by `timebase.sdk.retry`).
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
+    #: Whether retrying the same request later may succeed.
     transient: ClassVar[bool] = False
 
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
 
-class SymbolNotFound(ProviderError):
-    """The upstream does not know the symbol (or has no data for it at all)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape every door uses: `{"code", "message", "details"}`."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+class ConfigError(TimeBaseError):
+    """A configuration file, environment variable or manifest is invalid."""
+
+    code = "CONFIG_ERROR"
+    kind = ErrorKind.INVALID
+
+
+class ProviderAlreadyInstalled(ConfigError):
+    """An install names a provider that is already supervised."""
+
+    code = "PROVIDER_ALREADY_INSTALLED"
+    kind = ErrorKind.CONFLICT
+
+
+class InvalidRequestError(TimeBaseError):
+    """The caller sent something malformed."""
+
+    code = "INVALID_REQUEST"
+    kind = ErrorKind.INVALID
+
+
+class InvalidIntervalError(InvalidRequestError):
+    code = "INVALID_INTERVAL"
+
+
+class InvalidTimeRangeError(InvalidRequestError):
+    code = "INVALID_TIME_RANGE"
+
+
+class InvalidDataError(InvalidRequestError):
+    """A batch of bars failed validation; `details` name the first bad row and column."""
+
+    code = "INVALID_DATA"
+
+
+class ProviderCapabilityMissing(InvalidRequestError):
+    """A provider-aware request asks a provider for something its manifest does not offer."""
+
+    code = "PROVIDER_CAPABILITY_MISSING"
+
+
+class MethodNotAllowed(TimeBaseError):
+    """The route exists but not for this HTTP method."""
+
+    code = "METHOD_NOT_ALLOWED"
+    kind = ErrorKind.INVALID
+
+
+# -- not found ---------------------------------------------------------------------------------
+
+
+class ProviderNotFound(TimeBaseError):
+    """A provider-aware request names a provider that is neither running nor has stored bars."""
+
+    code = "PROVIDER_NOT_FOUND"
+    kind = ErrorKind.NOT_FOUND
+
+
+class SymbolNotFound(TimeBaseError):
+    """The symbol is unknown: raised by a provider whose upstream does not know it, and by the
+    gateway when every provider asked said so."""
 
     code = "SYMBOL_NOT_FOUND"
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    kind = ErrorKind.NOT_FOUND
 
 
-class RateLimited(ProviderError):
-    """The upstream refused for quota reasons; `retry_after` seconds is when to try again."""
+class DataUnavailable(TimeBaseError):
+    """A request was valid and served, but no bars exist for it."""
 
-    code = "RATE_LIMITED"
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = "DATA_UNAVAILABLE"
+    kind = ErrorKind.NOT_FOUND
+
+
+class RouteNotFound(TimeBaseError):
+    """No route answers this path."""
+
+    code = "ROUTE_NOT_FOUND"
+    kind = ErrorKind.NOT_FOUND
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+class RateLimited(TimeBaseError):
+    """Out of quota; `retry_after` seconds is when to try again (None: unknown).
+
+    Raised by a provider whose upstream refused for quota reasons, and by the gateway when every
+    provider that could answer is out of quota."""
+
+    code = "PROVIDER_RATE_LIMITED"
+    kind = ErrorKind.RATE_LIMITED
     transient = True
 
     def __init__(
@@ -54,18 +192,77 @@ class RateLimited(ProviderError):
         self.retry_after = retry_after
 
 
+class ClientRateLimited(RateLimited):
+    """A client sent more requests than its rate limit allows."""
+
+    code = "RATE_LIMITED"
+
+
+# -- unavailable -------------------------------------------------------------------------------
+
+
+class ProviderUnavailable(TimeBaseError):
+    """No provider could answer (down, failing, circuit open, …); the message names each one."""
+
+    code = "PROVIDER_UNAVAILABLE"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class AllProvidersFailed(ProviderUnavailable):
+    """Every candidate provider failed; `details["errors"]` maps each slug to its error."""
+
+
+class DatabaseError(TimeBaseError):
+    """The database could not be reached or refused an operation."""
+
+    code = "DATABASE_ERROR"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class EmbeddedDatabaseError(DatabaseError):
+    """The embedded PostgreSQL could not be started or stopped."""
+
+    code = "EMBEDDED_DATABASE_ERROR"
+
+
+# -- the server itself -------------------------------------------------------------------------
+
+
+class NotImplementedByServer(TimeBaseError):
+    """The server was built without this feature, e.g. the admin API without a supervisor."""
+
+    code = "NOT_IMPLEMENTED"
+    kind = ErrorKind.UNIMPLEMENTED
+
+
+class ServerStartError(TimeBaseError):
+    """A server could not start (e.g. its port is already in use)."""
+
+    code = "SERVER_START_ERROR"
+
+
+# -- raised by providers -----------------------------------------------------------------------
+
+
+class ProviderError(TimeBaseError):
+    """Base of the upstream errors a provider raises on purpose (besides `SymbolNotFound` and
+    `RateLimited`, which the gateway raises too)."""
+
+    code = "PROVIDER_ERROR"
+
+
 class AuthFailed(ProviderError):
     """The upstream rejected the provider's credentials."""
 
     code = "AUTH_FAILED"
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    kind = ErrorKind.UNAUTHENTICATED
 
 
 class UpstreamUnavailable(ProviderError):
     """The upstream is down, timed out or answered garbage: try again later."""
 
     code = "UPSTREAM_UNAVAILABLE"
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    kind = ErrorKind.UNAVAILABLE
     transient = True
 
 
@@ -73,63 +270,11 @@ class InvalidArgument(ProviderError):
     """The request is malformed (raised by the SDK's checks, or by an author for its own)."""
 
     code = "INVALID_ARGUMENT"
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    kind = ErrorKind.INVALID
 
 
 class NotSupported(ProviderError):
     """The provider does not offer this operation (e.g. real-time streaming)."""
 
     code = "NOT_SUPPORTED"
-    grpc_code = grpc.StatusCode.UNIMPLEMENTED
-
-
-@dataclass(frozen=True)
-class RpcStatus:
-    """What the server sends for an error: code, message and trailing metadata."""
-
-    code: grpc.StatusCode
-    message: str
-    trailing_metadata: tuple[tuple[str, str | bytes], ...] = ()
-
-
-def to_rpc_status(exc: BaseException) -> RpcStatus:
-    """The gRPC status for `exc`; RateLimited carries a google.rpc.RetryInfo detail."""
-    if not isinstance(exc, ProviderError):
-        return RpcStatus(
-            grpc.StatusCode.INTERNAL, f"internal provider error ({type(exc).__name__})"
-        )
-    code = exc.grpc_code
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        return RpcStatus(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
-    return RpcStatus(code, exc.message)
-
-
-def retry_info_metadata(message: str, retry_after: float) -> tuple[tuple[str, bytes], ...]:
-    """Trailing metadata of a RESOURCE_EXHAUSTED error saying when to retry: a rich
-    `google.rpc.Status` with a `google.rpc.RetryInfo` detail, as grpcio-status encodes it."""
-    seconds = max(0.0, retry_after)
-    whole = math.floor(seconds)
-    info = error_details_pb2.RetryInfo(
-        retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
-    )
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
-    return ((STATUS_DETAILS_KEY, status.SerializeToString()),)
-
-
-def retry_after_from_metadata(trailing_metadata: Any) -> float | None:
-    """The RetryInfo delay (seconds) in an RPC error's trailing metadata, if any.
-
-    Clients call it with ``err.trailing_metadata()`` of a RESOURCE_EXHAUSTED `grpc.aio.AioRpcError`.
-    """
-    for key, value in trailing_metadata or ():
-        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status.FromString(value)
-        for detail in status.details:
-            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info = error_details_pb2.RetryInfo()
-                detail.Unpack(info)
-                return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
-    return None
+    kind = ErrorKind.UNIMPLEMENTED

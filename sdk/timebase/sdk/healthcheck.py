@@ -13,6 +13,8 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
+
 
 def check(target: str, timeout: float = 3.0, service: str = "") -> bool:
     with grpc.insecure_channel(target) as channel:
@@ -33,7 +35,7 @@ def check(target: str, timeout: float = 3.0, service: str = "") -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    port = os.environ.get("TIMEBASE_PROVIDER_PORT", "").strip() or "50052"
+    port = os.environ.get("TIMEBASE_PROVIDER_PORT", "").strip() or str(DEFAULT_PROVIDER_PORT)
     parser.add_argument("--target", default=f"127.0.0.1:{port}")
     parser.add_argument("--timeout", type=float, default=3.0)
     args = parser.parse_args(argv)

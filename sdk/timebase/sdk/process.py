@@ -33,8 +33,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from timebase.core.errors import ConfigError
-from timebase.core.logs import configure_logging
+from timebase.sdk.errors import ConfigError
+from timebase.sdk.logs import configure_logging
 from timebase.sdk.manifest import load_manifest
 from timebase.sdk.provider import Provider
 from timebase.sdk.server import DEFAULT_HOST, DEFAULT_PORT, LISTENING_PREFIX, ProviderServer

@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from timebase.sdk.errors import NotSupported
-from timebase.sdk.manifest import Manifest, Options
+from timebase.sdk.manifest import Manifest
+from timebase.sdk.options import Options
 from timebase.sdk.ratelimit import RateLimiter
 
 if TYPE_CHECKING:

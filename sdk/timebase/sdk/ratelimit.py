@@ -1,4 +1,5 @@
-"""Token buckets driven by the manifest's `rate_limits` (per minute and per day).
+"""Token buckets: the one implementation, for a provider's manifest `rate_limits` (per minute and
+per day, `RateLimiter`) and for the REST door's per-client limit (`timebase.rest.ratelimit`).
 
     await self.rate_limiter.acquire()      # before each upstream request
 
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
 
 
 class TokenBucket:
-    """`capacity` tokens, refilled continuously at `capacity / period` tokens per second."""
+    """`capacity` tokens (full at first), refilled continuously at `capacity / period` tokens per
+    second (`per_second` gives the rate directly)."""
 
     def __init__(
-        self, capacity: int, period: float, clock: Callable[[], float] = time.monotonic
+        self, capacity: float, period: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if capacity <= 0 or period <= 0:
             raise ValueError("capacity and period must be positive")
@@ -32,6 +34,17 @@ class TokenBucket:
         self._clock = clock
         self._tokens = float(capacity)
         self._stamp = clock()
+
+    @classmethod
+    def per_second(
+        cls, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic
+    ) -> TokenBucket:
+        """A bucket of `capacity` tokens refilled at `rate` tokens per second."""
+        if rate <= 0:
+            raise ValueError("capacity and rate must be positive")
+        bucket = cls(capacity, capacity / rate, clock)
+        bucket.rate = float(rate)
+        return bucket
 
     def _refill(self) -> None:
         now = self._clock()
@@ -52,6 +65,19 @@ class TokenBucket:
     def take(self, tokens: float = 1.0) -> None:
         self._refill()
         self._tokens -= tokens
+
+    def try_take(self, tokens: float = 1.0) -> bool:
+        """Take `tokens` if they are available now; never goes below zero."""
+        self._refill()
+        if self._tokens < tokens:
+            return False
+        self._tokens -= tokens
+        return True
+
+    @property
+    def counted(self) -> float:
+        """The tokens as of the last refill or take (no refill: a stable value to report)."""
+        return self._tokens
 
 
 class RateLimiter:

@@ -14,7 +14,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from timebase.sdk.errors import ProviderError, RateLimited
+from timebase.sdk.backoff import Backoff
+from timebase.sdk.errors import RateLimited, TimeBaseError
 
 T = TypeVar("T")
 log = logging.getLogger("timebase.sdk.retry")
@@ -23,7 +24,7 @@ TRANSIENT_BUILTINS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionE
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ProviderError):
+    if isinstance(exc, TimeBaseError):
         return exc.transient
     return isinstance(exc, TRANSIENT_BUILTINS)
 
@@ -36,8 +37,7 @@ def backoff_delay(
     rng: Callable[[], float] = random.random,
 ) -> float:
     """Full-jitter delay before retry number `attempt` (1-based): uniform in [0, base·2^(n-1)]."""
-    ceiling = min(max_delay, base * (2 ** (attempt - 1)))
-    return float(ceiling * rng())
+    return Backoff(base, maximum=max_delay, full_jitter=True).delay(attempt, rng)
 
 
 async def retry(

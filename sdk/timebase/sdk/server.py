@@ -24,7 +24,9 @@ from grpc_reflection.v1alpha import reflection
 
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
-from timebase.sdk.errors import InvalidArgument, NotSupported, ProviderError, to_rpc_status
+from timebase.sdk.bar_rules import value_problem
+from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
+from timebase.sdk.errors import ErrorKind, InvalidArgument, NotSupported, TimeBaseError
 from timebase.sdk.manifest import Manifest
 from timebase.sdk.provider import (
     Bar,
@@ -34,7 +36,8 @@ from timebase.sdk.provider import (
     Subscription,
     Subscriptions,
 )
-from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros, value_problem
+from timebase.sdk.status import to_rpc_status
+from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros
 from timebase.sdk.wire import (
     HistoricalQuery,
     check_interval,
@@ -50,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("timebase.sdk.server")
 
-DEFAULT_PORT = 50052
+DEFAULT_PORT = DEFAULT_PROVIDER_PORT
 DEFAULT_HOST = "127.0.0.1"
 LISTENING_PREFIX = "TIMEBASE_PROVIDER_LISTENING"
 WARNINGS_KEY = "x-timebase-warnings"
@@ -74,8 +77,8 @@ class _Servicer(pb_grpc.DataProviderServicer):
     async def _abort(
         self, context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, rpc: str
     ) -> None:
-        if isinstance(exc, ProviderError):
-            if not isinstance(exc, InvalidArgument | NotSupported):
+        if isinstance(exc, TimeBaseError):
+            if exc.kind not in (ErrorKind.INVALID, ErrorKind.UNIMPLEMENTED):
                 log.warning("%s failed: %s: %s", rpc, type(exc).__name__, exc.message)
         else:
             log.error("%s failed with an unexpected error", rpc, exc_info=exc)

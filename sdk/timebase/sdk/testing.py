@@ -46,9 +46,9 @@ import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from timebase.core.intervals import Interval
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import Manifest
 from timebase.sdk.server import SERVICE_NAME
 from timebase.sdk.wire import Row, chunk_rows, message_row, to_timestamp_pb

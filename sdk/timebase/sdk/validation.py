@@ -1,7 +1,7 @@
 """Bar validation: what a provider yields is checked before it is sent.
 
-A bar is valid when its prices and volume are finite numbers, the volume is not negative,
-``low <= min(open, close)`` and ``high >= max(open, close, low)``, its timestamp lies in the
+A bar is valid when its values keep the rules of `timebase.sdk.bar_rules` (prices and volume
+finite, volume not negative, open and close in [low, high]; shared with the store), its timestamp lies in the
 requested half-open range [start, end), is strictly greater than the previous valid bar's, and —
 for daily, weekly and monthly bars — falls on 00:00 UTC. Intraday bars are NOT forced onto a grid
 (US equities' hourly bars start at :30). Invalid bars are skipped and counted by reason; the SDK
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from timebase.core.intervals import Interval
+from timebase.sdk.bar_rules import broken, value_problem
+from timebase.sdk.intervals import Interval
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,23 +118,6 @@ class Columns:
         if drop > 0:
             for name in ("ts", "open", "high", "low", "close", "volume", "metadata"):
                 del getattr(self, name)[:drop]
-
-
-def value_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
-    """Why the values of a bar are invalid (a key of REASONS), or None."""
-    if not (
-        math.isfinite(o)
-        and math.isfinite(h)
-        and math.isfinite(lo)
-        and math.isfinite(c)
-        and math.isfinite(v)
-    ):
-        return "not_finite"
-    if v < 0:
-        return "negative_volume"
-    if lo > o or lo > c or h < o or h < c or h < lo:
-        return "ohlc"
-    return None
 
 
 class BarValidator:
@@ -251,21 +234,10 @@ class BarValidator:
         import pyarrow.compute as pc
 
         ts, o, h, lo, c, v = arrays
-        finite = pc.and_(
-            pc.and_(pc.and_(pc.is_finite(o), pc.is_finite(h)), pc.is_finite(lo)),
-            pc.and_(pc.is_finite(c), pc.is_finite(v)),
-        )
+        columns = {"open": o, "high": h, "low": lo, "close": c, "volume": v}
         checks: list[tuple[str, Any]] = [
             ("bad_timestamp", pc.is_null(ts)),
-            ("not_finite", pc.invert(finite)),
-            ("negative_volume", pc.less(v, 0.0)),
-            (
-                "ohlc",
-                pc.or_(
-                    pc.or_(pc.greater(lo, o), pc.greater(lo, c)),
-                    pc.or_(pc.or_(pc.less(h, o), pc.less(h, c)), pc.less(h, lo)),
-                ),
-            ),
+            *broken(columns),
             ("out_of_range", pc.or_(pc.less(ts, self.start_us), pc.greater_equal(ts, self.end_us))),
         ]
         if self.aligned:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from timebase.core.intervals import INTERVALS
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.errors import InvalidArgument
+from timebase.sdk.intervals import INTERVALS
 from timebase.sdk.manifest import Manifest
 from timebase.sdk.validation import Columns, from_micros, metadata_map
 

@@ -13,10 +13,10 @@ import grpc
 import pytest
 
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget, is_warning, warnings_of
-from timebase.gateway.realtime.upstream import Backoff
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Bar, Provider, ProviderServer, RealTimeBar, Subscriptions, parse_manifest
+from timebase.sdk.backoff import Backoff
 from timebase.store import Store
 
 T0 = datetime(2024, 3, 4, 14, 0, tzinfo=UTC)

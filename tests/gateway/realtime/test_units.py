@@ -10,7 +10,6 @@ from typing import Any, cast
 import pyarrow as pa
 import pytest
 
-from timebase.core.errors import InvalidRequestError
 from timebase.gateway.realtime import (
     BarWriter,
     ClientQueue,
@@ -21,8 +20,9 @@ from timebase.gateway.realtime import (
     warnings_of,
 )
 from timebase.gateway.realtime.controls import Action, Control
-from timebase.gateway.realtime.upstream import Backoff
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.backoff import Backoff
+from timebase.sdk.errors import InvalidRequestError
 from timebase.store import BAR_SCHEMA
 from timebase.store.store import Store
 

@@ -310,7 +310,7 @@ async def test_health_reports_missing_directory(
 async def test_bad_timezone_option_fails_start(
     local_files: ModuleType, manifest: Manifest, tmp_path: Path
 ) -> None:
-    from timebase.core.errors import ConfigError
+    from timebase.sdk.errors import ConfigError
 
     provider = local_files.LocalFilesProvider(
         manifest, manifest.validate_options({"directory": str(tmp_path), "timezone": "Mars/Base"})

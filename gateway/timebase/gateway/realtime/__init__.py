@@ -7,9 +7,10 @@ see `timebase.gateway.realtime.hub` for the behaviour and the wiring.
 from timebase.gateway.realtime.controls import Control, Key, parse_control
 from timebase.gateway.realtime.fanout import ClientQueue, ClientSession, Kind
 from timebase.gateway.realtime.hub import RealtimeHub
-from timebase.gateway.realtime.upstream import Backoff, Candidates, UpstreamCall, UpstreamTarget
+from timebase.gateway.realtime.upstream import Candidates, UpstreamCall, UpstreamTarget
 from timebase.gateway.realtime.warnings import is_warning, warning_message, warnings_of
 from timebase.gateway.realtime.writer import BarSink, BarWriter
+from timebase.sdk.backoff import Backoff
 
 __all__ = [
     "Backoff",

@@ -13,10 +13,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from timebase.core.errors import InvalidRequestError
 from timebase.gateway.bar_request import check_interval as _check_interval
 from timebase.gateway.bar_request import check_symbol
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.errors import InvalidRequestError
 
 #: (symbol, interval): what one upstream subscription and one client subscription are keyed by.
 Key = tuple[str, str]

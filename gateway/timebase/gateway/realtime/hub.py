@@ -57,7 +57,6 @@ import asyncio
 import inspect
 import itertools
 import logging
-import math
 import re
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,12 +64,10 @@ from typing import Any
 
 import grpc
 
-from timebase.core.errors import InvalidRequestError
 from timebase.gateway.realtime.controls import Action, Control, Key, parse_control
 from timebase.gateway.realtime.fanout import ClientSession, Kind
 from timebase.gateway.realtime.upstream import (
     CHANNEL_OPTIONS,
-    Backoff,
     Candidates,
     UpstreamCall,
     UpstreamTarget,
@@ -84,6 +81,10 @@ from timebase.gateway.realtime.warnings import (
 )
 from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
+from timebase.sdk.backoff import Backoff
+from timebase.sdk.bar_rules import first_broken
+from timebase.sdk.errors import ErrorKind, InvalidRequestError
+from timebase.sdk.status import GRPC_STATUS, kind_of_status
 
 _log = logging.getLogger("timebase.gateway.realtime")
 
@@ -125,15 +126,9 @@ def _ts_us(msg: pb.TimeSeriesData) -> int:
 
 
 def _bad_values(msg: pb.TimeSeriesData) -> str | None:
-    """Why a bar's values are unusable, or None (the store applies the full checks)."""
-    values = (msg.open, msg.high, msg.low, msg.close, msg.volume)
-    if not all(math.isfinite(v) for v in values):
-        return "a value is not finite"
-    if msg.low > msg.high:
-        return "low above high"
-    if msg.volume < 0:
-        return "negative volume"
-    return None
+    """Why a bar's values are unusable (the shared bar rules the store applies too), or None."""
+    rule = first_broken(msg.open, msg.high, msg.low, msg.close, msg.volume)
+    return f"{rule.column}: {rule.message}" if rule is not None else None
 
 
 class RealtimeHub:
@@ -177,7 +172,7 @@ class RealtimeHub:
     async def stop(self) -> None:
         self._running = False
         for session in list(self._sessions):
-            session.fail(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down")
+            session.fail(ErrorKind.UNAVAILABLE, "the gateway is shutting down")
         routes = list(self._routes.values())
         self._routes.clear()
         connecting = [r.connecting for r in routes if r.connecting is not None]
@@ -239,8 +234,8 @@ class RealtimeHub:
             await asyncio.gather(reader, return_exceptions=True)
             self._release(session)
         if session.error is not None:
-            code, message = session.error
-            await context.abort(code, message)
+            kind, message = session.error
+            await context.abort(GRPC_STATUS[kind], message)
 
     async def _read_controls(
         self, session: ClientSession, requests: AsyncIterator[pb.StreamControl]
@@ -250,10 +245,10 @@ class RealtimeHub:
                 try:
                     self._apply(session, parse_control(raw))
                 except InvalidRequestError as exc:
-                    session.fail(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+                    session.fail(exc.kind, exc.message)
                     return
                 except _TooManySubscriptions as exc:
-                    session.fail(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+                    session.fail(ErrorKind.RATE_LIMITED, str(exc))
                     return
         except asyncio.CancelledError:
             raise
@@ -525,9 +520,9 @@ class RealtimeHub:
     @staticmethod
     def _rejected_keys(call: UpstreamCall, error: BaseException | None) -> set[Key]:
         """Keys a provider refused, when its error names them (the call is otherwise fine)."""
-        if not isinstance(error, grpc.aio.AioRpcError) or error.code() not in (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            grpc.StatusCode.NOT_FOUND,
+        if not isinstance(error, grpc.aio.AioRpcError) or kind_of_status(error.code()) not in (
+            ErrorKind.INVALID,
+            ErrorKind.NOT_FOUND,
         ):
             return set()
         match = _REJECTION.match(error.details() or "")

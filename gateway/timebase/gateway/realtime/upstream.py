@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -37,22 +36,6 @@ class UpstreamTarget:
 Candidates: TypeAlias = Callable[
     [str, str], Sequence[UpstreamTarget] | Awaitable[Sequence[UpstreamTarget]]
 ]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: `initial` · `factor`^(n-1), at most `maximum` seconds."""
-
-    initial: float = 0.5
-    factor: float = 2.0
-    maximum: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int) -> float:
-        if failures <= 0:
-            return 0.0
-        base = min(self.maximum, self.initial * self.factor ** (failures - 1))
-        return base * (1 + random.uniform(-self.jitter, self.jitter))
 
 
 #: Client-side channel settings for provider calls: long-lived streams, keep-alive pings so a

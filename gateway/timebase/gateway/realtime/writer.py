@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from timebase.sdk.backoff import Backoff
 from timebase.store.schema import BAR_SCHEMA
 
 _log = logging.getLogger("timebase.gateway.realtime")
@@ -133,7 +134,9 @@ class BarWriter:
                 await self.flush()
             except Exception as exc:
                 self.failures += 1
-                delay = min(self.retry_max, self.interval * 2**self.failures)
+                delay = Backoff(self.interval, maximum=self.retry_max, jitter=0.0).ceiling(
+                    self.failures + 1
+                )
                 _log.warning(
                     "storing real-time bars failed (%s); %d kept for retry in %.1f s",
                     exc,

@@ -14,29 +14,30 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import grpc
 from google.protobuf import empty_pb2
 
-from timebase.core.intervals import INTERVALS
-from timebase.core.logs import correlation_scope
+import grpc
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.derived_intervals import DERIVED_FROM
-from timebase.gateway.grpc_errors import abort_with
 from timebase.gateway.history import BarAnswer, HistoricalBars
-from timebase.gateway.request_parsing import (
+from timebase.grpc.errors import abort_with
+from timebase.grpc.request_parsing import (
     CORRELATION_METADATA_KEY,
     metadata_value,
     parse_bar_request,
 )
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.conventions import VERSION
+from timebase.sdk.intervals import INTERVALS
+from timebase.sdk.logs import correlation_scope
 from timebase.sdk.wire import to_timestamp_pb
 
 GATEWAY_SLUG = "timebase-gateway"
 GATEWAY_NAME = "TimeBase gateway"
-GATEWAY_VERSION = "0.1.0"
+GATEWAY_VERSION = VERSION
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -13,20 +13,19 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
-
-from timebase.core.errors import (
+from timebase.sdk.errors import (
     DatabaseError,
     InvalidRequestError,
     NotImplementedByServer,
     ProviderAlreadyInstalled,
     ProviderNotFound,
     ProviderUnavailable,
-    RateLimitedError,
+    RateLimited,
     SymbolNotFound,
     TimeBaseError,
 )
-from timebase.core.logs import correlation_id
-from timebase.sdk.errors import retry_info_metadata
+from timebase.sdk.logs import correlation_id
+from timebase.sdk.status import retry_info_metadata
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ _CODES: Sequence[tuple[type[TimeBaseError], grpc.StatusCode]] = (
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (ProviderNotFound, grpc.StatusCode.NOT_FOUND),
     (SymbolNotFound, grpc.StatusCode.NOT_FOUND),
-    (RateLimitedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ProviderUnavailable, grpc.StatusCode.UNAVAILABLE),
     (DatabaseError, grpc.StatusCode.UNAVAILABLE),
     (ProviderAlreadyInstalled, grpc.StatusCode.ALREADY_EXISTS),
@@ -60,7 +59,7 @@ def rpc_error(exc: BaseException) -> RpcError:
             "internal error" + (f" (correlation id {cid})" if cid else ""),
         )
     code = next((c for cls, c in _CODES if isinstance(exc, cls)), grpc.StatusCode.INTERNAL)
-    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return RpcError(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
     return RpcError(code, exc.message)
 

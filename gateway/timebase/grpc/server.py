@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import logging
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # grpc-stubs predates the asyncio servicer, hence the ignore.
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
-from timebase.core.errors import ServerStartError
+import grpc
 from timebase.gateway.admin import ProviderInstaller
 from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
-from timebase.gateway.data_provider_service import DataProviderService, RealtimeHandler
 from timebase.gateway.database_probe import DatabaseProbe
-from timebase.gateway.gateway_service import GatewayService
 from timebase.gateway.history import HistoricalBars
+from timebase.grpc.data_provider_service import DataProviderService, RealtimeHandler
+from timebase.grpc.gateway_service import GatewayService
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import ServerStartError
 from timebase.store import Store
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc

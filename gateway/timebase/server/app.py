@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from timebase.core.config import Config
-from timebase.core.intervals import Interval
 from timebase.flight import FlightServer
-from timebase.gateway.grpc_server import GrpcServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
+from timebase.grpc import GrpcServer
 from timebase.rest import RestServer
 from timebase.rest.metrics import Metrics
+from timebase.sdk.intervals import Interval
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.supervisor import ProviderState, Supervisor

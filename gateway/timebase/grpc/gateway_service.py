@@ -8,17 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-
-from timebase.core.errors import InvalidTimeRangeError
-from timebase.core.intervals import Interval
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.bar_request import check_interval, check_provider, check_symbol
-from timebase.gateway.data_provider_service import answer_request, request_scope
-from timebase.gateway.grpc_errors import abort_with
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import ProviderView
-from timebase.gateway.request_parsing import request_timestamp
+from timebase.grpc.data_provider_service import answer_request, request_scope
+from timebase.grpc.errors import abort_with
+from timebase.grpc.request_parsing import request_timestamp
+from timebase.sdk.errors import InvalidTimeRangeError
+from timebase.sdk.intervals import Interval
 from timebase.sdk.wire import to_timestamp_pb
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 from google.protobuf import timestamp_pb2
 
-from timebase.core.errors import InvalidTimeRangeError
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.sdk.conventions import parse_bool
+from timebase.sdk.errors import InvalidTimeRangeError
 from timebase.sdk.validation import from_micros
 
 PROVIDER_METADATA_KEY = "x-timebase-provider"
@@ -62,8 +63,8 @@ def parse_bar_request(
     metadata: Iterable[tuple[str, str | bytes]] | None,
 ) -> BarRequest:
     provider = request.provider or metadata_value(metadata, PROVIDER_METADATA_KEY) or ""
-    refresh_flag = (metadata_value(metadata, REFRESH_METADATA_KEY) or "").strip().lower()
-    refresh = request.refresh or refresh_flag in {"1", "true", "yes", "on"}
+    refresh_flag = metadata_value(metadata, REFRESH_METADATA_KEY) or ""
+    refresh = request.refresh or parse_bool(refresh_flag) is True
     return build_request(
         symbol=request.symbol,
         interval=request.interval,

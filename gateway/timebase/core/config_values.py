@@ -1,0 +1,176 @@
+"""Value parsers of the configuration keys (`timebase.core.config` declares the keys).
+
+Each takes a raw value (from YAML, or a string from the environment) and returns the typed value,
+or raises ValueError with a message saying what was expected; the loader prefixes the file or
+variable and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from timebase.sdk.conventions import is_slug, parse_bool
+
+T = TypeVar("T")
+
+_ADDRESS_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+def port(raw: Any) -> int:
+    value = integer(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number 0-65535, got {raw!r}")
+    return value
+
+
+def integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected an integer, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    raise ValueError(f"expected an integer, got {raw!r}")
+
+
+def positive_int(raw: Any) -> int:
+    value = integer(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+def non_negative_int(raw: Any) -> int:
+    value = integer(raw)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {raw!r}")
+    return value
+
+
+def optional(parser: Callable[[Any], T]) -> Callable[[Any], T | None]:
+    def parse(raw: Any) -> T | None:
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", "null", "none"}):
+            return None
+        return parser(raw)
+
+    return parse
+
+
+def positive_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a positive number, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = parse_bool(raw) if isinstance(raw, str) else None
+    if value is not None:
+        return value
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def text(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"expected a non-empty string, got {raw!r}")
+    return raw.strip()
+
+
+def path(raw: Any) -> Path:
+    return Path(text(raw))
+
+
+def choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = text(raw)
+        value = value.upper() if upper else value.lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def auto_on_off(raw: Any) -> str:
+    """auto | on | off (YAML reads a bare on/off as a boolean: accepted as such)."""
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return choice(("auto", "on", "off"))(raw)
+
+
+def database_url(raw: Any) -> str:
+    value = text(raw)
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL")
+    return value
+
+
+def pg_settings(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a mapping of PostgreSQL settings, got {raw!r}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def slug(raw: Any) -> str:
+    value = text(raw)
+    if not is_slug(value):
+        raise ValueError(f"expected a provider slug (a-z, 0-9, '-', '_'), got {raw!r}")
+    return value
+
+
+def slugs(raw: Any) -> tuple[str, ...]:
+    """A list of slugs, or (from the environment) a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of provider slugs, got {raw!r}")
+    return tuple(slug(item) for item in items if not (isinstance(item, str) and not item.strip()))
+
+
+def paths(raw: Any) -> tuple[Path, ...]:
+    """A list of folders, or (from the environment) an os.pathsep-separated string."""
+    items = raw.split(os.pathsep) if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of folders, got {raw!r}")
+    return tuple(Path(text(item)) for item in items if not (isinstance(item, str) and not item))
+
+
+def address(raw: Any) -> str:
+    value = text(raw)
+    match = _ADDRESS_RE.fullmatch(value)
+    if match is None or not 0 < int(match.group(1)) <= 65535:
+        raise ValueError(f"expected host:port, got {raw!r}")
+    return value
+
+
+def mapping(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected {what}, got {raw!r}")
+    return {str(k): v for k, v in raw.items()}
+
+
+def option_values(raw: Any) -> dict[str, Any]:
+    return mapping(raw, "a mapping of option values")
+
+
+def priorities(raw: Any) -> dict[str, int]:
+    """`{slug: priority}`; lower priorities are tried first."""
+    result: dict[str, int] = {}
+    for name, value in mapping(raw, "a mapping of provider slug to priority").items():
+        try:
+            slug(name)
+            result[name] = integer(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return result
