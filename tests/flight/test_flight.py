@@ -15,8 +15,8 @@ from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, bar_values
-from timebase.flight import server as flight_server
-from timebase.store import BAR_SCHEMA
+from timebase.gateway.bar_request import build_request
+from timebase.store import BAR_SCHEMA, counting
 
 pytestmark = pytest.mark.asyncio
 
@@ -396,11 +396,29 @@ async def test_derived_interval_streams_through_the_core(database_url: str) -> N
         assert set(table["interval"].to_pylist()) == {"4h"}
 
 
+async def test_derived_weekly_bars_equal_the_core_answer_and_are_fetched_once(
+    database_url: str,
+) -> None:
+    alpha = RecordingProvider("alpha", intervals=["1d"])
+    async with running_flight(database_url, alpha) as fg:
+        query = {"symbol": "WEEKS", "interval": "1wk", "provider": "alpha"}
+        start, end = datetime(2024, 1, 3, tzinfo=UTC), datetime(2024, 3, 6, tzinfo=UTC)
+        range_ = {"start": start.isoformat(), "end": end.isoformat()}
+        info, table = await asyncio.to_thread(read, fg, **query, **range_)
+        fetched = fg.gateway.history.upstream_requests
+        core = await fg.gateway.history.get(
+            build_request(symbol="WEEKS", interval="1wk", start=start, end=end, provider="alpha")
+        )
+        assert table.num_rows == info.total_records == core.table.num_rows == 9
+        assert table.equals(core.table)
+        assert fg.gateway.history.upstream_requests == fetched  # stored once, read from the store
+
+
 async def test_large_answers_carry_the_planner_estimate_as_row_count(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend 10 rows are "large": the count is then the planner's estimate, not a scan.
-    monkeypatch.setattr(flight_server, "EXACT_COUNT_BELOW", 1)
+    monkeypatch.setattr(counting, "EXACT_COUNT_BELOW", 1)
     async with running_flight(database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read, fg, symbol="EST", interval="1h", start="2024-01-01", end="2024-01-02"

@@ -5,13 +5,15 @@ other Python exception reaches the client with the server's traceback. So every 
 `FlightError` subclass with the plain message and, in `extra_info`, the JSON
 `{"code": "...", "message": "...", "details": {...}}` of `TimeBaseError.to_dict()`:
 
-| TimeBase error                                     | Flight error               | gRPC status  |
-|----------------------------------------------------|----------------------------|--------------|
-| bad input (INVALID_*), not found (*_NOT_FOUND)     | FlightServerError          | UNKNOWN      |
-| provider/database unavailable, rate limited        | FlightUnavailableError     | UNAVAILABLE  |
-| TimeBase shutting down                             | FlightUnavailableError     | UNAVAILABLE  |
-| anything unexpected (logged with its traceback)    | FlightInternalError        | INTERNAL     |
+| kind of error (`ErrorKind`)                          | Flight error                | gRPC status     |
+|------------------------------------------------------|-----------------------------|-----------------|
+| invalid, not_found, conflict, unimplemented          | FlightServerError           | UNKNOWN         |
+| unauthenticated                                      | FlightUnauthenticatedError  | UNAUTHENTICATED |
+| permission                                           | FlightUnauthorizedError     | PERMISSION_DENIED |
+| rate_limited, unavailable; TimeBase shutting down    | FlightUnavailableError      | UNAVAILABLE     |
+| internal; anything unexpected (logged, traceback)    | FlightInternalError         | INTERNAL        |
 
+The `code` is the error's own, unchanged: the public codes of docs/rest.md, on every door.
 Clients branch on `extra_info`'s `code` (the Python client does: `timebase.client` raises
 InvalidRequest, NotFound, Unavailable, RateLimited).
 """
@@ -24,18 +26,24 @@ from typing import Any
 
 from pyarrow import flight
 
-from timebase.sdk.errors import (
-    DatabaseError,
-    InvalidRequestError,
-    ProviderNotFound,
-    ProviderUnavailable,
-    RateLimited,
-    SymbolNotFound,
-    TimeBaseError,
-)
+from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
 from timebase.sdk.logs import correlation_id
 
 _log = logging.getLogger(__name__)
+
+
+#: The Flight error class of each kind of error: the one table of the Flight door.
+FLIGHT_ERROR: dict[ErrorKind, type[flight.FlightError]] = {
+    ErrorKind.INVALID: flight.FlightServerError,
+    ErrorKind.NOT_FOUND: flight.FlightServerError,
+    ErrorKind.CONFLICT: flight.FlightServerError,
+    ErrorKind.UNIMPLEMENTED: flight.FlightServerError,
+    ErrorKind.UNAUTHENTICATED: flight.FlightUnauthenticatedError,
+    ErrorKind.PERMISSION: flight.FlightUnauthorizedError,
+    ErrorKind.RATE_LIMITED: flight.FlightUnavailableError,
+    ErrorKind.UNAVAILABLE: flight.FlightUnavailableError,
+    ErrorKind.INTERNAL: flight.FlightInternalError,
+}
 
 
 def _info(code: str, message: str, details: dict[str, Any]) -> bytes:
@@ -52,11 +60,9 @@ def to_flight_error(exc: BaseException, doing: str) -> flight.FlightError:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             details["retry_after"] = exc.retry_after
         info = _info(exc.code, exc.message, details)
-        if isinstance(exc, (ProviderUnavailable, DatabaseError, RateLimited)):
-            return flight.FlightUnavailableError(exc.message, info)
-        if isinstance(exc, (InvalidRequestError, ProviderNotFound, SymbolNotFound)):
-            return flight.FlightServerError(exc.message, info)
-        return flight.FlightServerError(exc.message, info)
+        if exc.kind is ErrorKind.INTERNAL:
+            _log.error("Flight %s failed: %s", doing, exc.message, exc_info=exc)
+        return FLIGHT_ERROR[exc.kind](exc.message, info)
     cid = correlation_id()
     _log.error("Flight %s failed", doing, exc_info=exc)
     message = f"internal error while {doing}; see the TimeBase log (correlation id {cid})"

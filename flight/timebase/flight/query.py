@@ -145,10 +145,6 @@ def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
     return FlightQuery(requests, cached_only)
 
 
-#: gRPC field names in build_request's messages → the names of the Flight query.
-_RENAMES = (("start_time", "start"), ("end_time", "end"))
-
-
 def _build(
     symbol: str,
     interval: str,
@@ -158,17 +154,16 @@ def _build(
     provider: str,
     now: datetime,
 ) -> BarRequest:
-    try:
-        return build_request(
-            symbol=symbol, interval=interval, start=start, end=end, provider=provider, now=now
-        )
-    except InvalidRequestError as exc:
-        message = exc.message
-        for old, new in _RENAMES:
-            message = message.replace(old, new)
-        exc.message = message
-        exc.args = (message,)
-        raise
+    return build_request(
+        symbol=symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        provider=provider,
+        now=now,
+        start_field="start",
+        end_field="end",
+    )
 
 
 def parse_put_options(raw: bytes) -> PutOptions:

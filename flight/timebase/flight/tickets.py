@@ -1,47 +1,35 @@
 """Flight tickets: a serialized `timebase.v1.FlightTicket` (typed, versioned, opaque to clients).
 
-A ticket names one symbol's stream: the range and the segments the gateway core chose (each
-[start, end) read from one provider's stored bars), or `derived` for intervals built on the fly.
-Nothing in a ticket is evaluated: it is decoded as a protobuf message and checked.
+A ticket carries the gateway core's plan (`ReadPlan`) of one symbol's stream: the range and the
+segments the core chose (each [start, end) read from one provider's stored bars); a derived
+interval's segments are bars of the finer interval it is aggregated from. Nothing in a ticket is
+evaluated: it is decoded as a protobuf message and checked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from timebase.gateway.bar_request import check_provider, check_symbol
-from timebase.gateway.coverage_plan import Segment
+from timebase.gateway.coverage_plan import ReadPlan, Segment
 from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.v1 import flight_pb2
 
-TICKET_VERSION = 1
+#: Version 2: derived tickets carry their finer segments (`derived_from`).
+TICKET_VERSION = 2
 
 
-@dataclass(frozen=True)
-class TicketPlan:
-    """What one `do_get` streams: bars of `symbol` at `interval` in [start, end)."""
-
-    symbol: str
-    interval: Interval
-    start: datetime
-    end: datetime
-    segments: tuple[Segment, ...] = ()
-    derived: bool = False
-    provider: str | None = None
-
-
-def encode_ticket(plan: TicketPlan) -> bytes:
+def encode_ticket(plan: ReadPlan) -> bytes:
     msg = flight_pb2.FlightTicket(
         version=TICKET_VERSION,
         symbol=plan.symbol,
         interval=plan.interval.value,
-        derived=plan.derived,
-        provider=plan.provider or "",
+        derived=plan.derived_from is not None,
+        derived_from=plan.derived_from.value if plan.derived_from else "",
     )
     msg.start_time.FromDatetime(plan.start)
     msg.end_time.FromDatetime(plan.end)
@@ -59,7 +47,7 @@ def _bad(reason: str) -> InvalidRequestError:
     )
 
 
-def decode_ticket(raw: bytes) -> TicketPlan:
+def decode_ticket(raw: bytes) -> ReadPlan:
     """The plan of a ticket, or InvalidRequestError when it is not a valid current ticket."""
     msg = flight_pb2.FlightTicket()
     try:
@@ -70,18 +58,20 @@ def decode_ticket(raw: bytes) -> TicketPlan:
         raise _bad(f"version {msg.version} is not supported (this server reads {TICKET_VERSION})")
     try:
         interval = Interval(msg.interval)
+        derived_from = Interval(msg.derived_from) if msg.derived_from else None
         symbol = check_symbol(msg.symbol)
-        provider = check_provider(msg.provider)
         segments = tuple(
             Segment(_when(s.start_time), _when(s.end_time), check_provider(s.provider) or "")
             for s in msg.segments
         )
     except (ValueError, InvalidRequestError):
         raise _bad("its fields are invalid") from None
+    if msg.derived != (derived_from is not None):
+        raise _bad("its fields are invalid")
     start, end = _when(msg.start_time), _when(msg.end_time)
     if not start < end or any(not s.start < s.end or not s.provider for s in segments):
         raise _bad("its ranges are invalid")
-    return TicketPlan(symbol, interval, start, end, segments, msg.derived, provider)
+    return ReadPlan(symbol, interval, start, end, segments, derived_from)
 
 
 def _when(ts: Timestamp) -> datetime:

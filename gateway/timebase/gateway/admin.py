@@ -1,5 +1,5 @@
-"""The admin API's core, shared by the gRPC and REST doors: providers installed and removed at
-run time, without restarting the gateway.
+"""The admin API's core (behind `QueryApi.install_provider` / `remove_provider`, for the gRPC
+and REST doors): providers installed and removed at run time, without restarting the gateway.
 
     admin = ProviderAdmin(supervisor, history)      # supervisor None: every call is refused
     state = await admin.install("tiny")              # a folder (or its name) in a providers dir

@@ -85,6 +85,26 @@ def check_provider(raw: str, field: str = "provider") -> str | None:
     return value
 
 
+def check_range(
+    start: datetime | None,
+    end: datetime | None,
+    start_field: str = "start_time",
+    end_field: str = "end_time",
+) -> tuple[datetime, datetime]:
+    """Both ends given and start < end (the half-open range [start, end)); errors name the
+    door's field (`start_field`, `end_field`)."""
+    if start is None or end is None:
+        name = start_field if start is None else end_field
+        raise InvalidTimeRangeError(f"{name}: required", field=name)
+    if not start < end:
+        raise InvalidTimeRangeError(
+            f"{start_field}: must be before {end_field} (got {start_field}={start.isoformat()}, "
+            f"{end_field}={end.isoformat()})",
+            field=start_field,
+        )
+    return start, end
+
+
 def estimate_bars(interval: Interval, start: datetime, end: datetime) -> int:
     """Upper-bound estimate of the bars in [start, end) (every slot filled)."""
     return int((end - start) / interval.nominal) + 1
@@ -100,11 +120,14 @@ def build_request(
     provider: str = "",
     refresh: bool = False,
     now: datetime | None = None,
+    start_field: str = "start_time",
+    end_field: str = "end_time",
 ) -> BarRequest:
     """Check a request's fields; InvalidRequestError messages name the field and the reason.
 
     `end` defaults to now. Without `start`, a `limit` is required; the range then reaches back
-    as far as needed to find `limit` bars (`start_given` is False).
+    as far as needed to find `limit` bars (`start_given` is False). `start_field` and
+    `end_field` are the door's names of the range's ends (gRPC's by default), used in errors.
     """
     checked_symbol = check_symbol(symbol)
     checked_interval = check_interval(interval)
@@ -125,23 +148,18 @@ def build_request(
     if start is None:
         if limit is None:
             raise InvalidTimeRangeError(
-                "start_time: required unless limit is set", field="start_time"
+                f"{start_field}: required unless limit is set", field=start_field
             )
         start = end - lookback_for_limit(checked_interval, limit)
-    if not start < end:
-        raise InvalidTimeRangeError(
-            f"start_time: must be before end_time (got start_time={start.isoformat()}, "
-            f"end_time={end.isoformat()})",
-            field="start_time",
-        )
+    check_range(start, end, start_field, end_field)
     if start_given:
         estimate = estimate_bars(checked_interval, start, end)
         if limit is None and estimate > MAX_BARS_PER_REQUEST:
             raise InvalidTimeRangeError(
-                f"end_time: [{start.isoformat()}, {end.isoformat()}) holds up to {estimate:,} "
+                f"{end_field}: [{start.isoformat()}, {end.isoformat()}) holds up to {estimate:,} "
                 f"{checked_interval.value} bars, more than {MAX_BARS_PER_REQUEST:,} per "
                 "request; ask for a shorter range, or set limit",
-                field="end_time",
+                field=end_field,
             )
     return BarRequest(
         symbol=checked_symbol,

@@ -27,6 +27,38 @@ class Segment:
     provider: str
 
 
+@dataclass(frozen=True)
+class ReadPlan:
+    """How the bars of `symbol` at `interval` in [start, end) are read from the store: each
+    segment's [start, end) from that provider's stored bars, in order. With `derived_from`, the
+    segments are bars of that finer interval, aggregated into `interval` (`derived_intervals`).
+    """
+
+    symbol: str
+    interval: Interval
+    start: datetime
+    end: datetime
+    segments: tuple[Segment, ...] = ()
+    derived_from: Interval | None = None
+
+    @classmethod
+    def clipped(
+        cls,
+        symbol: str,
+        interval: Interval,
+        start: datetime,
+        end: datetime,
+        segments: Sequence[Segment],
+    ) -> ReadPlan:
+        """A plan of `segments` cut to [start, end) (empty pieces dropped)."""
+        kept = []
+        for seg in segments:
+            lo, hi = max(seg.start, start), min(seg.end, end)
+            if lo < hi:
+                kept.append(Segment(lo, hi, seg.provider))
+        return cls(symbol, interval, start, end, tuple(kept))
+
+
 def _total(ranges: Sequence[TimeRange]) -> timedelta:
     return sum((r.end - r.start for r in ranges), timedelta())
 

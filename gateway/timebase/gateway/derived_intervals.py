@@ -68,6 +68,19 @@ def bucket_ceil(ts: datetime, interval: Interval) -> datetime:
     return start if start == ts else next_bucket(start, interval)
 
 
+def derive(
+    table: pa.Table, target: Interval, base: Interval, start: datetime, end: datetime
+) -> pa.Table:
+    """`aggregate`, keeping the buckets that start in [start, end)."""
+    derived = aggregate(table, target, base)
+    ts = derived.column("timestamp")
+    mask = pc.and_(
+        pc.greater_equal(ts, pa.scalar(start, ts.type)),
+        pc.less(ts, pa.scalar(end, ts.type)),
+    )
+    return derived.filter(mask)
+
+
 def aggregate(table: pa.Table, target: Interval, base: Interval) -> pa.Table:
     """`table` (bars of `base`, ascending, one symbol) aggregated into bars of `target`."""
     if table.num_rows == 0:

@@ -29,13 +29,12 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from timebase.core.config import RoutingConfig
 from timebase.gateway.bar_request import BarRequest, lookback_for_limit
@@ -43,6 +42,7 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
+    ReadPlan,
     Segment,
     assign,
     merge,
@@ -50,9 +50,9 @@ from timebase.gateway.coverage_plan import (
 )
 from timebase.gateway.derived_intervals import (
     DERIVED_FROM,
-    aggregate,
     bucket_ceil,
     bucket_start,
+    derive,
 )
 from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.provider_client import (
@@ -86,10 +86,9 @@ class BarAnswer:
 
     table: pa.Table
     warnings: list[BarWarning] = field(default_factory=list)
-    #: How `table` was read from the store: each segment's [start, end) from that provider's
-    #: stored bars (what Flight encodes into tickets to stream the same rows). None when the
-    #: bars were not read straight from the store (derived intervals, `limit` answers).
-    segments: list[Segment] | None = None
+    #: How `table` is read from the store (what Flight encodes into tickets to stream the same
+    #: rows). None for `limit` answers, which are not a plain range read.
+    plan: ReadPlan | None = None
 
 
 class HistoricalBars:
@@ -148,9 +147,9 @@ class HistoricalBars:
         """The answer to `request`; identical concurrent requests share one resolution.
 
         `read=False` makes sure the bars are stored and plans where each part of the range is
-        read from (`segments`) without reading them: for doors that stream straight from the
-        store (Flight). Answers that cannot be planned (derived intervals, `limit`) still carry
-        their table and no segments.
+        read from (`plan`) without reading them: for doors that stream straight from the store
+        (Flight). Derived intervals are planned as the finer bars to aggregate. `limit` answers
+        cannot be planned: they carry their table and no plan.
         """
         key = (
             read,
@@ -255,7 +254,7 @@ class HistoricalBars:
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:
-            return await self._derived(request, derived[0].derived_from, deadline, None)
+            return await self._derived(request, derived[0].derived_from, deadline, None, read)
         stored = sorted(
             {k.provider for k in latest if k.interval == request.interval.value}
             - {c.slug for c in native}
@@ -303,7 +302,14 @@ class HistoricalBars:
                         provider=slug,
                     )
                 )
-            return BarAnswer(table, warnings, [Segment(request.start, request.end, slug)])
+            plan = ReadPlan(
+                request.symbol,
+                request.interval,
+                request.start,
+                request.end,
+                (Segment(request.start, request.end, slug),),
+            )
+            return BarAnswer(table, warnings, plan)
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
@@ -316,7 +322,7 @@ class HistoricalBars:
             raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
         candidate = decision.candidates[0]
         if candidate.derived_from is not None:
-            return await self._derived(request, candidate.derived_from, deadline, slug)
+            return await self._derived(request, candidate.derived_from, deadline, slug, read)
         return await self._native(
             request,
             [candidate],
@@ -333,7 +339,9 @@ class HistoricalBars:
         base: Interval | None,
         deadline: float | None,
         provider: str | None,
+        read: bool,
     ) -> BarAnswer:
+        """Bars of a coarser interval from the stored bars of `base` (fetched when missing)."""
         assert base is not None
         target = request.interval
         start = bucket_start(request.start, target)
@@ -346,14 +354,19 @@ class HistoricalBars:
             provider=provider,
             refresh=request.refresh,
         )
-        answer = await self._answer_range(base_request, deadline)
-        table = aggregate(answer.table, target, base)
-        ts = table.column("timestamp")
-        mask = pc.and_(
-            pc.greater_equal(ts, pa.scalar(request.start, ts.type)),
-            pc.less(ts, pa.scalar(request.end, ts.type)),
+        answer = await self._answer_range(base_request, deadline, read=read)
+        assert answer.plan is not None
+        plan = replace(
+            answer.plan,
+            interval=target,
+            start=request.start,
+            end=request.end,
+            derived_from=base,
         )
-        return BarAnswer(table.filter(mask), answer.warnings)
+        if not read:
+            return BarAnswer(BAR_SCHEMA.empty_table(), answer.warnings, plan)
+        table = derive(answer.table, target, base, request.start, request.end)
+        return BarAnswer(table, answer.warnings, plan)
 
     def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
         key = (symbol, interval.value)
@@ -421,11 +434,17 @@ class HistoricalBars:
             kept.extend(fill.segments)
         segments = merge(kept)
         if symbol_centric:
-            plan = segments
+            plan = ReadPlan.clipped(symbol, interval, request.start, request.end, segments)
             table = await self._read_segments(request, segments) if read else None
         else:
             assert request.provider is not None
-            plan = [Segment(request.start, request.end, request.provider)]
+            plan = ReadPlan.clipped(
+                symbol,
+                interval,
+                request.start,
+                request.end,
+                [Segment(request.start, request.end, request.provider)],
+            )
             table = await self._read_provider(request, request.provider) if read else None
         if table is None:
             table = BAR_SCHEMA.empty_table()

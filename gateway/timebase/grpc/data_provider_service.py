@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from google.protobuf import empty_pb2
@@ -19,9 +18,10 @@ from google.protobuf import empty_pb2
 import grpc
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
-from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.derived_intervals import DERIVED_FROM
-from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.gateway.history import BarAnswer
+from timebase.gateway.query import QueryApi
+from timebase.grpc import render
 from timebase.grpc.errors import abort_with
 from timebase.grpc.request_parsing import (
     CORRELATION_METADATA_KEY,
@@ -33,7 +33,6 @@ from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.conventions import VERSION
 from timebase.sdk.intervals import INTERVALS
 from timebase.sdk.logs import correlation_scope
-from timebase.sdk.wire import to_timestamp_pb
 
 GATEWAY_SLUG = "timebase-gateway"
 GATEWAY_NAME = "TimeBase gateway"
@@ -54,14 +53,12 @@ def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]
     return ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
 
 
-async def answer_request(
-    history: HistoricalBars, request: Any, context: Context, rpc: str
-) -> BarAnswer:
+async def answer_request(api: QueryApi, request: Any, context: Context, rpc: str) -> BarAnswer:
     """Parse, resolve (honouring the client's deadline) and set the warnings trailer; on any
     failure, end the RPC with the error's status (the one error boundary of the bar RPCs)."""
     try:
         bar_request = parse_bar_request(request, context.invocation_metadata())
-        answer = await history.get(bar_request, time_limit=context.time_remaining())
+        answer = await api.bars(bar_request, time_limit=context.time_remaining())
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
     except Exception as exc:
@@ -77,14 +74,8 @@ def request_scope(context: Context) -> Any:
 
 
 class DataProviderService(pb_grpc.DataProviderServicer):
-    def __init__(
-        self,
-        history: HistoricalBars,
-        probe: DatabaseProbe | None = None,
-        realtime: RealtimeHandler | None = None,
-    ) -> None:
-        self.history = history
-        self.probe = probe
+    def __init__(self, api: QueryApi, realtime: RealtimeHandler | None = None) -> None:
+        self.api = api
         #: The real-time fan-out; StreamRealTimeData answers UNIMPLEMENTED while it is None.
         self.realtime = realtime
 
@@ -92,7 +83,7 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: empty_pb2.Empty, context: Context
     ) -> pb.ProviderCapabilities:
         manifests = [
-            p.manifest for p in self.history.providers() if p.ready and p.manifest is not None
+            p.manifest for p in self.api.provider_views() if p.ready and p.manifest is not None
         ]
         native = {i for m in manifests for i in m.intervals}
         derivable = {t.value for t, base in DERIVED_FROM.items() if base.value in native}
@@ -112,41 +103,13 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         )
 
     async def HealthCheck(self, request: empty_pb2.Empty, context: Context) -> pb.HealthStatus:
-        database_up = await self.probe.check() if self.probe is not None else True
-        providers = self.history.providers()
-        ready = [p.slug for p in providers if p.ready]
-        down = [p.slug for p in providers if not p.ready]
-        metrics = {
-            "database": "up" if database_up else "down",
-            "providers_ready": str(len(ready)),
-            "providers_total": str(len(providers)),
-        }
-        if not database_up:
-            status = pb.HealthStatus.UNHEALTHY
-            message = "the database is unreachable"
-            if self.probe is not None and self.probe.last_error:
-                message += f": {self.probe.last_error}"
-        elif providers and not ready:
-            status = pb.HealthStatus.DEGRADED
-            message = "no provider is running: serving stored bars only"
-        elif down:
-            status = pb.HealthStatus.DEGRADED
-            message = f"providers down: {', '.join(sorted(down))}"
-        else:
-            status = pb.HealthStatus.HEALTHY
-            message = "ok"
-        return pb.HealthStatus(
-            status=status,
-            message=message,
-            timestamp=to_timestamp_pb(datetime.now(UTC)),
-            metrics=metrics,
-        )
+        return render.health_status(await self.api.health())
 
     async def GetHistoricalData(
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.TimeSeriesData]:
         with request_scope(context):
-            answer = await answer_request(self.history, request, context, "GetHistoricalData")
+            answer = await answer_request(self.api, request, context, "GetHistoricalData")
             for message in table_to_messages(answer.table):
                 yield message
 
@@ -154,7 +117,7 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.BarChunk]:
         with request_scope(context):
-            answer = await answer_request(self.history, request, context, "GetHistoricalBars")
+            answer = await answer_request(self.api, request, context, "GetHistoricalBars")
             for chunk in table_to_chunks(answer.table, pb.BarChunk):
                 yield chunk
 

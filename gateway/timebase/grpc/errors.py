@@ -1,44 +1,23 @@
 """The gRPC error boundary: every error leaving a gRPC handler goes through `abort_with`.
 
-`TimeBaseError`s map to status codes by class; their messages are deliberate and go to the
-client. Anything else is logged with its traceback and answered INTERNAL with the request's
-correlation id only (no stack traces to clients).
+A `TimeBaseError` ends the RPC with the status of its `kind` (`timebase.sdk.status.GRPC_STATUS`,
+the one kind → gRPC status table, shared with the provider wire) and its message, which is
+deliberate and goes to the client. Anything else is logged with its traceback and answered
+INTERNAL with the request's correlation id only (no stack traces to clients).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
-from timebase.sdk.errors import (
-    DatabaseError,
-    InvalidRequestError,
-    NotImplementedByServer,
-    ProviderAlreadyInstalled,
-    ProviderNotFound,
-    ProviderUnavailable,
-    RateLimited,
-    SymbolNotFound,
-    TimeBaseError,
-)
+from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
 from timebase.sdk.logs import correlation_id
-from timebase.sdk.status import retry_info_metadata
+from timebase.sdk.status import GRPC_STATUS, retry_info_metadata
 
 _log = logging.getLogger(__name__)
-
-_CODES: Sequence[tuple[type[TimeBaseError], grpc.StatusCode]] = (
-    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
-    (ProviderNotFound, grpc.StatusCode.NOT_FOUND),
-    (SymbolNotFound, grpc.StatusCode.NOT_FOUND),
-    (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (ProviderUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (DatabaseError, grpc.StatusCode.UNAVAILABLE),
-    (ProviderAlreadyInstalled, grpc.StatusCode.ALREADY_EXISTS),
-    (NotImplementedByServer, grpc.StatusCode.UNIMPLEMENTED),
-)
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
@@ -58,7 +37,7 @@ def rpc_error(exc: BaseException) -> RpcError:
             grpc.StatusCode.INTERNAL,
             "internal error" + (f" (correlation id {cid})" if cid else ""),
         )
-    code = next((c for cls, c in _CODES if isinstance(exc, cls)), grpc.StatusCode.INTERNAL)
+    code = GRPC_STATUS[exc.kind]
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return RpcError(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
     return RpcError(code, exc.message)
@@ -72,7 +51,7 @@ async def abort_with(
 ) -> NoReturn:
     """Log `exc` as it deserves and end the RPC with its status (raises grpc's AbortError)."""
     if isinstance(exc, TimeBaseError):
-        level = logging.INFO if isinstance(exc, InvalidRequestError) else logging.WARNING
+        level = logging.INFO if exc.kind is ErrorKind.INVALID else logging.WARNING
         _log.log(level, "%s failed: %s", rpc, exc.message, extra={"code": exc.code})
     else:
         _log.error("%s failed with an unexpected error", rpc, exc_info=exc)

@@ -24,6 +24,7 @@ from timebase.gateway.admin import ProviderInstaller
 from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.query import QueryApi
 from timebase.grpc.data_provider_service import DataProviderService, RealtimeHandler
 from timebase.grpc.gateway_service import GatewayService
 from timebase.provider import provider_pb2 as pb
@@ -85,8 +86,9 @@ class GrpcServer:
         if metrics is not None:
             self._interceptors = [GrpcMetricsInterceptor(metrics)]
         self.probe = DatabaseProbe(store, self.db_probe_interval, on_change=self._database_changed)
-        self.data_provider = DataProviderService(history, self.probe, realtime)
-        self.gateway = GatewayService(history, supervisor)
+        api = QueryApi(history, supervisor=supervisor, probe=self.probe)
+        self.data_provider = DataProviderService(api, realtime)
+        self.gateway = GatewayService(api)
 
     @property
     def service_names(self) -> list[str]:

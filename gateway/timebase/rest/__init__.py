@@ -8,7 +8,7 @@ and real-time bars over a WebSocket. See docs/rest.md.
     await rest.stop()
 """
 
-from timebase.rest.app import RestServer
+from timebase.rest.app import RestServer, build_app
 from timebase.rest.errors import ERROR_CODES, http_error
 from timebase.rest.metrics import Metrics
 from timebase.rest.openapi import build_spec
@@ -18,6 +18,7 @@ __all__ = [
     "ERROR_CODES",
     "Metrics",
     "RestServer",
+    "build_app",
     "build_spec",
     "http_error",
     "parse_bar_query",

@@ -1,15 +1,15 @@
 """The REST error boundary: the ONE place where errors become HTTP statuses and envelopes.
 
-`TimeBaseError`s map to a REST code and status by class (their messages are deliberate and go
-to the client); anything else is logged with its traceback and answered 500 INTERNAL_ERROR with
-the request id only — never a stack trace or an HTML page.
+A `TimeBaseError` leaves with its own `code`, unchanged (the public codes, the same on every
+door), and the HTTP status of its `kind` (`HTTP_STATUS`); its message is deliberate and goes to
+the client. Anything else is logged with its traceback and answered 500 INTERNAL_ERROR with the
+request id only — never a stack trace or an HTML page.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from timebase.sdk.errors import (
     ClientRateLimited,
     DatabaseError,
     DataUnavailable,
-    InvalidDataError,
+    ErrorKind,
     InvalidIntervalError,
     InvalidRequestError,
     InvalidTimeRangeError,
@@ -35,29 +35,52 @@ from timebase.sdk.errors import (
 
 _log = logging.getLogger("timebase.rest")
 
-#: (error class, REST code, HTTP status); the first matching class wins (subclasses first).
-ERROR_MAP: Sequence[tuple[type[TimeBaseError], str, int]] = (
-    (InvalidIntervalError, "INVALID_INTERVAL", 400),
-    (InvalidTimeRangeError, "INVALID_TIME_RANGE", 400),
-    (ProviderCapabilityMissing, "PROVIDER_CAPABILITY_MISSING", 400),
-    (InvalidDataError, "INVALID_REQUEST", 400),
-    (InvalidRequestError, "INVALID_REQUEST", 400),
-    (ProviderNotFound, "PROVIDER_NOT_FOUND", 404),
-    (SymbolNotFound, "SYMBOL_NOT_FOUND", 404),
-    (DataUnavailable, "DATA_UNAVAILABLE", 404),
-    (RouteNotFound, "ROUTE_NOT_FOUND", 404),
-    (MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
-    (ProviderAlreadyInstalled, "PROVIDER_ALREADY_INSTALLED", 409),
-    (ClientRateLimited, "RATE_LIMITED", 429),
-    (RateLimited, "PROVIDER_RATE_LIMITED", 429),
-    (ProviderUnavailable, "PROVIDER_UNAVAILABLE", 503),
-    (DatabaseError, "DATABASE_ERROR", 503),
-    (NotImplementedByServer, "NOT_IMPLEMENTED", 501),
+#: The HTTP status of each kind of error: the one table of the REST door.
+HTTP_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.PERMISSION: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.INTERNAL: 500,
+    ErrorKind.UNIMPLEMENTED: 501,
+    ErrorKind.UNAVAILABLE: 503,
+}
+#: HTTP's one refinement of a kind: a route that exists but not for the method (REST only).
+_METHOD_NOT_ALLOWED = 405
+
+#: The errors the REST door answers with (its documented codes: docs/rest.md, OpenAPI).
+PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
+    InvalidRequestError,
+    InvalidIntervalError,
+    InvalidTimeRangeError,
+    ProviderCapabilityMissing,
+    ProviderNotFound,
+    SymbolNotFound,
+    DataUnavailable,
+    RouteNotFound,
+    MethodNotAllowed,
+    ProviderAlreadyInstalled,
+    ClientRateLimited,
+    RateLimited,
+    NotImplementedByServer,
+    ProviderUnavailable,
+    DatabaseError,
 )
+
+
+def http_status(exc: TimeBaseError | type[TimeBaseError]) -> int:
+    """The HTTP status of an error (instance or class)."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    if issubclass(cls, MethodNotAllowed):
+        return _METHOD_NOT_ALLOWED
+    return HTTP_STATUS[cls.kind]
+
 
 #: Every error code the REST door answers with, and its HTTP status (documented in OpenAPI).
 ERROR_CODES: dict[str, int] = {
-    **{code: status for _, code, status in ERROR_MAP},
+    **{cls.code: http_status(cls) for cls in PUBLIC_ERRORS},
     "INTERNAL_ERROR": 500,
 }
 
@@ -75,7 +98,7 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     """The HTTP answer to `exc` (see the module docstring)."""
     if not isinstance(exc, TimeBaseError):
         return HttpError(500, "INTERNAL_ERROR", f"internal error (request id {request_id})")
-    code, status = _classify(exc)
+    code, status = exc.code, http_status(exc)
     headers: dict[str, str] = {}
     details = _jsonable(exc.details)
     retry_after = getattr(exc, "retry_after", None)
@@ -86,26 +109,10 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     return HttpError(status, code, exc.message, details, headers)
 
 
-def _classify(exc: TimeBaseError) -> tuple[str, int]:
-    # The core raises plain InvalidRequestErrors naming a provider when a provider-aware query
-    # asks for an interval or symbol outside the provider's manifest: a capability problem.
-    if (
-        type(exc) is InvalidRequestError
-        and exc.details.get("field") == "provider"
-        and "provider" in exc.details
-    ):
-        return "PROVIDER_CAPABILITY_MISSING", 400
-    for cls, code, status in ERROR_MAP:
-        if isinstance(exc, cls):
-            return code, status
-    return "INTERNAL_ERROR", 500
-
-
 def log_error(exc: BaseException, what: str) -> None:
     """Log `exc` as it deserves: expected client errors quietly, the unexpected loudly."""
     if isinstance(exc, TimeBaseError):
-        _, status = _classify(exc)
-        level = logging.INFO if status < 500 else logging.WARNING
+        level = logging.INFO if http_status(exc) < 500 else logging.WARNING
         _log.log(level, "%s failed: %s", what, exc.message, extra={"code": exc.code})
     else:
         _log.error("%s failed with an unexpected error", what, exc_info=exc)

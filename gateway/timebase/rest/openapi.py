@@ -170,8 +170,8 @@ def _bar_operation(summary: str, description: str, params: list[str]) -> dict[st
         "summary": summary,
         "description": description
         + "\n\nContent negotiation: `Accept: application/json` (default), `text/csv` or "
-        "`application/vnd.apache.arrow.stream` (or `?format=`); gzip with "
-        "`Accept-Encoding: gzip`. JSON and CSV hold at most 100,000 bars (configurable, "
+        "`application/vnd.apache.arrow.stream` (or `?format=`); gzip or deflate with "
+        "`Accept-Encoding`. JSON and CSV hold at most 100,000 bars (configurable, "
         "`rest.max_bars`); Arrow has no limit. For CSV and Arrow the warnings are in the "
         f"`{WARNINGS_HEADER}` header.",
         "tags": ["bars"],

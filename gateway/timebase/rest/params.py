@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,26 +95,16 @@ def parse_bar_query(symbol: str, query: Mapping[str, str], provider: str | None)
     end = parse_user_time(query["end"], field="end", is_end=True) if "end" in query else None
     limit = positive_int(query["limit"], "limit") if "limit" in query else None
     refresh = boolean(query["refresh"], "refresh") if "refresh" in query else False
-    if start is not None and end is not None and not start < end:
-        raise InvalidTimeRangeError(
-            f"start: must be before end (got start={start.isoformat()}, end={end.isoformat()})",
-            field="start",
-        )
     if start is None and limit is None:
         raise InvalidTimeRangeError("start: required unless limit is set", field="start")
-    try:
-        return build_request(
-            symbol=symbol,
-            interval=bar_interval.value,
-            start=start,
-            end=end,
-            limit=limit,
-            provider=provider or "",
-            refresh=refresh,
-        )
-    except InvalidRequestError as exc:
-        message = re.sub(r"\b(start|end)_time\b", r"\1", exc.message)
-        if message == exc.message:
-            raise
-        renamed = type(exc)(message, **exc.details)
-        raise renamed from None
+    return build_request(
+        symbol=symbol,
+        interval=bar_interval.value,
+        start=start,
+        end=end,
+        limit=limit,
+        provider=provider or "",
+        refresh=refresh,
+        start_field="start",
+        end_field="end",
+    )

@@ -225,6 +225,11 @@ class PooledConnection:
             self._rollback()
             raise
 
+    def end_read(self) -> None:
+        """End a read transaction run on the calling thread (rolled back; a connection that
+        cannot roll back is marked broken, so the pool closes it)."""
+        self._rollback()
+
     def _rollback(self) -> None:
         try:
             self.raw.rollback()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -24,13 +24,14 @@ import pyarrow as pa
 from timebase.core.config import RetentionConfig
 from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
-from timebase.store import bars, coverage, retention
+from timebase.store import bars, counting, coverage, retention, thread_reads
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
 from timebase.store.schema import BAR_SCHEMA
+from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
@@ -228,6 +229,33 @@ class Store:
             ),
             doing="reading latest timestamps",
         )
+
+    async def count_bars(self, queries: Sequence[BarQuery]) -> int:
+        """The rows `queries` read (exact when small, the planner's estimate when large)."""
+        if not queries:
+            return 0
+        return await self.pool.run(
+            functools.partial(counting.count_bars, queries=queries), doing="counting bars"
+        )
+
+    async def count_buckets(
+        self, queries: Sequence[BarQuery], target: Interval, start: datetime, end: datetime
+    ) -> int:
+        """The bars of `target` in [start, end) that aggregating the bars of `queries` gives."""
+        if not queries:
+            return 0
+        return await self.pool.run(
+            functools.partial(
+                counting.count_buckets, queries=queries, target=target, start=start, end=end
+            ),
+            doing="counting bars",
+        )
+
+    def thread_reader(
+        self, call: LoopCall, release: LoopRelease
+    ) -> contextlib.AbstractContextManager[ThreadBarReader]:
+        """Blocking reads for a thread that is not the event loop's (`thread_reads`)."""
+        return thread_reads.thread_reader(self.pool, call, release)
 
     # -- coverage -----------------------------------------------------------------------------
 

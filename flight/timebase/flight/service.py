@@ -1,0 +1,74 @@
+"""The pyarrow Flight server: each call in a correlation scope, its errors mapped in one place
+(`timebase.flight.errors`), the work done by `FlightHandlers`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pyarrow as pa
+from pyarrow import flight
+
+from timebase.flight.errors import to_flight_error
+from timebase.flight.handlers import FlightHandlers
+from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
+from timebase.sdk.logs import correlation_scope
+from timebase.store import BAR_SCHEMA
+
+
+class FlightService(flight.FlightServerBase):  # type: ignore[misc]
+    """pyarrow's server class over `handlers`."""
+
+    def __init__(
+        self, location: str, handlers: FlightHandlers, metrics: RequestObserver | None = None
+    ) -> None:
+        middleware = {"metrics": FlightMetricsFactory(metrics)} if metrics is not None else None
+        super().__init__(location, middleware=middleware)
+        self.handlers = handlers
+
+    def get_flight_info(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        with correlation_scope():
+            try:
+                return self.handlers.flight_info(descriptor)
+            except Exception as exc:
+                raise to_flight_error(exc, "planning a query") from None
+
+    def get_schema(
+        self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
+    ) -> flight.SchemaResult:
+        return flight.SchemaResult(BAR_SCHEMA)
+
+    def do_get(
+        self, context: flight.ServerCallContext, ticket: flight.Ticket
+    ) -> flight.FlightDataStream:
+        with correlation_scope():
+            try:
+                return self.handlers.stream(ticket.ticket)
+            except Exception as exc:
+                raise to_flight_error(exc, "reading bars") from None
+
+    def list_flights(
+        self, context: flight.ServerCallContext, criteria: bytes
+    ) -> Iterator[flight.FlightInfo]:
+        with correlation_scope():
+            try:
+                infos = self.handlers.datasets(criteria or b"")
+            except Exception as exc:
+                raise to_flight_error(exc, "listing data sets") from None
+        yield from infos
+
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        with correlation_scope():
+            try:
+                result = self.handlers.ingest(descriptor, reader)
+            except Exception as exc:
+                raise to_flight_error(exc, "ingesting bars") from None
+            writer.write(pa.py_buffer(json.dumps(result).encode()))

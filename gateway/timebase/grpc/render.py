@@ -1,0 +1,74 @@
+"""Query API answers (`timebase.gateway.query`) as gRPC messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from timebase.gateway.query import Health, HealthStatus, ProviderInfo, SymbolProviders
+from timebase.provider import provider_pb2 as pb
+from timebase.sdk.wire import to_timestamp_pb
+from timebase.v1 import bars_pb2 as v1
+
+_HEALTH = {
+    HealthStatus.HEALTHY: pb.HealthStatus.HEALTHY,
+    HealthStatus.DEGRADED: pb.HealthStatus.DEGRADED,
+    HealthStatus.UNHEALTHY: pb.HealthStatus.UNHEALTHY,
+}
+
+
+def provider_info(info: ProviderInfo) -> v1.ProviderInfo:
+    out = v1.ProviderInfo(
+        slug=info.slug,
+        status=info.status,
+        name=info.name or "",
+        version=info.version or "",
+        address=info.address or "",
+        latency_ms=info.latency_ms or 0.0,
+        uptime=info.uptime or 0.0,
+        restarts=info.restarts,
+        last_error=info.last_error or "",
+        circuit=info.circuit,
+        intervals=list(info.intervals),
+        symbol_patterns=list(info.symbol_patterns),
+        supports_historical=info.supports_historical,
+        supports_realtime=info.supports_realtime,
+        cost=info.cost or "",
+    )
+    quota = info.quota
+    if quota is not None:
+        out.quota.requests_per_minute_limit = quota.requests_per_minute_limit or 0
+        out.quota.requests_per_day_limit = quota.requests_per_day_limit or 0
+        out.quota.requests_this_minute = quota.requests_this_minute
+        out.quota.requests_today = quota.requests_today
+        if quota.blocked_until is not None:
+            out.quota.blocked_until.CopyFrom(to_timestamp_pb(quota.blocked_until))
+    return out
+
+
+def symbol_providers(answer: SymbolProviders) -> v1.GetSymbolProvidersResponse:
+    reply = v1.GetSymbolProvidersResponse(symbol=answer.symbol, interval=answer.interval)
+    for candidate in answer.candidates:
+        ranked = reply.candidates.add(
+            slug=candidate.slug,
+            rank=candidate.rank,
+            derived_from=candidate.derived_from or "",
+            reasons=list(candidate.reasons),
+        )
+        if candidate.latest_stored is not None:
+            ranked.latest_stored.CopyFrom(to_timestamp_pb(candidate.latest_stored))
+    for excluded in answer.excluded:
+        reply.excluded.add(slug=excluded.slug, reason=excluded.reason)
+    return reply
+
+
+def health_status(health: Health) -> pb.HealthStatus:
+    return pb.HealthStatus(
+        status=_HEALTH[health.status],
+        message=health.message,
+        timestamp=to_timestamp_pb(datetime.now(UTC)),
+        metrics={
+            "database": "up" if health.database_up else "down",
+            "providers_ready": str(health.providers_ready),
+            "providers_total": str(health.providers_total),
+        },
+    )

@@ -1,0 +1,15 @@
+"""The REST routes, one module per area (each an aiohttp `RouteTableDef`)."""
+
+from aiohttp import web
+
+from timebase.rest.routes import bars, providers, service, stream
+
+#: Every route table of the REST door.
+ROUTES: tuple[web.RouteTableDef, ...] = (
+    bars.routes,
+    providers.routes,
+    service.routes,
+    stream.routes,
+)
+
+__all__ = ["ROUTES"]

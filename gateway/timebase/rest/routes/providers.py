@@ -1,0 +1,61 @@
+"""Providers: the listing, one provider, symbol discovery, and the admin routes (install from
+a providers directory, remove; see docs/rest.md)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from timebase.rest import render
+from timebase.rest.keys import API
+from timebase.rest.params import interval as parse_interval
+from timebase.rest.params import json_object, only
+from timebase.rest.responses import ok
+from timebase.sdk.errors import InvalidRequestError
+from timebase.sdk.intervals import Interval
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/providers", allow_head=False)
+async def providers(request: web.Request) -> web.Response:
+    listing = await request.app[API].providers()
+    return ok(request, {"providers": [render.provider(p) for p in listing]})
+
+
+@routes.get("/api/providers/{slug}", allow_head=False)
+async def provider(request: web.Request) -> web.Response:
+    found = await request.app[API].provider(request.match_info["slug"], "slug")
+    return ok(request, render.provider(found))
+
+
+@routes.get("/api/symbols/{symbol}/providers", allow_head=False)
+async def symbol_providers(request: web.Request) -> web.Response:
+    only(request.query, {"interval"})
+    interval = parse_interval(request.query.get("interval", Interval.D1.value))
+    answer = await request.app[API].symbol_providers(request.match_info["symbol"], interval)
+    return ok(request, render.symbol_providers(answer))
+
+
+@routes.post("/api/providers")
+async def install_provider(request: web.Request) -> web.Response:
+    only(request.query, set())
+    body = await json_object(request, {"folder"})
+    folder = body.get("folder")
+    if not isinstance(folder, str):
+        raise InvalidRequestError(
+            "folder: required: a string, the provider folder inside a configured providers "
+            "directory (or its name)",
+            field="folder",
+        )
+    info = await request.app[API].install_provider(folder)
+    response = ok(request, render.provider(info), status=201)
+    response.headers["Location"] = f"/api/providers/{info.slug}"
+    return response
+
+
+@routes.delete("/api/providers/{slug}")
+async def remove_provider(request: web.Request) -> web.Response:
+    only(request.query, set())
+    slug = request.match_info["slug"]
+    await request.app[API].remove_provider(slug)
+    return ok(request, {"slug": slug, "removed": True})

@@ -1,0 +1,44 @@
+"""Each door maps an error's kind to its status in one table and passes the code unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from pyarrow import flight
+
+from timebase.flight.errors import FLIGHT_ERROR, to_flight_error
+from timebase.grpc.errors import rpc_error
+from timebase.rest.errors import HTTP_STATUS, PUBLIC_ERRORS, http_error
+from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.status import GRPC_STATUS
+
+
+def test_every_kind_has_a_status_on_every_door() -> None:
+    assert set(GRPC_STATUS) == set(FLIGHT_ERROR) == set(HTTP_STATUS) == set(ErrorKind)
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ERRORS, ids=lambda c: c.code)
+def test_codes_pass_through_every_door(cls: type[TimeBaseError]) -> None:
+    exc = cls("what went wrong")
+    rest = http_error(exc, "rid")
+    assert (rest.code, rest.message) == (cls.code, "what went wrong")
+    flight_error = to_flight_error(exc, "testing")
+    assert isinstance(flight_error, FLIGHT_ERROR[cls.kind])
+    assert json.loads(flight_error.extra_info)["code"] == cls.code
+    assert rpc_error(exc).code is GRPC_STATUS[cls.kind]
+
+
+def test_provider_rate_limit_is_the_same_on_every_door() -> None:
+    exc = RateLimited("every provider is out of quota", retry_after=2.5)
+    rest = http_error(exc, "rid")
+    assert (rest.status, rest.code, rest.headers["Retry-After"]) == (
+        429,
+        "PROVIDER_RATE_LIMITED",
+        "3",
+    )
+    info = json.loads(to_flight_error(exc, "testing").extra_info)
+    assert (info["code"], info["details"]["retry_after"]) == ("PROVIDER_RATE_LIMITED", 2.5)
+    assert isinstance(to_flight_error(exc, "testing"), flight.FlightUnavailableError)
+    assert rpc_error(exc).code is grpc.StatusCode.RESOURCE_EXHAUSTED
