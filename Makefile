@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # TimescaleDB builds for the embedded PostgreSQL (see its README); `make test` installs them.
 TIMESCALEDB_DIR ?= ../shared/timescaledb
 
-.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke timescaledb
+.PHONY: help run test test-order lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke timescaledb
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,16 @@ test: $(STAMP) lint timescaledb ## Lint, type-check and run the whole test suite
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" --cov \
 		--cov-report=term:skip-covered $(PYTEST_ARGS)
+
+# Tests run in a random order (pytest-randomly; the seed is printed as "Using --randomly-seed=N").
+# test-order runs the suite without the Docker tests once more, in another order (.ci/run calls it
+# after `make test`): SEED=N repeats an order; by default a new random seed, printed.
+test-order: $(STAMP) ## Run the suite without Docker tests in another random order (SEED=N to repeat one)
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	seed=$${SEED:-$$($(BIN)/python -c 'import random; print(random.randrange(1, 2**32))')}; \
+	echo "test-order: another random order, --randomly-seed=$$seed (repeat: make test-order SEED=$$seed)"; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" -q -m "not docker" \
+		-p randomly --randomly-seed="$$seed" $(PYTEST_ARGS)
 
 # The embedded server preloads TimescaleDB whenever its files are installed (database.embedded_timescaledb:
 # auto), so `make run` after this never lands in "installed but not preloaded". Without the builds the
