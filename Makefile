@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # TimescaleDB builds for the embedded PostgreSQL (see its README); `make test` installs them.
 TIMESCALEDB_DIR ?= ../shared/timescaledb
 
-.PHONY: help run test test-order lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke timescaledb
+.PHONY: help run test test-order lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate timescaledb
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,3 +98,8 @@ clean: ## Remove caches and build output (keeps .venv and the data directory)
 
 distclean: clean ## Also remove .venv and .tools
 	rm -rf $(VENV) .tools
+
+# -- mutation testing (docs/mutation.md) ---------------------------------------------------------
+
+mutate: $(STAMP) ## Mutation-test the gateway core with mutmut (one worker, minutes) and report survivors
+	$(BIN)/python tests/mutation/run.py $(MUTATE_ARGS)

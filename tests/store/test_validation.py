@@ -133,3 +133,66 @@ async def test_ingest_and_provider_write(store: Store):
     assert (result.written, result.skipped) == (2, 1)
     assert result.reasons == {"high: high below low": 1}
     assert [d.rows for d in await store.datasets()] == [2, 3]
+
+
+# -- exact messages and edge cases (found by mutation testing, docs/mutation.md) ----------------
+
+
+def test_the_whole_message_names_row_column_reason_and_value():
+    table = _with(bars_table(minutes(3)), "volume", 1, -2.5)
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(table)
+    assert caught.value.message == (
+        "row 1, column 'volume': negative volume (value: -2.5); nothing was written"
+    )
+    assert caught.value.details == {"row": 1, "column": "volume", "reason": "negative volume"}
+
+
+def test_a_duplicate_names_its_timestamp_and_the_first_row_with_the_same_key():
+    # Rows 0 and 1 share the timestamp but not the symbol: row 2 repeats row 1, not row 0.
+    table = bars_table([T0, T0, T0], symbol="AAPL")
+    table = _with(table, "symbol", 0, "MSFT")
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(table)
+    assert caught.value.message == (
+        "row 2, column 'timestamp': duplicate key (same symbol, interval, provider and timestamp "
+        f"as row 1) (value: {T0.isoformat()}); nothing was written"
+    )
+    assert caught.value.details == {"row": 2, "column": "timestamp", "reason": "duplicate key"}
+
+
+def test_a_single_bad_row_is_caught_by_both_policies():
+    table = _with(bars_table(minutes(1)), "high", 0, 0.5)
+    with pytest.raises(InvalidDataError, match=r"^row 0, column 'high': high below low"):
+        validate_user_batch(table)
+    cleaned = clean_provider_batch(table)
+    assert (cleaned.skipped, cleaned.reasons, cleaned.table.num_rows) == (
+        1,
+        {"high: high below low": 1},
+        0,
+    )
+
+
+def test_an_empty_batch_is_clean():
+    cleaned = clean_provider_batch(bars_table([]))
+    assert (cleaned.skipped, cleaned.reasons, cleaned.table.num_rows) == (0, {}, 0)
+    assert cleaned.table.schema == BAR_SCHEMA
+    assert validate_user_batch(bars_table([])).num_rows == 0
+
+
+def test_type_errors_name_the_column():
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(bars_table(minutes(1)).set_column(2, "open", pa.array(["1"])))
+    assert caught.value.message == "column 'open' has type string, expected numbers"
+    assert caught.value.details == {"column": "open"}
+
+
+def test_an_empty_provider_is_refused_and_a_zero_volume_accepted():
+    table = _with(bars_table(minutes(3)), "provider", 1, "")
+    with pytest.raises(InvalidDataError) as caught:
+        validate_user_batch(table)
+    assert caught.value.message == (
+        "row 1, column 'provider': empty provider (value: ''); nothing was written"
+    )
+    zero = _with(bars_table(minutes(2)), "volume", 0, 0.0)
+    assert validate_user_batch(zero)["volume"].to_pylist() == [0.0, 100.0]

@@ -144,6 +144,8 @@ def delete_bars(conn: Connection, key: SeriesKey, start: datetime, end: datetime
 
 
 # -- reads ----------------------------------------------------------------------------------------
+# Mutation testing covers the write path only (docs/mutation.md):
+# pragma: no mutate block
 
 
 @dataclass(frozen=True)
