@@ -25,9 +25,9 @@ import pyarrow as pa
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.service import FlightService
-from timebase.gateway.call_metrics import RequestObserver
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
+from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
 from timebase.sdk.errors import ServerStartError
 from timebase.store import Store

@@ -21,12 +21,14 @@ from grpc_reflection.v1alpha import reflection
 
 import grpc
 from timebase.gateway.admin import ProviderInstaller
-from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
-from timebase.grpc.data_provider_service import DataProviderService, RealtimeHandler
+from timebase.gateway.request_metrics import RequestObserver
+from timebase.grpc.data_provider_service import DataProviderService
 from timebase.grpc.gateway_service import GatewayService
+from timebase.grpc.metrics import GrpcMetricsInterceptor
+from timebase.grpc.realtime import RealtimeHandler
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.errors import ServerStartError

@@ -1,23 +1,25 @@
-"""The real-time hub: `StreamRealTimeData` on the gateway, shared upstream subscriptions, fan-out.
+"""The real-time hub: client streams, shared upstream subscriptions, fan-out.
 
-Wiring (the DataProvider servicer delegates; the method must be an async generator)::
+The hub is protocol-neutral: a door hands it a client's controls and relays the messages it
+yields; a stream the hub ends raises a `TimeBaseError` (its `kind` says why), which the door maps
+with its own table (`timebase.grpc.realtime` for `StreamRealTimeData`, `timebase.rest.websocket`
+for `GET /api/stream`)::
 
     hub = RealtimeHub(store, candidates)      # candidates(symbol, interval) -> [UpstreamTarget]
     await hub.start()
     ...
-    async def StreamRealTimeData(self, request_iterator, context):
-        async for msg in hub.stream(request_iterator, context):
-            yield msg
+    async for msg in hub.stream(controls):    # controls: AsyncIterator[pb.StreamControl]
+        ...                                   # raises TimeBaseError when the hub ends the stream
     ...
     await hub.stop()
 
 Behaviour:
 
 - Controls: SUBSCRIBE / UNSUBSCRIBE / PAUSE / RESUME as described in `controls`. A malformed
-  control ends the client's stream with INVALID_ARGUMENT and a message naming the field
-  (``symbol: …``, ``interval: …``, ``action: …``) — the same as SDK providers do, so a client
-  behaves the same against the gateway and a provider. More than `max_subscriptions` on one
-  stream ends it with RESOURCE_EXHAUSTED. SUBSCRIBE of something already subscribed and
+  control ends the client's stream with an INVALID error (gRPC INVALID_ARGUMENT) and a message
+  naming the field (``symbol: …``, ``interval: …``, ``action: …``) — the same as SDK providers
+  do, so a client behaves the same against the gateway and a provider. More than
+  `max_subscriptions` on one stream ends it with a RATE_LIMITED error (gRPC RESOURCE_EXHAUSTED). SUBSCRIBE of something already subscribed and
   UNSUBSCRIBE of something not subscribed are no-ops. When the client half-closes, its stream
   keeps running until it cancels (as with SDK providers).
 - Sharing: ONE upstream subscription per (symbol, interval), whatever the number of clients, and
@@ -47,7 +49,7 @@ Behaviour:
   and the hub retries with backoff — the stream stays open. A subscription stays on the provider
   it failed over to (no fail-back while that one works).
 - Lifecycle: `__init__` is sync; `start()`/`stop()` async. `stop()` ends every client stream with
-  UNAVAILABLE, closes every upstream call, cancels and awaits every task and flushes the
+  an UNAVAILABLE error, closes every upstream call, cancels and awaits every task and flushes the
   pending bars. A client disconnecting releases all of its subscriptions.
 """
 
@@ -83,8 +85,13 @@ from timebase.gateway.realtime.writer import BarSink, BarWriter
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.backoff import Backoff
 from timebase.sdk.bar_rules import first_broken
-from timebase.sdk.errors import ErrorKind, InvalidRequestError
-from timebase.sdk.status import GRPC_STATUS, kind_of_status
+from timebase.sdk.errors import (
+    ClientRateLimited,
+    ErrorKind,
+    InvalidRequestError,
+    ProviderUnavailable,
+)
+from timebase.sdk.status import kind_of_status
 
 _log = logging.getLogger("timebase.gateway.realtime")
 
@@ -92,10 +99,6 @@ _log = logging.getLogger("timebase.gateway.realtime")
 _REJECTION = re.compile(r"^(symbol|interval): [^']*'([^']*)'")
 #: A call that stayed up this long before failing starts a new outage (a new warning).
 _STABLE = 10.0
-
-
-class _TooManySubscriptions(Exception):
-    pass
 
 
 @dataclass(eq=False)
@@ -172,7 +175,7 @@ class RealtimeHub:
     async def stop(self) -> None:
         self._running = False
         for session in list(self._sessions):
-            session.fail(ErrorKind.UNAVAILABLE, "the gateway is shutting down")
+            session.fail(ProviderUnavailable("the gateway is shutting down"))
         routes = list(self._routes.values())
         self._routes.clear()
         connecting = [r.connecting for r in routes if r.connecting is not None]
@@ -208,16 +211,18 @@ class RealtimeHub:
     def upstream_calls(self) -> int:
         return len(self._calls)
 
-    # -- the RPC ------------------------------------------------------------------------------
+    # -- client streams -----------------------------------------------------------------------
 
     async def stream(
-        self,
-        requests: AsyncIterator[pb.StreamControl],
-        context: grpc.aio.ServicerContext[Any, Any],
+        self, requests: AsyncIterator[pb.StreamControl]
     ) -> AsyncIterator[pb.TimeSeriesData]:
-        """`StreamRealTimeData` for one client (an async generator for the servicer)."""
+        """One client's stream: its controls in, its bars and warnings out.
+
+        Raises the `TimeBaseError` that ended the stream (a bad control, too many
+        subscriptions, the hub stopping) after the client's subscriptions are released.
+        """
         if not self._running:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "real-time streaming is not running")
+            raise ProviderUnavailable("real-time streaming is not running")
         session = ClientSession(next(self._ids), self.queue_size)
         self._sessions.add(session)
         reader = asyncio.create_task(
@@ -234,8 +239,7 @@ class RealtimeHub:
             await asyncio.gather(reader, return_exceptions=True)
             self._release(session)
         if session.error is not None:
-            kind, message = session.error
-            await context.abort(GRPC_STATUS[kind], message)
+            raise session.error
 
     async def _read_controls(
         self, session: ClientSession, requests: AsyncIterator[pb.StreamControl]
@@ -244,15 +248,12 @@ class RealtimeHub:
             async for raw in requests:
                 try:
                     self._apply(session, parse_control(raw))
-                except InvalidRequestError as exc:
-                    session.fail(exc.kind, exc.message)
-                    return
-                except _TooManySubscriptions as exc:
-                    session.fail(ErrorKind.RATE_LIMITED, str(exc))
+                except (InvalidRequestError, ClientRateLimited) as exc:
+                    session.fail(exc)
                     return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the client's side of the call broke; gRPC ends the RPC
+        except Exception as exc:  # the client's side of the stream broke; its door ends it
             _log.debug("reading controls of client %d stopped: %s", session.ident, exc)
 
     def _apply(self, session: ClientSession, control: Control) -> None:
@@ -263,7 +264,7 @@ class RealtimeHub:
             if key in session.subscriptions:
                 return
             if len(session.subscriptions) >= self.max_subscriptions:
-                raise _TooManySubscriptions(
+                raise ClientRateLimited(
                     f"more than {self.max_subscriptions} subscriptions on one stream"
                 )
             session.subscriptions.add(key)
