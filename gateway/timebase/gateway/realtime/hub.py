@@ -44,8 +44,9 @@ Behaviour:
   resubscribed on the best candidate not cooling down. One warning per outage: further failed
   attempts stay silent until a bar arrives again (or a call has stayed up for 10 s). Each failure puts the provider in an
   exponential backoff (with jitter) before it is tried again; a bar received from it resets
-  that. INVALID_ARGUMENT / NOT_FOUND naming one symbol or interval only excludes that provider
-  for that subscription. With no usable candidate the subscribers get one PARTIAL_DATA warning
+  that. INVALID_ARGUMENT / NOT_FOUND only excludes that provider for the subscriptions it names
+  in the error's `google.rpc.ErrorInfo` (``symbol``, ``interval``; see `upstream.refused_keys`),
+  or for every subscription of the call when it names none. With no usable candidate the subscribers get one PARTIAL_DATA warning
   and the hub retries with backoff — the stream stays open. A subscription stays on the provider
   it failed over to (no fail-back while that one works).
 - Lifecycle: `__init__` is sync; `start()`/`stop()` async. `stop()` ends every client stream with
@@ -59,12 +60,9 @@ import asyncio
 import inspect
 import itertools
 import logging
-import re
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import grpc
 
 from timebase.gateway.realtime.controls import Action, Control, Key, parse_control
 from timebase.gateway.realtime.fanout import ClientSession, Kind
@@ -74,6 +72,7 @@ from timebase.gateway.realtime.upstream import (
     UpstreamCall,
     UpstreamTarget,
     describe,
+    refused_keys,
 )
 from timebase.gateway.realtime.warnings import (
     PARTIAL_DATA,
@@ -87,16 +86,12 @@ from timebase.sdk.backoff import Backoff
 from timebase.sdk.bar_rules import first_broken
 from timebase.sdk.errors import (
     ClientRateLimited,
-    ErrorKind,
     InvalidRequestError,
     ProviderUnavailable,
 )
-from timebase.sdk.status import kind_of_status
 
 _log = logging.getLogger("timebase.gateway.realtime")
 
-# "symbol: 'AAPL' is not served …" / "interval: interval '4h' is not supported …" (SDK wording).
-_REJECTION = re.compile(r"^(symbol|interval): [^']*'([^']*)'")
 #: A call that stayed up this long before failing starts a new outage (a new warning).
 _STABLE = 10.0
 
@@ -466,7 +461,7 @@ class RealtimeHub:
         if self._calls.get(call.target) is call:
             del self._calls[call.target]
         self._spawn(call.close())
-        rejected = self._rejected_keys(call, error)
+        rejected = refused_keys(call.keys, error)
         if not rejected:
             failures = self._failures.get(slug, 0) + 1
             self._failures[slug] = failures
@@ -517,21 +512,6 @@ class RealtimeHub:
                 ),
             )
             route.connecting = self._connect_soon(route)
-
-    @staticmethod
-    def _rejected_keys(call: UpstreamCall, error: BaseException | None) -> set[Key]:
-        """Keys a provider refused, when its error names them (the call is otherwise fine)."""
-        if not isinstance(error, grpc.aio.AioRpcError) or kind_of_status(error.code()) not in (
-            ErrorKind.INVALID,
-            ErrorKind.NOT_FOUND,
-        ):
-            return set()
-        match = _REJECTION.match(error.details() or "")
-        if match is None:
-            return set()
-        field_name, value = match.groups()
-        index = 0 if field_name == "symbol" else 1
-        return {k for k in call.keys if k[index].upper() == value.upper()}
 
     # -- tasks --------------------------------------------------------------------------------
 
