@@ -10,6 +10,7 @@ from pyarrow import flight
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.flight import FlightServer
+from timebase.gateway.query import QueryApi
 
 
 @dataclass
@@ -31,7 +32,7 @@ async def running_flight(
 ) -> AsyncIterator[FlightGateway]:
     async with running_gateway(database_url, *providers) as gateway:
         server = FlightServer("127.0.0.1", 0)
-        server.attach(gateway.history, gateway.store)
+        server.attach(QueryApi(gateway.history))
         await server.start()
         try:
             yield FlightGateway(gateway, server)
