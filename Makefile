@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 BUF := .tools/node_modules/.bin/buf
 PYTEST_WORKERS ?= 2
 
-.PHONY: help run test lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke
+.PHONY: help run test test-order lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,16 @@ test: $(STAMP) lint ## Lint, type-check and run the whole test suite (starts its
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" --cov \
 		--cov-report=term:skip-covered $(PYTEST_ARGS)
+
+# Tests run in a random order (pytest-randomly; the seed is printed as "Using --randomly-seed=N").
+# test-order runs the suite without the Docker tests once more, in another order (.ci/run calls it
+# after `make test`): SEED=N repeats an order; by default a new random seed, printed.
+test-order: $(STAMP) ## Run the suite without Docker tests in another random order (SEED=N to repeat one)
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	seed=$${SEED:-$$($(BIN)/python -c 'import random; print(random.randrange(1, 2**32))')}; \
+	echo "test-order: another random order, --randomly-seed=$$seed (repeat: make test-order SEED=$$seed)"; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" -q -m "not docker" \
+		-p randomly --randomly-seed="$$seed" $(PYTEST_ARGS)
 
 pytest: $(STAMP) ## Run only the test suite (PYTEST_ARGS=... to select)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -20,6 +20,10 @@ from blockbuster import BlockBuster, blockbuster_ctx
 
 from timebase.store.embedded import EmbeddedPostgres
 
+#: Skips of docker/timescale/browser tests fail under TIMEBASE_CI_STRICT_SKIPS (tests/strict_skips.py);
+#: pytester runs that plugin's own tests.
+pytest_plugins = ("tests.strict_skips", "pytester")
+
 _counter = itertools.count()
 
 

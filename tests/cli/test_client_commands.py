@@ -85,8 +85,8 @@ def _history(c: Cli, *args: Any, **kw: Any) -> pa.Table:
         return tb.history(*args, **kw).replace_schema_metadata(None)
 
 
-async def test_get_to_parquet_csv_json_and_table(database_url: str, tmp_path: Path) -> None:
-    async with cli(database_url, tmp_path, RecordingProvider("alpha")) as run:
+async def test_get_to_parquet_csv_json_and_table(fresh_database_url: str, tmp_path: Path) -> None:
+    async with cli(fresh_database_url, tmp_path, RecordingProvider("alpha")) as run:
         out = tmp_path / "out.parquet"
         result = await run(
             "get",
@@ -168,8 +168,8 @@ async def test_get_to_parquet_csv_json_and_table(database_url: str, tmp_path: Pa
         assert lines[1].split()[:2] == ["ACME", "2024-01-01T00:00:00Z"]
 
 
-async def test_usage_errors_exit_2_with_one_line(database_url: str, tmp_path: Path) -> None:
-    async with cli(database_url, tmp_path, RecordingProvider("alpha")) as run:
+async def test_usage_errors_exit_2_with_one_line(fresh_database_url: str, tmp_path: Path) -> None:
+    async with cli(fresh_database_url, tmp_path, RecordingProvider("alpha")) as run:
         for args, text in [
             (
                 ("get", "AAPL", "-i", "5x", "--start", "2024-01-01"),
@@ -203,8 +203,8 @@ async def test_usage_errors_exit_2_with_one_line(database_url: str, tmp_path: Pa
         assert result.code == 2
 
 
-async def test_server_errors_exit_1_with_one_line(database_url: str, tmp_path: Path) -> None:
-    async with cli(database_url, tmp_path) as run:
+async def test_server_errors_exit_1_with_one_line(fresh_database_url: str, tmp_path: Path) -> None:
+    async with cli(fresh_database_url, tmp_path) as run:
         result = await run(
             "get", "AAPL", "-i", "1d", "--start", "2024-01-01", "--end", "2024-01-05"
         )
@@ -220,9 +220,9 @@ async def test_server_errors_exit_1_with_one_line(database_url: str, tmp_path: P
         assert result.err.startswith("timebase: cannot reach TimeBase gRPC at 127.0.0.1:1")
 
 
-async def test_providers_and_symbols(database_url: str, tmp_path: Path) -> None:
+async def test_providers_and_symbols(fresh_database_url: str, tmp_path: Path) -> None:
     async with cli(
-        database_url, tmp_path, RecordingProvider("alpha"), RecordingProvider("beta")
+        fresh_database_url, tmp_path, RecordingProvider("alpha"), RecordingProvider("beta")
     ) as run:
         result = await run("providers")
         assert result.code == 0, result.err
@@ -302,9 +302,9 @@ async def test_ingest_csv_and_parquet_then_get(fresh_database_url: str, tmp_path
         assert [d.symbol for d in await run.fg.gateway.store.datasets()] == ["VEND", "VEND"]
 
 
-async def test_backfill_with_progress(database_url: str, tmp_path: Path) -> None:
+async def test_backfill_with_progress(fresh_database_url: str, tmp_path: Path) -> None:
     alpha = RecordingProvider("alpha")
-    async with cli(database_url, tmp_path, alpha) as run:
+    async with cli(fresh_database_url, tmp_path, alpha) as run:
         result = await run(
             "backfill", "AAA", "bbb", "-i", "1d", "--start", "2024-01-01", "--end", "2024-01-31"
         )

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -94,10 +93,8 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
     latest_us = int(today.timestamp()) * 1_000_000
     assert list(chunks[0].timestamps_us) == [latest_us - k * day_us for k in range(4, -1, -1)]
 
-    started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
-    assert time.monotonic() - started < 10
+    assert proc.wait(timeout=30) == 0  # the bound guards against a hang
     # The embedded PostgreSQL went down with it and the data directory is free again.
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -95,7 +96,12 @@ def test_get_parquet_csv_and_client_agree(served: Served) -> None:
     )
     assert result.returncode == 0, result.stderr
     written = pq.read_table(out)
-    assert written.num_rows > 0
+    # The date-only --end includes that day: every day of January, synthetic's bars.
+    assert written.num_rows == 31
+    assert written["timestamp"].to_pylist() == [
+        datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(31)
+    ]
+    assert set(written["symbol"].to_pylist()) == {"SYN:ACME"}
     with served.client() as tb:
         table = tb.history("syn:acme", "1d", "2024-01-01", "2024-01-31").replace_schema_metadata(
             None

@@ -13,21 +13,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.realtime.conftest import provider_server
 from tests.gateway.support import DAY, T0, RecordingProvider
+from tests.support.eventually import eventually
 from timebase.client import (
     WARNINGS_KEY,
     Bar,
     InvalidRequest,
     NotFound,
+    RateLimited,
     TimeBase,
     TimeBaseClientError,
     Unavailable,
 )
+from timebase.client.errors import error_for_code
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
 from timebase.gateway.query import QueryApi
@@ -56,8 +58,8 @@ async def served(database_url: str, *providers: RecordingProvider) -> AsyncItera
             yield tb
 
 
-async def test_history_single_and_multi(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha")) as tb:
+async def test_history_single_and_multi(fresh_database_url: str) -> None:
+    async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
         # a date-only end includes that day: Jan 1..5
         table = await asyncio.to_thread(tb.history, "acme", "1d", "2024-01-01", "2024-01-05")
         assert table.schema.equals(BAR_SCHEMA)
@@ -85,8 +87,10 @@ async def test_history_single_and_multi(database_url: str) -> None:
         )
 
 
-async def test_providers_and_symbol_providers(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha"), RecordingProvider("beta")) as tb:
+async def test_providers_and_symbol_providers(fresh_database_url: str) -> None:
+    async with served(
+        fresh_database_url, RecordingProvider("alpha"), RecordingProvider("beta")
+    ) as tb:
         providers = await asyncio.to_thread(tb.providers)
         assert sorted(p["slug"] for p in providers) == ["alpha", "beta"]
         assert all(p["status"] == "ready" for p in providers)
@@ -132,8 +136,8 @@ async def test_ingest_pandas_and_polars(fresh_database_url: str) -> None:
         assert [d["provider"] for d in await asyncio.to_thread(tb.datasets)] == ["my-dump"]
 
 
-async def test_typed_errors_with_the_servers_message(database_url: str) -> None:
-    async with served(database_url, RecordingProvider("alpha")) as tb:
+async def test_typed_errors_with_the_servers_message(fresh_database_url: str) -> None:
+    async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
         with pytest.raises(InvalidRequest, match="interval: unknown interval '5x'") as bad:
             await asyncio.to_thread(tb.history, "AAPL", "5x", "2024-01-01", "2024-01-05")
         assert bad.value.code == "INVALID_INTERVAL"
@@ -194,10 +198,7 @@ async def test_stream_real_time_bars(fresh_database_url: str) -> None:
                                 return
 
                 task = asyncio.create_task(consume())
-                for _ in range(250):
-                    if provider.subscribed() == [("SYN:ACME", "1m")]:
-                        break
-                    await asyncio.sleep(0.02)
+                await eventually(lambda: provider.subscribed() == [("SYN:ACME", "1m")])
                 provider.emit("SYN:ACME", "1m", 0, final=False)
                 provider.emit("SYN:ACME", "1m", 0, final=True)
                 await asyncio.wait_for(task, 10)
@@ -234,7 +235,42 @@ async def test_client_imports_without_server_dependencies() -> None:
     assert json.loads(out) == []
 
 
-def test_error_classes() -> None:
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("RATE_LIMITED", RateLimited),
+        ("PROVIDER_RATE_LIMITED", RateLimited),
+        ("SYMBOL_NOT_FOUND", NotFound),
+        ("PROVIDER_NOT_FOUND", NotFound),
+        ("INVALID_INTERVAL", InvalidRequest),
+        ("INVALID_TIME_RANGE", InvalidRequest),
+        ("PROVIDER_UNAVAILABLE", Unavailable),
+        ("DATABASE_ERROR", Unavailable),
+        ("UNAVAILABLE", Unavailable),
+        ("SOMETHING_NEW", TimeBaseClientError),
+    ],
+)
+def test_each_error_code_maps_to_its_client_error(code: str, cls: type) -> None:
+    error = error_for_code(code, f"{code.lower()}: what went wrong", {"retry_after": 12})
+    assert type(error) is cls
+    assert isinstance(error, TimeBaseClientError)
+    assert (error.code, error.message, error.details) == (
+        code,
+        f"{code.lower()}: what went wrong",
+        {"retry_after": 12},
+    )
+
+
+def test_rate_limited_is_unavailable_with_retry_after() -> None:
+    assert issubclass(RateLimited, Unavailable)
     assert issubclass(NotFound, TimeBaseClientError)
     assert issubclass(Unavailable, TimeBaseClientError)
-    assert pa is not None
+
+    def limited(details: dict[str, Any] | None) -> RateLimited:
+        error = error_for_code("RATE_LIMITED", "m", details)
+        assert isinstance(error, RateLimited)
+        return error
+
+    assert limited({"retry_after": 12}).retry_after == 12.0
+    assert limited({"retry_after": "soon"}).retry_after is None
+    assert limited(None).retry_after is None

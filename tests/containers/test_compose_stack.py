@@ -3,8 +3,8 @@
 The stack runs with tests/containers/compose.override.yml (TimescaleDB, which cannot be pulled
 here, swapped for the local PostgreSQL image) under a project name of its own, from images built
 from the repository's Dockerfiles. From the host: a gRPC, a Flight and a REST query on the
-published loopback ports; the Flight and REST checks skip, saying so, while the gateway does not
-serve that door yet. `down -v` must leave no container, network or volume of the project.
+published loopback ports, each asserting the exact ten bars; a door that does not answer fails
+the test (never a skip). `down -v` must leave no container, network or volume of the project.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from tests.containers import support
@@ -118,45 +118,66 @@ def stack(
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
-async def test_grpc_query_through_the_stack(stack: str) -> None:
-    bars = await synthetic_bars(f"127.0.0.1:{PORTS[0]}")
-    assert len(bars) == 10
-    assert {b.symbol for b in bars} == {"SYN:ACME"}
+DAYS = [f"2024-01-{d:02d}T00:00:00Z" for d in range(1, 11)]
 
 
-def _flight_rows() -> int:
+def _grpc_bars() -> list[dict[str, Any]]:
+    """The ten daily SYN:ACME bars through the stack's gRPC door, as plain values."""
+    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+    return [
+        {
+            "timestamp": b.timestamp.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "open": b.open,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "volume": b.volume,
+            "provider": b.provider,
+        }
+        for b in bars
+    ]
+
+
+def test_grpc_query_through_the_stack(stack: str) -> None:
+    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+    assert [b.symbol for b in bars] == ["SYN:ACME"] * 10
+    assert [b.provider for b in bars] == ["synthetic"] * 10
+    assert [r["timestamp"] for r in _grpc_bars()] == DAYS
+
+
+def test_flight_query_through_the_stack(stack: str) -> None:
+    """An unreachable Flight door fails the test (FlightUnavailableError), it never skips."""
     from pyarrow import flight
 
     client = flight.connect(f"grpc://127.0.0.1:{PORTS[1]}")
     try:
         query = {"symbol": "SYN:ACME", "interval": "1d", "start": "2024-01-01", "end": "2024-01-11"}
         info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
-        return sum(client.do_get(e.ticket).read_all().num_rows for e in info.endpoints)
+        table = pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints])
     finally:
         client.close()
-
-
-def test_flight_query_through_the_stack(stack: str) -> None:
-    from pyarrow import flight
-
-    try:
-        rows = _flight_rows()
-    except flight.FlightUnavailableError as exc:
-        pytest.skip(f"the gateway does not serve Arrow Flight on :{PORTS[1]} yet: {exc}")
-    assert rows == 10
+    assert info.total_records == 10
+    rows = [
+        {
+            "timestamp": r["timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **{k: r[k] for k in ("open", "high", "low", "close", "volume", "provider")},
+        }
+        for r in table.to_pylist()
+    ]
+    assert rows == _grpc_bars()
+    assert set(table["symbol"].to_pylist()) == {"SYN:ACME"}
 
 
 def test_rest_query_through_the_stack(stack: str) -> None:
+    """An unreachable REST door or an error status fails the test, it never skips."""
     url = (
         f"http://127.0.0.1:{PORTS[2]}/api/data/SYN:ACME"
         "?interval=1d&start=2024-01-01T00:00:00Z&end=2024-01-11T00:00:00Z"
     )
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body = json.load(response)
-    except (ConnectionError, urllib.error.URLError) as exc:
-        if isinstance(exc, urllib.error.HTTPError) and exc.code != 404:
-            raise
-        pytest.skip(f"the gateway does not serve REST {url} yet: {exc}")
-    text = json.dumps(body)
-    assert "SYN:ACME" in text or "2024-01-10" in text, text[:500]
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        body = json.load(response)
+    data = body["data"]
+    assert (data["symbol"], data["interval"], data["count"]) == ("SYN:ACME", "1d", 10)
+    assert [bar["timestamp"] for bar in data["data"]] == DAYS
+    assert data["data"] == _grpc_bars()

@@ -6,12 +6,12 @@ import asyncio
 import os
 import signal
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
+from tests.support.eventually import eventually, wait_until
 from timebase.core.config import (
     Config,
     DatabaseConfig,
@@ -105,7 +105,11 @@ async def test_kill_9_mid_stream_keeps_received_bars_and_fetches_the_rest_elsewh
             call = stub.GetBars(request, timeout=60)
             chunks = asyncio.create_task(_collect(call))
             await asyncio.to_thread(_wait_for_file, marker)
-            await asyncio.sleep(1.0)  # the SDK sends what a paused provider yielded after 0.25 s
+            # The SDK sends what a paused provider yielded after 0.25 s: kill once the gateway
+            # has received those 3 bars (not after a fixed sleep).
+            assert app.history is not None
+            fetcher = app.history.fetcher
+            await eventually(lambda: fetcher.bars_received == 3, within=30, what="3 bars")
             os.kill(slow.pid, signal.SIGKILL)
             got = [
                 (c.provider, ts, close)
@@ -139,10 +143,7 @@ async def test_kill_9_mid_stream_keeps_received_bars_and_fetches_the_rest_elsewh
 
 
 def _wait_for_file(path: Path, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.02)
+    wait_until(path.exists, within=within, what=f"{path} to appear")
 
 
 async def _collect(call: object) -> list[bars_pb2.GetBarsResponse]:

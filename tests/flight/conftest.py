@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pyarrow import flight
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
+from timebase.core.config import RoutingConfig
 from timebase.flight import FlightServer
 from timebase.gateway.query import QueryApi
 
@@ -28,9 +29,9 @@ class FlightGateway:
 
 @contextlib.asynccontextmanager
 async def running_flight(
-    database_url: str, *providers: RecordingProvider
+    database_url: str, *providers: RecordingProvider, routing: RoutingConfig | None = None
 ) -> AsyncIterator[FlightGateway]:
-    async with running_gateway(database_url, *providers) as gateway:
+    async with running_gateway(database_url, *providers, routing=routing) as gateway:
         server = FlightServer("127.0.0.1", 0)
         server.attach(QueryApi(gateway.history))
         await server.start()

@@ -15,8 +15,10 @@ from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, bar_values
+from timebase.core.config import RoutingConfig
 from timebase.gateway.bar_request import build_request
-from timebase.store import BAR_SCHEMA, counting
+from timebase.sdk.intervals import Interval
+from timebase.store import BAR_SCHEMA, BarQuery, counting
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,9 +71,9 @@ def expected_daily(symbol: str, start: datetime, days: int, base: float = 100.0)
     return frame
 
 
-async def test_round_trip_into_pandas_and_polars(database_url: str) -> None:
+async def test_round_trip_into_pandas_and_polars(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha")
-    async with running_flight(database_url, alpha) as fg:
+    async with running_flight(fresh_database_url, alpha) as fg:
         query = {
             "symbol": "acme",
             "interval": "1d",
@@ -103,8 +105,8 @@ async def test_round_trip_into_pandas_and_polars(database_url: str) -> None:
         assert len(alpha.requests) == requests
 
 
-async def test_multi_symbol_one_endpoint_each_sorted(database_url: str) -> None:
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+async def test_multi_symbol_one_endpoint_each_sorted(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read,
             fg,
@@ -122,30 +124,28 @@ async def test_multi_symbol_one_endpoint_each_sorted(database_url: str) -> None:
         pd.testing.assert_frame_equal(frame, expected)
 
 
-async def test_provider_aware_and_sticky_symbol_centric(database_url: str) -> None:
+async def test_provider_aware_and_sticky_symbol_centric(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha", base=100.0)
     beta = RecordingProvider("beta", base=500.0)
-    async with running_flight(database_url, alpha, beta) as fg:
+    # alpha first: without the sticky rule a symbol-centric read would be served from alpha.
+    routing = RoutingConfig(priorities={"alpha": 1, "beta": 2}, backoff_seconds=0.01, retries=1)
+    async with running_flight(fresh_database_url, alpha, beta, routing=routing) as fg:
         query = {"symbol": "ACME", "interval": "1d", "start": "2024-01-01", "end": "2024-01-08"}
         _, beta_table = await asyncio.to_thread(read, fg, provider="beta", **query)
-        assert set(beta_table["provider"].to_pylist()) == {"beta"}
-        assert beta_table.num_rows == 7
-        # symbol-centric: one bar per timestamp, the range stored from beta is served from beta
-        _, table = await asyncio.to_thread(read, fg, **query)
-        timestamps = table["timestamp"].to_pylist()
-        assert len(timestamps) == len(set(timestamps)) == 7
-        grpc_answer = await fg.gateway.history.get(
-            __import__("timebase.gateway.bar_request", fromlist=["x"]).build_request(
-                symbol="ACME",
-                interval="1d",
-                start=T0,
-                end=T0 + 7 * DAY,
-            )
-        )
-        assert table.equals(grpc_answer.table)
+        expected = expected_daily("ACME", T0, 7, base=500.0).assign(provider="beta")
+        pd.testing.assert_frame_equal(beta_table.to_pandas(), expected)
+        assert beta.requests == [("ACME", "1d", T0, T0 + 7 * DAY)]
+        assert alpha.requests == []
+        # Symbol-centric: alpha is the preferred provider, but the range beta fetched is served
+        # from beta's stored bars (sticky), without asking any provider again.
+        info, table = await asyncio.to_thread(read, fg, **query)
+        pd.testing.assert_frame_equal(table.to_pandas(), expected)
+        assert info.total_records == 7
+        assert alpha.requests == []
+        assert len(beta.requests) == 1
 
 
-async def test_cached_only_on_an_empty_store(database_url: str, fresh_database_url: str) -> None:
+async def test_cached_only_on_an_empty_store(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha")
     async with running_flight(fresh_database_url, alpha) as fg:
         info, table = await asyncio.to_thread(
@@ -337,9 +337,9 @@ def _info_error(fg: FlightGateway, command: bytes) -> flight.FlightError:
     ],
 )
 async def test_bad_queries_are_clear_errors(
-    database_url: str, command: bytes, code: str, text: str
+    fresh_database_url: str, command: bytes, code: str, text: str
 ) -> None:
-    async with running_flight(database_url) as fg:
+    async with running_flight(fresh_database_url) as fg:
         exc = await asyncio.to_thread(_info_error, fg, command)
     assert isinstance(exc, flight.FlightServerError)
     assert text in str(exc)
@@ -347,8 +347,8 @@ async def test_bad_queries_are_clear_errors(
     assert json.loads(exc.extra_info)["code"] == code
 
 
-async def test_unknown_provider_and_bad_ticket(database_url: str) -> None:
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+async def test_unknown_provider_and_bad_ticket(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         exc = await asyncio.to_thread(
             _info_error,
             fg,
@@ -369,8 +369,8 @@ async def test_unknown_provider_and_bad_ticket(database_url: str) -> None:
             await asyncio.to_thread(bad_ticket)
 
 
-async def test_unavailable_when_no_provider(database_url: str) -> None:
-    async with running_flight(database_url) as fg:
+async def test_unavailable_when_no_provider(fresh_database_url: str) -> None:
+    async with running_flight(fresh_database_url) as fg:
         exc = await asyncio.to_thread(
             _info_error,
             fg,
@@ -380,9 +380,9 @@ async def test_unavailable_when_no_provider(database_url: str) -> None:
     assert "Traceback" not in str(exc)
 
 
-async def test_derived_interval_streams_through_the_core(database_url: str) -> None:
+async def test_derived_interval_streams_through_the_core(fresh_database_url: str) -> None:
     alpha = RecordingProvider("alpha", intervals=["1h"])
-    async with running_flight(database_url, alpha) as fg:
+    async with running_flight(fresh_database_url, alpha) as fg:
         start = datetime(2024, 1, 1, tzinfo=UTC)
         info, table = await asyncio.to_thread(
             read,
@@ -397,10 +397,10 @@ async def test_derived_interval_streams_through_the_core(database_url: str) -> N
 
 
 async def test_derived_weekly_bars_equal_the_core_answer_and_are_fetched_once(
-    database_url: str,
+    fresh_database_url: str,
 ) -> None:
     alpha = RecordingProvider("alpha", intervals=["1d"])
-    async with running_flight(database_url, alpha) as fg:
+    async with running_flight(fresh_database_url, alpha) as fg:
         query = {"symbol": "WEEKS", "interval": "1wk", "provider": "alpha"}
         start, end = datetime(2024, 1, 3, tzinfo=UTC), datetime(2024, 3, 6, tzinfo=UTC)
         range_ = {"start": start.isoformat(), "end": end.isoformat()}
@@ -415,13 +415,24 @@ async def test_derived_weekly_bars_equal_the_core_answer_and_are_fetched_once(
 
 
 async def test_large_answers_carry_the_planner_estimate_as_row_count(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pretend 10 rows are "large": the count is then the planner's estimate, not a scan.
     monkeypatch.setattr(counting, "EXACT_COUNT_BELOW", 1)
-    async with running_flight(database_url, RecordingProvider("alpha")) as fg:
+    async with running_flight(fresh_database_url, RecordingProvider("alpha")) as fg:
         info, table = await asyncio.to_thread(
             read, fg, symbol="EST", interval="1h", start="2024-01-01", end="2024-01-02"
         )
         assert table.num_rows == 24
-        assert info.total_records > 0  # the planner's estimate (its accuracy: tests/store)
+        # The same query the FlightInfo counted, asked of the planner directly.
+        query = BarQuery.build("EST", Interval("1h"), T0, T0 + DAY, provider="alpha").sql()
+
+        def estimate(conn: Any) -> int:
+            with conn.cursor() as cur:
+                cur.execute("SELECT timebase_row_estimate($1)", parameters=(query,))
+                ((rows,),) = cur.fetchall()
+                return int(rows)
+
+        planned = await fg.gateway.store.pool.run(estimate)
+        assert planned != 24  # else this test could not tell the estimate from a count
+        assert info.total_records == planned

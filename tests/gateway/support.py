@@ -134,7 +134,9 @@ async def running_gateway(
     *providers: RecordingProvider,
     routing: RoutingConfig | None = None,
     db_probe_interval: float = 5.0,
+    **history_options: Any,
 ) -> AsyncIterator[Gateway]:
+    """`history_options` go to HistoricalBars (e.g. `clock=` and `monotonic=` to control time)."""
     async with contextlib.AsyncExitStack() as stack:
         store = Store(database_url, pool_size=4, run_retention=False)
         await store.start()
@@ -148,7 +150,10 @@ async def running_gateway(
             servers[provider.slug] = server
             source.set(StaticProvider(provider.slug, server.target, provider.manifest))
         history = HistoricalBars(
-            store, source, routing or RoutingConfig(backoff_seconds=0.01, retries=1)
+            store,
+            source,
+            routing or RoutingConfig(backoff_seconds=0.01, retries=1),
+            **history_options,
         )
         await history.start()
         stack.push_async_callback(history.stop)

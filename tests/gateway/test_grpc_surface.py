@@ -14,6 +14,7 @@ from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from tests.support.eventually import eventually
 from timebase.core.config import RoutingConfig
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider
@@ -133,17 +134,18 @@ async def test_health_reflects_a_stopped_database(fresh_database_url):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
             return int(reply.status)
 
+        async def is_status(expected: int) -> bool:
+            return await status() == expected
+
         assert await status() == health_pb2.HealthCheckResponse.SERVING
         assert (
             await status("timebase.provider.DataProvider") == health_pb2.HealthCheckResponse.SERVING
         )
         await asyncio.to_thread(_set_connections, fresh_database_url, False)
         try:
-            for _ in range(50):
-                if await status() == health_pb2.HealthCheckResponse.NOT_SERVING:
-                    break
-                await asyncio.sleep(0.1)
-            assert await status() == health_pb2.HealthCheckResponse.NOT_SERVING
+            await eventually(
+                lambda: is_status(health_pb2.HealthCheckResponse.NOT_SERVING), within=10
+            )
             assert (
                 await status("timebase.v1.GatewayService")
                 == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -152,11 +154,7 @@ async def test_health_reflects_a_stopped_database(fresh_database_url):
             assert reply.status == pb.HealthStatus.UNHEALTHY
         finally:
             await asyncio.to_thread(_set_connections, fresh_database_url, True)
-        for _ in range(50):
-            if await status() == health_pb2.HealthCheckResponse.SERVING:
-                break
-            await asyncio.sleep(0.1)
-        assert await status() == health_pb2.HealthCheckResponse.SERVING
+        await eventually(lambda: is_status(health_pb2.HealthCheckResponse.SERVING), within=10)
 
 
 async def test_daily_quota_is_counted_persisted_and_answered_with_retry_info(fresh_database_url):

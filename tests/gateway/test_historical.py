@@ -127,29 +127,67 @@ async def _collect(call: Any) -> list[Any]:
     return [c async for c in call]
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_circuit_breaker_opens_and_recovers(fresh_database_url):
     alpha, beta = RecordingProvider("alpha"), RecordingProvider("beta", base=500)
     routing = RoutingConfig(
         priorities={"alpha": 1, "beta": 2},
         retries=0,
         circuit_failures=2,
-        circuit_reset_seconds=0.3,
+        circuit_reset_seconds=30.0,
         backoff_seconds=0.01,
     )
     async with running_gateway(fresh_database_url, alpha, beta, routing=routing) as gw:
+        clock = FakeClock()
+        gw.history.breaker.clock = clock
         alpha.fail = UpstreamUnavailable("upstream down")
         for day in range(3):
             got = await bars(gw, request("SYN:A", "1d", T0 + day * DAY, T0 + (day + 1) * DAY))
             assert [r[0] for r in got] == ["beta"]
         assert len(alpha.requests) == 2  # the third request skipped alpha: circuit open
         assert gw.history.breaker.state("alpha") == "open"
+        assert gw.history.breaker.retry_in("alpha") == 30.0
         reply = await gw.v1.ListProviders(v1.ListProvidersRequest())
         assert {p.slug: p.circuit for p in reply.providers}["alpha"] == "open"
         alpha.fail = None
-        await asyncio.sleep(0.35)
+        clock.now += 29.9  # not yet: still open, alpha not asked
         got = await bars(gw, request("SYN:B", "1d", T0, T0 + DAY))
+        assert [r[0] for r in got] == ["beta"]
+        assert len(alpha.requests) == 2
+        clock.now += 0.1  # reset_after reached: one half-open trial goes to alpha
+        assert gw.history.breaker.state("alpha") == "half_open"
+        got = await bars(gw, request("SYN:C", "1d", T0, T0 + DAY))
         assert [r[0] for r in got] == ["alpha"]  # half-open trial succeeded
+        assert len(alpha.requests) == 3
         assert gw.history.breaker.state("alpha") == "closed"
+
+
+async def test_open_end_is_fetched_again_only_after_its_freshness_ttl(fresh_database_url):
+    """Recent bars (the open end: 2 bars back from now) are fetched again once FRESHNESS_TTL
+    (1 h for 1d) has passed since they were fetched, not before."""
+    now = T0 + 5 * DAY + 12 * HOUR
+    seconds = FakeClock()
+    alpha = RecordingProvider("alpha")
+    async with running_gateway(
+        fresh_database_url, alpha, clock=lambda: now, monotonic=seconds
+    ) as gw:
+        req = request("SYN:A", "1d", T0, T0 + 5 * DAY)  # the five complete days
+        first = await bars(gw, req)
+        assert len(first) == 5
+        assert alpha.requests == [("SYN:A", "1d", T0, T0 + 5 * DAY)]
+        seconds.now += 3599.0  # within the TTL: the store answers
+        assert await bars(gw, req) == first
+        assert len(alpha.requests) == 1
+        seconds.now += 1.0  # TTL reached: only the open end (the last 2 days) is asked again
+        assert await bars(gw, req) == first
+        assert alpha.requests[1:] == [("SYN:A", "1d", T0 + 3 * DAY + 12 * HOUR, T0 + 5 * DAY)]
 
 
 async def test_all_providers_down_names_each(fresh_database_url):

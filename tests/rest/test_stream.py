@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.gateway.realtime.conftest import T0, eventually, provider_server, target
+from tests.gateway.realtime.conftest import T0, provider_server, target
+from tests.support.eventually import eventually
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import Backoff, RealtimeHub
 from timebase.rest import RestServer
@@ -133,8 +133,12 @@ async def test_stop_is_bounded_with_open_streams_and_a_busy_port_is_a_clear_erro
             async with rest.http.ws_connect(rest.url("/api/stream")) as ws:
                 await ws.send_json({"action": "subscribe", "symbol": "SYN:A", "interval": "1m"})
                 await receive(ws, "ack")
-                started = time.monotonic()
-                await asyncio.wait_for(rest.server.stop(), 10)
-                assert time.monotonic() - started < 5
+                # stop() closes the open streams itself (1001, saying why) instead of waiting
+                # out the shutdown timeout and cutting them; the bound only guards against a hang.
+                await asyncio.wait_for(rest.server.stop(), 30)
                 msg = await ws.receive()
-                assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                assert (msg.type, msg.data, msg.extra) == (
+                    aiohttp.WSMsgType.CLOSE,
+                    1001,
+                    "server shutting down",
+                )

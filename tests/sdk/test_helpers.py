@@ -37,11 +37,43 @@ async def test_token_bucket_per_minute_and_day() -> None:
     assert info.value.retry_after == pytest.approx(86400 / 3 - 120, rel=1e-3)
 
 
+class Sleeper:
+    """An injected sleep: records each wait and advances the injected clock by it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.now += seconds
+
+
 async def test_unlimited_limiter_never_waits() -> None:
-    limiter = RateLimiter()
+    clock = Clock()
+    sleep = Sleeper(clock)
+    limiter = RateLimiter(clock=clock, sleep=sleep)
     assert limiter.unlimited
     for _ in range(1000):
         await limiter.acquire()
+        assert limiter.try_acquire()
+    assert sleep.waits == []
+    assert limiter.wait_time() == 0.0
+
+
+async def test_limiter_waits_exactly_until_a_token_is_back() -> None:
+    clock = Clock()
+    sleep = Sleeper(clock)
+    limiter = RateLimiter(requests_per_minute=60, max_wait=5.0, clock=clock, sleep=sleep)
+    for _ in range(60):  # the full bucket: no wait
+        await limiter.acquire()
+    assert sleep.waits == []
+    await limiter.acquire()  # empty: one token comes back after 1 s
+    assert sleep.waits == [pytest.approx(1.0)]
+    assert clock.now == pytest.approx(1.0)
+    with pytest.raises(RateLimited):
+        await limiter.acquire(max_wait=0.5)  # the next token is 1 s away: too long
+    assert len(sleep.waits) == 1
 
 
 async def test_retry_backs_off_on_transient_errors_only() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
@@ -409,6 +410,7 @@ async def test_server_reflection_lists_services(fake: Any) -> None:
 
 
 async def test_stop_turns_health_not_serving() -> None:
+    """A client watching health sees NOT_SERVING while stop() still waits out its grace period."""
     server = ProviderServer(FakeProvider())
     await server.start()
     async with grpc.aio.insecure_channel(server.target) as channel:
@@ -416,6 +418,16 @@ async def test_stop_turns_health_not_serving() -> None:
         assert (
             await health.Check(health_pb2.HealthCheckRequest())
         ).status == health_pb2.HealthCheckResponse.SERVING
-        await server.stop(grace=0.5)
+        watch = health.Watch(health_pb2.HealthCheckRequest())
+        first = await asyncio.wait_for(watch.read(), 10)
+        assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+        # The open Watch is an in-flight call: stop() waits up to `grace` for it.
+        stopping = asyncio.create_task(server.stop(grace=30))
+        update = await asyncio.wait_for(watch.read(), 10)
+        assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert not stopping.done()  # still in the grace period
+        watch.cancel()  # the last in-flight call ends: stop() finishes without the full grace
+        await asyncio.wait_for(stopping, 10)
         with pytest.raises(grpc.aio.AioRpcError):
             await health.Check(health_pb2.HealthCheckRequest(), timeout=2)

@@ -40,31 +40,36 @@ async def _query(store: Store, sql: str) -> list[tuple[object, ...]]:
     return await store.pool.run(run)
 
 
+HYPERTABLES = (
+    "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
+    "ORDER BY 1"
+)
+AGGREGATES = "SELECT view_name FROM timescaledb_information.continuous_aggregates ORDER BY 1"
+JOBS = (
+    "SELECT proc_name, count(*) FROM timescaledb_information.jobs "
+    "WHERE proc_name IN ('policy_compression', 'policy_refresh_continuous_aggregate') "
+    "GROUP BY 1 ORDER BY 1"
+)
+
+
 async def test_features_are_set_up_and_idempotent(timescale_url, caplog):
     caplog.set_level(logging.INFO, logger="timebase.store")
     async with Store(timescale_url, run_retention=False) as store:
         assert store.timescale.enabled
         assert store.timescale.version
-        tables = await _query(
-            store,
-            "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
-            "ORDER BY 1",
-        )
+        tables = await _query(store, HYPERTABLES)
         assert tables == [("bars_daily", True), ("bars_intraday", True)]
-        caggs = await _query(
-            store, "SELECT view_name FROM timescaledb_information.continuous_aggregates"
-        )
+        caggs = await _query(store, AGGREGATES)
         assert caggs == [("bars_daily_agg",)]
-        jobs = await _query(
-            store,
-            "SELECT proc_name, count(*) FROM timescaledb_information.jobs "
-            "WHERE proc_name IN ('policy_compression', 'policy_refresh_continuous_aggregate') "
-            "GROUP BY 1 ORDER BY 1",
-        )
+        jobs = await _query(store, JOBS)
         assert jobs == [("policy_compression", 2), ("policy_refresh_continuous_aggregate", 1)]
-    # A second start finds everything in place.
+    # A second start finds everything in place and adds nothing: no second hypertable,
+    # aggregate or policy job.
     async with Store(timescale_url, run_retention=False) as store:
         assert store.timescale.enabled
+        assert await _query(store, HYPERTABLES) == tables
+        assert await _query(store, AGGREGATES) == caggs
+        assert await _query(store, JOBS) == jobs
     assert any("TimescaleDB" in r.getMessage() for r in caplog.records)
 
 

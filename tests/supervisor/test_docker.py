@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.supervisor.conftest import BUNDLED, ROOT, make_config
+from tests.support.eventually import eventually
 from timebase.core.config import ProviderSettings
 from timebase.supervisor import ProviderStatus, Supervisor
 from timebase.supervisor.docker_runtime import (
@@ -78,7 +79,8 @@ def docker_client() -> Iterator[Any]:
 
 def _managed(client: Any, slug: str) -> list[Any]:
     labels = [f"{LABEL_PROVIDER}={slug}", f"{LABEL_MANAGED}=true"]
-    return list(client.containers.list(all=True, filters={"label": labels}))
+    # sparse: no inspect per container, which races with a container being removed.
+    return list(client.containers.list(all=True, sparse=True, filters={"label": labels}))
 
 
 def _docker_config(data_dir: Path) -> Any:
@@ -143,13 +145,27 @@ async def test_docker_runtime_runs_the_synthetic_image_hardened(
 async def test_docker_stop_mid_start_leaves_no_container(
     docker_client: Any, data_dir: Path
 ) -> None:
+    import docker.errors
+
     supervisor = Supervisor(_docker_config(data_dir))
     supervisor.policy = dataclasses.replace(supervisor.policy, start_timeout=600.0)
     start = asyncio.create_task(supervisor.start())
-    await asyncio.sleep(0.5)
+
+    def container_id() -> str | None:
+        handle = supervisor._handles.get("synthetic")
+        return handle.runtime.container_id if handle is not None else None
+
+    # Stop only once the container exists, while start() still waits for it to be ready.
+    await eventually(lambda: container_id() is not None, within=120, what="the container")
+    assert not start.done()
+    created = container_id()
+    container = await asyncio.to_thread(docker_client.containers.get, created)
+    assert container.labels[LABEL_PROVIDER] == "synthetic"
     await supervisor.stop()
     start.cancel()
     await asyncio.gather(start, return_exceptions=True)
+    with pytest.raises(docker.errors.NotFound):
+        await asyncio.to_thread(docker_client.containers.get, created)
     assert await asyncio.to_thread(_managed, docker_client, "synthetic") == []
 
 

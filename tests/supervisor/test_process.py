@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,26 +135,25 @@ async def test_never_ready_provider_does_not_block_a_healthy_one(
         max_restarts=1,
     )
     supervisor = Supervisor(config)
-    ready_at: dict[str, float] = {}
-    began = time.monotonic()
+    #: slug → what "hangs" had reported when that provider became READY.
+    hangs_error_when_ready: dict[str, str | None] = {}
 
     def on_change(state: ProviderState) -> None:
         if state.status is ProviderStatus.READY:
-            ready_at.setdefault(state.slug, time.monotonic() - began)
+            hangs_error_when_ready.setdefault(state.slug, supervisor.get("hangs").last_error)
 
     supervisor.subscribe(on_change)
     await supervisor.start()
-    elapsed = time.monotonic() - began
     try:
-        assert elapsed < 6.0 + 3.0  # bounded by the start timeout
         assert supervisor.get("synthetic").status is ProviderStatus.READY
-        assert ready_at["synthetic"] < 6.0  # not held up by "hangs"
+        # Not held up by "hangs": synthetic was ready before hangs' start timeout ran out.
+        assert hangs_error_when_ready == {"synthetic": None}
         hangs = supervisor.get("hangs")
         assert hangs.status in (ProviderStatus.RESTARTING, ProviderStatus.STARTING)
-        hangs = await supervisor.wait_for("hangs", lambda s: s.last_error is not None, 10)
+        hangs = await supervisor.wait_for("hangs", lambda s: s.last_error is not None, 30)
         assert hangs.last_error is not None
         assert "did not start within 6 s" in hangs.last_error
-        assert "hangs" not in ready_at
+        assert "hangs" not in hangs_error_when_ready
     finally:
         await supervisor.stop()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.supervisor.conftest import BUNDLED, SDK_PROVIDER, write_provider
+from tests.support.eventually import eventually
 from timebase.supervisor import Prober, ProcessRuntime
 from timebase.supervisor.venv import (
     ensure_venv,
@@ -89,12 +90,14 @@ async def test_process_runtime_in_the_provider_venv(
         assert runtime.python.endswith("venvs/own/bin/python")
         prober = Prober(address)
         try:
-            for _ in range(50):
-                result = await prober.probe(1.0)
-                if result.ok:
-                    break
-                await asyncio.sleep(0.1)
-            assert result.ok, result.message
+            results = []
+
+            async def probed_ok() -> bool:
+                results.append(await prober.probe(1.0))
+                return results[-1].ok
+
+            await eventually(probed_ok, within=10, interval=0.1, what="a healthy probe")
+            result = results[-1]
             assert result.method == "grpc.health.v1.Health"
         finally:
             await prober.close()

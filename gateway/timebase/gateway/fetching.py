@@ -69,6 +69,7 @@ class Fetcher:
         negative: NegativeCache,
         router: Router,
         clients: ProviderClients,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.config = config
@@ -80,8 +81,12 @@ class Fetcher:
         self.negative = negative
         self.router = router
         self.clients = clients
+        #: Seconds for the freshness of open ends (injectable: tests control time).
+        self.monotonic = monotonic
         #: Upstream requests sent (windows fetched), for metrics and tests.
         self.upstream_requests = 0
+        #: Bars received from providers (before validation), for metrics and tests.
+        self.bars_received = 0
         #: (symbol, interval, provider) → monotonic time the open end was last fetched.
         self.open_end_fetched: dict[tuple[str, str, str], float] = {}
         #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
@@ -298,6 +303,7 @@ class Fetcher:
                 symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
             ):
                 tables.append(table)
+                self.bars_received += table.num_rows
         except ProviderCallError as err:
             received = concat(tables)
             if received.num_rows:
@@ -313,7 +319,7 @@ class Fetcher:
         )
         fill.warnings.extend(result.warnings)
         if window.end > open_end(interval, now):
-            self.open_end_fetched[(symbol, interval.value, slug)] = time.monotonic()
+            self.open_end_fetched[(symbol, interval.value, slug)] = self.monotonic()
         return window.end
 
     async def _store(

@@ -96,6 +96,7 @@ class HistoricalBars:
         config: RoutingConfig | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.source = source
@@ -117,6 +118,7 @@ class HistoricalBars:
             negative=self.negative,
             router=self.router,
             clients=self.clients,
+            monotonic=monotonic,
         )
         self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -470,7 +472,7 @@ class HistoricalBars:
             return None
         fetched = self.fetcher.open_end_fetched.get((symbol, interval.value, seg.provider))
         ttl = FRESHNESS_TTL[interval].total_seconds()
-        if fetched is not None and time.monotonic() - fetched < ttl:
+        if fetched is not None and self.fetcher.monotonic() - fetched < ttl:
             return None
         return TimeRange(tail_start, seg.end)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from timebase.sdk.errors import RateLimited
@@ -90,6 +90,7 @@ class RateLimiter:
         *,
         max_wait: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.buckets: list[TokenBucket] = []
         if requests_per_minute:
@@ -97,6 +98,7 @@ class RateLimiter:
         if requests_per_day:
             self.buckets.append(TokenBucket(requests_per_day, 86400.0, clock))
         self.max_wait = max_wait
+        self._sleep = sleep  # injectable, with `clock`, so tests control time
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -131,7 +133,7 @@ class RateLimiter:
                     f"provider rate limit reached; retry in {wait:.1f} s", retry_after=wait
                 )
             while wait > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 wait = self.wait_time()
             for bucket in self.buckets:
                 bucket.take()

@@ -7,8 +7,9 @@ from types import ModuleType
 
 import pytest
 
-from tests.gateway.realtime.conftest import eventually, serve_hub
+from tests.gateway.realtime.conftest import serve_hub
 from tests.providers.synthetic.conftest import PROVIDER_DIR, load_module
+from tests.support.eventually import eventually
 from timebase.gateway.realtime import UpstreamTarget
 from timebase.sdk import Manifest, ProviderServer, load_manifest
 from timebase.store import Store

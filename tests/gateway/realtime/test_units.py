@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pyarrow as pa
 import pytest
 
+from tests.support.eventually import eventually
 from timebase.gateway.realtime import (
     BarWriter,
     ClientQueue,
@@ -197,10 +199,23 @@ def test_unsubscribe_pause_resume_parse() -> None:
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
     b = Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2)
-    assert b.delay(0) == 0.0
-    assert 0.8 <= b.delay(1) <= 1.2
-    assert 3.2 <= b.delay(3) <= 4.8
-    assert 4.0 <= b.delay(10) <= 6.0
+    calls = 0
+
+    def pinned(value: float) -> Callable[[], float]:
+        def rng() -> float:
+            nonlocal calls
+            calls += 1
+            return value
+
+        return rng
+
+    def delays(value: float) -> list[float]:
+        return [b.delay(n, rng=pinned(value)) for n in (0, 1, 2, 3, 4, 10)]
+
+    assert delays(0.5) == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]  # doubling, capped at 5 s
+    assert delays(0.0) == pytest.approx([0.0, 0.8, 1.6, 3.2, 4.0, 4.0])  # -20 %
+    assert delays(1.0) == pytest.approx([0.0, 1.2, 2.4, 4.8, 6.0, 6.0])  # +20 %
+    assert calls == 15  # one draw per delay, none before the first failure
 
 
 # -- writer ----------------------------------------------------------------------------------
@@ -226,10 +241,7 @@ async def test_writer_batches_dedupes_and_retries_after_a_failed_write() -> None
         writer.add(("A", "1m", "alpha", T0), (1, 2, 0.5, 1.5, 10), {"x": "1"})
         writer.add(("A", "1m", "alpha", T0), (1, 2, 0.5, 1.6, 11), {})  # a revision: newest wins
         writer.add(("A", "1m", "alpha", T0 + 60_000_000), (1, 2, 0.5, 1.5, 10), {})
-        for _ in range(200):
-            if sink.tables:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: bool(sink.tables), what="the batch written")
     finally:
         await writer.stop()
     assert writer.failures == 0

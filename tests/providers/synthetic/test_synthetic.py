@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -151,13 +150,12 @@ async def test_real_time_bars_on_a_configurable_clock(
 
         call = stub.StreamRealTimeData(controls())
         seen: list[pb.TimeSeriesData] = []
-        started = time.monotonic()
-        async for msg in call:
-            seen.append(msg)
-            if {m.symbol for m in seen} == {"SYN:ACME", "SYN:BETA"} and len(seen) >= 4:
-                break
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed claim
+            async for msg in call:
+                seen.append(msg)
+                if {m.symbol for m in seen} == {"SYN:ACME", "SYN:BETA"} and len(seen) >= 4:
+                    break
         call.cancel()
-    assert time.monotonic() - started < 5
     for msg in seen:
         assert msg.provider == "synthetic"
         assert msg.low <= min(msg.open, msg.close) <= max(msg.open, msg.close) <= msg.high
@@ -182,16 +180,17 @@ async def test_real_time_rejects_foreign_symbols(inprocess_target: str) -> None:
     )
 
 
-async def test_large_range_is_fast(stub: pb_grpc.DataProviderAsyncStub) -> None:
-    started = time.monotonic()
-    total = 0
+async def test_large_range_streams_every_bar_once_in_order(
+    stub: pb_grpc.DataProviderAsyncStub,
+) -> None:
+    # Its speed is measured in benchmarks/ (cold.py fetches from synthetic), not here.
+    stamps: list[int] = []
     async for chunk in stub.GetHistoricalBars(
         req("SYN:BULK", "1m", JAN, datetime(2024, 4, 1, tzinfo=UTC))
     ):
-        total += len(chunk.timestamps_us)
-    elapsed = time.monotonic() - started
-    assert total == 91 * 1440
-    assert elapsed < 10, f"{total} bars took {elapsed:.2f} s"
+        stamps.extend(chunk.timestamps_us)
+    first = int(JAN.timestamp()) * 1_000_000
+    assert stamps == [first + i * 60_000_000 for i in range(91 * 1440)]
 
 
 async def asyncio_sleep_forever() -> None:
