@@ -2,8 +2,7 @@
 
 The hub (`timebase.gateway.realtime.RealtimeHub`) is protocol-neutral: it takes a client's
 controls and yields bars and warnings, and raises a `TimeBaseError` when it ends the stream. Here
-that error ends the RPC with the status of its kind (`timebase.sdk.status.GRPC_STATUS`) and its
-message.
+that error ends the RPC with the status of its kind and its message (`timebase.grpc.errors`).
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import grpc
+from timebase.grpc.errors import rpc_error
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.errors import TimeBaseError
-from timebase.sdk.status import GRPC_STATUS
 
 
 class RealtimeHandler(Protocol):
@@ -35,4 +34,5 @@ async def stream_realtime(
         async for message in hub.stream(requests):
             yield message
     except TimeBaseError as exc:
-        await context.abort(GRPC_STATUS[exc.kind], exc.message)
+        error = rpc_error(exc)
+        await context.abort(error.code, error.message, trailing_metadata=error.trailing_metadata)

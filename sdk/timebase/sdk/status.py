@@ -97,12 +97,18 @@ def to_rpc_status(exc: BaseException) -> RpcStatus:
         return RpcStatus(
             grpc.StatusCode.INTERNAL, f"internal provider error ({type(exc).__name__})"
         )
-    code = GRPC_STATUS[exc.kind]
+    return RpcStatus(GRPC_STATUS[exc.kind], exc.message, status_metadata(exc))
+
+
+def status_metadata(exc: TimeBaseError) -> tuple[tuple[str, bytes], ...]:
+    """The trailing metadata of `exc`'s status: the rich `google.rpc.Status` with a RetryInfo
+    detail when rate limited (first) and an ErrorInfo detail (the gateway's gRPC door sends
+    the same)."""
     details = []
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         details.append(_retry_info(exc.retry_after))
     details.append(_error_info(exc))
-    return RpcStatus(code, exc.message, _status_metadata(code, exc.message, details))
+    return _status_metadata(GRPC_STATUS[exc.kind], exc.message, details)
 
 
 def retry_info_metadata(message: str, retry_after: float) -> tuple[tuple[str, bytes], ...]:
