@@ -18,6 +18,7 @@ from tests.gateway.support import RecordingProvider, bar_values
 from tests.rest.conftest import Rest, running_rest
 from tests.store.conftest import bars_table
 from timebase.flight import FlightServer
+from timebase.gateway.query import QueryApi
 from timebase.v1 import bars_pb2
 
 pytestmark = pytest.mark.timescale
@@ -89,7 +90,7 @@ class Doors:
 async def _doors(url: str, provider: RecordingProvider) -> AsyncIterator[Doors]:
     async with running_rest(url, provider) as rest:
         server = FlightServer("127.0.0.1", 0)
-        server.attach(rest.gw.history, rest.gw.store)
+        server.attach(QueryApi(rest.gw.history))
         await server.start()
         try:
             yield Doors(rest, server)
