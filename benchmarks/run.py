@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE_DIR, ROOT, Row, read_rows, render
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bulk", "latency", "cold", "fanout")
+SCRIPTS = ("bulk", "latency", "cold", "fanout", "storage")
 #: Every scenario the table must show (checked by tests/benchmarks/test_smoke.py).
 SCENARIOS = (
     "bulk read",
@@ -40,6 +40,8 @@ SCENARIOS = (
     "cold fetch",
     "memory",
     "real-time fan-out",
+    "storage per 1m bar",
+    "storage per 1d bar",
 )
 
 #: What limits a figure that misses its target, keyed by prefixes of (scenario, TimeBase path,

@@ -20,6 +20,8 @@ SCENARIOS = (
     "cold fetch",
     "memory",
     "real-time fan-out",
+    "storage per 1m bar",
+    "storage per 1d bar",
 )
 
 

@@ -7,20 +7,27 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
+
+from tests.conftest import DatabaseServers, create_database
+from timebase.store.embedded import timescaledb_installed
 
 TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def start_serve(
-    env: Mapping[str, str], cwd: Path, timeout: float = 60.0
+    env: Mapping[str, str], cwd: Path, timeout: float = 60.0, stderr: IO[str] | None = None
 ) -> tuple[subprocess.Popen[str], list[str]]:
-    """`timebase serve` and the lines it printed up to "Press Ctrl-C to stop." (or EOF)."""
+    """`timebase serve` and the lines it printed up to "Press Ctrl-C to stop." (or EOF).
+
+    Its log (stderr) goes to `stderr`, or nowhere.
+    """
     proc = subprocess.Popen(
         [*TIMEBASE, "serve"],
         env=dict(env),
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr if stderr is not None else subprocess.DEVNULL,
         text=True,
     )
     assert proc.stdout is not None
@@ -34,3 +41,17 @@ def start_serve(
         if line.startswith("Press Ctrl-C"):
             break
     return proc, lines
+
+
+def serve_database_env(backend: str, servers: DatabaseServers) -> dict[str, str]:
+    """The environment that puts `timebase serve` on `backend`.
+
+    The embedded PostgreSQL with TimescaleDB preloaded (`timescaledb`) or not (`postgres`); when
+    the extension files are not installed, a fresh database on TIMEBASE_TEST_TIMESCALE_URL (or
+    the one skip reason of the fixtures).
+    """
+    if backend == "postgres":
+        return {"TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "off"}
+    if timescaledb_installed():
+        return {"TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "on"}
+    return {"TIMEBASE_DATABASE_URL": create_database(servers.url("timescaledb"), prefix="serve")}

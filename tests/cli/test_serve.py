@@ -16,7 +16,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.cli.serve_support import TIMEBASE, start_serve
+from tests.cli.serve_support import TIMEBASE, serve_database_env, start_serve
+from tests.conftest import DatabaseServers, skip_without_timescaledb
+from timebase.store.embedded import timescaledb_installed
 from timebase.v1 import bars_pb2
 from timebase.v1 import bars_pb2_grpc as bars_grpc
 
@@ -36,8 +38,16 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    proc, lines = start_serve(_env(data_dir), tmp_path, timeout=30)
+def serve_env(data_dir: Path, backend: str, database_servers: DatabaseServers) -> dict[str, str]:
+    """`timebase serve`'s environment on the backend of this run."""
+    return _env(data_dir, **serve_database_env(backend, database_servers))
+
+
+@pytest.fixture
+def served(
+    serve_env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    proc, lines = start_serve(serve_env, tmp_path, timeout=60)
     try:
         yield proc, lines
     finally:
@@ -47,7 +57,10 @@ def served(data_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[st
 
 
 def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
-    served: tuple[subprocess.Popen[str], list[str]], data_dir: Path
+    served: tuple[subprocess.Popen[str], list[str]],
+    data_dir: Path,
+    serve_env: dict[str, str],
+    backend: str,
 ) -> None:
     proc, lines = served
     assert lines[0] == "TimeBase 0.1.0 is running:"
@@ -62,7 +75,13 @@ def test_serve_prints_endpoints_serves_health_and_stops_cleanly_on_sigterm(
     assert re.search(
         r"^  provider synthetic +ready at 127\.0\.0\.1:\d+ \(process\)$", "\n".join(lines), re.M
     )
-    assert any(f"embedded PostgreSQL, data in {data_dir}/postgres" in x for x in lines)
+    (database,) = [x for x in lines if x.startswith("  database ")]
+    timescale = r" with TimescaleDB 2\.\d+\.\d+" if backend == "timescaledb" else ""
+    if "TIMEBASE_DATABASE_URL" in serve_env:  # an external TimescaleDB
+        assert re.fullmatch(rf"  database +PostgreSQL{timescale}", database), lines
+    else:
+        where = re.escape(f"embedded PostgreSQL, data in {data_dir}/postgres")
+        assert re.fullmatch(rf"  database +{where}{timescale}", database), lines
     text = "\n".join(lines)
     assert re.search(r"^  Flight +grpc://127\.0\.0\.1:\d+$", text, re.M), text
     rest = re.search(r"^  REST +http://127\.0\.0\.1:(\d+)$", text, re.M)
@@ -103,7 +122,8 @@ def test_serve_refuses_a_data_dir_in_use(
     served: tuple[subprocess.Popen[str], list[str]], data_dir: Path, tmp_path: Path
 ) -> None:
     second = subprocess.run(
-        [*TIMEBASE, "serve"], env=_env(data_dir), cwd=tmp_path, capture_output=True, text=True,
+        [*TIMEBASE, "serve"], env=_env(data_dir, TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB="off"),
+        cwd=tmp_path, capture_output=True, text=True,
         timeout=30, check=False,
     )  # fmt: skip
     assert second.returncode == 1
@@ -122,3 +142,28 @@ def test_bad_configuration_is_a_usage_error(data_dir: Path, tmp_path: Path) -> N
     assert (
         result.stderr == "timebase: TIMEBASE_GRPC_PORT: grpc_port: expected an integer, got 'x'\n"
     )
+
+
+def test_serve_with_timescaledb_installed_but_not_preloaded_starts_and_says_so(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The state right after installing the package: the extension is there, the server does
+    not preload it. `CREATE EXTENSION` then fails with a FATAL error; serve carries on."""
+    if not timescaledb_installed():
+        skip_without_timescaledb()
+    env = _env(data_dir, TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB="off", TIMEBASE_LOG_FORMAT="text")
+    with (tmp_path / "serve.log").open("w+") as log:
+        proc, lines = start_serve(env, tmp_path, timeout=60, stderr=log)
+        try:
+            assert lines[-1] == "Press Ctrl-C to stop.", lines
+            (database,) = [x for x in lines if x.startswith("  database ")]
+            assert database.endswith(f"embedded PostgreSQL, data in {data_dir}/postgres")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        log.seek(0)
+        said = [line for line in log.read().splitlines() if "TimescaleDB" in line]
+    assert len(said) == 1, said
+    assert "TimescaleDB not in use (the extension is installed but not preloaded): " in said[0]
+    assert "hypertables, compression, chunk-dropping retention off" in said[0]
+    assert "to enable: add shared_preload_libraries = 'timescaledb' to postgresql.conf" in said[0]

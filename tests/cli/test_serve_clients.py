@@ -15,7 +15,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cli.serve_support import TIMEBASE, start_serve
+from tests.cli.serve_support import TIMEBASE, serve_database_env, start_serve
+from tests.conftest import DatabaseServers
 from timebase.client import TimeBase
 
 
@@ -48,36 +49,70 @@ class Served:
         return TimeBase("127.0.0.1", grpc_port=self.grpc_port, flight_port=self.flight_port)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("serve-clients").resolve()
-    data_dir = root / "data"
-    data_dir.mkdir()
-    grpc_port, flight_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
-    env.update(
-        {
-            "TIMEBASE_DATA_DIR": str(data_dir),
-            "TIMEBASE_GRPC_PORT": str(grpc_port),
-            "TIMEBASE_FLIGHT_PORT": str(flight_port),
-            "TIMEBASE_HTTP_PORT": str(_free_port()),
-            "TIMEBASE_LOG_LEVEL": "WARNING",
-        }
-    )
-    proc, lines = start_serve(env, root, timeout=60)
-    try:
+class ServedBackends:
+    """One `timebase serve` per backend for this module, started on first use."""
+
+    def __init__(self, root: Path, servers: DatabaseServers) -> None:
+        self.root = root
+        self.servers = servers
+        self.served: dict[str, Served] = {}
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def get(self, backend: str) -> Served:
+        if backend not in self.served:
+            self.served[backend] = self._start(backend)
+        return self.served[backend]
+
+    def _start(self, backend: str) -> Served:
+        root = self.root / backend
+        data_dir = root / "data"
+        data_dir.mkdir(parents=True)
+        grpc_port, flight_port = _free_port(), _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
+        env.update(
+            {
+                "TIMEBASE_DATA_DIR": str(data_dir),
+                "TIMEBASE_GRPC_PORT": str(grpc_port),
+                "TIMEBASE_FLIGHT_PORT": str(flight_port),
+                "TIMEBASE_HTTP_PORT": str(_free_port()),
+                "TIMEBASE_LOG_LEVEL": "WARNING",
+                **serve_database_env(backend, self.servers),
+            }
+        )
+        proc, lines = start_serve(env, root, timeout=60)
+        self.procs.append(proc)
         assert lines, "timebase serve printed nothing"
         assert lines[-1] == "Press Ctrl-C to stop.", lines
         assert any(line.endswith(f"grpc://127.0.0.1:{flight_port}") for line in lines), lines
-        yield Served(env, grpc_port, flight_port, root)
+        return Served(env, grpc_port, flight_port, root)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served_backends(
+    tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers
+) -> Iterator[ServedBackends]:
+    backends = ServedBackends(tmp_path_factory.mktemp("serve-clients").resolve(), database_servers)
+    try:
+        yield backends
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        backends.stop()
+
+
+@pytest.fixture
+def served(served_backends: ServedBackends, backend: str) -> Served:
+    """The module's `timebase serve` on the backend of this run (each test reads and writes
+    symbols of its own)."""
+    return served_backends.get(backend)
 
 
 def test_get_parquet_csv_and_client_agree(served: Served) -> None:

@@ -32,6 +32,7 @@ from timebase.client import (
 from timebase.client.errors import error_for_code
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
+from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
 from timebase.grpc.server import GrpcServer
 from timebase.store import BAR_SCHEMA, Store
@@ -183,7 +184,7 @@ async def test_stream_real_time_bars(fresh_database_url: str) -> None:
             await hub.start()
             history = HistoricalBars(store, StaticProviders())
             grpc_server = GrpcServer("127.0.0.1", 0)
-            grpc_server.attach(history, store, realtime=hub)
+            grpc_server.attach(QueryApi(history), realtime=hub)
             await grpc_server.start()
             tb = TimeBase("127.0.0.1", grpc_port=grpc_server.port or 0)
             try:

@@ -15,6 +15,7 @@ import fcntl
 import functools
 import http.server
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -168,9 +169,29 @@ def build_gateway_image(client: Any) -> str:
     return GATEWAY_IMAGE
 
 
+def timescaledb_build_dir() -> Path:
+    """The TimescaleDB build for Debian's PostgreSQL 15 (../shared/timescaledb/pg15)."""
+    shared = Path(os.environ.get("TIMESCALEDB_DIR", ROOT.parent / "shared" / "timescaledb"))
+    return shared / "pg15"
+
+
 def build_postgres_image(client: Any) -> str:
-    folder = ROOT / "tests" / "containers" / "postgres"
-    build_image(client, "Dockerfile", [POSTGRES_IMAGE], context=folder)
+    """The TimescaleDB stand-in: tests/containers/postgres plus the pg15 TimescaleDB build,
+    copied into a build context of its own (the shared folder is outside the repository)."""
+    from tests.conftest import skip_without_timescaledb
+
+    build = timescaledb_build_dir()
+    if not (build / "lib" / "timescaledb.so").is_file():
+        skip_without_timescaledb()
+    with tempfile.TemporaryDirectory(prefix="timebase-postgres-image-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(ROOT / "tests" / "containers" / "postgres", context)
+        for part in ("lib", "extension"):
+            target = context / "timescaledb" / part
+            target.mkdir(parents=True)
+            for path in (build / part).iterdir():
+                shutil.copyfile(path, target / path.name)  # contents only (they are read-only)
+        build_image(client, "Dockerfile", [POSTGRES_IMAGE], context=context)
     return POSTGRES_IMAGE
 
 

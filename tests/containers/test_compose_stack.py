@@ -1,7 +1,8 @@
 """docker-compose.yml for real: validated by `docker-compose config`, and brought up.
 
-The stack runs with tests/containers/compose.override.yml (TimescaleDB, which cannot be pulled
-here, swapped for the local PostgreSQL image) under a project name of its own, from images built
+The stack runs with tests/containers/compose.override.yml (the TimescaleDB image, which cannot be
+pulled here, swapped for a local stand-in: Debian's PostgreSQL 15 with the TimescaleDB build of
+../shared/timescaledb/pg15 preloaded) under a project name of its own, from images built
 from the repository's Dockerfiles. From the host: a gRPC, a Flight and a REST query on the
 published loopback ports, each asserting the exact ten bars; a door that does not answer fails
 the test (never a skip). `down -v` must leave no container, network or volume of the project.
@@ -181,3 +182,71 @@ def test_rest_query_through_the_stack(stack: str) -> None:
     assert (data["symbol"], data["interval"], data["count"]) == ("SYN:ACME", "1d", 10)
     assert [bar["timestamp"] for bar in data["data"]] == DAYS
     assert data["data"] == _grpc_bars()
+
+
+def _psql(docker_client: Any, project: str, sql: str) -> list[list[str]]:
+    """Rows of `sql` run by psql inside the stack's db container (the db is not published)."""
+    filters = {"label": [f"com.docker.compose.project={project}", "com.docker.compose.service=db"]}
+    (db,) = docker_client.containers.list(filters=filters)
+    code, output = db.exec_run(["psql", "-U", "timebase", "-d", "timebase", "-AtF|", "-c", sql])
+    text = output.decode()
+    assert code == 0, text
+    return [line.split("|") for line in text.splitlines() if line]
+
+
+def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
+    stack: str, docker_client: Any
+) -> None:
+    """The gateway set TimescaleDB up (hypertables, compression policy) and one bar it fetched
+    into the hypertable comes out identically through gRPC, Flight and REST."""
+    assert _psql(
+        docker_client, stack, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    ) == [["2.28.3"]]
+    assert _psql(
+        docker_client,
+        stack,
+        "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
+        "ORDER BY 1",
+    ) == [["bars_daily", "t"], ["bars_intraday", "t"]]
+    assert _psql(
+        docker_client,
+        stack,
+        "SELECT hypertable_name, schedule_interval IS NOT NULL, config->>'compress_after' "
+        "FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' ORDER BY 1",
+    ) == [["bars_daily", "t", "7 days"], ["bars_intraday", "t", "7 days"]]
+
+    # One bar: SYN:ACME 1d of 2024-01-10, fetched from synthetic by the gRPC query.
+    grpc_bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+    stamps = [(b.timestamp.ToDatetime(), b) for b in grpc_bars]
+    bar = next(b for t, b in stamps if t.isoformat().startswith("2024-01-10"))
+    stored = _psql(
+        docker_client,
+        stack,
+        "SELECT open, high, low, close, volume, tableoid::regclass::text LIKE '_timescaledb%' "
+        "FROM bars_daily WHERE symbol = 'SYN:ACME' AND ts = '2024-01-10T00:00:00Z'",
+    )
+    assert [([float(x) for x in row[:5]], row[5]) for row in stored] == [
+        ([bar.open, bar.high, bar.low, bar.close, bar.volume], "t")
+    ]
+    from pyarrow import flight
+
+    client = flight.connect(f"grpc://127.0.0.1:{PORTS[1]}")
+    try:
+        query = {"symbol": "SYN:ACME", "interval": "1d", "start": "2024-01-10", "end": "2024-01-11"}
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
+        rows = [r for e in info.endpoints for r in client.do_get(e.ticket).read_all().to_pylist()]
+    finally:
+        client.close()
+    assert [(r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in rows] == [
+        (bar.open, bar.high, bar.low, bar.close, bar.volume)
+    ]
+    url = (
+        f"http://127.0.0.1:{PORTS[2]}/api/data/SYN:ACME"
+        "?interval=1d&start=2024-01-10T00:00:00Z&end=2024-01-11T00:00:00Z"
+    )
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.load(response)
+    assert [
+        (b["timestamp"], b["open"], b["high"], b["low"], b["close"], b["volume"])
+        for b in body["data"]["data"]
+    ] == [("2024-01-10T00:00:00Z", bar.open, bar.high, bar.low, bar.close, bar.volume)]

@@ -76,6 +76,10 @@ def test_timebase_config_variable_names_the_file(tmp_path: Path) -> None:
         ),
         ("database:\n  url: mysql://x\n", "database.url: expected a postgresql:// URL"),
         ("database: 5\n", "database: expected a mapping"),
+        (
+            "database:\n  embedded_timescaledb: maybe\n",
+            "database.embedded_timescaledb: expected one of auto, on, off, got 'maybe'",
+        ),
         ("grcp_port: 1\n", "grcp_port: unknown key (known keys: "),
         ("- a\n- b\n", "expected a mapping at the top level, got list"),
         ("grpc_port: [\n", "invalid YAML"),
@@ -88,6 +92,21 @@ def test_invalid_yaml_values_name_file_and_key(tmp_path: Path, yaml_text: str, m
         load_config(path, environ={})
     assert err.value.message.startswith(f"{path}: ")
     assert message in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("on", "on"), ("off", "off"), ("auto", "auto"), ("true", "on")]
+)
+def test_embedded_timescaledb_reads_yaml_on_and_off(
+    tmp_path: Path, value: str, expected: str
+) -> None:
+    """YAML reads a bare on/off as a boolean: both spellings mean the same."""
+    path = tmp_path / "timebase.yaml"
+    path.write_text(f"database:\n  embedded_timescaledb: {value}\n")
+    assert load_config(path, environ={}).database.embedded_timescaledb == expected
+    assert load_config(environ={}).database.embedded_timescaledb == "auto"
+    env = {"TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "OFF"}
+    assert load_config(environ=env).database.embedded_timescaledb == "off"
 
 
 def test_invalid_environment_names_the_variable() -> None:

@@ -11,6 +11,7 @@ from pyarrow import flight
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.core.config import RoutingConfig
 from timebase.flight import FlightServer
+from timebase.gateway.query import QueryApi
 
 
 @dataclass
@@ -32,7 +33,7 @@ async def running_flight(
 ) -> AsyncIterator[FlightGateway]:
     async with running_gateway(database_url, *providers, routing=routing) as gateway:
         server = FlightServer("127.0.0.1", 0)
-        server.attach(gateway.history, gateway.store)
+        server.attach(QueryApi(gateway.history))
         await server.start()
         try:
             yield FlightGateway(gateway, server)

@@ -15,6 +15,7 @@ import pyarrow as pa
 from timebase.core.config import RoutingConfig
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProvider, StaticProviders
+from timebase.gateway.query import QueryApi
 from timebase.grpc.server import GrpcServer
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
@@ -157,7 +158,7 @@ async def running_gateway(
         await history.start()
         stack.push_async_callback(history.stop)
         grpc_server = GrpcServer("127.0.0.1", 0, db_probe_interval=db_probe_interval)
-        grpc_server.attach(history, store)
+        grpc_server.attach(QueryApi(history))
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop, 0.1)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_server.port}")

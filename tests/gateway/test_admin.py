@@ -17,6 +17,7 @@ from tests.supervisor.conftest import FAST, gone, provider_folder
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
+from timebase.gateway.query import QueryApi
 from timebase.grpc.server import GrpcServer
 from timebase.rest import RestServer
 from timebase.server import TimeBaseApp
@@ -259,9 +260,10 @@ async def test_admin_without_a_supervisor_is_unimplemented(fresh_database_url: s
     store = Store(fresh_database_url, pool_size=2, run_retention=False)
     await store.start()
     history = HistoricalBars(store, StaticProviders())
-    rest = RestServer(history, store, port=0, config=RestConfig(rate_limit_enabled=False))
+    api = QueryApi(history)
+    rest = RestServer(api, port=0, config=RestConfig(rate_limit_enabled=False))
     server = GrpcServer("127.0.0.1", 0)
-    server.attach(history, store)
+    server.attach(api)
     await server.start()
     await rest.start()
     try:

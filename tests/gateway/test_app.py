@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,7 +32,9 @@ def _applied_migrations(url: str) -> list[tuple[object, ...]]:
         return rows
 
 
-async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url: str) -> None:
+async def test_starts_store_and_grpc_on_an_external_database(
+    fresh_database_url: str, timescale_on: bool
+) -> None:
     app = TimeBaseApp(
         Config(
             grpc_port=0,
@@ -58,7 +61,8 @@ async def test_starts_store_and_grpc_on_an_external_database(fresh_database_url:
         assert app.rest is not None
         assert app.rest.port is not None
         assert app.supervisor.get("synthetic").ready
-        assert app.endpoints()[3].address == "PostgreSQL"
+        timescale = r" with TimescaleDB 2\.\d+\.\d+" if timescale_on else ""
+        assert re.fullmatch(f"PostgreSQL{timescale}", app.endpoints()[3].address)
         samples = await _door_requests_after_one_call_each(app)
     finally:
         await app.stop()

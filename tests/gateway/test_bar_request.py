@@ -6,8 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from timebase.core.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import (
     MAX_BARS_PER_REQUEST,
     MAX_SYMBOL_LENGTH,
@@ -20,6 +18,8 @@ from timebase.gateway.bar_request import (
     estimate_bars,
     lookback_for_limit,
 )
+from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import Interval
 
 NOW = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)
 VALID = "letters, digits and . - ^ = : _"

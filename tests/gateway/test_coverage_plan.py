@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from timebase.core.intervals import Interval
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
     ReadPlan,
@@ -17,6 +16,7 @@ from timebase.gateway.coverage_plan import (
     settled_end,
     windows,
 )
+from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import Manifest
 from timebase.store import TimeRange
 

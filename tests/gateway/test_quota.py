@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from timebase.core.errors import DatabaseError
 from timebase.gateway.quota import QuotaTracker, QuotaUse
+from timebase.sdk.errors import DatabaseError
 from timebase.sdk.manifest import RateLimits
 from timebase.store import Store
 from timebase.store.pool import Connection

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from timebase.core.config import RoutingConfig
-from timebase.core.intervals import Interval
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.providers import ProviderView, StaticProvider
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import ExclusionReason, NegativeCache, RouteDecision, Router
+from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import Capabilities, Manifest, RateLimits
 from timebase.store.bars import SeriesKey
 

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
-from timebase.core.errors import InvalidRequestError, InvalidTimeRangeError
-from timebase.core.intervals import Interval
 from timebase.gateway.bar_request import BarRequest
 from timebase.grpc.request_parsing import (
     PROVIDER_METADATA_KEY,
@@ -18,6 +16,8 @@ from timebase.grpc.request_parsing import (
     request_timestamp,
 )
 from timebase.provider import provider_pb2
+from timebase.sdk.errors import InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.intervals import Interval
 from timebase.v1 import bars_pb2
 
 START = datetime(2024, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)

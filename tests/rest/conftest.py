@@ -11,6 +11,7 @@ import aiohttp
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.core.config import RestConfig
+from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import RestServer
 from timebase.store import Store
@@ -50,7 +51,7 @@ async def running_rest(
         hub = realtime(gw.store) if realtime is not None else None
         if hub is not None:
             await hub.start()
-        server = RestServer(gw.history, gw.store, port=0, config=config, realtime=hub)
+        server = RestServer(QueryApi(gw.history), port=0, config=config, realtime=hub)
         await server.start()
         try:
             async with aiohttp.ClientSession() as http:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.gateway.realtime.conftest import T0, provider_server, target
 from tests.support.eventually import eventually
+from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import Backoff, RealtimeHub
 from timebase.rest import RestServer
 from timebase.sdk.errors import ServerStartError
@@ -123,9 +124,7 @@ async def test_stop_is_bounded_with_open_streams_and_a_busy_port_is_a_clear_erro
         async with running_rest(fresh_database_url, realtime=hub) as rest:
             assert rest.server.port is not None
             assert rest.server.port > 0
-            busy = RestServer(
-                rest.gw.history, rest.gw.store, port=rest.server.port, config=NO_LIMIT
-            )
+            busy = RestServer(QueryApi(rest.gw.history), port=rest.server.port, config=NO_LIMIT)
             with pytest.raises(ServerStartError) as err:
                 await busy.start()
             assert err.value.message.startswith(

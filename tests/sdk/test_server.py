@@ -32,6 +32,7 @@ from timebase.sdk import (
     parse_manifest,
     retry_after_from_metadata,
 )
+from timebase.sdk.status import error_info_from_metadata
 from timebase.sdk.testing import fetch_chunk_rows, fetch_rows
 from timebase.sdk.wire import to_timestamp_pb
 
@@ -247,6 +248,40 @@ async def test_rate_limited_carries_retry_info(fake: Any) -> None:
     info = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info)
     assert (info.retry_delay.seconds, info.retry_delay.nanos) == (12, 500_000_000)
+
+
+@pytest.mark.parametrize(
+    ("req", "reason", "metadata"),
+    [
+        (request(symbol="AAPL"), "INVALID_ARGUMENT", {"symbol": "AAPL"}),
+        (request(interval="1m"), "INVALID_ARGUMENT", {"interval": "1m"}),
+        (request(symbol="FAKE:MISSING"), "SYMBOL_NOT_FOUND", {}),
+        (request(symbol="FAKE:LIMITED"), "PROVIDER_RATE_LIMITED", {}),
+    ],
+)
+async def test_errors_carry_their_code_and_what_they_name_as_error_info(
+    fake: Any, req: pb.HistoricalDataRequest, reason: str, metadata: dict[str, str]
+) -> None:
+    _, stub, _ = fake
+    err = await rpc_error(stub, req)
+    info = error_info_from_metadata(err.trailing_metadata())
+    assert info is not None
+    assert (info.reason, dict(info.metadata)) == (reason, metadata)
+    # The same, parsed by hand as any gRPC client would: an ErrorInfo detail in the rich status.
+    items: list[Any] = list(err.trailing_metadata() or ())
+    status = status_pb2.Status.FromString(
+        next(value for key, value in items if key == "grpc-status-details-bin")
+    )
+    assert status.code == err.code().value[0]
+    raw = error_details_pb2.ErrorInfo()
+    assert status.details[-1].Unpack(raw)
+    assert (raw.reason, raw.domain) == (reason, "timebase")
+
+
+async def test_internal_errors_carry_no_error_info(fake: Any) -> None:
+    _, stub, _ = fake
+    err = await rpc_error(stub, request(symbol="FAKE:BUG"))
+    assert error_info_from_metadata(err.trailing_metadata()) is None
 
 
 async def test_invalid_bars_skipped_counted_and_reported(fake: Any) -> None:

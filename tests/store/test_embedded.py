@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from adbc_driver_postgresql import dbapi
 
+from tests.conftest import skip_without_timescaledb
 from timebase.sdk.errors import EmbeddedDatabaseError
-from timebase.store.embedded import EmbeddedPostgres
+from timebase.store import embedded
+from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 
 
 def _query_blocking(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -137,3 +139,54 @@ async def test_long_data_dir_paths_use_a_short_socket_dir(tmp_path: Path) -> Non
         assert "/timebase-pg-" in server.url
     finally:
         await server.stop()
+
+
+async def test_timescaledb_auto_preloads_when_installed_off_does_not(data_dir: Path) -> None:
+    if not await asyncio.to_thread(timescaledb_installed):
+        skip_without_timescaledb()
+    preload = "SELECT current_setting('shared_preload_libraries')"
+    server = EmbeddedPostgres(data_dir, settings={"shared_preload_libraries": "pg_prewarm"})
+    await server.start()
+    try:
+        assert server.preloads_timescaledb
+        assert await _query(server.url, preload) == [("pg_prewarm,timescaledb",)]
+        assert await _query(
+            server.url, "SELECT current_setting('timescaledb.telemetry_level')"
+        ) == [("off",)]
+        await _query(server.url, "CREATE EXTENSION timescaledb")
+        assert await _query(
+            server.url, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+        ) == [("2.28.3",)]
+    finally:
+        await server.stop()
+    off = EmbeddedPostgres(data_dir, timescaledb="off")
+    await off.start()
+    try:
+        assert not off.preloads_timescaledb
+        assert await _query(off.url, preload) == [("",)]
+    finally:
+        await off.stop()
+
+
+async def test_timescaledb_on_without_its_files_is_a_clear_error(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded, "timescaledb_installed", lambda: False)
+    server = EmbeddedPostgres(data_dir, timescaledb="on")
+    with pytest.raises(EmbeddedDatabaseError) as err:
+        await server.start()
+    assert err.value.message.startswith(
+        "database.embedded_timescaledb is on, but the TimescaleDB extension is not installed in "
+        "the embedded PostgreSQL ("
+    )
+    assert err.value.message.endswith(
+        "): install it (for example with ../shared/timescaledb/install.sh) or set it to auto or off"
+    )
+    assert not server.running
+    # auto without the files: a plain server.
+    auto = EmbeddedPostgres(data_dir)
+    await auto.start()
+    try:
+        assert not auto.preloads_timescaledb
+    finally:
+        await auto.stop()

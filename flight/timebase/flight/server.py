@@ -2,7 +2,7 @@
 sets (`list_flights`) and bulk ingest (`do_put`).
 
     flight = FlightServer(host, port)
-    flight.attach(history, store)      # the gateway core the app built (same as gRPC)
+    flight.attach(api)                 # the app's QueryApi (the same for every door)
     await flight.start()               # listens; `flight.port` is the bound port
     ...
     await flight.stop()
@@ -25,12 +25,10 @@ import pyarrow as pa
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.service import FlightService
-from timebase.gateway.call_metrics import RequestObserver
-from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
+from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
 from timebase.sdk.errors import ServerStartError
-from timebase.store import Store
 
 _log = logging.getLogger(__name__)
 
@@ -56,21 +54,17 @@ class FlightServer:
         """The URI clients connect to (`grpc://host:port`)."""
         return f"grpc://{self.host}:{self.port if self.port is not None else self.requested_port}"
 
-    def attach(
-        self, history: HistoricalBars, store: Store, metrics: RequestObserver | None = None
-    ) -> None:
-        """Serve from the gateway core `history` (whose store is `store`) before `start()`;
+    def attach(self, api: QueryApi, metrics: RequestObserver | None = None) -> None:
+        """Serve from the query API `api` (the one every door shares) before `start()`;
         record each call into `metrics` when given."""
         if self._service is not None:
             raise RuntimeError("attach() must be called before start()")
-        if history.store is not store:
-            raise ValueError("attach(history, store): store must be the store of history")
-        self.api = QueryApi(history)
+        self.api = api
         self.metrics = metrics
 
     async def start(self) -> None:
         if self.api is None:
-            raise RuntimeError("attach(history, store) before start()")
+            raise RuntimeError("attach(api) before start()")
         self.bridge.open(asyncio.get_running_loop())
         location = f"grpc://{self.host}:{self.requested_port}"
         handlers = FlightHandlers(self.api, self.bridge)

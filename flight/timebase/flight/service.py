@@ -11,7 +11,8 @@ from pyarrow import flight
 
 from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
-from timebase.gateway.call_metrics import FlightMetricsFactory, RequestObserver
+from timebase.flight.metrics import FlightMetricsFactory
+from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA
 

@@ -16,12 +16,11 @@ from timebase.client.errors import (
     TimeBaseClientError,
     Unavailable,
 )
+from timebase.client.events import Bar, StreamWarning
 from timebase.client.timebase import (
     DEFAULT_FLIGHT_PORT,
     DEFAULT_GRPC_PORT,
     WARNINGS_KEY,
-    Bar,
-    StreamWarning,
     TimeBase,
 )
 

@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 from pyarrow import flight
 
+from timebase.sdk.status import error_info_from_metadata
+
 
 class TimeBaseClientError(Exception):
     """Root of the client's errors: `message` (the server's), `code` (e.g. INVALID_INTERVAL)."""
@@ -78,7 +80,7 @@ def from_flight(exc: flight.FlightError | Exception, where: str) -> TimeBaseClie
                 details if isinstance(details, dict) else None,
             )
     text = _DETAIL.sub("", str(exc).strip()).splitlines()[0] if str(exc).strip() else repr(exc)
-    if isinstance(exc, flight.FlightUnavailableError) or "failed to connect" in text.lower():
+    if isinstance(exc, flight.FlightUnavailableError):  # no TimeBase error: the transport's
         return Unavailable(f"cannot reach TimeBase Flight at {where}: {text}", "UNAVAILABLE")
     if isinstance(exc, flight.FlightTimedOutError):
         return Unavailable(f"TimeBase Flight at {where} timed out: {text}", "DEADLINE_EXCEEDED")
@@ -100,6 +102,8 @@ def from_grpc(exc: grpc.RpcError, where: str) -> TimeBaseClientError:
     details = exc.details() if hasattr(exc, "details") else None
     message = details or str(code)
     cls = _GRPC_CODES.get(code, TimeBaseClientError)
-    if code == grpc.StatusCode.UNAVAILABLE and "connect" in message.lower():
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    if code == grpc.StatusCode.UNAVAILABLE and error_info_from_metadata(trailing) is None:
+        # Not an error TimeBase answered (those carry an ErrorInfo): the connection failed.
         message = f"cannot reach TimeBase gRPC at {where}: {message}"
     return cls(message, code.name)

@@ -17,8 +17,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +32,7 @@ from timebase.client.errors import (
     from_flight,
     from_grpc,
 )
+from timebase.client.events import Bar, StreamWarning, stream_event
 from timebase.core.user_time import parse_user_time
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
@@ -45,33 +45,6 @@ from timebase.v1 import bars_pb2_grpc as v1_grpc
 WARNINGS_KEY = b"timebase.warnings"
 
 TimeLike = str | date | datetime
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One real-time bar; `final` is False while the bar is still in progress."""
-
-    symbol: str
-    interval: str
-    provider: str
-    timestamp: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    final: bool
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StreamWarning:
-    """A warning inside a real-time stream (e.g. a provider fell over to another one)."""
-
-    symbol: str
-    interval: str
-    provider: str
-    warnings: list[dict[str, Any]]
 
 
 class TimeBase:
@@ -313,7 +286,7 @@ class TimeBase:
             call = stub.StreamRealTimeData(_controls(controls))
             try:
                 async for msg in call:
-                    yield _event(msg)
+                    yield stream_event(msg)
             except grpc.aio.AioRpcError as exc:
                 raise from_grpc(exc, self.grpc_address) from None
             finally:
@@ -326,30 +299,6 @@ async def _controls(controls: Sequence[pb.StreamControl]) -> AsyncIterator[pb.St
     # Keep the request side open: half-closing is fine for the gateway, but some providers
     # read it as the end of the subscription. The call is cancelled when the caller stops.
     await asyncio.Event().wait()
-
-
-def _event(msg: pb.TimeSeriesData) -> Bar | StreamWarning:
-    metadata = dict(msg.metadata)
-    if not msg.HasField("timestamp"):
-        raw = metadata.get("warnings", "[]")
-        try:
-            warnings = json.loads(raw)
-        except json.JSONDecodeError:
-            warnings = [{"code": "UNKNOWN", "message": raw}]
-        return StreamWarning(msg.symbol, msg.interval, msg.provider, warnings)
-    return Bar(
-        symbol=msg.symbol,
-        interval=msg.interval,
-        provider=msg.provider,
-        timestamp=msg.timestamp.ToDatetime(tzinfo=UTC),
-        open=msg.open,
-        high=msg.high,
-        low=msg.low,
-        close=msg.close,
-        volume=msg.volume,
-        final=metadata.get("final", "true") != "false",
-        metadata=metadata,
-    )
 
 
 def _as_dict(message: Any) -> dict[str, Any]:

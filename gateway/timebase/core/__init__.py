@@ -1,1 +1,1 @@
-"""Cross-cutting pieces every TimeBase component shares: errors, configuration, logging."""
+"""The gateway's configuration (typed, validated at load) and user-typed times."""

@@ -5,6 +5,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
 
     TIMEBASE_DATABASE_URL   database.url        (unset: start the embedded PostgreSQL)
     TIMEBASE_DATA_DIR       data_dir            (default ./.timebase)
+    TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB  database.embedded_timescaledb  (auto | on | off)
     TIMEBASE_HOST           host                (default 127.0.0.1)
     TIMEBASE_GRPC_PORT      grpc_port           (default 50051)
     TIMEBASE_FLIGHT_PORT    flight_port         (default 8815)
@@ -90,6 +91,10 @@ class DatabaseConfig:
     pool_size: int = key(8, values.positive_int)
     #: Extra `postgresql.conf` settings for the embedded server (e.g. shared_buffers: 1GB).
     embedded_settings: Mapping[str, str] = key_factory(dict, values.pg_settings)
+    #: Preload TimescaleDB in the embedded server: auto (when its files are installed), on, off.
+    embedded_timescaledb: str = key(
+        "auto", values.auto_on_off, env="TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB"
+    )
 
 
 @dataclass(frozen=True)

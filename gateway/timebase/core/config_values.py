@@ -103,6 +103,13 @@ def choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[Any], 
     return parse
 
 
+def auto_on_off(raw: Any) -> str:
+    """auto | on | off (YAML reads a bare on/off as a boolean: accepted as such)."""
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return choice(("auto", "on", "off"))(raw)
+
+
 def database_url(raw: Any) -> str:
     value = text(raw)
     if not value.startswith(("postgresql://", "postgres://")):

@@ -1,4 +1,5 @@
-"""A periodic, cheap database probe (`SELECT 1`) whose result drives gRPC health."""
+"""A cheap database probe (`SELECT 1`): health checks probe now; the gRPC door also runs it
+periodically (`start(interval)`) and listens for changes (`listen`) to drive gRPC health."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class DatabaseProbe:
         self.store = store
         self.interval = interval
         self.timeout = timeout
-        self.on_change = on_change
+        self._listeners: list[Callable[[bool], Awaitable[None]]] = []
+        if on_change is not None:
+            self._listeners.append(on_change)
         self.up = True
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -51,11 +54,18 @@ class DatabaseProbe:
                 _log.info("the database is reachable again")
             else:
                 _log.error("the database is unreachable: %s", error)
-            if self.on_change is not None:
-                await self.on_change(up)
+            for listener in self._listeners:
+                await listener(up)
         return up
 
-    async def start(self) -> None:
+    def listen(self, on_change: Callable[[bool], Awaitable[None]]) -> None:
+        """Call `on_change(up)` whenever a check finds the database's state changed."""
+        self._listeners.append(on_change)
+
+    async def start(self, interval: float | None = None) -> None:
+        """Probe now, then every `interval` seconds (the constructor's when None)."""
+        if interval is not None:
+            self.interval = interval
         await self.check()
         self._task = asyncio.create_task(self._run())
 

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from timebase.core.config import RoutingConfig
@@ -54,7 +53,9 @@ from timebase.gateway.derived_intervals import (
     bucket_start,
     derive,
 )
-from timebase.gateway.fetching import Fetcher, Fill
+from timebase.gateway.fetching import Fetcher
+from timebase.gateway.history_errors import no_bars_error
+from timebase.gateway.history_reads import read_segments
 from timebase.gateway.provider_client import (
     ProviderClients,
 )
@@ -62,13 +63,9 @@ from timebase.gateway.providers import ProviderSource, ProviderView
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
 from timebase.sdk.errors import (
-    AllProvidersFailed,
-    ErrorKind,
     ProviderCapabilityMissing,
     ProviderNotFound,
     ProviderUnavailable,
-    RateLimited,
-    SymbolNotFound,
 )
 from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA, Store, TimeRange
@@ -76,8 +73,6 @@ from timebase.store import BAR_SCHEMA, Store, TimeRange
 _log = logging.getLogger(__name__)
 
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-#: Answers up to this many rows are masked to their segments on the event loop.
-_INLINE_MASK_ROWS = 20_000
 
 
 @dataclass
@@ -437,7 +432,7 @@ class HistoricalBars:
         segments = merge(kept)
         if symbol_centric:
             plan = ReadPlan.clipped(symbol, interval, request.start, request.end, segments)
-            table = await self._read_segments(request, segments) if read else None
+            table = await read_segments(self.store, request, segments) if read else None
         else:
             assert request.provider is not None
             plan = ReadPlan.clipped(
@@ -452,7 +447,7 @@ class HistoricalBars:
             table = BAR_SCHEMA.empty_table()
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
-            raise self._failure(request, fill, excluded if symbol_centric else {})
+            raise no_bars_error(request, fill, excluded if symbol_centric else {})
         for hole in missing:
             reasons = "; ".join(f"{slug}: {error}" for slug, error in fill.errors.items())
             warnings.append(
@@ -481,41 +476,6 @@ class HistoricalBars:
             return None
         return TimeRange(tail_start, seg.end)
 
-    def _failure(
-        self, request: BarRequest, fill: Fill, excluded: Mapping[str, Exclusion]
-    ) -> Exception:
-        what = f"{request.symbol} {request.interval.value}"
-        parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
-        parts += [f"{slug}: {e.message}" for slug, e in excluded.items()]
-        listing = "; ".join(parts) if parts else "no provider serves it"
-        kinds = set(fill.kinds.values())
-        if kinds and kinds == {ErrorKind.NOT_FOUND}:
-            return SymbolNotFound(
-                f"symbol {request.symbol!r} was not found ({listing})",
-                symbol=request.symbol,
-                errors=dict(fill.errors),
-            )
-        if kinds and kinds == {ErrorKind.RATE_LIMITED}:
-            return RateLimited(
-                f"every provider for {what} is rate limited ({listing})",
-                retry_after=fill.retry_after,
-                errors=dict(fill.errors),
-            )
-        if not fill.errors and not request.provider:
-            if excluded and all(e.reason.about_symbol for e in excluded.values()):
-                return SymbolNotFound(
-                    f"no provider serves symbol {request.symbol!r} ({listing})",
-                    symbol=request.symbol,
-                )
-            return ProviderUnavailable(
-                f"no provider can serve {what} ({listing})",
-                symbol=request.symbol,
-                excluded={slug: e.message for slug, e in excluded.items()},
-            )
-        return AllProvidersFailed(
-            f"every provider failed for {what} ({listing})", errors=dict(fill.errors)
-        )
-
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_provider(self, request: BarRequest, slug: str) -> pa.Table:
@@ -523,42 +483,8 @@ class HistoricalBars:
             request.symbol, request.interval, request.start, request.end, provider=slug
         )
 
-    async def _read_segments(self, request: BarRequest, segments: list[Segment]) -> pa.Table:
-        """Stored bars of [start, end), each timestamp from the provider of its segment."""
-        if not segments:
-            return BAR_SCHEMA.empty_table()
-        slugs = {s.provider for s in segments}
-        only = next(iter(slugs)) if len(slugs) == 1 else None
-        table = await self.store.read_table(
-            request.symbol, request.interval, request.start, request.end, provider=only
-        )
-        if table.num_rows == 0:
-            return table
-        if table.num_rows <= _INLINE_MASK_ROWS:  # microseconds of numpy: not worth a thread hop
-            return _mask_segments(table, segments)
-        return await asyncio.to_thread(_mask_segments, table, segments)
-
 
 def _routed_intervals(interval: Interval) -> list[Interval]:
     """The intervals whose stored bars routing looks at: `interval` and the one it derives from."""
     base = DERIVED_FROM.get(interval)
     return [interval] if base is None else [interval, base]
-
-
-def _mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:
-    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
-    starts = np.array([_us(s.start) for s in segments], dtype=np.int64)
-    ends = np.array([_us(s.end) for s in segments], dtype=np.int64)
-    names = np.array([s.provider for s in segments], dtype=object)
-    index = np.searchsorted(starts, ts, side="right") - 1
-    inside = index >= 0
-    safe = np.where(inside, index, 0)
-    inside &= ts < ends[safe]
-    providers = table.column("provider").to_numpy(zero_copy_only=False)
-    keep = inside & (providers == names[safe])
-    return table.filter(pa.array(keep))
-
-
-def _us(ts: datetime) -> int:
-    delta = ts - _EARLIEST
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

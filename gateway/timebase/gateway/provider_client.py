@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,12 @@ from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, dec
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.errors import ErrorKind
-from timebase.sdk.status import is_transient_status, kind_of_status, retry_after_from_metadata
+from timebase.sdk.status import (
+    error_info_from_metadata,
+    is_transient_status,
+    kind_of_status,
+    retry_after_from_metadata,
+)
 from timebase.sdk.wire import to_timestamp_pb
 
 _log = logging.getLogger(__name__)
@@ -47,7 +52,9 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 
 class ProviderCallError(Exception):
     """A provider call failed: `kind` is what went wrong, `status` the status name it answered
-    (for messages), `transient` whether retrying the same provider may succeed."""
+    (for messages), `transient` whether retrying the same provider may succeed; `code` and
+    `details` are the provider's error code and scalar details from its `google.rpc.ErrorInfo`
+    (None and empty from a provider that sends none)."""
 
     def __init__(
         self,
@@ -59,6 +66,8 @@ class ProviderCallError(Exception):
         transient: bool = False,
         retry_after: float | None = None,
         received: int = 0,
+        code: str | None = None,
+        details: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status or kind.name
         super().__init__(f"{provider}: {self.status}: {message}")
@@ -68,6 +77,8 @@ class ProviderCallError(Exception):
         self.message = message
         self.retry_after = retry_after
         self.received = received
+        self.code = code
+        self.details: dict[str, str] = dict(details or {})
         #: Set by the caller when the bars received before the failure were stored: the end of
         #: the range they complete.
         self.partial_end: datetime | None = None
@@ -125,6 +136,7 @@ class ProviderClient:
         retry_after = None
         if kind is ErrorKind.RATE_LIMITED:
             retry_after = retry_after_from_metadata(err.trailing_metadata())
+        info = error_info_from_metadata(err.trailing_metadata())
         return ProviderCallError(
             self.slug,
             kind,
@@ -133,6 +145,8 @@ class ProviderClient:
             transient=is_transient_status(code),
             retry_after=retry_after,
             received=received,
+            code=info.reason if info is not None else None,
+            details=info.metadata if info is not None else None,
         )
 
     async def fetch(

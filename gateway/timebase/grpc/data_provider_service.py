@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf import empty_pb2
 
@@ -23,6 +23,7 @@ from timebase.gateway.history import BarAnswer
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
 from timebase.grpc.errors import abort_with
+from timebase.grpc.realtime import RealtimeHandler, stream_realtime
 from timebase.grpc.request_parsing import (
     CORRELATION_METADATA_KEY,
     metadata_value,
@@ -39,14 +40,6 @@ GATEWAY_NAME = "TimeBase gateway"
 GATEWAY_VERSION = VERSION
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-class RealtimeHandler(Protocol):
-    """The real-time fan-out (timebase.gateway.realtime) as the servicer calls it."""
-
-    def stream(
-        self, requests: AsyncIterator[pb.StreamControl], context: Context
-    ) -> AsyncIterator[pb.TimeSeriesData]: ...
 
 
 def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]:
@@ -129,5 +122,5 @@ class DataProviderService(pb_grpc.DataProviderServicer):
                 grpc.StatusCode.UNIMPLEMENTED, "real-time streaming is not available yet"
             )
             return
-        async for message in self.realtime.stream(request_iterator, context):
+        async for message in stream_realtime(self.realtime, request_iterator, context):
             yield message

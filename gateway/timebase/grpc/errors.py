@@ -2,7 +2,9 @@
 
 A `TimeBaseError` ends the RPC with the status of its `kind` (`timebase.sdk.status.GRPC_STATUS`,
 the one kind → gRPC status table, shared with the provider wire) and its message, which is
-deliberate and goes to the client. Anything else is logged with its traceback and answered
+deliberate and goes to the client; the trailing metadata carries the rich status
+(`timebase.sdk.status.status_metadata`: RetryInfo when rate limited, ErrorInfo with the error's
+code and details), so clients never read the message. Anything else is logged with its traceback and answered
 INTERNAL with the request's correlation id only (no stack traces to clients).
 """
 
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
-from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.errors import ErrorKind, TimeBaseError
 from timebase.sdk.logs import correlation_id
-from timebase.sdk.status import GRPC_STATUS, retry_info_metadata
+from timebase.sdk.status import GRPC_STATUS, status_metadata
 
 _log = logging.getLogger(__name__)
 
@@ -37,10 +39,7 @@ def rpc_error(exc: BaseException) -> RpcError:
             grpc.StatusCode.INTERNAL,
             "internal error" + (f" (correlation id {cid})" if cid else ""),
         )
-    code = GRPC_STATUS[exc.kind]
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        return RpcError(code, exc.message, retry_info_metadata(exc.message, exc.retry_after))
-    return RpcError(code, exc.message)
+    return RpcError(GRPC_STATUS[exc.kind], exc.message, status_metadata(exc))
 
 
 async def abort_with(

@@ -1,12 +1,13 @@
 """The gateway's gRPC server: DataProvider (federated), timebase.v1, health and reflection.
 
     grpc = GrpcServer(host, port)
-    grpc.attach(history, store, realtime=None, supervisor=None)   # before start(); without it:
-                                                                  # health only
+    grpc.attach(api, realtime=None, metrics=None)   # the app's QueryApi, before start();
+                                                    # without it: health only
     await grpc.start()
 
 Health is reported overall ("") and per service; every service is NOT_SERVING while the
-database is unreachable (a cheap `SELECT 1` every `db_probe_interval` seconds).
+database is unreachable (the query API's database probe, `SELECT 1` every `db_probe_interval`
+seconds while the server runs).
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 import grpc
-from timebase.gateway.admin import ProviderInstaller
-from timebase.gateway.call_metrics import GrpcMetricsInterceptor, RequestObserver
 from timebase.gateway.database_probe import DatabaseProbe
-from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
-from timebase.grpc.data_provider_service import DataProviderService, RealtimeHandler
+from timebase.gateway.request_metrics import RequestObserver
+from timebase.grpc.data_provider_service import DataProviderService
 from timebase.grpc.gateway_service import GatewayService
+from timebase.grpc.metrics import GrpcMetricsInterceptor
+from timebase.grpc.realtime import RealtimeHandler
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.errors import ServerStartError
-from timebase.store import Store
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
@@ -61,7 +61,7 @@ class GrpcServer:
         self.port: int | None = None
         self.health = health_aio.HealthServicer()
         self.db_probe_interval = db_probe_interval
-        self.history: HistoricalBars | None = None
+        self.api: QueryApi | None = None
         self.probe: DatabaseProbe | None = None
         self.data_provider: DataProviderService | None = None
         self.gateway: GatewayService | None = None
@@ -70,23 +70,20 @@ class GrpcServer:
 
     def attach(
         self,
-        history: HistoricalBars,
-        store: Store,
+        api: QueryApi,
         realtime: RealtimeHandler | None = None,
         metrics: RequestObserver | None = None,
-        supervisor: ProviderInstaller | None = None,
     ) -> None:
-        """Serve DataProvider and timebase.v1 from `history`; probe `store` for health.
-
-        `supervisor` serves the admin RPCs (InstallProvider, RemoveProvider); without it they
-        answer UNIMPLEMENTED."""
+        """Serve DataProvider and timebase.v1 from the query API `api` (the one every door
+        shares); its database probe drives gRPC health. Admin RPCs (InstallProvider,
+        RemoveProvider) answer UNIMPLEMENTED when `api` has no supervisor."""
         if self._server is not None:
             raise RuntimeError("attach() must be called before start()")
-        self.history = history
+        self.api = api
         if metrics is not None:
             self._interceptors = [GrpcMetricsInterceptor(metrics)]
-        self.probe = DatabaseProbe(store, self.db_probe_interval, on_change=self._database_changed)
-        api = QueryApi(history, supervisor=supervisor, probe=self.probe)
+        self.probe = api.probe
+        self.probe.listen(self._database_changed)
         self.data_provider = DataProviderService(api, realtime)
         self.gateway = GatewayService(api)
 
@@ -117,7 +114,7 @@ class GrpcServer:
         self._server = server
         await self._set_health(True)
         if self.probe is not None:
-            await self.probe.start()
+            await self.probe.start(self.db_probe_interval)
         _log.info("gRPC server listening", extra={"address": f"{self.host}:{self.port}"})
 
     async def _set_health(self, serving: bool) -> None:

@@ -1,8 +1,8 @@
 """The REST door of TimeBase (aiohttp): JSON/CSV/Arrow bars, providers, health, OpenAPI, metrics
 and real-time bars over a WebSocket. See docs/rest.md.
 
-    rest = RestServer(history, store, host=config.host, port=config.http_port,
-                      config=config.rest, realtime=hub)
+    rest = RestServer(api, host=config.host, port=config.http_port,
+                      config=config.rest, realtime=hub)      # api: the app's QueryApi
     await rest.start()
     ...
     await rest.stop()

@@ -1,7 +1,7 @@
 """The REST door (aiohttp): the application (`build_app`) and the server's lifecycle.
 
-    rest = RestServer(history, store, host=..., port=..., config=config.rest, realtime=hub,
-                      supervisor=supervisor)   # supervisor: the admin routes (else 501)
+    rest = RestServer(api, host=..., port=..., config=config.rest, realtime=hub)
+                      # api: the app's QueryApi; without a supervisor the admin routes are 501
     await rest.start()      # rest.port is the bound port (port 0 picks a free one)
     ...
     await rest.stop()
@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from timebase.core.config import RestConfig
-from timebase.gateway.admin import ProviderInstaller
-from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import middleware
@@ -34,7 +32,6 @@ from timebase.rest.routes import ROUTES
 from timebase.rest.websocket import StreamHandler
 from timebase.sdk.conventions import DEFAULT_HTTP_PORT, VERSION
 from timebase.sdk.errors import ServerStartError
-from timebase.store import Store
 
 _log = logging.getLogger("timebase.rest")
 
@@ -80,8 +77,7 @@ class RestServer:
 
     def __init__(
         self,
-        history: HistoricalBars,
-        store: Store,
+        api: QueryApi,
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_HTTP_PORT,
@@ -89,9 +85,8 @@ class RestServer:
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,
         shutdown_timeout: float = 3.0,
-        supervisor: ProviderInstaller | None = None,
     ) -> None:
-        self.api = QueryApi(history, supervisor=supervisor)
+        self.api = api
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -99,7 +94,7 @@ class RestServer:
         self.app = build_app(
             self.api,
             config=config,
-            metrics=metrics or Metrics(history, store, realtime),
+            metrics=metrics or Metrics(api.history, api.store, realtime),
             realtime=realtime,
         )
         self._runner: web.AppRunner | None = None

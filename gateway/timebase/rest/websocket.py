@@ -15,6 +15,8 @@ Server → client::
 
 Each WebSocket is one client of the hub (`RealtimeHub.stream`), exactly like a gRPC
 `StreamRealTimeData` call: shared upstream subscriptions, bounded queue, gap warnings, failover.
+A stream the hub ends sends one error message with the error's own code (as on HTTP,
+`timebase.rest.errors.http_error`).
 Controls are checked here first, so a bad one is answered with an error without ending the
 stream. `provider` is reserved: the hub chooses the real-time provider (each bar names it).
 """
@@ -26,9 +28,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-import grpc
 import orjson
 from aiohttp import WSMsgType, web
 
@@ -46,27 +47,7 @@ _ACTIONS = {
     "pause": pb.StreamControl.PAUSE,
     "resume": pb.StreamControl.RESUME,
 }
-#: gRPC status of a hub-ended stream → the REST error code sent to the WebSocket client.
-_STATUS_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT: "INVALID_REQUEST",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "RATE_LIMITED",
-    grpc.StatusCode.UNAVAILABLE: "PROVIDER_UNAVAILABLE",
-}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class _Ended(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class _HubContext:
-    """What the hub needs of a gRPC servicer context: `abort` ends the stream."""
-
-    async def abort(self, code: grpc.StatusCode, details: str = "", *args: Any) -> NoReturn:
-        raise _Ended(code, details)
 
 
 def bar_message(msg: pb.TimeSeriesData) -> dict[str, Any]:
@@ -176,12 +157,12 @@ class StreamHandler:
 
         async def pump() -> None:
             try:
-                async for msg in hub.stream(requests(), _HubContext()):  # type: ignore[arg-type]
+                async for msg in hub.stream(requests()):
                     for out in outgoing(msg):
                         await send(out)
-            except _Ended as ended:
-                code = _STATUS_CODES.get(ended.code, "INTERNAL_ERROR")
-                await send({"type": "error", "code": code, "message": ended.message})
+            except TimeBaseError as exc:  # the hub ended the stream: its code, as on HTTP
+                error = http_error(exc, rid)
+                await send({"type": "error", "code": error.code, "message": error.message})
             await ws.close()
 
         pumping = asyncio.create_task(pump(), name="rest-stream-pump")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from timebase.core.config import Config
 from timebase.flight import FlightServer
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
 from timebase.grpc import GrpcServer
 from timebase.rest import RestServer
@@ -47,6 +48,7 @@ class TimeBaseApp:
         self.supervisor = Supervisor(config)
         self.history: HistoricalBars | None = None
         self.realtime: RealtimeHub | None = None
+        self.api: QueryApi | None = None
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self.flight = FlightServer(config.host, config.flight_port)
         self.rest: RestServer | None = None
@@ -63,7 +65,9 @@ class TimeBaseApp:
     async def _start(self) -> None:
         if self.database_url is None:
             self.embedded = EmbeddedPostgres(
-                self.config.data_dir, settings=self.config.database.embedded_settings
+                self.config.data_dir,
+                settings=self.config.database.embedded_settings,
+                timescaledb=self.config.database.embedded_timescaledb,
             )
             await self.embedded.start()
             self._stops.append(("embedded database", self.embedded.stop))
@@ -85,26 +89,20 @@ class TimeBaseApp:
         self._stops.append(("real-time hub", self.realtime.stop))
         # One registry of request metrics for every door, served by REST at /metrics.
         self.metrics = Metrics(self.history, self.store, self.realtime)
-        self.grpc.attach(
-            self.history,
-            self.store,
-            realtime=self.realtime,
-            supervisor=self.supervisor,
-            metrics=self.metrics,
-        )
+        # One query API for every door: what each door asks the core.
+        self.api = QueryApi(self.history, supervisor=self.supervisor)
+        self.grpc.attach(self.api, realtime=self.realtime, metrics=self.metrics)
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
-        self.flight.attach(self.history, self.store, metrics=self.metrics)
+        self.flight.attach(self.api, metrics=self.metrics)
         await self.flight.start()
         self._stops.append(("Flight server", self.flight.stop))
         self.rest = RestServer(
-            self.history,
-            self.store,
+            self.api,
             host=self.config.host,
             port=self.config.http_port,
             config=self.config.rest,
             realtime=self.realtime,
-            supervisor=self.supervisor,
             metrics=self.metrics,
         )
         await self.rest.start()

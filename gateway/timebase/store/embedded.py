@@ -6,6 +6,11 @@ data directory at a time: a second one is refused with a message naming the owne
 
 PostgreSQL refuses to run as root, so when TimeBase runs as root the server runs as a dedicated
 unprivileged user (`timebase-pg`, created on first use).
+
+TimescaleDB (`database.embedded_timescaledb`): with `auto` (the default) the server preloads the
+extension whenever its files are installed into the wheel's PostgreSQL (for example by
+`../shared/timescaledb/install.sh`), so an installed extension is never left "installed but not
+preloaded"; `on` requires the files, `off` never preloads.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "max_connections": "100",
 }
 
+#: `database.embedded_timescaledb` values.
+TIMESCALEDB_MODES = ("auto", "on", "off")
+
 
 class EmbeddedPostgres:
     """An embedded PostgreSQL server bound to one data directory.
@@ -54,10 +62,21 @@ class EmbeddedPostgres:
     directory's lock; `stop()` shuts the server down and releases the lock.
     """
 
-    def __init__(self, data_dir: Path, *, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        settings: Mapping[str, str] | None = None,
+        timescaledb: str = "auto",
+    ) -> None:
+        if timescaledb not in TIMESCALEDB_MODES:
+            raise ValueError(f"timescaledb must be one of {', '.join(TIMESCALEDB_MODES)}")
         self.data_dir = data_dir  # made absolute by start(), off the event loop
         self.pgdata = data_dir / "postgres"
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.timescaledb = timescaledb
+        #: Whether the running server preloads TimescaleDB (decided by start()).
+        self.preloads_timescaledb = False
         self._lock_fd: int | None = None
         self._socket_dir: Path | None = None
         self._run_as: pwd.struct_passwd | None = None
@@ -95,6 +114,7 @@ class EmbeddedPostgres:
                 self._initdb()
             self._stop_orphan()
             self._socket_dir = self._choose_socket_dir()
+            self.preloads_timescaledb = self._wants_timescaledb()
             self._pg_ctl_start()
         except BaseException:
             self._socket_dir = None
@@ -102,8 +122,34 @@ class EmbeddedPostgres:
             raise
         _log.info(
             "embedded PostgreSQL started",
-            extra={"data_dir": str(self.pgdata), "socket_dir": str(self._socket_dir)},
+            extra={
+                "data_dir": str(self.pgdata),
+                "socket_dir": str(self._socket_dir),
+                "timescaledb_preloaded": self.preloads_timescaledb,
+            },
         )
+
+    def _wants_timescaledb(self) -> bool:
+        if self.timescaledb == "off":
+            return False
+        present = timescaledb_installed()
+        if self.timescaledb == "on" and not present:
+            raise EmbeddedDatabaseError(
+                "database.embedded_timescaledb is on, but the TimescaleDB extension is not "
+                f"installed in the embedded PostgreSQL ({_bin_dir().parent}): install it (for "
+                "example with ../shared/timescaledb/install.sh) or set it to auto or off"
+            )
+        return present
+
+    def _server_settings(self) -> dict[str, str]:
+        settings = dict(self.settings)
+        if self.preloads_timescaledb:
+            preload = [p.strip() for p in settings.get("shared_preload_libraries", "").split(",")]
+            settings["shared_preload_libraries"] = ",".join(
+                [p for p in preload if p and p != "timescaledb"] + ["timescaledb"]
+            )
+            settings.setdefault("timescaledb.telemetry_level", "off")
+        return settings
 
     def _stop(self) -> None:
         if self._socket_dir is None:
@@ -186,7 +232,7 @@ class EmbeddedPostgres:
             f"-c unix_socket_directories='{self._socket_dir}'",
             "-c unix_socket_permissions=0700",
             f"-c port={PORT}",
-            *(f"-c {key}={value}" for key, value in self.settings.items()),
+            *(f"-c {key}={value}" for key, value in self._server_settings().items()),
         ]
         log_file = self.pgdata / "server.log"
         result = self._run(
@@ -252,6 +298,14 @@ def _bin_dir() -> Path:
             "or set TIMEBASE_DATABASE_URL to use your own PostgreSQL"
         )
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+def timescaledb_installed() -> bool:
+    """Whether the TimescaleDB extension files are installed in the embedded PostgreSQL."""
+    root = _bin_dir().parent
+    controls = list(root.glob("share/**/extension/timescaledb.control"))
+    libraries = list(root.glob("lib/**/timescaledb.so"))
+    return bool(controls and libraries)
 
 
 def _server_user() -> pwd.struct_passwd | None:

@@ -4,7 +4,8 @@ Defaults come from the agreements (`RetentionConfig`): intraday bars kept 365 da
 longer forever. One run deletes, in one transaction per class, the bars older than the cutoff and
 trims the coverage of the same series to start at the cutoff, so a deleted range shows up as a
 gap (fetched again when asked for), never as a silently empty stretch. On TimescaleDB whole chunks
-are dropped first (`drop_chunks`); the rows left in the boundary chunk are deleted the same way.
+are dropped first (`drop_chunks`, their bars counted first: users see bars, never chunks); the
+rows left in the chunk straddling the cutoff are deleted the same way.
 """
 
 from __future__ import annotations
@@ -50,16 +51,17 @@ def apply_class(
 ) -> tuple[int, int, int]:
     """Remove one class's bars before `cutoff` and trim its coverage (caller's transaction).
 
-    Returns (rows deleted, chunks dropped, coverage ranges trimmed).
+    Returns (bars deleted, whether in dropped chunks or row by row; chunks dropped; coverage
+    ranges trimmed).
     """
     table = BAR_TABLES[klass]
     cutoff_sql = literals.timestamptz(cutoff)
-    chunks = drop_chunks_before(conn, table, cutoff_sql) if timescale else 0
+    dropped, chunks = drop_chunks_before(conn, table, cutoff_sql) if timescale else (0, 0)
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {table} WHERE ts < {cutoff_sql}")
         deleted = max(cur.rowcount, 0)
     trimmed = coverage.trim_before(conn, intervals_of(klass), cutoff)
-    return deleted, chunks, trimmed
+    return dropped + deleted, chunks, trimmed
 
 
 async def apply_retention(

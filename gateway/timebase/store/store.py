@@ -22,6 +22,7 @@ from types import TracebackType
 import pyarrow as pa
 
 from timebase.core.config import RetentionConfig
+from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
 from timebase.store import bars, counting, coverage, retention, thread_reads
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
@@ -31,7 +32,7 @@ from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
 from timebase.store.schema import BAR_SCHEMA
 from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
-from timebase.store.timescale import TimescaleStatus, start_timescale
+from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
 _log = logging.getLogger(__name__)
@@ -78,7 +79,11 @@ class Store:
         """Open the pool, apply migrations, set up TimescaleDB if present, start retention."""
         await self.pool.start()
         try:
-            await migrate(self.pool)
+            try:
+                await migrate(self.pool)
+            except DatabaseError:
+                await asyncio.to_thread(raise_if_not_preloaded, self.url)  # the clearer error
+                raise
             self.timescale = await start_timescale(self.pool)
             if self._retention_job is not None:
                 await self._retention_job.start()

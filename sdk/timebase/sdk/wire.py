@@ -76,7 +76,8 @@ def check_symbol(symbol: str, manifest: Manifest, field: str = "symbol") -> str:
         patterns = ", ".join(p.pattern for p in manifest.symbols)
         raise InvalidArgument(
             f"{field}: {normalised!r} is not served by provider {manifest.slug!r} "
-            f"(symbols must match: {patterns})"
+            f"(symbols must match: {patterns})",
+            symbol=normalised,
         )
     return normalised
 
@@ -88,12 +89,14 @@ def check_interval(interval: str, manifest: Manifest, field: str = "interval") -
         )
     if interval not in INTERVALS:
         raise InvalidArgument(
-            f"{field}: unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}"
+            f"{field}: unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}",
+            interval=interval,
         )
     if interval not in manifest.intervals:
         raise InvalidArgument(
             f"{field}: interval {interval!r} is not supported by provider {manifest.slug!r} "
-            f"(supported: {', '.join(manifest.intervals)})"
+            f"(supported: {', '.join(manifest.intervals)})",
+            interval=interval,
         )
     return interval
 

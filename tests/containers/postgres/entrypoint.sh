@@ -1,6 +1,7 @@
 #!/bin/sh
 # Initialise $PGDATA on first start (superuser $POSTGRES_USER with $POSTGRES_PASSWORD, database
-# $POSTGRES_DB, password logins from the network), then run the server in the foreground.
+# $POSTGRES_DB, password logins from the network), then run the server in the foreground with
+# TimescaleDB preloaded.
 set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -17,4 +18,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     echo "postgres-entrypoint: initialised $PGDATA"
 fi
-exec postgres -c listen_addresses='*' "$@"
+# TimescaleDB preloaded (telemetry off), as in the official timescale/timescaledb image.
+exec postgres -c listen_addresses='*' -c shared_preload_libraries=timescaledb \
+    -c timescaledb.telemetry_level=off "$@"

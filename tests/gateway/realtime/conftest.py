@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget, is_warning, warnings_of
+from timebase.grpc.realtime import stream_realtime
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk import Bar, Provider, ProviderServer, RealTimeBar, Subscriptions, parse_manifest
@@ -124,7 +125,7 @@ class _Servicer(pb_grpc.DataProviderServicer):
         request_iterator: AsyncIterator[pb.StreamControl],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.TimeSeriesData]:
-        async for msg in self.hub.stream(request_iterator, context):
+        async for msg in stream_realtime(self.hub, request_iterator, context):
             yield msg
 
 

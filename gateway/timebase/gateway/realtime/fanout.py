@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from timebase.gateway.realtime.controls import Action, Control, Key
 from timebase.gateway.realtime.warnings import PARTIAL_DATA, warning, warning_message
 from timebase.provider import provider_pb2 as pb
-from timebase.sdk.errors import ErrorKind
+from timebase.sdk.errors import TimeBaseError
 
 
 class Kind(enum.Enum):
@@ -156,8 +156,8 @@ class ClientSession:
         self._paused_all = False
         #: Paused (symbol, interval) pairs; interval "" pauses every interval of the symbol.
         self._paused: set[Key] = set()
-        #: Why the stream must end (the kind of error and its message), set by `fail`.
-        self.error: tuple[ErrorKind, str] | None = None
+        #: Why the stream must end (an error with its kind and message), set by `fail`.
+        self.error: TimeBaseError | None = None
 
     def __repr__(self) -> str:
         return f"ClientSession({self.ident})"
@@ -194,8 +194,8 @@ class ClientSession:
             return [k for k in self.subscriptions if k[0] == control.symbol]
         return [control.key] if control.key in self.subscriptions else []
 
-    def fail(self, kind: ErrorKind, message: str) -> None:
-        """End the stream with an error of `kind` (the queued messages are discarded)."""
+    def fail(self, error: TimeBaseError) -> None:
+        """End the stream with `error` (the queued messages are discarded)."""
         if self.error is None:
-            self.error = (kind, message)
+            self.error = error
         self.queue.close()

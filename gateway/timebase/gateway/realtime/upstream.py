@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -19,6 +19,8 @@ import grpc
 from timebase.gateway.realtime.controls import Key
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
+from timebase.sdk.errors import ErrorKind
+from timebase.sdk.status import error_info_from_metadata, kind_of_status
 
 _log = logging.getLogger("timebase.gateway.realtime")
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # missing from grpc-stubs
@@ -173,3 +175,26 @@ def describe(error: BaseException | None) -> str:
     if isinstance(error, grpc.aio.AioRpcError):
         return f"{error.code().name}: {error.details()}"
     return f"{type(error).__name__}: {error}"
+
+
+def refused_keys(keys: Iterable[Key], error: BaseException | None) -> set[Key]:
+    """The keys among `keys` a provider refused (INVALID_ARGUMENT / NOT_FOUND), read from the
+    error's `google.rpc.ErrorInfo` metadata (``symbol``, ``interval``); an empty set when the
+    call failed for another reason.
+
+    A refusal that names neither (a provider on an older SDK sends no ErrorInfo) refuses every
+    key of the call: nothing is read out of the message text.
+    """
+    if not isinstance(error, grpc.aio.AioRpcError) or kind_of_status(error.code()) not in (
+        ErrorKind.INVALID,
+        ErrorKind.NOT_FOUND,
+    ):
+        return set()
+    info = error_info_from_metadata(error.trailing_metadata())
+    symbol = info.metadata.get("symbol", "").upper() if info is not None else ""
+    interval = info.metadata.get("interval", "") if info is not None else ""
+    return {
+        key
+        for key in keys
+        if (not symbol or key[0].upper() == symbol) and (not interval or key[1] == interval)
+    }

@@ -1,24 +1,17 @@
-"""Request metrics of the gRPC and Flight doors (the REST door records its own).
+"""The gRPC door's request metrics: a server interceptor timing every call.
 
-Both record into the same `RequestObserver` (the `Metrics` of `timebase.rest.metrics`, served at
-`GET /metrics`): one observation per call, labelled with the door, the full method name and the
-final status (a gRPC status name such as `OK` or `INVALID_ARGUMENT`, or a Flight outcome).
+One observation per call into the shared `RequestObserver`, labelled `grpc`, the full method name
+and the final status (a gRPC status name such as `OK` or `INVALID_ARGUMENT`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
-from pyarrow import flight
-
-
-class RequestObserver(Protocol):
-    def observe(
-        self, door: str, route: str, method: str, status: int | str, seconds: float
-    ) -> None: ...
+from timebase.gateway.request_metrics import RequestObserver
 
 
 class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -104,28 +97,3 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         else:
             status = "CANCELLED" if isinstance(failed, GeneratorExit) else "UNKNOWN"
         self.observer.observe("grpc", route, "RPC", status, time.perf_counter() - started)
-
-
-class FlightMetricsFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
-    """pyarrow Flight middleware timing every call (DoGet until its stream ends)."""
-
-    def __init__(self, observer: RequestObserver) -> None:
-        super().__init__()
-        self.observer = observer
-
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> Any:
-        return _FlightCall(self.observer, str(info.method).rsplit(".", 1)[-1])
-
-
-class _FlightCall(flight.ServerMiddleware):  # type: ignore[misc]
-    def __init__(self, observer: RequestObserver, route: str) -> None:
-        super().__init__()
-        self.observer = observer
-        self.route = route
-        self.started = time.perf_counter()
-
-    def call_completed(self, exception: BaseException | None) -> None:
-        status = "OK" if exception is None else type(exception).__name__
-        self.observer.observe(
-            "flight", self.route, "RPC", status, time.perf_counter() - self.started
-        )

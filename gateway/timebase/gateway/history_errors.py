@@ -1,0 +1,53 @@
+"""The error of a historical request that got no bars at all: chosen by kinds and reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from timebase.gateway.bar_request import BarRequest
+from timebase.gateway.fetching import Fill
+from timebase.gateway.router import Exclusion
+from timebase.sdk.errors import (
+    AllProvidersFailed,
+    ErrorKind,
+    ProviderUnavailable,
+    RateLimited,
+    SymbolNotFound,
+)
+
+
+def no_bars_error(request: BarRequest, fill: Fill, excluded: Mapping[str, Exclusion]) -> Exception:
+    """The error of a request no provider could answer and the store holds nothing for: by the
+    kinds the providers answered (all NOT_FOUND: SymbolNotFound; all rate limited:
+    RateLimited) or the router's exclusion reasons (never their text)."""
+    what = f"{request.symbol} {request.interval.value}"
+    parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
+    parts += [f"{slug}: {e.message}" for slug, e in excluded.items()]
+    listing = "; ".join(parts) if parts else "no provider serves it"
+    kinds = set(fill.kinds.values())
+    if kinds and kinds == {ErrorKind.NOT_FOUND}:
+        return SymbolNotFound(
+            f"symbol {request.symbol!r} was not found ({listing})",
+            symbol=request.symbol,
+            errors=dict(fill.errors),
+        )
+    if kinds and kinds == {ErrorKind.RATE_LIMITED}:
+        return RateLimited(
+            f"every provider for {what} is rate limited ({listing})",
+            retry_after=fill.retry_after,
+            errors=dict(fill.errors),
+        )
+    if not fill.errors and not request.provider:
+        if excluded and all(e.reason.about_symbol for e in excluded.values()):
+            return SymbolNotFound(
+                f"no provider serves symbol {request.symbol!r} ({listing})",
+                symbol=request.symbol,
+            )
+        return ProviderUnavailable(
+            f"no provider can serve {what} ({listing})",
+            symbol=request.symbol,
+            excluded={slug: e.message for slug, e in excluded.items()},
+        )
+    return AllProvidersFailed(
+        f"every provider failed for {what} ({listing})", errors=dict(fill.errors)
+    )

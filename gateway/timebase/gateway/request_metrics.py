@@ -1,0 +1,17 @@
+"""What a door records each call into: the shared request metrics, protocol-neutral.
+
+Every door records into one `RequestObserver` (the `Metrics` of `timebase.rest.metrics`, served at
+`GET /metrics`): one observation per call, labelled with the door, the route, the method and the
+final status. The door-specific recorders are `timebase.grpc.metrics` (a server interceptor) and
+`timebase.flight.metrics` (a server middleware); REST records its own in its middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RequestObserver(Protocol):
+    def observe(
+        self, door: str, route: str, method: str, status: int | str, seconds: float
+    ) -> None: ...

@@ -1,0 +1,44 @@
+"""The OpenAPI 3.1 description of the REST door (`GET /openapi.json`), as a Python dict.
+
+Its parts: `common` (references, responses, headers, parameters), `schemas` (the components)
+and `paths` (one operation per route). A test checks that every route the aiohttp application
+registers is described here and that every path described here is registered, so the spec
+stays true. docs/rest.md is checked against it as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from timebase.rest.errors import ERROR_CODES
+from timebase.rest.openapi.common import PARAMETERS
+from timebase.rest.openapi.paths import paths
+from timebase.rest.openapi.schemas import schemas
+
+
+def build_spec(version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the REST door."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "TimeBase REST API",
+            "version": version,
+            "description": "OHLCV bars from many providers through one API. Every JSON response "
+            "uses the envelope `{success, data | error, meta}`; errors carry a stable `code`.",
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "bars", "description": "Historical bars"},
+            {"name": "providers", "description": "Data providers and routing"},
+            {"name": "admin", "description": "Providers installed and removed at run time"},
+            {"name": "streaming", "description": "Real-time bars"},
+            {"name": "service", "description": "Health, version, metrics, documentation"},
+        ],
+        "paths": paths(),
+        "components": {
+            "schemas": schemas(),
+            "parameters": PARAMETERS,
+        },
+        "x-error-codes": dict(sorted(ERROR_CODES.items())),
+    }

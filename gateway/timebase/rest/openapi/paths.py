@@ -1,0 +1,217 @@
+"""The OpenAPI document's paths: one operation per route of the REST door."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from timebase.rest.openapi.common import (
+    ADMIN_NOTE,
+    COMMON_HEADERS,
+    bar_operation,
+    errors,
+    ok,
+    ref,
+)
+
+
+def paths() -> dict[str, Any]:
+    """Every route of the REST door, by path (the drift tests compare them with the app)."""
+    bar_params = ["RequestId", "Symbol", "Interval", "Start", "End", "Limit", "Refresh", "Format"]
+    return {
+        "/api/data/{symbol}": {
+            "get": {
+                **bar_operation(
+                    "Bars of a symbol (the router picks the provider)",
+                    "Symbol-centric: the gateway chooses the provider, serves stored ranges "
+                    "from the provider that fetched them and fetches only what is missing.",
+                    bar_params,
+                ),
+                "operationId": "getBars",
+            }
+        },
+        "/api/providers/{slug}/data/{symbol}": {
+            "get": {
+                **bar_operation(
+                    "Bars of a symbol from one provider",
+                    "Provider-aware: only the named provider is asked (a name with stored bars "
+                    "but no running add-on is served from the store).",
+                    ["Slug", *bar_params],
+                ),
+                "operationId": "getProviderBars",
+            }
+        },
+        "/api/symbols/{symbol}/providers": {
+            "get": {
+                "operationId": "getSymbolProviders",
+                "summary": "Providers for a symbol, ranked as the router would rank them",
+                "tags": ["providers"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Symbol"},
+                    {"$ref": "#/components/parameters/IntervalOptional"},
+                ],
+                "responses": {
+                    "200": ok("SymbolProviders", "The ranking and the excluded providers."),
+                    **errors(400, 429, 500, 503),
+                },
+            }
+        },
+        "/api/providers": {
+            "get": {
+                "operationId": "listProviders",
+                "summary": "Every provider: status, capabilities, latency, uptime, quota",
+                "tags": ["providers"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "responses": {
+                    "200": ok("ProviderList", "The providers, running ones first."),
+                    **errors(429, 500, 503),
+                },
+            },
+            "post": {
+                "operationId": "installProvider",
+                "summary": "Admin: install a provider folder and start it (no gateway restart)",
+                "description": ADMIN_NOTE
+                + " The folder (manifest, and a Dockerfile or src/main.py for the configured "
+                "runtime) must lie directly inside the bundled providers folder or a "
+                "`providers.directories` entry; a bare name is looked up there. The answer comes "
+                "once the provider is ready or failed (`status`, `lastError`); a failed provider "
+                "stays listed until removed.",
+                "tags": ["admin"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("InstallProvider")}},
+                },
+                "responses": {
+                    "201": {
+                        **ok("Provider", "Installed: the provider, ready or failed."),
+                        "headers": {
+                            **COMMON_HEADERS,
+                            "Location": {
+                                "description": "`/api/providers/{slug}` of the new provider.",
+                                "schema": {"type": "string"},
+                            },
+                        },
+                    },
+                    **errors(400, 409, 429, 500, 501),
+                },
+            },
+        },
+        "/api/providers/{slug}": {
+            "get": {
+                "operationId": "getProvider",
+                "summary": "One provider",
+                "tags": ["providers"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "responses": {
+                    "200": ok("Provider", "The provider."),
+                    **errors(404, 429, 500, 503),
+                },
+            },
+            "delete": {
+                "operationId": "removeProvider",
+                "summary": "Admin: stop a provider and forget it (its folder stays on disk)",
+                "description": ADMIN_NOTE
+                + " Answers once the provider's process or container is gone.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "responses": {
+                    "200": ok("ProviderRemoved", "Removed."),
+                    **errors(400, 404, 429, 500, 501),
+                },
+            },
+        },
+        "/api/health": {
+            "get": {
+                "operationId": "getHealth",
+                "summary": "Health of the database and the providers (not rate limited)",
+                "description": "200 when the database is reachable (status healthy, or degraded "
+                "when some providers are down); 503 DATABASE_ERROR when it is not.",
+                "tags": ["service"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "responses": {"200": ok("Health", "Healthy or degraded."), **errors(500, 503)},
+            }
+        },
+        "/api/version": {
+            "get": {
+                "operationId": "getVersion",
+                "summary": "TimeBase's name and version",
+                "tags": ["service"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "responses": {"200": ok("Version", "The version."), **errors(429, 500)},
+            }
+        },
+        "/api/stream": {
+            "get": {
+                "operationId": "stream",
+                "summary": "Real-time bars over a WebSocket",
+                "description": "Upgrade to a WebSocket. Client messages are `StreamControl` "
+                "JSON objects; the server sends `StreamAck`, `StreamBar`, `StreamWarning` and "
+                "`StreamError` objects (field `type`). Bars in progress have `final: false`; "
+                "only final bars are stored. A bad message gets an error and the stream stays "
+                "open.",
+                "tags": ["streaming"],
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket protocol."},
+                    **errors(400, 429, 503),
+                },
+                "x-websocket": {
+                    "client": ref("StreamControl"),
+                    "server": {
+                        "oneOf": [
+                            ref("StreamAck"),
+                            ref("StreamBar"),
+                            ref("StreamWarning"),
+                            ref("StreamError"),
+                        ]
+                    },
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "tags": ["service"],
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/docs": {
+            "get": {
+                "operationId": "getDocs",
+                "summary": "This document as a self-contained HTML page (no CDN)",
+                "tags": ["service"],
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "getMetrics",
+                "summary": "Prometheus metrics (text format)",
+                "tags": ["service"],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
