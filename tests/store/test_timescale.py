@@ -41,9 +41,15 @@ OFF = "hypertables, compression, chunk-dropping retention off"
 
 
 @pytest.fixture
-def timescale_url(database_servers: DatabaseServers) -> Iterator[str]:
+def timescale_server(database_servers: DatabaseServers) -> str:
+    """The TimescaleDB server's URL, started (or skipped) before the test's event loop runs."""
+    return database_servers.url("timescaledb")
+
+
+@pytest.fixture
+def timescale_url(timescale_server: str) -> Iterator[str]:
     """A fresh database on the TimescaleDB server."""
-    server = database_servers.url("timescaledb")
+    server = timescale_server
     url = create_database(server, prefix="ts")
     yield url
     drop_database(server, url)
@@ -282,9 +288,9 @@ def _as_role(url: str, role: str, password: str) -> str:
 
 
 async def test_a_role_that_may_not_create_the_extension_starts_on_plain_tables(
-    database_servers: DatabaseServers, caplog: pytest.LogCaptureFixture
+    timescale_server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = database_servers.url("timescaledb")
+    server = timescale_server
     url = create_database(server, prefix="role")
     role = f"limited_{database_name(url)}"
     admin = Store(url, pool_size=1, run_retention=False)
