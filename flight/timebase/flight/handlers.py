@@ -4,7 +4,7 @@
     handlers.flight_info(descriptor)   # plans (core) → FlightInfo with one ticket per symbol
     handlers.stream(ticket_bytes)      # a ticket's plan streamed from the store (blocking reads)
     handlers.datasets(criteria)        # stored series → FlightInfos
-    handlers.ingest(descriptor, reader)
+    handlers.ingest(descriptor, reader, caller)
 
 Calls into the core are coroutines run on the event loop through the bridge; the bars of
 `do_get` are read on the Flight thread itself, straight from the ADBC reader.
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyarrow import flight
 
+from timebase.auth import Caller
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.errors import to_flight_error
 from timebase.flight.put import apply_options
@@ -108,7 +109,10 @@ class FlightHandlers:
         return infos
 
     def ingest(
-        self, descriptor: flight.FlightDescriptor, reader: flight.MetadataRecordBatchReader
+        self,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        caller: Caller,
     ) -> dict[str, int]:
         options = (
             parse_put_options(descriptor.command)
@@ -116,7 +120,7 @@ class FlightHandlers:
             else PutOptions()
         )
         table = apply_options(reader.read_all(), options)
-        written = self.bridge.call(self.api.ingest(table))
+        written = self.bridge.call(self.api.ingest(table, caller=caller))
         return {"rows_received": table.num_rows, "rows_written": written}
 
 

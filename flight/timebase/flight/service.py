@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyarrow import flight
 
+from timebase.flight.auth import caller_of
 from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.metrics import FlightMetricsFactory
@@ -69,7 +70,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> None:
         with correlation_scope():
             try:
-                result = self.handlers.ingest(descriptor, reader)
+                result = self.handlers.ingest(descriptor, reader, caller_of(context))
             except Exception as exc:
                 raise to_flight_error(exc, "ingesting bars") from None
             writer.write(pa.py_buffer(json.dumps(result).encode()))

@@ -13,6 +13,7 @@ from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.bar_request import check_interval, check_provider, check_range, check_symbol
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
+from timebase.grpc.auth import caller_of
 from timebase.grpc.data_provider_service import answer_request, request_scope
 from timebase.grpc.errors import abort_with
 from timebase.grpc.request_parsing import request_timestamp
@@ -68,7 +69,9 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                     request_timestamp(request, "start_time"),
                     request_timestamp(request, "end_time"),
                 )
-                done = await self.api.invalidate(symbol, interval, start, end, provider)
+                done = await self.api.invalidate(
+                    symbol, interval, start, end, provider, caller=caller_of(context)
+                )
             except Exception as exc:
                 await abort_with(context, exc, "InvalidateRange")
             return v1.InvalidateRangeResponse(deleted=done.deleted, providers=done.providers)
@@ -80,7 +83,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
     ) -> v1.InstallProviderResponse:
         with request_scope(context):
             try:
-                info = await self.api.install_provider(request.folder)
+                info = await self.api.install_provider(request.folder, caller=caller_of(context))
             except Exception as exc:
                 await abort_with(context, exc, "InstallProvider")
             return v1.InstallProviderResponse(provider=render.provider_info(info))
@@ -90,7 +93,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
     ) -> v1.RemoveProviderResponse:
         with request_scope(context):
             try:
-                await self.api.remove_provider(request.slug)
+                await self.api.remove_provider(request.slug, caller=caller_of(context))
             except Exception as exc:
                 await abort_with(context, exc, "RemoveProvider")
             return v1.RemoveProviderResponse()

@@ -169,6 +169,23 @@ class RouteNotFound(TimeBaseError):
     kind = ErrorKind.NOT_FOUND
 
 
+# -- who is asking ------------------------------------------------------------------------------
+
+
+class Unauthenticated(TimeBaseError):
+    """No API key, or one TimeBase does not know (auth on)."""
+
+    code = "UNAUTHENTICATED"
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class PermissionDenied(TimeBaseError):
+    """A known key without the scope an action needs; the message names the scope."""
+
+    code = "PERMISSION_DENIED"
+    kind = ErrorKind.PERMISSION
+
+
 # -- rate limits -------------------------------------------------------------------------------
 
 

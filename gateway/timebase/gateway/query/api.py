@@ -6,8 +6,12 @@
     await api.providers(); await api.provider("yahoo-finance")
     await api.symbol_providers("AAPL", Interval.D1)
     await api.health()
-    await api.install_provider("tiny"); await api.remove_provider("tiny")
-    await api.invalidate("AAPL", Interval.D1, start, end, provider=None)
+    await api.install_provider("tiny", caller=caller); await api.remove_provider("tiny", caller=caller)
+    await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
+    await api.ingest(table, caller=caller)
+
+Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
+checks its scope here, once for every door.
 
 Answers are plain dataclasses (`timebase.gateway.query.models`, `BarAnswer`, `PlannedBars`);
 errors are `TimeBaseError`s. A door parses its protocol into these calls and renders what comes
@@ -21,6 +25,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from timebase.auth import Caller, Scope
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
@@ -74,8 +79,9 @@ class QueryApi:
         """Every stored series (of `symbol`) and the plan that reads it."""
         return await _bars.stored_datasets(self.store, symbol)
 
-    async def ingest(self, table: pa.Table) -> int:
+    async def ingest(self, table: pa.Table, *, caller: Caller) -> int:
         """A user's batch of bars, validated whole, then upserted; rows written."""
+        caller.require(Scope.WRITE, "writing bars")
         return await self.store.ingest(table)
 
     # -- providers --------------------------------------------------------------------------
@@ -96,12 +102,14 @@ class QueryApi:
 
     # -- admin ------------------------------------------------------------------------------
 
-    async def install_provider(self, folder: str) -> ProviderInfo:
+    async def install_provider(self, folder: str, *, caller: Caller) -> ProviderInfo:
         """Start the provider in `folder` (a providers directory entry); it as now listed."""
+        caller.require(Scope.ADMIN, "installing a provider")
         state = await self.admin.install(folder)
         return _providers.current_info(self.history, state.slug, state)
 
-    async def remove_provider(self, slug: str) -> None:
+    async def remove_provider(self, slug: str, *, caller: Caller) -> None:
+        caller.require(Scope.ADMIN, "removing a provider")
         await self.admin.remove(slug)
 
     async def invalidate(
@@ -111,8 +119,11 @@ class QueryApi:
         start: datetime,
         end: datetime,
         provider: str | None = None,
+        *,
+        caller: Caller,
     ) -> Invalidated:
         """Forget the stored bars and coverage of [start, end) (checked by the door)."""
+        caller.require(Scope.WRITE, "invalidating a range")
         checked = check_symbol(symbol)
         deleted, providers = await self.history.invalidate(checked, interval, start, end, provider)
         return Invalidated(deleted, tuple(providers))

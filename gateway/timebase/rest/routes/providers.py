@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from timebase.rest import render
+from timebase.rest.auth import caller_of
 from timebase.rest.keys import API
 from timebase.rest.params import interval as parse_interval
 from timebase.rest.params import json_object, only
@@ -47,7 +48,7 @@ async def install_provider(request: web.Request) -> web.Response:
             "directory (or its name)",
             field="folder",
         )
-    info = await request.app[API].install_provider(folder)
+    info = await request.app[API].install_provider(folder, caller=caller_of(request))
     response = ok(request, render.provider(info), status=201)
     response.headers["Location"] = f"/api/providers/{info.slug}"
     return response
@@ -57,5 +58,5 @@ async def install_provider(request: web.Request) -> web.Response:
 async def remove_provider(request: web.Request) -> web.Response:
     only(request.query, set())
     slug = request.match_info["slug"]
-    await request.app[API].remove_provider(slug)
+    await request.app[API].remove_provider(slug, caller=caller_of(request))
     return ok(request, {"slug": slug, "removed": True})
