@@ -1,7 +1,8 @@
 """The `remote` runtime: a provider run elsewhere (Kubernetes, a container started by hand).
 
-The supervisor never starts or stops it; it only probes the address. A "restart" after failed
-probes is just a fresh readiness wait, with the same backoff and give-up rules as the others.
+The supervisor never starts or stops it; it only probes the address. While it cannot be reached
+it is `unhealthy` and probed again with the watchdog's capped exponential backoff, for as long as
+it takes: restarting it is not TimeBase's job, so it is never marked failed.
 """
 
 from __future__ import annotations

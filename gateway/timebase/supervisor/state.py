@@ -13,9 +13,13 @@ from timebase.sdk.manifest import Manifest
 class ProviderStatus(enum.StrEnum):
     STARTING = "starting"  # launched, waiting for health SERVING
     READY = "ready"  # serving; probes succeed
-    UNHEALTHY = "unhealthy"  # probes fail; restarted after `unhealthy_threshold` in a row
+    #: Probes fail: restarted after `unhealthy_threshold` in a row; a remote provider stays
+    #: unhealthy while unreachable, probed again with backoff until it answers.
+    UNHEALTHY = "unhealthy"
     RESTARTING = "restarting"  # crashed or unhealthy; waiting out the backoff
-    FAILED = "failed"  # gave up (too many restarts in the window, or cannot be run at all)
+    #: Gave up: too many restarts in the window (process and docker runtimes only, never remote),
+    #: or it cannot be run at all.
+    FAILED = "failed"
     STOPPED = "stopped"  # stopped by the supervisor
 
 

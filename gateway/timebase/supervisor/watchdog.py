@@ -6,6 +6,12 @@ Home Assistant style: a provider that crashed (its process exited, its container
 it is marked `failed` with the reason. A start that does not reach health SERVING within
 `start_timeout` counts as a failed attempt like a crash. Every change publishes a new
 `ProviderState` snapshot.
+
+Giving up is only for runtimes TimeBase starts itself (process, docker): restarting them again
+would not help. A provider TimeBase does not run (`remote`) is never failed: while it cannot be
+reached it is `unhealthy` and probed again after the same capped exponential backoff (1 s
+doubling to 60 s by default), however long it stays away, and it is `ready` again as soon as a
+probe succeeds.
 """
 
 from __future__ import annotations
@@ -211,14 +217,22 @@ class SupervisedProvider:
             self.fail(f"preparing the {self.runtime.kind} runtime failed: {exc}")
             return
         restarts: collections.deque[float] = collections.deque()
+        unreachable = 0  # failed readiness waits in a row of a provider TimeBase does not run
+        start_timeout = self.policy.start_timeout
         while True:
-            reason = await self._run_once()
+            reason, was_ready = await self._run_once(start_timeout)
             try:
                 await self.runtime.stop(self.policy.stop_timeout)
             except Exception:
                 log.exception(
                     "stopping provider %s failed", self.slug, extra={"provider": self.slug}
                 )
+            if not self.runtime.managed:
+                unreachable = 1 if was_ready else unreachable + 1
+                # A probe again, not a start: one probe timeout is enough to tell.
+                start_timeout = min(self.policy.start_timeout, self.policy.probe_timeout)
+                await self._probe_again_later(reason, unreachable)
+                continue
             now = time.monotonic()
             while restarts and now - restarts[0] > self.policy.restart_window:
                 restarts.popleft()
@@ -250,38 +264,55 @@ class SupervisedProvider:
             )
             await asyncio.sleep(delay)
 
-    async def _run_once(self) -> str:
-        """Start one instance and watch it; return why it has to be restarted."""
-        policy = self.policy
-        deadline = time.monotonic() + policy.start_timeout
+    async def _probe_again_later(self, reason: str, attempt: int) -> None:
+        """An unreachable provider TimeBase does not run: unhealthy, probed again after the
+        backoff of `attempt` (never given up)."""
+        delay = self.policy.backoff(attempt)
         self._update(
-            status=ProviderStatus.STARTING,
-            address=None,
-            started_at=datetime.now(UTC),
-            pid=None,
-            container_id=None,
+            status=ProviderStatus.UNHEALTHY,
+            last_error=f"unreachable: {reason}; probing again in {delay:g} s (retry {attempt})",
         )
+        log.info(
+            "probing provider %s again in %.2f s",
+            self.slug,
+            delay,
+            extra={"provider": self.slug, "reason": reason, "attempt": attempt},
+        )
+        await asyncio.sleep(delay)
+
+    async def _run_once(self, start_timeout: float) -> tuple[str, bool]:
+        """Start one instance and watch it; return why it has to be restarted, and whether it
+        was ready in between."""
+        deadline = time.monotonic() + start_timeout
+        if self.runtime.managed or self._state.status is ProviderStatus.STARTING:
+            self._update(
+                status=ProviderStatus.STARTING,
+                address=None,
+                started_at=datetime.now(UTC),
+                pid=None,
+                container_id=None,
+            )
         try:
-            address = await asyncio.wait_for(self.runtime.start(), policy.start_timeout)
+            address = await asyncio.wait_for(self.runtime.start(), start_timeout)
         except TimeoutError:
-            return f"did not start within {policy.start_timeout:g} s"
+            return f"did not start within {start_timeout:g} s", False
         except ProviderStartError as exc:
-            return exc.message
+            return exc.message, False
         except Exception as exc:
             log.exception("starting provider %s failed", self.slug, extra={"provider": self.slug})
-            return f"start failed: {exc}"
+            return f"start failed: {exc}", False
         self._update(address=address, pid=self.runtime.pid, container_id=self.runtime.container_id)
         prober = Prober(address)
         try:
-            not_ready = await self._wait_ready(prober, deadline)
+            not_ready = await self._wait_ready(prober, deadline, start_timeout)
             if not_ready is not None:
-                return not_ready
+                return not_ready, False
             self._update(status=ProviderStatus.READY)
-            return await self._monitor(prober)
+            return await self._monitor(prober), True
         finally:
             await asyncio.shield(prober.close())
 
-    async def _wait_ready(self, prober: Prober, deadline: float) -> str | None:
+    async def _wait_ready(self, prober: Prober, deadline: float, within: float) -> str | None:
         last = "no answer"
         while True:
             ended = await self.runtime.poll()
@@ -289,7 +320,7 @@ class SupervisedProvider:
                 return f"{ended.reason} before it was ready"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return f"not ready within {self.policy.start_timeout:g} s: {last}"
+                return f"not ready within {within:g} s: {last}"
             result = await prober.probe(min(self.policy.probe_timeout, remaining))
             if result.ok:
                 self._record_probe(result)
