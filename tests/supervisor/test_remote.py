@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -14,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.supervisor.conftest import FAST, make_config, provider_folder
-from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, ProviderSettings
+from tests.supervisor.conftest import make_config, provider_folder
+from timebase.core.config import Config, DatabaseConfig, ProviderSettings
 from timebase.sdk import Bar, Provider, ProviderServer, parse_manifest
 from timebase.server import TimeBaseApp
 from timebase.supervisor import ProviderState, ProviderStatus, Supervisor
@@ -58,11 +59,12 @@ async def test_remote_provider_is_probed_not_managed(data_dir: Path, empty_bundl
         # The remote provider goes away: unhealthy, probed again with backoff, never given up
         # (max_restarts=1 would have failed a process provider after its second crash).
         await server.stop(grace=0)
-        retried = await supervisor.wait_for(
-            "far",
-            lambda s: seen.append(s) is None and "(retry 3)" in (s.last_error or ""),
-            20,
-        )
+
+        def third_retry(state: ProviderState) -> bool:
+            seen.append(state)
+            return "(retry 3)" in (state.last_error or "")
+
+        retried = await supervisor.wait_for("far", third_retry, 20)
         assert retried.status is ProviderStatus.UNHEALTHY
         assert retried.last_error is not None
         assert retried.last_error.startswith("unreachable: not ready within 1 s: ")
@@ -144,24 +146,20 @@ async def test_a_remote_provider_back_after_the_restart_budget_is_ready_and_serv
     folder = await provider_folder(providers_root, "far", FAR_PROVIDER)
     remote = RemoteProcess(folder)
     port = await remote.start(0)
-    providers = ProvidersConfig(
-        **{
-            **FAST,
-            "start_timeout_seconds": 1.0,
-            "max_restarts": 1,
-            "restart_backoff_max_seconds": 0.4,
-        },
-        bundled_dir=empty_bundled,
-        directories=(providers_root,),
-        settings={"far": ProviderSettings(runtime="remote", address=f"127.0.0.1:{port}")},
-    )
-    config = Config(
-        data_dir=data_dir,
+    config = dataclasses.replace(
+        make_config(
+            data_dir,
+            bundled_dir=empty_bundled,
+            directories=(providers_root,),
+            settings={"far": ProviderSettings(runtime="remote", address=f"127.0.0.1:{port}")},
+            start_timeout_seconds=1.0,
+            max_restarts=1,
+            restart_backoff_max_seconds=0.4,
+        ),
         grpc_port=0,
         flight_port=0,
         http_port=0,
         database=DatabaseConfig(url=fresh_database_url),
-        providers=providers,
     )
     try:
         async with running_app(config) as app, aiohttp.ClientSession() as http:
