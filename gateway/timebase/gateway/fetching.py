@@ -158,8 +158,9 @@ class Fetcher:
             disabled = self.router.disabled.get(slug)
             fill.errors.setdefault(slug, f"disabled: {disabled}" if disabled else "circuit open")
             return start
-        if symbol_centric and self.negative.contains(slug, request.symbol):
-            fill.errors.setdefault(slug, "NOT_FOUND (remembered)")
+        remembered = self.negative.answer(slug, request.symbol) if symbol_centric else None
+        if remembered is not None:
+            fill.errors.setdefault(slug, remembered)
             fill.kinds.setdefault(slug, ErrorKind.NOT_FOUND)
             return start
         parts, too_old = windows(start, end, request.interval, manifest, now)
@@ -254,7 +255,7 @@ class Fetcher:
         else:
             self.breaker.release(slug)
         if err.kind is ErrorKind.NOT_FOUND and symbol_centric:
-            self.negative.add(slug, request.symbol)
+            self.negative.add(slug, request.symbol, err.describe())
         elif err.kind is ErrorKind.UNAUTHENTICATED:
             self.router.disable(slug, f"UNAUTHENTICATED: {err.message}")
             client = self.clients.peek(slug)

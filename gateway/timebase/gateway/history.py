@@ -53,7 +53,7 @@ from timebase.gateway.derived_intervals import (
     bucket_start,
     derive,
 )
-from timebase.gateway.fetching import Fetcher
+from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.history_errors import no_bars_error
 from timebase.gateway.history_reads import read_segments
 from timebase.gateway.provider_client import (
@@ -316,6 +316,8 @@ class HistoricalBars:
                 raise ProviderCapabilityMissing(
                     f"provider: {slug!r} {reason}", field="provider", provider=slug
                 )
+            if exclusion is not None and exclusion.error is not None:  # a remembered NOT_FOUND
+                raise no_bars_error(request, Fill(), {slug: exclusion})
             raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
         candidate = decision.candidates[0]
         if candidate.derived_from is not None:

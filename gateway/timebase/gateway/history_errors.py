@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.fetching import Fill
-from timebase.gateway.router import Exclusion
+from timebase.gateway.router import Exclusion, ExclusionReason
 from timebase.sdk.errors import (
     AllProvidersFailed,
     ErrorKind,
@@ -18,18 +18,26 @@ from timebase.sdk.errors import (
 
 def no_bars_error(request: BarRequest, fill: Fill, excluded: Mapping[str, Exclusion]) -> Exception:
     """The error of a request no provider could answer and the store holds nothing for: by the
-    kinds the providers answered (all NOT_FOUND: SymbolNotFound; all rate limited:
-    RateLimited) or the router's exclusion reasons (never their text)."""
+    kinds the providers answered (all NOT_FOUND, now or remembered: SymbolNotFound; all rate
+    limited: RateLimited) or the router's exclusion reasons (never their text)."""
     what = f"{request.symbol} {request.interval.value}"
-    parts = [f"{slug}: {error}" for slug, error in fill.errors.items()]
+    # A provider left out because it answered NOT_FOUND recently counts as answering it again.
+    remembered = {
+        slug: e.error
+        for slug, e in excluded.items()
+        if e.reason is ExclusionReason.SYMBOL_NOT_FOUND_RECENTLY and e.error is not None
+    }
+    errors = {**fill.errors, **remembered}
+    excluded = {slug: e for slug, e in excluded.items() if slug not in remembered}
+    parts = [f"{slug}: {error}" for slug, error in errors.items()]
     parts += [f"{slug}: {e.message}" for slug, e in excluded.items()]
     listing = "; ".join(parts) if parts else "no provider serves it"
-    kinds = set(fill.kinds.values())
+    kinds = set(fill.kinds.values()) | ({ErrorKind.NOT_FOUND} if remembered else set())
     if kinds and kinds == {ErrorKind.NOT_FOUND}:
         return SymbolNotFound(
             f"symbol {request.symbol!r} was not found ({listing})",
             symbol=request.symbol,
-            errors=dict(fill.errors),
+            errors=errors,
         )
     if kinds and kinds == {ErrorKind.RATE_LIMITED}:
         return RateLimited(

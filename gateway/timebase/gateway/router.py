@@ -88,6 +88,9 @@ class Exclusion:
 
     reason: ExclusionReason
     message: str
+    #: The provider's own answer behind the exclusion, when it gave one (the remembered
+    #: NOT_FOUND, e.g. "NOT_FOUND: unknown symbol"): a remembered answer is answered the same.
+    error: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -115,24 +118,30 @@ class RouteDecision:
 
 
 class NegativeCache:
-    """(provider, symbol) pairs that answered NOT_FOUND, remembered for `ttl` seconds."""
+    """(provider, symbol) pairs that answered NOT_FOUND, remembered for `ttl` seconds with the
+    provider's answer (so a remembered NOT_FOUND is answered like the first one)."""
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._until: dict[tuple[str, str], float] = {}
+        self._until: dict[tuple[str, str], tuple[float, str]] = {}
 
-    def add(self, provider: str, symbol: str) -> None:
-        self._until[(provider, symbol)] = self.clock() + self.ttl
+    def add(self, provider: str, symbol: str, answer: str = "NOT_FOUND") -> None:
+        self._until[(provider, symbol)] = (self.clock() + self.ttl, answer)
 
     def contains(self, provider: str, symbol: str) -> bool:
-        until = self._until.get((provider, symbol))
-        if until is None:
-            return False
+        return self.answer(provider, symbol) is not None
+
+    def answer(self, provider: str, symbol: str) -> str | None:
+        """What the provider answered (e.g. "NOT_FOUND: unknown symbol"), while remembered."""
+        entry = self._until.get((provider, symbol))
+        if entry is None:
+            return None
+        until, answer = entry
         if until <= self.clock():
             del self._until[(provider, symbol)]
-            return False
-        return True
+            return None
+        return answer
 
     def forget(self, symbol: str) -> None:
         for key in [k for k in self._until if k[1] == symbol]:
@@ -263,10 +272,12 @@ class Router:
                 ExclusionReason.SYMBOL_NOT_MATCHED,
                 f"symbol does not match its patterns ({patterns})",
             )
-        if self.negative.contains(provider.slug, symbol):
+        answer = self.negative.answer(provider.slug, symbol)
+        if answer is not None:
             return Exclusion(
                 ExclusionReason.SYMBOL_NOT_FOUND_RECENTLY,
                 "answered NOT_FOUND for this symbol recently",
+                error=answer,
             )
         if not self.breaker.allows(provider.slug):
             return Exclusion(
