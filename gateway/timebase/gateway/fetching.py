@@ -34,9 +34,11 @@ from timebase.gateway.provider_client import (
 )
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, NegativeCache, Router
+from timebase.gateway.skipped_warnings import skip_report
 from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import ErrorKind
 from timebase.store import Store, TimeRange
+from timebase.store.skipped import SkipReport
 
 _log = logging.getLogger(__name__)
 
@@ -315,10 +317,20 @@ class Fetcher:
                 )
                 err.partial_end = partial_end
             raise
+        # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
-            concat(tables), request, slug, start=window.start, end=window.end, now=now, fill=fill
+            concat(tables),
+            request,
+            slug,
+            start=window.start,
+            end=window.end,
+            now=now,
+            fill=fill,
+            reported=skip_report(result.warnings),
         )
-        fill.warnings.extend(result.warnings)
+        fill.warnings.extend(
+            w for w in result.warnings if w.code is not WarningCode.INVALID_BARS_SKIPPED
+        )
         if window.end > open_end(interval, now):
             self.open_end_fetched[(symbol, interval.value, slug)] = self.monotonic()
         return window.end
@@ -333,26 +345,22 @@ class Fetcher:
         end: datetime,
         now: datetime,
         fill: Fill,
+        reported: SkipReport | None = None,
     ) -> None:
-        """Upsert `table` and record [start, end) as covered (up to the settled end)."""
+        """Upsert `table`, record [start, end) as covered (up to the settled end) and remember
+        whether bars of it were skipped (`skipped_warnings` warns from that memory)."""
         covered_end = min(end, settled_end(request.interval, now))
-        if covered_end > start:
-            result = await self.store.write_fetched(
-                table, request.symbol, request.interval, slug, start=start, end=covered_end
-            )
-        else:
-            result = await self.store.write_provider_batch(table)
+        await self.store.write_fetched(
+            table,
+            request.symbol,
+            request.interval,
+            slug,
+            start=start,
+            end=end,
+            covered_end=covered_end,
+            reported=reported,
+        )
         fill.segments.append(Segment(start, end, slug))
-        if result.skipped:
-            fill.warnings.append(
-                BarWarning(
-                    WarningCode.INVALID_BARS_SKIPPED,
-                    f"skipped {result.skipped} invalid bars from {slug!r}: "
-                    + ", ".join(f"{k}: {v}" for k, v in (result.reasons or {}).items()),
-                    provider=slug,
-                    count=result.skipped,
-                )
-            )
 
 
 def _min(a: float | None, b: float | None) -> float | None:

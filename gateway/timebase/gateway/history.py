@@ -62,6 +62,7 @@ from timebase.gateway.provider_client import (
 from timebase.gateway.providers import ProviderSource, ProviderView
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
+from timebase.gateway.skipped_warnings import skipped_warnings
 from timebase.sdk.errors import (
     ProviderCapabilityMissing,
     ProviderNotFound,
@@ -306,6 +307,7 @@ class HistoricalBars:
                 request.end,
                 (Segment(request.start, request.end, slug),),
             )
+            warnings += await skipped_warnings(self.store, plan)
             return BarAnswer(table, warnings, plan)
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
@@ -447,6 +449,7 @@ class HistoricalBars:
             table = await self._read_provider(request, request.provider) if read else None
         if table is None:
             table = BAR_SCHEMA.empty_table()
+        warnings += await skipped_warnings(self.store, plan)
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
             raise no_bars_error(request, fill, excluded if symbol_centric else {})

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from timebase.core.config import RetentionConfig
 from timebase.sdk.intervals import IntervalClass
-from timebase.store import coverage, literals
+from timebase.store import coverage, literals, skipped
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_TABLES, intervals_of
 from timebase.store.timescale import drop_chunks_before
@@ -61,6 +61,7 @@ def apply_class(
         cur.execute(f"DELETE FROM {table} WHERE ts < {cutoff_sql}")
         deleted = max(cur.rowcount, 0)
     trimmed = coverage.trim_before(conn, intervals_of(klass), cutoff)
+    skipped.trim_before(conn, intervals_of(klass), cutoff)
     return dropped + deleted, chunks, trimmed
 
 

@@ -24,13 +24,14 @@ import pyarrow as pa
 from timebase.core.config import RetentionConfig
 from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
-from timebase.store import bars, counting, coverage, retention, thread_reads
+from timebase.store import bars, counting, coverage, retention, skipped, thread_reads
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
 from timebase.store.schema import BAR_SCHEMA
+from timebase.store.skipped import SkippedRange, SkipReport
 from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
@@ -136,16 +137,34 @@ class Store:
         *,
         start: datetime,
         end: datetime,
+        covered_end: datetime | None = None,
+        reported: SkipReport | None = None,
     ) -> WriteResult:
-        """Bars fetched from a provider for [start, end): cleaned, upserted and recorded as
-        covered in one transaction (both or neither)."""
+        """Bars fetched from a provider for [start, end), in one transaction (all or nothing):
+        cleaned and upserted; [start, covered_end) recorded as covered (default: all of it,
+        nothing when `covered_end <= start`); and whether bars of [start, end) were skipped
+        (here, or by the provider: `reported`) remembered, replacing what was remembered there
+        (`skipped_ranges`)."""
         key = series_key(symbol, interval, provider)
         bars.check_range(start, end)
         cleaned = await self._clean(table)
+        covered_end = end if covered_end is None else min(covered_end, end)
+        count = cleaned.skipped + (reported.count if reported else 0)
+        reasons = "; ".join(
+            part
+            for part in (
+                ", ".join(f"{k}: {v}" for k, v in cleaned.reasons.items()),
+                reported.reasons if reported else "",
+            )
+            if part
+        )
 
-        def write(conn: Connection) -> tuple[int, TimeRange]:
+        def write(conn: Connection) -> tuple[int, TimeRange | None]:
             written = bars.upsert_bars(conn, cleaned.table)
-            return written, coverage.record_range(conn, key, start, end)
+            skipped.remember(conn, key, start, end, count=count, reasons=reasons)
+            if covered_end <= start:
+                return written, None
+            return written, coverage.record_range(conn, key, start, covered_end)
 
         written, merged = await self.pool.run(write, doing="writing fetched bars")
         return WriteResult(written, cleaned.skipped, cleaned.reasons, merged)
@@ -171,6 +190,7 @@ class Store:
         def run(conn: Connection) -> int:
             deleted = bars.delete_bars(conn, key, start, end)
             coverage.remove_range(conn, key, start, end)
+            skipped.forget(conn, key, start, end)
             return deleted
 
         return await self.pool.run(run, doing="invalidating bars")
@@ -297,6 +317,24 @@ class Store:
             }
 
         return await self.pool.run(read, doing="reading coverage")
+
+    async def skipped_ranges(
+        self,
+        symbol: str,
+        interval: Interval | str,
+        providers: Iterable[str],
+        start: datetime,
+        end: datetime,
+    ) -> list[SkippedRange]:
+        """The ranges of these providers' series intersecting [start, end) whose fetch skipped
+        invalid bars (ordered by start)."""
+        keys = [series_key(symbol, interval, provider) for provider in providers]
+        if not keys:
+            return []
+        return await self.pool.run(
+            functools.partial(skipped.overlapping, keys=keys, start=start, end=end),
+            doing="reading skipped bars",
+        )
 
     async def missing(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime

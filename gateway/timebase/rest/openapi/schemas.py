@@ -33,6 +33,9 @@ def schemas() -> dict[str, Any]:
                     "INVALID_BARS_SKIPPED",
                     "RATE_LIMITED",
                 ],
+                "description": "INVALID_BARS_SKIPPED comes with every answer covering a range "
+                "fetched with invalid bars skipped (start/end: the range, count: the bars), "
+                "until a refresh fetches the range again with valid bars.",
             },
             "message": {"type": "string"},
             "provider": {"type": "string"},
