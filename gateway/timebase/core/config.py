@@ -34,6 +34,11 @@ and the most bars one JSON or CSV response may hold (Arrow and Flight have no li
       rate_limit_per_second: 20
       rate_limit_burst: 40
       max_bars: 100000
+      allowed_hosts: [timebase.internal]       # besides the bind address and loopback names
+      cors_origins: [https://app.example.com]  # CORS off unless set
+
+    TIMEBASE_REST_ALLOWED_HOSTS  rest.allowed_hosts  (comma-separated)
+    TIMEBASE_REST_CORS_ORIGINS   rest.cors_origins   (comma-separated)
 
 The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
 are found, which run, in which runtime, with which options, and its watchdog:
@@ -220,6 +225,11 @@ class RestConfig:
     rate_limit_burst: int = key(40, values.positive_int)
     #: Most bars one JSON or CSV response may hold (Arrow streams have no limit).
     max_bars: int = key(100_000, values.positive_int)
+    #: Host header values served besides the bind address, localhost, 127.0.0.1 and [::1]
+    #: (DNS rebinding): `name` (any port), `name:port`, or `*` (any host; behind a proxy).
+    allowed_hosts: tuple[str, ...] = key((), values.host_names, env="TIMEBASE_REST_ALLOWED_HOSTS")
+    #: Browser origins allowed cross-origin (CORS); empty: CORS off.
+    cors_origins: tuple[str, ...] = key((), values.origins, env="TIMEBASE_REST_CORS_ORIGINS")
 
 
 @dataclass(frozen=True)
