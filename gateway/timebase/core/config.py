@@ -16,6 +16,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_ENABLED      providers.enabled      (comma-separated slugs; unset: all)
     TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
+    TIMEBASE_PROVIDERS_PROCESS_USER providers.process_user (when root; default timebase or nobody)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -51,6 +52,7 @@ are found, which run, in which runtime, with which options, and its watchdog:
         synthetic: {options: {skip_weekends: true}}
         legacy: {runtime: remote, address: "10.0.0.5:50052"}
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
+        my-addon: {environment: [MY_ADDON_TOKEN]}   # passed from the gateway's environment
 """
 
 from __future__ import annotations
@@ -134,6 +136,9 @@ class ProviderSettings:
     memory_mb: int = key(256, values.positive_int)
     cpus: float = key(1.0, values.positive_float)
     pids_limit: int = key(256, values.positive_int)
+    #: process: names of gateway environment variables this provider gets too (it gets an
+    #: allow-list only: PATH, locale, proxies, …; timebase.supervisor.privileges).
+    environment: tuple[str, ...] = key((), values.env_names)
 
 
 def _provider_settings(raw: Any) -> dict[str, ProviderSettings]:
@@ -193,6 +198,11 @@ class ProvidersConfig:
     restart_window_seconds: float = key(300.0, values.positive_float)
     #: SIGTERM (or docker stop) grace before a provider is killed.
     stop_timeout_seconds: float = key(5.0, values.positive_float)
+    #: process: the user providers run as when TimeBase is root; None: `timebase` if it exists,
+    #: else `nobody` (timebase.supervisor.privileges).
+    process_user: str | None = key(
+        None, values.optional(values.text), env="TIMEBASE_PROVIDERS_PROCESS_USER"
+    )
 
 
 @dataclass(frozen=True)

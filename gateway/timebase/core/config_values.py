@@ -214,3 +214,19 @@ def origins(raw: Any) -> tuple[str, ...]:
             raise ValueError(f"expected an origin such as https://app.example.com, got {item!r}")
         found.append(item.rstrip("/"))
     return tuple(found)
+
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_names(raw: Any) -> tuple[str, ...]:
+    """Environment variable names: a list, or a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of environment variable names, got {raw!r}")
+    names = []
+    for item in items:
+        if not isinstance(item, str) or not _ENV_NAME_RE.fullmatch(item.strip()):
+            raise ValueError(f"expected an environment variable name, got {item!r}")
+        names.append(item.strip())
+    return tuple(names)
