@@ -100,6 +100,7 @@ async def test_a_secret_option_never_appears_in_logs_or_api_output(
     try:
         assert app.supervisor.get("careless").status is ProviderStatus.READY
         await app.supervisor.wait_for("failing", lambda s: s.status is ProviderStatus.FAILED, 20)
+        assert app.rest is not None
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"{app.rest.url}/api/providers") as resp,

@@ -17,6 +17,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
     TIMEBASE_PROVIDERS_PROCESS_USER providers.process_user (when root; default timebase or nobody)
+    TIMEBASE_PROVIDERS_DOCKER_NETWORK  providers.docker_network  (default timebase-providers)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -202,6 +203,10 @@ class ProvidersConfig:
     #: else `nobody` (timebase.supervisor.privileges).
     process_user: str | None = key(
         None, values.optional(values.text), env="TIMEBASE_PROVIDERS_PROCESS_USER"
+    )
+    #: docker: the network of the provider containers (a bridge, created when missing).
+    docker_network: str = key(
+        "timebase-providers", values.text, env="TIMEBASE_PROVIDERS_DOCKER_NETWORK"
     )
 
 

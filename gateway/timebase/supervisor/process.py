@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from timebase.sdk.errors import ConfigError
-from timebase.sdk.options import SECRET_MASK
+from timebase.sdk.options import mask_values
 from timebase.supervisor.privileges import RunAs, grant_access, provider_environment
 from timebase.supervisor.runtime import ExitInfo, Runtime, describe_exit
 from timebase.supervisor.state import ProviderStartError
@@ -44,8 +44,6 @@ LOOPBACK = "127.0.0.1"
 _LINE_LIMIT = 1 << 20
 _LOG_LINES = 200
 _READER_DRAIN_SECONDS = 2.0
-#: Secret values shorter than this are not scrubbed from output (they would garble it).
-_MIN_SCRUBBED = 4
 
 
 class ProcessRuntime(Runtime):
@@ -79,7 +77,7 @@ class ProcessRuntime(Runtime):
         self._extra_env = dict(env or {})
         self.run_as = run_as
         self._passed_env = tuple(passed_env)
-        self._secrets = sorted((s for s in secrets if len(s) >= _MIN_SCRUBBED), key=len)[::-1]
+        self._secrets = frozenset(secrets)
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
@@ -276,7 +274,8 @@ class ProcessRuntime(Runtime):
                     raw = await stream.read(_LINE_LIMIT)
                 if not raw:
                     break
-                line = self._scrub(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                line = mask_values(line, self._secrets)
                 self._lines.append(line)
                 if port is not None and not port.done():
                     match = LISTENING_RE.search(line)
@@ -290,13 +289,6 @@ class ProcessRuntime(Runtime):
                     ProviderStartError(f"provider {self.slug} closed stdout before listening")
                 )
                 port.exception()  # retrieved: never "exception was never retrieved"
-
-    def _scrub(self, line: str) -> str:
-        """`line` with the provider's secret option values masked."""
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, SECRET_MASK)
-        return line
 
     def _log_line(self, line: str, stream: str) -> None:
         level = logging.INFO if stream == "stdout" else logging.WARNING

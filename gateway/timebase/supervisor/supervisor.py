@@ -217,6 +217,8 @@ class Supervisor:
                 options=options,
                 limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),
                 log_level=self.config.log.level,
+                network=cfg.docker_network,
+                secrets=secrets,
             )
         return ProcessRuntime(
             slug,

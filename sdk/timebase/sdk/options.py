@@ -17,7 +17,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -290,6 +290,18 @@ def redact(values: Mapping[str, Any], secrets: frozenset[str] = frozenset()) -> 
         k: (SECRET_MASK if (k in secrets or is_secret_name(k)) and v not in (None, "") else v)
         for k, v in values.items()
     }
+
+
+#: Secret values shorter than this are not masked in free text (they would garble it).
+MIN_MASKED_LENGTH = 4
+
+
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """`text` with every occurrence of the secret `values` (longest first) masked."""
+    for value in sorted((v for v in values if len(v) >= MIN_MASKED_LENGTH), key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, SECRET_MASK)
+    return text
 
 
 def show_value(value: Any, secret: bool = False) -> str:
