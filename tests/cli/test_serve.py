@@ -31,6 +31,8 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
             "TIMEBASE_GRPC_PORT": "0",
             "TIMEBASE_FLIGHT_PORT": "0",
             "TIMEBASE_HTTP_PORT": "0",
+            # See tests/supervisor/test_privileges.py.
+            "TIMEBASE_PROVIDERS_PROCESS_USER": "root",
             **extra,
         }
     )

@@ -76,6 +76,7 @@ class ServedBackends:
                 "TIMEBASE_FLIGHT_PORT": str(flight_port),
                 "TIMEBASE_HTTP_PORT": str(_free_port()),
                 "TIMEBASE_LOG_LEVEL": "WARNING",
+                "TIMEBASE_PROVIDERS_PROCESS_USER": "root",  # tests/supervisor/test_privileges.py
                 **serve_database_env(backend, self.servers),
             }
         )

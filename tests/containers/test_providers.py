@@ -1,9 +1,10 @@
 """Every bundled provider's real image under the supervisor's `docker` runtime (real engine).
 
 Each runs hardened (non-root process, read-only root filesystem, no capabilities,
-no-new-privileges, memory/CPU/pids limits from the configuration), is reached by the gateway on
+no-new-privileges, memory/CPU/pids limits from the configuration) on the providers' own network
+only (a bridge without inter-container traffic, reused across runs), is reached by the gateway on
 the host through a port published on 127.0.0.1 only, answers the gRPC health service, and leaves
-no container or network behind once stopped.
+no container behind once stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.containers import support
 from tests.supervisor.conftest import make_config
 from timebase.core.config import ProviderSettings
 from timebase.supervisor import ProviderStatus, Supervisor
-from timebase.supervisor.docker_runtime import LABEL_MANAGED
+from timebase.supervisor.docker_runtime import DEFAULT_NETWORK, LABEL_MANAGED
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -46,6 +47,7 @@ def inspect(client: Any, container_id: str | None) -> dict[str, Any]:
         "provider_uids": [p[1] for p in top["Processes"] if "src/main.py" in p[-1]],
         "exec_uid": container.exec_run(["id", "-u"]).output.decode().strip(),
         "touch_exit": container.exec_run(["touch", "/app/x"]).exit_code,
+        "networks": sorted(container.attrs["NetworkSettings"]["Networks"]),
     }
 
 
@@ -101,10 +103,16 @@ async def test_every_bundled_provider_image_runs_hardened(
             assert seen["exec_uid"] not in ("", "0"), slug
             # The root filesystem is really read-only for it.
             assert seen["touch_exit"] != 0, slug
+            # Its own network only: not Docker's default bridge, where other containers live.
+            assert seen["networks"] == [DEFAULT_NETWORK], slug
     finally:
         await supervisor.stop()
     for slug in slugs:
         assert supervisor.get(slug).status is ProviderStatus.STOPPED
+    network = await asyncio.to_thread(docker_client.networks.get, DEFAULT_NETWORK)
+    assert network.attrs["Driver"] == "bridge"
+    assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    assert network.attrs["Labels"] == {"timebase.network": "providers"}
     assert await asyncio.to_thread(managed_leftovers, docker_client) == {
         "containers": [],
         "networks": [],

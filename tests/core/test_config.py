@@ -224,3 +224,61 @@ def test_every_environment_variable_is_documented_once() -> None:
     documented = set(re.findall(r"TIMEBASE_[A-Z_]+", config_module.__doc__ or ""))
     assert documented == {*config_module.ENV_KEYS, "TIMEBASE_CONFIG"}
     assert config_module.ENV_KEYS["TIMEBASE_DATABASE_URL"] == "database.url"
+
+
+def test_hardening_keys(tmp_path: Path) -> None:
+    path = tmp_path / "timebase.yaml"
+    path.write_text(
+        "rest:\n"
+        "  allowed_hosts: [TimeBase.internal, 'proxy.example:8443', '[::1]:8080']\n"
+        "  cors_origins: ['https://Dash.example.com/']\n"
+        "providers:\n"
+        "  process_user: timebase\n"
+        "  settings:\n"
+        "    synthetic: {environment: [MY_TOKEN]}\n"
+    )
+    config = load_config(
+        path,
+        environ={
+            "TIMEBASE_PROVIDERS_DOCKER_NETWORK": "my-providers",
+            "TIMEBASE_REST_CORS_ORIGINS": "https://a.example, http://localhost:3000",
+        },
+    )
+    assert config.rest.allowed_hosts == ("timebase.internal", "proxy.example:8443", "[::1]:8080")
+    assert config.rest.cors_origins == ("https://a.example", "http://localhost:3000")
+    assert config.providers.process_user == "timebase"
+    assert config.providers.docker_network == "my-providers"
+    assert config.providers.settings["synthetic"].environment == ("MY_TOKEN",)
+    defaults = load_config(None, environ={})
+    assert (defaults.rest.allowed_hosts, defaults.rest.cors_origins) == ((), ())
+    assert defaults.providers.process_user is None
+    assert defaults.providers.docker_network == "timebase-providers"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "TIMEBASE_REST_ALLOWED_HOSTS",
+            "good.example,bad host",
+            "TIMEBASE_REST_ALLOWED_HOSTS: rest.allowed_hosts: expected a host name, host:port "
+            "or *, got 'bad host'",
+        ),
+        (
+            "TIMEBASE_REST_CORS_ORIGINS",
+            "https://a.example/app",
+            "TIMEBASE_REST_CORS_ORIGINS: rest.cors_origins: expected an origin such as "
+            "https://app.example.com, got 'https://a.example/app'",
+        ),
+        (
+            "TIMEBASE_REST_CORS_ORIGINS",
+            "*",
+            "TIMEBASE_REST_CORS_ORIGINS: rest.cors_origins: expected an origin such as "
+            "https://app.example.com, got '*'",
+        ),
+    ],
+)
+def test_invalid_hardening_keys_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={variable: value})
+    assert err.value.message == message

@@ -60,6 +60,7 @@ async def test_the_supervisor_runs_it_from_an_extra_directory(tmp_path: Path) ->
             bundled_dir=tmp_path / "no-bundled-providers",
             directories=(FOLDER.parent,),
             settings={"flat-price": ProviderSettings(options={"volume": 7.0})},
+            process_user="root",  # see tests/supervisor/test_privileges.py
         ),
     )
     supervisor = Supervisor(config)

@@ -87,6 +87,7 @@ async def test_kill_9_mid_stream_keeps_received_bars_and_fetches_the_rest_elsewh
             directories=(root,),
             probe_interval_seconds=0.2,
             restart_backoff_seconds=0.1,
+            process_user="root",  # see tests/supervisor/test_privileges.py
         ),
         routing=RoutingConfig(priorities={"slow": 1, "backup": 2}, backoff_seconds=0.01),
     )

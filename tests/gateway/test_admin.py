@@ -26,6 +26,9 @@ from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
 # An SDK provider with one daily bar per day of the asked range (close = 100 + day of month).
+#: A raw body declared as JSON (bodies of any other type are refused with 415 first).
+JSON_BODY = {"Content-Type": "application/json"}
+
 BARS_PROVIDER = """\
 import time
 import pyarrow as pa
@@ -240,8 +243,8 @@ async def test_rest_install_and_remove(app: TimeBaseApp, tmp_path: Path) -> None
         assert "providers are installed from a folder in" in body["error"]["message"]
 
         bad: list[tuple[dict[str, Any], str]] = [
-            ({"data": b"{not json"}, "body: not valid JSON"),
-            ({"data": b""}, "body: not valid JSON"),
+            ({"data": b"{not json", "headers": JSON_BODY}, "body: not valid JSON"),
+            ({"data": b"", "headers": JSON_BODY}, "body: not valid JSON"),
             ({"json": ["tiny"]}, "body: expected a JSON object with folder"),
             ({"json": {}}, "folder: required"),
             ({"json": {"folder": 3}}, "folder: required"),

@@ -41,7 +41,7 @@ async def test_starts_store_and_grpc_on_an_external_database(
             flight_port=0,
             http_port=0,
             database=DatabaseConfig(url=fresh_database_url),
-            providers=ProvidersConfig(enabled=("synthetic",)),
+            providers=ProvidersConfig(enabled=("synthetic",), process_user="root"),
         )
     )
     await app.start()
@@ -149,7 +149,9 @@ async def test_real_time_bars_flow_from_a_provider_through_the_gateway(
             flight_port=0,
             http_port=0,
             database=DatabaseConfig(url=fresh_database_url),
-            providers=ProvidersConfig(enabled=("synthetic",), settings=settings),
+            providers=ProvidersConfig(
+                enabled=("synthetic",), settings=settings, process_user="root"
+            ),
         )
     )
     await app.start()

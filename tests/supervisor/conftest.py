@@ -27,6 +27,9 @@ FAST = {
     "max_restarts": 3,
     "restart_window_seconds": 60.0,
     "stop_timeout_seconds": 3.0,
+    # Run as root, providers would run as `nobody`, who cannot reach an interpreter installed in
+    # root's home (this machine's): these tests keep them root; test_privileges.py drops them.
+    "process_user": "root",
 }
 
 
@@ -80,7 +83,8 @@ from timebase.sdk import Provider, serve
 if os.path.exists("spawn-grandchild"):
     child = subprocess.Popen([sys.executable, "-c",
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
-    with open("grandchild.pid", "w") as f:
+    # Its own data folder: the only place it may write (its folder is read-only to it).
+    with open(os.path.join(os.environ["TIMEBASE_PROVIDER_DATA_DIR"], "grandchild.pid"), "w") as f:
         f.write(str(child.pid))
 
 class Tiny(Provider):

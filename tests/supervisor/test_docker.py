@@ -48,6 +48,7 @@ def test_container_spec_is_hardened() -> None:
     assert spec["environment"]["TIMEBASE_PROVIDER_OPTIONS"] == '{"skip_weekends": true}'
     assert spec["environment"]["TIMEBASE_PROVIDER_HOST"] == "0.0.0.0"
     assert spec["name"].startswith("timebase-synthetic-")
+    assert spec["network"] == "timebase-providers"  # its own network, not the default bridge
 
 
 def test_image_tag_and_build_context(tmp_path: Path) -> None:
@@ -236,8 +237,30 @@ class FakeClient:
                 outer.run.append(container)
                 return container
 
+        self.networks_created: list[dict[str, Any]] = []
+
+        class Network:
+            def __init__(self, attrs: dict[str, Any]) -> None:
+                self.attrs = attrs
+
+        class Networks:
+            def get(self, name: str) -> Network:
+                import docker.errors
+
+                for created in outer.networks_created:
+                    if created["name"] == name:
+                        return Network({"Driver": created["driver"]})
+                if name == "host":
+                    return Network({"Driver": "host"})
+                raise docker.errors.NotFound(name)
+
+            def create(self, name: str, **kwargs: Any) -> Network:
+                outer.networks_created.append({"name": name, **kwargs})
+                return Network({"Driver": kwargs["driver"]})
+
         self.images = Images()
         self.containers = Containers()
+        self.networks = Networks()
 
 
 async def test_docker_runtime_logic_with_a_stand_in_client() -> None:
@@ -258,6 +281,16 @@ async def test_docker_runtime_logic_with_a_stand_in_client() -> None:
     (container,) = client.run
     assert runtime.container_id == container.id
     assert container.spec["read_only"] is True
+    # Its own network, created once (a bridge without inter-container traffic), then reused.
+    assert container.spec["network"] == "timebase-providers"
+    assert client.networks_created == [
+        {
+            "name": "timebase-providers",
+            "driver": "bridge",
+            "options": {"com.docker.network.bridge.enable_icc": "false"},
+            "labels": {"timebase.network": "providers"},
+        }
+    ]
     assert await runtime.poll() is None
     assert await runtime.logs() == ["a", "b"]
     container.die(137)
@@ -279,6 +312,13 @@ async def test_docker_runtime_uses_a_local_image_and_fails_without_one() -> None
     await runtime.prepare()
     assert client.built == []
     assert runtime.image == "mine/syn:dev"
+    on_host = DockerRuntime("synthetic", None, client=FakeClient(have_image=True), network="host")
+    with pytest.raises(ProviderStartError) as info:
+        await on_host.prepare()
+    assert str(info.value) == (
+        "the Docker network host (providers.docker_network) uses the host driver; providers "
+        "need a bridge network: name another, or remove it and TimeBase creates one"
+    )
     missing = DockerRuntime("synthetic", None, client=FakeClient(have_image=False))
     with pytest.raises(
         ProviderStartError, match="not available locally and there is no Dockerfile"

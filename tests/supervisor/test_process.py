@@ -178,7 +178,7 @@ async def test_legacy_provider_ready_through_dataprovider_healthcheck(
 async def test_stop_leaves_no_orphans_including_grandchildren(
     data_dir: Path, empty_bundled: Path, providers_root: Path
 ) -> None:
-    folder = await provider_folder(providers_root, "parent", SDK_PROVIDER, grandchild=True)
+    await provider_folder(providers_root, "parent", SDK_PROVIDER, grandchild=True)
     config = make_config(data_dir, bundled_dir=empty_bundled, directories=(providers_root,))
     supervisor = Supervisor(config)
     await supervisor.start()
@@ -186,7 +186,8 @@ async def test_stop_leaves_no_orphans_including_grandchildren(
     try:
         assert state.status is ProviderStatus.READY, state.last_error
         assert state.pid is not None
-        grandchild = int(await asyncio.to_thread((folder / "grandchild.pid").read_text))
+        pid_file = data_dir / "providers" / "parent" / "grandchild.pid"
+        grandchild = int(await asyncio.to_thread(pid_file.read_text))
         assert await alive(state.pid)
         assert await alive(grandchild)
     finally:
@@ -248,7 +249,8 @@ from timebase.core.config import Config, ProvidersConfig
 from timebase.supervisor import Supervisor
 
 async def main():
-    config = Config(data_dir=Path(sys.argv[1]), providers=ProvidersConfig(enabled=("synthetic",)))
+    providers = ProvidersConfig(enabled=("synthetic",), process_user="root")
+    config = Config(data_dir=Path(sys.argv[1]), providers=providers)
     supervisor = Supervisor(config)
     await supervisor.start()
     print(supervisor.get("synthetic").pid, flush=True)

@@ -16,6 +16,8 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_ENABLED      providers.enabled      (comma-separated slugs; unset: all)
     TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
+    TIMEBASE_PROVIDERS_PROCESS_USER providers.process_user (when root; default timebase or nobody)
+    TIMEBASE_PROVIDERS_DOCKER_NETWORK  providers.docker_network  (default timebase-providers)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -34,6 +36,11 @@ and the most bars one JSON or CSV response may hold (Arrow and Flight have no li
       rate_limit_per_second: 20
       rate_limit_burst: 40
       max_bars: 100000
+      allowed_hosts: [timebase.internal]       # besides the bind address and loopback names
+      cors_origins: [https://app.example.com]  # CORS off unless set
+
+    TIMEBASE_REST_ALLOWED_HOSTS  rest.allowed_hosts  (comma-separated)
+    TIMEBASE_REST_CORS_ORIGINS   rest.cors_origins   (comma-separated)
 
 The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
 are found, which run, in which runtime, with which options, and its watchdog:
@@ -46,6 +53,7 @@ are found, which run, in which runtime, with which options, and its watchdog:
         synthetic: {options: {skip_weekends: true}}
         legacy: {runtime: remote, address: "10.0.0.5:50052"}
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
+        my-addon: {environment: [MY_ADDON_TOKEN]}   # passed from the gateway's environment
 """
 
 from __future__ import annotations
@@ -129,6 +137,9 @@ class ProviderSettings:
     memory_mb: int = key(256, values.positive_int)
     cpus: float = key(1.0, values.positive_float)
     pids_limit: int = key(256, values.positive_int)
+    #: process: names of gateway environment variables this provider gets too (it gets an
+    #: allow-list only: PATH, locale, proxies, …; timebase.supervisor.privileges).
+    environment: tuple[str, ...] = key((), values.env_names)
 
 
 def _provider_settings(raw: Any) -> dict[str, ProviderSettings]:
@@ -188,6 +199,15 @@ class ProvidersConfig:
     restart_window_seconds: float = key(300.0, values.positive_float)
     #: SIGTERM (or docker stop) grace before a provider is killed.
     stop_timeout_seconds: float = key(5.0, values.positive_float)
+    #: process: the user providers run as when TimeBase is root; None: `timebase` if it exists,
+    #: else `nobody` (timebase.supervisor.privileges).
+    process_user: str | None = key(
+        None, values.optional(values.text), env="TIMEBASE_PROVIDERS_PROCESS_USER"
+    )
+    #: docker: the network of the provider containers (a bridge, created when missing).
+    docker_network: str = key(
+        "timebase-providers", values.text, env="TIMEBASE_PROVIDERS_DOCKER_NETWORK"
+    )
 
 
 @dataclass(frozen=True)
@@ -220,6 +240,11 @@ class RestConfig:
     rate_limit_burst: int = key(40, values.positive_int)
     #: Most bars one JSON or CSV response may hold (Arrow streams have no limit).
     max_bars: int = key(100_000, values.positive_int)
+    #: Host header values served besides the bind address, localhost, 127.0.0.1 and [::1]
+    #: (DNS rebinding): `name` (any port), `name:port`, or `*` (any host; behind a proxy).
+    allowed_hosts: tuple[str, ...] = key((), values.host_names, env="TIMEBASE_REST_ALLOWED_HOSTS")
+    #: Browser origins allowed cross-origin (CORS); empty: CORS off.
+    cors_origins: tuple[str, ...] = key((), values.origins, env="TIMEBASE_REST_CORS_ORIGINS")
 
 
 @dataclass(frozen=True)

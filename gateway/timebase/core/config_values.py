@@ -174,3 +174,59 @@ def priorities(raw: Any) -> dict[str, int]:
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     return result
+
+
+_HOST_RE = re.compile(r"(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?")
+_ORIGIN_RE = re.compile(r"(https?)://(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?")
+
+
+def _items(raw: Any, what: str) -> list[str]:
+    """A list of strings, or (from the environment) a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of {what}, got {raw!r}")
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected a list of {what}, got {item!r} in it")
+        if item.strip():
+            out.append(item.strip().lower())
+    return out
+
+
+def host_names(raw: Any) -> tuple[str, ...]:
+    """Host header values: `name`, `name:port`, `[v6]`, `[v6]:port`, or `*` (any host)."""
+    hosts = []
+    for item in _items(raw, "host names"):
+        match = _HOST_RE.fullmatch(item)
+        if item != "*" and (match is None or not 0 < int(match.group(1) or 1) <= 65535):
+            raise ValueError(f"expected a host name, host:port or *, got {item!r}")
+        hosts.append(item)
+    return tuple(hosts)
+
+
+def origins(raw: Any) -> tuple[str, ...]:
+    """Browser origins: `http(s)://host[:port]` (no path, no trailing slash)."""
+    found = []
+    for item in _items(raw, "origins"):
+        match = _ORIGIN_RE.fullmatch(item.rstrip("/"))
+        if match is None or not 0 < int(match.group(2) or 1) <= 65535:
+            raise ValueError(f"expected an origin such as https://app.example.com, got {item!r}")
+        found.append(item.rstrip("/"))
+    return tuple(found)
+
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def env_names(raw: Any) -> tuple[str, ...]:
+    """Environment variable names: a list, or a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of environment variable names, got {raw!r}")
+    names = []
+    for item in items:
+        if not isinstance(item, str) or not _ENV_NAME_RE.fullmatch(item.strip()):
+            raise ValueError(f"expected an environment variable name, got {item!r}")
+        names.append(item.strip())
+    return tuple(names)

@@ -21,7 +21,7 @@ from aiohttp import web
 from timebase.core.config import RestConfig
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
-from timebase.rest import middleware
+from timebase.rest import guard, middleware
 from timebase.rest.docs_page import render as render_docs
 from timebase.rest.envelope import dumps
 from timebase.rest.keys import API, CONFIG, DOCS_BODY, LIMITER, METRICS, SPEC_BODY, STREAMS
@@ -42,10 +42,16 @@ def build_app(
     config: RestConfig | None = None,
     metrics: Metrics | None = None,
     realtime: RealtimeHub | None = None,
+    host: str = "127.0.0.1",
 ) -> web.Application:
-    """The REST application over `api` (its routes, middlewares and dependencies)."""
+    """The REST application over `api` (its routes, middlewares and dependencies); `host` is
+    the bind address (a Host the door serves, besides the loopback names)."""
     config = config or RestConfig()
-    app = web.Application(middlewares=[middleware.envelope, middleware.rate_limit])
+    # The envelope first (every error leaves as JSON), then the request checks (Host first).
+    app = web.Application(
+        middlewares=[middleware.envelope, *guard.MIDDLEWARES, middleware.rate_limit]
+    )
+    guard.install(app, guard.Guard.build(host, config.allowed_hosts, config.cors_origins))
     app[API] = api
     app[CONFIG] = config
     app[METRICS] = metrics or Metrics(api.history, api.store, realtime)
@@ -96,6 +102,7 @@ class RestServer:
             config=config,
             metrics=metrics or Metrics(api.history, api.store, realtime),
             realtime=realtime,
+            host=host,
         )
         self._runner: web.AppRunner | None = None
 

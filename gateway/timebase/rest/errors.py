@@ -18,11 +18,13 @@ from timebase.sdk.errors import (
     DatabaseError,
     DataUnavailable,
     ErrorKind,
+    HostNotAllowed,
     InvalidIntervalError,
     InvalidRequestError,
     InvalidTimeRangeError,
     MethodNotAllowed,
     NotImplementedByServer,
+    OriginNotAllowed,
     ProviderAlreadyInstalled,
     ProviderCapabilityMissing,
     ProviderNotFound,
@@ -31,6 +33,7 @@ from timebase.sdk.errors import (
     RouteNotFound,
     SymbolNotFound,
     TimeBaseError,
+    UnsupportedMediaType,
 )
 
 _log = logging.getLogger("timebase.rest")
@@ -47,8 +50,12 @@ HTTP_STATUS: dict[ErrorKind, int] = {
     ErrorKind.UNIMPLEMENTED: 501,
     ErrorKind.UNAVAILABLE: 503,
 }
-#: HTTP's one refinement of a kind: a route that exists but not for the method (REST only).
-_METHOD_NOT_ALLOWED = 405
+#: HTTP's refinements of a kind (REST only): a route that exists but not for the method, and a
+#: body that is not JSON.
+_REFINED_STATUS: tuple[tuple[type[TimeBaseError], int], ...] = (
+    (MethodNotAllowed, 405),
+    (UnsupportedMediaType, 415),
+)
 
 #: The errors the REST door answers with (its documented codes: docs/rest.md, OpenAPI).
 PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
@@ -68,19 +75,27 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     ProviderUnavailable,
     DatabaseError,
 )
+#: The request checks' errors (`timebase.rest.guard`): Host, Origin, Content-Type.
+GUARD_ERRORS: tuple[type[TimeBaseError], ...] = (
+    HostNotAllowed,
+    OriginNotAllowed,
+    UnsupportedMediaType,
+)
 
 
 def http_status(exc: TimeBaseError | type[TimeBaseError]) -> int:
     """The HTTP status of an error (instance or class)."""
     cls = exc if isinstance(exc, type) else type(exc)
-    if issubclass(cls, MethodNotAllowed):
-        return _METHOD_NOT_ALLOWED
+    for refined, status in _REFINED_STATUS:
+        if issubclass(cls, refined):
+            return status
     return HTTP_STATUS[cls.kind]
 
 
 #: Every error code the REST door answers with, and its HTTP status (documented in OpenAPI).
 ERROR_CODES: dict[str, int] = {
     **{cls.code: http_status(cls) for cls in PUBLIC_ERRORS},
+    **{cls.code: http_status(cls) for cls in GUARD_ERRORS},
     "INTERNAL_ERROR": 500,
 }
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import BarRequest, build_request
+from timebase.rest.guard import require_json
 from timebase.sdk.conventions import parse_bool
 from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
 from timebase.sdk.intervals import INTERVALS, Interval
@@ -32,7 +33,12 @@ _MAX_BODY_BYTES = 64 * 1024
 
 
 async def json_object(request: web.Request, known: set[str]) -> dict[str, Any]:
-    """The request's body: a JSON object with only `known` keys (InvalidRequestError otherwise)."""
+    """The request's body: a JSON object with only `known` keys (InvalidRequestError otherwise).
+
+    The one place REST bodies are read: declared `application/json` (UnsupportedMediaType
+    otherwise, as the `guard.check_json_body` middleware also checks), size-limited, parsed.
+    """
+    require_json(request)
     if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
         raise InvalidRequestError(
             f"body: too large ({request.content_length} bytes; at most {_MAX_BODY_BYTES})",

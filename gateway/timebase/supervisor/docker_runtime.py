@@ -6,7 +6,16 @@ when the provider is one of the bundled ones (their Dockerfiles copy the SDK fro
 the provider folder otherwise. Containers are labelled `timebase.provider=<slug>` and
 `timebase.managed=true` (leftovers of a crashed gateway are removed at the next start), run as a
 non-root user with a read-only root filesystem, all capabilities dropped, no-new-privileges and
-memory/CPU/pids limits; the gRPC port is published on 127.0.0.1 only, on an ephemeral host port.
+memory/CPU/pids limits; the gRPC port is published on 127.0.0.1 only, on an ephemeral host port,
+through which the gateway reaches them.
+
+Provider containers join one network only, their own (`providers.docker_network`, default
+`timebase-providers`): a bridge network created when missing (labelled `timebase.network`), with
+inter-container traffic off, so a provider reaches neither the other providers nor the
+containers on Docker's default bridge; it keeps its egress (Yahoo is on the internet). An
+existing network of that name is reused if it is a bridge. The values of secret options are
+masked in the container output the gateway logs.
+
 Every docker SDK call blocks, so each runs in a worker thread.
 """
 
@@ -18,12 +27,13 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
+from timebase.sdk.options import mask_values
 from timebase.supervisor.runtime import ExitInfo, Runtime
 from timebase.supervisor.state import ProviderStartError
 
@@ -35,6 +45,11 @@ LABEL_PROVIDER = "timebase.provider"
 LABEL_MANAGED = "timebase.managed"
 DEFAULT_USER = "10001:10001"
 _PORT_WAIT_SECONDS = 10.0
+#: The providers' own network: its default name, its label, its bridge options.
+DEFAULT_NETWORK = "timebase-providers"
+LABEL_NETWORK = "timebase.network"
+NETWORK_OPTIONS = {"com.docker.network.bridge.enable_icc": "false"}
+_network_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,9 +87,11 @@ def container_spec(
     limits: ContainerLimits,
     log_level: str = "INFO",
     user: str = DEFAULT_USER,
+    network: str = DEFAULT_NETWORK,
 ) -> dict[str, Any]:
     """Keyword arguments of `client.containers.run` for one provider instance."""
     return {
+        "network": network,
         "image": image,
         "name": f"timebase-{slug}-{uuid.uuid4().hex[:8]}",
         "detach": True,
@@ -99,6 +116,39 @@ def container_spec(
     }
 
 
+def ensure_network(client: Any, name: str) -> None:
+    """The providers' network `name`: created (a bridge without inter-container traffic) when
+    missing, reused when it is a bridge; ProviderStartError otherwise. Blocking."""
+    import docker.errors
+
+    with _network_lock:
+        try:
+            network = client.networks.get(name)
+        except docker.errors.NotFound:
+            try:
+                client.networks.create(
+                    name,
+                    driver="bridge",
+                    options=NETWORK_OPTIONS,
+                    labels={LABEL_NETWORK: "providers"},
+                )
+                log.info("created the providers' Docker network %s", name)
+                return
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another gateway created it meanwhile
+                    raise ProviderStartError(
+                        f"cannot create the providers' Docker network {name}: {exc}"
+                    ) from None
+                network = client.networks.get(name)
+        driver = network.attrs.get("Driver")
+        if driver != "bridge":
+            raise ProviderStartError(
+                f"the Docker network {name} (providers.docker_network) uses the {driver} "
+                "driver; providers need a bridge network: name another, or remove it and "
+                "TimeBase creates one"
+            )
+
+
 class DockerRuntime(Runtime):
     kind = "docker"
 
@@ -113,8 +163,12 @@ class DockerRuntime(Runtime):
         limits: ContainerLimits | None = None,
         log_level: str = "INFO",
         client: Any = None,
+        network: str = DEFAULT_NETWORK,
+        secrets: Collection[str] = (),
     ) -> None:
         super().__init__(slug)
+        self.network = network
+        self._secrets = frozenset(secrets)
         self.folder = folder
         self.image = image_tag(slug, version, image)
         self.options = dict(options or {})
@@ -132,6 +186,7 @@ class DockerRuntime(Runtime):
     def _prepare(self) -> None:
         client = self._docker()
         self._remove_leftovers(client)
+        ensure_network(client, self.network)
         import docker.errors
 
         try:
@@ -205,12 +260,14 @@ class DockerRuntime(Runtime):
         import docker.errors
 
         client = self._docker()
+        ensure_network(client, self.network)  # it may have been removed since
         spec = container_spec(
             self.slug,
             self.image,
             options=self.options,
             limits=self.limits,
             log_level=self.log_level,
+            network=self.network,
         )
         try:
             self._container = client.containers.run(**spec)
@@ -245,6 +302,7 @@ class DockerRuntime(Runtime):
             with contextlib.suppress(Exception):
                 for raw in container.logs(stream=True, follow=True):
                     line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    line = mask_values(line, self._secrets)
                     provider_log.info(
                         "%s", line, extra={"provider": self.slug, "container": container.name}
                     )
@@ -299,7 +357,8 @@ class DockerRuntime(Runtime):
         def read() -> list[str]:
             with contextlib.suppress(Exception):
                 raw: bytes = container.logs(tail=tail)
-                return raw.decode("utf-8", errors="replace").splitlines()
+                text = raw.decode("utf-8", errors="replace")
+                return mask_values(text, self._secrets).splitlines()
             return []
 
         return await asyncio.to_thread(read)

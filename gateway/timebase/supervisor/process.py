@@ -7,7 +7,11 @@ before it returns, so no process outlives its supervisor.
 
 The port comes from the provider's `TIMEBASE_PROVIDER_LISTENING port=NNNNN` stdout line; every
 other line of stdout and stderr goes to the gateway's log (logger `timebase.provider`, field
-`provider` = slug). JSON lines from the SDK's logging keep their level and message.
+`provider` = slug). JSON lines from the SDK's logging keep their level and message. The values
+of the provider's secret options are masked in every line kept or logged.
+
+When TimeBase is root the provider runs as an unprivileged user, and always with an allow-listed
+environment (`timebase.supervisor.privileges`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from timebase.sdk.errors import ConfigError
+from timebase.sdk.options import mask_values
+from timebase.supervisor.privileges import RunAs, grant_access, provider_environment
 from timebase.supervisor.runtime import ExitInfo, Runtime, describe_exit
 from timebase.supervisor.state import ProviderStartError
 from timebase.supervisor.venv import provider_python
@@ -37,8 +44,6 @@ LOOPBACK = "127.0.0.1"
 _LINE_LIMIT = 1 << 20
 _LOG_LINES = 200
 _READER_DRAIN_SECONDS = 2.0
-# Environment variables of the gateway a provider must not inherit (secrets, its own ports).
-_PRIVATE_PREFIX = "TIMEBASE_"
 
 
 class ProcessRuntime(Runtime):
@@ -55,7 +60,13 @@ class ProcessRuntime(Runtime):
         python: str | None = None,
         interpreter: Callable[[Path, str, Path], str] = provider_python,
         env: Mapping[str, str] | None = None,
+        run_as: RunAs | None = None,
+        passed_env: Collection[str] = (),
+        secrets: Collection[str] = (),
     ) -> None:
+        """`env`: variables set for the provider (over the allow-listed ones); `run_as`: the
+        user it runs as (None: this process's); `passed_env`: gateway variables it gets too;
+        `secrets`: option values masked in its output."""
         super().__init__(slug)
         self.folder = folder
         self.data_dir = data_dir
@@ -64,6 +75,9 @@ class ProcessRuntime(Runtime):
         self.python = python
         self._interpreter = interpreter
         self._extra_env = dict(env or {})
+        self.run_as = run_as
+        self._passed_env = tuple(passed_env)
+        self._secrets = frozenset(secrets)
         self._proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
@@ -90,9 +104,22 @@ class ProcessRuntime(Runtime):
                     self.python,
                     extra={"provider": self.slug},
                 )
+        if self.run_as is not None:
+            try:
+                await asyncio.to_thread(
+                    grant_access,
+                    self.run_as,
+                    self.provider_data_dir,
+                    self.folder,
+                    Path(self.python),
+                )
+            except ConfigError as exc:
+                raise ProviderStartError(
+                    f"provider {self.slug}: {exc.message}", provider=self.slug
+                ) from None
 
     def _environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIX)}
+        env = provider_environment(os.environ, self.provider_data_dir, self._passed_env)
         env.update(
             {
                 "TIMEBASE_PROVIDER_HOST": LOOPBACK,
@@ -120,6 +147,7 @@ class ProcessRuntime(Runtime):
                 f"provider {self.slug}: {main} does not exist", provider=self.slug
             )
         self._lines.clear()
+        run_as = self.run_as
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
@@ -131,6 +159,9 @@ class ProcessRuntime(Runtime):
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 limit=_LINE_LIMIT,
+                user=run_as.uid if run_as else None,
+                group=run_as.gid if run_as else None,
+                extra_groups=[] if run_as else None,
             )
         except OSError as exc:
             raise ProviderStartError(
@@ -144,7 +175,13 @@ class ProcessRuntime(Runtime):
             asyncio.create_task(self._read(proc.stdout, "stdout", port)),
             asyncio.create_task(self._read(proc.stderr, "stderr", None)),
         ]
-        log.info("provider %s started (pid %d)", self.slug, proc.pid, extra={"provider": self.slug})
+        log.info(
+            "provider %s started (pid %d%s)",
+            self.slug,
+            proc.pid,
+            f", user {run_as.name}" if run_as else "",
+            extra={"provider": self.slug},
+        )
         try:
             return f"{LOOPBACK}:{await self._wait_listening(proc, port)}"
         except BaseException:
@@ -238,6 +275,7 @@ class ProcessRuntime(Runtime):
                 if not raw:
                     break
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                line = mask_values(line, self._secrets)
                 self._lines.append(line)
                 if port is not None and not port.done():
                     match = LISTENING_RE.search(line)

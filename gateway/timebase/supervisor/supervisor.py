@@ -38,6 +38,7 @@ from timebase.supervisor.discovery import (
     discover,
 )
 from timebase.supervisor.docker_runtime import ContainerLimits, DockerRuntime
+from timebase.supervisor.privileges import provider_user
 from timebase.supervisor.process import ProcessRuntime
 from timebase.supervisor.remote import RemoteRuntime
 from timebase.supervisor.runtime import Runtime
@@ -206,7 +207,7 @@ class Supervisor:
         if found is None:
             dirs = ", ".join(str(d) for d in self.provider_dirs())
             raise ConfigError(f"provider {slug!r} is enabled but was not found in {dirs}")
-        options = _validated_options(found.manifest, settings, where)
+        options, secrets = _validated_options(found.manifest, settings, where)
         if kind == "docker":
             return DockerRuntime(
                 slug,
@@ -216,6 +217,8 @@ class Supervisor:
                 options=options,
                 limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),
                 log_level=self.config.log.level,
+                network=cfg.docker_network,
+                secrets=secrets,
             )
         return ProcessRuntime(
             slug,
@@ -223,6 +226,9 @@ class Supervisor:
             data_dir=self.config.data_dir,
             options=options,
             log_level=self.config.log.level,
+            run_as=provider_user(cfg.process_user),
+            passed_env=settings.environment,
+            secrets=secrets,
         )
 
     async def install(self, folder: Path | str) -> ProviderState:
@@ -321,7 +327,8 @@ def _runtime_of(settings: ProviderSettings, default: str) -> str:
 
 def _validated_options(
     manifest: Manifest, settings: ProviderSettings, where: str
-) -> dict[str, object]:
-    """The configured options, checked against the manifest's schema (ConfigError otherwise)."""
-    manifest.validate_options(settings.options, source=f"{where}.options")
-    return dict(settings.options)
+) -> tuple[dict[str, object], frozenset[str]]:
+    """The configured options, checked against the manifest's schema (ConfigError otherwise),
+    and the values of the secret ones."""
+    validated = manifest.validate_options(settings.options, source=f"{where}.options")
+    return dict(settings.options), validated.secret_values()

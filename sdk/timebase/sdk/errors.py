@@ -21,6 +21,9 @@ Exception tree (code, kind)::
     │   ├── InvalidDataError          INVALID_DATA                 invalid
     │   └── ProviderCapabilityMissing PROVIDER_CAPABILITY_MISSING  invalid
     ├── MethodNotAllowed              METHOD_NOT_ALLOWED           invalid
+    ├── HostNotAllowed                HOST_NOT_ALLOWED             invalid
+    ├── UnsupportedMediaType          UNSUPPORTED_MEDIA_TYPE       invalid
+    ├── OriginNotAllowed              ORIGIN_NOT_ALLOWED           permission
     ├── ProviderNotFound              PROVIDER_NOT_FOUND           not_found
     ├── SymbolNotFound                SYMBOL_NOT_FOUND             not_found
     ├── DataUnavailable               DATA_UNAVAILABLE             not_found
@@ -135,6 +138,27 @@ class MethodNotAllowed(TimeBaseError):
 
     code = "METHOD_NOT_ALLOWED"
     kind = ErrorKind.INVALID
+
+
+class HostNotAllowed(TimeBaseError):
+    """The request's Host header is not one the REST door serves (DNS rebinding protection)."""
+
+    code = "HOST_NOT_ALLOWED"
+    kind = ErrorKind.INVALID
+
+
+class UnsupportedMediaType(TimeBaseError):
+    """A request body that is not `application/json` (REST answers 415)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    kind = ErrorKind.INVALID
+
+
+class OriginNotAllowed(TimeBaseError):
+    """A browser request from a foreign Origin to a state-changing route or the WebSocket."""
+
+    code = "ORIGIN_NOT_ALLOWED"
+    kind = ErrorKind.PERMISSION
 
 
 # -- not found ---------------------------------------------------------------------------------

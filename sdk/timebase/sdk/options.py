@@ -5,8 +5,10 @@ each option (``str``, ``int``, ``float``, ``bool``, ``url``, ``email``, ``port``
 ``match(<regex>)``, ``list(a|b|c)``, ``int(min,max)``, ``float(min,max)``; a trailing ``?`` makes
 an option optional). `parse_option_type` reads one type into an `OptionSpec`, which coerces
 values; `validate_options` builds the `Options` mapping a provider receives from the manifest's
-defaults and the JSON object in ``TIMEBASE_PROVIDER_OPTIONS``. Secrets (``password`` options) are
-masked in its repr and never logged. The manifest itself is `timebase.sdk.manifest`.
+defaults and the JSON object in ``TIMEBASE_PROVIDER_OPTIONS``. Secrets are masked in its repr, in
+error messages and wherever TimeBase shows options: options typed ``password`` (or ``secret``),
+and options of any type whose name contains ``key``, ``token``, ``secret`` or ``password``
+(`is_secret_name`; ``api_key: str`` is a secret). The manifest itself is `timebase.sdk.manifest`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +27,15 @@ from timebase.sdk.errors import ConfigError
 
 OPTIONS_ENV = "TIMEBASE_PROVIDER_OPTIONS"
 SECRET_MASK = "**********"
+#: An option whose name contains one of these (case-insensitive) is a secret, whatever its type.
+SECRET_NAME_PARTS = ("key", "token", "secret", "password")
+
+
+def is_secret_name(name: str) -> bool:
+    """True when option `name` names a secret (`api_key`, `AccessToken`, `db_password`, …)."""
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS)
+
 
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TYPE_ALIASES = {
@@ -62,7 +73,8 @@ class OptionSpec:
 
     @property
     def secret(self) -> bool:
-        return self.type == "password"
+        """Typed `password`, or named like a secret (`is_secret_name`)."""
+        return self.type == "password" or is_secret_name(self.name)
 
     def coerce(self, value: Any, where: str) -> Any:
         """`value` converted to this option's type, or ConfigError naming `where`."""
@@ -76,16 +88,21 @@ class OptionSpec:
             if t == "url":
                 parts = urlsplit(text)
                 if not parts.scheme or not (parts.netloc or parts.path):
-                    raise ConfigError(f"{where}: expected a URL, got {text!r}")
+                    raise ConfigError(
+                        f"{where}: expected a URL, got {show_value(text, self.secret)}"
+                    )
             elif t == "email" and not _EMAIL_RE.fullmatch(text):
-                raise ConfigError(f"{where}: expected an e-mail address, got {text!r}")
+                raise ConfigError(
+                    f"{where}: expected an e-mail address, got {show_value(text, self.secret)}"
+                )
             elif t == "match" and self.pattern is not None and not re.fullmatch(self.pattern, text):
                 raise ConfigError(
                     f"{where}: {show_value(text, self.secret)} does not match {self.pattern!r}"
                 )
             elif t == "list" and text not in self.choices:
                 raise ConfigError(
-                    f"{where}: expected one of {', '.join(self.choices)}, got {text!r}"
+                    f"{where}: expected one of {', '.join(self.choices)}, "
+                    f"got {show_value(text, self.secret)}"
                 )
             return text
         if t == "bool":
@@ -94,47 +111,53 @@ class OptionSpec:
             parsed = parse_bool(value, strict=True) if isinstance(value, str) else None
             if parsed is not None:
                 return parsed
-            raise ConfigError(f"{where}: expected a bool, got {value!r}")
+            raise ConfigError(f"{where}: expected a bool, got {show_value(value, self.secret)}")
         if t in ("int", "port"):
             number: int | float
+            shown = show_value(value, self.secret)
             if isinstance(value, bool):
-                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+                raise ConfigError(f"{where}: expected an integer, got {shown}")
             if isinstance(value, int):
                 number = value
             elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
                 number = int(value)
             else:
-                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+                raise ConfigError(f"{where}: expected an integer, got {shown}")
             low, high = (1, 65535) if t == "port" else (self.minimum, self.maximum)
-            self._check_bounds(number, low, high, where)
+            self._check_bounds(number, low, high, where, self.secret)
             return number
         if t == "float":
+            shown = show_value(value, self.secret)
             if isinstance(value, bool):
-                raise ConfigError(f"{where}: expected a number, got {value!r}")
+                raise ConfigError(f"{where}: expected a number, got {shown}")
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+                raise ConfigError(f"{where}: expected a number, got {shown}") from None
             if not math.isfinite(number):
-                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-            self._check_bounds(number, self.minimum, self.maximum, where)
+                raise ConfigError(f"{where}: expected a finite number, got {shown}")
+            self._check_bounds(number, self.minimum, self.maximum, where, self.secret)
             return number
         raise AssertionError(t)  # pragma: no cover - types are checked at parse time
 
     @staticmethod
-    def _check_bounds(number: float, low: float | None, high: float | None, where: str) -> None:
+    def _check_bounds(
+        number: float, low: float | None, high: float | None, where: str, secret: bool = False
+    ) -> None:
+        shown = repr(SECRET_MASK) if secret else _num(number)
         if low is not None and number < low:
-            raise ConfigError(f"{where}: must be >= {_num(low)}, got {_num(number)}")
+            raise ConfigError(f"{where}: must be >= {_num(low)}, got {shown}")
         if high is not None and number > high:
-            raise ConfigError(f"{where}: must be <= {_num(high)}, got {_num(number)}")
+            raise ConfigError(f"{where}: must be <= {_num(high)}, got {shown}")
 
 
 class Options(Mapping[str, Any]):
-    """The validated options of a provider; `password` options are masked in repr/str."""
+    """The validated options of a provider; secrets (`secrets`, and every option named like a
+    secret) are masked in repr/str."""
 
     def __init__(self, values: Mapping[str, Any], secrets: frozenset[str] = frozenset()) -> None:
         self._values = dict(values)
-        self._secrets = secrets
+        self._secrets = secrets | {k for k in self._values if is_secret_name(k)}
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -147,10 +170,13 @@ class Options(Mapping[str, Any]):
 
     def redacted(self) -> dict[str, Any]:
         """The options with secrets replaced by a mask: safe to log."""
-        return {
-            k: (SECRET_MASK if k in self._secrets and v not in (None, "") else v)
-            for k, v in self._values.items()
-        }
+        return redact(self._values, self._secrets)
+
+    def secret_values(self) -> frozenset[str]:
+        """The secrets' values as text (to scrub them from a provider's output)."""
+        return frozenset(
+            str(v) for k, v in self._values.items() if k in self._secrets and v not in (None, "")
+        )
 
     def __repr__(self) -> str:
         return f"Options({self.redacted()!r})"
@@ -256,6 +282,26 @@ def validate_options(
         values[key] = spec.coerce(value, f"{source}: {key}")
     secrets = frozenset(k for k, s in schema.items() if s.secret)
     return Options(values, secrets)
+
+
+def redact(values: Mapping[str, Any], secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`values` with each secret (named in `secrets`, or named like one) masked."""
+    return {
+        k: (SECRET_MASK if (k in secrets or is_secret_name(k)) and v not in (None, "") else v)
+        for k, v in values.items()
+    }
+
+
+#: Secret values shorter than this are not masked in free text (they would garble it).
+MIN_MASKED_LENGTH = 4
+
+
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """`text` with every occurrence of the secret `values` (longest first) masked."""
+    for value in sorted((v for v in values if len(v) >= MIN_MASKED_LENGTH), key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, SECRET_MASK)
+    return text
 
 
 def show_value(value: Any, secret: bool = False) -> str:

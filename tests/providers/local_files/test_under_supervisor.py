@@ -19,7 +19,9 @@ CSV = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,10,12,9,11,10.5,100
 
 async def test_serves_files_dropped_into_its_data_folder(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    config = Config(data_dir=data_dir, providers=ProvidersConfig(enabled=("local-files",)))
+    config = Config(
+        data_dir=data_dir, providers=ProvidersConfig(enabled=("local-files",), process_user="root")
+    )
     supervisor = Supervisor(config)
     await supervisor.start()
     try:

@@ -24,7 +24,10 @@ def build_spec(version: str) -> dict[str, Any]:
             "title": "TimeBase REST API",
             "version": version,
             "description": "OHLCV bars from many providers through one API. Every JSON response "
-            "uses the envelope `{success, data | error, meta}`; errors carry a stable `code`.",
+            "uses the envelope `{success, data | error, meta}`; errors carry a stable `code`. "
+            "Every route checks the `Host` header (400 HOST_NOT_ALLOWED unless it is the bind "
+            "address, a loopback name or one of `rest.allowed_hosts`); CORS is off unless "
+            "`rest.cors_origins` lists origins.",
             "license": {"name": "MIT", "identifier": "MIT"},
         },
         "servers": [{"url": "/"}],

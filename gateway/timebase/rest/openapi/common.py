@@ -56,7 +56,9 @@ def errors(*statuses: int) -> dict[str, Any]:
 ADMIN_NOTE = (
     "Admin route. The REST door binds 127.0.0.1 unless `TIMEBASE_HOST` says otherwise; only "
     "folders inside the configured provider directories can be installed, never an arbitrary "
-    "path or URL."
+    "path or URL. A body must be `application/json` (415 UNSUPPORTED_MEDIA_TYPE), and a "
+    "browser's `Origin` must be the server's own or one of `rest.cors_origins` "
+    "(403 ORIGIN_NOT_ALLOWED)."
 )
 
 COMMON_HEADERS: dict[str, Any] = {

@@ -64,7 +64,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [{"$ref": "#/components/parameters/RequestId"}],
                 "responses": {
                     "200": ok("ProviderList", "The providers, running ones first."),
-                    **errors(429, 500, 503),
+                    **errors(400, 429, 500, 503),
                 },
             },
             "post": {
@@ -93,7 +93,7 @@ def paths() -> dict[str, Any]:
                             },
                         },
                     },
-                    **errors(400, 409, 429, 500, 501),
+                    **errors(400, 403, 409, 415, 429, 500, 501),
                 },
             },
         },
@@ -108,7 +108,7 @@ def paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": ok("Provider", "The provider."),
-                    **errors(404, 429, 500, 503),
+                    **errors(400, 404, 429, 500, 503),
                 },
             },
             "delete": {
@@ -123,7 +123,7 @@ def paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": ok("ProviderRemoved", "Removed."),
-                    **errors(400, 404, 429, 500, 501),
+                    **errors(400, 403, 404, 429, 500, 501),
                 },
             },
         },
@@ -135,7 +135,10 @@ def paths() -> dict[str, Any]:
                 "when some providers are down); 503 DATABASE_ERROR when it is not.",
                 "tags": ["service"],
                 "parameters": [{"$ref": "#/components/parameters/RequestId"}],
-                "responses": {"200": ok("Health", "Healthy or degraded."), **errors(500, 503)},
+                "responses": {
+                    "200": ok("Health", "Healthy or degraded."),
+                    **errors(400, 500, 503),
+                },
             }
         },
         "/api/version": {
@@ -144,14 +147,15 @@ def paths() -> dict[str, Any]:
                 "summary": "TimeBase's name and version",
                 "tags": ["service"],
                 "parameters": [{"$ref": "#/components/parameters/RequestId"}],
-                "responses": {"200": ok("Version", "The version."), **errors(429, 500)},
+                "responses": {"200": ok("Version", "The version."), **errors(400, 429, 500)},
             }
         },
         "/api/stream": {
             "get": {
                 "operationId": "stream",
                 "summary": "Real-time bars over a WebSocket",
-                "description": "Upgrade to a WebSocket. Client messages are `StreamControl` "
+                "description": "Upgrade to a WebSocket (a browser's `Origin` must be the "
+                "server's own or one of `rest.cors_origins`: 403 ORIGIN_NOT_ALLOWED). Client messages are `StreamControl` "
                 "JSON objects; the server sends `StreamAck`, `StreamBar`, `StreamWarning` and "
                 "`StreamError` objects (field `type`). Bars in progress have `final: false`; "
                 "only final bars are stored. A bad message gets an error and the stream stays "
@@ -160,7 +164,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [{"$ref": "#/components/parameters/RequestId"}],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol."},
-                    **errors(400, 429, 503),
+                    **errors(400, 403, 429, 503),
                 },
                 "x-websocket": {
                     "client": ref("StreamControl"),
@@ -184,7 +188,8 @@ def paths() -> dict[str, Any]:
                     "200": {
                         "description": "OpenAPI 3.1",
                         "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
+                    },
+                    **errors(400),
                 },
             }
         },
@@ -197,7 +202,8 @@ def paths() -> dict[str, Any]:
                     "200": {
                         "description": "HTML",
                         "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **errors(400),
                 },
             }
         },
@@ -210,7 +216,8 @@ def paths() -> dict[str, Any]:
                     "200": {
                         "description": "Prometheus text exposition format 0.0.4",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **errors(400),
                 },
             }
         },
