@@ -18,7 +18,7 @@ from timebase.core.config import ProviderSettings
 from timebase.sdk.errors import ConfigError
 from timebase.supervisor import ProviderStatus, Supervisor
 from timebase.supervisor.privileges import PASSED as ALLOW_LISTED
-from timebase.supervisor.privileges import RunAs, provider_environment, provider_user
+from timebase.supervisor.privileges import RunAs, grant_access, provider_environment, provider_user
 from timebase.supervisor.process import ProcessRuntime
 
 # Reports what it may write (its folder, its data folder) into its data folder, then serves.
@@ -261,3 +261,29 @@ def test_no_user_switch_when_not_root() -> None:
         "(TIMEBASE_PROVIDERS_PROCESS_USER)"
     )
     assert provider_user("root", euid=0) is None
+
+
+def test_an_interpreter_in_a_closed_home_gets_its_folders_opened_for_traversal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Python under a 0700 home (pyenv in /root) is made reachable, o+x only, with a warning."""
+    home = tmp_path / "home"
+    bin_dir = home / ".pyenv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python3"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    home.chmod(0o700)
+    own, folder = tmp_path / "data" / "tiny", tmp_path / "tiny"
+    own.mkdir(parents=True)
+    folder.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    user = RunAs(nobody.pw_name, nobody.pw_uid, nobody.pw_gid)
+    with caplog.at_level("WARNING", logger="timebase.supervisor.process"):
+        grant_access(user, own, folder, python)
+    assert home.stat().st_mode & 0o777 == 0o701
+    # Only the closed folder is named; the others were already traversable and are left alone.
+    assert caplog.text.rstrip().endswith(f"(o+x: enter, not list) on {home}")
+    python.chmod(0o700)
+    with pytest.raises(ConfigError, match="is not executable by 'nobody'"):
+        grant_access(user, own, folder, python)

@@ -114,7 +114,8 @@ def provider_environment(
 def grant_access(run_as: RunAs, own: Path, folder: Path, python: Path) -> None:
     """Let `run_as` write `own` (its data folder, handed over), read `folder` (the provider's:
     its folders get o+x, its manifest and main.py must be readable by others) and run `python`
-    (checked, not changed: ConfigError naming what blocks it).
+    (the folders leading to it get o+x too, with a warning naming them; the file itself is
+    checked, not changed: ConfigError when it is not executable by others).
 
     Blocking (file system): call it from a worker thread.
     """
@@ -128,15 +129,15 @@ def grant_access(run_as: RunAs, own: Path, folder: Path, python: Path) -> None:
                 f"({PROCESS_USER_KEY}); make it readable by others (chmod o+r)"
             )
     real = python.resolve()
-    for directory in [*reversed(python.absolute().parents), *reversed(real.parents)]:
-        if not _permits(directory.stat(), run_as, stat.S_IXOTH):
-            raise ConfigError(
-                f"the Python that runs providers ({python}) is out of reach of {run_as.name!r}, "
-                f"the user they run as: {directory} is not searchable by it; run TimeBase "
-                "from a Python installed where other users can reach it (e.g. /usr/local), or "
-                f"set {PROCESS_USER_KEY} (TIMEBASE_PROVIDERS_PROCESS_USER) to root to run "
-                "providers as root"
-            )
+    opened = [*_make_traversable(python.absolute().parent), *_make_traversable(real.parent)]
+    if opened:
+        log.warning(
+            "the Python that runs providers (%s) was out of reach of %r, the user they run as: "
+            "gave other users the traverse bit (o+x: enter, not list) on %s",
+            python,
+            run_as.name,
+            ", ".join(str(d) for d in opened),
+        )
     if not _permits(real.stat(), run_as, stat.S_IXOTH):
         raise ConfigError(f"{real} is not executable by {run_as.name!r} ({PROCESS_USER_KEY})")
 
@@ -150,12 +151,16 @@ def _permits(st: os.stat_result, run_as: RunAs, other_bit: int) -> bool:
     return bool(st.st_mode & other_bit)
 
 
-def _make_traversable(path: Path) -> None:
-    """Let other users traverse `path` and its parents (o+x: enter, not list)."""
+def _make_traversable(path: Path) -> list[Path]:
+    """Let other users traverse `path` and its parents (o+x: enter, not list); the folders
+    changed."""
+    changed = []
     for directory in [path, *path.parents]:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(mode | stat.S_IXOTH)
+            changed.append(directory)
+    return changed
 
 
 def _hand_over(root: Path, run_as: RunAs) -> None:
