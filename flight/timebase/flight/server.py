@@ -1,7 +1,7 @@
 """The Arrow Flight endpoint: bulk columnar reads (`get_flight_info` → `do_get`), the stored data
 sets (`list_flights`) and bulk ingest (`do_put`).
 
-    flight = FlightServer(host, port)
+    flight = FlightServer(host, port, tls=None)   # tls: a timebase.core.tls.ServerTls
     flight.attach(api)                 # the app's QueryApi (the same for every door)
     await flight.start()               # listens; `flight.port` is the bound port
     ...
@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import Any
 
 import pyarrow as pa
+from pyarrow import flight
 
+from timebase.core.tls import ServerTls
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.service import FlightService
@@ -38,9 +41,19 @@ DEFAULT_PORT = DEFAULT_FLIGHT_PORT
 class FlightServer:
     """TimeBase's Arrow Flight door: sync constructor, `attach`, async `start`/`stop`."""
 
-    def __init__(self, host: str, port: int = DEFAULT_PORT, *, stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        stop_timeout: float = 5.0,
+        tls: ServerTls | None = None,
+    ) -> None:
         self.host = host
         self.requested_port = port
+        #: Serve TLS (`grpc+tls://`; client certificates required when it has a client CA);
+        #: None: plaintext. Set before start().
+        self.tls = tls
         self.port: int | None = None
         self.stop_timeout = stop_timeout
         self.api: QueryApi | None = None
@@ -50,9 +63,26 @@ class FlightServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def scheme(self) -> str:
+        return "grpc+tls" if self.tls is not None else "grpc"
+
+    @property
     def location(self) -> str:
-        """The URI clients connect to (`grpc://host:port`)."""
-        return f"grpc://{self.host}:{self.port if self.port is not None else self.requested_port}"
+        """The URI clients connect to (`grpc://host:port`, `grpc+tls://host:port` with TLS)."""
+        port = self.port if self.port is not None else self.requested_port
+        return f"{self.scheme}://{self.host}:{port}"
+
+    def _transport(self) -> dict[str, Any]:
+        """pyarrow's TLS arguments of `FlightServerBase` (none without TLS)."""
+        if self.tls is None:
+            return {}
+        return {
+            "tls_certificates": [
+                flight.CertKeyPair(self.tls.certificate_chain, self.tls.private_key)
+            ],
+            "verify_client": self.tls.client_auth,
+            "root_certificates": self.tls.client_ca,
+        }
 
     def attach(self, api: QueryApi, metrics: RequestObserver | None = None) -> None:
         """Serve from the query API `api` (the one every door shares) before `start()`;
@@ -66,10 +96,12 @@ class FlightServer:
         if self.api is None:
             raise RuntimeError("attach(api) before start()")
         self.bridge.open(asyncio.get_running_loop())
-        location = f"grpc://{self.host}:{self.requested_port}"
+        location = f"{self.scheme}://{self.host}:{self.requested_port}"
         handlers = FlightHandlers(self.api, self.bridge)
         try:
-            service = await asyncio.to_thread(FlightService, location, handlers, self.metrics)
+            service = await asyncio.to_thread(
+                FlightService, location, handlers, self.metrics, **self._transport()
+            )
         except (OSError, pa.ArrowException) as exc:
             raise ServerStartError(
                 f"Arrow Flight cannot listen on {self.host}:{self.requested_port} ({exc}): the "
@@ -81,7 +113,10 @@ class FlightServer:
         self.port = service.port
         self._thread = threading.Thread(target=service.serve, name="timebase-flight", daemon=True)
         self._thread.start()
-        _log.info("Arrow Flight server listening", extra={"address": f"{self.host}:{self.port}"})
+        _log.info(
+            "Arrow Flight server listening",
+            extra={"address": f"{self.host}:{self.port}", "tls": self.tls is not None},
+        )
 
     async def stop(self) -> None:
         """Stop accepting calls, cancel calls waiting on the core, wait (bounded) for the rest."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 from pyarrow import flight
@@ -22,10 +23,16 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     """pyarrow's server class over `handlers`."""
 
     def __init__(
-        self, location: str, handlers: FlightHandlers, metrics: RequestObserver | None = None
+        self,
+        location: str,
+        handlers: FlightHandlers,
+        metrics: RequestObserver | None = None,
+        **transport: Any,
     ) -> None:
+        """`transport`: pyarrow's TLS arguments (`tls_certificates`, `verify_client`,
+        `root_certificates`), passed through to `FlightServerBase`."""
         middleware = {"metrics": FlightMetricsFactory(metrics)} if metrics is not None else None
-        super().__init__(location, middleware=middleware)
+        super().__init__(location, middleware=middleware, **transport)
         self.handlers = handlers
 
     def get_flight_info(

@@ -2,7 +2,8 @@
 
 They talk to a running TimeBase (`timebase serve`) through `timebase.client`: `--host` (default:
 the configured host, or 127.0.0.1 when it binds every address) and the configured ports
-(`TIMEBASE_GRPC_PORT`, `TIMEBASE_FLIGHT_PORT`, or `timebase.yaml`). Exit codes: 0 ok, 1 a server
+(`TIMEBASE_GRPC_PORT`, `TIMEBASE_FLIGHT_PORT`, or `timebase.yaml`), over TLS when the options of
+`timebase.cli.tls_options` or the configuration say so. Exit codes: 0 ok, 1 a server
 or data error (one line on stderr), 2 a usage error (bad interval, date, symbol, file type).
 """
 
@@ -26,6 +27,7 @@ from timebase.cli.bars_io import (
     to_json,
     write_file,
 )
+from timebase.cli.tls_options import client_tls_options
 from timebase.client import InvalidRequest, TimeBase, TimeBaseClientError
 from timebase.core.config import Config
 from timebase.core.user_time import parse_user_time
@@ -87,9 +89,15 @@ CLIENT_COMMANDS = ("get", "providers", "symbols", "ingest", "backfill")
 def run(args: argparse.Namespace, config: Config) -> int:
     """Run a client command; never lets a traceback out."""
     host = args.host or ("127.0.0.1" if config.host in {"0.0.0.0", "::", ""} else config.host)
-    client = TimeBase(host, grpc_port=config.grpc_port, flight_port=config.flight_port)
     command: Callable[[argparse.Namespace, TimeBase], int] = _COMMANDS[args.command]
+    client: TimeBase | None = None
     try:
+        client = TimeBase(
+            host,
+            grpc_port=config.grpc_port,
+            flight_port=config.flight_port,
+            **client_tls_options(args, config),
+        )
         return command(args, client)
     except UsageError as exc:
         _error(str(exc))
@@ -112,7 +120,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(file=sys.stderr)
         return 130
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def _error(message: str) -> None:

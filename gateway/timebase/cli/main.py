@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--host",
         help="TimeBase server to talk to (client commands; default: the configured host)",
     )
+    from timebase.cli.tls_options import add_arguments as add_tls_arguments
+
+    add_tls_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("serve", help="run TimeBase in the foreground (Ctrl-C to stop)")
     from timebase.cli.client_commands import add_commands

@@ -23,12 +23,14 @@ from timebase.client.timebase import (
     WARNINGS_KEY,
     TimeBase,
 )
+from timebase.client.tls import ClientTls
 
 __all__ = [
     "DEFAULT_FLIGHT_PORT",
     "DEFAULT_GRPC_PORT",
     "WARNINGS_KEY",
     "Bar",
+    "ClientTls",
     "InvalidRequest",
     "NotFound",
     "RateLimited",

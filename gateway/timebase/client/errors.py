@@ -61,6 +61,23 @@ def error_for_code(
     return cls(message, code, details)
 
 
+#: How gRPC (BoringSSL) and Flight (OpenSSL) report a server certificate the client rejects.
+_UNTRUSTED = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|not in peer certificate", re.IGNORECASE
+)
+
+
+def _transport_message(door: str, where: str, text: str) -> str:
+    """The message of a connection that failed: a rejected server certificate said plainly."""
+    if _UNTRUSTED.search(text):
+        return (
+            f"TLS: the certificate of TimeBase {door} at {where} is not trusted (signed by "
+            "another CA, or not issued for this host name); pass the CA that signed it with "
+            f"tls_ca_file (TIMEBASE_TLS_CA_FILE): {text}"
+        )
+    return f"cannot reach TimeBase {door} at {where}: {text}"
+
+
 _DETAIL = re.compile(r"\. Detail: [A-Za-z ]+$", re.DOTALL)
 
 
@@ -81,7 +98,7 @@ def from_flight(exc: flight.FlightError | Exception, where: str) -> TimeBaseClie
             )
     text = _DETAIL.sub("", str(exc).strip()).splitlines()[0] if str(exc).strip() else repr(exc)
     if isinstance(exc, flight.FlightUnavailableError):  # no TimeBase error: the transport's
-        return Unavailable(f"cannot reach TimeBase Flight at {where}: {text}", "UNAVAILABLE")
+        return Unavailable(_transport_message("Flight", where, text), "UNAVAILABLE")
     if isinstance(exc, flight.FlightTimedOutError):
         return Unavailable(f"TimeBase Flight at {where} timed out: {text}", "DEADLINE_EXCEEDED")
     return TimeBaseClientError(text, "ERROR")
@@ -105,5 +122,5 @@ def from_grpc(exc: grpc.RpcError, where: str) -> TimeBaseClientError:
     trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     if code == grpc.StatusCode.UNAVAILABLE and error_info_from_metadata(trailing) is None:
         # Not an error TimeBase answered (those carry an ErrorInfo): the connection failed.
-        message = f"cannot reach TimeBase gRPC at {where}: {message}"
+        message = _transport_message("gRPC", where, message)
     return cls(message, code.name)

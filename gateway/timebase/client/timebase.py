@@ -6,6 +6,10 @@
     table = tb.history("AAPL", "1d", "2024-01-01", "2024-12-31")     # pyarrow.Table
     df = table.to_pandas()                                            # or polars.from_arrow(table)
 
+Over TLS: `TimeBase("tb.example.com", tls_ca_file="ca.pem")` verifies the server with that CA
+(`tls=True` alone: the system's CAs); `tls_cert_file` and `tls_key_file` present a client
+certificate to a server that requires one. `tb.tls.ssl_context()` gives an HTTPS client the same.
+
 Dates as people type them: ISO 8601 dates or datetimes, without an offset = UTC, and a date-only
 `end` includes that whole day. Errors are `TimeBaseClientError` subclasses carrying the server's
 message.
@@ -33,6 +37,7 @@ from timebase.client.errors import (
     from_grpc,
 )
 from timebase.client.events import Bar, StreamWarning, stream_event
+from timebase.client.tls import ClientTls, FileLike
 from timebase.core.user_time import parse_user_time
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
@@ -58,8 +63,18 @@ class TimeBase:
         *,
         timeout: float | None = None,
         parallel: int = 8,
+        tls: bool = False,
+        tls_ca_file: FileLike | None = None,
+        tls_cert_file: FileLike | None = None,
+        tls_key_file: FileLike | None = None,
     ) -> None:
         self.host = host
+        #: TLS settings (None: plaintext): on with `tls=True` or any of the files.
+        self.tls: ClientTls | None = (
+            ClientTls.from_files(tls_ca_file, tls_cert_file, tls_key_file)
+            if tls or tls_ca_file or tls_cert_file or tls_key_file
+            else None
+        )
         self.grpc_port = grpc_port
         self.flight_port = flight_port
         self.timeout = timeout
@@ -101,7 +116,12 @@ class TimeBase:
     def _flight_client(self) -> flight.FlightClient:
         if self._flight is None:
             try:
-                self._flight = flight.connect(f"grpc://{self.flight_address}")
+                if self.tls is None:
+                    self._flight = flight.connect(f"grpc://{self.flight_address}")
+                else:
+                    self._flight = flight.connect(
+                        f"grpc+tls://{self.flight_address}", **self.tls.flight_options()
+                    )
             except (flight.FlightError, pa.ArrowException) as exc:
                 raise from_flight(exc, self.flight_address) from None
         return self._flight
@@ -111,7 +131,10 @@ class TimeBase:
 
     def _grpc_channel(self) -> grpc.Channel:
         if self._channel is None:
-            self._channel = grpc.insecure_channel(self.grpc_address)
+            if self.tls is None:
+                self._channel = grpc.insecure_channel(self.grpc_address)
+            else:
+                self._channel = grpc.secure_channel(self.grpc_address, self.tls.grpc_credentials())
         return self._channel
 
     # -- historical bars (Flight) ------------------------------------------------------------
@@ -281,7 +304,11 @@ class TimeBase:
             )
             for s in names
         ]
-        async with grpc.aio.insecure_channel(self.grpc_address) as channel:
+        if self.tls is None:
+            channel = grpc.aio.insecure_channel(self.grpc_address)
+        else:
+            channel = grpc.aio.secure_channel(self.grpc_address, self.tls.grpc_credentials())
+        async with channel:
             stub: Any = pb_grpc.DataProviderStub(channel)
             call = stub.StreamRealTimeData(_controls(controls))
             try:

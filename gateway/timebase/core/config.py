@@ -18,6 +18,9 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
     TIMEBASE_PROVIDERS_PROCESS_USER providers.process_user (when root; default timebase or nobody)
     TIMEBASE_PROVIDERS_DOCKER_NETWORK  providers.docker_network  (default timebase-providers)
+    TIMEBASE_TLS_CERT_FILE          tls.cert_file          (PEM certificate chain; TLS on every door)
+    TIMEBASE_TLS_KEY_FILE           tls.key_file           (PEM private key of tls.cert_file)
+    TIMEBASE_TLS_CLIENT_CA_FILE     tls.client_ca_file     (PEM CA(s): client certificates required)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -41,6 +44,15 @@ and the most bars one JSON or CSV response may hold (Arrow and Flight have no li
 
     TIMEBASE_REST_ALLOWED_HOSTS  rest.allowed_hosts  (comma-separated)
     TIMEBASE_REST_CORS_ORIGINS   rest.cors_origins   (comma-separated)
+
+The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security-tls.md): both files
+or neither, checked at load (readable, a certificate chain and its unencrypted key); with a client
+CA, every connection must present a certificate it signed:
+
+    tls:
+      cert_file: /etc/timebase/server.pem
+      key_file: /etc/timebase/server.key
+      client_ca_file: /etc/timebase/clients-ca.pem
 
 The `providers` section configures the supervisor (timebase.supervisor): where provider add-ons
 are found, which run, in which runtime, with which options, and its watchdog:
@@ -69,6 +81,7 @@ from typing import Any, TypeVar
 import yaml
 
 from timebase.core import config_values as values
+from timebase.core import tls as tls_files
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
 from timebase.sdk.errors import ConfigError
 
@@ -248,6 +261,47 @@ class RestConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """TLS of the doors (`tls` section): on when `cert_file` and `key_file` are set."""
+
+    #: PEM certificate chain of the server (the leaf first).
+    cert_file: Path | None = key(
+        None, values.optional(values.readable_file), env="TIMEBASE_TLS_CERT_FILE"
+    )
+    #: PEM private key of `cert_file` (unencrypted).
+    key_file: Path | None = key(
+        None, values.optional(values.readable_file), env="TIMEBASE_TLS_KEY_FILE"
+    )
+    #: PEM CA certificate(s): when set, every client must present a certificate they signed.
+    client_ca_file: Path | None = key(
+        None, values.optional(values.readable_file), env="TIMEBASE_TLS_CLIENT_CA_FILE"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None and self.key_file is not None
+
+
+def _check_tls(tls: TlsConfig, origins: Mapping[str, str]) -> None:
+    """Both files or neither; a client CA only with them; the files hold what they should."""
+
+    def fail(key: str, message: str, given: str) -> None:
+        raise ConfigError(f"{origins.get(given, 'defaults')}: {key}: {message}")
+
+    if tls.cert_file is not None and tls.key_file is None:
+        fail("tls.key_file", "required when tls.cert_file is set", "tls.cert_file")
+    if tls.key_file is not None and tls.cert_file is None:
+        fail("tls.cert_file", "required when tls.key_file is set", "tls.key_file")
+    if tls.client_ca_file is not None and tls.cert_file is None:
+        fail("tls.cert_file", "required when tls.client_ca_file is set", "tls.client_ca_file")
+    if tls.cert_file is not None and tls.key_file is not None:
+        try:
+            tls_files.server_ssl_context(tls.cert_file, tls.key_file, tls.client_ca_file)
+        except tls_files.TlsFileError as exc:
+            fail(f"tls.{exc.key}", exc.reason, f"tls.{exc.key}")
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -261,6 +315,7 @@ class Config:
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rest: RestConfig = field(default_factory=RestConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------
@@ -307,12 +362,16 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         values = _read_yaml(path)
     source = str(path) if path is not None else "defaults"
     config = _build(values, source)
+    #: Dotted key → where its value came from (the file or the variable), for checks across keys.
+    origins = dict.fromkeys(_flatten(values, source), source)
 
     for var, key in ENV_KEYS.items():
         raw = env.get(var)
         if raw is None or raw == "":
             continue
         config = _set(config, key, raw, source=var)
+        origins[key] = var
+    _check_tls(config.tls, origins)
     return config
 
 

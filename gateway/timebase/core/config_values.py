@@ -92,6 +92,23 @@ def path(raw: Any) -> Path:
     return Path(text(raw))
 
 
+def readable_file(raw: Any) -> Path:
+    """A file that exists and this process can read (checked at load, not at first use)."""
+    value = path(raw)
+    try:
+        with value.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {value}") from None
+    except IsADirectoryError:
+        raise ValueError(f"not a file: {value}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+    if not value.is_file():
+        raise ValueError(f"not a file: {value}")
+    return value
+
+
 def choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         value = text(raw)

@@ -1,6 +1,6 @@
 """The gateway's gRPC server: DataProvider (federated), timebase.v1, health and reflection.
 
-    grpc = GrpcServer(host, port)
+    grpc = GrpcServer(host, port, tls=None)        # tls: a timebase.core.tls.ServerTls
     grpc.attach(api, realtime=None, metrics=None)   # the app's QueryApi, before start();
                                                     # without it: health only
     await grpc.start()
@@ -21,6 +21,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 import grpc
+from timebase.core.tls import ServerTls
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
@@ -55,9 +56,19 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 class GrpcServer:
     """A grpc.aio server with the gateway's services, standard health and server reflection."""
 
-    def __init__(self, host: str, port: int, *, db_probe_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        db_probe_interval: float = 5.0,
+        tls: ServerTls | None = None,
+    ) -> None:
         self.host = host
         self.requested_port = port
+        #: Serve TLS (client certificates required when it has a client CA); None: plaintext.
+        #: Set before start().
+        self.tls = tls
         self.port: int | None = None
         self.health = health_aio.HealthServicer()
         self.db_probe_interval = db_probe_interval
@@ -103,7 +114,10 @@ class GrpcServer:
         reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], server)
         address = f"{self.host}:{self.requested_port}"
         try:
-            self.port = server.add_insecure_port(address)
+            if self.tls is not None:
+                self.port = server.add_secure_port(address, self.tls.grpc_credentials())
+            else:
+                self.port = server.add_insecure_port(address)
         except RuntimeError as exc:
             raise ServerStartError(
                 f"gRPC cannot listen on {address}: the port is in use or the address is not "
@@ -115,7 +129,10 @@ class GrpcServer:
         await self._set_health(True)
         if self.probe is not None:
             await self.probe.start(self.db_probe_interval)
-        _log.info("gRPC server listening", extra={"address": f"{self.host}:{self.port}"})
+        _log.info(
+            "gRPC server listening",
+            extra={"address": f"{self.host}:{self.port}", "tls": self.tls is not None},
+        )
 
     async def _set_health(self, serving: bool) -> None:
         status = (

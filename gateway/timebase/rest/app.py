@@ -1,6 +1,8 @@
 """The REST door (aiohttp): the application (`build_app`) and the server's lifecycle.
 
-    rest = RestServer(api, host=..., port=..., config=config.rest, realtime=hub)
+    rest = RestServer(api, host=..., port=..., config=config.rest, realtime=hub, tls=None)
+                      # tls: a timebase.core.tls.ServerTls (HTTPS; client certificates
+                      # required when it has a client CA)
                       # api: the app's QueryApi; without a supervisor the admin routes are 501
     await rest.start()      # rest.port is the bound port (port 0 picks a free one)
     ...
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from timebase.core.config import RestConfig
+from timebase.core.tls import ServerTls
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import guard, middleware
@@ -91,8 +94,10 @@ class RestServer:
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,
         shutdown_timeout: float = 3.0,
+        tls: ServerTls | None = None,
     ) -> None:
         self.api = api
+        self.tls = tls
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -108,7 +113,8 @@ class RestServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         runner = web.AppRunner(
@@ -118,7 +124,12 @@ class RestServer:
             shutdown_timeout=self.shutdown_timeout,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.requested_port)
+        site = web.TCPSite(
+            runner,
+            self.host,
+            self.requested_port,
+            ssl_context=self.tls.ssl_context if self.tls is not None else None,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -131,7 +142,10 @@ class RestServer:
             ) from exc
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        _log.info("REST server listening", extra={"address": f"{self.host}:{self.port}"})
+        _log.info(
+            "REST server listening",
+            extra={"address": f"{self.host}:{self.port}", "tls": self.tls is not None},
+        )
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from timebase.core.config import Config
+from timebase.core.tls import ServerTls, load_server_tls
 from timebase.flight import FlightServer
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
@@ -52,6 +53,8 @@ class TimeBaseApp:
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self.flight = FlightServer(config.host, config.flight_port)
         self.rest: RestServer | None = None
+        #: The doors' TLS (tls section), read at start; None: plaintext.
+        self.tls: ServerTls | None = None
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def start(self) -> None:
@@ -91,6 +94,9 @@ class TimeBaseApp:
         self.metrics = Metrics(self.history, self.store, self.realtime)
         # One query API for every door: what each door asks the core.
         self.api = QueryApi(self.history, supervisor=self.supervisor)
+        # TLS on every door or on none (the files were checked when the configuration loaded).
+        self.tls = await asyncio.to_thread(load_server_tls, self.config.tls)
+        self.grpc.tls = self.flight.tls = self.tls
         self.grpc.attach(self.api, realtime=self.realtime, metrics=self.metrics)
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
@@ -104,6 +110,7 @@ class TimeBaseApp:
             config=self.config.rest,
             realtime=self.realtime,
             metrics=self.metrics,
+            tls=self.tls,
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))
@@ -144,22 +151,35 @@ class TimeBaseApp:
         )
         if self.store is not None and self.store.timescale.enabled:
             database += f" with TimescaleDB {self.store.timescale.version}"
+        # With TLS: the schemes say so, and the examples name the files a client needs
+        # (the CA that signed the server's certificate; a client certificate when required).
+        tls = self.tls
+        grpcurl = "-plaintext"
+        curl = ""
+        if tls is not None:
+            grpcurl = "-cacert ca.pem" + (
+                " -cert client.pem -key client.key" if tls.client_auth else ""
+            )
+            curl = " --cacert ca.pem" + (
+                " --cert client.pem --key client.key" if tls.client_auth else ""
+            )
+        rest_url = f"{'https' if tls is not None else 'http'}://{host}:{rest_port}"
         return [
             Endpoint(
                 "gRPC",
-                grpc_address,
-                f'grpcurl -plaintext -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
+                f"grpcs://{grpc_address}" if tls is not None else grpc_address,
+                f'grpcurl {grpcurl} -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
                 f'"limit": 5}}\' {grpc_address} timebase.v1.GatewayService/GetBars',
             ),
             Endpoint(
                 "Flight",
-                f"grpc://{host}:{self.flight.port}",
-                "timebase get SYN:ACME -i 1d --start 2024-01-01 --end 2024-01-31",
+                self.flight.location,
+                _cli_tls(tls) + "timebase get SYN:ACME -i 1d --start 2024-01-01 --end 2024-01-31",
             ),
             Endpoint(
                 "REST",
-                f"http://{host}:{rest_port}",
-                f"curl -s 'http://{host}:{rest_port}/api/data/SYN:ACME?interval=1d&limit=5'",
+                rest_url,
+                f"curl -s{curl} '{rest_url}/api/data/SYN:ACME?interval=1d&limit=5'",
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
             *(
@@ -167,6 +187,16 @@ class TimeBaseApp:
                 for state in self.supervisor.providers()
             ),
         ]
+
+
+def _cli_tls(tls: ServerTls | None) -> str:
+    """The environment a `timebase` client command needs for these doors (see `tls_options`)."""
+    if tls is None:
+        return ""
+    env = "TIMEBASE_TLS_CA_FILE=ca.pem "
+    if tls.client_auth:
+        env += "TIMEBASE_TLS_CLIENT_CERT_FILE=client.pem TIMEBASE_TLS_CLIENT_KEY_FILE=client.key "
+    return env
 
 
 def _describe(state: ProviderState) -> str:
