@@ -22,8 +22,15 @@ from timebase.auth import Caller
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.errors import to_flight_error
 from timebase.flight.put import apply_options
-from timebase.flight.query import PutOptions, parse_put_options, parse_query
+from timebase.flight.query import (
+    DEFAULT_MAX_SYMBOLS,
+    PutOptions,
+    flight_limit,
+    parse_put_options,
+    parse_query,
+)
 from timebase.flight.tickets import decode_ticket, encode_ticket
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
@@ -34,9 +41,18 @@ from timebase.store import BAR_SCHEMA
 class FlightHandlers:
     """TimeBase's Flight calls over `api`; see the module docstring."""
 
-    def __init__(self, api: QueryApi, bridge: LoopBridge) -> None:
+    def __init__(
+        self,
+        api: QueryApi,
+        bridge: LoopBridge,
+        *,
+        max_bars: int = DEFAULT_MAX_BARS,
+        max_symbols: int = DEFAULT_MAX_SYMBOLS,
+    ) -> None:
         self.api = api
         self.bridge = bridge
+        self.bar_limit = flight_limit(max_bars)
+        self.max_symbols = max_symbols
 
     def flight_info(self, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         if descriptor.descriptor_type != flight.DescriptorType.CMD:
@@ -45,7 +61,9 @@ class FlightHandlers:
                 '{"symbol": "AAPL", "interval": "1d", "start": "2024-01-01"}',
                 field="descriptor",
             )
-        query = parse_query(descriptor.command)
+        query = parse_query(
+            descriptor.command, bar_limit=self.bar_limit, max_symbols=self.max_symbols
+        )
         planned = self.bridge.call(
             self.api.plan_bars(query.requests, stored_only=query.cached_only)
         )

@@ -24,7 +24,9 @@ import pyarrow as pa
 
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
+from timebase.flight.query import DEFAULT_MAX_SYMBOLS
 from timebase.flight.service import FlightService
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
@@ -38,8 +40,19 @@ DEFAULT_PORT = DEFAULT_FLIGHT_PORT
 class FlightServer:
     """TimeBase's Arrow Flight door: sync constructor, `attach`, async `start`/`stop`."""
 
-    def __init__(self, host: str, port: int = DEFAULT_PORT, *, stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        stop_timeout: float = 5.0,
+        max_bars: int = DEFAULT_MAX_BARS,
+        max_symbols: int = DEFAULT_MAX_SYMBOLS,
+    ) -> None:
         self.host = host
+        #: Most bars per symbol (`flight.max_bars`) and symbols per query (`flight.max_symbols`).
+        self.max_bars = max_bars
+        self.max_symbols = max_symbols
         self.requested_port = port
         self.port: int | None = None
         self.stop_timeout = stop_timeout
@@ -67,7 +80,9 @@ class FlightServer:
             raise RuntimeError("attach(api) before start()")
         self.bridge.open(asyncio.get_running_loop())
         location = f"grpc://{self.host}:{self.requested_port}"
-        handlers = FlightHandlers(self.api, self.bridge)
+        handlers = FlightHandlers(
+            self.api, self.bridge, max_bars=self.max_bars, max_symbols=self.max_symbols
+        )
         try:
             service = await asyncio.to_thread(FlightService, location, handlers, self.metrics)
         except (OSError, pa.ArrowException) as exc:

@@ -174,8 +174,8 @@ class Fetcher:
                     end=too_old.end,
                 )
             )
-            if not parts:
-                return start
+        if not parts:  # too old (missing), or before the provider's earliest data (none exist)
+            return start if too_old is not None else end
         cursor = parts[0].start
         client = await self.clients.get(slug, candidate.address)
         for window in parts:

@@ -21,10 +21,11 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 import grpc
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
-from timebase.grpc.data_provider_service import DataProviderService
+from timebase.grpc.data_provider_service import DataProviderService, grpc_limit
 from timebase.grpc.gateway_service import GatewayService
 from timebase.grpc.metrics import GrpcMetricsInterceptor
 from timebase.grpc.realtime import RealtimeHandler
@@ -55,8 +56,17 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 class GrpcServer:
     """A grpc.aio server with the gateway's services, standard health and server reflection."""
 
-    def __init__(self, host: str, port: int, *, db_probe_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        db_probe_interval: float = 5.0,
+        max_bars: int = DEFAULT_MAX_BARS,
+    ) -> None:
         self.host = host
+        #: Most bars one answer may hold (`grpc.max_bars`), checked before any work.
+        self.bar_limit = grpc_limit(max_bars)
         self.requested_port = port
         self.port: int | None = None
         self.health = health_aio.HealthServicer()
@@ -84,8 +94,8 @@ class GrpcServer:
             self._interceptors = [GrpcMetricsInterceptor(metrics)]
         self.probe = api.probe
         self.probe.listen(self._database_changed)
-        self.data_provider = DataProviderService(api, realtime)
-        self.gateway = GatewayService(api)
+        self.data_provider = DataProviderService(api, realtime, self.bar_limit)
+        self.gateway = GatewayService(api, self.bar_limit)
 
     @property
     def service_names(self) -> list[str]:

@@ -49,8 +49,13 @@ class TimeBaseApp:
         self.history: HistoricalBars | None = None
         self.realtime: RealtimeHub | None = None
         self.api: QueryApi | None = None
-        self.grpc = GrpcServer(config.host, config.grpc_port)
-        self.flight = FlightServer(config.host, config.flight_port)
+        self.grpc = GrpcServer(config.host, config.grpc_port, max_bars=config.grpc.max_bars)
+        self.flight = FlightServer(
+            config.host,
+            config.flight_port,
+            max_bars=config.flight.max_bars,
+            max_symbols=config.flight.max_symbols,
+        )
         self.rest: RestServer | None = None
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 

@@ -34,7 +34,8 @@ async def provider_bars(request: web.Request) -> web.Response:
 async def _bars(request: web.Request, provider: str | None) -> web.Response:
     query = request.query
     fmt = encoders.negotiate(request.headers.get("Accept"), query.get("format"))
-    bar_request = parse_bar_query(request.match_info["symbol"], query, provider)
+    limit = encoders.bar_limit(fmt, request.app[CONFIG])
+    bar_request = parse_bar_query(request.match_info["symbol"], query, provider, limit)
     answer = await request.app[API].bars(bar_request)
     table = answer.table
     warnings = [w.to_dict() for w in answer.warnings]
@@ -49,7 +50,7 @@ async def _bars(request: web.Request, provider: str | None) -> web.Response:
             end=bar_request.end.isoformat(),
             warnings=[w["message"] for w in warnings],
         )
-    encoders.check_size(table.num_rows, fmt, request.app[CONFIG].max_bars)
+    encoders.check_size(table.num_rows, limit)
     request.app[METRICS].rows_served(DOOR, fmt.value, table.num_rows)
     big = table.num_rows >= THREAD_MIN_ROWS
     if fmt is Format.JSON:
