@@ -13,7 +13,7 @@ Calls into the core are coroutines run on the event loop through the bridge; the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from pyarrow import flight
@@ -54,7 +54,14 @@ class FlightHandlers:
         self.bar_limit = flight_limit(max_bars)
         self.max_symbols = max_symbols
 
-    def flight_info(self, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+    def flight_info(
+        self,
+        descriptor: flight.FlightDescriptor,
+        caller: Caller | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> flight.FlightInfo:
+        """Plan `descriptor`'s query (fetching what is missing on behalf of `caller`); a call
+        the client cancels (`cancelled`) stops its fetches."""
         if descriptor.descriptor_type != flight.DescriptorType.CMD:
             raise InvalidRequestError(
                 "descriptor: use FlightDescriptor.for_command(<JSON query>), e.g. "
@@ -65,7 +72,8 @@ class FlightHandlers:
             descriptor.command, bar_limit=self.bar_limit, max_symbols=self.max_symbols
         )
         planned = self.bridge.call(
-            self.api.plan_bars(query.requests, stored_only=query.cached_only)
+            self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
+            cancelled=cancelled,
         )
         endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
         return flight.FlightInfo(
@@ -78,15 +86,25 @@ class FlightHandlers:
             app_metadata=encode_warnings(list(planned.warnings)),
         )
 
-    def stream(self, raw_ticket: bytes) -> flight.FlightDataStream:
-        return flight.GeneratorStream(BAR_SCHEMA, self._batches(decode_ticket(raw_ticket)))
+    def stream(
+        self, raw_ticket: bytes, cancelled: Callable[[], bool] | None = None
+    ) -> flight.FlightDataStream:
+        """A ticket's plan streamed from the store; a client that cancels (`cancelled`) stops
+        the reads, and the connection goes back to the pool."""
+        plan = decode_ticket(raw_ticket)
+        return flight.GeneratorStream(BAR_SCHEMA, self._batches(plan, cancelled))
 
-    def _batches(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    def _batches(
+        self, plan: ReadPlan, cancelled: Callable[[], bool] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         try:
             if not plan.segments:
                 return
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                yield from read_plan(plan, reader)
+                for batch in read_plan(plan, reader):
+                    if cancelled is not None and cancelled():
+                        return
+                    yield batch
         except GeneratorExit:
             raise
         except Exception as exc:

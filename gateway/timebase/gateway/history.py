@@ -35,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from timebase.core.config import RoutingConfig
+from timebase.core.config import GatewayLimits, RoutingConfig
 from timebase.gateway.bar_request import BarRequest, window_start
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
@@ -53,6 +53,7 @@ from timebase.gateway.derived_intervals import (
     bucket_start,
     derive,
 )
+from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.fetching import Fetcher
 from timebase.gateway.history_errors import no_bars_error
 from timebase.gateway.history_reads import read_segments
@@ -98,6 +99,7 @@ class HistoricalBars:
         *,
         clock: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        limits: GatewayLimits | None = None,
     ) -> None:
         self.store = store
         self.source = source
@@ -120,8 +122,11 @@ class HistoricalBars:
             router=self.router,
             clients=self.clients,
             monotonic=monotonic,
+            limiter=_limiter(limits or GatewayLimits()),
         )
         self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
+        #: Requests waiting for each shared resolution.
+        self._waiters: dict[asyncio.Task[BarAnswer], int] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -173,7 +178,17 @@ class HistoricalBars:
                     t.exception()  # retrieved: waiters re-raise it
 
             task.add_done_callback(done)
-        return await asyncio.shield(task)
+        # The resolution is shared: it goes on while any request waits for it, and stops (its
+        # provider fetches cancelled, what was fetched stored) when the last one goes away.
+        self._waiters[task] = self._waiters.get(task, 0) + 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            left = self._waiters.pop(task) - 1
+            if left:
+                self._waiters[task] = left
+            elif not task.done():
+                task.cancel()
 
     def providers(self) -> list[ProviderView]:
         views = list(self.source.providers())
@@ -494,6 +509,14 @@ class HistoricalBars:
         return await self.store.read_table(
             request.symbol, request.interval, request.start, request.end, provider=slug
         )
+
+
+def _limiter(limits: GatewayLimits) -> FetchLimiter:
+    return FetchLimiter(
+        limits.max_fetches,
+        limits.max_fetches_per_client,
+        queue_timeout=limits.fetch_queue_timeout_seconds,
+    )
 
 
 def _routed_intervals(interval: Interval) -> list[Interval]:

@@ -23,6 +23,7 @@ from timebase.gateway.derived_intervals import DERIVED_FROM
 from timebase.gateway.history import BarAnswer
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
+from timebase.grpc.auth import caller_of
 from timebase.grpc.errors import abort_with
 from timebase.grpc.realtime import RealtimeHandler, stream_realtime
 from timebase.grpc.request_parsing import (
@@ -60,7 +61,9 @@ async def answer_request(
     error's status (the one error boundary of the bar RPCs)."""
     try:
         bar_request = parse_bar_request(request, context.invocation_metadata(), bar_limit)
-        answer = await api.bars(bar_request, time_limit=context.time_remaining())
+        answer = await api.bars(
+            bar_request, time_limit=context.time_remaining(), caller=caller_of(context)
+        )
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
     except Exception as exc:

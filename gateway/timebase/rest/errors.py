@@ -15,6 +15,7 @@ from typing import Any
 
 from timebase.sdk.errors import (
     ClientRateLimited,
+    DatabaseBusy,
     DatabaseError,
     DataUnavailable,
     ErrorKind,
@@ -29,6 +30,7 @@ from timebase.sdk.errors import (
     ProviderUnavailable,
     RateLimited,
     RouteNotFound,
+    ServerBusy,
     SymbolNotFound,
     TimeBaseError,
 )
@@ -67,6 +69,8 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     NotImplementedByServer,
     ProviderUnavailable,
     DatabaseError,
+    DatabaseBusy,
+    ServerBusy,
 )
 
 
@@ -102,7 +106,7 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     headers: dict[str, str] = {}
     details = _jsonable(exc.details)
     retry_after = getattr(exc, "retry_after", None)
-    if status == 429:
+    if status == 429 or (status == 503 and retry_after is not None):
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))
         headers["Retry-After"] = str(max(1, math.ceil(seconds)))
         details.setdefault("retryAfterSeconds", max(1, math.ceil(seconds)))

@@ -81,12 +81,15 @@ class TimeBaseApp:
             self.database_url,
             pool_size=self.config.database.pool_size,
             retention=self.config.retention,
+            acquire_timeout=self.config.database.acquire_timeout_seconds,
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
-        self.history = HistoricalBars(self.store, self.supervisor, self.config.routing)
+        self.history = HistoricalBars(
+            self.store, self.supervisor, self.config.routing, limits=self.config.gateway
+        )
         await self.history.start()
         self._stops.append(("historical bars", self.history.stop))
         self.realtime = RealtimeHub(self.store, self._realtime_targets)
