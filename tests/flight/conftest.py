@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from pyarrow import flight
 
@@ -29,10 +30,14 @@ class FlightGateway:
 
 @contextlib.asynccontextmanager
 async def running_flight(
-    database_url: str, *providers: RecordingProvider, routing: RoutingConfig | None = None
+    database_url: str,
+    *providers: RecordingProvider,
+    routing: RoutingConfig | None = None,
+    **server_options: Any,
 ) -> AsyncIterator[FlightGateway]:
+    """`server_options` go to FlightServer (e.g. `max_bars=`, `max_symbols=`)."""
     async with running_gateway(database_url, *providers, routing=routing) as gateway:
-        server = FlightServer("127.0.0.1", 0)
+        server = FlightServer("127.0.0.1", 0, **server_options)
         server.attach(QueryApi(gateway.history))
         await server.start()
         try:

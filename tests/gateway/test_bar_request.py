@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from timebase.gateway.bar_limits import BarLimit, estimate_bars
 from timebase.gateway.bar_request import (
     MAX_BARS_PER_REQUEST,
     MAX_SYMBOL_LENGTH,
@@ -15,8 +16,7 @@ from timebase.gateway.bar_request import (
     check_provider,
     check_range,
     check_symbol,
-    estimate_bars,
-    lookback_for_limit,
+    window_start,
 )
 from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
 from timebase.sdk.intervals import Interval
@@ -150,14 +150,18 @@ def test_provider_slug() -> None:
     [
         (0, "limit: must be a positive integer, got 0"),
         (-3, "limit: must be a positive integer, got -3"),
-        (5_000_001, "limit: at most 5,000,000 bars per request, got 5,000,001"),
+        (
+            5_000_001,
+            "limit: 5,000,001 bars, more than the 5,000,000 one request may hold "
+            "(grpc.max_bars): ask for fewer, or use Arrow Flight for bulk reads",
+        ),
     ],
 )
 def test_bad_limits(limit: int, message: str) -> None:
     with pytest.raises(InvalidRequestError) as err:
         build(limit=limit)
     assert str(err.value) == message
-    assert err.value.details == {"field": "limit"}
+    assert err.value.details["field"] == "limit"
 
 
 def test_limits_at_the_bounds() -> None:
@@ -186,52 +190,104 @@ def test_without_start_a_limit_is_required() -> None:
     assert err.value.details == {"field": "start_time"}
 
 
-def test_without_start_the_range_reaches_back_for_the_limit() -> None:
+def test_without_start_the_first_window_holds_limit_bars() -> None:
     request = build(start=None, end=None, limit=100, interval="1h")
     assert (request.start, request.end, request.start_given) == (
-        NOW - timedelta(hours=200),
+        NOW - timedelta(hours=100),
         NOW,
         False,
     )
     request = build(start=None, limit=2)
-    assert request.start == datetime(2024, 1, 25, tzinfo=UTC)  # at least a week
+    assert request.start == datetime(2024, 1, 30, tzinfo=UTC)  # exactly 2 days, not 2x
     assert not request.start_given
 
 
-def test_lookback_for_limit() -> None:
-    assert lookback_for_limit(Interval.D1, 3) == timedelta(days=7)
-    assert lookback_for_limit(Interval.D1, 4) == timedelta(days=8)
-    assert lookback_for_limit(Interval.M1, 60) == timedelta(days=7)
-    assert lookback_for_limit(Interval.M1, 5041) == timedelta(minutes=10082)
+def test_a_huge_limit_starts_at_the_earliest_accepted_date() -> None:
+    # 400,000 days back from 2024 would be year 929: no overflow, the window starts in 1900.
+    request = build(start=None, limit=400_000, interval="1d")
+    assert request.start == datetime(1900, 1, 1, tzinfo=UTC)
+    monthly = build(start=None, limit=5_000_000, interval="1mo")
+    assert monthly.start == datetime(1900, 1, 1, tzinfo=UTC)
 
 
-def test_estimate_counts_every_slot_plus_one() -> None:
+def test_window_start() -> None:
+    floor = datetime(1970, 1, 1, tzinfo=UTC)
+    assert window_start(NOW, Interval.D1, 3, floor) == NOW - timedelta(days=3)
+    assert window_start(NOW, Interval.M1, 60, floor) == NOW - timedelta(hours=1)
+    assert window_start(NOW, Interval.MO1, 10**12, floor) == floor
+
+
+def test_estimate_counts_every_slot() -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    assert estimate_bars(Interval.D1, start, start + timedelta(days=10)) == 11
+    assert estimate_bars(Interval.D1, start, start + timedelta(days=10)) == 10
     assert estimate_bars(Interval.H1, start, start + timedelta(minutes=59)) == 1
-    assert estimate_bars(Interval.M1, start, start + timedelta(minutes=2)) == 3
+    assert estimate_bars(Interval.M1, start, start + timedelta(minutes=2)) == 2
+    assert estimate_bars(Interval.M1, start, start + timedelta(seconds=61)) == 2
+    # The probe: 1m over 2024 (end=2024-12-31 on REST is the end of that day).
+    assert estimate_bars(Interval.M1, start, datetime(2025, 1, 1, tzinfo=UTC)) == 527_040
 
 
 def test_a_range_holding_too_many_bars_is_refused_unless_limited() -> None:
     start = datetime(2000, 1, 1, tzinfo=UTC)
-    # 4,999,999 whole minutes: 5,000,000 bars at most, the bound itself.
-    end_ok = start + timedelta(minutes=MAX_BARS_PER_REQUEST - 1)
+    end_ok = start + timedelta(minutes=MAX_BARS_PER_REQUEST)
     assert build(interval="1m", start=start, end=end_ok).end == end_ok
     end = end_ok + timedelta(minutes=1)
     with pytest.raises(InvalidTimeRangeError) as err:
         build(interval="1m", start=start, end=end)
     assert str(err.value) == (
         f"end_time: [2000-01-01T00:00:00+00:00, {end.isoformat()}) holds up to 5,000,001 1m "
-        "bars, more than 5,000,000 per request; ask for a shorter range, or set limit"
+        "bars, more than the 5,000,000 one request may hold (grpc.max_bars): ask for a "
+        "shorter range or a coarser interval, or set limit, or use Arrow Flight for bulk reads"
     )
-    assert err.value.details == {"field": "end_time"}
+    assert err.value.details == {
+        "field": "end_time",
+        "estimate": 5_000_001,
+        "max_bars": 5_000_000,
+        "limit_key": "grpc.max_bars",
+    }
     assert build(interval="1m", start=start, end=end, limit=10).limit == 10
 
 
-def test_the_size_check_is_skipped_without_start() -> None:
-    # A reach-back is as long as the limit needs, never more than the limit allows.
-    request = build(interval="1m", start=None, limit=MAX_BARS_PER_REQUEST)
-    assert request.start == request.end - timedelta(minutes=2 * MAX_BARS_PER_REQUEST)
+def test_the_door_limit_is_the_one_checked() -> None:
+    door = BarLimit(1_000, "rest.max_bars_text", "a JSON or CSV response", "", "narrow it")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    ok = build(interval="1h", start=start, end=start + timedelta(hours=1_000), bar_limit=door)
+    assert ok.end - ok.start == timedelta(hours=1_000)
+    with pytest.raises(InvalidTimeRangeError, match=r"more than the 1,000 a JSON or CSV "):
+        build(interval="1h", start=start, end=start + timedelta(hours=1_001), bar_limit=door)
+    with pytest.raises(InvalidRequestError, match=r"^limit: 1,001 bars, more than the 1,000 "):
+        build(start=None, limit=1_001, bar_limit=door)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field", "shown"),
+    [
+        (
+            datetime(1899, 12, 31, 23, 59, tzinfo=UTC),
+            NOW,
+            "start_time",
+            "1899-12-31T23:59:00+00:00",
+        ),
+        (datetime(1, 1, 1, tzinfo=UTC), NOW, "start_time", "0001-01-01T00:00:00+00:00"),
+        (NOW, datetime(9999, 12, 31, tzinfo=UTC), "end_time", "9999-12-31T00:00:00+00:00"),
+        (NOW, datetime(2200, 1, 2, 0, 0, 1, tzinfo=UTC), "end_time", "2200-01-02T00:00:01+00:00"),
+    ],
+)
+def test_dates_outside_1900_to_2200_are_refused(
+    start: datetime, end: datetime, field: str, shown: str
+) -> None:
+    with pytest.raises(InvalidTimeRangeError) as err:
+        build(start=start, end=end, interval="1mo")
+    assert str(err.value) == (
+        f"{field}: {shown} is out of range; dates from 1900-01-01 to 2200-01-01 (UTC) are accepted"
+    )
+    assert err.value.details["field"] == field
+
+
+def test_the_accepted_dates_at_their_bounds() -> None:
+    first, last = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 2, tzinfo=UTC)
+    request = build(start=first, end=last, interval="1mo")
+    assert (request.start, request.end) == (first, last)
 
 
 def test_fields_are_checked_in_order() -> None:

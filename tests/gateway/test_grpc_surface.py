@@ -50,8 +50,19 @@ FAR = datetime(2024, 1, 1, tzinfo=UTC)
         (
             request("AAPL", "1m", datetime(2000, 1, 1, tzinfo=UTC), T0),
             "end_time: [2000-01-01T00:00:00+00:00, 2024-01-01T00:00:00+00:00) holds up to "
-            "12,623,041 1m bars, more than 5,000,000 per request; ask for a shorter range, or "
-            "set limit",
+            "12,623,040 1m bars, more than the 5,000,000 one gRPC answer may hold "
+            "(grpc.max_bars): ask for a shorter range or a coarser interval, or set limit, or "
+            "use Arrow Flight",
+        ),
+        (
+            request("AAPL", "1d", T0, datetime(9999, 12, 31, tzinfo=UTC)),
+            "end_time: 9999-12-31T00:00:00+00:00 is out of range; dates from 1900-01-01 to "
+            "2200-01-01 (UTC) are accepted",
+        ),
+        (
+            request("AAPL", "1d", datetime(1, 1, 1, tzinfo=UTC), T0),
+            "start_time: 0001-01-01T00:00:00+00:00 is out of range; dates from 1900-01-01 to "
+            "2200-01-01 (UTC) are accepted",
         ),
         (
             request("AAPL", "1d", T0, T0 + DAY, provider="Not A Slug"),

@@ -160,20 +160,30 @@ async def test_gzip_when_asked(fresh_database_url):
                 assert json.loads(await resp.read())["data"]["count"] == 48
 
 
-async def test_more_than_100k_bars_in_json_is_refused_but_arrow_has_no_limit(fresh_database_url):
+async def test_more_than_100k_bars_in_json_is_refused_before_work_but_arrow_holds_them(
+    fresh_database_url,
+):
     alpha = RecordingProvider("alpha", intervals=["1h"])
     async with running_rest(fresh_database_url, alpha) as rest:
         query = "/api/data/SYN:BIG?interval=1h&start=2010-01-01&end=2021-12-31"
         status, body, _ = await rest.get(query)
         assert status == 400
-        assert body["error"]["code"] == "INVALID_REQUEST"
+        assert body["error"]["code"] == "INVALID_TIME_RANGE"
         assert body["error"]["message"] == (
-            "the answer holds 105,192 bars, more than the 100,000 a JSON or CSV response may "
-            "hold: narrow the range (start/end) or set limit, ask for Arrow "
-            "(Accept: application/vnd.apache.arrow.stream, no limit) or use Arrow Flight"
+            "end: [2010-01-01T00:00:00+00:00, 2022-01-01T00:00:00+00:00) holds up to 105,192 1h "
+            "bars, more than the 100,000 a JSON or CSV response may hold (rest.max_bars_text): "
+            "ask for a shorter range or a coarser interval, or set limit, or ask for Arrow "
+            "(Accept: application/vnd.apache.arrow.stream) or use Arrow Flight"
         )
+        assert body["error"]["details"] == {
+            "field": "end",
+            "estimate": 105_192,
+            "max_bars": 100_000,
+            "limit_key": "rest.max_bars_text",
+        }
         status, body, _ = await rest.get(query, headers={"Accept": "text/csv"})
         assert status == 400
+        assert alpha.requests == []  # refused before any provider was asked
         status, body, _ = await rest.get(query, headers={"Accept": ARROW})
         assert status == 200
         table = pa.ipc.open_stream(body).read_all()

@@ -61,8 +61,16 @@ def error(body: Any) -> tuple[str, str]:
             400,
             "INVALID_TIME_RANGE",
             "end: [1990-01-01T00:00:00+00:00, 2024-01-02T00:00:00+00:00) holds up to "
-            "17,883,361 1m bars, more than 5,000,000 per request; ask for a shorter range, "
-            "or set limit",
+            "17,883,360 1m bars, more than the 100,000 a JSON or CSV response may hold "
+            "(rest.max_bars_text): ask for a shorter range or a coarser interval, or set limit, "
+            "or ask for Arrow (Accept: application/vnd.apache.arrow.stream) or use Arrow Flight",
+        ),
+        (
+            "/api/data/SYN:A?interval=1d&start=2024-01-01&end=9999-12-31",
+            400,
+            "INVALID_TIME_RANGE",
+            "end: 9999-12-31 is out of range; dates from 1900-01-01 to 2200-01-01 (UTC) are "
+            "accepted",
         ),
         (
             "/api/data/SYN:A?interval=1d&limit=abc",

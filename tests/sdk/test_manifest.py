@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,40 @@ def test_per_interval_limits(tmp_path: Path) -> None:
     assert m.days_per_request("1d") is None
     plain = load_manifest(write(tmp_path, {**MINIMAL, "max_lookback_days": 365}))
     assert plain.lookback_days("1h") == 365
+
+
+def test_earliest_data_defaults_by_interval_class(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, MINIMAL))
+    assert m.earliest_data("1h") == datetime(1970, 1, 1, tzinfo=UTC)
+    assert m.earliest_data("1d") == datetime(1900, 1, 1, tzinfo=UTC)
+    assert m.earliest_data("1mo") == datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def test_earliest_data_declared(tmp_path: Path) -> None:
+    # Unquoted in YAML (a date) and quoted (a string), one for all or per interval.
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL) + "earliest: 1990-01-02\n")
+    assert load_manifest(path).earliest_data("1h") == datetime(1990, 1, 2, tzinfo=UTC)
+    m = load_manifest(
+        write(tmp_path, {**MINIMAL, "earliest": {"default": "1985-06-01", "1h": "2010-01-01"}})
+    )
+    assert m.earliest_data("1h") == datetime(2010, 1, 1, tzinfo=UTC)
+    assert m.earliest_data("1d") == datetime(1985, 6, 1, tzinfo=UTC)
+    assert m.earliest_data("1m") == datetime(1985, 6, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("yesterday", "earliest: expected a date like 1990-01-01, got 'yesterday'"),
+        (1990, "earliest: expected a date like 1990-01-01, got 1990"),
+        ("1850-01-01", "earliest: 1850-01-01 is out of range (1900-01-01 to 2200-01-01)"),
+        ({"2m": "2000-01-01"}, "earliest.2m: expected 'default' or an interval"),
+        ({"1h": "2000-13-01"}, "earliest.1h: expected a date like 1990-01-01, got '2000-13-01'"),
+    ],
+)
+def test_bad_earliest_names_the_key(tmp_path: Path, value: Any, expected: str) -> None:
+    assert error_of(tmp_path, {**MINIMAL, "earliest": value}).startswith(expected)
 
 
 def test_unknown_keys_warn_not_fail(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

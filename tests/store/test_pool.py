@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from timebase.sdk.errors import DatabaseError
+from timebase.sdk.errors import DatabaseBusy, DatabaseError
 from timebase.store import ConnectionPool, redact_url
 
 
@@ -52,3 +53,49 @@ async def test_driver_errors_become_database_errors(fresh_database_url):
         await pool.stop()
     with pytest.raises(DatabaseError, match="not running"):
         await pool.run(one)
+
+
+async def test_waiting_for_a_connection_is_bounded(fresh_database_url):
+    pool = ConnectionPool(fresh_database_url, size=1, acquire_timeout=0.2)
+    await pool.start()
+    try:
+        async with pool.connection():
+            assert pool.in_use == 1
+            with pytest.raises(DatabaseBusy) as caught:
+                await pool.run(lambda conn: None)
+        assert caught.value.message == (
+            "no database connection became free within 0.2 s (all 1 in use; database.pool_size, "
+            "database.acquire_timeout_seconds); try again later"
+        )
+        assert (caught.value.code, caught.value.retry_after) == ("DATABASE_BUSY", 0.2)
+        assert pool.in_use == 0
+        assert await pool.run(lambda conn: 7) == 7  # free again
+    finally:
+        await pool.stop()
+
+
+async def test_a_cancelled_query_gives_its_connection_back_only_when_its_thread_is_done(
+    fresh_database_url,
+):
+    pool = ConnectionPool(fresh_database_url, size=1)
+    await pool.start()
+    try:
+        finished: list[float] = []
+
+        def sleep(conn):
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_sleep(0.5)")
+                cur.fetchall()
+            finished.append(time.monotonic())
+
+        task = asyncio.create_task(pool.run(sleep))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The cancellation waited for the statement: nobody else got the connection meanwhile.
+        assert len(finished) == 1
+        assert pool.in_use == 0
+        assert await pool.run(lambda conn: "reused") == "reused"
+    finally:
+        await pool.stop()

@@ -17,12 +17,18 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+from pyarrow import flight
 
 from timebase.flight.errors import shutting_down
 
 T = TypeVar("T")
+
+#: How often a waiting call checks whether its client cancelled.
+CANCEL_POLL_SECONDS = 0.1
 
 
 class LoopBridge:
@@ -46,8 +52,17 @@ class LoopBridge:
         for future in pending:
             future.cancel()
 
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run `coro` on the loop and wait for it (from a thread that is not the loop's)."""
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> T:
+        """Run `coro` on the loop and wait for it (from a thread that is not the loop's).
+
+        `cancelled` (the Flight call context's `is_cancelled`) is polled while waiting: once the
+        client has cancelled, the coroutine is cancelled too (its fetches stop) and the call
+        raises `FlightCancelledError`."""
         loop = self._loop
         if loop is None or self._closing or loop.is_closed():
             coro.close()
@@ -55,12 +70,23 @@ class LoopBridge:
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         with self._lock:
             self._pending.add(future)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            return future.result(timeout)
+            while True:
+                wait = CANCEL_POLL_SECONDS if cancelled is not None else None
+                if deadline is not None:
+                    left = max(0.0, deadline - time.monotonic())
+                    wait = left if wait is None else min(wait, left)
+                try:
+                    return future.result(wait)
+                except concurrent.futures.TimeoutError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        future.cancel()
+                        raise shutting_down() from None
+                    if cancelled is not None and cancelled():
+                        future.cancel()
+                        raise flight.FlightCancelledError("the client cancelled the call") from None
         except concurrent.futures.CancelledError:
-            raise shutting_down() from None
-        except concurrent.futures.TimeoutError:
-            future.cancel()
             raise shutting_down() from None
         finally:
             with self._lock:

@@ -11,6 +11,9 @@ other Python exception reaches the client with the server's traceback. So every 
 | unauthenticated                                      | FlightUnauthenticatedError  | UNAUTHENTICATED |
 | permission                                           | FlightUnauthorizedError     | PERMISSION_DENIED |
 | rate_limited, unavailable; TimeBase shutting down    | FlightUnavailableError      | UNAVAILABLE     |
+
+An error that says when to try again (rate limited, SERVER_BUSY, DATABASE_BUSY) carries
+`retry_after` (seconds) in `details`.
 | internal; anything unexpected (logged, traceback)    | FlightInternalError         | INTERNAL        |
 
 The `code` is the error's own, unchanged: the public codes of docs/rest.md, on every door.
@@ -26,7 +29,7 @@ from typing import Any
 
 from pyarrow import flight
 
-from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.errors import ErrorKind, TimeBaseError
 from timebase.sdk.logs import correlation_id
 
 _log = logging.getLogger(__name__)
@@ -57,8 +60,9 @@ def to_flight_error(exc: BaseException, doing: str) -> flight.FlightError:
         return exc
     if isinstance(exc, TimeBaseError):
         details = dict(exc.details)
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            details["retry_after"] = exc.retry_after
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # rate limited, busy: when to try again
+            details["retry_after"] = retry_after
         info = _info(exc.code, exc.message, details)
         if exc.kind is ErrorKind.INTERNAL:
             _log.error("Flight %s failed: %s", doing, exc.message, exc_info=exc)

@@ -13,7 +13,7 @@ Calls into the core are coroutines run on the event loop through the bridge; the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from pyarrow import flight
@@ -22,8 +22,15 @@ from timebase.auth import Caller
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.errors import to_flight_error
 from timebase.flight.put import apply_options
-from timebase.flight.query import PutOptions, parse_put_options, parse_query
+from timebase.flight.query import (
+    DEFAULT_MAX_SYMBOLS,
+    PutOptions,
+    flight_limit,
+    parse_put_options,
+    parse_query,
+)
 from timebase.flight.tickets import decode_ticket, encode_ticket
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
@@ -34,20 +41,39 @@ from timebase.store import BAR_SCHEMA
 class FlightHandlers:
     """TimeBase's Flight calls over `api`; see the module docstring."""
 
-    def __init__(self, api: QueryApi, bridge: LoopBridge) -> None:
+    def __init__(
+        self,
+        api: QueryApi,
+        bridge: LoopBridge,
+        *,
+        max_bars: int = DEFAULT_MAX_BARS,
+        max_symbols: int = DEFAULT_MAX_SYMBOLS,
+    ) -> None:
         self.api = api
         self.bridge = bridge
+        self.bar_limit = flight_limit(max_bars)
+        self.max_symbols = max_symbols
 
-    def flight_info(self, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+    def flight_info(
+        self,
+        descriptor: flight.FlightDescriptor,
+        caller: Caller | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> flight.FlightInfo:
+        """Plan `descriptor`'s query (fetching what is missing on behalf of `caller`); a call
+        the client cancels (`cancelled`) stops its fetches."""
         if descriptor.descriptor_type != flight.DescriptorType.CMD:
             raise InvalidRequestError(
                 "descriptor: use FlightDescriptor.for_command(<JSON query>), e.g. "
                 '{"symbol": "AAPL", "interval": "1d", "start": "2024-01-01"}',
                 field="descriptor",
             )
-        query = parse_query(descriptor.command)
+        query = parse_query(
+            descriptor.command, bar_limit=self.bar_limit, max_symbols=self.max_symbols
+        )
         planned = self.bridge.call(
-            self.api.plan_bars(query.requests, stored_only=query.cached_only)
+            self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
+            cancelled=cancelled,
         )
         endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
         return flight.FlightInfo(
@@ -60,15 +86,25 @@ class FlightHandlers:
             app_metadata=encode_warnings(list(planned.warnings)),
         )
 
-    def stream(self, raw_ticket: bytes) -> flight.FlightDataStream:
-        return flight.GeneratorStream(BAR_SCHEMA, self._batches(decode_ticket(raw_ticket)))
+    def stream(
+        self, raw_ticket: bytes, cancelled: Callable[[], bool] | None = None
+    ) -> flight.FlightDataStream:
+        """A ticket's plan streamed from the store; a client that cancels (`cancelled`) stops
+        the reads, and the connection goes back to the pool."""
+        plan = decode_ticket(raw_ticket)
+        return flight.GeneratorStream(BAR_SCHEMA, self._batches(plan, cancelled))
 
-    def _batches(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    def _batches(
+        self, plan: ReadPlan, cancelled: Callable[[], bool] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         try:
             if not plan.segments:
                 return
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                yield from read_plan(plan, reader)
+                for batch in read_plan(plan, reader):
+                    if cancelled is not None and cancelled():
+                        return
+                    yield batch
         except GeneratorExit:
             raise
         except Exception as exc:

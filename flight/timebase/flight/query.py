@@ -7,7 +7,9 @@
 `start` and `end` are exact ISO 8601 instants of the half-open range [start, end) (a datetime
 without an offset, or a date, is UTC; a date means 00:00 UTC of that day: Flight is a programmatic
 door, the date-only `end` rule of the CLI and REST does not apply). `end` defaults to now.
-Validation is the gateway's (`build_request`): the same messages as gRPC and REST.
+Validation is the gateway's (`build_request`): the same messages as gRPC and REST. A query names
+at most `flight.max_symbols` symbols and each symbol's range holds at most `flight.max_bars`
+bars (estimated from range × interval before any work).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from timebase.core.user_time import to_utc
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit
 from timebase.gateway.bar_request import (
     BarRequest,
     build_request,
@@ -29,6 +33,19 @@ from timebase.sdk.intervals import Interval
 
 QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
 PUT_KEYS = ("provider", "interval")
+#: Most symbols one query may name by default (`flight.max_symbols`).
+DEFAULT_MAX_SYMBOLS = 100
+
+
+def flight_limit(max_bars: int = DEFAULT_MAX_BARS) -> BarLimit:
+    """The Flight door's size limit per symbol (`flight.max_bars`)."""
+    return BarLimit(
+        max_bars,
+        "flight.max_bars",
+        "one symbol of a Flight query",
+        "",
+        "ask for a shorter range or a coarser interval, or split the query by time",
+    )
 
 
 @dataclass(frozen=True)
@@ -92,13 +109,18 @@ def parse_instant(value: str, field: str) -> datetime:
             f"{field}: {value!r} is not an ISO 8601 instant (e.g. 2024-01-02T14:30:00Z)",
             field=field,
         ) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return to_utc(parsed, field)
 
 
-def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
-    """The query of a `FlightDescriptor.for_command(...)`, or InvalidRequestError naming the field."""
+def parse_query(
+    raw: bytes,
+    *,
+    now: datetime | None = None,
+    bar_limit: BarLimit | None = None,
+    max_symbols: int = DEFAULT_MAX_SYMBOLS,
+) -> FlightQuery:
+    """The query of a `FlightDescriptor.for_command(...)`, or InvalidRequestError naming the field
+    (more than `max_symbols` symbols, or more bars per symbol than `bar_limit`, are refused)."""
     data = _object(raw, "query", QUERY_KEYS)
     if "symbol" in data and "symbols" in data:
         raise InvalidRequestError(
@@ -110,6 +132,14 @@ def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
         if not isinstance(listed, list) or not listed:
             raise InvalidRequestError(
                 "symbols: expected a non-empty list of strings", field="symbols"
+            )
+        if len(listed) > max_symbols:
+            raise InvalidRequestError(
+                f"symbols: {len(listed)} symbols, more than the {max_symbols} one query may name "
+                "(flight.max_symbols): split the query into several",
+                field="symbols",
+                count=len(listed),
+                max_symbols=max_symbols,
             )
         names = []
         for i, item in enumerate(listed):
@@ -139,7 +169,7 @@ def parse_query(raw: bytes, *, now: datetime | None = None) -> FlightQuery:
         raise InvalidRequestError("cached_only: expected true or false", field="cached_only")
     now = now or datetime.now(UTC)
     requests = tuple(
-        _build(symbol, interval, start, end, provider=provider, now=now)
+        _build(symbol, interval, start, end, provider=provider, now=now, bar_limit=bar_limit)
         for symbol in sorted(set(names))
     )
     return FlightQuery(requests, cached_only)
@@ -153,6 +183,7 @@ def _build(
     *,
     provider: str,
     now: datetime,
+    bar_limit: BarLimit | None,
 ) -> BarRequest:
     return build_request(
         symbol=symbol,
@@ -163,6 +194,7 @@ def _build(
         now=now,
         start_field="start",
         end_field="end",
+        bar_limit=bar_limit or flight_limit(),
     )
 
 

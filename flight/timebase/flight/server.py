@@ -27,7 +27,9 @@ from pyarrow import flight
 from timebase.core.tls import ServerTls
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
+from timebase.flight.query import DEFAULT_MAX_SYMBOLS
 from timebase.flight.service import FlightService
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
@@ -48,8 +50,13 @@ class FlightServer:
         *,
         stop_timeout: float = 5.0,
         tls: ServerTls | None = None,
+        max_bars: int = DEFAULT_MAX_BARS,
+        max_symbols: int = DEFAULT_MAX_SYMBOLS,
     ) -> None:
         self.host = host
+        #: Most bars per symbol (`flight.max_bars`) and symbols per query (`flight.max_symbols`).
+        self.max_bars = max_bars
+        self.max_symbols = max_symbols
         self.requested_port = port
         #: Serve TLS (`grpc+tls://`; client certificates required when it has a client CA);
         #: None: plaintext. Set before start().
@@ -97,7 +104,9 @@ class FlightServer:
             raise RuntimeError("attach(api) before start()")
         self.bridge.open(asyncio.get_running_loop())
         location = f"{self.scheme}://{self.host}:{self.requested_port}"
-        handlers = FlightHandlers(self.api, self.bridge)
+        handlers = FlightHandlers(
+            self.api, self.bridge, max_bars=self.max_bars, max_symbols=self.max_symbols
+        )
         try:
             service = await asyncio.to_thread(
                 FlightService, location, handlers, self.metrics, **self._transport()

@@ -40,7 +40,9 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> flight.FlightInfo:
         with correlation_scope():
             try:
-                return self.handlers.flight_info(descriptor)
+                return self.handlers.flight_info(
+                    descriptor, caller_of(context), context.is_cancelled
+                )
             except Exception as exc:
                 raise to_flight_error(exc, "planning a query") from None
 
@@ -54,7 +56,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> flight.FlightDataStream:
         with correlation_scope():
             try:
-                return self.handlers.stream(ticket.ticket)
+                return self.handlers.stream(ticket.ticket, context.is_cancelled)
             except Exception as exc:
                 raise to_flight_error(exc, "reading bars") from None
 

@@ -32,18 +32,27 @@ The `routing` section tunes the gateway's router (priorities override its rankin
 
 The `rest` section tunes the REST door (timebase.rest): per-client rate limiting (a token bucket
 per client IP refilled at `rate_limit_per_second`, holding at most `rate_limit_burst` requests)
-and the most bars one JSON or CSV response may hold (Arrow and Flight have no limit):
+and the most bars one response may hold (JSON and CSV, Arrow):
 
     rest:
       rate_limit_enabled: true
       rate_limit_per_second: 20
       rate_limit_burst: 40
-      max_bars: 100000
+      max_bars_text: 100000
+      max_bars_arrow: 5000000
       allowed_hosts: [timebase.internal]       # besides the bind address and loopback names
       cors_origins: [https://app.example.com]  # CORS off unless set
 
     TIMEBASE_REST_ALLOWED_HOSTS  rest.allowed_hosts  (comma-separated)
     TIMEBASE_REST_CORS_ORIGINS   rest.cors_origins   (comma-separated)
+
+Every door refuses a request whose answer would hold more bars than its limit, estimated from
+range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol and
+`flight.max_symbols` per query); the `gateway` section bounds concurrent provider fetches:
+
+    grpc: {max_bars: 5000000}
+    flight: {max_bars: 5000000, max_symbols: 100}
+    gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
 
 The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security-tls.md): both files
 or neither, checked at load (readable, a certificate chain and its unencrypted key); with a client
@@ -116,6 +125,8 @@ class DatabaseConfig:
     embedded_timescaledb: str = key(
         "auto", values.auto_on_off, env="TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB"
     )
+    #: How long a request waits for a free connection before a 503 (DATABASE_BUSY).
+    acquire_timeout_seconds: float = key(10.0, values.positive_float)
 
 
 @dataclass(frozen=True)
@@ -251,8 +262,10 @@ class RestConfig:
     rate_limit_enabled: bool = key(True, values.boolean)
     rate_limit_per_second: float = key(20.0, values.positive_float)
     rate_limit_burst: int = key(40, values.positive_int)
-    #: Most bars one JSON or CSV response may hold (Arrow streams have no limit).
-    max_bars: int = key(100_000, values.positive_int)
+    #: Most bars one JSON or CSV response may hold (estimated before any work).
+    max_bars_text: int = key(100_000, values.positive_int)
+    #: Most bars one Arrow response may hold.
+    max_bars_arrow: int = key(5_000_000, values.positive_int)
     #: Host header values served besides the bind address, localhost, 127.0.0.1 and [::1]
     #: (DNS rebinding): `name` (any port), `name:port`, or `*` (any host; behind a proxy).
     allowed_hosts: tuple[str, ...] = key((), values.host_names, env="TIMEBASE_REST_ALLOWED_HOSTS")
@@ -302,6 +315,34 @@ def _check_tls(tls: TlsConfig, origins: Mapping[str, str]) -> None:
 
 
 @dataclass(frozen=True)
+class GrpcLimits:
+    """The gRPC door's limits (`grpc` section)."""
+
+    #: Most bars one GetBars / GetHistoricalData / GetHistoricalBars answer may hold.
+    max_bars: int = key(5_000_000, values.positive_int)
+
+
+@dataclass(frozen=True)
+class FlightLimits:
+    """The Flight door's limits (`flight` section)."""
+
+    #: Most bars per symbol of one query.
+    max_bars: int = key(5_000_000, values.positive_int)
+    #: Most symbols one query may name.
+    max_symbols: int = key(100, values.positive_int)
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """Concurrent provider fetches (`gateway` section): bounded overall and per client; a
+    request over the bound waits up to `fetch_queue_timeout_seconds`, then gets a 503."""
+
+    max_fetches: int = key(16, values.positive_int)
+    max_fetches_per_client: int = key(4, values.positive_int)
+    fetch_queue_timeout_seconds: float = key(10.0, values.positive_float)
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -316,6 +357,9 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rest: RestConfig = field(default_factory=RestConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    grpc: GrpcLimits = field(default_factory=GrpcLimits)
+    flight: FlightLimits = field(default_factory=FlightLimits)
+    gateway: GatewayLimits = field(default_factory=GatewayLimits)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

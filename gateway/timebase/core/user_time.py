@@ -8,6 +8,11 @@
 
 Programmatic doors (gRPC, Flight's JSON query) take exact instants and do not apply the date-only
 `end` rule: there the caller already thinks in half-open ranges.
+
+Every door accepts dates from 1900-01-01 to 2200-01-01 (`check_time`): instants from
+1900-01-01T00:00:00Z up to the end of 2200-01-01 (2200-01-02T00:00:00Z, the exclusive end of a
+range). Anything outside is an InvalidTimeRangeError naming the field, the value and the range,
+before any date arithmetic can overflow.
 """
 
 from __future__ import annotations
@@ -19,19 +24,55 @@ from timebase.sdk.errors import InvalidTimeRangeError
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
+#: The first instant any door accepts.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+#: The last instant any door accepts: the end of 2200-01-01.
+LATEST_TIME = datetime(2200, 1, 2, tzinfo=UTC)
+#: The accepted dates, as error messages and documents say them.
+ACCEPTED_DATES = "1900-01-01 to 2200-01-01"
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2200, 1, 1)
+
+
+def out_of_range(field: str, shown: str) -> InvalidTimeRangeError:
+    """The error for a time outside the accepted dates."""
+    return InvalidTimeRangeError(
+        f"{field}: {shown} is out of range; dates from {ACCEPTED_DATES} (UTC) are accepted",
+        field=field,
+        value=shown,
+        earliest=_FIRST_DAY.isoformat(),
+        latest=_LAST_DAY.isoformat(),
+    )
+
+
+def check_time(value: datetime, field: str) -> datetime:
+    """`value` (aware) if within the accepted dates, else InvalidTimeRangeError naming `field`."""
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise out_of_range(field, value.isoformat())
+    return value
+
+
+def to_utc(value: datetime, field: str) -> datetime:
+    """`value` as an aware UTC datetime (naive: UTC), within the accepted dates."""
+    try:
+        return check_time(_utc(value), field)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC datetime
+        raise out_of_range(field, value.isoformat()) from None
+
 
 def parse_user_time(value: str | date | datetime, *, field: str, is_end: bool = False) -> datetime:
     """The instant `value` names, as an aware UTC datetime; see the module docstring."""
     if isinstance(value, datetime):
-        return _utc(value)
+        return to_utc(value, field)
     if isinstance(value, date):
-        return _day(value, is_end)
+        return _day(value, is_end, field)
     text = value.strip()
     if _DATE_ONLY.fullmatch(text):
         try:
-            return _day(date.fromisoformat(text), is_end)
+            day = date.fromisoformat(text)
         except ValueError:
-            pass  # e.g. 2024-02-30: reported below
+            day = None  # e.g. 2024-02-30: reported below
+        if day is not None:
+            return _day(day, is_end, field)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -40,10 +81,12 @@ def parse_user_time(value: str | date | datetime, *, field: str, is_end: bool = 
             "(e.g. 2024-01-02 or 2024-01-02T14:30:00Z)",
             field=field,
         ) from None
-    return _utc(parsed)
+    return to_utc(parsed, field)
 
 
-def _day(day: date, is_end: bool) -> datetime:
+def _day(day: date, is_end: bool, field: str) -> datetime:
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise out_of_range(field, day.isoformat())
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start + timedelta(days=1) if is_end else start
 

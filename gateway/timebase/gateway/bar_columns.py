@@ -134,8 +134,9 @@ def table_to_chunks(
         cols = [run.column(name).to_numpy() for name in ("open", "high", "low", "close", "volume")]
         meta_col = run.column("metadata")
         has_meta = meta_col.null_count < length
-        metas: list[str] = pc.fill_null(meta_col, "").to_pylist() if has_meta else []
-        sizes = [len(m.encode()) for m in metas] if has_meta else None
+        # Metadata strings become Python objects one chunk at a time, never the whole answer.
+        metas = pc.fill_null(meta_col, "") if has_meta else None
+        sizes = pc.binary_length(metas).to_numpy() if metas is not None else None
         for i, stop in chunk_spans(length, sizes, max_rows=max_rows, max_bytes=max_bytes):
             kwargs: dict[str, Any] = {
                 "symbol": symbol,
@@ -148,8 +149,8 @@ def table_to_chunks(
                 "close": cols[3][i:stop].tolist(),
                 "volume": cols[4][i:stop].tolist(),
             }
-            if has_meta:
-                kwargs["metadata"] = metas[i:stop]
+            if metas is not None:
+                kwargs["metadata"] = metas.slice(i, stop - i).to_pylist()
             yield factory(**kwargs)
 
 

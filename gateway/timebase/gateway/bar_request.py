@@ -1,24 +1,28 @@
 """A historical request as every door sees it once checked: `BarRequest`.
 
 Validation happens here, once, for every door: symbol syntax, a known interval, the half-open
-range [start, end) with start < end, `limit`, and an upper bound on the bars one request may ask
-for. Errors are `InvalidRequestError`s whose message starts with the offending field's name.
+range [start, end) with start < end within the accepted dates (1900-01-01 to 2200-01-01), `limit`,
+and the door's upper bound on the bars one answer may hold (`bar_limits`, estimated from range
+and interval before any work). Errors are `InvalidRequestError`s whose message starts with the
+offending field's name.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from timebase.core.user_time import EARLIEST_TIME, check_time
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit, check_limit, check_range_size
 from timebase.sdk.conventions import is_slug
 from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
 from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Longest symbol accepted.
 MAX_SYMBOL_LENGTH = 64
-#: Most bars one gRPC request may ask for (estimated from range and interval).
-MAX_BARS_PER_REQUEST = 5_000_000
+#: Most bars one gRPC request may ask for by default (estimated from range and interval).
+MAX_BARS_PER_REQUEST = DEFAULT_MAX_BARS
 
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9.\-^=:_]+")
 
@@ -91,11 +95,13 @@ def check_range(
     start_field: str = "start_time",
     end_field: str = "end_time",
 ) -> tuple[datetime, datetime]:
-    """Both ends given and start < end (the half-open range [start, end)); errors name the
-    door's field (`start_field`, `end_field`)."""
+    """Both ends given, within the accepted dates, and start < end (the half-open range
+    [start, end)); errors name the door's field (`start_field`, `end_field`)."""
     if start is None or end is None:
         name = start_field if start is None else end_field
         raise InvalidTimeRangeError(f"{name}: required", field=name)
+    check_time(start, start_field)
+    check_time(end, end_field)
     if not start < end:
         raise InvalidTimeRangeError(
             f"{start_field}: must be before {end_field} (got {start_field}={start.isoformat()}, "
@@ -103,11 +109,6 @@ def check_range(
             field=start_field,
         )
     return start, end
-
-
-def estimate_bars(interval: Interval, start: datetime, end: datetime) -> int:
-    """Upper-bound estimate of the bars in [start, end) (every slot filled)."""
-    return int((end - start) / interval.nominal) + 1
 
 
 def build_request(
@@ -122,13 +123,17 @@ def build_request(
     now: datetime | None = None,
     start_field: str = "start_time",
     end_field: str = "end_time",
+    bar_limit: BarLimit | None = None,
 ) -> BarRequest:
     """Check a request's fields; InvalidRequestError messages name the field and the reason.
 
     `end` defaults to now. Without `start`, a `limit` is required; the range then reaches back
-    as far as needed to find `limit` bars (`start_given` is False). `start_field` and
-    `end_field` are the door's names of the range's ends (gRPC's by default), used in errors.
+    as far as needed to find `limit` bars (`start_given` is False; `start` is where the first
+    window begins, `limit` bars back). `start_field` and `end_field` are the door's names of the
+    range's ends (gRPC's by default), used in errors. `bar_limit` is the door's size limit
+    (default: gRPC's), checked against the estimate before anything is fetched.
     """
+    bar_limit = bar_limit or BarLimit()
     checked_symbol = check_symbol(symbol)
     checked_interval = check_interval(interval)
     checked_provider = check_provider(provider)
@@ -137,30 +142,19 @@ def build_request(
             raise InvalidRequestError(
                 f"limit: must be a positive integer, got {limit}", field="limit"
             )
-        if limit > MAX_BARS_PER_REQUEST:
-            raise InvalidRequestError(
-                f"limit: at most {MAX_BARS_PER_REQUEST:,} bars per request, got {limit:,}",
-                field="limit",
-            )
+        check_limit(limit, bar_limit)
     now = now or datetime.now(UTC)
-    end = end if end is not None else now
+    end = check_time(end, end_field) if end is not None else now
     start_given = start is not None
     if start is None:
         if limit is None:
             raise InvalidTimeRangeError(
                 f"{start_field}: required unless limit is set", field=start_field
             )
-        start = end - lookback_for_limit(checked_interval, limit)
+        start = window_start(end, checked_interval, limit, EARLIEST_TIME)
     check_range(start, end, start_field, end_field)
-    if start_given:
-        estimate = estimate_bars(checked_interval, start, end)
-        if limit is None and estimate > MAX_BARS_PER_REQUEST:
-            raise InvalidTimeRangeError(
-                f"{end_field}: [{start.isoformat()}, {end.isoformat()}) holds up to {estimate:,} "
-                f"{checked_interval.value} bars, more than {MAX_BARS_PER_REQUEST:,} per "
-                "request; ask for a shorter range, or set limit",
-                field=end_field,
-            )
+    if limit is None:
+        check_range_size(checked_interval, start, end, bar_limit, end_field=end_field)
     return BarRequest(
         symbol=checked_symbol,
         interval=checked_interval,
@@ -173,7 +167,9 @@ def build_request(
     )
 
 
-def lookback_for_limit(interval: Interval, limit: int) -> timedelta:
-    """A first guess of how far back `limit` bars reach (markets close: twice the nominal span,
-    at least a week so weekends and holidays do not starve daily bars)."""
-    return max(interval.nominal * limit * 2, timedelta(days=7))
+def window_start(end: datetime, interval: Interval, bars: int, floor: datetime) -> datetime:
+    """The start of the window of `bars` intervals back from `end`, never before `floor`
+    (computed without date overflow, however large `bars` is)."""
+    if bars >= (end - floor) / interval.nominal:
+        return floor
+    return end - interval.nominal * bars

@@ -109,11 +109,19 @@ def merge(segments: Sequence[Segment]) -> list[Segment]:
 def windows(
     start: datetime, end: datetime, interval: Interval, manifest: Manifest, now: datetime
 ) -> tuple[list[TimeRange], TimeRange | None]:
-    """[start, end) as provider requests within its lookback and per-request limits.
+    """[start, end) as provider requests within its earliest data, lookback and per-request
+    limits.
 
-    Returns the windows and the part older than the provider's lookback (None when none).
+    Returns the windows and the part older than the provider's lookback (None when none). The
+    part before the provider's earliest data (`Manifest.earliest_data`) is neither asked for
+    nor returned: no data exists there, and it is not recorded as fetched (a manifest that
+    later declares earlier data gets asked for it).
     """
     too_old: TimeRange | None = None
+    earliest_data = manifest.earliest_data(interval.value)
+    if end <= earliest_data:
+        return [], None
+    start = max(start, earliest_data)
     lookback = manifest.lookback_days(interval.value)
     if lookback:
         earliest = now - timedelta(days=lookback)

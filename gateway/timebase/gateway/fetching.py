@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.coverage_plan import Segment, open_end, settled_end, windows
+from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.provider_client import (
     FetchResult,
     ProviderCallError,
@@ -72,8 +74,11 @@ class Fetcher:
         router: Router,
         clients: ProviderClients,
         monotonic: Callable[[], float] = time.monotonic,
+        limiter: FetchLimiter | None = None,
     ) -> None:
         self.store = store
+        #: Bounds concurrent provider fetches, overall and per client (`gateway` section).
+        self.limiter = limiter or FetchLimiter()
         self.config = config
         #: Retries at the same provider: full jitter, uncapped (`retries` bounds them).
         self.backoff = Backoff(config.backoff_seconds, maximum=float("inf"), full_jitter=True)
@@ -177,8 +182,8 @@ class Fetcher:
                     end=too_old.end,
                 )
             )
-            if not parts:
-                return start
+        if not parts:  # too old (missing), or before the provider's earliest data (none exist)
+            return start if too_old is not None else end
         cursor = parts[0].start
         client = await self.clients.get(slug, candidate.address)
         for window in parts:
@@ -200,6 +205,17 @@ class Fetcher:
         return cursor
 
     async def _fetch_with_retries(
+        self,
+        client: ProviderClient,
+        candidate: Candidate,
+        window: TimeRange,
+        **kw: Any,
+    ) -> datetime | None:
+        """Fetch one window holding a fetch slot (`limiter`: waits in line, or ServerBusy)."""
+        async with self.limiter.slot():
+            return await self._fetch_retrying(client, candidate, window, **kw)
+
+    async def _fetch_retrying(
         self,
         client: ProviderClient,
         candidate: Candidate,
@@ -308,14 +324,12 @@ class Fetcher:
                 tables.append(table)
                 self.bars_received += table.num_rows
         except ProviderCallError as err:
-            received = concat(tables)
-            if received.num_rows:
-                last = received.column("timestamp")[-1].as_py()
-                partial_end = min(last + _ONE_US, window.end)
-                await self._store(
-                    received, request, slug, start=window.start, end=partial_end, now=now, fill=fill
-                )
-                err.partial_end = partial_end
+            err.partial_end = await self._store_partial(
+                tables, request, slug, window, now=now, fill=fill
+            )
+            raise
+        except asyncio.CancelledError:  # the client went away: keep what was fetched
+            await self._store_partial(tables, request, slug, window, now=now, fill=fill)
             raise
         # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
@@ -334,6 +348,27 @@ class Fetcher:
         if window.end > open_end(interval, now):
             self.open_end_fetched[(symbol, interval.value, slug)] = self.monotonic()
         return window.end
+
+    async def _store_partial(
+        self,
+        tables: list[pa.Table],
+        request: BarRequest,
+        slug: str,
+        window: TimeRange,
+        *,
+        now: datetime,
+        fill: Fill,
+    ) -> datetime | None:
+        """Store the bars a window delivered before it broke off; return how far they reach."""
+        received = concat(tables)
+        if not received.num_rows:
+            return None
+        last = received.column("timestamp")[-1].as_py()
+        partial_end: datetime = min(last + _ONE_US, window.end)
+        await self._store(
+            received, request, slug, start=window.start, end=partial_end, now=now, fill=fill
+        )
+        return partial_end
 
     async def _store(
         self,

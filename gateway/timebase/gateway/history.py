@@ -30,13 +30,13 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from timebase.core.config import RoutingConfig
-from timebase.gateway.bar_request import BarRequest, lookback_for_limit
+from timebase.core.config import GatewayLimits, RoutingConfig
+from timebase.gateway.bar_request import BarRequest, window_start
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.coverage_plan import (
@@ -53,13 +53,14 @@ from timebase.gateway.derived_intervals import (
     bucket_start,
     derive,
 )
+from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.fetching import Fetcher, Fill
 from timebase.gateway.history_errors import no_bars_error
 from timebase.gateway.history_reads import read_segments
 from timebase.gateway.provider_client import (
     ProviderClients,
 )
-from timebase.gateway.providers import ProviderSource, ProviderView
+from timebase.gateway.providers import ProviderSource, ProviderView, earliest_data
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
 from timebase.gateway.skipped_warnings import skipped_warnings
@@ -73,7 +74,8 @@ from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
 
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+#: A `limit` query stops widening when a widening this long found no more bars.
+_NOTHING_OLDER_SPAN = timedelta(days=30)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class HistoricalBars:
         *,
         clock: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        limits: GatewayLimits | None = None,
     ) -> None:
         self.store = store
         self.source = source
@@ -120,8 +123,11 @@ class HistoricalBars:
             router=self.router,
             clients=self.clients,
             monotonic=monotonic,
+            limiter=_limiter(limits or GatewayLimits()),
         )
         self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
+        #: Requests waiting for each shared resolution.
+        self._waiters: dict[asyncio.Task[BarAnswer], int] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -173,7 +179,17 @@ class HistoricalBars:
                     t.exception()  # retrieved: waiters re-raise it
 
             task.add_done_callback(done)
-        return await asyncio.shield(task)
+        # The resolution is shared: it goes on while any request waits for it, and stops (its
+        # provider fetches cancelled, what was fetched stored) when the last one goes away.
+        self._waiters[task] = self._waiters.get(task, 0) + 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            left = self._waiters.pop(task) - 1
+            if left:
+                self._waiters[task] = left
+            elif not task.done():
+                task.cancel()
 
     def providers(self) -> list[ProviderView]:
         views = list(self.source.providers())
@@ -217,24 +233,35 @@ class HistoricalBars:
         return await self._answer_limited(request, deadline)
 
     async def _answer_limited(self, request: BarRequest, deadline: float | None) -> BarAnswer:
-        """The `limit` most recent bars: widen the range backwards until there are enough."""
+        """The `limit` most recent bars: a window of `limit` intervals back from the end, doubled
+        only while it holds too few bars, never reaching before the providers' earliest data
+        (or the request's start). Each widening fetches only what is not stored yet."""
         assert request.limit is not None
         limit = request.limit
-        floor = request.start if request.start_given else _EARLIEST
-        span = lookback_for_limit(request.interval, limit)
-        previous_rows = -1
+        floor = self._earliest(request)
+        if request.start_given:
+            floor = max(floor, request.start)
+        bars = limit
+        previous_rows, previous_start = 0, request.end
         while True:
-            start = max(floor, request.end - span)
+            start = window_start(request.end, request.interval, bars, floor)
             answer = await self._answer_range(request.with_range(start, request.end), deadline)
             rows = answer.table.num_rows
-            if rows >= limit or start <= floor or (rows > 0 and rows == previous_rows):
+            if rows >= limit or start <= floor:
                 break
-            previous_rows = rows
-            span *= 4
+            if rows and rows == previous_rows and previous_start - start >= _NOTHING_OLDER_SPAN:
+                break  # a long widening found nothing older: the series begins here
+            previous_rows, previous_start = rows, start
+            bars *= 2
         table = answer.table
         if table.num_rows > limit:
             table = table.slice(table.num_rows - limit)
         return BarAnswer(table, answer.warnings)
+
+    def _earliest(self, request: BarRequest) -> datetime:
+        """The earliest data of the providers that could answer `request`."""
+        intervals = _routed_intervals(request.interval)
+        return earliest_data(self.providers(), request.symbol, intervals, request.provider)
 
     async def _answer_range(
         self, request: BarRequest, deadline: float | None, *, read: bool = True
@@ -487,6 +514,14 @@ class HistoricalBars:
         return await self.store.read_table(
             request.symbol, request.interval, request.start, request.end, provider=slug
         )
+
+
+def _limiter(limits: GatewayLimits) -> FetchLimiter:
+    return FetchLimiter(
+        limits.max_fetches,
+        limits.max_fetches_per_client,
+        queue_timeout=limits.fetch_queue_timeout_seconds,
+    )
 
 
 def _routed_intervals(interval: Interval) -> list[Interval]:

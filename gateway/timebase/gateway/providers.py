@@ -7,11 +7,14 @@ use `StaticProviders`, a fixed list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
-from timebase.sdk.manifest import Manifest
+from timebase.core.user_time import EARLIEST_TIME
+from timebase.sdk.intervals import Interval
+from timebase.sdk.manifest import DEFAULT_EARLIEST, Manifest
 
 
 class ProviderView(Protocol):
@@ -75,3 +78,26 @@ class StaticProviders:
 
     def remove(self, slug: str) -> None:
         self._providers.pop(slug, None)
+
+
+def earliest_data(
+    views: Iterable[ProviderView],
+    symbol: str,
+    intervals: Sequence[Interval],
+    provider: str | None = None,
+) -> datetime:
+    """The earliest data (manifests' `earliest`) of the providers serving `symbol` at one of
+    `intervals` (the first is the one asked for; `provider`: only that one), never before the
+    accepted dates; without such a provider, the default of the interval's class."""
+    wanted = {i.value for i in intervals}
+    found = [
+        view.manifest.earliest_data(interval)
+        for view in views
+        if view.manifest is not None
+        and provider in (None, view.slug)
+        and view.manifest.serves_symbol(symbol)
+        for interval in wanted & set(view.manifest.intervals)
+    ]
+    day = DEFAULT_EARLIEST[intervals[0].klass]
+    fallback = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return max(EARLIEST_TIME, min(found, default=fallback))

@@ -17,11 +17,13 @@ from google.protobuf import empty_pb2
 
 import grpc
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
 from timebase.gateway.derived_intervals import DERIVED_FROM
 from timebase.gateway.history import BarAnswer
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
+from timebase.grpc.auth import caller_of
 from timebase.grpc.errors import abort_with
 from timebase.grpc.realtime import RealtimeHandler, stream_realtime
 from timebase.grpc.request_parsing import (
@@ -46,12 +48,22 @@ def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]
     return ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
 
 
-async def answer_request(api: QueryApi, request: Any, context: Context, rpc: str) -> BarAnswer:
-    """Parse, resolve (honouring the client's deadline) and set the warnings trailer; on any
-    failure, end the RPC with the error's status (the one error boundary of the bar RPCs)."""
+def grpc_limit(max_bars: int = DEFAULT_MAX_BARS) -> BarLimit:
+    """The gRPC door's size limit (`grpc.max_bars`)."""
+    return BarLimit(max_bars, "grpc.max_bars", "one gRPC answer", ", or use Arrow Flight")
+
+
+async def answer_request(
+    api: QueryApi, request: Any, context: Context, rpc: str, bar_limit: BarLimit | None = None
+) -> BarAnswer:
+    """Parse (the size estimated against `bar_limit` before any work), resolve (honouring the
+    client's deadline) and set the warnings trailer; on any failure, end the RPC with the
+    error's status (the one error boundary of the bar RPCs)."""
     try:
-        bar_request = parse_bar_request(request, context.invocation_metadata())
-        answer = await api.bars(bar_request, time_limit=context.time_remaining())
+        bar_request = parse_bar_request(request, context.invocation_metadata(), bar_limit)
+        answer = await api.bars(
+            bar_request, time_limit=context.time_remaining(), caller=caller_of(context)
+        )
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
     except Exception as exc:
@@ -67,8 +79,14 @@ def request_scope(context: Context) -> Any:
 
 
 class DataProviderService(pb_grpc.DataProviderServicer):
-    def __init__(self, api: QueryApi, realtime: RealtimeHandler | None = None) -> None:
+    def __init__(
+        self,
+        api: QueryApi,
+        realtime: RealtimeHandler | None = None,
+        bar_limit: BarLimit | None = None,
+    ) -> None:
         self.api = api
+        self.bar_limit = bar_limit or grpc_limit()
         #: The real-time fan-out; StreamRealTimeData answers UNIMPLEMENTED while it is None.
         self.realtime = realtime
 
@@ -102,7 +120,9 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.TimeSeriesData]:
         with request_scope(context):
-            answer = await answer_request(self.api, request, context, "GetHistoricalData")
+            answer = await answer_request(
+                self.api, request, context, "GetHistoricalData", self.bar_limit
+            )
             for message in table_to_messages(answer.table):
                 yield message
 
@@ -110,7 +130,9 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.BarChunk]:
         with request_scope(context):
-            answer = await answer_request(self.api, request, context, "GetHistoricalBars")
+            answer = await answer_request(
+                self.api, request, context, "GetHistoricalBars", self.bar_limit
+            )
             for chunk in table_to_chunks(answer.table, pb.BarChunk):
                 yield chunk
 

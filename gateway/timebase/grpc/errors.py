@@ -11,6 +11,7 @@ INTERNAL with the request's correlation id only (no stack traces to clients).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -22,6 +23,9 @@ from timebase.sdk.status import GRPC_STATUS, status_metadata
 _log = logging.getLogger(__name__)
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+
+#: Trailing metadata of an error that says when to try again: whole seconds, like REST's header.
+RETRY_AFTER_METADATA_KEY = "retry-after"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,11 @@ def rpc_error(exc: BaseException) -> RpcError:
             grpc.StatusCode.INTERNAL,
             "internal error" + (f" (correlation id {cid})" if cid else ""),
         )
-    return RpcError(GRPC_STATUS[exc.kind], exc.message, status_metadata(exc))
+    metadata: Metadata = status_metadata(exc)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:  # also plainly, as REST's Retry-After header (whole seconds)
+        metadata = (*metadata, (RETRY_AFTER_METADATA_KEY, str(max(1, math.ceil(retry_after)))))
+    return RpcError(GRPC_STATUS[exc.kind], exc.message, metadata)
 
 
 async def abort_with(

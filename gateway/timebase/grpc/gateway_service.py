@@ -10,11 +10,12 @@ from typing import Any
 
 import grpc
 from timebase.gateway.bar_columns import table_to_chunks
+from timebase.gateway.bar_limits import BarLimit
 from timebase.gateway.bar_request import check_interval, check_provider, check_range, check_symbol
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
 from timebase.grpc.auth import caller_of
-from timebase.grpc.data_provider_service import answer_request, request_scope
+from timebase.grpc.data_provider_service import answer_request, grpc_limit, request_scope
 from timebase.grpc.errors import abort_with
 from timebase.grpc.request_parsing import request_timestamp
 from timebase.sdk.intervals import Interval
@@ -25,14 +26,15 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class GatewayService(v1_grpc.GatewayServiceServicer):
-    def __init__(self, api: QueryApi) -> None:
+    def __init__(self, api: QueryApi, bar_limit: BarLimit | None = None) -> None:
         self.api = api
+        self.bar_limit = bar_limit or grpc_limit()
 
     async def GetBars(
         self, request: v1.GetBarsRequest, context: Context
     ) -> AsyncIterator[v1.GetBarsResponse]:
         with request_scope(context):
-            answer = await answer_request(self.api, request, context, "GetBars")
+            answer = await answer_request(self.api, request, context, "GetBars", self.bar_limit)
             for chunk in table_to_chunks(answer.table, v1.GetBarsResponse):
                 yield chunk
 

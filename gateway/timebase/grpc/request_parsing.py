@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from google.protobuf import timestamp_pb2
 
+from timebase.gateway.bar_limits import BarLimit
 from timebase.gateway.bar_request import BarRequest, build_request
 from timebase.sdk.conventions import parse_bool
 from timebase.sdk.errors import InvalidTimeRangeError
@@ -61,7 +62,9 @@ def request_timestamp(request: Any, name: str) -> datetime | None:
 def parse_bar_request(
     request: HistoricalRequestLike,
     metadata: Iterable[tuple[str, str | bytes]] | None,
+    bar_limit: BarLimit | None = None,
 ) -> BarRequest:
+    """A checked `BarRequest`, its size estimated against `bar_limit` (`grpc.max_bars`)."""
     provider = request.provider or metadata_value(metadata, PROVIDER_METADATA_KEY) or ""
     refresh_flag = metadata_value(metadata, REFRESH_METADATA_KEY) or ""
     refresh = request.refresh or parse_bool(refresh_flag) is True
@@ -73,4 +76,5 @@ def parse_bar_request(
         limit=request.limit if request.HasField("limit") else None,
         provider=provider,
         refresh=refresh,
+        bar_limit=bar_limit,
     )

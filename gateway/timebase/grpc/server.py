@@ -22,10 +22,11 @@ from grpc_reflection.v1alpha import reflection
 
 import grpc
 from timebase.core.tls import ServerTls
+from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
-from timebase.grpc.data_provider_service import DataProviderService
+from timebase.grpc.data_provider_service import DataProviderService, grpc_limit
 from timebase.grpc.gateway_service import GatewayService
 from timebase.grpc.metrics import GrpcMetricsInterceptor
 from timebase.grpc.realtime import RealtimeHandler
@@ -63,8 +64,11 @@ class GrpcServer:
         *,
         db_probe_interval: float = 5.0,
         tls: ServerTls | None = None,
+        max_bars: int = DEFAULT_MAX_BARS,
     ) -> None:
         self.host = host
+        #: Most bars one answer may hold (`grpc.max_bars`), checked before any work.
+        self.bar_limit = grpc_limit(max_bars)
         self.requested_port = port
         #: Serve TLS (client certificates required when it has a client CA); None: plaintext.
         #: Set before start().
@@ -95,8 +99,8 @@ class GrpcServer:
             self._interceptors = [GrpcMetricsInterceptor(metrics)]
         self.probe = api.probe
         self.probe.listen(self._database_changed)
-        self.data_provider = DataProviderService(api, realtime)
-        self.gateway = GatewayService(api)
+        self.data_provider = DataProviderService(api, realtime, self.bar_limit)
+        self.gateway = GatewayService(api, self.bar_limit)
 
     @property
     def service_names(self) -> list[str]:

@@ -122,6 +122,9 @@ class RestServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=self.shutdown_timeout,
+            # A client that disconnects cancels its handler (aiohttp's default is to let it
+            # run on): its provider fetches stop and its database connection goes back.
+            handler_cancellation=True,
         )
         await runner.setup()
         site = web.TCPSite(

@@ -8,7 +8,10 @@
 - CSV (`text/csv`): header `symbol,timestamp,open,high,low,close,volume,interval,provider,metadata`,
   timestamps as in JSON, metadata as a JSON object (empty when none).
 - Arrow (`application/vnd.apache.arrow.stream`): an IPC stream with the store's bar schema
-  (`timestamp` is timestamp[us, tz=UTC]); no bar limit.
+  (`timestamp` is timestamp[us, tz=UTC]).
+
+JSON and CSV answers hold at most `rest.max_bars_text` bars, Arrow ones `rest.max_bars_arrow`
+(`bar_limit`; estimated from range × interval before any work, checked again on the answer).
 
 For CSV and Arrow the warnings travel in the `X-TimeBase-Warnings` header (a JSON list, ASCII).
 """
@@ -28,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from timebase.core.config import RestConfig
+from timebase.gateway.bar_limits import BarLimit
 from timebase.sdk.errors import InvalidRequestError
 
 
@@ -102,15 +107,33 @@ def negotiate(accept: str | None, explicit: str | None = None) -> Format:
     return best[2] if best is not None else Format.JSON
 
 
-def check_size(rows: int, fmt: Format, max_bars: int) -> None:
-    if fmt is not Format.ARROW and rows > max_bars:
+def bar_limit(fmt: Format, config: RestConfig) -> BarLimit:
+    """The REST door's size limit for answers in `fmt` (checked before any work)."""
+    if fmt is Format.ARROW:
+        return BarLimit(
+            config.max_bars_arrow,
+            "rest.max_bars_arrow",
+            "an Arrow response",
+            ", or use Arrow Flight",
+        )
+    return BarLimit(
+        config.max_bars_text,
+        "rest.max_bars_text",
+        "a JSON or CSV response",
+        ", or ask for Arrow (Accept: application/vnd.apache.arrow.stream) or use Arrow Flight",
+    )
+
+
+def check_size(rows: int, limit: BarLimit) -> None:
+    """The safety net after the answer is known (the estimate was checked before any work)."""
+    if rows > limit.max_bars:
         raise InvalidRequestError(
-            f"the answer holds {rows:,} bars, more than the {max_bars:,} a JSON or CSV response "
-            "may hold: narrow the range (start/end) or set limit, ask for Arrow "
-            "(Accept: application/vnd.apache.arrow.stream, no limit) or use Arrow Flight",
+            f"the answer holds {rows:,} bars, more than the {limit.max_bars:,} {limit.what} may "
+            f"hold ({limit.key}): narrow the range (start/end) or set limit{limit.instead}",
             field="end",
             count=rows,
-            max_bars=max_bars,
+            max_bars=limit.max_bars,
+            limit_key=limit.key,
         )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from timebase.sdk.errors import (
     ClientRateLimited,
+    DatabaseBusy,
     DatabaseError,
     DataUnavailable,
     ErrorKind,
@@ -31,6 +32,7 @@ from timebase.sdk.errors import (
     ProviderUnavailable,
     RateLimited,
     RouteNotFound,
+    ServerBusy,
     SymbolNotFound,
     TimeBaseError,
     UnsupportedMediaType,
@@ -74,6 +76,8 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     NotImplementedByServer,
     ProviderUnavailable,
     DatabaseError,
+    DatabaseBusy,
+    ServerBusy,
 )
 #: The request checks' errors (`timebase.rest.guard`): Host, Origin, Content-Type.
 GUARD_ERRORS: tuple[type[TimeBaseError], ...] = (
@@ -117,7 +121,7 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     headers: dict[str, str] = {}
     details = _jsonable(exc.details)
     retry_after = getattr(exc, "retry_after", None)
-    if status == 429:
+    if status == 429 or (status == 503 and retry_after is not None):
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))
         headers["Retry-After"] = str(max(1, math.ceil(seconds)))
         details.setdefault("retryAfterSeconds", max(1, math.ceil(seconds)))

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from timebase.core.user_time import parse_user_time
+from timebase.gateway.bar_limits import BarLimit
 from timebase.gateway.bar_request import BarRequest, build_request
 from timebase.rest.guard import require_json
 from timebase.sdk.conventions import parse_bool
@@ -93,8 +94,11 @@ def boolean(raw: str, field: str) -> bool:
     raise InvalidRequestError(f"{field}: expected true or false, got {raw!r}", field=field)
 
 
-def parse_bar_query(symbol: str, query: Mapping[str, str], provider: str | None) -> BarRequest:
-    """A checked `BarRequest` from a bars route's path and query (REST field names)."""
+def parse_bar_query(
+    symbol: str, query: Mapping[str, str], provider: str | None, bar_limit: BarLimit | None = None
+) -> BarRequest:
+    """A checked `BarRequest` from a bars route's path and query (REST field names), its size
+    estimated against `bar_limit` (the format's) before any work."""
     only(query, BAR_PARAMS)
     bar_interval = interval(query.get("interval", ""))
     start = parse_user_time(query["start"], field="start") if "start" in query else None
@@ -113,4 +117,5 @@ def parse_bar_query(symbol: str, query: Mapping[str, str], provider: str | None)
         refresh=refresh,
         start_field="start",
         end_field="end",
+        bar_limit=bar_limit,
     )

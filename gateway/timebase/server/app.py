@@ -50,8 +50,13 @@ class TimeBaseApp:
         self.history: HistoricalBars | None = None
         self.realtime: RealtimeHub | None = None
         self.api: QueryApi | None = None
-        self.grpc = GrpcServer(config.host, config.grpc_port)
-        self.flight = FlightServer(config.host, config.flight_port)
+        self.grpc = GrpcServer(config.host, config.grpc_port, max_bars=config.grpc.max_bars)
+        self.flight = FlightServer(
+            config.host,
+            config.flight_port,
+            max_bars=config.flight.max_bars,
+            max_symbols=config.flight.max_symbols,
+        )
         self.rest: RestServer | None = None
         #: The doors' TLS (tls section), read at start; None: plaintext.
         self.tls: ServerTls | None = None
@@ -79,12 +84,15 @@ class TimeBaseApp:
             self.database_url,
             pool_size=self.config.database.pool_size,
             retention=self.config.retention,
+            acquire_timeout=self.config.database.acquire_timeout_seconds,
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
-        self.history = HistoricalBars(self.store, self.supervisor, self.config.routing)
+        self.history = HistoricalBars(
+            self.store, self.supervisor, self.config.routing, limits=self.config.gateway
+        )
         await self.history.start()
         self._stops.append(("historical bars", self.history.stop))
         self.realtime = RealtimeHub(self.store, self._realtime_targets)

@@ -4,6 +4,11 @@ ADBC calls block, so every call runs on the pool's own threads, never on the eve
 handed over as a plain function of a connection (`await pool.run(fn)`), which runs in one
 transaction: committed when `fn` returns, rolled back when it raises. Driver errors come out as
 `DatabaseError` with the SQLSTATE in `details`.
+
+Waiting for a free connection is bounded (`acquire_timeout`, `database.acquire_timeout_seconds`):
+then `DatabaseBusy` (503 with Retry-After). A task cancelled while its work runs on a pool thread
+(a client that went away) waits for that work to end before the connection goes back to the
+pool: a connection is never handed out while a thread still uses it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import adbc_driver_manager
 from adbc_driver_manager.dbapi import Connection
 from adbc_driver_postgresql import dbapi
 
-from timebase.sdk.errors import DatabaseError, TimeBaseError
+from timebase.sdk.errors import DatabaseBusy, DatabaseError, TimeBaseError
 
 _log = logging.getLogger(__name__)
 
@@ -83,11 +88,15 @@ def database_error(exc: BaseException, doing: str) -> DatabaseError:
 class ConnectionPool:
     """Up to `size` ADBC connections to one database, opened on demand and reused."""
 
-    def __init__(self, url: str, *, size: int = 8) -> None:
+    def __init__(self, url: str, *, size: int = 8, acquire_timeout: float = 10.0) -> None:
         if size < 1:
             raise ValueError("pool size must be at least 1")
         self.url = url
         self.size = size
+        #: How long `connection()` waits for a free connection before DatabaseBusy.
+        self.acquire_timeout = acquire_timeout
+        #: Connections leased right now.
+        self.in_use = 0
         self._first: Connection | None = None
         self._idle: list[Connection] = []
         self._opened = 0
@@ -154,10 +163,12 @@ class ConnectionPool:
         executor, slots = self._executor, self._slots
         if executor is None or slots is None:
             raise DatabaseError("the database connection pool is not running")
-        async with slots:
+        await self._acquire(slots)
+        self.in_use += 1
+        try:
             conn = self._idle.pop() if self._idle else None
             if conn is None:
-                conn = await asyncio.get_running_loop().run_in_executor(executor, self._open_more)
+                conn = await in_thread(executor, self._open_more)
                 self._opened += 1
             leased = PooledConnection(conn, executor)
             try:
@@ -165,9 +176,25 @@ class ConnectionPool:
             finally:
                 if leased.broken or self._executor is None:
                     self._opened -= 1
-                    await asyncio.get_running_loop().run_in_executor(executor, _close_quietly, conn)
+                    await in_thread(executor, _close_quietly, conn)
                 else:
                     self._idle.append(conn)
+        finally:
+            self.in_use -= 1
+            slots.release()
+
+    async def _acquire(self, slots: asyncio.Semaphore) -> None:
+        try:
+            async with asyncio.timeout(self.acquire_timeout):
+                await slots.acquire()
+        except TimeoutError:
+            raise DatabaseBusy(
+                f"no database connection became free within {self.acquire_timeout:g} s (all "
+                f"{self.size} in use; database.pool_size, database.acquire_timeout_seconds); "
+                "try again later",
+                retry_after=min(self.acquire_timeout, 5.0),
+                pool_size=self.size,
+            ) from None
 
     async def run(self, fn: Callable[[Connection], T], *, doing: str = "database operation") -> T:
         """Run `fn(connection)` on a pool thread in one transaction; return its result."""
@@ -196,11 +223,10 @@ class PooledConnection:
         Deadlocks and serialization failures are retried up to `retries` times.
         """
         call = functools.partial(self._call, fn, doing, transaction)
-        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
-                return await loop.run_in_executor(self.executor, call)
+                return await in_thread(self.executor, call)
             except DatabaseError as exc:
                 if attempt >= retries or exc.details.get("sqlstate") not in RETRYABLE_SQLSTATES:
                     raise
@@ -209,7 +235,7 @@ class PooledConnection:
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking `fn(*args)` (e.g. reading the next batch) in a pool thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await in_thread(self.executor, fn, *args)
 
     def _call(self, fn: Callable[[Connection], T], doing: str, transaction: bool) -> T:
         conn = self.raw
@@ -235,6 +261,22 @@ class PooledConnection:
             self.raw.rollback()
         except adbc_driver_manager.Error:
             self.broken = True
+
+
+async def in_thread(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on a pool thread. Cancelled meanwhile, it still waits for the thread to end
+    (a thread cannot be interrupted) before the cancellation goes on: whatever `fn` uses (a
+    connection) is free again when the caller's cleanup runs."""
+    future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller gets
+        raise
 
 
 def _close_quietly(conn: Connection) -> None:

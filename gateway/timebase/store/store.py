@@ -65,9 +65,10 @@ class Store:
         pool_size: int = 8,
         retention: RetentionConfig | None = None,
         run_retention: bool = True,
+        acquire_timeout: float = 10.0,
     ) -> None:
         self.url = url
-        self.pool = ConnectionPool(url, size=pool_size)
+        self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
         self._retention_job: RetentionJob | None = (

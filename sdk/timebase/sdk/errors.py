@@ -33,7 +33,9 @@ Exception tree (code, kind)::
     ├── ProviderUnavailable           PROVIDER_UNAVAILABLE         unavailable
     │   └── AllProvidersFailed        PROVIDER_UNAVAILABLE         unavailable
     ├── DatabaseError                 DATABASE_ERROR               unavailable
-    │   └── EmbeddedDatabaseError     EMBEDDED_DATABASE_ERROR      unavailable
+    │   ├── EmbeddedDatabaseError     EMBEDDED_DATABASE_ERROR      unavailable
+    │   └── DatabaseBusy              DATABASE_BUSY                unavailable
+    ├── ServerBusy                    SERVER_BUSY                  unavailable
     ├── NotImplementedByServer        NOT_IMPLEMENTED              unimplemented
     ├── ServerStartError              SERVER_START_ERROR           internal
     └── ProviderError                 PROVIDER_ERROR               internal
@@ -264,6 +266,30 @@ class EmbeddedDatabaseError(DatabaseError):
     """The embedded PostgreSQL could not be started or stopped."""
 
     code = "EMBEDDED_DATABASE_ERROR"
+
+
+class DatabaseBusy(DatabaseError):
+    """No database connection became free in time; try again after `retry_after` seconds."""
+
+    code = "DATABASE_BUSY"
+    transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class ServerBusy(TimeBaseError):
+    """Too many provider fetches at once (overall or for this client) for longer than the queue
+    timeout; try again after `retry_after` seconds."""
+
+    code = "SERVER_BUSY"
+    kind = ErrorKind.UNAVAILABLE
+    transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 # -- the server itself -------------------------------------------------------------------------

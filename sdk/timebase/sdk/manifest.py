@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import yaml
 
 from timebase.sdk.conventions import is_slug
 from timebase.sdk.errors import ConfigError
-from timebase.sdk.intervals import INTERVALS
+from timebase.sdk.intervals import INTERVALS, Interval, IntervalClass
 from timebase.sdk.options import (
     OPTIONS_ENV,
     Options,
@@ -55,6 +56,7 @@ _KNOWN_KEYS = frozenset(
         "rate_limits",
         "max_lookback_days",
         "max_days_per_request",
+        "earliest",
         "cost",
         "options",
         "schema",
@@ -65,6 +67,14 @@ _KNOWN_KEYS = frozenset(
 
 # --------------------------------------------------------------------------------------------
 # Typed pieces
+
+#: Where a provider's data begins when its manifest does not say (`earliest:`).
+DEFAULT_EARLIEST: dict[IntervalClass, date] = {
+    IntervalClass.INTRADAY: date(1970, 1, 1),
+    IntervalClass.DAILY: date(1900, 1, 1),
+}
+#: The dates an `earliest:` may name (the gateway accepts nothing outside them).
+_EARLIEST_BOUNDS = (date(1900, 1, 1), date(2200, 1, 1))
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,8 @@ class Manifest:
     max_lookback_days: Mapping[str, int] = field(default_factory=dict)
     #: Longest range one upstream request may cover, per interval ("default" allowed).
     max_days_per_request: Mapping[str, float] = field(default_factory=dict)
+    #: The first date data exists, "default" plus per-interval overrides (`earliest_data`).
+    earliest: Mapping[str, date] = field(default_factory=dict)
     cost: str = "free"
     #: Option defaults as written in the manifest.
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -121,6 +133,15 @@ class Manifest:
 
     def days_per_request(self, interval: str) -> float | None:
         return self.max_days_per_request.get(interval, self.max_days_per_request.get("default"))
+
+    def earliest_data(self, interval: str) -> datetime:
+        """00:00 UTC of the first date this provider has `interval` bars for: the manifest's
+        `earliest` (per interval, else its default), else 1970-01-01 for intraday intervals
+        and 1900-01-01 for daily and longer ones. The gateway never asks for anything earlier."""
+        day = self.earliest.get(interval, self.earliest.get("default"))
+        if day is None:
+            day = DEFAULT_EARLIEST[Interval(interval).klass]
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
     # -- options ---------------------------------------------------------------------------
 
@@ -280,6 +301,7 @@ class _Parser:
             max_days_per_request=self.per_interval(
                 top.get("max_days_per_request"), "max_days_per_request", integer=False
             ),
+            earliest=self.earliest(top.get("earliest")),
             cost=cost,
             options=options,
             schema=schema,
@@ -352,6 +374,42 @@ class _Parser:
                 )
             result[name] = check(v, f"{key}.{name}")
         return result
+
+    def earliest(self, value: Any) -> dict[str, date]:
+        """`earliest: 1990-01-01`, or per interval: `{default: 1990-01-01, 1m: 2020-01-01}`."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return {"default": self.date(value, "earliest")}
+        result: dict[str, date] = {}
+        for k, v in value.items():
+            name = str(k)
+            if name != "default" and name not in INTERVALS:
+                raise self.fail(
+                    f"earliest.{name}",
+                    f"expected 'default' or an interval ({', '.join(INTERVALS)})",
+                )
+            result[name] = self.date(v, f"earliest.{name}")
+        return result
+
+    def date(self, value: Any, key: str) -> date:
+        """A date (YAML's 1990-01-01, or the string) within 1900-01-01 .. 2200-01-01."""
+        day: date | None = None
+        if isinstance(value, datetime):
+            day = value.date()
+        elif isinstance(value, date):
+            day = value
+        elif isinstance(value, str):
+            try:
+                day = date.fromisoformat(value.strip())
+            except ValueError:
+                day = None
+        if day is None:
+            raise self.fail(key, f"expected a date like 1990-01-01, got {show_value(value)}")
+        low, high = _EARLIEST_BOUNDS
+        if not low <= day <= high:
+            raise self.fail(key, f"{day.isoformat()} is out of range ({low} to {high})")
+        return day
 
     def schema(self, value: Any) -> dict[str, OptionSpec]:
         if value is None or value is False:

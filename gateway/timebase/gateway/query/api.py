@@ -29,12 +29,13 @@ from timebase.auth import Caller, Scope
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
+from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.providers import ProviderView
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
-from timebase.gateway.query.health import check_health
+from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
@@ -54,6 +55,8 @@ class QueryApi:
         self.admin = ProviderAdmin(supervisor, history)
         #: Health probes the database through this (a periodic probe may share it).
         self.probe = probe or DatabaseProbe(history.store, timeout=2.0)
+        #: ... at most once a second, however many clients ask.
+        self.health_probe = ProbeCache(self.probe)
 
     @property
     def store(self) -> Store:
@@ -65,15 +68,28 @@ class QueryApi:
 
     # -- bars -------------------------------------------------------------------------------
 
-    async def bars(self, request: BarRequest, *, time_limit: float | None = None) -> BarAnswer:
-        """The bars of `request` (from the store, fetching only what is missing)."""
-        return await self.history.get(request, time_limit=time_limit)
+    async def bars(
+        self,
+        request: BarRequest,
+        *,
+        time_limit: float | None = None,
+        caller: Caller | None = None,
+    ) -> BarAnswer:
+        """The bars of `request` (from the store, fetching only what is missing; the provider
+        fetches count against `caller`'s share, `gateway.max_fetches_per_client`)."""
+        with fetch_client(client_key(caller) if caller is not None else None):
+            return await self.history.get(request, time_limit=time_limit)
 
     async def plan_bars(
-        self, requests: Sequence[BarRequest], *, stored_only: bool = False
+        self,
+        requests: Sequence[BarRequest],
+        *,
+        stored_only: bool = False,
+        caller: Caller | None = None,
     ) -> PlannedBars:
         """Plans to stream `requests` from the store (`timebase.gateway.query.bars`)."""
-        return await _bars.plan_bars(self.history, requests, stored_only=stored_only)
+        with fetch_client(client_key(caller) if caller is not None else None):
+            return await _bars.plan_bars(self.history, requests, stored_only=stored_only)
 
     async def datasets(self, symbol: str | None = None) -> list[StoredDataset]:
         """Every stored series (of `symbol`) and the plan that reads it."""
@@ -98,7 +114,7 @@ class QueryApi:
     # -- health -----------------------------------------------------------------------------
 
     async def health(self) -> Health:
-        return await check_health(self.history, self.probe)
+        return await check_health(self.history, self.health_probe)
 
     # -- admin ------------------------------------------------------------------------------
 

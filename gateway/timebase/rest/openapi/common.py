@@ -45,6 +45,11 @@ def errors(*statuses: int) -> dict[str, Any]:
                 "description": "Seconds to wait before trying again.",
                 "schema": {"type": "integer"},
             }
+        if status == 503:
+            headers["Retry-After"] = {
+                "description": "SERVER_BUSY, DATABASE_BUSY: seconds to wait before trying again.",
+                "schema": {"type": "integer"},
+            }
         out[str(status)] = {
             "description": "Error: " + ", ".join(codes),
             "headers": headers,
@@ -125,7 +130,8 @@ PARAMETERS: dict[str, Any] = {
         "in": "query",
         "required": False,
         "description": "Start of the range, inclusive: ISO 8601 date (00:00 UTC) or datetime "
-        "(with an offset, or UTC when it has none). Required unless `limit` is set.",
+        "(with an offset, or UTC when it has none). Required unless `limit` is set. Dates from "
+        "1900-01-01 to 2200-01-01 are accepted; anything else is a 400 INVALID_TIME_RANGE.",
         "schema": {"type": "string"},
         "examples": {"date": {"value": "2024-01-02"}, "instant": {"value": "2024-01-02T14:30Z"}},
     },
@@ -134,7 +140,8 @@ PARAMETERS: dict[str, Any] = {
         "in": "query",
         "required": False,
         "description": "End of the range, exclusive — except that a date-only end includes that "
-        "whole day (2024-01-05 means up to 2024-01-06T00:00Z). Default: now.",
+        "whole day (2024-01-05 means up to 2024-01-06T00:00Z). Default: now. Dates from "
+        "1900-01-01 to 2200-01-01 are accepted; anything else is a 400 INVALID_TIME_RANGE.",
         "schema": {"type": "string"},
         "examples": {"date": {"value": "2024-01-05"}},
     },
@@ -143,7 +150,9 @@ PARAMETERS: dict[str, Any] = {
         "in": "query",
         "required": False,
         "description": "Only the N most recent bars of the range; without `start` the range "
-        "reaches back as far as needed.",
+        "starts N intervals back from `end` and widens (doubling) only while it holds fewer "
+        "than N bars, never before the providers' earliest data. At most the format's bar "
+        "limit (JSON and CSV `rest.max_bars_text`, Arrow `rest.max_bars_arrow`).",
         "schema": {"type": "integer", "minimum": 1},
     },
     "Refresh": {
@@ -169,9 +178,12 @@ def bar_operation(summary: str, description: str, params: list[str]) -> dict[str
         "description": description
         + "\n\nContent negotiation: `Accept: application/json` (default), `text/csv` or "
         "`application/vnd.apache.arrow.stream` (or `?format=`); gzip or deflate with "
-        "`Accept-Encoding`. JSON and CSV hold at most 100,000 bars (configurable, "
-        "`rest.max_bars`); Arrow has no limit. For CSV and Arrow the warnings are in the "
-        f"`{WARNINGS_HEADER}` header.",
+        "`Accept-Encoding`. JSON and CSV hold at most 100,000 bars (`rest.max_bars_text`), "
+        "Arrow 5,000,000 (`rest.max_bars_arrow`): the size is estimated from range × interval "
+        "before anything is fetched, and a request over the limit is a 400 naming the limit, "
+        "the estimate and how to narrow it. Provider fetches are bounded overall and per "
+        "client; a request that waits too long for one is a 503 SERVER_BUSY with Retry-After. "
+        f"For CSV and Arrow the warnings are in the `{WARNINGS_HEADER}` header.",
         "tags": ["bars"],
         "parameters": [{"$ref": "#/components/parameters/" + p} for p in params],
         "responses": {
