@@ -195,6 +195,15 @@ async def test_every_write_and_admin_action_is_audited_on_its_door(app: TimeBase
         status, body = await rest(app, "GET", "/api/audit")
         assert status == 200
         listed = await gw.ListAuditEntries(v1.ListAuditEntriesRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as bad_filter:
+            await gw.ListAuditEntries(v1.ListAuditEntriesRequest(cursor="x"))
+        assert bad_filter.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_filter.value.details() == (
+            "cursor: not a cursor of this log ('x'); pass the next_cursor of the previous page"
+        )
+        paged = await gw.ListAuditEntries(v1.ListAuditEntriesRequest(limit=2, action="ingest"))
+        assert [e.outcome for e in paged.entries] == ["INVALID_REQUEST", "ok"]
+        assert paged.next_cursor == ""
 
     entries = body["data"]["entries"]
     assert body["data"]["nextCursor"] is None

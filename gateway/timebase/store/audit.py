@@ -1,4 +1,4 @@
-"""The `audit` table (sql/0005_audit.sql): one row per write or admin action.
+"""The `audit` table (sql/0004_audit.sql): one row per write or admin action.
 
     record_id = insert(conn, AuditRecord(...))
     rows = select(conn, AuditFilter(action="ingest", limit=50))      # newest first
