@@ -136,6 +136,31 @@ async def test_ingest_pandas_and_polars(fresh_database_url: str) -> None:
         assert [d["provider"] for d in await asyncio.to_thread(tb.datasets)] == ["my-dump"]
 
 
+async def test_ingest_under_a_configured_provider_needs_the_override(
+    fresh_database_url: str,
+) -> None:
+    async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
+        frame = pd.DataFrame(
+            {
+                "symbol": ["VEND"],
+                "timestamp": pd.to_datetime(["2024-01-01"]),
+                "open": [1.0],
+                "high": [1.5],
+                "low": [0.5],
+                "close": [1.25],
+                "volume": [10.0],
+            }
+        )
+        with pytest.raises(InvalidRequest, match="'alpha' is a configured provider") as caught:
+            await asyncio.to_thread(tb.ingest, frame, "alpha", "1d")
+        assert caught.value.code == "INVALID_REQUEST"
+        assert await asyncio.to_thread(tb.datasets) == []
+        written = await asyncio.to_thread(
+            lambda: tb.ingest(frame, "alpha", "1d", override_provider=True)
+        )
+        assert written == 1
+
+
 async def test_typed_errors_with_the_servers_message(fresh_database_url: str) -> None:
     async with served(fresh_database_url, RecordingProvider("alpha")) as tb:
         with pytest.raises(InvalidRequest, match="interval: unknown interval '5x'") as bad:

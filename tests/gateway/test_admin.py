@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from tests.supervisor.conftest import FAST, gone, provider_folder
+from timebase.audit import AuditFilter
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.providers import StaticProviders
@@ -87,6 +88,16 @@ async def app(dirs: Path, fresh_database_url: str) -> AsyncIterator[TimeBaseApp]
         await gateway.stop()
 
 
+async def _audited(app: TimeBaseApp, door: str) -> list[tuple[Any, ...]]:
+    """The audit rows of `door`, oldest first: action, provider, outcome, detail (no error)."""
+    assert app.api is not None
+    page = await app.api.audit.page(AuditFilter(door=door))
+    return [
+        (r.action, r.provider, r.outcome, {k: v for k, v in r.detail.items() if k != "error"})
+        for r in reversed(page.records)
+    ]
+
+
 def _stub(channel: grpc.aio.Channel) -> Any:  # the aio stub (grpc-stubs types the sync one)
     return v1_grpc.GatewayServiceStub(channel)
 
@@ -139,6 +150,15 @@ async def test_grpc_install_serves_bars_then_remove_stops_the_process(
         # The folder stays on disk: installed again, it serves again.
         again = await gw.InstallProvider(v1.InstallProviderRequest(folder="tiny"))
         assert again.provider.status == "ready"
+
+    # Audited: each install and remove, the refused duplicates too (newest last here).
+    assert await _audited(app, "grpc") == [
+        ("install_provider", "tiny", "ok", {"folder": "tiny", "status": "ready"}),
+        ("install_provider", None, "PROVIDER_ALREADY_INSTALLED", {"folder": "tiny"}),
+        ("install_provider", None, "PROVIDER_ALREADY_INSTALLED", {"folder": str(tmp_path / "addons" / "tiny")}),
+        ("remove_provider", "tiny", "ok", {}),
+        ("install_provider", "tiny", "ok", {"folder": "tiny", "status": "ready"}),
+    ]  # fmt: skip
 
 
 async def test_grpc_install_and_remove_errors(app: TimeBaseApp, tmp_path: Path) -> None:
@@ -256,6 +276,14 @@ async def test_rest_install_and_remove(app: TimeBaseApp, tmp_path: Path) -> None
             assert body["error"]["code"] == "INVALID_REQUEST"
             assert body["error"]["message"].startswith(message), (kw, body)
     assert app.supervisor.providers() == []
+    audited = await _audited(app, "rest")
+    assert audited[:4] == [
+        ("install_provider", "tiny", "ok", {"folder": "tiny", "status": "ready"}),
+        ("install_provider", None, "PROVIDER_ALREADY_INSTALLED", {"folder": "tiny"}),
+        ("remove_provider", "tiny", "ok", {}),
+        ("remove_provider", "tiny", "PROVIDER_NOT_FOUND", {}),
+    ]
+    assert [(a, o) for a, _, o, _ in audited[4:]] == [("install_provider", "INVALID_REQUEST")] * 7
 
 
 async def test_admin_without_a_supervisor_is_unimplemented(fresh_database_url: str) -> None:

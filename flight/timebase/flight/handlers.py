@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyarrow import flight
 
+from timebase.audit import AuditAction
 from timebase.auth import Caller
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.errors import to_flight_error
@@ -150,13 +151,19 @@ class FlightHandlers:
         reader: flight.MetadataRecordBatchReader,
         caller: Caller,
     ) -> dict[str, int]:
-        options = (
-            parse_put_options(descriptor.command)
-            if descriptor.descriptor_type == flight.DescriptorType.CMD
-            else PutOptions()
+        try:
+            options = (
+                parse_put_options(descriptor.command)
+                if descriptor.descriptor_type == flight.DescriptorType.CMD
+                else PutOptions()
+            )
+            table = apply_options(reader.read_all(), options)
+        except Exception as exc:  # refused before the core saw it: audited here
+            self.bridge.call(self.api.refused(caller, AuditAction.INGEST, exc))
+            raise
+        written = self.bridge.call(
+            self.api.ingest(table, caller=caller, override_provider=options.override_provider)
         )
-        table = apply_options(reader.read_all(), options)
-        written = self.bridge.call(self.api.ingest(table, caller=caller))
         return {"rows_received": table.num_rows, "rows_written": written}
 
 

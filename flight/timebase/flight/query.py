@@ -32,7 +32,7 @@ from timebase.sdk.errors import InvalidRequestError, InvalidTimeRangeError
 from timebase.sdk.intervals import Interval
 
 QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
-PUT_KEYS = ("provider", "interval")
+PUT_KEYS = ("provider", "interval", "override_provider")
 #: Most symbols one query may name by default (`flight.max_symbols`).
 DEFAULT_MAX_SYMBOLS = 100
 
@@ -66,6 +66,8 @@ class PutOptions:
 
     provider: str | None = None
     interval: Interval | None = None
+    #: Write under a configured provider's name (admins only; `timebase.gateway.ownership`).
+    override_provider: bool = False
 
 
 def _object(raw: bytes, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -199,7 +201,8 @@ def _build(
 
 
 def parse_put_options(raw: bytes) -> PutOptions:
-    """The options of a `do_put` descriptor: empty, or `{"provider": ..., "interval": ...}`."""
+    """The options of a `do_put` descriptor: empty, or `{"provider": ..., "interval": ...,
+    "override_provider": true}` (each optional)."""
     if not raw.strip():
         return PutOptions()
     data = _object(raw, "do_put descriptor", PUT_KEYS)
@@ -207,4 +210,10 @@ def parse_put_options(raw: bytes) -> PutOptions:
     interval_raw = _string(data, "interval")
     provider = check_provider(provider_raw) if provider_raw is not None else None
     interval = check_interval(interval_raw) if interval_raw is not None else None
-    return PutOptions(provider, interval)
+    override = data.get("override_provider", False)
+    if not isinstance(override, bool):
+        raise InvalidRequestError(
+            f"override_provider: expected true or false, got {json.dumps(override)}",
+            field="override_provider",
+        )
+    return PutOptions(provider, interval, override)

@@ -235,14 +235,18 @@ class TimeBase:
 
     # -- ingest (Flight do_put) --------------------------------------------------------------
 
-    def ingest(self, data: Any, provider: str, interval: str) -> int:
+    def ingest(
+        self, data: Any, provider: str, interval: str, *, override_provider: bool = False
+    ) -> int:
         """Write bars (a pyarrow Table, a pandas or polars DataFrame) as `provider`'s `interval`
         bars: validated whole (nothing written on error), upserted; return the rows inserted or
-        changed (0 when everything was already stored). Naive timestamps are taken as UTC."""
+        changed (0 when everything was already stored). Naive timestamps are taken as UTC.
+        A configured provider's name is refused unless an admin sets `override_provider`."""
         table = _to_table(data)
-        descriptor = flight.FlightDescriptor.for_command(
-            json.dumps({"provider": provider, "interval": interval})
-        )
+        options: dict[str, Any] = {"provider": provider, "interval": interval}
+        if override_provider:
+            options["override_provider"] = True
+        descriptor = flight.FlightDescriptor.for_command(json.dumps(options))
         client = self._flight_client()
         try:
             writer, reader = client.do_put(descriptor, table.schema, self._options())

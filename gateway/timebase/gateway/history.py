@@ -60,7 +60,12 @@ from timebase.gateway.history_reads import read_segments
 from timebase.gateway.provider_client import (
     ProviderClients,
 )
-from timebase.gateway.providers import ProviderSource, ProviderView, earliest_data
+from timebase.gateway.providers import (
+    ProviderSource,
+    ProviderView,
+    configured_providers,
+    earliest_data,
+)
 from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import Candidate, Exclusion, NegativeCache, RouteDecision, Router
 from timebase.gateway.skipped_warnings import skipped_warnings
@@ -209,21 +214,31 @@ class HistoricalBars:
 
     async def invalidate(
         self, symbol: str, interval: Interval, start: datetime, end: datetime, provider: str | None
-    ) -> tuple[int, list[str]]:
-        """Forget stored bars and coverage of [start, end); return (bars deleted, providers)."""
+    ) -> tuple[int, list[str], list[str]]:
+        """Forget stored bars and coverage of [start, end); return (bars deleted, providers
+        cleared, imported data sets kept).
+
+        With `provider` named, only its series (a configured provider's or an imported data
+        set). With none, every configured provider's series (`configured_providers`); imported
+        data sets stored for the symbol are kept, since they cannot be fetched again, and
+        returned so the answer can say so."""
+        kept: list[str] = []
         if provider is not None:
             slugs = [provider]
         else:
+            configured = configured_providers(self.source)
             latest = await self.store.latest([symbol], interval)
-            slugs = sorted({key.provider for key in latest})
+            stored = {key.provider for key in latest}
+            slugs = sorted(stored & configured)
             slugs += [p.slug for p in self.providers() if p.slug not in slugs]
+            kept = sorted(stored - configured)
         deleted = 0
         async with self._series_lock(symbol, interval):
             for slug in slugs:
                 deleted += await self.store.invalidate(symbol, interval, slug, start, end)
                 self.fetcher.open_end_fetched.pop((symbol, interval.value, slug), None)
         self.negative.forget(symbol)
-        return deleted, slugs
+        return deleted, slugs, kept
 
     # -- resolution -------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What the gateway needs to know about providers, whoever runs them.
 
 The supervisor (`timebase.supervisor.Supervisor`) satisfies `ProviderSource`: its `providers()`
-returns `ProviderState` snapshots, which satisfy `ProviderView`. Tests (and remote-only set-ups)
+returns `ProviderState` snapshots, which satisfy `ProviderView`; `configured_providers(source)`
+is every provider it knows, running or only configured. Tests (and remote-only set-ups)
 use `StaticProviders`, a fixed list.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from timebase.core.user_time import EARLIEST_TIME
 from timebase.sdk.intervals import Interval
@@ -44,6 +45,24 @@ class ProviderSource(Protocol):
     """Where the current provider snapshots come from (the supervisor)."""
 
     def providers(self) -> Sequence[ProviderView]: ...
+
+
+@runtime_checkable
+class KnowsConfiguredProviders(Protocol):
+    """A source that also knows providers it does not run (the supervisor: discovered in a
+    providers directory, disabled, or only named in the configuration)."""
+
+    def configured_slugs(self) -> frozenset[str]: ...
+
+
+def configured_providers(source: ProviderSource) -> frozenset[str]:
+    """Every provider `source` knows, running or only configured: the names whose bars come from
+    an add-on (data ownership: a put may not write under them, see `timebase.gateway.ownership`).
+    Bars stored under any other name are imported data sets."""
+    slugs = {p.slug for p in source.providers()}
+    if isinstance(source, KnowsConfiguredProviders):
+        slugs |= source.configured_slugs()
+    return frozenset(slugs)
 
 
 @dataclass(frozen=True)

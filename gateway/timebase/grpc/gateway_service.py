@@ -1,7 +1,8 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), ListProviders, GetSymbolProviders,
 InvalidateRange, and the admin RPCs InstallProvider / RemoveProvider (through the supervisor;
-UNIMPLEMENTED when the server has none). Each RPC parses its request, asks the query API and
-renders the answer (`render`)."""
+UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
+the query API and renders the answer (`render`); the core audits writes and admin actions, and
+a write whose request does not parse is audited here as refused."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from timebase.audit import AuditAction, build_filter
 from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.bar_limits import BarLimit
 from timebase.gateway.bar_request import check_interval, check_provider, check_range, check_symbol
@@ -63,20 +65,29 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.InvalidateRangeRequest, context: Context
     ) -> v1.InvalidateRangeResponse:
         with request_scope(context):
+            caller = caller_of(context)
             try:
-                symbol = check_symbol(request.symbol)
-                interval = check_interval(request.interval)
-                provider = check_provider(request.provider)
-                start, end = check_range(
-                    request_timestamp(request, "start_time"),
-                    request_timestamp(request, "end_time"),
-                )
+                try:
+                    symbol = check_symbol(request.symbol)
+                    interval = check_interval(request.interval)
+                    provider = check_provider(request.provider)
+                    start, end = check_range(
+                        request_timestamp(request, "start_time"),
+                        request_timestamp(request, "end_time"),
+                    )
+                except Exception as exc:
+                    await self.api.refused(
+                        caller, AuditAction.INVALIDATE, exc, symbol=request.symbol[:200] or None
+                    )
+                    raise
                 done = await self.api.invalidate(
-                    symbol, interval, start, end, provider, caller=caller_of(context)
+                    symbol, interval, start, end, provider, caller=caller
                 )
             except Exception as exc:
                 await abort_with(context, exc, "InvalidateRange")
-            return v1.InvalidateRangeResponse(deleted=done.deleted, providers=done.providers)
+            return v1.InvalidateRangeResponse(
+                deleted=done.deleted, providers=done.providers, kept=done.kept
+            )
 
     # -- admin ------------------------------------------------------------------------------
 
@@ -99,3 +110,25 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             except Exception as exc:
                 await abort_with(context, exc, "RemoveProvider")
             return v1.RemoveProviderResponse()
+
+    async def ListAuditEntries(
+        self, request: v1.ListAuditEntriesRequest, context: Context
+    ) -> v1.ListAuditEntriesResponse:
+        with request_scope(context):
+            try:
+                query = build_filter(
+                    limit=request.limit or None,
+                    cursor=request.cursor,
+                    action=request.action,
+                    key_name=request.key_name,
+                    door=request.door,
+                    symbol=request.symbol,
+                    provider=request.provider,
+                    outcome=request.outcome,
+                    since=request_timestamp(request, "since"),
+                    until=request_timestamp(request, "until"),
+                )
+                page = await self.api.audit_log(query, caller=caller_of(context))
+            except Exception as exc:
+                await abort_with(context, exc, "ListAuditEntries")
+            return render.audit_page(page)

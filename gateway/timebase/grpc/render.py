@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+from timebase.audit import AuditPage, AuditRecord
 from timebase.gateway.query import Health, HealthStatus, ProviderInfo, SymbolProviders
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.wire import to_timestamp_pb
@@ -72,3 +74,33 @@ def health_status(health: Health) -> pb.HealthStatus:
             "providers_total": str(health.providers_total),
         },
     )
+
+
+def audit_page(page: AuditPage) -> v1.ListAuditEntriesResponse:
+    return v1.ListAuditEntriesResponse(
+        entries=[audit_entry(r) for r in page.records], next_cursor=page.next_cursor or ""
+    )
+
+
+def audit_entry(record: AuditRecord) -> v1.AuditEntry:
+    out = v1.AuditEntry(
+        id=record.id or 0,
+        time=to_timestamp_pb(record.at),
+        key_name=record.key_name or "",
+        key_prefix=record.key_prefix or "",
+        address=record.address,
+        door=record.door,
+        action=record.action,
+        symbol=record.symbol or "",
+        provider=record.provider or "",
+        interval=record.interval or "",
+        outcome=record.outcome,
+        detail_json=json.dumps(record.detail, sort_keys=True, default=str),
+    )
+    if record.range_start is not None:
+        out.range_start.CopyFrom(to_timestamp_pb(record.range_start))
+    if record.range_end is not None:
+        out.range_end.CopyFrom(to_timestamp_pb(record.range_end))
+    if record.rows is not None:
+        out.rows = record.rows
+    return out

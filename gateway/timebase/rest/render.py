@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from timebase.audit import AuditRecord
 from timebase.gateway.query import Health, ProviderInfo, SymbolProviders
 
 
@@ -65,4 +66,24 @@ def health(answer: Health) -> dict[str, Any]:
         },
         "status": answer.status.value,
         "message": answer.message,
+    }
+
+
+def audit_record(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "time": record.at.isoformat(),
+        "keyName": record.key_name,
+        "keyPrefix": record.key_prefix,
+        "address": record.address,
+        "door": record.door,
+        "action": record.action,
+        "symbol": record.symbol,
+        "provider": record.provider,
+        "interval": record.interval,
+        "rangeStart": record.range_start.isoformat() if record.range_start else None,
+        "rangeEnd": record.range_end.isoformat() if record.range_end else None,
+        "rows": record.rows,
+        "outcome": record.outcome,
+        "detail": record.detail,
     }

@@ -4,6 +4,7 @@ Most code needs only `Store`; the rest is for tests and tools. The embedded Post
 (`timebase.store.embedded`) is separate: it provides a URL, the store uses any URL.
 """
 
+from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange, gaps
 from timebase.store.migrations import discover as discover_migrations
@@ -17,6 +18,8 @@ from timebase.store.validation import CleanBatch, clean_provider_batch, validate
 
 __all__ = [
     "BAR_SCHEMA",
+    "AuditFilter",
+    "AuditRecord",
     "BarQuery",
     "BarStream",
     "CleanBatch",

@@ -24,7 +24,8 @@ import pyarrow as pa
 from timebase.core.config import RetentionConfig
 from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
-from timebase.store import bars, counting, coverage, retention, skipped, thread_reads
+from timebase.store import audit, bars, counting, coverage, retention, skipped, thread_reads
+from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.migrations import migrate
@@ -195,6 +196,18 @@ class Store:
             return deleted
 
         return await self.pool.run(run, doing="invalidating bars")
+
+    async def record_audit(self, record: AuditRecord) -> int:
+        """Store one audit row in a transaction of its own; return its id."""
+        return await self.pool.run(
+            functools.partial(audit.insert, record=record), doing="writing the audit log"
+        )
+
+    async def audit_records(self, query: AuditFilter) -> list[AuditRecord]:
+        """Audit rows matching `query`, newest first."""
+        return await self.pool.run(
+            functools.partial(audit.select, query=query), doing="reading the audit log"
+        )
 
     # -- reads --------------------------------------------------------------------------------
 

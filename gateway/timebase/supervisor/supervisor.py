@@ -86,6 +86,12 @@ class Supervisor:
         """Current state of every supervised provider, by slug."""
         return [self._handles[slug].state for slug in sorted(self._handles)]
 
+    def configured_slugs(self) -> frozenset[str]:
+        """Every provider known here, running or not: supervised (any status), discovered in a
+        providers directory (disabled ones too), or named in `providers.settings` / `enabled`."""
+        cfg = self.config.providers
+        return frozenset([*self._handles, *self.discovered, *cfg.settings, *(cfg.enabled or ())])
+
     def get(self, slug: str) -> ProviderState:
         return self._handle(slug).state
 

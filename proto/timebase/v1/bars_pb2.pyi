@@ -168,12 +168,14 @@ class InvalidateRangeRequest(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class InvalidateRangeResponse(_message.Message):
-    __slots__ = ("deleted", "providers")
+    __slots__ = ("deleted", "providers", "kept")
     DELETED_FIELD_NUMBER: _ClassVar[int]
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
     deleted: int
     providers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ...) -> None: ...
+    kept: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstallProviderRequest(_message.Message):
     __slots__ = ("folder",)
@@ -196,3 +198,69 @@ class RemoveProviderRequest(_message.Message):
 class RemoveProviderResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListAuditEntriesRequest(_message.Message):
+    __slots__ = ("limit", "cursor", "action", "key_name", "door", "symbol", "provider", "outcome", "since", "until")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    cursor: str
+    action: str
+    key_name: str
+    door: str
+    symbol: str
+    provider: str
+    outcome: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, limit: _Optional[int] = ..., cursor: _Optional[str] = ..., action: _Optional[str] = ..., key_name: _Optional[str] = ..., door: _Optional[str] = ..., symbol: _Optional[str] = ..., provider: _Optional[str] = ..., outcome: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAuditEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_cursor")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
+    next_cursor: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class AuditEntry(_message.Message):
+    __slots__ = ("id", "time", "key_name", "key_prefix", "address", "door", "action", "symbol", "provider", "interval", "range_start", "range_end", "rows", "outcome", "detail_json")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DOOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    RANGE_START_FIELD_NUMBER: _ClassVar[int]
+    RANGE_END_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    time: _timestamp_pb2.Timestamp
+    key_name: str
+    key_prefix: str
+    address: str
+    door: str
+    action: str
+    symbol: str
+    provider: str
+    interval: str
+    range_start: _timestamp_pb2.Timestamp
+    range_end: _timestamp_pb2.Timestamp
+    rows: int
+    outcome: str
+    detail_json: str
+    def __init__(self, id: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., address: _Optional[str] = ..., door: _Optional[str] = ..., action: _Optional[str] = ..., symbol: _Optional[str] = ..., provider: _Optional[str] = ..., interval: _Optional[str] = ..., range_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., range_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rows: _Optional[int] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...

@@ -65,6 +65,11 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/timebase.v1.GatewayService/ListAuditEntries',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -120,6 +125,15 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
+        Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
+        admin scope; INVALID_ARGUMENT for a bad filter or cursor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +166,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.RemoveProvider,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -317,6 +336,33 @@ class GatewayService:
             '/timebase.v1.GatewayService/RemoveProvider',
             timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.RemoveProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/ListAuditEntries',
+            timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

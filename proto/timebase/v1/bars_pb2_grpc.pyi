@@ -62,6 +62,11 @@ class GatewayServiceStub:
     """Admin: stop a provider (its process or container is gone on return) and forget it; its
     folder stays on disk. NOT_FOUND when no such provider is installed.
     """
+    ListAuditEntries: _grpc.UnaryUnaryMultiCallable[_bars_pb2.ListAuditEntriesRequest, _bars_pb2.ListAuditEntriesResponse]
+    """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
+    Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
+    admin scope; INVALID_ARGUMENT for a bad filter or cursor.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -90,6 +95,11 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     RemoveProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.RemoveProviderRequest, _bars_pb2.RemoveProviderResponse]  # type: ignore[assignment]
     """Admin: stop a provider (its process or container is gone on return) and forget it; its
     folder stays on disk. NOT_FOUND when no such provider is installed.
+    """
+    ListAuditEntries: _aio.UnaryUnaryMultiCallable[_bars_pb2.ListAuditEntriesRequest, _bars_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
+    """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
+    Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
+    admin scope; INVALID_ARGUMENT for a bad filter or cursor.
     """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +162,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_bars_pb2.RemoveProviderResponse, _abc.Awaitable[_bars_pb2.RemoveProviderResponse]]:
         """Admin: stop a provider (its process or container is gone on return) and forget it; its
         folder stays on disk. NOT_FOUND when no such provider is installed.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEntries(
+        self,
+        request: _bars_pb2.ListAuditEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.ListAuditEntriesResponse, _abc.Awaitable[_bars_pb2.ListAuditEntriesResponse]]:
+        """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
+        Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
+        admin scope; INVALID_ARGUMENT for a bad filter or cursor.
         """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

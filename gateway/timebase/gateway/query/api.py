@@ -8,10 +8,15 @@
     await api.health()
     await api.install_provider("tiny", caller=caller); await api.remove_provider("tiny", caller=caller)
     await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
-    await api.ingest(table, caller=caller)
+    await api.ingest(table, caller=caller, override_provider=False)
+    page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
 
 Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
-checks its scope here, once for every door.
+checks its scope here, once for every door, and audits each of them, refused ones included
+(`timebase.audit`: a log line and a row of the `audit` table). A bar request with `refresh`
+is a write: it needs the `write` scope and is audited when the door passes its caller.
+Data ownership (`timebase.gateway.ownership`): a put may not write under a configured
+provider's name without an admin's explicit override.
 
 Answers are plain dataclasses (`timebase.gateway.query.models`, `BarAnswer`, `PlannedBars`);
 errors are `TimeBaseError`s. A door parses its protocol into these calls and renders what comes
@@ -20,18 +25,22 @@ back; it holds no gateway logic of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
+from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
-from timebase.gateway.providers import ProviderView
+from timebase.gateway.ownership import MAX_LISTED, check_put, summarize
+from timebase.gateway.providers import ProviderView, configured_providers
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
@@ -50,9 +59,12 @@ class QueryApi:
         *,
         supervisor: ProviderInstaller | None = None,
         probe: DatabaseProbe | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.history = history
         self.admin = ProviderAdmin(supervisor, history)
+        #: Every write and admin action is recorded here (`timebase.audit`).
+        self.audit = audit or AuditLog(history.store)
         #: Health probes the database through this (a periodic probe may share it).
         self.probe = probe or DatabaseProbe(history.store, timeout=2.0)
         #: ... at most once a second, however many clients ask.
@@ -76,9 +88,24 @@ class QueryApi:
         caller: Caller | None = None,
     ) -> BarAnswer:
         """The bars of `request` (from the store, fetching only what is missing; the provider
-        fetches count against `caller`'s share, `gateway.max_fetches_per_client`)."""
+        fetches count against `caller`'s share, `gateway.max_fetches_per_client`). A `refresh`
+        request by a door's `caller` needs the write scope and is audited."""
         with fetch_client(client_key(caller) if caller is not None else None):
-            return await self.history.get(request, time_limit=time_limit)
+            if not request.refresh or caller is None:
+                return await self.history.get(request, time_limit=time_limit)
+            async with self.audit.track(
+                caller,
+                AuditAction.REFRESH,
+                symbol=request.symbol,
+                provider=request.provider,
+                interval=request.interval.value,
+                start=request.start,
+                end=request.end,
+            ) as entry:
+                caller.require(Scope.WRITE, "refreshing bars")
+                answer = await self.history.get(request, time_limit=time_limit)
+                entry.rows = answer.table.num_rows
+                return answer
 
     async def plan_bars(
         self,
@@ -95,10 +122,37 @@ class QueryApi:
         """Every stored series (of `symbol`) and the plan that reads it."""
         return await _bars.stored_datasets(self.store, symbol)
 
-    async def ingest(self, table: pa.Table, *, caller: Caller) -> int:
-        """A user's batch of bars, validated whole, then upserted; rows written."""
-        caller.require(Scope.WRITE, "writing bars")
-        return await self.store.ingest(table)
+    async def ingest(
+        self, table: pa.Table, *, caller: Caller, override_provider: bool = False
+    ) -> int:
+        """A user's batch of bars, validated whole, then upserted; rows written. Refused (nothing
+        written) under a configured provider's name unless an admin sets `override_provider`."""
+        summary = await asyncio.to_thread(summarize, table)
+        detail: dict[str, object] = {"rows_received": table.num_rows}
+        if override_provider:
+            detail["override_provider"] = True
+        for name, values in (("symbols", summary.symbols), ("providers", summary.providers)):
+            if len(values) > 1:
+                detail[name] = list(values[:MAX_LISTED])
+        async with self.audit.track(
+            caller,
+            AuditAction.INGEST,
+            symbol=_only(summary.symbols),
+            provider=_only(summary.providers),
+            interval=_only(summary.intervals),
+            start=summary.first,
+            end=summary.last,
+            detail=detail,
+        ) as entry:
+            caller.require(Scope.WRITE, "writing bars")
+            check_put(
+                summary.providers,
+                configured_providers(self.history.source),
+                caller,
+                override=override_provider,
+            )
+            entry.rows = await self.store.ingest(table)
+            return entry.rows
 
     # -- providers --------------------------------------------------------------------------
 
@@ -120,13 +174,21 @@ class QueryApi:
 
     async def install_provider(self, folder: str, *, caller: Caller) -> ProviderInfo:
         """Start the provider in `folder` (a providers directory entry); it as now listed."""
-        caller.require(Scope.ADMIN, "installing a provider")
-        state = await self.admin.install(folder)
-        return _providers.current_info(self.history, state.slug, state)
+        async with self.audit.track(
+            caller, AuditAction.INSTALL_PROVIDER, detail={"folder": folder[:1024]}
+        ) as entry:
+            caller.require(Scope.ADMIN, "installing a provider")
+            state = await self.admin.install(folder)
+            entry.provider = state.slug
+            entry.detail["status"] = state.status.value
+            return _providers.current_info(self.history, state.slug, state)
 
     async def remove_provider(self, slug: str, *, caller: Caller) -> None:
-        caller.require(Scope.ADMIN, "removing a provider")
-        await self.admin.remove(slug)
+        async with self.audit.track(
+            caller, AuditAction.REMOVE_PROVIDER, provider=slug[:200] or None
+        ):
+            caller.require(Scope.ADMIN, "removing a provider")
+            await self.admin.remove(slug)
 
     async def invalidate(
         self,
@@ -138,8 +200,43 @@ class QueryApi:
         *,
         caller: Caller,
     ) -> Invalidated:
-        """Forget the stored bars and coverage of [start, end) (checked by the door)."""
-        caller.require(Scope.WRITE, "invalidating a range")
-        checked = check_symbol(symbol)
-        deleted, providers = await self.history.invalidate(checked, interval, start, end, provider)
-        return Invalidated(deleted, tuple(providers))
+        """Forget the stored bars and coverage of [start, end) (checked by the door). With no
+        provider named, imported data sets are kept (and listed in the answer)."""
+        async with self.audit.track(
+            caller,
+            AuditAction.INVALIDATE,
+            symbol=symbol[:200],
+            provider=provider,
+            interval=interval.value,
+            start=start,
+            end=end,
+        ) as entry:
+            caller.require(Scope.WRITE, "invalidating a range")
+            checked = check_symbol(symbol)
+            entry.symbol = checked
+            deleted, providers, kept = await self.history.invalidate(
+                checked, interval, start, end, provider
+            )
+            entry.rows = deleted
+            if provider is None:
+                entry.detail.update(providers=providers, kept=kept)
+            return Invalidated(deleted, tuple(providers), tuple(kept))
+
+    # -- audit ------------------------------------------------------------------------------
+
+    async def refused(
+        self, caller: Caller, action: AuditAction, error: BaseException, **fields: Any
+    ) -> None:
+        """Audit an action a door refused before asking the core (its request did not parse)."""
+        await self.audit.record(caller, action, error=error, **fields)
+
+    async def audit_log(self, query: AuditFilter, *, caller: Caller) -> AuditPage:
+        """A page of the audit log, newest first (admins only)."""
+        caller.require(Scope.ADMIN, "reading the audit log")
+        return await self.audit.page(query)
+
+
+def _only(values: tuple[str, ...]) -> str | None:
+    """The one value of a batch column, or None when it has none or several (listed in the
+    audit row's detail)."""
+    return values[0] if len(values) == 1 else None

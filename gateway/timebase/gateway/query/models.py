@@ -91,7 +91,9 @@ class Health:
 
 @dataclass(frozen=True)
 class Invalidated:
-    """What InvalidateRange removed: bars deleted, and the providers whose series were cleared."""
+    """What InvalidateRange removed: bars deleted, the providers whose series were cleared, and
+    the imported data sets it kept (no provider named: only configured providers are cleared)."""
 
     deleted: int
     providers: tuple[str, ...]
+    kept: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.errors import ERROR_CODES
-from timebase.rest.openapi.common import PARAMETERS
+from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
 
@@ -34,14 +34,17 @@ def build_spec(version: str) -> dict[str, Any]:
         "tags": [
             {"name": "bars", "description": "Historical bars"},
             {"name": "providers", "description": "Data providers and routing"},
-            {"name": "admin", "description": "Providers installed and removed at run time"},
+            {
+                "name": "admin",
+                "description": "Providers installed and removed at run time; the audit log",
+            },
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
         "paths": paths(),
         "components": {
             "schemas": schemas(),
-            "parameters": PARAMETERS,
+            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS},
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),
     }

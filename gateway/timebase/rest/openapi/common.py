@@ -66,6 +66,7 @@ ADMIN_NOTE = (
     "(403 ORIGIN_NOT_ALLOWED)."
 )
 
+
 COMMON_HEADERS: dict[str, Any] = {
     "X-Request-ID": {
         "description": "The request id (the client's, or a new one); in every log line.",
@@ -169,6 +170,57 @@ PARAMETERS: dict[str, Any] = {
         "description": "Response format; overrides the Accept header (json, csv, arrow).",
         "schema": {"type": "string", "enum": [f.value for f in Format]},
     },
+}
+
+
+def _audit_filter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+#: The query parameters of `GET /api/audit` (components named `Audit<Name>`).
+AUDIT_PARAMETERS: dict[str, Any] = {
+    "AuditLimit": {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "Rows per page (default 100).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    "AuditCursor": _audit_filter("cursor", "The `nextCursor` of the previous page."),
+    "AuditAction": _audit_filter(
+        "action",
+        "Only this action.",
+        enum=[
+            "ingest",
+            "invalidate",
+            "refresh",
+            "install_provider",
+            "remove_provider",
+            "key_create",
+            "key_revoke",
+        ],
+    ),
+    "AuditKey": _audit_filter("key", "Only actions by the key of this name."),
+    "AuditDoor": _audit_filter(
+        "door", "Only actions through this door (grpc, flight, rest, websocket, cli)."
+    ),
+    "AuditSymbol": _audit_filter(
+        "symbol", "Only actions on this symbol (one of a batch's symbols too)."
+    ),
+    "AuditProvider": _audit_filter("provider", "Only actions on this provider or data set."),
+    "AuditOutcome": _audit_filter("outcome", "`ok`, or an error code such as PERMISSION_DENIED."),
+    "AuditSince": _audit_filter(
+        "since", "Rows at or after this instant (ISO 8601; a date means its midnight UTC)."
+    ),
+    "AuditUntil": _audit_filter(
+        "until", "Rows before this instant (a date means the end of that day)."
+    ),
 }
 
 

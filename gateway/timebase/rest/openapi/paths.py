@@ -6,6 +6,7 @@ from typing import Any
 
 from timebase.rest.openapi.common import (
     ADMIN_NOTE,
+    AUDIT_PARAMETERS,
     COMMON_HEADERS,
     bar_operation,
     errors,
@@ -126,6 +127,26 @@ def paths() -> dict[str, Any]:
                     **errors(400, 403, 404, 429, 500, 501),
                 },
             },
+        },
+        "/api/audit": {
+            "get": {
+                "operationId": "listAudit",
+                "summary": "Admin: the audit log, newest first (paged, filtered)",
+                "description": "Every write and admin action (ingest, invalidate, refresh, "
+                "install_provider, remove_provider, key_create, key_revoke), refused ones "
+                "included with their error code in `outcome`. Needs the `admin` scope "
+                "(403 PERMISSION_DENIED otherwise). Pages: pass `nextCursor` as `cursor` until "
+                "it is null.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    *({"$ref": "#/components/parameters/" + p} for p in AUDIT_PARAMETERS),
+                ],
+                "responses": {
+                    "200": ok("AuditPage", "A page of the audit log, newest first."),
+                    **errors(400, 429, 500, 503),
+                },
+            }
         },
         "/api/health": {
             "get": {

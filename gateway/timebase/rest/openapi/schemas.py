@@ -165,6 +165,61 @@ def schemas() -> dict[str, Any]:
                 },
             },
         },
+        "AuditPage": {
+            "type": "object",
+            "required": ["entries", "count", "nextCursor"],
+            "properties": {
+                "entries": {"type": "array", "items": ref("AuditEntry")},
+                "count": {"type": "integer"},
+                "nextCursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next (older) page; null on the "
+                    "last page.",
+                },
+            },
+        },
+        "AuditEntry": {
+            "type": "object",
+            "required": ["id", "time", "door", "action", "outcome", "detail"],
+            "properties": {
+                "id": {"type": "integer"},
+                "time": {"type": "string", "format": "date-time"},
+                "keyName": {
+                    "type": ["string", "null"],
+                    "description": "The caller's key (null with auth off).",
+                },
+                "keyPrefix": {"type": ["string", "null"]},
+                "address": {"type": "string", "description": "The client's address."},
+                "door": {"type": "string", "enum": ["grpc", "flight", "rest", "websocket", "cli"]},
+                "action": {"type": "string"},
+                "symbol": {"type": ["string", "null"]},
+                "provider": {"type": ["string", "null"]},
+                "interval": {"type": ["string", "null"]},
+                "rangeStart": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "Start of the range acted on (an ingest: its first bar).",
+                },
+                "rangeEnd": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "End of the half-open range (an ingest: its last bar).",
+                },
+                "rows": {
+                    "type": ["integer", "null"],
+                    "description": "Bars written or deleted (null: the action has no rows).",
+                },
+                "outcome": {
+                    "type": "string",
+                    "description": "`ok`, or the error code that refused or failed the action.",
+                },
+                "detail": {
+                    "type": "object",
+                    "description": "Everything else: the error message, a batch's symbols or "
+                    "providers, the data sets an invalidation kept, `override_provider`.",
+                },
+            },
+        },
         "ProviderRemoved": {
             "type": "object",
             "required": ["slug", "removed"],

@@ -2,10 +2,11 @@
 
 from aiohttp import web
 
-from timebase.rest.routes import bars, providers, service, stream
+from timebase.rest.routes import audit, bars, providers, service, stream
 
 #: Every route table of the REST door.
 ROUTES: tuple[web.RouteTableDef, ...] = (
+    audit.routes,
     bars.routes,
     providers.routes,
     service.routes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from timebase.audit import AuditAction
 from timebase.rest import render
 from timebase.rest.auth import caller_of
 from timebase.rest.keys import API
@@ -39,6 +40,19 @@ async def symbol_providers(request: web.Request) -> web.Response:
 
 @routes.post("/api/providers")
 async def install_provider(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    try:
+        folder = await _folder(request)
+    except Exception as exc:  # refused before the core saw it: audited here
+        await request.app[API].refused(caller, AuditAction.INSTALL_PROVIDER, exc)
+        raise
+    info = await request.app[API].install_provider(folder, caller=caller)
+    response = ok(request, render.provider(info), status=201)
+    response.headers["Location"] = f"/api/providers/{info.slug}"
+    return response
+
+
+async def _folder(request: web.Request) -> str:
     only(request.query, set())
     body = await json_object(request, {"folder"})
     folder = body.get("folder")
@@ -48,15 +62,17 @@ async def install_provider(request: web.Request) -> web.Response:
             "directory (or its name)",
             field="folder",
         )
-    info = await request.app[API].install_provider(folder, caller=caller_of(request))
-    response = ok(request, render.provider(info), status=201)
-    response.headers["Location"] = f"/api/providers/{info.slug}"
-    return response
+    return folder
 
 
 @routes.delete("/api/providers/{slug}")
 async def remove_provider(request: web.Request) -> web.Response:
-    only(request.query, set())
+    caller = caller_of(request)
     slug = request.match_info["slug"]
-    await request.app[API].remove_provider(slug, caller=caller_of(request))
+    try:
+        only(request.query, set())
+    except Exception as exc:
+        await request.app[API].refused(caller, AuditAction.REMOVE_PROVIDER, exc, provider=slug)
+        raise
+    await request.app[API].remove_provider(slug, caller=caller)
     return ok(request, {"slug": slug, "removed": True})
