@@ -164,7 +164,13 @@ async def rest_actions(app: TimeBaseApp) -> None:
     assert (status, body["data"]["count"]) == (200, 3)
     status, _ = await rest(app, "POST", "/api/providers", json={"folder": "nope"})
     assert status == 400
-    status, _ = await rest(app, "POST", "/api/providers", data=b"{not json")
+    status, _ = await rest(
+        app,
+        "POST",
+        "/api/providers",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400
     status, _ = await rest(app, "DELETE", "/api/providers/ghost")
     assert status == 404
