@@ -26,7 +26,7 @@ from typing import Any
 
 from pyarrow import flight
 
-from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.errors import ErrorKind, TimeBaseError
 from timebase.sdk.logs import correlation_id
 
 _log = logging.getLogger(__name__)
@@ -57,8 +57,9 @@ def to_flight_error(exc: BaseException, doing: str) -> flight.FlightError:
         return exc
     if isinstance(exc, TimeBaseError):
         details = dict(exc.details)
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            details["retry_after"] = exc.retry_after
+        retry_after = getattr(exc, "retry_after", None)  # RateLimited, DatabaseError
+        if isinstance(retry_after, int | float):
+            details["retry_after"] = retry_after
         info = _info(exc.code, exc.message, details)
         if exc.kind is ErrorKind.INTERNAL:
             _log.error("Flight %s failed: %s", doing, exc.message, exc_info=exc)

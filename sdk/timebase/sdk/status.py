@@ -23,7 +23,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.errors import ErrorKind, TimeBaseError
 
 #: Trailing-metadata key of the rich status (google.rpc.Status) that grpcio-status uses.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -102,11 +102,13 @@ def to_rpc_status(exc: BaseException) -> RpcStatus:
 
 def status_metadata(exc: TimeBaseError) -> tuple[tuple[str, bytes], ...]:
     """The trailing metadata of `exc`'s status: the rich `google.rpc.Status` with a RetryInfo
-    detail when rate limited (first) and an ErrorInfo detail (the gateway's gRPC door sends
+    detail when the error says when to retry (rate limited, the database coming back; first)
+    and an ErrorInfo detail (the gateway's gRPC door sends
     the same)."""
     details = []
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        details.append(_retry_info(exc.retry_after))
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, DatabaseError
+    if isinstance(retry_after, int | float):
+        details.append(_retry_info(float(retry_after)))
     details.append(_error_info(exc))
     return _status_metadata(GRPC_STATUS[exc.kind], exc.message, details)
 
