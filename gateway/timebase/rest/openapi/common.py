@@ -45,6 +45,12 @@ def errors(*statuses: int) -> dict[str, Any]:
                 "description": "Seconds to wait before trying again.",
                 "schema": {"type": "integer"},
             }
+        elif status == 503:
+            headers["Retry-After"] = {
+                "description": "Seconds to wait before trying again, when known (e.g. "
+                "DATABASE_ERROR while the database restarts or after its connection was lost).",
+                "schema": {"type": "integer"},
+            }
         out[str(status)] = {
             "description": "Error: " + ", ".join(codes),
             "headers": headers,
