@@ -29,7 +29,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,6 +95,8 @@ class EmbeddedPostgres:
         self._socket_dir: Path | None = None
         self._run_as: pwd.struct_passwd | None = None
         self._pid: int | None = None
+        # One of start, restart, stop at a time (a stop may come while a restart is running).
+        self._lifecycle = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -112,10 +115,10 @@ class EmbeddedPostgres:
         return self._pid
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._start)
+        await asyncio.to_thread(self._locked, self._start)
 
     async def stop(self) -> None:
-        await asyncio.to_thread(self._stop)
+        await asyncio.to_thread(self._locked, self._stop)
 
     async def alive(self) -> bool:
         """Whether the postmaster started last is still running (a cheap pid check)."""
@@ -125,9 +128,13 @@ class EmbeddedPostgres:
     async def restart(self) -> None:
         """Start the server again after it died: clear the dead server's leftovers (its
         processes, stale lock files) and start it on the same data directory and socket."""
-        await asyncio.to_thread(self._restart)
+        await asyncio.to_thread(self._locked, self._restart)
 
     # -- blocking implementation (runs in a worker thread) -------------------------------------
+
+    def _locked(self, step: Callable[[], None]) -> None:
+        with self._lifecycle:
+            step()
 
     def _start(self) -> None:
         if self._socket_dir is not None:
