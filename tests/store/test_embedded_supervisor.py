@@ -74,7 +74,8 @@ async def test_a_killed_server_is_restarted_despite_a_stuck_backend_and_a_stale_
     await pool.run(_execute("INSERT INTO kept SELECT generate_series(1, 1000)"))
     supervisor = EmbeddedSupervisor(server, pool, FAST)
     await supervisor.start()
-    unrelated = await asyncio.to_thread(subprocess.Popen, ["sleep", "60"])
+    # Not PostgreSQL, though in its data directory (an operator's shell, say): left alone.
+    unrelated = await asyncio.to_thread(subprocess.Popen, ["sleep", "60"], cwd=server.pgdata)
     try:
         old_pid = server.postmaster_pid
         assert old_pid is not None

@@ -10,10 +10,10 @@ After `kill -9` of the postmaster two things can stop a new one from starting:
   zombie, looks alive to `kill(pid, 0)`, and PostgreSQL refuses to start ("lock file already
   exists"); the socket's lock file has the same problem.
 
-`clear_crash_leftovers` kills the dead postmaster's remaining server processes (the processes
-whose working directory is the data directory: PostgreSQL runs in it), waits until they are gone,
-and removes the lock files (whatever process they name now is not that server). The caller
-holds the data directory's own lock, so no other TimeBase starts a server there meanwhile.
+`clear_crash_leftovers` kills the dead postmaster's remaining server processes (the `postgres`
+processes whose working directory is the data directory: PostgreSQL runs in it), waits until they
+are gone, and removes the lock files (whatever process they name now is not that server). The
+caller holds the data directory's own lock, so no other TimeBase starts a server there meanwhile.
 Nothing here touches the data files: the new server's crash recovery replays the WAL, so every
 committed transaction is kept.
 """
@@ -66,7 +66,8 @@ def read_pid_file(path: Path) -> int | None:
 
 
 def server_processes(pgdata: Path) -> list[int]:
-    """Running processes whose working directory is `pgdata` (a PostgreSQL server's processes)."""
+    """Running `postgres` processes whose working directory is `pgdata` (a server's processes;
+    anything else that happens to be in that directory, a shell for one, is left alone)."""
     target = str(pgdata)
     found: list[int] = []
     try:
@@ -78,9 +79,10 @@ def server_processes(pgdata: Path) -> list[int]:
             continue
         try:
             cwd = os.readlink(entry / "cwd")
-        except OSError:  # gone, or another user's process we may not inspect
+            exe = os.readlink(entry / "exe")
+        except OSError:  # gone, a zombie, or another user's process we may not inspect
             continue
-        if cwd == target and process_alive(int(entry.name)):
+        if cwd == target and Path(exe).name == "postgres" and process_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
