@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # TimescaleDB builds for the embedded PostgreSQL (see its README); `make test` installs them.
 TIMESCALEDB_DIR ?= ../shared/timescaledb
 
-.PHONY: help run test test-order lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate timescaledb
+.PHONY: help run test test-order faults lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate timescaledb
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,19 +28,27 @@ run: $(STAMP) ## Start TimeBase in the foreground (embedded PostgreSQL unless TI
 	$(BIN)/timebase serve
 
 # A private temporary directory per run: pytest's shared one is pruned by other concurrent runs.
+# The fault suite (tests/faults/, marker `faults`: databases and providers killed under load) runs
+# after the rest, on its own, one test at a time (about 2 minutes; timing on 2 cores).
 test: $(STAMP) lint timescaledb ## Lint, type-check and run the whole test suite (on PostgreSQL and TimescaleDB)
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" --cov \
-		--cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" --cov --cov-report= \
+		-m "not faults" $(PYTEST_ARGS); \
+	$(BIN)/python -m pytest --basetemp="$$tmp/faults" --cov --cov-append \
+		--cov-report=term:skip-covered -m faults tests/faults
+
+faults: $(STAMP) ## Run only the fault suite (tests/faults/), one test at a time
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-faults.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BIN)/python -m pytest --basetemp="$$tmp/pytest" -m faults -s tests/faults $(PYTEST_ARGS)
 
 # Tests run in a random order (pytest-randomly; the seed is printed as "Using --randomly-seed=N").
-# test-order runs the suite without the Docker tests once more, in another order (.ci/run calls it
-# after `make test`): SEED=N repeats an order; by default a new random seed, printed.
+# test-order runs the suite without the Docker and fault tests once more, in another order (.ci/run
+# calls it after `make test`): SEED=N repeats an order; by default a new random seed, printed.
 test-order: $(STAMP) ## Run the suite without Docker tests in another random order (SEED=N to repeat one)
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
 	seed=$${SEED:-$$($(BIN)/python -c 'import random; print(random.randrange(1, 2**32))')}; \
 	echo "test-order: another random order, --randomly-seed=$$seed (repeat: make test-order SEED=$$seed)"; \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" -q -m "not docker" \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" -q -m "not docker and not faults" \
 		-p randomly --randomly-seed="$$seed" $(PYTEST_ARGS)
 
 # The embedded server preloads TimescaleDB whenever its files are installed (database.embedded_timescaledb:

@@ -216,7 +216,8 @@ def document(rows: list[Row], started: datetime, smoke: bool) -> str:
         "[`benchmarks/`](../benchmarks/). Every scenario starts its own `timebase serve` "
         "(embedded PostgreSQL with the default settings) with the REST per-client rate limit "
         "turned off, since one client sends every request; the fan-out has 100 subscriber "
-        "streams per symbol.",
+        "streams per symbol. Recovery times after faults (the database killed or restarted, "
+        "providers killed or hanging) are in [faults.md](faults.md).",
         "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC" + (" (smoke sizes)" if smoke else ""),
         f"- machine: {machine()}",

@@ -11,8 +11,8 @@ from pyarrow import flight
 from timebase.flight.errors import FLIGHT_ERROR, to_flight_error
 from timebase.grpc.errors import rpc_error
 from timebase.rest.errors import HTTP_STATUS, PUBLIC_ERRORS, http_error
-from timebase.sdk.errors import ErrorKind, RateLimited, TimeBaseError
-from timebase.sdk.status import GRPC_STATUS
+from timebase.sdk.errors import DatabaseError, ErrorKind, RateLimited, TimeBaseError
+from timebase.sdk.status import GRPC_STATUS, retry_after_from_metadata
 
 
 def test_every_kind_has_a_status_on_every_door() -> None:
@@ -42,3 +42,21 @@ def test_provider_rate_limit_is_the_same_on_every_door() -> None:
     assert (info["code"], info["details"]["retry_after"]) == ("PROVIDER_RATE_LIMITED", 2.5)
     assert isinstance(to_flight_error(exc, "testing"), flight.FlightUnavailableError)
     assert rpc_error(exc).code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_database_coming_back_says_when_to_retry_on_every_door() -> None:
+    exc = DatabaseError("the embedded PostgreSQL is being restarted", retry_after=3.5)
+    rest = http_error(exc, "rid")
+    assert (rest.status, rest.code, rest.headers["Retry-After"]) == (503, "DATABASE_ERROR", "4")
+    assert rest.details["retryAfterSeconds"] == 4
+    flight_error = to_flight_error(exc, "testing")
+    assert isinstance(flight_error, flight.FlightUnavailableError)
+    info = json.loads(flight_error.extra_info)
+    assert (info["code"], info["details"]["retry_after"]) == ("DATABASE_ERROR", 3.5)
+    error = rpc_error(exc)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert retry_after_from_metadata(error.trailing_metadata) == 3.5
+    # Without a known time to retry: a plain 503, no header.
+    plain = http_error(DatabaseError("relation does not exist"), "rid")
+    assert (plain.status, plain.headers) == (503, {})
+    assert retry_after_from_metadata(rpc_error(DatabaseError("x")).trailing_metadata) is None

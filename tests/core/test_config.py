@@ -80,6 +80,19 @@ def test_timebase_config_variable_names_the_file(tmp_path: Path) -> None:
             "database:\n  embedded_timescaledb: maybe\n",
             "database.embedded_timescaledb: expected one of auto, on, off, got 'maybe'",
         ),
+        (
+            "database:\n  embedded_settings: {fsync: off}\n",
+            "database.embedded_settings: fsync: False would lose acknowledged writes when the "
+            "server crashes; TimeBase keeps fsync, synchronous_commit, full_page_writes on",
+        ),
+        (
+            "database:\n  embedded_settings: {synchronous_commit: 'off'}\n",
+            "database.embedded_settings: synchronous_commit: off would lose acknowledged writes",
+        ),
+        (
+            "database:\n  embedded_restarts: -1\n",
+            "database.embedded_restarts: expected a non-negative integer, got -1",
+        ),
         ("grcp_port: 1\n", "grcp_port: unknown key (known keys: "),
         ("- a\n- b\n", "expected a mapping at the top level, got list"),
         ("grpc_port: [\n", "invalid YAML"),
@@ -311,3 +324,21 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
     assert str(err.value) == f"{path}: flight.max_symbols: expected a positive integer, got 0"
+
+
+def test_embedded_supervision_keys(tmp_path: Path):
+    assert load_config(environ={}).database.embedded_restarts == 5
+    path = tmp_path / "timebase.yaml"
+    path.write_text(
+        "database:\n  embedded_restarts: 0\n  embedded_restart_window_seconds: 60\n"
+        "  embedded_check_interval_seconds: 0.5\n  embedded_restart_backoff_seconds: 2\n"
+        "  embedded_settings: {synchronous_commit: local, fsync: on}\n"
+    )
+    database = load_config(path, environ={}).database
+    assert (
+        database.embedded_restarts,
+        database.embedded_restart_window_seconds,
+        database.embedded_check_interval_seconds,
+        database.embedded_restart_backoff_seconds,
+    ) == (0, 60.0, 0.5, 2.0)
+    assert dict(database.embedded_settings) == {"synchronous_commit": "local", "fsync": "True"}

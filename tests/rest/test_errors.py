@@ -8,7 +8,7 @@ import pytest
 
 from tests.gateway.support import RecordingProvider
 from timebase.core.config import RestConfig
-from timebase.sdk.errors import RateLimited, SymbolNotFound, UpstreamUnavailable
+from timebase.sdk.errors import DatabaseError, RateLimited, SymbolNotFound, UpstreamUnavailable
 
 from .conftest import running_rest
 
@@ -206,6 +206,21 @@ async def test_database_down_is_503(fresh_database_url):
         assert (status, code) == (503, "DATABASE_ERROR")
         assert message.startswith("the database is unreachable: ")
         assert body["error"]["details"]["status"] == "unhealthy"
+
+
+async def test_database_restarting_is_503_with_retry_after(fresh_database_url):
+    async with running_rest(fresh_database_url, RecordingProvider("alpha")) as rest:
+        message = (
+            "the embedded PostgreSQL stopped unexpectedly and is being restarted; try again in 3 s"
+        )
+        rest.gw.store.pool.suspend(DatabaseError(message, retry_after=3.2))
+        status, body, response = await rest.get("/api/data/SYN:A?interval=1d&start=2024-01-01")
+        assert (status, *error(body)) == (503, "DATABASE_ERROR", message)
+        assert response.headers["Retry-After"] == "4"
+        assert body["error"]["details"]["retryAfterSeconds"] == 4
+        await rest.gw.store.pool.resume()
+        status, _, response = await rest.get("/api/data/SYN:A?interval=1d&start=2024-01-01")
+        assert status == 200
 
 
 async def test_client_rate_limit_is_429_with_headers(fresh_database_url):

@@ -60,8 +60,8 @@ def to_flight_error(exc: BaseException, doing: str) -> flight.FlightError:
         return exc
     if isinstance(exc, TimeBaseError):
         details = dict(exc.details)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:  # rate limited, busy: when to try again
+        retry_after = getattr(exc, "retry_after", None)  # RateLimited, DatabaseError
+        if isinstance(retry_after, int | float):
             details["retry_after"] = retry_after
         info = _info(exc.code, exc.message, details)
         if exc.kind is ErrorKind.INTERNAL:

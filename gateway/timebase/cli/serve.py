@@ -1,4 +1,8 @@
-"""`timebase serve`: start everything, print the endpoints, stop cleanly on Ctrl-C / SIGTERM."""
+"""`timebase serve`: start everything, print the endpoints, stop cleanly on Ctrl-C / SIGTERM.
+
+It also stops when TimeBase cannot go on (the embedded PostgreSQL crashed more often than
+`database.embedded_restarts` allows): then it prints why and returns `EXIT_DATABASE_LOST` (3).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from importlib.metadata import version
 
 from timebase.core.config import Config
 from timebase.server.app import TimeBaseApp
+
+EXIT_OK = 0
+#: The embedded PostgreSQL kept crashing and its restarts are exhausted (docs/cli.md).
+EXIT_DATABASE_LOST = 3
 
 
 async def serve(config: Config) -> int:
@@ -27,10 +35,18 @@ async def serve(config: Config) -> int:
             if endpoint.example:
                 print(f"  {'':<{width}}  try: {endpoint.example}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(app.failed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        if app.failure is not None:
+            print(f"timebase: {app.failure}; stopping", file=sys.stderr, flush=True)
         print("TimeBase is stopping…", file=sys.stderr, flush=True)
     finally:
         await app.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return 0
+    return EXIT_DATABASE_LOST if app.failure is not None else EXIT_OK

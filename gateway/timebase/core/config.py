@@ -127,6 +127,15 @@ class DatabaseConfig:
     )
     #: How long a request waits for a free connection before a 503 (DATABASE_BUSY).
     acquire_timeout_seconds: float = key(10.0, values.positive_float)
+    #: Supervision of the embedded server (timebase.store.embedded_supervisor): a crashed server
+    #: is restarted at most `embedded_restarts` times within `embedded_restart_window_seconds`
+    #: (0: never); one crash more and `timebase serve` exits with code 3.
+    embedded_restarts: int = key(5, values.non_negative_int)
+    embedded_restart_window_seconds: float = key(300.0, values.positive_float)
+    #: How often the server's postmaster is checked, and the backoff before the first restart
+    #: (doubled for each further one within the window, at most 30 s).
+    embedded_check_interval_seconds: float = key(1.0, values.positive_float)
+    embedded_restart_backoff_seconds: float = key(0.5, values.positive_float)
 
 
 @dataclass(frozen=True)

@@ -134,10 +134,22 @@ def database_url(raw: Any) -> str:
     return value
 
 
+#: Settings that, off, lose acknowledged writes in a crash: the embedded server keeps them on.
+DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
+_OFF = frozenset({"off", "false", "no", "0"})
+
+
 def pg_settings(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ValueError(f"expected a mapping of PostgreSQL settings, got {raw!r}")
-    return {str(k): str(v) for k, v in raw.items()}
+    settings = {str(k): str(v) for k, v in raw.items()}
+    for name, value in settings.items():
+        if name.lower() in DURABILITY_SETTINGS and value.strip().lower() in _OFF:
+            raise ValueError(
+                f"{name}: {value} would lose acknowledged writes when the server crashes; "
+                f"TimeBase keeps {', '.join(DURABILITY_SETTINGS)} on"
+            )
+    return settings
 
 
 def slug(raw: Any) -> str:

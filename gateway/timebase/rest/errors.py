@@ -121,6 +121,7 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     headers: dict[str, str] = {}
     details = _jsonable(exc.details)
     retry_after = getattr(exc, "retry_after", None)
+    # 429 always says when to retry; a 503 when it is known (e.g. the database is restarting).
     if status == 429 or (status == 503 and retry_after is not None):
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))
         headers["Retry-After"] = str(max(1, math.ceil(seconds)))

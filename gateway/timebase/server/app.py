@@ -3,6 +3,10 @@
 `TimeBaseApp(config)` is built synchronously; `await app.start()` brings everything up (the
 embedded PostgreSQL when no database URL is configured, migrations, servers) and `await
 app.stop()` shuts it down in reverse order, each stage under its own timeout.
+
+The embedded PostgreSQL is supervised (`EmbeddedSupervisor`): restarted when it crashes, a few
+times at most; when it gives up, `failed` is set with the reason in `failure`, and `timebase
+serve` stops and exits with code 3.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from timebase.rest.metrics import Metrics
 from timebase.sdk.intervals import Interval
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
+from timebase.store.embedded_supervisor import EmbeddedSupervisor, RestartPolicy
 from timebase.supervisor import ProviderState, Supervisor
 
 _log = logging.getLogger(__name__)
@@ -44,6 +49,10 @@ class TimeBaseApp:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.embedded: EmbeddedPostgres | None = None
+        self.database_supervisor: EmbeddedSupervisor | None = None
+        #: Set when TimeBase cannot go on (the embedded database is lost); `failure` says why.
+        self.failed = asyncio.Event()
+        self.failure: str | None = None
         self.database_url: str | None = config.database.url
         self.store: Store | None = None
         self.supervisor = Supervisor(config)
@@ -88,6 +97,21 @@ class TimeBaseApp:
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
+        if self.embedded is not None:
+            database = self.config.database
+            self.database_supervisor = EmbeddedSupervisor(
+                self.embedded,
+                self.store.pool,
+                RestartPolicy(
+                    max_restarts=database.embedded_restarts,
+                    window=database.embedded_restart_window_seconds,
+                    check_interval=database.embedded_check_interval_seconds,
+                    backoff_base=database.embedded_restart_backoff_seconds,
+                ),
+                on_exhausted=self._fail,
+            )
+            await self.database_supervisor.start()
+            self._stops.append(("embedded database supervisor", self.database_supervisor.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
         self.history = HistoricalBars(
@@ -122,6 +146,10 @@ class TimeBaseApp:
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self.failed.set()
 
     async def _realtime_targets(self, symbol: str, interval: str) -> list[UpstreamTarget]:
         """Providers to subscribe to for real-time bars of (symbol, interval), best first: the

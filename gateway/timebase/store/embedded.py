@@ -11,6 +11,10 @@ TimescaleDB (`database.embedded_timescaledb`): with `auto` (the default) the ser
 extension whenever its files are installed into the wheel's PostgreSQL (for example by
 `../shared/timescaledb/install.sh`), so an installed extension is never left "installed but not
 preloaded"; `on` requires the files, `off` never preloads.
+
+After a crash (the postmaster killed), `restart()` clears what the dead server left behind
+(`timebase.store.embedded_crash`) and starts it again on the same data directory and socket; the
+`EmbeddedSupervisor` (`timebase.store.embedded_supervisor`) watches `alive()` and calls it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,19 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from timebase.sdk.errors import EmbeddedDatabaseError
+from timebase.store.embedded_crash import (
+    PID_FILE,
+    clear_crash_leftovers,
+    process_alive,
+    read_pid_file,
+    runs_server,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -37,8 +49,10 @@ SERVER_USER = "timebase-pg"
 PORT = 5432  # only names the socket file (.s.PGSQL.5432): nothing listens on TCP
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for "/.s.PGSQL.5432"
 
-# Memory settings sized for a small server (durability stays on: fsync and synchronous_commit are
-# PostgreSQL's defaults). Override or extend with `database.embedded_settings` in timebase.yaml.
+# Memory settings sized for a small server. Durability stays on: fsync, synchronous_commit and
+# full_page_writes keep PostgreSQL's defaults (on), so a committed (acknowledged) write survives a
+# crash; `database.embedded_settings` cannot turn them off (timebase.core.config_values).
+# Override or extend the rest with `database.embedded_settings` in timebase.yaml.
 DEFAULT_SETTINGS: dict[str, str] = {
     "shared_buffers": "256MB",
     "effective_cache_size": "1GB",
@@ -80,6 +94,9 @@ class EmbeddedPostgres:
         self._lock_fd: int | None = None
         self._socket_dir: Path | None = None
         self._run_as: pwd.struct_passwd | None = None
+        self._pid: int | None = None
+        # One of start, restart, stop at a time (a stop may come while a restart is running).
+        self._lifecycle = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -92,13 +109,32 @@ class EmbeddedPostgres:
     def running(self) -> bool:
         return self._socket_dir is not None
 
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The pid of the server's postmaster (None when not started)."""
+        return self._pid
+
     async def start(self) -> None:
-        await asyncio.to_thread(self._start)
+        await asyncio.to_thread(self._locked, self._start)
 
     async def stop(self) -> None:
-        await asyncio.to_thread(self._stop)
+        await asyncio.to_thread(self._locked, self._stop)
+
+    async def alive(self) -> bool:
+        """Whether the postmaster started last is still running (a cheap pid check)."""
+        pid = self._pid
+        return pid is not None and await asyncio.to_thread(process_alive, pid)
+
+    async def restart(self) -> None:
+        """Start the server again after it died: clear the dead server's leftovers (its
+        processes, stale lock files) and start it on the same data directory and socket."""
+        await asyncio.to_thread(self._locked, self._restart)
 
     # -- blocking implementation (runs in a worker thread) -------------------------------------
+
+    def _locked(self, step: Callable[[], None]) -> None:
+        with self._lifecycle:
+            step()
 
     def _start(self) -> None:
         if self._socket_dir is not None:
@@ -118,6 +154,7 @@ class EmbeddedPostgres:
             self._pg_ctl_start()
         except BaseException:
             self._socket_dir = None
+            self._pid = None
             self._release_lock()
             raise
         _log.info(
@@ -127,6 +164,21 @@ class EmbeddedPostgres:
                 "socket_dir": str(self._socket_dir),
                 "timescaledb_preloaded": self.preloads_timescaledb,
             },
+        )
+
+    def _restart(self) -> None:
+        if self._socket_dir is None:
+            raise EmbeddedDatabaseError("the embedded PostgreSQL was never started")
+        dead = self._pid
+        clear_crash_leftovers(self.pgdata, self._socket_dir)
+        try:
+            self._pg_ctl_start()
+        except BaseException:
+            self._pid = dead  # still dead: alive() stays False
+            raise
+        _log.info(
+            "embedded PostgreSQL restarted",
+            extra={"data_dir": str(self.pgdata), "pid": self._pid},
         )
 
     def _wants_timescaledb(self) -> bool:
@@ -155,9 +207,16 @@ class EmbeddedPostgres:
         if self._socket_dir is None:
             return
         try:
-            self._pg_ctl_stop()
-            _log.info("embedded PostgreSQL stopped", extra={"data_dir": str(self.pgdata)})
+            if self._pid is not None and not process_alive(self._pid):
+                clear_crash_leftovers(self.pgdata, self._socket_dir)
+                _log.info(
+                    "embedded PostgreSQL was not running", extra={"data_dir": str(self.pgdata)}
+                )
+            else:
+                self._pg_ctl_stop()
+                _log.info("embedded PostgreSQL stopped", extra={"data_dir": str(self.pgdata)})
         finally:
+            self._pid = None
             if self._socket_dir != self.pgdata and self._socket_dir.name.startswith("timebase-pg-"):
                 shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
@@ -209,8 +268,13 @@ class EmbeddedPostgres:
         )  # fmt: skip
 
     def _stop_orphan(self) -> None:
-        """Stop a server left running by a TimeBase that was killed (we hold the lock now)."""
-        if not (self.pgdata / "postmaster.pid").exists():
+        """Stop a server left running by a TimeBase that was killed (we hold the lock now), or
+        clear what a server killed with it left behind."""
+        owner = read_pid_file(self.pgdata / PID_FILE)
+        if owner is None:
+            return
+        if not runs_server(owner, self.pgdata):
+            clear_crash_leftovers(self.pgdata, self.pgdata)
             return
         status = self._run("pg_ctl", "-D", str(self.pgdata), "status", check=False)
         if status.returncode == 0:
@@ -239,6 +303,7 @@ class EmbeddedPostgres:
             "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file),
             "-o", " ".join(options), "start", check=False,
         )  # fmt: skip
+        self._pid = read_pid_file(self.pgdata / PID_FILE) if result.returncode == 0 else None
         if result.returncode != 0:
             tail = _tail(log_file)
             raise EmbeddedDatabaseError(

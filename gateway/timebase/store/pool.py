@@ -9,6 +9,13 @@ Waiting for a free connection is bounded (`acquire_timeout`, `database.acquire_t
 then `DatabaseBusy` (503 with Retry-After). A task cancelled while its work runs on a pool thread
 (a client that went away) waits for that work to end before the connection goes back to the
 pool: a connection is never handed out while a thread still uses it.
+
+Recovery: a connection whose server went away (the server restarted, or crashed) is closed
+instead of returned, and so is every idle connection opened before it: they went to the same
+server. The next request opens fresh ones, so TimeBase recovers from a database restart without
+a restart of its own. A lost connection's `DatabaseError` carries `retry_after`. While the embedded
+server is known to be down, `suspend(error)` answers every request at once with that error (no
+attempt to connect) until `resume()`.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ T = TypeVar("T")
 
 #: SQLSTATEs worth retrying the whole transaction for: serialization failure, deadlock.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: SQLSTATEs of a server going away: admin shutdown, crash shutdown, cannot connect now.
+_SERVER_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+#: `retry_after` of a lost connection's error: about how long a restarting server takes.
+CONNECTION_LOST_RETRY_AFTER = 2.0
 
 
 def redact_url(url: str) -> str:
@@ -76,12 +87,30 @@ def sqlstate(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a driver error means the connection to the server is gone (not a bad query)."""
+    state = sqlstate(exc)
+    if state is not None and (state.startswith("08") or state in _SERVER_GONE_SQLSTATES):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(exc, adbc_driver_manager.OperationalError) and (
+        status == adbc_driver_manager.AdbcStatusCode.IO
+    )
+
+
 def database_error(exc: BaseException, doing: str) -> DatabaseError:
     """A DatabaseError for a driver error raised while `doing` something."""
     message = str(exc).strip()
     # The driver appends the whole query; keep the first lines, which say what went wrong.
     message = message.split("\n\nQuery was:")[0].split(". SQLSTATE:")[0]
     message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
+    if connection_lost(exc):
+        message = " ".join(message.split())  # libpq's message spans lines
+        return DatabaseError(
+            f"{doing}: the connection to the database was lost ({message}); try again shortly",
+            retry_after=CONNECTION_LOST_RETRY_AFTER,
+            sqlstate=sqlstate(exc),
+        )
     return DatabaseError(f"{doing}: {message}", sqlstate=sqlstate(exc))
 
 
@@ -102,10 +131,39 @@ class ConnectionPool:
         self._opened = 0
         self._executor: ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
+        #: Bumped whenever the server went away: connections of an older one are not reused.
+        self._generation = 0
+        self._suspended: DatabaseError | None = None
 
     @property
     def running(self) -> bool:
         return self._executor is not None
+
+    @property
+    def suspended(self) -> DatabaseError | None:
+        """The error every request gets while the database is known to be down (else None)."""
+        return self._suspended
+
+    def suspend(self, error: DatabaseError) -> None:
+        """Answer every request with `error`, without trying the database, until `resume()`."""
+        self._suspended = error
+
+    async def resume(self) -> None:
+        """The database is back: drop every connection to the old server, serve again."""
+        await self.reset()
+        self._suspended = None
+
+    async def reset(self) -> None:
+        """Close the idle connections; the ones in use are closed when they come back."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        executor = self._executor
+        if executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        for conn in idle:
+            self._forget(conn)
+            await loop.run_in_executor(executor, _close_quietly, conn)
 
     async def start(self) -> None:
         """Open the first connection (fails here, clearly, when the database is unreachable)."""
@@ -146,16 +204,24 @@ class ConnectionPool:
             detail = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", detail)
             raise DatabaseError(
                 f"cannot connect to PostgreSQL at {redact_url(self.url)}: {detail}",
+                retry_after=CONNECTION_LOST_RETRY_AFTER,
                 url=redact_url(self.url),
             ) from None
 
     def _open_more(self) -> Connection:
         if self._first is None:
-            return self._connect()
+            self._first = self._connect()
+            return self._first
         try:
             return self._first.adbc_clone()
         except adbc_driver_manager.Error:
             return self._connect()
+
+    def _forget(self, conn: Connection) -> None:
+        """`conn` is being closed: count it out (and open a new first one next time)."""
+        self._opened -= 1
+        if conn is self._first:
+            self._first = None
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[PooledConnection]:
@@ -163,10 +229,15 @@ class ConnectionPool:
         executor, slots = self._executor, self._slots
         if executor is None or slots is None:
             raise DatabaseError("the database connection pool is not running")
+        if self._suspended is not None:
+            raise self._suspended
         await self._acquire(slots)
         self.in_use += 1
         try:
+            if self._suspended is not None:
+                raise self._suspended
             conn = self._idle.pop() if self._idle else None
+            generation = self._generation
             if conn is None:
                 conn = await in_thread(executor, self._open_more)
                 self._opened += 1
@@ -174,8 +245,11 @@ class ConnectionPool:
             try:
                 yield leased
             finally:
-                if leased.broken or self._executor is None:
-                    self._opened -= 1
+                if leased.broken or self._executor is None or generation != self._generation:
+                    self._forget(conn)
+                    if leased.broken and generation == self._generation:
+                        # Its server went away: so did every idle connection's.
+                        await self.reset()
                     await in_thread(executor, _close_quietly, conn)
                 else:
                     self._idle.append(conn)
@@ -246,6 +320,8 @@ class PooledConnection:
             return result
         except adbc_driver_manager.Error as exc:
             self._rollback()
+            if connection_lost(exc):
+                self.broken = True
             raise database_error(exc, doing) from exc
         except BaseException:
             self._rollback()

@@ -256,10 +256,18 @@ class AllProvidersFailed(ProviderUnavailable):
 
 
 class DatabaseError(TimeBaseError):
-    """The database could not be reached or refused an operation."""
+    """The database could not be reached or refused an operation.
+
+    `retry_after` seconds is when to try again when the database is known to be coming back (its
+    connection was lost, the embedded server is restarting); None otherwise. The doors send it:
+    REST as `Retry-After`, gRPC as a RetryInfo detail, Flight in `extra_info`'s details."""
 
     code = "DATABASE_ERROR"
     kind = ErrorKind.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class EmbeddedDatabaseError(DatabaseError):

@@ -102,11 +102,12 @@ def to_rpc_status(exc: BaseException) -> RpcStatus:
 
 def status_metadata(exc: TimeBaseError) -> tuple[tuple[str, bytes], ...]:
     """The trailing metadata of `exc`'s status: the rich `google.rpc.Status` with a RetryInfo
-    detail when rate limited (first) and an ErrorInfo detail (the gateway's gRPC door sends
+    detail when the error says when to retry (rate limited, the database coming back; first)
+    and an ErrorInfo detail (the gateway's gRPC door sends
     the same)."""
     details = []
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:  # rate limited, or busy (SERVER_BUSY, DATABASE_BUSY)
+    retry_after = getattr(exc, "retry_after", None)  # rate limited, busy, database coming back
+    if isinstance(retry_after, int | float):
         details.append(_retry_info(float(retry_after)))
     details.append(_error_info(exc))
     return _status_metadata(GRPC_STATUS[exc.kind], exc.message, details)

@@ -45,9 +45,10 @@ def errors(*statuses: int) -> dict[str, Any]:
                 "description": "Seconds to wait before trying again.",
                 "schema": {"type": "integer"},
             }
-        if status == 503:
+        elif status == 503:
             headers["Retry-After"] = {
-                "description": "SERVER_BUSY, DATABASE_BUSY: seconds to wait before trying again.",
+                "description": "Seconds to wait before trying again: SERVER_BUSY, DATABASE_BUSY, "
+                "and DATABASE_ERROR when known (the database restarting, a lost connection).",
                 "schema": {"type": "integer"},
             }
         out[str(status)] = {
