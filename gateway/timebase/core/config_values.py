@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from timebase.sdk.conventions import is_slug, parse_bool
 
@@ -174,3 +175,21 @@ def priorities(raw: Any) -> dict[str, int]:
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     return result
+
+
+def readable_file(raw: Any) -> Path:
+    """A path to a file that exists and can be read (checked at load)."""
+    given = path(raw)
+    if not given.is_file():
+        raise ValueError(f"no such file: {given}")
+    if not os.access(given, os.R_OK):
+        raise ValueError(f"cannot read {given}")
+    return given
+
+
+def with_password(url: str, password: str) -> str:
+    """The libpq URL `url` with its user's password set to `password` (percent-encoded)."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]  # as written (already percent-encoded)
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))

@@ -33,6 +33,7 @@ from timebase.gateway.provider_client import (
     ProviderClients,
 )
 from timebase.gateway.quota import QuotaTracker
+from timebase.gateway.request_metrics import FetchObserver
 from timebase.gateway.router import Candidate, NegativeCache, Router
 from timebase.gateway.skipped_warnings import skip_report
 from timebase.sdk.backoff import Backoff
@@ -93,6 +94,8 @@ class Fetcher:
         self.open_end_fetched: dict[tuple[str, str, str], float] = {}
         #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
         self.disabled_at: dict[str, str | None] = {}
+        #: Where each upstream request's status and duration is recorded (the metrics).
+        self.observer: FetchObserver | None = None
 
     async def fill(
         self,
@@ -301,6 +304,7 @@ class Fetcher:
         await self.quota.consume(slug)
         result = FetchResult()
         tables: list[pa.Table] = []
+        started = time.perf_counter()
         try:
             async for table in client.fetch(
                 symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
@@ -308,6 +312,7 @@ class Fetcher:
                 tables.append(table)
                 self.bars_received += table.num_rows
         except ProviderCallError as err:
+            self._observe(slug, err.status, started)
             received = concat(tables)
             if received.num_rows:
                 last = received.column("timestamp")[-1].as_py()
@@ -317,6 +322,7 @@ class Fetcher:
                 )
                 err.partial_end = partial_end
             raise
+        self._observe(slug, "OK", started)
         # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
             concat(tables),
@@ -334,6 +340,10 @@ class Fetcher:
         if window.end > open_end(interval, now):
             self.open_end_fetched[(symbol, interval.value, slug)] = self.monotonic()
         return window.end
+
+    def _observe(self, slug: str, status: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer.fetched(slug, status, time.perf_counter() - started)
 
     async def _store(
         self,

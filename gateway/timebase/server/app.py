@@ -43,7 +43,7 @@ class TimeBaseApp:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.embedded: EmbeddedPostgres | None = None
-        self.database_url: str | None = config.database.url
+        self.database_url: str | None = config.database.connection_url()
         self.store: Store | None = None
         self.supervisor = Supervisor(config)
         self.history: HistoricalBars | None = None

@@ -98,6 +98,12 @@ class ConnectionPool:
     def running(self) -> bool:
         return self._executor is not None
 
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a connection because all `size` are checked out (for metrics)."""
+        waiters = getattr(self._slots, "_waiters", None) or ()
+        return sum(1 for waiter in waiters if not waiter.done())
+
     async def start(self) -> None:
         """Open the first connection (fails here, clearly, when the database is unreachable)."""
         if self._executor is not None:
