@@ -25,7 +25,7 @@ def _client_bin(url: str) -> Path:
     """The directory of the server's own psql/pg_dump (asked from the server itself)."""
     with dbapi.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT setting FROM pg_config() WHERE name = 'BINDIR'")
-        (bindir,) = cur.fetchone()  # type: ignore[misc]
+        (bindir,) = cur.fetchone()
     return Path(str(bindir))
 
 
