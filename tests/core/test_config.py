@@ -342,3 +342,47 @@ def test_embedded_supervision_keys(tmp_path: Path):
         database.embedded_restart_backoff_seconds,
     ) == (0, 60.0, 0.5, 2.0)
     assert dict(database.embedded_settings) == {"synchronous_commit": "local", "fsync": "True"}
+
+
+def test_database_password_file_goes_into_the_url(tmp_path: Path) -> None:
+    secret = tmp_path / "db_password"
+    secret.write_text("p@ss:w/rd %\n")
+    config = load_config(
+        environ={
+            "TIMEBASE_DATABASE_URL": "postgresql://time%2Bbase:old@db:5432/timebase?sslmode=require",
+            "TIMEBASE_DATABASE_PASSWORD_FILE": str(secret),
+        }
+    )
+    assert config.database.password_file == secret
+    assert config.database.connection_url() == (
+        "postgresql://time%2Bbase:p%40ss%3Aw%2Frd%20%25@db:5432/timebase?sslmode=require"
+    )
+    without_user = load_config(
+        environ={
+            "TIMEBASE_DATABASE_URL": "postgresql://db/timebase",
+            "TIMEBASE_DATABASE_PASSWORD_FILE": str(secret),
+        }
+    )
+    assert (
+        without_user.database.connection_url() == "postgresql://:p%40ss%3Aw%2Frd%20%25@db/timebase"
+    )
+    assert load_config(environ={}).database.connection_url() is None
+
+
+def test_database_password_file_errors_name_the_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"TIMEBASE_DATABASE_PASSWORD_FILE": str(missing)})
+    assert caught.value.message == (
+        f"TIMEBASE_DATABASE_PASSWORD_FILE: database.password_file: no such file: {missing}"
+    )
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    config = load_config(
+        environ={
+            "TIMEBASE_DATABASE_URL": "postgresql://u@db/t",
+            "TIMEBASE_DATABASE_PASSWORD_FILE": str(empty),
+        }
+    )
+    with pytest.raises(ConfigError, match=rf"database.password_file: {empty} is empty"):
+        config.database.connection_url()

@@ -99,3 +99,19 @@ async def test_a_cancelled_query_gives_its_connection_back_only_when_its_thread_
         assert await pool.run(lambda conn: "reused") == "reused"
     finally:
         await pool.stop()
+
+
+async def test_waiting_counts_callers_queued_for_a_connection(fresh_database_url):
+    pool = ConnectionPool(fresh_database_url, size=1)
+    await pool.start()
+    try:
+        assert pool.waiting == 0
+        async with pool.connection():
+            queued = [asyncio.create_task(pool.run(lambda conn: None)) for _ in range(2)]
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert pool.waiting == 2
+        await asyncio.gather(*queued)
+        assert pool.waiting == 0
+    finally:
+        await pool.stop()

@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from timebase.core.build import describe
 from timebase.core.config import load_config
-from timebase.sdk.conventions import VERSION
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.logs import configure_logging
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timebase", description="TimeBase: self-hosted financial time-series data."
     )
-    parser.add_argument("--version", action="version", version=f"timebase {VERSION}")
+    parser.add_argument("--version", action="version", version=describe())
     parser.add_argument(
         "-c", "--config", type=Path, help="configuration file (default: ./timebase.yaml if present)"
     )

@@ -4,6 +4,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
 `./timebase.yaml` when it exists), then environment variables:
 
     TIMEBASE_DATABASE_URL   database.url        (unset: start the embedded PostgreSQL)
+    TIMEBASE_DATABASE_PASSWORD_FILE database.password_file (the password of database.url's user)
     TIMEBASE_DATA_DIR       data_dir            (default ./.timebase)
     TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB  database.embedded_timescaledb  (auto | on | off)
     TIMEBASE_HOST           host                (default 127.0.0.1)
@@ -136,6 +137,20 @@ class DatabaseConfig:
     #: (doubled for each further one within the window, at most 30 s).
     embedded_check_interval_seconds: float = key(1.0, values.positive_float)
     embedded_restart_backoff_seconds: float = key(0.5, values.positive_float)
+    #: A file holding the password of `url`'s user (a Docker or Kubernetes secret): it replaces
+    #: any password in `url`, so the URL itself holds none.
+    password_file: Path | None = key(
+        None, values.optional(values.readable_file), env="TIMEBASE_DATABASE_PASSWORD_FILE"
+    )
+
+    def connection_url(self) -> str | None:
+        """`url` with the password of `password_file` (read now), or `url` as it is."""
+        if self.password_file is None or self.url is None:
+            return self.url
+        password = self.password_file.read_text().strip()
+        if not password:
+            raise ConfigError(f"database.password_file: {self.password_file} is empty")
+        return values.with_password(self.url, password)
 
 
 @dataclass(frozen=True)

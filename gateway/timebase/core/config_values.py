@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from timebase.sdk.conventions import is_slug, parse_bool
 
@@ -259,3 +260,11 @@ def env_names(raw: Any) -> tuple[str, ...]:
             raise ValueError(f"expected an environment variable name, got {item!r}")
         names.append(item.strip())
     return tuple(names)
+
+
+def with_password(url: str, password: str) -> str:
+    """The libpq URL `url` with its user's password set to `password` (percent-encoded)."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]  # as written (already percent-encoded)
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))

@@ -35,6 +35,7 @@ from timebase.gateway.provider_client import (
     ProviderClients,
 )
 from timebase.gateway.quota import QuotaTracker
+from timebase.gateway.request_metrics import FetchObserver
 from timebase.gateway.router import Candidate, NegativeCache, Router
 from timebase.gateway.skipped_warnings import skip_report
 from timebase.sdk.backoff import Backoff
@@ -98,6 +99,8 @@ class Fetcher:
         self.open_end_fetched: dict[tuple[str, str, str], float] = {}
         #: slug → the address it had when disabled (a restart, i.e. a new address, re-enables).
         self.disabled_at: dict[str, str | None] = {}
+        #: Where each upstream request's status and duration is recorded (the metrics).
+        self.observer: FetchObserver | None = None
 
     async def fill(
         self,
@@ -317,6 +320,7 @@ class Fetcher:
         await self.quota.consume(slug)
         result = FetchResult()
         tables: list[pa.Table] = []
+        started = time.perf_counter()
         try:
             async for table in client.fetch(
                 symbol, interval.value, window.start, window.end, rpc_timeout=timeout, result=result
@@ -324,6 +328,7 @@ class Fetcher:
                 tables.append(table)
                 self.bars_received += table.num_rows
         except ProviderCallError as err:
+            self._observe(slug, err.status, started)
             err.partial_end = await self._store_partial(
                 tables, request, slug, window, now=now, fill=fill
             )
@@ -331,6 +336,7 @@ class Fetcher:
         except asyncio.CancelledError:  # the client went away: keep what was fetched
             await self._store_partial(tables, request, slug, window, now=now, fill=fill)
             raise
+        self._observe(slug, "OK", started)
         # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
             concat(tables),
@@ -369,6 +375,10 @@ class Fetcher:
             received, request, slug, start=window.start, end=partial_end, now=now, fill=fill
         )
         return partial_end
+
+    def _observe(self, slug: str, status: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer.fetched(slug, status, time.perf_counter() - started)
 
     async def _store(
         self,

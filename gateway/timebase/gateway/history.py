@@ -133,6 +133,9 @@ class HistoricalBars:
         self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
         #: Requests waiting for each shared resolution.
         self._waiters: dict[asyncio.Task[BarAnswer], int] = {}
+        #: Series lookups by how much the store held: `hit` (all of it, nothing fetched),
+        #: `partial` (some, the rest fetched or refreshed), `miss` (nothing), for metrics.
+        self.store_lookups: dict[str, int] = {"hit": 0, "partial": 0, "miss": 0}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -442,12 +445,14 @@ class HistoricalBars:
             now = self.clock()
             by_slug = {c.slug: c for c in candidates}
             kept: list[Segment] = []
+            fetching = bool(gaps)
             for seg in segments:
                 stale = self._stale_part(seg, symbol, interval, now, refresh=request.refresh)
                 candidate = by_slug.get(seg.provider)
                 if stale is None or candidate is None:
                     kept.append(seg)
                     continue
+                fetching = True
                 # Sticky: revise a stored range from the provider that fetched it.
                 fill = await self.fetcher.fill(
                     [stale], [candidate], request, deadline, symbol_centric
@@ -472,6 +477,8 @@ class HistoricalBars:
                             end=hole.end,
                         )
                     )
+            lookup = "hit" if not fetching else "partial" if segments else "miss"
+            self.store_lookups[lookup] += 1
             fill = await self.fetcher.fill(gaps, candidates, request, deadline, symbol_centric)
             warnings.extend(fill.warnings)
             kept.extend(fill.segments)

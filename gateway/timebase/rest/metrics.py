@@ -2,46 +2,67 @@
 
 Each `Metrics` has its own registry (never the process-global one), so several servers — and
 tests — never clash. Doors record their requests with `observe(door, route, method, status,
-seconds)` and the bars they serve with `rows_served(door, format, n)`; the rest is read from the
-gateway core at scrape time:
+seconds)` and the bars they serve with `rows_served(door, format, n)`; the core's fetcher records
+each upstream provider request with `fetched(provider, status, seconds)`; the rest is read from
+the gateway core at scrape time (`timebase.rest.core_metrics`). Names follow Prometheus'
+conventions (base units, `_total` counters, `_seconds` histograms, `_ratio` gauges):
 
 | metric | type | labels | what |
 |---|---|---|---|
+| `timebase_build_info` | gauge (1) | version, commit | what is running |
 | `timebase_requests_total` | counter | door, route, method, status | requests answered |
-| `timebase_request_duration_seconds` | histogram | door, route | time to answer |
+| `timebase_request_duration_seconds` | histogram | door, route, method | time to answer |
 | `timebase_rows_served_total` | counter | door, format | bars sent to clients |
 | `timebase_bar_answers_total` | counter | door | historical answers served |
 | `timebase_provider_fetches_total` | counter | — | upstream provider requests (cache misses) |
+| `timebase_provider_fetch_duration_seconds` | histogram | provider | one upstream request |
+| `timebase_provider_fetch_errors_total` | counter | provider, status | failed upstream requests |
 | `timebase_provider_up` | gauge | provider, status | 1 when the provider is ready |
 | `timebase_provider_latency_seconds` | gauge | provider | EWMA of health-probe round trips |
 | `timebase_provider_uptime_ratio` | gauge | provider | share of successful probes |
 | `timebase_provider_restarts_total` | counter | provider | restarts since the gateway started |
 | `timebase_provider_circuit_open` | gauge | provider | 1 while the circuit breaker is open |
 | `timebase_provider_requests_today` | gauge | provider | quota used today |
+| `timebase_provider_quota_remaining_ratio` | gauge | provider | quota left (tightest window) |
+| `timebase_store_lookups_total` | counter | result (hit, partial, miss) | series lookups |
 | `timebase_db_pool_connections` | gauge | state (size, open, idle, in_use) | database pool |
+| `timebase_db_pool_waiting` | gauge | — | callers waiting for a connection |
 | `timebase_realtime_clients` | gauge | — | real-time stream clients (gRPC and WebSocket) |
+| `timebase_realtime_subscriptions` | gauge | — | client subscriptions |
 | `timebase_realtime_upstream_calls` | gauge | — | open upstream real-time calls |
+| `timebase_realtime_queue_depth` | gauge | — | messages waiting in client queues |
+| `timebase_realtime_dropped_total` | counter | kind (final, in_progress) | bars dropped for slow clients |
+| `timebase_realtime_skipped_total` | counter | — | upstream bars skipped for bad values |
 
-Cache effectiveness: `timebase_provider_fetches_total` against `timebase_bar_answers_total`.
+Cache effectiveness: `timebase_store_lookups_total{result="hit"}` against all lookups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from timebase.core.build import COMMIT, VERSION
+from timebase.rest.core_metrics import CoreCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Upstream requests cross the network to a provider (and often the internet): longer buckets.
+_FETCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class Metrics:
     def __init__(self, history: Any = None, store: Any = None, realtime: Any = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        build = Gauge(
+            "timebase_build_info",
+            "The running TimeBase: its version and commit (always 1).",
+            ["version", "commit"],
+            registry=self.registry,
+        )
+        build.labels(VERSION, COMMIT).set(1)
         self.requests = Counter(
             "timebase_requests",
             "Requests answered, per door, route, method and status.",
@@ -50,8 +71,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "timebase_request_duration_seconds",
-            "Time to answer a request, per door and route.",
-            ["door", "route"],
+            "Time to answer a request, per door, route and method.",
+            ["door", "route", "method"],
             buckets=_BUCKETS,
             registry=self.registry,
         )
@@ -67,107 +88,39 @@ class Metrics:
             ["door"],
             registry=self.registry,
         )
+        self.fetch_latency = Histogram(
+            "timebase_provider_fetch_duration_seconds",
+            "Time of one upstream request to a provider (successful or not), per provider.",
+            ["provider"],
+            buckets=_FETCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.fetch_errors = Counter(
+            "timebase_provider_fetch_errors",
+            "Upstream requests that failed, per provider and gRPC status.",
+            ["provider", "status"],
+            registry=self.registry,
+        )
         self.core = CoreCollector(history, store, realtime)
         self.registry.register(self.core)
+        fetcher = getattr(history, "fetcher", None)
+        if fetcher is not None:
+            fetcher.observer = self  # the core records its upstream requests here
 
     def observe(
         self, door: str, route: str, method: str, status: int | str, seconds: float
     ) -> None:
         self.requests.labels(door, route, method, str(status)).inc()
-        self.latency.labels(door, route).observe(seconds)
+        self.latency.labels(door, route, method).observe(seconds)
 
     def rows_served(self, door: str, fmt: str, rows: int) -> None:
         self.answers.labels(door).inc()
         self.rows.labels(door, fmt).inc(rows)
 
+    def fetched(self, provider: str, status: str, seconds: float) -> None:
+        self.fetch_latency.labels(provider).observe(seconds)
+        if status != "OK":
+            self.fetch_errors.labels(provider, status).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class CoreCollector(Collector):
-    """Gateway-core state read at scrape time: providers, cache, database pool, real-time."""
-
-    def __init__(self, history: Any, store: Any, realtime: Any) -> None:
-        self.history = history
-        self.store = store
-        self.realtime = realtime
-
-    def describe(self) -> list[Metric]:
-        return []  # dynamic: nothing checked at registration
-
-    def collect(self) -> Iterator[Metric]:
-        if self.history is not None:
-            yield from self._providers()
-        if self.store is not None:
-            yield self._pool()
-        if self.realtime is not None:
-            clients = GaugeMetricFamily(
-                "timebase_realtime_clients", "Real-time stream clients (gRPC and WebSocket)."
-            )
-            clients.add_metric([], float(self.realtime.clients))
-            yield clients
-            calls = GaugeMetricFamily(
-                "timebase_realtime_upstream_calls", "Open upstream real-time calls."
-            )
-            calls.add_metric([], float(self.realtime.upstream_calls))
-            yield calls
-
-    def _providers(self) -> Iterator[Metric]:
-        history = self.history
-        fetches = CounterMetricFamily(
-            "timebase_provider_fetches",
-            "Upstream provider requests made by the gap-aware cache (cache misses).",
-        )
-        fetches.add_metric([], float(history.upstream_requests))
-        up = GaugeMetricFamily(
-            "timebase_provider_up", "1 when the provider is ready.", labels=["provider", "status"]
-        )
-        latency = GaugeMetricFamily(
-            "timebase_provider_latency_seconds",
-            "EWMA of the provider's health-probe round trips.",
-            labels=["provider"],
-        )
-        uptime = GaugeMetricFamily(
-            "timebase_provider_uptime_ratio",
-            "Share of the provider's health probes that succeeded.",
-            labels=["provider"],
-        )
-        restarts = CounterMetricFamily(
-            "timebase_provider_restarts",
-            "Provider restarts since the gateway started.",
-            labels=["provider"],
-        )
-        circuit = GaugeMetricFamily(
-            "timebase_provider_circuit_open",
-            "1 while the provider's circuit breaker is open.",
-            labels=["provider"],
-        )
-        today = GaugeMetricFamily(
-            "timebase_provider_requests_today",
-            "Requests counted against the provider's daily quota today.",
-            labels=["provider"],
-        )
-        for view in history.providers():
-            slug = view.slug
-            up.add_metric([slug, str(view.status)], 1.0 if view.ready else 0.0)
-            if view.latency_ms is not None:
-                latency.add_metric([slug], view.latency_ms / 1000)
-            if view.uptime is not None:
-                uptime.add_metric([slug], float(view.uptime))
-            restarts.add_metric([slug], float(view.restarts))
-            circuit.add_metric([slug], 1.0 if history.breaker.state(slug) == "open" else 0.0)
-            today.add_metric([slug], float(history.quota.use(slug).day_used))
-        yield from (fetches, up, latency, uptime, restarts, circuit, today)
-
-    def _pool(self) -> Metric:
-        pool = self.store.pool
-        family = GaugeMetricFamily(
-            "timebase_db_pool_connections", "Database connection pool.", labels=["state"]
-        )
-        opened = int(getattr(pool, "_opened", 0))
-        idle = len(getattr(pool, "_idle", ()))
-        family.add_metric(["size"], float(pool.size))
-        family.add_metric(["open"], float(opened))
-        family.add_metric(["idle"], float(idle))
-        family.add_metric(["in_use"], float(max(0, opened - idle)))
-        return family

@@ -53,7 +53,7 @@ class TimeBaseApp:
         #: Set when TimeBase cannot go on (the embedded database is lost); `failure` says why.
         self.failed = asyncio.Event()
         self.failure: str | None = None
-        self.database_url: str | None = config.database.url
+        self.database_url: str | None = config.database.connection_url()
         self.store: Store | None = None
         self.supervisor = Supervisor(config)
         self.history: HistoricalBars | None = None

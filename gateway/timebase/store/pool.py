@@ -165,6 +165,12 @@ class ConnectionPool:
             self._forget(conn)
             await loop.run_in_executor(executor, _close_quietly, conn)
 
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a connection because all `size` are checked out (for metrics)."""
+        waiters = getattr(self._slots, "_waiters", None) or ()
+        return sum(1 for waiter in waiters if not waiter.done())
+
     async def start(self) -> None:
         """Open the first connection (fails here, clearly, when the database is unreachable)."""
         if self._executor is not None:

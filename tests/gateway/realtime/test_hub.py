@@ -49,6 +49,7 @@ async def test_two_subscribers_share_one_upstream_subscription(store: Store) -> 
         # A second key rides the same upstream call.
         await b.subscribe("SYN:BETA", "5m")
         await eventually(lambda: len(provider.subscribed()) == 2)
+        assert gw.hub.subscriptions == 3
 
         provider.emit("SYN:ACME", "1m", 0, final=False)
         provider.emit("SYN:ACME", "1m", 0, final=True)
@@ -153,8 +154,13 @@ async def test_slow_subscriber_does_not_stall_the_fast_one() -> None:
         assert received == sorted(received)
         assert len(received) + lost == n
         assert received[-1] == n - 1  # the newest bars are kept, the oldest dropped
+        # The metrics count the drops, also once the client is gone.
+        assert gw.hub.dropped() == {"final": lost, "in_progress": 0}
+        assert gw.hub.queued == 0
         fast.cancel()
         slow.cancel()
+        await eventually(lambda: gw.hub.clients == 0)
+        assert gw.hub.dropped() == {"final": lost, "in_progress": 0}
 
 
 async def test_final_bars_are_stored_in_progress_ones_not(store: Store) -> None:

@@ -117,6 +117,8 @@ class RealtimeHub(UpstreamRoutes):
         self._running = False
         #: Upstream bars dropped for unusable values.
         self.skipped = 0
+        #: Bars dropped from the queues of clients that already left, by kind (for metrics).
+        self._dropped_gone = {"final": 0, "in_progress": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -162,6 +164,24 @@ class RealtimeHub(UpstreamRoutes):
     @property
     def upstream_calls(self) -> int:
         return len(self._calls)
+
+    @property
+    def subscriptions(self) -> int:
+        """Client subscriptions, summed over every (symbol, interval)."""
+        return sum(len(route.subscribers) for route in self._routes.values())
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in client queues, summed over every client."""
+        return sum(len(session.queue) for session in self._sessions)
+
+    def dropped(self) -> dict[str, int]:
+        """Bars dropped from client queues since the hub started, by kind (final, in_progress)."""
+        totals = dict(self._dropped_gone)
+        for session in self._sessions:
+            totals["final"] += session.queue.dropped_final
+            totals["in_progress"] += session.queue.dropped_in_progress
+        return totals
 
     # -- client streams -----------------------------------------------------------------------
 
@@ -241,6 +261,8 @@ class RealtimeHub(UpstreamRoutes):
             self._leave(key, session)
         session.subscriptions.clear()
         session.queue.close()
+        self._dropped_gone["final"] += session.queue.dropped_final
+        self._dropped_gone["in_progress"] += session.queue.dropped_in_progress
         if session.queue.dropped_final or session.queue.dropped_in_progress:
             _log.info(
                 "client %d left; it was too slow for %d final and %d in-progress bars",

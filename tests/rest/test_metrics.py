@@ -1,0 +1,80 @@
+"""`GET /metrics` of a real server: every name the Prometheus rules and the Grafana dashboard
+(deploy/) query is served, with the values the requests made before the scrape imply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy import monitoring
+from tests.gateway.support import RecordingProvider
+from timebase.core.build import COMMIT, VERSION
+from timebase.core.config import RoutingConfig
+from timebase.gateway.realtime import RealtimeHub
+from timebase.sdk.errors import InvalidArgument
+
+from .conftest import running_rest
+
+DATA = "/api/data/SYN:A?interval=1d&start=2024-01-01T00:00:00Z&end=2024-01-04T00:00:00Z"
+#: Read at import: the test's event loop must not block on files.
+QUERIED = monitoring.raw_metrics()
+WIDER = "/api/data/SYN:A?interval=1d&start=2024-01-01T00:00:00Z&end=2024-01-06T00:00:00Z"
+
+
+async def test_every_metric_the_rules_and_dashboard_query_is_served(fresh_database_url):
+    alpha, beta = RecordingProvider("alpha"), RecordingProvider("beta")
+    beta.fail = InvalidArgument("no such thing here")  # not transient: asked once, then alpha
+    routing = RoutingConfig(backoff_seconds=0.01, retries=1, priorities={"beta": 1, "alpha": 2})
+
+    def hub(store: Any) -> RealtimeHub:
+        return RealtimeHub(store, lambda symbol, interval: [])
+
+    async with running_rest(fresh_database_url, alpha, beta, routing=routing, realtime=hub) as rest:
+        for path in (DATA, DATA, WIDER):  # nothing stored, all of it, some of it
+            status, body, _ = await rest.get(path)
+            assert status == 200, body
+        status, text, _ = await rest.get("/metrics")
+    assert status == 200
+    families = list(text_string_to_metric_families(text.decode()))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
+    }
+    served = {name for name, _ in samples}
+    assert QUERIED - served == set()
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert value("timebase_build_info", version=VERSION, commit=COMMIT) == 1
+    assert value("timebase_store_lookups_total", result="miss") == 1
+    assert value("timebase_store_lookups_total", result="hit") == 1
+    assert value("timebase_store_lookups_total", result="partial") == 1
+    # beta failed each of the two fetches (a miss, then the wider range's gap) once; alpha
+    # served them.
+    assert (
+        value("timebase_provider_fetch_errors_total", provider="beta", status="INVALID_ARGUMENT")
+        == 2
+    )
+    assert value("timebase_provider_fetch_duration_seconds_count", provider="alpha") == 2
+    assert value("timebase_provider_fetch_duration_seconds_count", provider="beta") == 2
+    assert (
+        "timebase_provider_fetch_errors_total",
+        (("provider", "alpha"), ("status", "OK")),
+    ) not in samples
+    assert value("timebase_provider_quota_remaining_ratio", provider="alpha") == 1
+    assert (
+        value(
+            "timebase_request_duration_seconds_count",
+            door="rest",
+            route="/api/data/{symbol}",
+            method="GET",
+        )
+        == 3
+    )
+    assert value("timebase_db_pool_waiting") == 0
+    assert value("timebase_db_pool_connections", state="size") == 4
+    assert value("timebase_realtime_dropped_total", kind="final") == 0
+    assert value("timebase_realtime_dropped_total", kind="in_progress") == 0
+    assert value("timebase_realtime_subscriptions") == 0
+    assert value("timebase_realtime_queue_depth") == 0
