@@ -309,3 +309,26 @@ def test_bundled_synthetic_manifest_loads() -> None:
     options = m.load_options({})
     assert options["skip_weekends"] is False
     assert options["realtime_interval_seconds"] == 1.0
+
+
+def test_prices_adjusted_for_defaults_to_raw_and_is_typed(tmp_path: Path) -> None:
+    assert load_manifest(write(tmp_path, MINIMAL)).prices_adjusted_for == frozenset()
+    declared = {**MINIMAL, "prices_adjusted_for": ["splits", "dividends"]}
+    assert load_manifest(write(tmp_path, declared)).prices_adjusted_for == frozenset(
+        {"splits", "dividends"}
+    )
+    yahoo = load_manifest(ROOT / "providers" / "yahoo-finance" / "config.yaml")
+    assert yahoo.prices_adjusted_for == frozenset({"splits"})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (["splits", "bonus"], "prices_adjusted_for[1]: unknown adjustment 'bonus'; "
+         "valid values: splits, dividends"),
+        (["splits", "splits"], "prices_adjusted_for: lists an adjustment twice"),
+        ({"splits": True}, "prices_adjusted_for: expected a list of strings, got a mapping"),
+    ],
+)  # fmt: skip
+def test_bad_prices_adjusted_for_names_the_key(tmp_path: Path, value: Any, expected: str) -> None:
+    assert error_of(tmp_path, {**MINIMAL, "prices_adjusted_for": value}) == expected

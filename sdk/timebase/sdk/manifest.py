@@ -61,6 +61,7 @@ _KNOWN_KEYS = frozenset(
         "options",
         "schema",
         "host_network",
+        "prices_adjusted_for",
     }
 )
 
@@ -68,6 +69,8 @@ _KNOWN_KEYS = frozenset(
 # --------------------------------------------------------------------------------------------
 # Typed pieces
 
+#: What a manifest's `prices_adjusted_for` may list.
+PRICE_ADJUSTMENTS = ("splits", "dividends")
 #: Where a provider's data begins when its manifest does not say (`earliest:`).
 DEFAULT_EARLIEST: dict[IntervalClass, date] = {
     IntervalClass.INTRADAY: date(1970, 1, 1),
@@ -120,6 +123,9 @@ class Manifest:
     options: Mapping[str, Any] = field(default_factory=dict)
     schema: Mapping[str, OptionSpec] = field(default_factory=dict)
     host_network: bool = False
+    #: What the provider's prices already include ("splits", "dividends"); empty: raw prices.
+    #: Adjustment at query time applies only what is missing.
+    prices_adjusted_for: frozenset[str] = frozenset()
     #: The file the manifest came from (None when built from a mapping).
     path: Path | None = None
 
@@ -310,8 +316,24 @@ class _Parser:
                 if top.get("host_network") is None
                 else self.boolean(top["host_network"], "host_network")
             ),
+            prices_adjusted_for=self.adjusted_for(top.get("prices_adjusted_for")),
             path=path,
         )
+
+    def adjusted_for(self, value: Any) -> frozenset[str]:
+        key = "prices_adjusted_for"
+        if value is None:
+            return frozenset()
+        kinds = self.string_list(value, key)
+        for i, kind in enumerate(kinds):
+            if kind not in PRICE_ADJUSTMENTS:
+                raise self.fail(
+                    f"{key}[{i}]",
+                    f"unknown adjustment {kind!r}; valid values: {', '.join(PRICE_ADJUSTMENTS)}",
+                )
+        if len(set(kinds)) != len(kinds):
+            raise self.fail(key, "lists an adjustment twice")
+        return frozenset(kinds)
 
     def capabilities(self, value: Any) -> Capabilities:
         if value is None:
