@@ -5,6 +5,7 @@
     handlers.stream(ticket_bytes)      # a ticket's plan streamed from the store (blocking reads)
     handlers.datasets(criteria)        # stored series → FlightInfos
     handlers.ingest(descriptor, reader, caller)
+    handlers.events(body, caller)      # action "events": split and dividend events (Arrow IPC)
 
 Calls into the core are coroutines run on the event loop through the bridge; the bars of
 `do_get` are read on the Flight thread itself, straight from the ADBC reader.
@@ -101,8 +102,9 @@ class FlightHandlers:
         try:
             if not plan.segments:
                 return
+            declared = self.api.declared_adjustments()
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                for batch in read_plan(plan, reader):
+                for batch in read_plan(plan, reader, declared):
                     if cancelled is not None and cancelled():
                         return
                     yield batch
@@ -145,6 +147,17 @@ class FlightHandlers:
             )
         return infos
 
+    def events(self, body: bytes, caller: Caller | None = None) -> bytes:
+        """The `events` action: the split and dividend events recorded on one symbol's bars
+        (`{"symbol": ..., "start": ..., "end"?: ..., "interval"?: "1d", "provider"?: ...}`), as
+        an Arrow IPC stream of `timebase.gateway.adjustments.EVENT_SCHEMA`."""
+        query = parse_query(_with_default_interval(body), bar_limit=self.bar_limit, max_symbols=1)
+        events, _ = self.bridge.call(self.api.events(query.requests[0], caller=caller))
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, events.schema) as writer:
+            writer.write_table(events)
+        return bytes(sink.getvalue().to_pybytes())
+
     def ingest(
         self,
         descriptor: flight.FlightDescriptor,
@@ -165,6 +178,18 @@ class FlightHandlers:
             self.api.ingest(table, caller=caller, override_provider=options.override_provider)
         )
         return {"rows_received": table.num_rows, "rows_written": written}
+
+
+def _with_default_interval(body: bytes) -> bytes:
+    """An `events` body with `"interval": "1d"` when it names none (errors: `parse_query`'s)."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body
+    if isinstance(data, dict) and "interval" not in data:
+        data["interval"] = "1d"
+        return json.dumps(data).encode()
+    return body
 
 
 def _criteria_symbol(criteria: bytes) -> str | None:

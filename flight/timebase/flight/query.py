@@ -2,14 +2,15 @@
 
     {"symbol": "AAPL", "interval": "1d", "start": "2024-01-01T00:00:00Z", "end": "2024-02-01"}
     {"symbols": ["AAPL", "MSFT"], "interval": "1h", "start": ..., "end": ..., "provider": "yahoo-finance",
-     "cached_only": true}
+     "cached_only": true, "adjust": "all"}
 
 `start` and `end` are exact ISO 8601 instants of the half-open range [start, end) (a datetime
 without an offset, or a date, is UTC; a date means 00:00 UTC of that day: Flight is a programmatic
 door, the date-only `end` rule of the CLI and REST does not apply). `end` defaults to now.
 Validation is the gateway's (`build_request`): the same messages as gRPC and REST. A query names
 at most `flight.max_symbols` symbols and each symbol's range holds at most `flight.max_bars`
-bars (estimated from range × interval before any work).
+bars (estimated from range × interval before any work). `adjust` (`none`, `splits` or `all`,
+default `none`) adjusts the streamed prices at query time (`timebase.gateway.adjustments`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,16 @@ from timebase.gateway.bar_request import (
 from timebase.sdk.errors import InvalidRequestError, InvalidTimeRangeError
 from timebase.sdk.intervals import Interval
 
-QUERY_KEYS = ("symbol", "symbols", "interval", "start", "end", "provider", "cached_only")
+QUERY_KEYS = (
+    "symbol",
+    "symbols",
+    "interval",
+    "start",
+    "end",
+    "provider",
+    "cached_only",
+    "adjust",
+)
 PUT_KEYS = ("provider", "interval", "override_provider")
 #: Most symbols one query may name by default (`flight.max_symbols`).
 DEFAULT_MAX_SYMBOLS = 100
@@ -166,12 +176,22 @@ def parse_query(
     end_raw = _string(data, "end")
     end = parse_instant(end_raw, "end") if end_raw is not None else None
     provider = _string(data, "provider") or ""
+    adjust = _string(data, "adjust") or ""
     cached_only = data.get("cached_only", False)
     if not isinstance(cached_only, bool):
         raise InvalidRequestError("cached_only: expected true or false", field="cached_only")
     now = now or datetime.now(UTC)
     requests = tuple(
-        _build(symbol, interval, start, end, provider=provider, now=now, bar_limit=bar_limit)
+        _build(
+            symbol,
+            interval,
+            start,
+            end,
+            provider=provider,
+            now=now,
+            bar_limit=bar_limit,
+            adjust=adjust,
+        )
         for symbol in sorted(set(names))
     )
     return FlightQuery(requests, cached_only)
@@ -186,6 +206,7 @@ def _build(
     provider: str,
     now: datetime,
     bar_limit: BarLimit | None,
+    adjust: str = "",
 ) -> BarRequest:
     return build_request(
         symbol=symbol,
@@ -197,6 +218,7 @@ def _build(
         start_field="start",
         end_field="end",
         bar_limit=bar_limit or flight_limit(),
+        adjust=adjust,
     )
 
 

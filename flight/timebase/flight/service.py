@@ -15,8 +15,15 @@ from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.metrics import FlightMetricsFactory
 from timebase.gateway.request_metrics import RequestObserver
+from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA
+
+EVENTS_ACTION_HELP = (
+    'The split and dividend events of one symbol: body {"symbol": "AAPL", "start": "2024-01-01", '
+    '"end": "2024-06-01", "interval": "1d", "provider": ""}; one result, an Arrow IPC stream '
+    "(timestamp, provider, kind, value)"
+)
 
 
 class FlightService(flight.FlightServerBase):  # type: ignore[misc]
@@ -69,6 +76,25 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             except Exception as exc:
                 raise to_flight_error(exc, "listing data sets") from None
         yield from infos
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return [("events", EVENTS_ACTION_HELP)]
+
+    def do_action(
+        self, context: flight.ServerCallContext, action: flight.Action
+    ) -> Iterator[flight.Result]:
+        with correlation_scope():
+            try:
+                if action.type != "events":
+                    raise InvalidRequestError(
+                        f"action: unknown action {action.type!r}; the actions are: events",
+                        field="action",
+                    )
+                body = action.body.to_pybytes() if action.body is not None else b""
+                result = self.handlers.events(body, caller_of(context))
+            except Exception as exc:
+                raise to_flight_error(exc, "reading events") from None
+        yield flight.Result(pa.py_buffer(result))
 
     def do_put(
         self,

@@ -2,7 +2,8 @@
 
 A ticket carries the gateway core's plan (`ReadPlan`) of one symbol's stream: the range and the
 segments the core chose (each [start, end) read from one provider's stored bars); a derived
-interval's segments are bars of the finer interval it is aggregated from. Nothing in a ticket is
+interval's segments are bars of the finer interval it is aggregated from; `adjust` is what the streamed
+prices are adjusted for (empty: none). Nothing in a ticket is
 evaluated: it is decoded as a protobuf message and checked.
 """
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from timebase.gateway.adjustments import Adjust, check_adjust
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.coverage_plan import ReadPlan, Segment
 from timebase.sdk.errors import InvalidRequestError
@@ -30,6 +32,7 @@ def encode_ticket(plan: ReadPlan) -> bytes:
         interval=plan.interval.value,
         derived=plan.derived_from is not None,
         derived_from=plan.derived_from.value if plan.derived_from else "",
+        adjust="" if plan.adjust is Adjust.NONE else plan.adjust.value,
     )
     msg.start_time.FromDatetime(plan.start)
     msg.end_time.FromDatetime(plan.end)
@@ -60,6 +63,7 @@ def decode_ticket(raw: bytes) -> ReadPlan:
         interval = Interval(msg.interval)
         derived_from = Interval(msg.derived_from) if msg.derived_from else None
         symbol = check_symbol(msg.symbol)
+        adjust = check_adjust(msg.adjust)
         segments = tuple(
             Segment(_when(s.start_time), _when(s.end_time), check_provider(s.provider) or "")
             for s in msg.segments
@@ -71,7 +75,7 @@ def decode_ticket(raw: bytes) -> ReadPlan:
     start, end = _when(msg.start_time), _when(msg.end_time)
     if not start < end or any(not s.start < s.end or not s.provider for s in segments):
         raise _bad("its ranges are invalid")
-    return ReadPlan(symbol, interval, start, end, segments, derived_from)
+    return ReadPlan(symbol, interval, start, end, segments, derived_from, adjust)
 
 
 def _when(ts: Timestamp) -> datetime:

@@ -51,6 +51,12 @@ def add_commands(commands: Any) -> None:
     get.add_argument(
         "--cached-only", action="store_true", help="only what is stored; ask no provider"
     )
+    get.add_argument(
+        "--adjust",
+        default="none",
+        choices=("none", "splits", "all"),
+        help="adjust prices for splits, or splits and dividends (default none: as stored)",
+    )
     get.add_argument("--format", default="table", help="table (default), csv or json")
     get.add_argument(
         "-o", "--output", type=Path, help="write to a file instead (.csv, .parquet or .json)"
@@ -160,6 +166,7 @@ def cmd_get(args: argparse.Namespace, client: TimeBase) -> int:
         args.end,
         provider=args.provider,
         cached_only=args.cached_only,
+        adjust=args.adjust,
     )
     _warn(client.last_warnings)
     table = table.replace_schema_metadata(None)

@@ -4,6 +4,8 @@
 
     tb = TimeBase("localhost")
     table = tb.history("AAPL", "1d", "2024-01-01", "2024-12-31")     # pyarrow.Table
+    adjusted = tb.history("AAPL", "1d", "2024-01-01", adjust="all")   # splits and dividends
+    events = tb.events("AAPL", "2024-01-01", "2024-12-31")            # the events themselves
     df = table.to_pandas()                                            # or polars.from_arrow(table)
 
 Over TLS: `TimeBase("tb.example.com", tls_ca_file="ca.pem")` verifies the server with that CA
@@ -148,15 +150,24 @@ class TimeBase:
         *,
         provider: str | None = None,
         cached_only: bool = False,
+        adjust: str = "none",
     ) -> pa.Table:
         """Bars of one or more symbols in [start, end) as one table sorted by symbol, timestamp.
 
         `end` defaults to now; a date-only `end` includes that day. `provider` makes the query
         provider-aware; `cached_only` reads what is stored without asking any provider.
+        `adjust` ("none", "splits" or "all") adjusts prices for the stored split and dividend
+        events, applying only what the provider's prices do not already include.
         Warnings go to `last_warnings` and the table's schema metadata (`timebase.warnings`).
         """
         info = self._flight_info(
-            symbols, interval, start, end, provider=provider, cached_only=cached_only
+            symbols,
+            interval,
+            start,
+            end,
+            provider=provider,
+            cached_only=cached_only,
+            adjust=adjust,
         )
         tables = self._read_endpoints(info)
         schema: pa.Schema = info.schema
@@ -192,6 +203,7 @@ class TimeBase:
         *,
         provider: str | None,
         cached_only: bool,
+        adjust: str = "none",
     ) -> flight.FlightInfo:
         names = [symbols] if isinstance(symbols, str) else list(symbols)
         if not names:
@@ -207,6 +219,8 @@ class TimeBase:
             query["provider"] = provider
         if cached_only:
             query["cached_only"] = True
+        if adjust != "none":
+            query["adjust"] = adjust
         descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
         client = self._flight_client()
         try:
@@ -232,6 +246,36 @@ class TimeBase:
             return [read(e) for e in endpoints]
         with ThreadPoolExecutor(min(self.parallel, len(endpoints))) as pool:
             return list(pool.map(read, endpoints))
+
+    def events(
+        self,
+        symbol: str,
+        start: TimeLike,
+        end: TimeLike | None = None,
+        *,
+        interval: str = "1d",
+        provider: str | None = None,
+    ) -> pa.Table:
+        """The split and dividend events recorded on `symbol`'s bars of [start, end)
+        (timestamp, provider, kind "dividend" or "split", value), through the Flight action
+        `events` (fetching what is missing, like `history`)."""
+        body: dict[str, Any] = {
+            "symbol": symbol,
+            "interval": interval,
+            "start": _instant(start, "start", is_end=False),
+        }
+        if end is not None:
+            body["end"] = _instant(end, "end", is_end=True)
+        if provider:
+            body["provider"] = provider
+        client = self._flight_client()
+        action = flight.Action("events", json.dumps(body).encode())
+        try:
+            results = list(client.do_action(action, self._options()))
+        except (flight.FlightError, pa.ArrowException) as exc:
+            raise from_flight(exc, self.flight_address) from None
+        table: pa.Table = pa.ipc.open_stream(results[0].body).read_all()
+        return table
 
     # -- ingest (Flight do_put) --------------------------------------------------------------
 

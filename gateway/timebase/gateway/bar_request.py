@@ -2,6 +2,7 @@
 
 Validation happens here, once, for every door: symbol syntax, a known interval, the half-open
 range [start, end) with start < end within the accepted dates (1900-01-01 to 2200-01-01), `limit`,
+`adjust` (none, splits or all),
 and the door's upper bound on the bars one answer may hold (`bar_limits`, estimated from range
 and interval before any work). Errors are `InvalidRequestError`s whose message starts with the
 offending field's name.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from timebase.core.user_time import EARLIEST_TIME, check_time
+from timebase.gateway.adjustments import Adjust, check_adjust
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit, check_limit, check_range_size
 from timebase.sdk.conventions import is_slug
 from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, InvalidTimeRangeError
@@ -42,6 +44,8 @@ class BarRequest:
     refresh: bool = False
     #: False when the client gave no start (a `limit` query reaching back as far as needed).
     start_given: bool = True
+    #: Adjust the answer's prices for splits and dividends (`timebase.gateway.adjustments`).
+    adjust: Adjust = Adjust.NONE
 
     def with_range(self, start: datetime, end: datetime) -> BarRequest:
         return replace(self, start=start, end=end)
@@ -124,6 +128,7 @@ def build_request(
     start_field: str = "start_time",
     end_field: str = "end_time",
     bar_limit: BarLimit | None = None,
+    adjust: str = "",
 ) -> BarRequest:
     """Check a request's fields; InvalidRequestError messages name the field and the reason.
 
@@ -137,6 +142,7 @@ def build_request(
     checked_symbol = check_symbol(symbol)
     checked_interval = check_interval(interval)
     checked_provider = check_provider(provider)
+    checked_adjust = check_adjust(adjust)
     if limit is not None:
         if limit <= 0:
             raise InvalidRequestError(
@@ -164,6 +170,7 @@ def build_request(
         provider=checked_provider,
         refresh=refresh,
         start_given=start_given,
+        adjust=checked_adjust,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from timebase.gateway.adjustments import Adjust
 from timebase.gateway.derived_intervals import bucket_start
 from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import Manifest
@@ -40,6 +41,8 @@ class ReadPlan:
     end: datetime
     segments: tuple[Segment, ...] = ()
     derived_from: Interval | None = None
+    #: What the read bars are adjusted for (`timebase.gateway.adjustments`), once read whole.
+    adjust: Adjust = Adjust.NONE
 
     @classmethod
     def clipped(

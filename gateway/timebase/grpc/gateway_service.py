@@ -1,4 +1,4 @@
-"""`timebase.v1.GatewayService`: GetBars (columnar), ListProviders, GetSymbolProviders,
+"""`timebase.v1.GatewayService`: GetBars (columnar), GetEvents, ListProviders, GetSymbolProviders,
 InvalidateRange, and the admin RPCs InstallProvider / RemoveProvider (through the supervisor;
 UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
 the query API and renders the answer (`render`); the core audits writes and admin actions, and
@@ -13,11 +13,22 @@ import grpc
 from timebase.audit import AuditAction, build_filter
 from timebase.gateway.bar_columns import table_to_chunks
 from timebase.gateway.bar_limits import BarLimit
-from timebase.gateway.bar_request import check_interval, check_provider, check_range, check_symbol
+from timebase.gateway.bar_request import (
+    build_request,
+    check_interval,
+    check_provider,
+    check_range,
+    check_symbol,
+)
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
 from timebase.grpc.auth import caller_of
-from timebase.grpc.data_provider_service import answer_request, grpc_limit, request_scope
+from timebase.grpc.data_provider_service import (
+    answer_request,
+    grpc_limit,
+    request_scope,
+    warnings_metadata,
+)
 from timebase.grpc.errors import abort_with
 from timebase.grpc.request_parsing import request_timestamp
 from timebase.sdk.intervals import Interval
@@ -39,6 +50,27 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             answer = await answer_request(self.api, request, context, "GetBars", self.bar_limit)
             for chunk in table_to_chunks(answer.table, v1.GetBarsResponse):
                 yield chunk
+
+    async def GetEvents(
+        self, request: v1.GetEventsRequest, context: Context
+    ) -> v1.GetEventsResponse:
+        with request_scope(context):
+            try:
+                bar_request = build_request(
+                    symbol=request.symbol,
+                    interval=request.interval or Interval.D1.value,
+                    start=request_timestamp(request, "start_time"),
+                    end=request_timestamp(request, "end_time"),
+                    provider=request.provider,
+                    bar_limit=self.bar_limit,
+                )
+                events, answer = await self.api.events(
+                    bar_request, time_limit=context.time_remaining(), caller=caller_of(context)
+                )
+            except Exception as exc:
+                await abort_with(context, exc, "GetEvents")
+            context.set_trailing_metadata(warnings_metadata(answer.warnings))
+            return render.events(bar_request.symbol, bar_request.interval.value, events)
 
     async def ListProviders(
         self, request: v1.ListProvidersRequest, context: Context

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from timebase.audit import AuditPage, AuditRecord
 from timebase.gateway.query import Health, HealthStatus, ProviderInfo, SymbolProviders
 from timebase.provider import provider_pb2 as pb
@@ -103,4 +105,13 @@ def audit_entry(record: AuditRecord) -> v1.AuditEntry:
         out.range_end.CopyFrom(to_timestamp_pb(record.range_end))
     if record.rows is not None:
         out.rows = record.rows
+    return out
+
+
+def events(symbol: str, interval: str, table: pa.Table) -> v1.GetEventsResponse:
+    """The events of `table` (`timebase.gateway.adjustments.EVENT_SCHEMA`); there are few."""
+    out = v1.GetEventsResponse(symbol=symbol, interval=interval)
+    for row in table.to_pylist():
+        event = out.events.add(provider=row["provider"], kind=row["kind"], value=row["value"])
+        event.timestamp.CopyFrom(to_timestamp_pb(row["timestamp"]))
     return out

@@ -1,8 +1,9 @@
 """gRPC requests (HistoricalDataRequest, GetBarsRequest) → checked `BarRequest`s.
 
 Clients built from the original provider proto cannot set the newer fields, so two gRPC
-metadata keys stand in for them: `x-timebase-provider` (provider-aware query) and
-`x-timebase-refresh` (`1`/`true`: fetch again even if stored).
+metadata keys stand in for them: `x-timebase-provider` (provider-aware query),
+`x-timebase-refresh` (`1`/`true`: fetch again even if stored) and `x-timebase-adjust`
+(`none`, `splits` or `all`: `GetBarsRequest.adjust`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from timebase.sdk.validation import from_micros
 
 PROVIDER_METADATA_KEY = "x-timebase-provider"
 REFRESH_METADATA_KEY = "x-timebase-refresh"
+ADJUST_METADATA_KEY = "x-timebase-adjust"
 CORRELATION_METADATA_KEY = "x-correlation-id"
 
 # google.protobuf.Timestamp's valid range: 0001-01-01 .. 9999-12-31.
@@ -68,6 +70,7 @@ def parse_bar_request(
     provider = request.provider or metadata_value(metadata, PROVIDER_METADATA_KEY) or ""
     refresh_flag = metadata_value(metadata, REFRESH_METADATA_KEY) or ""
     refresh = request.refresh or parse_bool(refresh_flag) is True
+    adjust = getattr(request, "adjust", "") or metadata_value(metadata, ADJUST_METADATA_KEY) or ""
     return build_request(
         symbol=request.symbol,
         interval=request.interval,
@@ -77,4 +80,5 @@ def parse_bar_request(
         provider=provider,
         refresh=refresh,
         bar_limit=bar_limit,
+        adjust=adjust,
     )

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 
 from timebase.core.user_time import parse_user_time
+from timebase.gateway.adjustments import Adjust, check_adjust
 from timebase.gateway.bar_limits import BarLimit
 from timebase.gateway.bar_request import BarRequest, build_request
 from timebase.rest.guard import require_json
@@ -17,7 +18,7 @@ from timebase.sdk.errors import InvalidIntervalError, InvalidRequestError, Inval
 from timebase.sdk.intervals import INTERVALS, Interval
 
 #: Query parameters of the bar routes.
-BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format"})
+BAR_PARAMS = frozenset({"interval", "start", "end", "limit", "refresh", "format", "adjust"})
 
 
 def only(query: Mapping[str, str], known: frozenset[str] | set[str]) -> None:
@@ -107,6 +108,7 @@ def parse_bar_query(
     refresh = boolean(query["refresh"], "refresh") if "refresh" in query else False
     if start is None and limit is None:
         raise InvalidTimeRangeError("start: required unless limit is set", field="start")
+    adjust = check_adjust(query["adjust"], empty_ok=False) if "adjust" in query else Adjust.NONE
     return build_request(
         symbol=symbol,
         interval=bar_interval.value,
@@ -118,4 +120,5 @@ def parse_bar_query(
         start_field="start",
         end_field="end",
         bar_limit=bar_limit,
+        adjust=adjust.value,
     )

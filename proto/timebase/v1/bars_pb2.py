@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16timebase/v1/bars.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n\x0eGetBarsRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05limit\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07refresh\x18\x07 \x01(\x08\x42\x08\n\x06_limit\"\xb6\x01\n\x0fGetBarsResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rtimestamps_us\x18\x04 \x03(\x03\x12\x0c\n\x04open\x18\x05 \x03(\x01\x12\x0c\n\x04high\x18\x06 \x03(\x01\x12\x0b\n\x03low\x18\x07 \x03(\x01\x12\r\n\x05\x63lose\x18\x08 \x03(\x01\x12\x0e\n\x06volume\x18\t \x03(\x01\x12\x10\n\x08metadata\x18\n \x03(\t\"\x16\n\x14ListProvidersRequest\"E\n\x15ListProvidersResponse\x12,\n\tproviders\x18\x01 \x03(\x0b\x32\x19.timebase.v1.ProviderInfo\"\xd4\x02\n\x0cProviderInfo\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x11\n\tintervals\x18\x06 \x03(\t\x12\x17\n\x0fsymbol_patterns\x18\x07 \x03(\t\x12\x1b\n\x13supports_historical\x18\x08 \x01(\x08\x12\x19\n\x11supports_realtime\x18\t \x01(\x08\x12\x12\n\nlatency_ms\x18\n \x01(\x01\x12\x0e\n\x06uptime\x18\x0b \x01(\x01\x12\x10\n\x08restarts\x18\x0c \x01(\r\x12\x12\n\nlast_error\x18\r \x01(\t\x12\x0c\n\x04\x63ost\x18\x0e \x01(\t\x12)\n\x05quota\x18\x0f \x01(\x0b\x32\x1a.timebase.v1.ProviderQuota\x12\x0f\n\x07\x63ircuit\x18\x10 \x01(\t\"\xbb\x01\n\rProviderQuota\x12!\n\x19requests_per_minute_limit\x18\x01 \x01(\r\x12\x1c\n\x14requests_this_minute\x18\x02 \x01(\r\x12\x1e\n\x16requests_per_day_limit\x18\x03 \x01(\r\x12\x16\n\x0erequests_today\x18\x04 \x01(\r\x12\x31\n\rblocked_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x19GetSymbolProvidersRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\"\xa0\x01\n\x1aGetSymbolProvidersResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12/\n\ncandidates\x18\x03 \x03(\x0b\x32\x1b.timebase.v1.RankedProvider\x12/\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x1d.timebase.v1.ExcludedProvider\"\x86\x01\n\x0eRankedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\x14\n\x0c\x64\x65rived_from\x18\x03 \x01(\t\x12\x31\n\rlatest_stored\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07reasons\x18\x05 \x03(\t\"0\n\x10\x45xcludedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xaa\x01\n\x16InvalidateRangeRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x05 \x01(\t\"K\n\x17InvalidateRangeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\x12\x11\n\tproviders\x18\x02 \x03(\t\x12\x0c\n\x04kept\x18\x03 \x03(\t\"(\n\x16InstallProviderRequest\x12\x0e\n\x06\x66older\x18\x01 \x01(\t\"F\n\x17InstallProviderResponse\x12+\n\x08provider\x18\x01 \x01(\x0b\x32\x19.timebase.v1.ProviderInfo\"%\n\x15RemoveProviderRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"\x18\n\x16RemoveProviderResponse\"\xf1\x01\n\x17ListAuditEntriesRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\x0c\n\x04\x64oor\x18\x05 \x01(\t\x12\x0e\n\x06symbol\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12)\n\x05since\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x18ListAuditEntriesResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.timebase.v1.AuditEntry\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"\xed\x02\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x0c\n\x04\x64oor\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12\x0e\n\x06symbol\x18\x08 \x01(\t\x12\x10\n\x08provider\x18\t \x01(\t\x12\x10\n\x08interval\x18\n \x01(\t\x12/\n\x0brange_start\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\trange_end\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x04rows\x18\r \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x0f \x01(\tB\x07\n\x05_rows2\x8f\x05\n\x0eGatewayService\x12\x46\n\x07GetBars\x12\x1b.timebase.v1.GetBarsRequest\x1a\x1c.timebase.v1.GetBarsResponse0\x01\x12V\n\rListProviders\x12!.timebase.v1.ListProvidersRequest\x1a\".timebase.v1.ListProvidersResponse\x12\x65\n\x12GetSymbolProviders\x12&.timebase.v1.GetSymbolProvidersRequest\x1a\'.timebase.v1.GetSymbolProvidersResponse\x12\\\n\x0fInvalidateRange\x12#.timebase.v1.InvalidateRangeRequest\x1a$.timebase.v1.InvalidateRangeResponse\x12\\\n\x0fInstallProvider\x12#.timebase.v1.InstallProviderRequest\x1a$.timebase.v1.InstallProviderResponse\x12Y\n\x0eRemoveProvider\x12\".timebase.v1.RemoveProviderRequest\x1a#.timebase.v1.RemoveProviderResponse\x12_\n\x10ListAuditEntries\x12$.timebase.v1.ListAuditEntriesRequest\x1a%.timebase.v1.ListAuditEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16timebase/v1/bars.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x01\n\x0eGetBarsRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\x05limit\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07refresh\x18\x07 \x01(\x08\x12\x0e\n\x06\x61\x64just\x18\x08 \x01(\tB\x08\n\x06_limit\"\xa4\x01\n\x10GetEventsRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x05 \x01(\t\"b\n\x11GetEventsResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.timebase.v1.CorporateEvent\"n\n\x0e\x43orporateEvent\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\"\xb6\x01\n\x0fGetBarsResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rtimestamps_us\x18\x04 \x03(\x03\x12\x0c\n\x04open\x18\x05 \x03(\x01\x12\x0c\n\x04high\x18\x06 \x03(\x01\x12\x0b\n\x03low\x18\x07 \x03(\x01\x12\r\n\x05\x63lose\x18\x08 \x03(\x01\x12\x0e\n\x06volume\x18\t \x03(\x01\x12\x10\n\x08metadata\x18\n \x03(\t\"\x16\n\x14ListProvidersRequest\"E\n\x15ListProvidersResponse\x12,\n\tproviders\x18\x01 \x03(\x0b\x32\x19.timebase.v1.ProviderInfo\"\xd4\x02\n\x0cProviderInfo\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x11\n\tintervals\x18\x06 \x03(\t\x12\x17\n\x0fsymbol_patterns\x18\x07 \x03(\t\x12\x1b\n\x13supports_historical\x18\x08 \x01(\x08\x12\x19\n\x11supports_realtime\x18\t \x01(\x08\x12\x12\n\nlatency_ms\x18\n \x01(\x01\x12\x0e\n\x06uptime\x18\x0b \x01(\x01\x12\x10\n\x08restarts\x18\x0c \x01(\r\x12\x12\n\nlast_error\x18\r \x01(\t\x12\x0c\n\x04\x63ost\x18\x0e \x01(\t\x12)\n\x05quota\x18\x0f \x01(\x0b\x32\x1a.timebase.v1.ProviderQuota\x12\x0f\n\x07\x63ircuit\x18\x10 \x01(\t\"\xbb\x01\n\rProviderQuota\x12!\n\x19requests_per_minute_limit\x18\x01 \x01(\r\x12\x1c\n\x14requests_this_minute\x18\x02 \x01(\r\x12\x1e\n\x16requests_per_day_limit\x18\x03 \x01(\r\x12\x16\n\x0erequests_today\x18\x04 \x01(\r\x12\x31\n\rblocked_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x19GetSymbolProvidersRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\"\xa0\x01\n\x1aGetSymbolProvidersResponse\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12/\n\ncandidates\x18\x03 \x03(\x0b\x32\x1b.timebase.v1.RankedProvider\x12/\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x1d.timebase.v1.ExcludedProvider\"\x86\x01\n\x0eRankedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\r\x12\x14\n\x0c\x64\x65rived_from\x18\x03 \x01(\t\x12\x31\n\rlatest_stored\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07reasons\x18\x05 \x03(\t\"0\n\x10\x45xcludedProvider\x12\x0c\n\x04slug\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xaa\x01\n\x16InvalidateRangeRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x10\n\x08interval\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x05 \x01(\t\"K\n\x17InvalidateRangeResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\x12\x11\n\tproviders\x18\x02 \x03(\t\x12\x0c\n\x04kept\x18\x03 \x03(\t\"(\n\x16InstallProviderRequest\x12\x0e\n\x06\x66older\x18\x01 \x01(\t\"F\n\x17InstallProviderResponse\x12+\n\x08provider\x18\x01 \x01(\x0b\x32\x19.timebase.v1.ProviderInfo\"%\n\x15RemoveProviderRequest\x12\x0c\n\x04slug\x18\x01 \x01(\t\"\x18\n\x16RemoveProviderResponse\"\xf1\x01\n\x17ListAuditEntriesRequest\x12\r\n\x05limit\x18\x01 \x01(\r\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\x0c\n\x04\x64oor\x18\x05 \x01(\t\x12\x0e\n\x06symbol\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12)\n\x05since\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x18ListAuditEntriesResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.timebase.v1.AuditEntry\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"\xed\x02\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x0c\n\x04\x64oor\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12\x0e\n\x06symbol\x18\x08 \x01(\t\x12\x10\n\x08provider\x18\t \x01(\t\x12\x10\n\x08interval\x18\n \x01(\t\x12/\n\x0brange_start\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\trange_end\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x04rows\x18\r \x01(\x03H\x00\x88\x01\x01\x12\x0f\n\x07outcome\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65tail_json\x18\x0f \x01(\tB\x07\n\x05_rows2\xdb\x05\n\x0eGatewayService\x12\x46\n\x07GetBars\x12\x1b.timebase.v1.GetBarsRequest\x1a\x1c.timebase.v1.GetBarsResponse0\x01\x12V\n\rListProviders\x12!.timebase.v1.ListProvidersRequest\x1a\".timebase.v1.ListProvidersResponse\x12\x65\n\x12GetSymbolProviders\x12&.timebase.v1.GetSymbolProvidersRequest\x1a\'.timebase.v1.GetSymbolProvidersResponse\x12\\\n\x0fInvalidateRange\x12#.timebase.v1.InvalidateRangeRequest\x1a$.timebase.v1.InvalidateRangeResponse\x12\\\n\x0fInstallProvider\x12#.timebase.v1.InstallProviderRequest\x1a$.timebase.v1.InstallProviderResponse\x12Y\n\x0eRemoveProvider\x12\".timebase.v1.RemoveProviderRequest\x1a#.timebase.v1.RemoveProviderResponse\x12_\n\x10ListAuditEntries\x12$.timebase.v1.ListAuditEntriesRequest\x1a%.timebase.v1.ListAuditEntriesResponse\x12J\n\tGetEvents\x12\x1d.timebase.v1.GetEventsRequest\x1a\x1e.timebase.v1.GetEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,43 +33,49 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'timebase.v1.bars_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETBARSREQUEST']._serialized_start=73
-  _globals['_GETBARSREQUEST']._serialized_end=282
-  _globals['_GETBARSRESPONSE']._serialized_start=285
-  _globals['_GETBARSRESPONSE']._serialized_end=467
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=469
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=491
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=493
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=562
-  _globals['_PROVIDERINFO']._serialized_start=565
-  _globals['_PROVIDERINFO']._serialized_end=905
-  _globals['_PROVIDERQUOTA']._serialized_start=908
-  _globals['_PROVIDERQUOTA']._serialized_end=1095
-  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_start=1097
-  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_end=1158
-  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_start=1161
-  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_end=1321
-  _globals['_RANKEDPROVIDER']._serialized_start=1324
-  _globals['_RANKEDPROVIDER']._serialized_end=1458
-  _globals['_EXCLUDEDPROVIDER']._serialized_start=1460
-  _globals['_EXCLUDEDPROVIDER']._serialized_end=1508
-  _globals['_INVALIDATERANGEREQUEST']._serialized_start=1511
-  _globals['_INVALIDATERANGEREQUEST']._serialized_end=1681
-  _globals['_INVALIDATERANGERESPONSE']._serialized_start=1683
-  _globals['_INVALIDATERANGERESPONSE']._serialized_end=1758
-  _globals['_INSTALLPROVIDERREQUEST']._serialized_start=1760
-  _globals['_INSTALLPROVIDERREQUEST']._serialized_end=1800
-  _globals['_INSTALLPROVIDERRESPONSE']._serialized_start=1802
-  _globals['_INSTALLPROVIDERRESPONSE']._serialized_end=1872
-  _globals['_REMOVEPROVIDERREQUEST']._serialized_start=1874
-  _globals['_REMOVEPROVIDERREQUEST']._serialized_end=1911
-  _globals['_REMOVEPROVIDERRESPONSE']._serialized_start=1913
-  _globals['_REMOVEPROVIDERRESPONSE']._serialized_end=1937
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=1940
-  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=2181
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=2183
-  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=2272
-  _globals['_AUDITENTRY']._serialized_start=2275
-  _globals['_AUDITENTRY']._serialized_end=2640
-  _globals['_GATEWAYSERVICE']._serialized_start=2643
-  _globals['_GATEWAYSERVICE']._serialized_end=3298
+  _globals['_GETBARSREQUEST']._serialized_end=298
+  _globals['_GETEVENTSREQUEST']._serialized_start=301
+  _globals['_GETEVENTSREQUEST']._serialized_end=465
+  _globals['_GETEVENTSRESPONSE']._serialized_start=467
+  _globals['_GETEVENTSRESPONSE']._serialized_end=565
+  _globals['_CORPORATEEVENT']._serialized_start=567
+  _globals['_CORPORATEEVENT']._serialized_end=677
+  _globals['_GETBARSRESPONSE']._serialized_start=680
+  _globals['_GETBARSRESPONSE']._serialized_end=862
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=864
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=886
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=888
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=957
+  _globals['_PROVIDERINFO']._serialized_start=960
+  _globals['_PROVIDERINFO']._serialized_end=1300
+  _globals['_PROVIDERQUOTA']._serialized_start=1303
+  _globals['_PROVIDERQUOTA']._serialized_end=1490
+  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_start=1492
+  _globals['_GETSYMBOLPROVIDERSREQUEST']._serialized_end=1553
+  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_start=1556
+  _globals['_GETSYMBOLPROVIDERSRESPONSE']._serialized_end=1716
+  _globals['_RANKEDPROVIDER']._serialized_start=1719
+  _globals['_RANKEDPROVIDER']._serialized_end=1853
+  _globals['_EXCLUDEDPROVIDER']._serialized_start=1855
+  _globals['_EXCLUDEDPROVIDER']._serialized_end=1903
+  _globals['_INVALIDATERANGEREQUEST']._serialized_start=1906
+  _globals['_INVALIDATERANGEREQUEST']._serialized_end=2076
+  _globals['_INVALIDATERANGERESPONSE']._serialized_start=2078
+  _globals['_INVALIDATERANGERESPONSE']._serialized_end=2153
+  _globals['_INSTALLPROVIDERREQUEST']._serialized_start=2155
+  _globals['_INSTALLPROVIDERREQUEST']._serialized_end=2195
+  _globals['_INSTALLPROVIDERRESPONSE']._serialized_start=2197
+  _globals['_INSTALLPROVIDERRESPONSE']._serialized_end=2267
+  _globals['_REMOVEPROVIDERREQUEST']._serialized_start=2269
+  _globals['_REMOVEPROVIDERREQUEST']._serialized_end=2306
+  _globals['_REMOVEPROVIDERRESPONSE']._serialized_start=2308
+  _globals['_REMOVEPROVIDERRESPONSE']._serialized_end=2332
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=2335
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=2576
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=2578
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=2667
+  _globals['_AUDITENTRY']._serialized_start=2670
+  _globals['_AUDITENTRY']._serialized_end=3035
+  _globals['_GATEWAYSERVICE']._serialized_start=3038
+  _globals['_GATEWAYSERVICE']._serialized_end=3769
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetBarsRequest(_message.Message):
-    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider", "refresh")
+    __slots__ = ("symbol", "interval", "start_time", "end_time", "limit", "provider", "refresh", "adjust")
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class GetBarsRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     REFRESH_FIELD_NUMBER: _ClassVar[int]
+    ADJUST_FIELD_NUMBER: _ClassVar[int]
     symbol: str
     interval: str
     start_time: _timestamp_pb2.Timestamp
@@ -25,7 +26,44 @@ class GetBarsRequest(_message.Message):
     limit: int
     provider: str
     refresh: bool
-    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
+    adjust: str
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., provider: _Optional[str] = ..., refresh: _Optional[bool] = ..., adjust: _Optional[str] = ...) -> None: ...
+
+class GetEventsRequest(_message.Message):
+    __slots__ = ("symbol", "interval", "start_time", "end_time", "provider")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    provider: str
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ...) -> None: ...
+
+class GetEventsResponse(_message.Message):
+    __slots__ = ("symbol", "interval", "events")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    events: _containers.RepeatedCompositeFieldContainer[CorporateEvent]
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., events: _Optional[_Iterable[_Union[CorporateEvent, _Mapping]]] = ...) -> None: ...
+
+class CorporateEvent(_message.Message):
+    __slots__ = ("timestamp", "provider", "kind", "value")
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    timestamp: _timestamp_pb2.Timestamp
+    provider: str
+    kind: str
+    value: float
+    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., kind: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class GetBarsResponse(_message.Message):
     __slots__ = ("symbol", "interval", "provider", "timestamps_us", "open", "high", "low", "close", "volume", "metadata")

@@ -70,6 +70,11 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.FromString,
                 _registered_method=True)
+        self.GetEvents = channel.unary_unary(
+                '/timebase.v1.GatewayService/GetEvents',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.GetEventsRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.GetEventsResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -134,6 +139,14 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvents(self, request, context):
+        """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
+        uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +184,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEntries,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'GetEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvents,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.GetEventsRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.GetEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -363,6 +381,33 @@ class GatewayService:
             '/timebase.v1.GatewayService/ListAuditEntries',
             timebase_dot_v1_dot_bars__pb2.ListAuditEntriesRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/GetEvents',
+            timebase_dot_v1_dot_bars__pb2.GetEventsRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.GetEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,10 @@ class GatewayServiceStub:
     Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
     admin scope; INVALID_ARGUMENT for a bad filter or cursor.
     """
+    GetEvents: _grpc.UnaryUnaryMultiCallable[_bars_pb2.GetEventsRequest, _bars_pb2.GetEventsResponse]
+    """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
+    uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -100,6 +104,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
     Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
     admin scope; INVALID_ARGUMENT for a bad filter or cursor.
+    """
+    GetEvents: _aio.UnaryUnaryMultiCallable[_bars_pb2.GetEventsRequest, _bars_pb2.GetEventsResponse]  # type: ignore[assignment]
+    """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
+    uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
     """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -173,6 +181,16 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         """Admin: the audit log, newest first, one page at a time (the same rows as GET /api/audit).
         Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
         admin scope; INVALID_ARGUMENT for a bad filter or cursor.
+        """
+
+    @_abc_1.abstractmethod
+    def GetEvents(
+        self,
+        request: _bars_pb2.GetEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.GetEventsResponse, _abc.Awaitable[_bars_pb2.GetEventsResponse]]:
+        """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
+        uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
         """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

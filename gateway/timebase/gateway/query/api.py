@@ -2,6 +2,7 @@
 
     api = QueryApi(history, supervisor=supervisor)      # supervisor None: admin → NOT_IMPLEMENTED
     answer = await api.bars(request)                     # BarAnswer (table, warnings, plan)
+    events = await api.events(request)                   # split and dividend events (a table)
     planned = await api.plan_bars(requests)              # Flight: plans to stream from the store
     await api.providers(); await api.provider("yahoo-finance")
     await api.symbol_providers("AAPL", Interval.D1)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ import pyarrow as pa
 
 from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
+from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.database_probe import DatabaseProbe
@@ -78,6 +81,14 @@ class QueryApi:
         """The supervised providers as last seen (for doors that aggregate them)."""
         return self.history.providers()
 
+    def declared_adjustments(self) -> dict[str, frozenset[str]]:
+        """What each provider's prices already include (manifests' `prices_adjusted_for`)."""
+        return {
+            view.slug: view.manifest.prices_adjusted_for
+            for view in self.history.providers()
+            if view.manifest is not None
+        }
+
     # -- bars -------------------------------------------------------------------------------
 
     async def bars(
@@ -89,7 +100,33 @@ class QueryApi:
     ) -> BarAnswer:
         """The bars of `request` (from the store, fetching only what is missing; the provider
         fetches count against `caller`'s share, `gateway.max_fetches_per_client`). A `refresh`
-        request by a door's `caller` needs the write scope and is audited."""
+        request by a door's `caller` needs the write scope and is audited. The answer's prices
+        are adjusted as `request.adjust` asks, after the stored bars are read."""
+        answer = await self._bars(request, time_limit=time_limit, caller=caller)
+        if request.adjust is Adjust.NONE:
+            return answer
+        table = await _adjusted(answer.table, request.adjust, self.declared_adjustments())
+        return replace(answer, table=table)
+
+    async def events(
+        self,
+        request: BarRequest,
+        *,
+        time_limit: float | None = None,
+        caller: Caller | None = None,
+    ) -> tuple[pa.Table, BarAnswer]:
+        """The split and dividend events recorded on the bars of `request` (EVENT_SCHEMA), and
+        the answer they come from (its warnings)."""
+        answer = await self._bars(request, time_limit=time_limit, caller=caller)
+        return corporate_events(answer.table), answer
+
+    async def _bars(
+        self,
+        request: BarRequest,
+        *,
+        time_limit: float | None = None,
+        caller: Caller | None = None,
+    ) -> BarAnswer:
         with fetch_client(client_key(caller) if caller is not None else None):
             if not request.refresh or caller is None:
                 return await self.history.get(request, time_limit=time_limit)
@@ -116,7 +153,11 @@ class QueryApi:
     ) -> PlannedBars:
         """Plans to stream `requests` from the store (`timebase.gateway.query.bars`)."""
         with fetch_client(client_key(caller) if caller is not None else None):
-            return await _bars.plan_bars(self.history, requests, stored_only=stored_only)
+            planned = await _bars.plan_bars(self.history, requests, stored_only=stored_only)
+        # Each plan carries its request's adjustment (applied when it is read, `read_plan`).
+        modes = {r.symbol: r.adjust for r in requests}
+        plans = tuple(replace(p, adjust=modes.get(p.symbol, Adjust.NONE)) for p in planned.plans)
+        return replace(planned, plans=plans)
 
     async def datasets(self, symbol: str | None = None) -> list[StoredDataset]:
         """Every stored series (of `symbol`) and the plan that reads it."""
@@ -234,6 +275,16 @@ class QueryApi:
         """A page of the audit log, newest first (admins only)."""
         caller.require(Scope.ADMIN, "reading the audit log")
         return await self.audit.page(query)
+
+
+#: Fewer rows than this are adjusted on the event loop (microseconds); more on a thread.
+_INLINE_ADJUST_ROWS = 20_000
+
+
+async def _adjusted(table: pa.Table, mode: Adjust, declared: dict[str, frozenset[str]]) -> pa.Table:
+    if table.num_rows <= _INLINE_ADJUST_ROWS:
+        return adjust_bars(table, mode, declared)
+    return await asyncio.to_thread(adjust_bars, table, mode, declared)
 
 
 def _only(values: tuple[str, ...]) -> str | None:

@@ -13,12 +13,13 @@ aggregated once, when streamed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pyarrow as pa
 
+from timebase.gateway.adjustments import Adjust, adjust_bars
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.coverage_plan import ReadPlan, Segment, assign, merge
@@ -135,9 +136,23 @@ async def count_rows(store: Store, plans: Sequence[ReadPlan]) -> int:
     return rows
 
 
-def read_plan(plan: ReadPlan, reader: ThreadBarReader) -> Iterator[pa.RecordBatch]:
-    """The bars of `plan` (blocking reads; for a thread that is not the event loop's)."""
+def read_plan(
+    plan: ReadPlan,
+    reader: ThreadBarReader,
+    declared: Mapping[str, frozenset[str]] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The bars of `plan` (blocking reads; for a thread that is not the event loop's). An
+    adjusted plan is read whole, then adjusted (`declared`: what providers' prices include)."""
     queries = segment_queries(plan)
+    if plan.adjust is not Adjust.NONE:
+        if plan.derived_from is None:
+            table = reader.table(queries)
+        else:
+            table = derive(
+                reader.table(queries), plan.interval, plan.derived_from, plan.start, plan.end
+            )
+        yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
+        return
     if plan.derived_from is None:
         for query in queries:
             yield from reader.batches(query)

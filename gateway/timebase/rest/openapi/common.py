@@ -127,6 +127,20 @@ PARAMETERS: dict[str, Any] = {
         "description": "Bar interval to rank providers for (default 1d).",
         "schema": {"type": "string", "enum": list(INTERVALS), "default": "1d"},
     },
+    "EventsInterval": {
+        "name": "interval",
+        "in": "query",
+        "required": False,
+        "description": "The interval whose bars record the events (default 1d).",
+        "schema": {"type": "string", "enum": list(INTERVALS), "default": "1d"},
+    },
+    "ProviderOptional": {
+        "name": "provider",
+        "in": "query",
+        "required": False,
+        "description": "Only this provider's bars (default: the router chooses, as for bars).",
+        "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
+    },
     "Start": {
         "name": "start",
         "in": "query",
@@ -163,6 +177,16 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "description": "Fetch the range from the provider again even if it is stored.",
         "schema": {"type": "boolean", "default": False},
+    },
+    "Adjust": {
+        "name": "adjust",
+        "in": "query",
+        "required": False,
+        "description": "Adjust prices at query time from the stored split and dividend events "
+        "(docs/adjustments.md): `none` (the bars as the provider gave them), `splits` (prices "
+        "and volume), `all` (splits, and dividends on prices). Only what the provider's prices "
+        "do not already include (its manifest's `prices_adjusted_for`) is applied.",
+        "schema": {"type": "string", "enum": ["none", "splits", "all"], "default": "none"},
     },
     "Format": {
         "name": "format",

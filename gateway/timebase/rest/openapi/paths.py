@@ -17,7 +17,17 @@ from timebase.rest.openapi.common import (
 
 def paths() -> dict[str, Any]:
     """Every route of the REST door, by path (the drift tests compare them with the app)."""
-    bar_params = ["RequestId", "Symbol", "Interval", "Start", "End", "Limit", "Refresh", "Format"]
+    bar_params = [
+        "RequestId",
+        "Symbol",
+        "Interval",
+        "Start",
+        "End",
+        "Limit",
+        "Refresh",
+        "Adjust",
+        "Format",
+    ]
     return {
         "/api/data/{symbol}": {
             "get": {
@@ -39,6 +49,29 @@ def paths() -> dict[str, Any]:
                     ["Slug", *bar_params],
                 ),
                 "operationId": "getProviderBars",
+            }
+        },
+        "/api/data/{symbol}/events": {
+            "get": {
+                "operationId": "getEvents",
+                "summary": "Split and dividend events of a symbol",
+                "description": "The events recorded on the symbol's stored bars of the range "
+                "(fetching what is missing, like the bar routes): the ones `adjust=splits|all` "
+                "uses. A dividend's value is the cash amount per share, a split's the new shares "
+                "per old share; each is keyed at its ex-date's bar.",
+                "tags": ["bars"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Symbol"},
+                    {"$ref": "#/components/parameters/EventsInterval"},
+                    {"$ref": "#/components/parameters/Start"},
+                    {"$ref": "#/components/parameters/End"},
+                    {"$ref": "#/components/parameters/ProviderOptional"},
+                ],
+                "responses": {
+                    "200": ok("Events", "The events, ascending by ex-date."),
+                    **errors(400, 404, 429, 500, 502, 503, 504),
+                },
             }
         },
         "/api/symbols/{symbol}/providers": {

@@ -225,6 +225,29 @@ def schemas() -> dict[str, Any]:
             "required": ["slug", "removed"],
             "properties": {"slug": {"type": "string"}, "removed": {"const": True}},
         },
+        "Events": {
+            "type": "object",
+            "required": ["symbol", "interval", "count", "events", "warnings"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "interval": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["timestamp", "provider", "kind", "value"],
+                        "properties": {
+                            "timestamp": {"type": "string", "format": "date-time"},
+                            "provider": {"type": "string"},
+                            "kind": {"type": "string", "enum": ["dividend", "split"]},
+                            "value": {"type": "number"},
+                        },
+                    },
+                },
+                "warnings": {"type": "array", "items": ref("Warning")},
+            },
+        },
         "SymbolProviders": {
             "type": "object",
             "required": ["symbol", "interval", "candidates", "excluded"],

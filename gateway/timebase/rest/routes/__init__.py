@@ -2,12 +2,13 @@
 
 from aiohttp import web
 
-from timebase.rest.routes import audit, bars, providers, service, stream
+from timebase.rest.routes import audit, bars, events, providers, service, stream
 
 #: Every route table of the REST door.
 ROUTES: tuple[web.RouteTableDef, ...] = (
     audit.routes,
     bars.routes,
+    events.routes,
     providers.routes,
     service.routes,
     stream.routes,
