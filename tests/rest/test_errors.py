@@ -82,7 +82,7 @@ def error(body: Any) -> tuple[str, str]:
             "/api/data/SYN:A?interval=1d&limit=5&intervall=1h",
             400,
             "INVALID_REQUEST",
-            "intervall: unknown query parameter (known: end, format, interval, limit, refresh, "
+            "intervall: unknown query parameter (known: adjust, end, format, interval, limit, refresh, "
             "start)",
         ),
         (
