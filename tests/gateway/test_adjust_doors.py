@@ -201,6 +201,16 @@ async def test_client_and_cli_adjust(doors: Doors) -> None:
     assert [r["close"] for r in rows] == RAW["splits"]
     assert [r["volume"] for r in rows] == VOLUMES["splits"]
 
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timebase.cli.main", "get", "ACME", "-i", "1d",
+        "--start", "2024-01-01", "--adjust", "dividends",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    # argparse's wording of the choices varies across Python versions; the start does not.
+    assert "argument --adjust: invalid choice: 'dividends'" in err.decode()
+
 
 async def test_events_through_every_door(doors: Doors) -> None:
     status, body, _ = await doors.rest.get(
