@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
 from timebase.sdk.conventions import SLUG_PATTERN
@@ -80,14 +81,22 @@ RATE_HEADERS: dict[str, Any] = {
     },
 }
 
+#: `start` and `end`: an ISO 8601 date or datetime (RFC 3339's `full-date` or `date-time`; the
+#: server also takes the other ISO 8601 forms Python reads, such as `2024-01-02T14:30`).
+TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+}
+
 PARAMETERS: dict[str, Any] = {
     "RequestId": {
         "name": "X-Request-ID",
         "in": "header",
         "required": False,
-        "description": "Correlation id for this request (1-128 printable ASCII characters); "
-        "generated when absent, always echoed in the response.",
-        "schema": {"type": "string", "maxLength": 128},
+        "description": "Correlation id for this request, used when it is 1-128 printable ASCII "
+        "characters; otherwise (or when absent) a new one is generated. Always echoed in the "
+        "response.",
+        "schema": {"type": "string"},
     },
     "Symbol": {
         "name": "symbol",
@@ -96,6 +105,7 @@ PARAMETERS: dict[str, Any] = {
         "description": "Ticker (case-insensitive): letters, digits and . - ^ = : _ "
         "(e.g. AAPL, BRK.B, ^GSPC, EURUSD=X, BTC-USD, SYN:ACME).",
         "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9.\\-^=:_]+$"},
+        "examples": {"stock": {"value": "AAPL"}, "synthetic": {"value": "SYN:ACME"}},
     },
     "Slug": {
         "name": "slug",
@@ -124,7 +134,7 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "description": "Start of the range, inclusive: ISO 8601 date (00:00 UTC) or datetime "
         "(with an offset, or UTC when it has none). Required unless `limit` is set.",
-        "schema": {"type": "string"},
+        "schema": TIME_SCHEMA,
         "examples": {"date": {"value": "2024-01-02"}, "instant": {"value": "2024-01-02T14:30Z"}},
     },
     "End": {
@@ -133,7 +143,7 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "description": "End of the range, exclusive — except that a date-only end includes that "
         "whole day (2024-01-05 means up to 2024-01-06T00:00Z). Default: now.",
-        "schema": {"type": "string"},
+        "schema": TIME_SCHEMA,
         "examples": {"date": {"value": "2024-01-05"}},
     },
     "Limit": {
@@ -142,7 +152,7 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "description": "Only the N most recent bars of the range; without `start` the range "
         "reaches back as far as needed.",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BARS_PER_REQUEST},
     },
     "Refresh": {
         "name": "refresh",
@@ -150,6 +160,32 @@ PARAMETERS: dict[str, Any] = {
         "required": False,
         "description": "Fetch the range from the provider again even if it is stored.",
         "schema": {"type": "boolean", "default": False},
+    },
+    # The headers of a WebSocket opening handshake (RFC 6455), as `GET /api/stream` needs them.
+    "Upgrade": {
+        "name": "Upgrade",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["websocket"]},
+    },
+    "Connection": {
+        "name": "Connection",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["Upgrade"]},
+    },
+    "WebSocketVersion": {
+        "name": "Sec-WebSocket-Version",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["13"]},
+    },
+    "WebSocketKey": {
+        "name": "Sec-WebSocket-Key",
+        "in": "header",
+        "required": True,
+        "description": "16 random bytes, base64-encoded.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"},
     },
     "Format": {
         "name": "format",

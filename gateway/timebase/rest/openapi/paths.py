@@ -108,7 +108,7 @@ def paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": ok("Provider", "The provider."),
-                    **errors(404, 429, 500, 503),
+                    **errors(400, 404, 429, 500, 503),
                 },
             },
             "delete": {
@@ -157,7 +157,16 @@ def paths() -> dict[str, Any]:
                 "only final bars are stored. A bad message gets an error and the stream stays "
                 "open.",
                 "tags": ["streaming"],
-                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "parameters": [
+                    {"$ref": "#/components/parameters/" + name}
+                    for name in (
+                        "RequestId",
+                        "Upgrade",
+                        "Connection",
+                        "WebSocketVersion",
+                        "WebSocketKey",
+                    )
+                ],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol."},
                     **errors(400, 429, 503),
