@@ -113,6 +113,7 @@ PARAMETERS: dict[str, Any] = {
         "required": True,
         "description": "Provider slug (a running add-on, or the name of imported bars).",
         "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
+        "examples": {"synthetic": {"value": "synthetic"}},
     },
     "Interval": {
         "name": "interval",
