@@ -48,6 +48,11 @@ def examples(n: int) -> int:
     return n * fuzz_scale()
 
 
+def fuzz_timeout() -> int:
+    """pytest-timeout's limit for one fuzz test (seconds): generous, scaled."""
+    return 300 * fuzz_scale()
+
+
 def fuzz_settings(n: int) -> settings:
     """Hypothesis settings of a fuzz test: `examples(n)` cases, derandomized, no deadline (the
     machine is shared), no example database (nothing carried from run to run)."""

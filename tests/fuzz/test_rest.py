@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from tests.fuzz.conftest import examples
+from tests.fuzz.conftest import examples, fuzz_timeout
 from tests.fuzz.served import Served
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
@@ -31,6 +32,8 @@ from timebase.rest.openapi import build_spec
 from timebase.sdk.conventions import VERSION
 from timebase.sdk.errors import InvalidTimeRangeError
 from timebase.sdk.intervals import Interval
+
+pytestmark = pytest.mark.timeout(fuzz_timeout())
 
 CHECKS = [
     "not_a_server_error",
@@ -109,7 +112,7 @@ WINDOW_BARS = 300
 MAX_LIMIT = 300
 
 
-def within_documented_rules(case: schemathesis.Case) -> None:
+def within_documented_rules(case: schemathesis.Case[Any]) -> None:
     """Hold a bars query to the rules its document states in words, not in its schema (OpenAPI
     has no cross-parameter constraints): `start` or `limit` is required, `end` is after `start`;
     and keep it modest (see WINDOW_BARS). Values a negative case made invalid are left as they are.
@@ -125,16 +128,15 @@ def within_documented_rules(case: schemathesis.Case) -> None:
     if isinstance(limit, int) and 1 <= limit <= MAX_BARS_PER_REQUEST:
         query["limit"] = min(limit, MAX_LIMIT)
     try:
-        interval = Interval(query.get("interval"))
+        interval = Interval(str(query.get("interval")))
     except ValueError:
         interval = Interval.D1
     start, end = _when(query, "start"), _when(query, "end", is_end=True)
     window = interval.nominal * WINDOW_BARS
-    if start is not None and (end is None or not start < end <= start + window):
-        if "end" not in query or end is not None:
-            query["end"] = (start + window).isoformat()
-    elif start is None and end is not None and "start" not in query:
-        pass  # limit reaches back from end
+    # An `end` a negative case made unparsable stays; a missing, early or far one is moved.
+    unparsable_end = "end" in query and end is None
+    if start is not None and not unparsable_end and not (end and start < end <= start + window):
+        query["end"] = (start + window).isoformat()
 
 
 def _when(query: dict[str, Any], name: str, *, is_end: bool = False) -> datetime | None:
@@ -158,7 +160,7 @@ STATE_DEPENDENT_REFUSALS = {
 }
 
 
-def filter_failure(ctx: Any, failure: Any, case: schemathesis.Case, response: Any) -> bool:
+def filter_failure(ctx: Any, failure: Any, case: schemathesis.Case[Any], response: Any) -> bool:
     """Keep every failure but a state-dependent refusal of a schema-valid request (above)."""
     if not isinstance(failure, RejectedPositiveData) or response.status_code != 400:
         return True
@@ -183,13 +185,13 @@ def test_the_fuzzed_document_is_served(reader: Served) -> None:
 
 @read_routes.parametrize()
 @FIXTURE_SHARED
-def test_rest_read_routes(case: schemathesis.Case, reader: Served) -> None:
+def test_rest_read_routes(case: schemathesis.Case[Any], reader: Served) -> None:
     within_documented_rules(case)
     case.call_and_validate(base_url=reader.rest_url, headers=reader.headers)
 
 
 @admin_routes.parametrize()
 @FIXTURE_SHARED
-def test_rest_admin_routes(case: schemathesis.Case, admin: Served) -> None:
+def test_rest_admin_routes(case: schemathesis.Case[Any], admin: Served) -> None:
     """Install and remove, on a server of their own (nothing the other fuzzers use is removed)."""
     case.call_and_validate(base_url=admin.rest_url, headers=admin.headers)
