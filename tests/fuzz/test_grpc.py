@@ -76,7 +76,7 @@ metadata = st.lists(
 
 def _answered(call: Any, also: frozenset[grpc.StatusCode] = frozenset()) -> None:
     """Read a server-streaming call to its end; its error (if any) must be a client error (or
-    one of `also`). `event`: how often each status came back (--hypothesis-show-statistics)."""
+    one of `also`)."""
     code = grpc.StatusCode.OK
     details = ""
     try:
