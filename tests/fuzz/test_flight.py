@@ -124,7 +124,7 @@ descriptors = st.one_of(
 
 
 def test_flight_descriptors(client: flight.FlightClient) -> None:
-    @fuzz_settings(40)
+    @fuzz_settings(100)
     @given(descriptor=descriptors)
     def fuzz(descriptor: flight.FlightDescriptor) -> None:
         answered(lambda: client.get_flight_info(descriptor, OPTIONS))
@@ -134,7 +134,7 @@ def test_flight_descriptors(client: flight.FlightClient) -> None:
 
 
 def test_list_flights_criteria(client: flight.FlightClient) -> None:
-    @fuzz_settings(15)
+    @fuzz_settings(40)
     @given(
         criteria=st.one_of(
             st.binary(max_size=100),
@@ -202,7 +202,7 @@ def forged_tickets(draw: st.DrawFn) -> bytes:
 
 
 def test_forged_tickets(client: flight.FlightClient) -> None:
-    @fuzz_settings(40)
+    @fuzz_settings(100)
     @given(raw=forged_tickets())
     def fuzz(raw: bytes) -> None:
         answered(lambda: client.do_get(flight.Ticket(raw), OPTIONS).read_all())
@@ -212,7 +212,7 @@ def test_forged_tickets(client: flight.FlightClient) -> None:
 
 
 def test_random_tickets(client: flight.FlightClient) -> None:
-    @fuzz_settings(15)
+    @fuzz_settings(40)
     @given(raw=st.binary(max_size=300))
     def fuzz(raw: bytes) -> None:
         answered(lambda: client.do_get(flight.Ticket(raw), OPTIONS).read_all())
@@ -229,7 +229,7 @@ def test_real_tickets_with_one_field_changed(client: flight.FlightClient) -> Non
     assert issued.version == 2
     assert issued.segments
 
-    @fuzz_settings(30)
+    @fuzz_settings(60)
     @given(
         field=st.sampled_from(["version", "symbol", "interval", "derived_from", "segment"]),
         data=st.data(),

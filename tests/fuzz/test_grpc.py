@@ -98,7 +98,7 @@ def serves_normally(channel: grpc.Channel) -> None:
 def test_get_historical_data_and_bars(channel: grpc.Channel) -> None:
     stub: Any = pb_grpc.DataProviderStub(channel)
 
-    @fuzz_settings(40)
+    @fuzz_settings(100)
     @given(request=bar_requests(pb.HistoricalDataRequest), md=metadata, columnar=st.booleans())
     def fuzz(request: pb.HistoricalDataRequest, md: list[tuple[str, str]], columnar: bool) -> None:
         rpc = stub.GetHistoricalBars if columnar else stub.GetHistoricalData
@@ -111,7 +111,7 @@ def test_get_historical_data_and_bars(channel: grpc.Channel) -> None:
 def test_get_bars(channel: grpc.Channel) -> None:
     stub: Any = v1_grpc.GatewayServiceStub(channel)
 
-    @fuzz_settings(40)
+    @fuzz_settings(100)
     @given(request=bar_requests(v1.GetBarsRequest), md=metadata)
     def fuzz(request: v1.GetBarsRequest, md: list[tuple[str, str]]) -> None:
         _answered(stub.GetBars(request, metadata=md, timeout=TIMEOUT))
@@ -134,7 +134,7 @@ def test_stream_control_sequences(channel: grpc.Channel) -> None:
     own deadline ends it) or ends with a client error for a bad control."""
     stub: Any = pb_grpc.DataProviderStub(channel)
 
-    @fuzz_settings(15)
+    @fuzz_settings(30)
     @given(sequence=st.lists(controls, min_size=1, max_size=6))
     def fuzz(sequence: list[pb.StreamControl]) -> None:
         call = stub.StreamRealTimeData(iter(sequence), timeout=0.5)

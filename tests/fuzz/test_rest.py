@@ -48,7 +48,7 @@ CHECKS = [
 ]
 
 #: Examples per operation in the fuzzing phase (the examples and coverage phases add their own).
-EXAMPLES = 25
+EXAMPLES = 50
 
 # TODO(limits-merge): lift this constraint. Dates far outside 1900..2200 overflow today (500);
 # the `limits` lane makes every door answer them with a 400. Until then the fuzzer's dates stay in
