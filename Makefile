@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # TimescaleDB builds for the embedded PostgreSQL (see its README); `make test` installs them.
 TIMESCALEDB_DIR ?= ../shared/timescaledb
 
-.PHONY: help run test test-order faults lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate timescaledb
+.PHONY: help run test test-order faults fuzz lint typecheck pytest proto buf clean distclean base-image wheelhouse test-docker bench bench-smoke mutate timescaledb
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,14 @@ test-order: $(STAMP) ## Run the suite without Docker tests in another random ord
 	echo "test-order: another random order, --randomly-seed=$$seed (repeat: make test-order SEED=$$seed)"; \
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --basetemp="$$tmp/pytest" -q -m "not docker and not faults" \
 		-p randomly --randomly-seed="$$seed" $(PYTEST_ARGS)
+
+# The fuzzers (tests/fuzz: schemathesis over REST, hypothesis over gRPC and Flight) run in `make
+# test` at scale 1 (about a minute); `make fuzz` runs ten times as many cases (TIMEBASE_FUZZ_SCALE=N
+# for another factor). Every run is derandomized: the same cases each time (docs/CONTRIBUTING.md).
+fuzz: $(STAMP) ## Run only the fuzzers, with ten times the cases of `make test` (TIMEBASE_FUZZ_SCALE=N)
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/timebase-test.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	TIMEBASE_FUZZ_SCALE=$${TIMEBASE_FUZZ_SCALE:-10} $(BIN)/python -m pytest -n $(PYTEST_WORKERS) \
+		--basetemp="$$tmp/pytest" -p no:randomly tests/fuzz $(PYTEST_ARGS)
 
 # The embedded server preloads TimescaleDB whenever its files are installed (database.embedded_timescaledb:
 # auto), so `make run` after this never lands in "installed but not preloaded". Without the builds the

@@ -216,6 +216,19 @@ async def test_do_put_idempotent_then_listed_and_queryable(fresh_database_url: s
         finally:
             client.close()
         assert len(infos) == len(filtered) == 1
+
+        def list_nul_symbol() -> None:
+            with fg.client() as conn:
+                list(conn.list_flights(json.dumps({"symbol": "V\u0000"}).encode()))
+
+        # Found by tests/fuzz: the NUL reached the database (503 DATABASE_ERROR).
+        with pytest.raises(flight.FlightServerError) as bad:
+            await asyncio.to_thread(list_nul_symbol)
+        assert json.loads(bad.value.extra_info) == {
+            "code": "INVALID_REQUEST",
+            "message": "criteria.symbol: 'V\\x00' may contain only letters, digits and . - ^ = : _",
+            "details": {"field": "criteria.symbol"},
+        }
         meta = json.loads(infos[0].app_metadata)
         assert meta == {
             "symbol": "VEND",

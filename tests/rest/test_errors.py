@@ -117,6 +117,19 @@ def error(body: Any) -> tuple[str, str]:
             "no 1d bars of SYN:A in [2100-01-01T00:00:00+00:00, 2100-01-06T00:00:00+00:00)",
         ),
         (
+            "/api/providers/BAD%20SLUG",
+            400,
+            "INVALID_REQUEST",
+            "slug: 'BAD SLUG' is not a provider slug (a-z, 0-9, '-', '_')",
+        ),
+        (
+            "/api/stream",
+            400,
+            "INVALID_REQUEST",
+            "GET /api/stream is a WebSocket: connect with a WebSocket client (headers Upgrade: "
+            "websocket, Connection: Upgrade, Sec-WebSocket-Version: 13, Sec-WebSocket-Key)",
+        ),
+        (
             "/api/nothing/here",
             404,
             "ROUTE_NOT_FOUND",
@@ -138,6 +151,7 @@ async def test_wrong_method_is_a_json_405(fresh_database_url):
     ):
         body = await resp.json()
         assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, POST"
         assert error(body) == (
             "METHOD_NOT_ALLOWED",
             "method PUT is not allowed on /api/providers (allowed: GET, POST)",

@@ -33,6 +33,7 @@ from timebase.flight.query import (
 )
 from timebase.flight.tickets import decode_ticket, encode_ticket
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
+from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
@@ -203,9 +204,12 @@ def _criteria_symbol(criteria: bytes) -> str | None:
     if not isinstance(data, dict) or set(data) - {"symbol"}:
         raise _criteria_error()
     raw = data.get("symbol")
-    if raw is not None and not isinstance(raw, str):
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
         raise _criteria_error()
-    return raw
+    # Checked like every symbol (a NUL byte once reached the database: 503 DATABASE_ERROR).
+    return check_symbol(raw, "criteria.symbol")
 
 
 def _criteria_error() -> TimeBaseError:

@@ -68,11 +68,12 @@ def decode_ticket(raw: bytes) -> ReadPlan:
             Segment(_when(s.start_time), _when(s.end_time), check_provider(s.provider) or "")
             for s in msg.segments
         )
-    except (ValueError, InvalidRequestError):
+        # A Timestamp outside datetime's range (or with invalid nanos) is a ValueError.
+        start, end = _when(msg.start_time), _when(msg.end_time)
+    except (ValueError, OverflowError, InvalidRequestError):
         raise _bad("its fields are invalid") from None
     if msg.derived != (derived_from is not None):
         raise _bad("its fields are invalid")
-    start, end = _when(msg.start_time), _when(msg.end_time)
     if not start < end or any(not s.start < s.end or not s.provider for s in segments):
         raise _bad("its ranges are invalid")
     return ReadPlan(symbol, interval, start, end, segments, derived_from, adjust)

@@ -121,6 +121,9 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
     headers: dict[str, str] = {}
     details = _jsonable(exc.details)
     retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, MethodNotAllowed):
+        # RFC 9110: a 405 lists the methods the resource supports.
+        headers["Allow"] = ", ".join(str(m) for m in exc.details.get("allowed", ()))
     # 429 always says when to retry; a 503 when it is known (e.g. the database is restarting).
     if status == 429 or (status == 503 and retry_after is not None):
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))

@@ -118,6 +118,13 @@ class StreamHandler:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30.0)
+        if not ws.can_prepare(request).ok:
+            raise InvalidRequestError(
+                "GET /api/stream is a WebSocket: connect with a WebSocket client (headers "
+                "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13, "
+                "Sec-WebSocket-Key)",
+                field="Upgrade",
+            )
         request_id = request.get(REQUEST_ID_KEY)
         if request_id:
             ws.headers["X-Request-ID"] = request_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
 from timebase.sdk.conventions import SLUG_PATTERN
@@ -89,14 +90,22 @@ RATE_HEADERS: dict[str, Any] = {
     },
 }
 
+#: `start` and `end`: an ISO 8601 date or datetime (RFC 3339's `full-date` or `date-time`; the
+#: server also takes the other ISO 8601 forms Python reads, such as `2024-01-02T14:30`).
+TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+}
+
 PARAMETERS: dict[str, Any] = {
     "RequestId": {
         "name": "X-Request-ID",
         "in": "header",
         "required": False,
-        "description": "Correlation id for this request (1-128 printable ASCII characters); "
-        "generated when absent, always echoed in the response.",
-        "schema": {"type": "string", "maxLength": 128},
+        "description": "Correlation id for this request, used when it is 1-128 printable ASCII "
+        "characters; otherwise (or when absent) a new one is generated. Always echoed in the "
+        "response.",
+        "schema": {"type": "string"},
     },
     "Symbol": {
         "name": "symbol",
@@ -105,6 +114,7 @@ PARAMETERS: dict[str, Any] = {
         "description": "Ticker (case-insensitive): letters, digits and . - ^ = : _ "
         "(e.g. AAPL, BRK.B, ^GSPC, EURUSD=X, BTC-USD, SYN:ACME).",
         "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9.\\-^=:_]+$"},
+        "examples": {"stock": {"value": "AAPL"}, "synthetic": {"value": "SYN:ACME"}},
     },
     "Slug": {
         "name": "slug",
@@ -112,6 +122,7 @@ PARAMETERS: dict[str, Any] = {
         "required": True,
         "description": "Provider slug (a running add-on, or the name of imported bars).",
         "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
+        "examples": {"synthetic": {"value": "synthetic"}},
     },
     "Interval": {
         "name": "interval",
@@ -148,7 +159,7 @@ PARAMETERS: dict[str, Any] = {
         "description": "Start of the range, inclusive: ISO 8601 date (00:00 UTC) or datetime "
         "(with an offset, or UTC when it has none). Required unless `limit` is set. Dates from "
         "1900-01-01 to 2200-01-01 are accepted; anything else is a 400 INVALID_TIME_RANGE.",
-        "schema": {"type": "string"},
+        "schema": TIME_SCHEMA,
         "examples": {"date": {"value": "2024-01-02"}, "instant": {"value": "2024-01-02T14:30Z"}},
     },
     "End": {
@@ -158,7 +169,7 @@ PARAMETERS: dict[str, Any] = {
         "description": "End of the range, exclusive — except that a date-only end includes that "
         "whole day (2024-01-05 means up to 2024-01-06T00:00Z). Default: now. Dates from "
         "1900-01-01 to 2200-01-01 are accepted; anything else is a 400 INVALID_TIME_RANGE.",
-        "schema": {"type": "string"},
+        "schema": TIME_SCHEMA,
         "examples": {"date": {"value": "2024-01-05"}},
     },
     "Limit": {
@@ -169,7 +180,7 @@ PARAMETERS: dict[str, Any] = {
         "starts N intervals back from `end` and widens (doubling) only while it holds fewer "
         "than N bars, never before the providers' earliest data. At most the format's bar "
         "limit (JSON and CSV `rest.max_bars_text`, Arrow `rest.max_bars_arrow`).",
-        "schema": {"type": "integer", "minimum": 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BARS_PER_REQUEST},
     },
     "Refresh": {
         "name": "refresh",
@@ -187,6 +198,32 @@ PARAMETERS: dict[str, Any] = {
         "and volume), `all` (splits, and dividends on prices). Only what the provider's prices "
         "do not already include (its manifest's `prices_adjusted_for`) is applied.",
         "schema": {"type": "string", "enum": ["none", "splits", "all"], "default": "none"},
+    },
+    # The headers of a WebSocket opening handshake (RFC 6455), as `GET /api/stream` needs them.
+    "Upgrade": {
+        "name": "Upgrade",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["websocket"]},
+    },
+    "Connection": {
+        "name": "Connection",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["Upgrade"]},
+    },
+    "WebSocketVersion": {
+        "name": "Sec-WebSocket-Version",
+        "in": "header",
+        "required": True,
+        "schema": {"enum": ["13"]},
+    },
+    "WebSocketKey": {
+        "name": "Sec-WebSocket-Key",
+        "in": "header",
+        "required": True,
+        "description": "16 random bytes, base64-encoded.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"},
     },
     "Format": {
         "name": "format",

@@ -215,7 +215,16 @@ def paths() -> dict[str, Any]:
                 "only final bars are stored. A bad message gets an error and the stream stays "
                 "open.",
                 "tags": ["streaming"],
-                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "parameters": [
+                    {"$ref": "#/components/parameters/" + name}
+                    for name in (
+                        "RequestId",
+                        "Upgrade",
+                        "Connection",
+                        "WebSocketVersion",
+                        "WebSocketKey",
+                    )
+                ],
                 "responses": {
                     "101": {"description": "Switching to the WebSocket protocol."},
                     **errors(400, 403, 429, 503),

@@ -160,10 +160,12 @@ def schemas() -> dict[str, Any]:
             "properties": {
                 "folder": {
                     "type": "string",
+                    "minLength": 1,
                     "description": "A provider folder directly inside a configured providers "
                     "directory (absolute path), or its name.",
                 },
             },
+            "examples": [{"folder": "synthetic"}],
         },
         "AuditPage": {
             "type": "object",
