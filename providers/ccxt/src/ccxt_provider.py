@@ -185,7 +185,8 @@ class CcxtProvider(Provider):
             market = self._market(client, name)
             page = self.page_size(client)
             timeframe = timeframe_of(interval)
-            rows = client.fetch_ohlcv(market, timeframe, since=since, limit=limit or page)
+            with self._locks[name.exchange]:  # one request at a time: ccxt's throttle is serial
+                rows = client.fetch_ohlcv(market, timeframe, since=since, limit=limit or page)
         except Exception as exc:
             headers = getattr(client, "last_response_headers", None)
             raise map_error(exc, name.exchange, name.market, headers) from exc
@@ -215,18 +216,40 @@ class CcxtProvider(Provider):
                 return  # nothing more (or an exchange that ignores `since`), or the end reached
             since = newest + 1
 
-    async def get_historical_data(
-        self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
+    async def _bars(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int
     ) -> AsyncIterator[Bar]:
-        start_ms, end_ms = _ms(start), _ms(end)
-        if limit is not None and interval != "1mo":
-            # Only the newest `limit` candles are wanted: start that many candles before the end.
-            start_ms = max(start_ms, end_ms - limit * step_ms(interval))
         async for rows in self._pages(symbol, interval, start_ms, end_ms):
             for row in rows:
                 bar = to_bar(row)
                 if bar is not None:
                     yield bar
+
+    async def _newest(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[Bar]:
+        """The newest `limit` bars: `limit` candle periods before the end first, then a window
+        twice as long before that, … until there are enough (gaps) or the start is reached."""
+        window = limit * step_ms(interval)
+        newest: list[Bar] = []
+        high = end_ms
+        while True:
+            low = max(start_ms, high - window)
+            newest = [b async for b in self._bars(symbol, interval, low, high)] + newest
+            if len(newest) >= limit or low <= start_ms:
+                return newest[-limit:]
+            high, window = low, window * 2
+
+    async def get_historical_data(
+        self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
+    ) -> AsyncIterator[Bar]:
+        start_ms, end_ms = _ms(start), _ms(end)
+        if limit is None or interval == "1mo":  # months differ in length: the whole range
+            async for bar in self._bars(symbol, interval, start_ms, end_ms):
+                yield bar
+            return
+        for bar in await self._newest(symbol, interval, start_ms, end_ms, limit):
+            yield bar
 
     # -- real time -------------------------------------------------------------------------
 

@@ -121,6 +121,24 @@ async def test_limit_fetches_only_the_newest_candles(provider: Any) -> None:
     ]
 
 
+async def test_limit_reaches_back_over_gaps(provider: Any) -> None:
+    # ETHUSDT's daily recording ends on January 31st: the newest 4 days before February 10th
+    # are empty, the 8 before them hold January 29th to 31st (3), the 16 before those the rest.
+    bars = [
+        b async for b in provider.get_historical_data(
+            "BINANCE:ETH-USDT", "1d", utc(2024, 1, 1), utc(2024, 2, 10), 4
+        )
+    ]  # fmt: skip
+    assert [b.timestamp for b in bars] == [utc(2024, 1, d) for d in (28, 29, 30, 31)]
+    klines = "GET /api/v3/klines?interval=1d&limit=1000&symbol=ETHUSDT&startTime="
+    assert provider.clients["binance"].session.calls[1:] == [
+        klines + str(ms(utc(2024, 2, 6))),  # [Feb 6, Feb 10): nothing
+        klines + str(ms(utc(2024, 1, 29))),  # [Jan 29, Feb 6): Jan 29 to 31, then
+        klines + str(ms(utc(2024, 1, 31)) + 1),  # the page after them: nothing
+        klines + str(ms(utc(2024, 1, 13))),  # [Jan 13, Jan 29): 16 days, enough
+    ]
+
+
 async def test_listed_market_without_candles_is_empty(stub: pb_grpc.DataProviderAsyncStub) -> None:
     assert await rows(stub, "BINANCE:ETH-USDT", "1h", utc(2024, 1, 1), utc(2024, 1, 2)) == []
 
