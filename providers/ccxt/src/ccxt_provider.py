@@ -163,10 +163,10 @@ class CcxtProvider(Provider):
             )
         return client
 
-    def _market(self, client: Any, name: MarketName) -> str:
-        """The exchange's unified spot symbol for `name` (markets loaded once, under a lock)."""
-        with self._locks[name.exchange]:
-            markets = client.load_markets()
+    @staticmethod
+    def _market(client: Any, name: MarketName) -> str:
+        """The exchange's unified spot symbol for `name` (ccxt loads the markets once)."""
+        markets = client.load_markets()
         market = markets.get(name.market)
         if market is None:
             wanted = name.market.upper()
@@ -181,15 +181,18 @@ class CcxtProvider(Provider):
         """One fetch_ohlcv call: (candles sorted by time, page size)."""
         name = parse_symbol(symbol)
         client = self._client(name, interval)
-        try:
-            market = self._market(client, name)
-            page = self.page_size(client)
-            timeframe = timeframe_of(interval)
-            with self._locks[name.exchange]:  # one request at a time: ccxt's throttle is serial
-                rows = client.fetch_ohlcv(market, timeframe, since=since, limit=limit or page)
-        except Exception as exc:
-            headers = getattr(client, "last_response_headers", None)
-            raise map_error(exc, name.exchange, name.market, headers) from exc
+        page = self.page_size(client)
+        # One request at a time per exchange (ccxt's throttle is serial); the failed response's
+        # headers (Retry-After) are read before another request replaces them.
+        with self._locks[name.exchange]:
+            try:
+                market = self._market(client, name)
+                rows = client.fetch_ohlcv(
+                    market, timeframe_of(interval), since=since, limit=limit or page
+                )
+            except Exception as exc:
+                headers = getattr(client, "last_response_headers", None)
+                raise map_error(exc, name.exchange, name.market, headers) from exc
         return sorted(rows or [], key=lambda r: int(r[0])), page
 
     @staticmethod
