@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "TimeBase needs Python >= 3.11 (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,yahoo,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[server,yahoo,ccxt,dev]'
 	@touch $@
 
 run: $(STAMP) ## Start TimeBase in the foreground (embedded PostgreSQL unless TIMEBASE_DATABASE_URL is set)

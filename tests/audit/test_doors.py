@@ -27,7 +27,7 @@ from timebase.v1 import bars_pb2_grpc as v1_grpc
 pytestmark = pytest.mark.asyncio
 
 #: The bundled providers, discovered but not started: configured, not running.
-BUNDLED = ("local-files", "synthetic", "yahoo-finance")
+BUNDLED = ("ccxt", "local-files", "synthetic", "yahoo-finance")
 
 
 @pytest.fixture
