@@ -113,6 +113,14 @@ PARAMETERS: dict[str, Any] = {
         "description": "Provider slug (a running add-on, or the name of imported bars).",
         "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
     },
+    "StaticName": {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "A file of the web page by name (app.js, app.css, "
+        "lightweight-charts.standalone.production.js, VENDORED.md, …).",
+        "schema": {"type": "string"},
+    },
     "Interval": {
         "name": "interval",
         "in": "query",
