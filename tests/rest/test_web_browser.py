@@ -2,8 +2,8 @@
 Selenium): it loads, draws the bars the REST API serves, shows errors and warnings, follows the
 WebSocket, and logs nothing to the console.
 
-One browser and one real server for the module: a REST door on port 0 over SDK providers (alpha,
-then beta; a scripted real-time provider) and a real PostgreSQL, in a thread of its own (Selenium
+One browser and one real server for the module: a REST door on port 0 over SDK providers (a
+recording one, alpha, then the synthetic provider; a scripted real-time one) and a real PostgreSQL, in a thread of its own (Selenium
 blocks). `TIMEBASE_WEB_SCREENSHOT=docs/images/web-page.png` saves the chart test's page there.
 """
 
@@ -24,8 +24,10 @@ import pytest
 from tests.conftest import create_database, drop_database
 from tests.gateway.realtime.conftest import ScriptedProvider, provider_server, target
 from tests.gateway.support import RecordingProvider
+from tests.providers.synthetic.conftest import PROVIDER_DIR, load_module
 from timebase.core.config import RoutingConfig
 from timebase.gateway.realtime import Backoff, RealtimeHub
+from timebase.sdk import load_manifest
 from timebase.sdk.errors import ProviderUnavailable
 from timebase.store import Store
 
@@ -44,7 +46,8 @@ class ServerThread:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.alpha = RecordingProvider("alpha", ["1m", "1h", "1d"], base=100)
-        self.beta = RecordingProvider("beta", ["1m", "1h", "1d"], base=500)
+        manifest = load_manifest(PROVIDER_DIR / "config.yaml")
+        self.synthetic = load_module().SyntheticProvider(manifest, manifest.load_options({}))
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.rest: Rest | None = None
@@ -85,7 +88,9 @@ class ServerThread:
     async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        routing = RoutingConfig(priorities={"alpha": 1, "beta": 2}, backoff_seconds=0.01, retries=1)
+        routing = RoutingConfig(
+            priorities={"alpha": 1, "synthetic": 2}, backoff_seconds=0.01, retries=1
+        )
         async with provider_server("live") as (live, live_server):
 
             def hub(store: Store) -> RealtimeHub:
@@ -97,7 +102,7 @@ class ServerThread:
                 )
 
             async with running_rest(
-                self.database_url, self.alpha, self.beta, realtime=hub, routing=routing
+                self.database_url, self.alpha, self.synthetic, realtime=hub, routing=routing
             ) as rest:
                 self.rest, self.live = rest, live
                 self.ready.set()
@@ -207,7 +212,7 @@ def test_the_page_loads_and_shows_the_providers(server: ServerThread, page: Any)
     status, body = rest_get(server, "/api/providers")
     assert status == 200
     expected = [p["slug"] for p in body["data"]["providers"]]
-    assert {"alpha", "beta"} <= set(expected)  # and "live" once it has streamed bars
+    assert {"alpha", "synthetic"} <= set(expected)  # and "live" once it has streamed bars
     assert [p["slug"] for p in state(page)["providers"]] == expected
     rows = page.find_elements(By.CSS_SELECTOR, "#providers tr")
     assert [r.text.split(" ")[1] for r in rows] == [f"({slug})" for slug in expected]
@@ -235,13 +240,14 @@ def test_the_chart_draws_every_bar_of_a_range(server: ServerThread, page: Any) -
     assert page.find_element(By.ID, "status").text.startswith("31 1d bars of SYN:ACME from alpha")
 
     # One provider's bars: the provider-aware route.
-    got = load_chart(page, "syn:acme", "1h", "2024-01-02", "2024-01-02", provider="beta")
+    got = load_chart(page, "syn:acme", "1h", "2024-01-02", "2024-01-02", provider="synthetic")
     status, body = rest_get(
-        server, "/api/providers/beta/data/SYN:ACME?interval=1h&start=2024-01-02&end=2024-01-02"
+        server,
+        "/api/providers/synthetic/data/SYN:ACME?interval=1h&start=2024-01-02&end=2024-01-02",
     )
     assert status == 200
     assert got["candles"] == body["data"]["count"] == 24
-    assert got["provider"] == "beta"
+    assert got["provider"] == "synthetic"
     assert console_errors(page) == []
 
     # Discovery: which providers serve it, and why (as the REST API answers).
@@ -254,7 +260,7 @@ def test_the_chart_draws_every_bar_of_a_range(server: ServerThread, page: Any) -
     assert body["data"]["candidates"][0]["reasons"][0] in rows[0].text
 
     if path := os.environ.get("TIMEBASE_WEB_SCREENSHOT"):
-        load_chart(page, "SYN:ACME", "1d", "2024-01-01", "2024-06-30")
+        load_chart(page, "SYN:ACME", "1d", "2024-01-01", "2024-06-30", provider="synthetic")
         page.find_element(By.ID, "discover").click()
         wait_for(page, "return window.timebase.state.discovery.interval === '1d'")
         page.save_screenshot(path)
@@ -294,7 +300,7 @@ def test_warnings_are_shown(server: ServerThread, page: Any) -> None:
         server.call(setattr, server.alpha, "fail", None)
     assert got["error"] is None
     assert got["candles"] == 10
-    assert got["provider"] == "beta"
+    assert got["provider"] == "synthetic"
     codes = [w["code"] for w in got["warnings"]]
     assert "PROVIDER_FALLBACK" in codes
     items = page.find_elements(By.CSS_SELECTOR, "#warnings li")

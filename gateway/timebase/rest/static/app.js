@@ -187,7 +187,9 @@
         ),
       ),
     );
-    $("discovery-excluded").replaceChildren(...d.excluded.map((e) => row(cell(e.slug), cell(e.reason))));
+    $("discovery-excluded").replaceChildren(
+      ...(d.excluded.length ? d.excluded.map((e) => row(cell(e.slug), cell(e.reason))) : [row(cell("none"), cell(""))]),
+    );
     $("discovery").hidden = false;
   }
 
