@@ -335,3 +335,39 @@ def test_live_bars_arrive_over_the_websocket(server: ServerThread, page: Any) ->
     assert got["live"]["lastBar"]["provider"] == "live"
     page.find_element(By.ID, "live").click()  # off again
     assert console_errors(page) == []
+
+
+def test_the_api_key_is_kept_for_the_browser_session(server: ServerThread, page: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    stored = "return sessionStorage.getItem('timebase.apiKey')"
+    try:
+        page.find_element(By.ID, "api-key").send_keys("tb_test_key_123")
+        page.find_element(By.ID, "key-save").click()
+        assert page.execute_script(stored) == "tb_test_key_123"
+        assert page.find_element(By.ID, "api-key").get_attribute("value") == ""
+        assert "tb_tes…" in page.find_element(By.ID, "key-status").text
+        # Entered once: a reload keeps it (and never shows it).
+        page.refresh()
+        wait_for(page, "return window.timebase && window.timebase.state.ready")
+        assert page.execute_script(stored) == "tb_test_key_123"
+        assert "tb_tes…" in page.find_element(By.ID, "key-status").text
+        # With a key, the stream sends it first ({"type": "auth"}); a server without
+        # authentication takes it for a bad control, which the page ignores.
+        page.find_element(By.ID, "live").click()
+        got = load_chart(page, "SYN:KEY", "1d", "2024-01-01", "2024-01-05")
+        assert got["candles"] == 5
+        wait_for(page, "return window.timebase.state.live.subscribed !== null")
+        live = server.live
+        assert live is not None
+        for _ in range(100):
+            if ("SYN:KEY", "1d") in live.subscribed():
+                break
+            threading.Event().wait(0.05)
+        assert ("SYN:KEY", "1d") in live.subscribed()
+        assert state(page)["error"] is None
+        page.find_element(By.ID, "key-forget").click()
+        assert page.execute_script(stored) is None
+        assert console_errors(page) == []
+    finally:
+        page.execute_script("sessionStorage.clear()")
