@@ -24,7 +24,7 @@ from timebase.core.config import RestConfig
 from timebase.core.tls import ServerTls
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
-from timebase.rest import guard, middleware
+from timebase.rest import guard, middleware, page
 from timebase.rest.docs_page import render as render_docs
 from timebase.rest.envelope import dumps
 from timebase.rest.keys import API, CONFIG, DOCS_BODY, LIMITER, METRICS, SPEC_BODY, STREAMS
@@ -65,6 +65,7 @@ def build_app(
     app[DOCS_BODY] = render_docs(spec).encode()
     for table in ROUTES:
         app.add_routes(table)
+    app.add_routes(page.routes)
     app.cleanup_ctx.append(_streams)
     app.on_shutdown.append(_close_streams)
     return app

@@ -124,6 +124,14 @@ PARAMETERS: dict[str, Any] = {
         "schema": {"type": "string", "pattern": f"^{SLUG_PATTERN}$"},
         "examples": {"synthetic": {"value": "synthetic"}},
     },
+    "StaticName": {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "A file of the web page by name (app.js, app.css, "
+        "lightweight-charts.standalone.production.js, VENDORED.md, …).",
+        "schema": {"type": "string"},
+    },
     "Interval": {
         "name": "interval",
         "in": "query",

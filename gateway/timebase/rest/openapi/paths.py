@@ -270,6 +270,41 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
+        "/": {
+            "get": {
+                "operationId": "getWebPage",
+                "summary": "The web page: providers, symbol discovery, a candlestick chart with "
+                "live updates (docs/web.md)",
+                "tags": ["service"],
+                "responses": {
+                    "200": {
+                        "description": "HTML (its script and style under /static/)",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    **errors(400),
+                },
+            }
+        },
+        "/static/{name}": {
+            "get": {
+                "operationId": "getStaticFile",
+                "summary": "A file of the web page (script, style, the vendored chart library "
+                "and its licence)",
+                "tags": ["service"],
+                "parameters": [{"$ref": "#/components/parameters/StaticName"}],
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "text/javascript": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                            "text/plain": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **errors(400, 404),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "operationId": "getMetrics",
