@@ -115,14 +115,16 @@ def within_documented_rules(case: schemathesis.Case[Any]) -> None:
     has no cross-parameter constraints): `start` or `limit` is required, `end` is after `start`;
     and keep it modest (see WINDOW_BARS). Values a negative case made invalid are left as they are.
     """
-    if not case.path.endswith("/data/{symbol}"):
+    if not case.path.endswith(("/data/{symbol}", "/data/{symbol}/events")):
         return
     if case.query is None:
         case.query = {}
     query: dict[str, Any] = case.query
-    if "start" not in query and "limit" not in query:
+    if "start" not in query and "limit" not in query and case.path.endswith("/{symbol}"):
         query["limit"] = 5
     limit = query.get("limit")
+    if isinstance(limit, str) and limit.isdigit():  # the coverage phase sends query strings
+        limit = int(limit)
     if isinstance(limit, int) and 1 <= limit <= MAX_BARS_PER_REQUEST:
         query["limit"] = min(limit, MAX_LIMIT)
     try:

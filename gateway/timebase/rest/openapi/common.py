@@ -170,6 +170,16 @@ PARAMETERS: dict[str, Any] = {
         "schema": TIME_SCHEMA,
         "examples": {"date": {"value": "2024-01-02"}, "instant": {"value": "2024-01-02T14:30Z"}},
     },
+    "EventsStart": {
+        "name": "start",
+        "in": "query",
+        "required": True,
+        "description": "Start of the range, inclusive: ISO 8601 date (00:00 UTC) or datetime "
+        "(with an offset, or UTC when it has none). Dates from 1900-01-01 to 2200-01-01 are "
+        "accepted; anything else is a 400 INVALID_TIME_RANGE.",
+        "schema": TIME_SCHEMA,
+        "examples": {"date": {"value": "2024-01-02"}, "instant": {"value": "2024-01-02T14:30Z"}},
+    },
     "End": {
         "name": "end",
         "in": "query",

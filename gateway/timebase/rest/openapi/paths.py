@@ -64,7 +64,7 @@ def paths() -> dict[str, Any]:
                     {"$ref": "#/components/parameters/RequestId"},
                     {"$ref": "#/components/parameters/Symbol"},
                     {"$ref": "#/components/parameters/EventsInterval"},
-                    {"$ref": "#/components/parameters/Start"},
+                    {"$ref": "#/components/parameters/EventsStart"},
                     {"$ref": "#/components/parameters/End"},
                     {"$ref": "#/components/parameters/ProviderOptional"},
                 ],
