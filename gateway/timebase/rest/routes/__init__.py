@@ -2,12 +2,14 @@
 
 from aiohttp import web
 
-from timebase.rest.routes import audit, bars, providers, service, stream
+from timebase.rest.routes import audit, bars, probes, providers, service, stream, summary
 
 #: Every route table of the REST door.
 ROUTES: tuple[web.RouteTableDef, ...] = (
     audit.routes,
     bars.routes,
+    summary.routes,
+    probes.routes,
     providers.routes,
     service.routes,
     stream.routes,
