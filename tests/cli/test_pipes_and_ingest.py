@@ -20,7 +20,8 @@ def test_a_closed_pipe_ends_the_cli_quietly(served: Served) -> None:  # noqa: F8
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     first = proc.stdout.readline()
     proc.stdout.close()
     stderr = proc.stderr.read()
