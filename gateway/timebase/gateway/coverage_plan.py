@@ -144,7 +144,7 @@ def windows(
 
 def lookback_error(interval: str, manifest: Manifest, now: datetime) -> str:
     """Why a provider is left out of a range older than its lookback window (its window)."""
-    days = manifest.lookback_days(interval)
+    days = manifest.lookback_days(interval) or 0  # set: only called for a range too old
     since = (now - timedelta(days=days)).date().isoformat()
     return f"serves {interval} bars only for the last {days} days (from {since})"
 
