@@ -116,6 +116,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except TimeBaseError as exc:
         _error(exc.message)
         return EXIT_USAGE if exc.code.startswith("INVALID_") else EXIT_ERROR
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): `timebase.cli.main` ends quietly
     except OSError as exc:
         _error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return EXIT_ERROR

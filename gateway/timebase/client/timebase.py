@@ -285,8 +285,14 @@ class TimeBase:
         """Write bars (a pyarrow Table, a pandas or polars DataFrame) as `provider`'s `interval`
         bars: validated whole (nothing written on error), upserted; return the rows inserted or
         changed (0 when everything was already stored). Naive timestamps are taken as UTC.
-        A configured provider's name is refused unless an admin sets `override_provider`."""
+        A configured provider's name is refused unless an admin sets `override_provider`.
+        The names given win: `provider` and `interval` columns in `data` (a frame read with
+        `history()` has them) are dropped before sending, so bars read from one provider can
+        be stored under another name."""
         table = _to_table(data)
+        named = [c for c in ("provider", "interval") if c in table.column_names]
+        if named:
+            table = table.drop_columns(named)
         options: dict[str, Any] = {"provider": provider, "interval": interval}
         if override_provider:
             options["override_provider"] = True

@@ -145,6 +145,13 @@ def windows(
     return out, too_old
 
 
+def lookback_error(interval: str, manifest: Manifest, now: datetime) -> str:
+    """Why a provider is left out of a range older than its lookback window (its window)."""
+    days = manifest.lookback_days(interval) or 0  # set: only called for a range too old
+    since = (now - timedelta(days=days)).date().isoformat()
+    return f"serves {interval} bars only for the last {days} days (from {since})"
+
+
 def settled_end(interval: Interval, now: datetime) -> datetime:
     """Bars starting before this are complete; the bar in progress starts at or after it.
 

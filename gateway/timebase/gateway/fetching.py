@@ -26,7 +26,13 @@ from timebase.gateway.bar_columns import concat
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.circuit_breaker import CircuitBreaker
-from timebase.gateway.coverage_plan import Segment, open_end, settled_end, windows
+from timebase.gateway.coverage_plan import (
+    Segment,
+    lookback_error,
+    open_end,
+    settled_end,
+    windows,
+)
 from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.provider_client import (
     FetchResult,
@@ -58,6 +64,8 @@ class Fill:
     kinds: dict[str, ErrorKind] = field(default_factory=dict)
     retry_after: float | None = None
     warnings: list[BarWarning] = field(default_factory=list)
+    #: Providers left out only because the range is older than their lookback window.
+    out_of_window: set[str] = field(default_factory=set)
 
 
 class Fetcher:
@@ -186,7 +194,12 @@ class Fetcher:
                 )
             )
         if not parts:  # too old (missing), or before the provider's earliest data (none exist)
-            return start if too_old is not None else end
+            if too_old is None:
+                return end
+            if slug not in fill.errors:
+                fill.errors[slug] = lookback_error(request.interval.value, manifest, now)
+                fill.out_of_window.add(slug)
+            return start
         cursor = parts[0].start
         client = await self.clients.get(slug, candidate.address)
         for window in parts:

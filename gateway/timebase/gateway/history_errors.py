@@ -45,6 +45,13 @@ def no_bars_error(request: BarRequest, fill: Fill, excluded: Mapping[str, Exclus
             retry_after=fill.retry_after,
             errors=dict(fill.errors),
         )
+    if fill.errors and set(fill.errors) <= fill.out_of_window and not remembered:
+        # Only lookback windows left the providers out: each is named with its window.
+        return ProviderUnavailable(
+            f"no provider can serve {what} in this range ({listing})",
+            symbol=request.symbol,
+            excluded={**fill.errors, **{slug: e.message for slug, e in excluded.items()}},
+        )
     if not fill.errors and not request.provider:
         if excluded and all(e.reason.about_symbol for e in excluded.values()):
             return SymbolNotFound(

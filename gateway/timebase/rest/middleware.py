@@ -34,7 +34,11 @@ _log = logging.getLogger("timebase.rest")
 
 _REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 #: Paths not counted against the client's rate limit.
-UNLIMITED = frozenset({"/api/health", "/openapi.json", "/docs", "/metrics"})
+UNLIMITED = frozenset(
+    {"/api/health", "/openapi.json", "/docs", "/metrics"}
+    # The probes (`timebase.rest.routes.probes`).
+    | {"/api/health/live", "/api/health/ready", "/health", "/health/live", "/health/ready"}
+)
 _DECISION_KEY = web.RequestKey("timebase_rate_limit", Decision)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

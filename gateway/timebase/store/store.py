@@ -33,6 +33,7 @@ from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
 from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange, SkipReport
+from timebase.store.summary import SeriesSummary, symbol_summary
 from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
@@ -248,6 +249,12 @@ class Store:
         """Every stored series with its row count and first/last bar start."""
         return await self.pool.run(
             functools.partial(bars.list_datasets, symbol=symbol), doing="listing datasets"
+        )
+
+    async def summary(self, symbol: str) -> list[SeriesSummary]:
+        """What is stored for `symbol`: each series' count, first/last bar and fetched ranges."""
+        return await self.pool.run(
+            functools.partial(symbol_summary, symbol=symbol), doing="summarizing a symbol"
         )
 
     async def latest(

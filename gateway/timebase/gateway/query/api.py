@@ -6,6 +6,7 @@
     planned = await api.plan_bars(requests)              # Flight: plans to stream from the store
     await api.providers(); await api.provider("yahoo-finance")
     await api.symbol_providers("AAPL", Interval.D1)
+    await api.summary("AAPL")                            # what is stored, per series
     await api.health()
     await api.install_provider("tiny", caller=caller); await api.remove_provider("tiny", caller=caller)
     await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
@@ -49,6 +50,7 @@ from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
 from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
+from timebase.gateway.query.summary import SymbolSummary, symbol_summary
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 
@@ -162,6 +164,10 @@ class QueryApi:
     async def datasets(self, symbol: str | None = None) -> list[StoredDataset]:
         """Every stored series (of `symbol`) and the plan that reads it."""
         return await _bars.stored_datasets(self.store, symbol)
+
+    async def summary(self, symbol: str) -> SymbolSummary:
+        """What is stored for `symbol`, per interval and provider (`query.summary`)."""
+        return await symbol_summary(self.store, symbol)
 
     async def ingest(
         self, table: pa.Table, *, caller: Caller, override_provider: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.errors import ERROR_CODES
+from timebase.rest.openapi import routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
@@ -41,9 +42,9 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": paths(),
+        "paths": {**paths(), **routes_extra.paths()},
         "components": {
-            "schemas": schemas(),
+            "schemas": {**schemas(), **routes_extra.schemas()},
             "parameters": {**PARAMETERS, **AUDIT_PARAMETERS},
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),

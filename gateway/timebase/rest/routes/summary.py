@@ -1,0 +1,44 @@
+"""`GET /api/data/{symbol}/summary`: what is stored for a symbol, per interval and provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from timebase.gateway.query.summary import SymbolSummary
+from timebase.rest.keys import API
+from timebase.rest.params import only
+from timebase.rest.responses import ok
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/data/{symbol}/summary", allow_head=False)
+async def summary(request: web.Request) -> web.Response:
+    only(request.query, frozenset())
+    answer = await request.app[API].summary(request.match_info["symbol"])
+    return ok(request, render(answer))
+
+
+def render(answer: SymbolSummary) -> dict[str, Any]:
+    """The summary as JSON (camelCase; times ISO 8601 UTC)."""
+    return {
+        "symbol": answer.symbol,
+        "totalBars": answer.total_bars,
+        "earliest": answer.earliest,
+        "latest": answer.latest,
+        "providers": list(answer.providers),
+        "intervals": list(answer.intervals),
+        "series": [
+            {
+                "interval": s.interval,
+                "provider": s.provider,
+                "count": s.count,
+                "earliest": s.earliest,
+                "latest": s.latest,
+                "covered": [{"start": r.start, "end": r.end} for r in s.covered],
+            }
+            for s in answer.series
+        ],
+    }
