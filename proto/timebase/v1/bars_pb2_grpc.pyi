@@ -67,6 +67,13 @@ class GatewayServiceStub:
     Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
     admin scope; INVALID_ARGUMENT for a bad filter or cursor.
     """
+    SearchSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.SearchSymbolsRequest, _bars_pb2.SearchSymbolsResponse]
+    """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+    stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+    best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+    """
+    RefreshSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]
+    """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -101,6 +108,13 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
     admin scope; INVALID_ARGUMENT for a bad filter or cursor.
     """
+    SearchSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.SearchSymbolsRequest, _bars_pb2.SearchSymbolsResponse]  # type: ignore[assignment]
+    """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+    stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+    best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+    """
+    RefreshSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]  # type: ignore[assignment]
+    """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -174,5 +188,24 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         Every write and admin action is a row, refused ones included. PERMISSION_DENIED without the
         admin scope; INVALID_ARGUMENT for a bad filter or cursor.
         """
+
+    @_abc_1.abstractmethod
+    def SearchSymbols(
+        self,
+        request: _bars_pb2.SearchSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.SearchSymbolsResponse, _abc.Awaitable[_bars_pb2.SearchSymbolsResponse]]:
+        """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+        stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+        best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshSymbols(
+        self,
+        request: _bars_pb2.RefreshSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.RefreshSymbolsResponse, _abc.Awaitable[_bars_pb2.RefreshSymbolsResponse]]:
+        """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
