@@ -137,19 +137,15 @@ def _like(text: str) -> str:
 
 def search(conn: Connection, query: SymbolSearch) -> SymbolPage:
     """One page of the symbols matching `query`: the exact symbol first, then symbols starting
-    with the query, then the rest (symbol or name containing it), alphabetical within each."""
+    with the query, then the rest (symbol or name containing it), alphabetical within each.
+    Filters apply to the symbol across providers: its type is the first non-empty one its
+    providers give, `provider` keeps symbols that provider lists or has stored."""
     q = query.query.strip().upper()
     pattern = _like(q)
     with conn.cursor() as cur:
         cur.execute(
             """
-            WITH m AS (
-                SELECT * FROM symbols
-                WHERE ($1 = '' OR provider = $1)
-                  AND ($2 = '' OR type = lower($2))
-                  AND ($3 = '' OR symbol LIKE '%' || $4 || '%'
-                       OR upper(name) LIKE '%' || $4 || '%')
-            ), g AS (
+            WITH g AS (
                 SELECT symbol,
                        (array_agg(name ORDER BY name = '', provider))[1] AS name,
                        (array_agg(type ORDER BY type = '', provider))[1] AS type,
@@ -157,10 +153,14 @@ def search(conn: Connection, query: SymbolSearch) -> SymbolPage:
                        string_agg(array_to_string(intervals, ','), ',') AS intervals,
                        CASE WHEN symbol = $3 THEN 0 WHEN symbol LIKE $4 || '%' THEN 1 ELSE 2 END
                            AS rank
-                FROM m GROUP BY symbol
+                FROM symbols GROUP BY symbol
+                HAVING ($1 = '' OR bool_or(provider = $1))
+                   AND ($3 = '' OR symbol LIKE '%' || $4 || '%'
+                        OR bool_or(upper(name) LIKE '%' || $4 || '%'))
             )
             SELECT symbol, name, type, providers, coalesce(intervals, ''), count(*) OVER ()
-            FROM g ORDER BY rank, symbol
+            FROM g WHERE ($2 = '' OR type = lower($2))
+            ORDER BY rank, symbol
             LIMIT $5 OFFSET $6
             """,
             parameters=(query.provider, query.type, q, pattern, query.limit, query.offset),
