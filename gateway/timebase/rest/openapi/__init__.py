@@ -14,6 +14,7 @@ from timebase.rest.errors import ERROR_CODES
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
+from timebase.rest.openapi.symbols import SYMBOL_PARAMETERS, symbol_paths, symbol_schemas
 
 
 def build_spec(version: str) -> dict[str, Any]:
@@ -38,13 +39,14 @@ def build_spec(version: str) -> dict[str, Any]:
                 "name": "admin",
                 "description": "Providers installed and removed at run time; the audit log",
             },
+            {"name": "symbols", "description": "The symbol catalogue: search and refresh"},
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": paths(),
+        "paths": {**paths(), **symbol_paths()},
         "components": {
-            "schemas": schemas(),
-            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS},
+            "schemas": {**schemas(), **symbol_schemas()},
+            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),
     }
