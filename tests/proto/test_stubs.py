@@ -116,6 +116,7 @@ def test_symbol_messages_match_the_original_timebase() -> None:
     assert info["intervals"][2] == T.LABEL_REPEATED
     assert info["metadata"][1] == T.TYPE_MESSAGE  # map<string, string>
     entry = provider_pb2.SymbolInfo.DESCRIPTOR.fields_by_name["metadata"].message_type
+    assert entry is not None
     assert entry.GetOptions().map_entry
     assert [f.type for f in entry.fields] == [T.TYPE_STRING, T.TYPE_STRING]
     assert {k: v[:2] for k, v in _fields(provider_pb2.SymbolList).items()} == {
