@@ -13,8 +13,12 @@ from google.protobuf import empty_pb2
 
 from tests.gateway.support import DAY, T0, Gateway, RecordingProvider, request, running_gateway
 from tests.support.eventually import eventually
+from timebase.audit import AuditFilter
+from timebase.auth import Caller, Scope
 from timebase.gateway.catalogue import SymbolCatalogue
+from timebase.gateway.query import QueryApi
 from timebase.sdk import SymbolInfo
+from timebase.sdk.errors import PermissionDenied
 from timebase.store.symbols import SymbolSearch
 from timebase.v1 import bars_pb2 as v1
 
@@ -178,3 +182,22 @@ async def test_the_catalogue_asks_each_provider_when_it_becomes_ready(database_u
             assert [s.symbol for s in page.symbols] == ["ACME", "ACMX", "BOTH", "COINACME"]
         finally:
             await catalogue.stop()
+
+
+async def test_refresh_needs_the_write_scope_and_is_audited(database_url: str) -> None:
+    async with running_gateway(database_url, *providers()) as gw:
+        api = QueryApi(gw.history)
+        reader = Caller(Scope.READ, "rest", "127.0.0.1", "viewer", "tb_view")
+        with pytest.raises(PermissionDenied) as info:
+            await api.refresh_symbols(caller=reader)
+        assert info.value.message == (
+            "refreshing the symbol catalogue needs the 'write' scope; key 'viewer' has 'read'"
+        )
+        assert (await api.search_symbols(SymbolSearch())).total == 0  # nothing was asked
+        writer = Caller(Scope.WRITE, "rest", "127.0.0.1", "writer", "tb_writ")
+        assert await api.refresh_symbols("alpha", caller=writer) == {"alpha": 3}
+        page = await api.audit.page(AuditFilter(action="refresh_symbols"))
+        assert [(r.key_name, r.provider, r.outcome, r.rows) for r in page.records] == [
+            ("writer", "alpha", "ok", 3),
+            ("viewer", None, "PERMISSION_DENIED", None),
+        ]
