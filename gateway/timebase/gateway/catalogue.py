@@ -32,6 +32,8 @@ _log = logging.getLogger(__name__)
 
 #: How often the watcher looks for providers that became ready (seconds).
 WATCH_SECONDS = 1.0
+#: A provider whose GetSymbols failed is asked again after this many seconds.
+RETRY_SECONDS = 60.0
 #: Most symbols the gateway's own GetSymbols answers (a 4 MiB message holds about this many).
 MAX_FEDERATED = 50_000
 MAX_PAGE = 1000
@@ -85,6 +87,8 @@ class SymbolCatalogue:
         self.rpc_timeout = rpc_timeout
         #: slug -> the address its catalogue was last asked at.
         self._asked: dict[str, str] = {}
+        #: slug -> when to ask again after a failed GetSymbols (monotonic seconds).
+        self._retry_at: dict[str, float] = {}
         self._last_full = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -110,8 +114,12 @@ class SymbolCatalogue:
                     self._last_full = time.monotonic()
                     await self.refresh()
                 else:
+                    now = time.monotonic()
                     for view in self._ready():
-                        if self._asked.get(view.slug) != view.address:
+                        retry = self._retry_at.get(view.slug)
+                        if self._asked.get(view.slug) != view.address or (
+                            retry is not None and now >= retry
+                        ):
                             await self._refresh_one(view)
             except asyncio.CancelledError:
                 raise
@@ -131,7 +139,9 @@ class SymbolCatalogue:
             listed = await client.symbols(self.rpc_timeout)
         except ProviderCallError as exc:
             _log.warning("GetSymbols of %s failed: %s", view.slug, exc.describe())
+            self._retry_at[view.slug] = time.monotonic() + RETRY_SECONDS
             return None
+        self._retry_at.pop(view.slug, None)
         if listed is None:
             return None
         async with self._lock:

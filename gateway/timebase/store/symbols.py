@@ -119,16 +119,23 @@ def replace_listed(conn: Connection, provider: str, entries: Iterable[CatalogEnt
 
 
 def note_stored(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    """Bars of these (symbol, provider) pairs were stored: they belong to the catalogue."""
-    for symbol, provider in sorted(set(pairs)):
-        with conn.cursor() as cur:
+    """Bars of these (symbol, provider) pairs were stored: they belong to the catalogue. Rows
+    already marked are left alone (no row lock on the write path)."""
+    with conn.cursor() as cur:
+        for symbol, provider in sorted(set(pairs)):
             cur.execute(
                 """
-                INSERT INTO symbols AS s (symbol, provider, stored) VALUES ($1, $2, true)
-                ON CONFLICT (symbol, provider) DO UPDATE SET stored = true WHERE NOT s.stored
+                INSERT INTO symbols (symbol, provider, stored) VALUES ($1, $2, true)
+                ON CONFLICT (symbol, provider) DO NOTHING
                 """,
                 parameters=(symbol, provider),
             )
+            if cur.rowcount == 0:  # listed before: mark it stored (once)
+                cur.execute(
+                    "UPDATE symbols SET stored = true "
+                    "WHERE symbol = $1 AND provider = $2 AND NOT stored",
+                    parameters=(symbol, provider),
+                )
 
 
 def _like(text: str) -> str:
