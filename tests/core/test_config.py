@@ -194,6 +194,11 @@ def test_providers_defaults_and_environment(
         ),
         ("providers:\n  enabled: [Bad Slug]\n", "providers.enabled: expected a provider slug"),
         (
+            "providers:\n  disabled: [symbols]\n",
+            "providers.disabled: 'symbols' is a reserved word (it names a route), not a provider",
+        ),
+        ("symbols:\n  refresh_interval_seconds: -1\n", "symbols.refresh_interval_seconds:"),
+        (
             "providers:\n  probe_interval_seconds: 0\n",
             "providers.probe_interval_seconds: expected a positive number, got 0",
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ def test_seed_wire_numbers_are_unchanged() -> None:
             "timebase.provider.HistoricalDataRequest",
             "timebase.provider.BarChunk",
         ),
+        "GetSymbols": ("google.protobuf.Empty", "timebase.provider.SymbolList"),
     }
 
 
@@ -102,3 +104,54 @@ def test_provider_and_gateway_chunks_are_wire_identical() -> None:
 @pytest.mark.parametrize("message", [provider_pb2.TimeSeriesData, provider_pb2.BarChunk])
 def test_messages_live_in_the_compatibility_package(message: type) -> None:
     assert message.DESCRIPTOR.full_name.startswith("timebase.provider.")  # type: ignore[attr-defined]
+
+
+def test_symbol_messages_match_the_original_timebase() -> None:
+    """GetSymbols as the original TimeBase defines it: same names and field numbers."""
+    T = descriptor_pb2.FieldDescriptorProto
+    info = _fields(provider_pb2.SymbolInfo)
+    assert {k: v[0] for k, v in info.items()} == {
+        "symbol": 1, "name": 2, "type": 3, "intervals": 4, "metadata": 5,
+    }  # fmt: skip
+    assert info["intervals"][2] == T.LABEL_REPEATED
+    assert info["metadata"][1] == T.TYPE_MESSAGE  # map<string, string>
+    entry = provider_pb2.SymbolInfo.DESCRIPTOR.fields_by_name["metadata"].message_type
+    assert entry is not None
+    assert entry.GetOptions().map_entry
+    assert [f.type for f in entry.fields] == [T.TYPE_STRING, T.TYPE_STRING]
+    assert {k: v[:2] for k, v in _fields(provider_pb2.SymbolList).items()} == {
+        "symbols": (1, T.TYPE_MESSAGE)
+    }
+
+
+BUF = PROTO_ROOT.parent / ".tools" / "node_modules" / ".bin" / "buf"
+PREVIOUS = Path(__file__).resolve().parent / "previous"
+
+
+def _buf_breaking(current: Path, previous: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BUF), "breaking", str(current), "--against", str(previous)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not BUF.exists(), reason="buf is not installed (make lint installs it)")
+def test_buf_breaking_against_the_contract_before_get_symbols(tmp_path: Path) -> None:
+    """tests/proto/previous/ is provider.proto before GetSymbols: adding it breaks nothing, and
+    the check does catch a renumbered field."""
+    current = tmp_path / "current" / "timebase" / "provider"
+    current.mkdir(parents=True)
+    source = (PROTO_ROOT / "timebase" / "provider" / "provider.proto").read_text()
+    (current / "provider.proto").write_text(source)
+    clean = _buf_breaking(tmp_path / "current", PREVIOUS)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    (current / "provider.proto").write_text(
+        source.replace("string interval = 8;", "string interval = 11;")
+    )
+    broken = _buf_breaking(tmp_path / "current", PREVIOUS)
+    assert broken.returncode != 0
+    assert "TimeSeriesData" in broken.stdout + broken.stderr

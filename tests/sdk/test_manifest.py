@@ -86,6 +86,7 @@ def test_missing_required_key(tmp_path: Path, key: str) -> None:
         ),
         ({"cost": "cheap"}, "cost: expected 'free' or 'paid', got 'cheap'"),
         ({"slug": "Bad Slug"}, "slug: expected lower-case letters"),
+        ({"slug": "symbols"}, "slug: 'symbols' is a reserved word (it names a route), not a"),
         ({"host_network": "no"}, "host_network: expected a bool, got 'no'"),
         ({"capabilities": ["historical_data"]}, "capabilities: expected a mapping, got a list"),
         ({"schema": {"region": "list()"}}, "schema.region: list(...) needs choices"),

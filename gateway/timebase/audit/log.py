@@ -41,6 +41,7 @@ class AuditAction(enum.StrEnum):
     REMOVE_PROVIDER = "remove_provider"
     KEY_CREATE = "key_create"
     KEY_REVOKE = "key_revoke"
+    REFRESH_SYMBOLS = "refresh_symbols"
 
 
 def outcome_of(error: BaseException | None) -> str:

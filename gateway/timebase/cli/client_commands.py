@@ -64,9 +64,23 @@ def add_commands(commands: Any) -> None:
 
     commands.add_parser("providers", help="list the providers and their state")
 
-    symbols = commands.add_parser("symbols", help="which providers serve a symbol, ranked")
-    symbols.add_argument("symbol", metavar="SYMBOL")
+    symbols = commands.add_parser(
+        "symbols",
+        help="search the symbol catalogue, refresh it, or rank the providers of a symbol",
+        usage="timebase symbols (search QUERY | refresh | SYMBOL) [options]",
+    )
+    symbols.add_argument(
+        "words",
+        nargs="+",
+        metavar="search QUERY | refresh | SYMBOL",
+        help="`search QUERY`: the catalogue's matches; `refresh`: ask the providers again; "
+        "SYMBOL: which providers serve it, ranked",
+    )
     symbols.add_argument("-i", "--interval", default="1d", help="interval to rank for (1d)")
+    symbols.add_argument("--type", default="", help="search: only this type (e.g. equity)")
+    symbols.add_argument("--provider", default="", help="search, refresh: only this provider")
+    symbols.add_argument("--limit", type=int, default=50, help="search: rows per page (50)")
+    symbols.add_argument("--offset", type=int, default=0, help="search: rows to skip (0)")
 
     ingest = commands.add_parser("ingest", help="import bars from a CSV or Parquet file")
     ingest.add_argument("file", type=Path, metavar="FILE")
@@ -211,9 +225,55 @@ def cmd_providers(args: argparse.Namespace, client: TimeBase) -> int:
 
 
 def cmd_symbols(args: argparse.Namespace, client: TimeBase) -> int:
+    words: list[str] = args.words
+    if words[0] == "search":
+        if len(words) != 2:
+            raise UsageError("symbols search: expected one QUERY (quote it if it has spaces)")
+        return _search_symbols(args, client, words[1])
+    if words[0] == "refresh":
+        if len(words) != 1:
+            raise UsageError("symbols refresh: expected no argument (use --provider)")
+        counts = client.refresh_symbols(args.provider or None)
+        if not counts:
+            print("no provider lists symbols")
+        for slug, count in sorted(counts.items()):
+            print(f"{slug}: {count} symbols")
+        return EXIT_OK
+    if len(words) != 1:
+        raise UsageError("symbols: expected `search QUERY`, `refresh` or one SYMBOL")
+    return _symbol_providers(args, client, words[0])
+
+
+def _search_symbols(args: argparse.Namespace, client: TimeBase, query: str) -> int:
+    page = client.search_symbols(
+        query, type=args.type, provider=args.provider, limit=args.limit, offset=args.offset
+    )
+    found = page.get("symbols", [])
+    if not found:
+        print(f"no symbol matches {query!r}")
+        return EXIT_OK
+    header = ("symbol", "name", "type", "providers", "intervals")
+    rows = [
+        (
+            str(s.get("symbol", "")),
+            str(s.get("name", "")),
+            str(s.get("type", "")),
+            ",".join(s.get("providers", [])),
+            ",".join(s.get("intervals", [])),
+        )
+        for s in found
+    ]
+    print_rows(header, rows)
+    total = int(page.get("total", 0))
+    if page.get("next_offset"):
+        print(f"{len(found)} of {total}; next page: --offset {page['next_offset']}")
+    return EXIT_OK
+
+
+def _symbol_providers(args: argparse.Namespace, client: TimeBase, symbol: str) -> int:
     interval = _interval(args.interval)
-    answer = client.symbol_providers(args.symbol, interval)
-    print(f"{answer.get('symbol', args.symbol)} {answer.get('interval', interval)}:")
+    answer = client.symbol_providers(symbol, interval)
+    print(f"{answer.get('symbol', symbol)} {answer.get('interval', interval)}:")
     candidates = answer.get("candidates", [])
     if not candidates:
         print("  no provider can serve it")

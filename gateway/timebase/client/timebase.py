@@ -345,6 +345,37 @@ class TimeBase:
             raise from_grpc(exc, self.grpc_address) from None
         return _as_dict(reply)
 
+    def search_symbols(
+        self,
+        query: str = "",
+        *,
+        type: str = "",
+        provider: str = "",
+        limit: int = 0,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """A page of the symbol catalogue matching `query` (symbol prefix or substring, name):
+        `symbols` (symbol, name, type, providers, intervals), `total`, `next_offset`."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        request = v1.SearchSymbolsRequest(
+            query=query, type=type, provider=provider, limit=limit, offset=offset
+        )
+        try:
+            reply = stub.SearchSymbols(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return _as_dict(reply)
+
+    def refresh_symbols(self, provider: str | None = None) -> dict[str, int]:
+        """Ask every provider (or `provider`) for its symbols now: {slug: symbols stored}."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        request = v1.RefreshSymbolsRequest(provider=provider or "")
+        try:
+            reply = stub.RefreshSymbols(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return dict(reply.symbols)
+
     # -- real-time (gRPC DataProvider.StreamRealTimeData) ------------------------------------
 
     async def stream(

@@ -367,6 +367,16 @@ class GatewayLimits:
 
 
 @dataclass(frozen=True)
+class SymbolsConfig:
+    """The symbol catalogue (`symbols` section): every provider's GetSymbols is asked again
+    every `refresh_interval_seconds` (0: only at start, when a provider (re)starts, and on
+    demand), each call bounded by `refresh_timeout_seconds`."""
+
+    refresh_interval_seconds: int = key(86_400, values.non_negative_int)
+    refresh_timeout_seconds: float = key(30.0, values.positive_float)
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -384,6 +394,7 @@ class Config:
     grpc: GrpcLimits = field(default_factory=GrpcLimits)
     flight: FlightLimits = field(default_factory=FlightLimits)
     gateway: GatewayLimits = field(default_factory=GatewayLimits)
+    symbols: SymbolsConfig = field(default_factory=SymbolsConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

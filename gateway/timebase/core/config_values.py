@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from timebase.sdk.conventions import is_slug, parse_bool
+from timebase.sdk.conventions import RESERVED_SLUGS, is_slug, parse_bool
 
 T = TypeVar("T")
 
@@ -155,6 +155,8 @@ def pg_settings(raw: Any) -> dict[str, str]:
 
 def slug(raw: Any) -> str:
     value = text(raw)
+    if value in RESERVED_SLUGS:
+        raise ValueError(f"{value!r} is a reserved word (it names a route), not a provider slug")
     if not is_slug(value):
         raise ValueError(f"expected a provider slug (a-z, 0-9, '-', '_'), got {raw!r}")
     return value

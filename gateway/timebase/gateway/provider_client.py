@@ -117,6 +117,18 @@ class ProviderClient:
             raise self._error(err, 0) from None
         return reply
 
+    async def symbols(self, rpc_timeout: float = 30.0) -> list[pb.SymbolInfo] | None:
+        """The provider's catalogue (GetSymbols); None when it has none (UNIMPLEMENTED)."""
+        try:
+            reply: pb.SymbolList = await self.stub.GetSymbols(
+                empty_pb2.Empty(), timeout=rpc_timeout
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise self._error(err, 0) from None
+        return list(reply.symbols)
+
     def _request(
         self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
     ) -> pb.HistoricalDataRequest:

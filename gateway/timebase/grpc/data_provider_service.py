@@ -116,6 +116,16 @@ class DataProviderService(pb_grpc.DataProviderServicer):
     async def HealthCheck(self, request: empty_pb2.Empty, context: Context) -> pb.HealthStatus:
         return render.health_status(await self.api.health())
 
+    async def GetSymbols(self, request: empty_pb2.Empty, context: Context) -> pb.SymbolList:
+        """The union of the providers' catalogues; each symbol's providers in
+        metadata["providers"] ("a,b")."""
+        with request_scope(context):
+            try:
+                symbols = await self.api.federated_symbols()
+            except Exception as exc:
+                await abort_with(context, exc, "GetSymbols")
+            return render.symbol_list(symbols)
+
     async def GetHistoricalData(
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.TimeSeriesData]:

@@ -1,5 +1,6 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), GetEvents, ListProviders, GetSymbolProviders,
-InvalidateRange, and the admin RPCs InstallProvider / RemoveProvider (through the supervisor;
+InvalidateRange, SearchSymbols, RefreshSymbols (write), and the admin RPCs InstallProvider /
+RemoveProvider (through the supervisor;
 UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
 the query API and renders the answer (`render`); the core audits writes and admin actions, and
 a write whose request does not parse is audited here as refused."""
@@ -20,6 +21,7 @@ from timebase.gateway.bar_request import (
     check_range,
     check_symbol,
 )
+from timebase.gateway.catalogue import check_search
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
 from timebase.grpc.auth import caller_of
@@ -120,6 +122,31 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             return v1.InvalidateRangeResponse(
                 deleted=done.deleted, providers=done.providers, kept=done.kept
             )
+
+    async def SearchSymbols(
+        self, request: v1.SearchSymbolsRequest, context: Context
+    ) -> v1.SearchSymbolsResponse:
+        with request_scope(context):
+            try:
+                query = check_search(
+                    request.query, request.type, request.provider, request.limit, request.offset
+                )
+                page = await self.api.search_symbols(query)
+            except Exception as exc:
+                await abort_with(context, exc, "SearchSymbols")
+            return render.symbol_page(page, query)
+
+    async def RefreshSymbols(
+        self, request: v1.RefreshSymbolsRequest, context: Context
+    ) -> v1.RefreshSymbolsResponse:
+        with request_scope(context):
+            try:
+                counts = await self.api.refresh_symbols(
+                    request.provider.strip() or None, caller=caller_of(context)
+                )
+            except Exception as exc:
+                await abort_with(context, exc, "RefreshSymbols")
+            return v1.RefreshSymbolsResponse(symbols=counts)
 
     # -- admin ------------------------------------------------------------------------------
 

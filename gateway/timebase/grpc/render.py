@@ -11,6 +11,7 @@ from timebase.audit import AuditPage, AuditRecord
 from timebase.gateway.query import Health, HealthStatus, ProviderInfo, SymbolProviders
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.wire import to_timestamp_pb
+from timebase.store.symbols import CatalogSymbol, SymbolPage, SymbolSearch
 from timebase.v1 import bars_pb2 as v1
 
 _HEALTH = {
@@ -115,3 +116,38 @@ def events(symbol: str, interval: str, table: pa.Table) -> v1.GetEventsResponse:
         event = out.events.add(provider=row["provider"], kind=row["kind"], value=row["value"])
         event.timestamp.CopyFrom(to_timestamp_pb(row["timestamp"]))
     return out
+
+
+def symbol_list(symbols: list[CatalogSymbol]) -> pb.SymbolList:
+    """The gateway's own GetSymbols answer: each symbol's providers in metadata["providers"]."""
+    return pb.SymbolList(
+        symbols=[
+            pb.SymbolInfo(
+                symbol=s.symbol,
+                name=s.name,
+                type=s.type,
+                intervals=list(s.intervals),
+                metadata={"providers": ",".join(s.providers)},
+            )
+            for s in symbols
+        ]
+    )
+
+
+def catalog_symbol(s: CatalogSymbol) -> v1.CatalogSymbol:
+    return v1.CatalogSymbol(
+        symbol=s.symbol,
+        name=s.name,
+        type=s.type,
+        providers=list(s.providers),
+        intervals=list(s.intervals),
+    )
+
+
+def symbol_page(page: SymbolPage, query: SymbolSearch) -> v1.SearchSymbolsResponse:
+    end = query.offset + len(page.symbols)
+    return v1.SearchSymbolsResponse(
+        symbols=[catalog_symbol(s) for s in page.symbols],
+        total=page.total,
+        next_offset=end if end < page.total else 0,
+    )

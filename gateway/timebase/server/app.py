@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from timebase.core.config import Config
 from timebase.core.tls import ServerTls, load_server_tls
 from timebase.flight import FlightServer
+from timebase.gateway.catalogue import SymbolCatalogue
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
@@ -125,7 +126,17 @@ class TimeBaseApp:
         # One registry of request metrics for every door, served by REST at /metrics.
         self.metrics = Metrics(self.history, self.store, self.realtime)
         # One query API for every door: what each door asks the core.
-        self.api = QueryApi(self.history, supervisor=self.supervisor)
+        self.api = QueryApi(
+            self.history,
+            supervisor=self.supervisor,
+            catalogue=SymbolCatalogue(
+                self.history,
+                refresh_interval=self.config.symbols.refresh_interval_seconds,
+                rpc_timeout=self.config.symbols.refresh_timeout_seconds,
+            ),
+        )
+        await self.api.catalogue.start()
+        self._stops.append(("symbol catalogue", self.api.catalogue.stop))
         # TLS on every door or on none (the files were checked when the configuration loaded).
         self.tls = await asyncio.to_thread(load_server_tls, self.config.tls)
         self.grpc.tls = self.flight.tls = self.tls

@@ -24,7 +24,16 @@ import pyarrow as pa
 from timebase.core.config import RetentionConfig
 from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
-from timebase.store import audit, bars, counting, coverage, retention, skipped, thread_reads
+from timebase.store import (
+    audit,
+    bars,
+    counting,
+    coverage,
+    retention,
+    skipped,
+    symbols,
+    thread_reads,
+)
 from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
@@ -34,6 +43,7 @@ from timebase.store.retention import RetentionJob, RetentionResult
 from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange, SkipReport
 from timebase.store.summary import SeriesSummary, symbol_summary
+from timebase.store.symbols import CatalogEntry, SymbolPage, SymbolSearch
 from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
@@ -121,9 +131,14 @@ class Store:
 
     async def upsert(self, table: pa.Table) -> int:
         """Upsert an already validated batch; return rows inserted or changed."""
-        return await self.pool.run(
-            functools.partial(bars.upsert_bars, table=table), doing="writing bars"
-        )
+        pairs = await asyncio.to_thread(_series_pairs, table)
+
+        def write(conn: Connection) -> int:
+            written = bars.upsert_bars(conn, table)
+            symbols.note_stored(conn, pairs)
+            return written
+
+        return await self.pool.run(write, doing="writing bars")
 
     async def write_provider_batch(self, table: pa.Table) -> WriteResult:
         """A provider's batch: invalid rows skipped (logged as a warning), the rest upserted."""
@@ -164,6 +179,8 @@ class Store:
 
         def write(conn: Connection) -> tuple[int, TimeRange | None]:
             written = bars.upsert_bars(conn, cleaned.table)
+            if cleaned.table.num_rows:
+                symbols.note_stored(conn, [(key.symbol, key.provider)])
             skipped.remember(conn, key, start, end, count=count, reasons=reasons)
             if covered_end <= start:
                 return written, None
@@ -208,6 +225,23 @@ class Store:
         """Audit rows matching `query`, newest first."""
         return await self.pool.run(
             functools.partial(audit.select, query=query), doing="reading the audit log"
+        )
+
+    async def replace_listed_symbols(self, provider: str, entries: list[CatalogEntry]) -> int:
+        """`provider`'s catalogue is `entries` now (its GetSymbols answer); return their count."""
+        return await self.pool.run(
+            functools.partial(symbols.replace_listed, provider=provider, entries=entries),
+            doing="storing the symbol catalogue",
+        )
+
+    async def search_symbols(self, query: SymbolSearch) -> SymbolPage:
+        return await self.pool.run(
+            functools.partial(symbols.search, query=query), doing="searching symbols"
+        )
+
+    async def listed_symbols(self, provider: str) -> list[CatalogEntry]:
+        return await self.pool.run(
+            functools.partial(symbols.listed_by, provider=provider), doing="reading symbols"
         )
 
     # -- reads --------------------------------------------------------------------------------
@@ -450,6 +484,14 @@ class BarStream:
     async def read_all(self) -> pa.Table:
         """The rest of the stream as one table."""
         return pa.Table.from_batches([b async for b in self], schema=BAR_SCHEMA)
+
+
+def _series_pairs(table: pa.Table) -> list[tuple[str, str]]:
+    """The distinct (symbol upper-cased, provider) pairs of a bar batch."""
+    if table.num_rows == 0:
+        return []
+    pairs = table.select(["symbol", "provider"]).group_by(["symbol", "provider"]).aggregate([])
+    return [(str(s).upper(), str(p)) for s, p in zip(*pairs.to_pydict().values(), strict=True)]
 
 
 def _next_batch(_: Connection, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:

@@ -60,6 +60,11 @@ class DataProviderStub:
                 request_serializer=timebase_dot_provider_dot_provider__pb2.HistoricalDataRequest.SerializeToString,
                 response_deserializer=timebase_dot_provider_dot_provider__pb2.BarChunk.FromString,
                 _registered_method=True)
+        self.GetSymbols = channel.unary_unary(
+                '/timebase.provider.DataProvider/GetSymbols',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=timebase_dot_provider_dot_provider__pb2.SymbolList.FromString,
+                _registered_method=True)
 
 
 class DataProviderServicer:
@@ -102,6 +107,15 @@ class DataProviderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSymbols(self, request, context):
+        """The symbols the provider can serve (its catalogue), as the original TimeBase defines it.
+        Providers without a catalogue answer UNIMPLEMENTED. The gateway answers the union of its
+        providers' catalogues, each symbol's providers in metadata["providers"] ("a,b").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DataProviderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +143,11 @@ def add_DataProviderServicer_to_server(servicer, server):
                     servicer.GetHistoricalBars,
                     request_deserializer=timebase_dot_provider_dot_provider__pb2.HistoricalDataRequest.FromString,
                     response_serializer=timebase_dot_provider_dot_provider__pb2.BarChunk.SerializeToString,
+            ),
+            'GetSymbols': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSymbols,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=timebase_dot_provider_dot_provider__pb2.SymbolList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +285,33 @@ class DataProvider:
             '/timebase.provider.DataProvider/GetHistoricalBars',
             timebase_dot_provider_dot_provider__pb2.HistoricalDataRequest.SerializeToString,
             timebase_dot_provider_dot_provider__pb2.BarChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSymbols(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.provider.DataProvider/GetSymbols',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            timebase_dot_provider_dot_provider__pb2.SymbolList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,11 @@ class DataProviderStub:
     columns (one message per chunk instead of one per bar). Providers built before it answer
     UNIMPLEMENTED; clients then fall back to GetHistoricalData.
     """
+    GetSymbols: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _provider_pb2.SymbolList]
+    """The symbols the provider can serve (its catalogue), as the original TimeBase defines it.
+    Providers without a catalogue answer UNIMPLEMENTED. The gateway answers the union of its
+    providers' catalogues, each symbol's providers in metadata["providers"] ("a,b").
+    """
 
 @_typing.type_check_only
 class DataProviderAsyncStub(DataProviderStub):
@@ -73,6 +78,11 @@ class DataProviderAsyncStub(DataProviderStub):
     """Added by TimeBase SDK providers: the same bars as GetHistoricalData, as chunks of packed
     columns (one message per chunk instead of one per bar). Providers built before it answer
     UNIMPLEMENTED; clients then fall back to GetHistoricalData.
+    """
+    GetSymbols: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _provider_pb2.SymbolList]  # type: ignore[assignment]
+    """The symbols the provider can serve (its catalogue), as the original TimeBase defines it.
+    Providers without a catalogue answer UNIMPLEMENTED. The gateway answers the union of its
+    providers' catalogues, each symbol's providers in metadata["providers"] ("a,b").
     """
 
 class DataProviderServicer(metaclass=_abc_1.ABCMeta):
@@ -117,6 +127,17 @@ class DataProviderServicer(metaclass=_abc_1.ABCMeta):
         """Added by TimeBase SDK providers: the same bars as GetHistoricalData, as chunks of packed
         columns (one message per chunk instead of one per bar). Providers built before it answer
         UNIMPLEMENTED; clients then fall back to GetHistoricalData.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSymbols(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_provider_pb2.SymbolList, _abc.Awaitable[_provider_pb2.SymbolList]]:
+        """The symbols the provider can serve (its catalogue), as the original TimeBase defines it.
+        Providers without a catalogue answer UNIMPLEMENTED. The gateway answers the union of its
+        providers' catalogues, each symbol's providers in metadata["providers"] ("a,b").
         """
 
 def add_DataProviderServicer_to_server(servicer: DataProviderServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -302,3 +302,60 @@ class AuditEntry(_message.Message):
     outcome: str
     detail_json: str
     def __init__(self, id: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_name: _Optional[str] = ..., key_prefix: _Optional[str] = ..., address: _Optional[str] = ..., door: _Optional[str] = ..., action: _Optional[str] = ..., symbol: _Optional[str] = ..., provider: _Optional[str] = ..., interval: _Optional[str] = ..., range_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., range_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rows: _Optional[int] = ..., outcome: _Optional[str] = ..., detail_json: _Optional[str] = ...) -> None: ...
+
+class SearchSymbolsRequest(_message.Message):
+    __slots__ = ("query", "type", "provider", "limit", "offset")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    type: str
+    provider: str
+    limit: int
+    offset: int
+    def __init__(self, query: _Optional[str] = ..., type: _Optional[str] = ..., provider: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class SearchSymbolsResponse(_message.Message):
+    __slots__ = ("symbols", "total", "next_offset")
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    symbols: _containers.RepeatedCompositeFieldContainer[CatalogSymbol]
+    total: int
+    next_offset: int
+    def __init__(self, symbols: _Optional[_Iterable[_Union[CatalogSymbol, _Mapping]]] = ..., total: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
+class CatalogSymbol(_message.Message):
+    __slots__ = ("symbol", "name", "type", "providers", "intervals")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    name: str
+    type: str
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    intervals: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, symbol: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., intervals: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RefreshSymbolsRequest(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    def __init__(self, provider: _Optional[str] = ...) -> None: ...
+
+class RefreshSymbolsResponse(_message.Message):
+    __slots__ = ("symbols",)
+    class SymbolsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    symbols: _containers.ScalarMap[str, int]
+    def __init__(self, symbols: _Optional[_Mapping[str, int]] = ...) -> None: ...

@@ -75,6 +75,16 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.GetEventsRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.GetEventsResponse.FromString,
                 _registered_method=True)
+        self.SearchSymbols = channel.unary_unary(
+                '/timebase.v1.GatewayService/SearchSymbols',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.SearchSymbolsRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.SearchSymbolsResponse.FromString,
+                _registered_method=True)
+        self.RefreshSymbols = channel.unary_unary(
+                '/timebase.v1.GatewayService/RefreshSymbols',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -147,6 +157,22 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchSymbols(self, request, context):
+        """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+        stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+        best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSymbols(self, request, context):
+        """Write: ask every provider (or one) for its symbols again and store them in the catalogue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +215,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetEvents,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.GetEventsRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.GetEventsResponse.SerializeToString,
+            ),
+            'SearchSymbols': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchSymbols,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.SearchSymbolsRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.SearchSymbolsResponse.SerializeToString,
+            ),
+            'RefreshSymbols': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSymbols,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -408,6 +444,60 @@ class GatewayService:
             '/timebase.v1.GatewayService/GetEvents',
             timebase_dot_v1_dot_bars__pb2.GetEventsRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.GetEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchSymbols(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/SearchSymbols',
+            timebase_dot_v1_dot_bars__pb2.SearchSymbolsRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.SearchSymbolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSymbols(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/RefreshSymbols',
+            timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

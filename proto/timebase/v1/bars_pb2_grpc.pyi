@@ -71,6 +71,13 @@ class GatewayServiceStub:
     """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
     uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
     """
+    SearchSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.SearchSymbolsRequest, _bars_pb2.SearchSymbolsResponse]
+    """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+    stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+    best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+    """
+    RefreshSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]
+    """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -109,6 +116,13 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
     uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
     """
+    SearchSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.SearchSymbolsRequest, _bars_pb2.SearchSymbolsResponse]  # type: ignore[assignment]
+    """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+    stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+    best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+    """
+    RefreshSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]  # type: ignore[assignment]
+    """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -192,5 +206,24 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         """The split and dividend events recorded on the bars of a symbol (the ones adjust=splits|all
         uses), fetching what is missing like GetBars. INVALID_ARGUMENT for a bad request.
         """
+
+    @_abc_1.abstractmethod
+    def SearchSymbols(
+        self,
+        request: _bars_pb2.SearchSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.SearchSymbolsResponse, _abc.Awaitable[_bars_pb2.SearchSymbolsResponse]]:
+        """The symbol catalogue: symbols the providers list (GetSymbols) and symbols whose bars are
+        stored, searched by prefix or substring of the symbol or its name, by type and by provider;
+        best matches first (exact symbol, then symbol prefix, then the rest), one page at a time.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshSymbols(
+        self,
+        request: _bars_pb2.RefreshSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.RefreshSymbolsResponse, _abc.Awaitable[_bars_pb2.RefreshSymbolsResponse]]:
+        """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

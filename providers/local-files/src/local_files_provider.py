@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import zoneinfo
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from timebase.sdk import (
     Manifest,
     Options,
     Provider,
+    SymbolInfo,
     SymbolNotFound,
     UpstreamUnavailable,
 )
@@ -88,6 +89,25 @@ class LocalFilesProvider(Provider):
         )
         for batch in table.to_batches(max_chunksize=BATCH_ROWS):
             yield batch
+
+    def _catalogue(self) -> list[SymbolInfo]:
+        try:
+            index = self.files.index()
+        except OSError:
+            raise UpstreamUnavailable(f"directory {self.directory} not found") from None
+        intervals: dict[str, set[str]] = {}
+        for symbol, interval in index:
+            intervals.setdefault(symbol, set()).add(interval or self.files.default_interval)
+        order = self.manifest.intervals
+        return [
+            SymbolInfo(symbol, intervals=[i for i in order if i in intervals[symbol]])
+            for symbol in sorted(intervals)
+            if self.manifest.serves_symbol(symbol)
+        ]
+
+    async def symbols(self) -> Sequence[SymbolInfo]:
+        """One symbol per file name (its intervals: the files there are for it)."""
+        return await asyncio.to_thread(self._catalogue)
 
     def _check_directory(self) -> tuple[bool, int]:
         ok = self.directory.is_dir() and os.access(self.directory, os.R_OK | os.X_OK)

@@ -22,13 +22,13 @@ import contextlib
 import hashlib
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.sdk import Bar, Provider, RealTimeBar, Subscriptions
+from timebase.sdk import Bar, Provider, RealTimeBar, Subscriptions, SymbolInfo
 
 BATCH_ROWS = 65_536
 _DAY = 86_400
@@ -241,8 +241,21 @@ def _seconds(ts: datetime) -> int:
     return math.ceil((ts - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(seconds=1))
 
 
+#: What GetSymbols lists: a documented sample (README.md); any SYN:<NAME> is served all the same.
+SAMPLE_SYMBOLS = (
+    SymbolInfo("SYN:ACME", "Acme Corporation (synthetic)", "equity"),
+    SymbolInfo("SYN:GLOBEX", "Globex Corporation (synthetic)", "equity"),
+    SymbolInfo("SYN:INITECH", "Initech (synthetic)", "equity"),
+    SymbolInfo("SYN:INDEX", "Synthetic index", "index"),
+    SymbolInfo("SYN:COIN", "Synthetic coin", "crypto"),
+)
+
+
 class SyntheticProvider(Provider):
     """Deterministic made-up bars for `SYN:<NAME>` symbols; see the module docstring."""
+
+    async def symbols(self) -> Sequence[SymbolInfo]:
+        return SAMPLE_SYMBOLS
 
     def _model(self, symbol: str) -> SeriesModel:
         return SeriesModel(symbol, float(self.options.get("daily_volatility") or 0.015))

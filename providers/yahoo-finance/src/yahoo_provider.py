@@ -13,7 +13,7 @@ import asyncio
 import tempfile
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -35,10 +35,12 @@ from timebase.sdk import (
     Options,
     Provider,
     RateLimited,
+    SymbolInfo,
     SymbolNotFound,
     TimeBaseError,
     UpstreamUnavailable,
 )
+from timebase.sdk.errors import ConfigError
 
 #: TimeBase interval -> yfinance interval (30m is fetched as 15m and resampled by yfinance).
 YF_INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "1d": "1d",
@@ -123,6 +125,31 @@ def _day_after_or_on(ts: datetime) -> date:
     return d if ts == datetime(d.year, d.month, d.day, tzinfo=UTC) else d + timedelta(days=1)
 
 
+def parse_watch_list(manifest: Manifest, value: object) -> tuple[str, ...]:
+    """The `watch_list` option's tickers, upper-cased and checked against the manifest."""
+    symbols: list[str] = []
+    for part in str(value or "").split(","):
+        symbol = part.strip().upper()
+        if not symbol:
+            continue
+        if not manifest.serves_symbol(symbol):
+            raise ConfigError(f"options: watch_list: {part.strip()!r} is not a Yahoo ticker")
+        if symbol not in symbols:
+            symbols.append(symbol)
+    return tuple(symbols)
+
+
+def ticker_type(symbol: str) -> str:
+    """The instrument type a Yahoo ticker's form tells: ^GSPC index, EURUSD=X fx, CL=F future."""
+    if symbol.startswith("^"):
+        return "index"
+    if symbol.endswith("=X"):
+        return "fx"
+    if symbol.endswith("=F"):
+        return "future"
+    return ""
+
+
 class YahooFinanceProvider(Provider):
     """Yahoo Finance through yfinance; see the module docstring and README.md."""
 
@@ -140,6 +167,7 @@ class YahooFinanceProvider(Provider):
         self._recordings = Path(recordings) if recordings else None
         self.session = session
         self._clock = clock
+        self.watch_list = parse_watch_list(manifest, self.options.get("watch_list"))
 
     async def start(self) -> None:
         await asyncio.to_thread(configure_yfinance, self.options.get("cache_dir"))
@@ -157,6 +185,10 @@ class YahooFinanceProvider(Provider):
                 self.session = Session(impersonate="chrome")
         if self._clock is None:
             self._clock = time.time
+
+    async def symbols(self) -> Sequence[SymbolInfo]:
+        """The configured watch list (empty without one: Yahoo has no catalogue to list)."""
+        return [SymbolInfo(symbol, type=ticker_type(symbol)) for symbol in self.watch_list]
 
     async def close(self) -> None:
         if self.session is not None:

@@ -32,6 +32,7 @@ from timebase.sdk.provider import (
     RealTimeBar,
     Subscription,
     Subscriptions,
+    SymbolInfo,
     batch_schema,
 )
 from timebase.sdk.ratelimit import RateLimiter, TokenBucket
@@ -60,6 +61,7 @@ __all__ = [
     "RealTimeBar",
     "Subscription",
     "Subscriptions",
+    "SymbolInfo",
     "SymbolNotFound",
     "TimeBaseError",
     "TokenBucket",

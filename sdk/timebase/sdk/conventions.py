@@ -29,13 +29,26 @@ DEFAULT_PROVIDER_PORT = 50052
 #: A provider slug: lower-case letters, digits, '-' and '_', starting with a letter or digit.
 SLUG_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
 SLUG_RE = re.compile(SLUG_PATTERN)
+#: Words that match the pattern but name routes, never a provider: `GET /api/providers/symbols`
+#: (the original TimeBase's catalogue route) would otherwise shadow a provider called "symbols".
+RESERVED_SLUGS = frozenset({"symbols"})
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 def is_slug(text: str) -> bool:
-    return SLUG_RE.fullmatch(text) is not None
+    """A valid provider slug: the pattern, and not a reserved word (`RESERVED_SLUGS`)."""
+    return SLUG_RE.fullmatch(text) is not None and text not in RESERVED_SLUGS
+
+
+def slug_problem(text: str) -> str | None:
+    """Why `text` is not a provider slug (None when it is one)."""
+    if text in RESERVED_SLUGS:
+        return f"{text!r} is a reserved word (it names a route), not a provider slug"
+    if SLUG_RE.fullmatch(text) is None:
+        return f"expected lower-case letters, digits, '-' or '_' (got {text!r})"
+    return None
 
 
 def parse_bool(text: str, *, strict: bool = False) -> bool | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from timebase.sdk.conventions import is_slug
+from timebase.sdk.conventions import slug_problem
 from timebase.sdk.errors import ConfigError
 from timebase.sdk.intervals import INTERVALS, Interval, IntervalClass
 from timebase.sdk.options import (
@@ -259,10 +259,9 @@ class _Parser:
                 raise self.fail(key, "required key is missing")
 
         slug = self.string(top["slug"], "slug")
-        if not is_slug(slug):
-            raise self.fail(
-                "slug", f"expected lower-case letters, digits, '-' or '_' (got {slug!r})"
-            )
+        problem = slug_problem(slug)
+        if problem is not None:
+            raise self.fail("slug", problem)
         intervals = self.string_list(top["intervals"], "intervals")
         if not intervals:
             raise self.fail("intervals", "must list at least one interval")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -148,6 +148,21 @@ class Subscriptions:
         self._notify()
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolInfo:
+    """One symbol of a provider's catalogue (`Provider.symbols`, the `GetSymbols` RPC)."""
+
+    symbol: str
+    #: Human-readable name ("Apple Inc."), or empty.
+    name: str = ""
+    #: Instrument type ("equity", "etf", "crypto", "fx", "index", ...), or empty.
+    type: str = ""
+    #: Intervals served for it; empty means every interval of the manifest.
+    intervals: Sequence[str] = ()
+    #: Free-form extensions (e.g. "exchange", "currency"); values are sent as strings.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
 class HealthState(enum.Enum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"
@@ -204,6 +219,13 @@ class Provider:
     def stream_real_time(self, subscriptions: Subscriptions) -> AsyncIterator[RealTimeBar]:
         """Real-time bars for the live `subscriptions`, until cancelled (optional)."""
         raise NotSupported(f"provider {self.slug!r} does not stream real-time data")
+
+    async def symbols(self) -> Sequence[SymbolInfo]:
+        """The symbols this provider can serve, its catalogue (optional: `GetSymbols`).
+
+        Without it the provider answers UNIMPLEMENTED, which the gateway reads as "no catalogue"
+        (it still serves any symbol the manifest's patterns accept)."""
+        raise NotSupported(f"provider {self.slug!r} does not list its symbols")
 
     async def health(self) -> HealthReport:
         """The provider's health, e.g. whether its upstream answers (optional)."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +31,7 @@ from timebase.sdk.provider import (
     RealTimeBar,
     Subscription,
     Subscriptions,
+    SymbolInfo,
 )
 from timebase.sdk.status import to_rpc_status
 from timebase.sdk.validation import BarValidator, Columns, metadata_json, to_micros
@@ -101,6 +102,17 @@ class ProviderServicer(pb_grpc.DataProviderServicer):
             timestamp=to_timestamp_pb(datetime.now(UTC)),
             metrics=dict(metrics),
         )
+
+    async def GetSymbols(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SymbolList:
+        try:
+            return symbol_list(await self.provider.symbols(), self.manifest)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:
+            await self._abort(context, exc, "GetSymbols")
+            raise  # pragma: no cover - abort raises
 
     # -- historical ------------------------------------------------------------------------
 
@@ -338,6 +350,34 @@ async def probe_health(provider: Provider) -> tuple[HealthState, str, Mapping[st
         log.warning("health check failed: %s", exc, exc_info=exc)
         return HealthState.UNHEALTHY, f"health check failed ({type(exc).__name__})", {}
     return report.state, report.message, {str(k): str(v) for k, v in report.metrics.items()}
+
+
+def symbol_list(symbols: Sequence[SymbolInfo], manifest: Manifest) -> pb.SymbolList:
+    """The provider's catalogue as a `SymbolList`: symbols upper-cased, checked against the
+    manifest's patterns (a symbol it could not serve is a bug: INTERNAL naming it), unique."""
+    out = pb.SymbolList()
+    seen: set[str] = set()
+    for info in symbols:
+        if not isinstance(info, SymbolInfo):
+            raise TypeError(f"symbols() returned {type(info).__name__}, expected SymbolInfo")
+        symbol = info.symbol.strip().upper()
+        try:
+            check_symbol(symbol, manifest)
+        except InvalidArgument as exc:
+            raise ValueError(f"symbols() listed {info.symbol!r}: {exc.message}") from None
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        out.symbols.append(
+            pb.SymbolInfo(
+                symbol=symbol,
+                name=info.name,
+                type=info.type,
+                intervals=list(info.intervals),
+                metadata={str(k): str(v) for k, v in info.metadata.items()},
+            )
+        )
+    return out
 
 
 def capabilities_message(

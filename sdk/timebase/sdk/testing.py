@@ -16,7 +16,8 @@
 Every `test_*` method of `ProviderContract` then runs against it: capabilities match the manifest;
 bars sorted, unique, inside [start, end), well-formed and aligned (daily and longer at 00:00 UTC);
 `limit` honoured (the most recent bars); the columnar `GetHistoricalBars` returns exactly the
-per-bar rows; the gRPC health service answers SERVING and HealthCheck answers; malformed requests get
+per-bar rows; GetSymbols answers a well-formed catalogue (unique upper-case symbols the manifest
+serves, intervals it lists) or UNIMPLEMENTED; the gRPC health service answers SERVING and HealthCheck answers; malformed requests get
 INVALID_ARGUMENT naming the field; an unknown symbol (when given) gets NOT_FOUND.
 
 `provider_process(folder)` runs a provider folder as a real `python src/main.py` process on an
@@ -77,6 +78,11 @@ class ContractCase:
     foreign_symbol: str | None = None
     limit: int = 3
     timeout: float = 30.0
+    #: GetSymbols: True if the provider must list its symbols (and `listed_symbols` among them),
+    #: False if it must answer UNIMPLEMENTED, None to accept either (a listing is still checked).
+    lists_symbols: bool | None = None
+    #: Symbols the provider's GetSymbols must list (when it lists).
+    listed_symbols: Sequence[str] = ()
 
     def tested_intervals(self) -> Sequence[str]:
         return self.intervals if self.intervals is not None else self.manifest.intervals
@@ -251,6 +257,31 @@ class ProviderContract:
                     assert (info.value.details() or "").startswith(f"{field_name}:"), (
                         info.value.details()
                     )
+
+    async def test_symbols_catalogue(self, contract: ContractCase) -> None:
+        m = contract.manifest
+        async with grpc.aio.insecure_channel(contract.target) as channel:
+            stub = pb_grpc.DataProviderStub(channel)
+            failure: grpc.aio.AioRpcError | None = None
+            try:
+                reply = await stub.GetSymbols(empty_pb2.Empty(), timeout=contract.timeout)
+            except grpc.aio.AioRpcError as err:
+                failure = err
+        if failure is not None:
+            code = failure.code()
+            assert code == grpc.StatusCode.UNIMPLEMENTED, (code, failure.details())
+            assert contract.lists_symbols is not True, "GetSymbols answered UNIMPLEMENTED"
+            return
+        assert contract.lists_symbols is not False, "GetSymbols listed symbols"
+        symbols = [info.symbol for info in reply.symbols]
+        assert len(symbols) == len(set(symbols)), "GetSymbols listed a symbol twice"
+        for info in reply.symbols:
+            assert info.symbol == info.symbol.strip().upper(), f"{info.symbol!r}: not normalised"
+            assert m.serves_symbol(info.symbol), f"{info.symbol!r}: the manifest does not serve it"
+            unknown = set(info.intervals) - set(m.intervals)
+            assert not unknown, f"{info.symbol!r}: intervals the manifest lacks: {unknown}"
+        missing = set(contract.listed_symbols) - set(symbols)
+        assert not missing, f"GetSymbols does not list {sorted(missing)}"
 
     async def test_unknown_symbol_not_found(self, contract: ContractCase) -> None:
         if contract.unknown_symbol is None:

@@ -23,6 +23,8 @@ def case(target: str, manifest: Manifest) -> ContractCase:
         ranges=dict.fromkeys(("1m", "5m", "15m", "30m", "1h", "4h"), WEEK),
         unknown_symbol="NOPE",
         limit=5,
+        lists_symbols=True,
+        listed_symbols=(CONTRACT_SYMBOL,),
     )
 
 

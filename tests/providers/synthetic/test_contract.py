@@ -25,6 +25,8 @@ def case(target: str, manifest: Manifest) -> ContractCase:
         ranges={"1m": SHORT, "5m": SHORT, "15m": SHORT, "30m": MONTH, "1h": MONTH, "4h": MONTH},
         foreign_symbol="AAPL",
         limit=7,
+        lists_symbols=True,
+        listed_symbols=("SYN:ACME", "SYN:GLOBEX", "SYN:INITECH", "SYN:INDEX", "SYN:COIN"),
     )
 
 

@@ -12,6 +12,8 @@
     await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
     await api.ingest(table, caller=caller, override_provider=False)
     page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
+    page = await api.search_symbols(check_search("AC")); await api.refresh_symbols(caller=caller)
+    await api.provider_symbols("synthetic"); await api.federated_symbols()
 
 Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
 checks its scope here, once for every door, and audits each of them, refused ones included
@@ -40,6 +42,7 @@ from timebase.auth import Caller, Scope
 from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
+from timebase.gateway.catalogue import SymbolCatalogue
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
@@ -53,6 +56,7 @@ from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, Sym
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
+from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
 
 
 class QueryApi:
@@ -65,8 +69,11 @@ class QueryApi:
         supervisor: ProviderInstaller | None = None,
         probe: DatabaseProbe | None = None,
         audit: AuditLog | None = None,
+        catalogue: SymbolCatalogue | None = None,
     ) -> None:
         self.history = history
+        #: The symbol catalogue (`timebase.gateway.catalogue`); the app starts its watcher.
+        self.catalogue = catalogue or SymbolCatalogue(history)
         self.admin = ProviderAdmin(supervisor, history)
         #: Every write and admin action is recorded here (`timebase.audit`).
         self.audit = audit or AuditLog(history.store)
@@ -211,6 +218,33 @@ class QueryApi:
 
     async def symbol_providers(self, symbol: str, interval: Interval) -> SymbolProviders:
         return await _providers.symbol_providers(self.history, symbol, interval)
+
+    # -- symbols ----------------------------------------------------------------------------
+
+    async def search_symbols(self, query: SymbolSearch) -> SymbolPage:
+        """A page of the catalogue's symbols matching `query` (checked by `check_search`)."""
+        return await self.catalogue.search(query)
+
+    async def provider_symbols(self, slug: str) -> list[CatalogEntry]:
+        """What provider `slug` lists (GetSymbols); ProviderNotFound for an unknown slug."""
+        return await self.catalogue.provider_symbols(slug)
+
+    async def federated_symbols(self) -> list[CatalogSymbol]:
+        """The gateway's own catalogue: every symbol with its providers."""
+        return await self.catalogue.federated()
+
+    async def refresh_symbols(
+        self, provider: str | None = None, *, caller: Caller
+    ) -> dict[str, int]:
+        """Ask every provider (or one) for its symbols now; {slug: symbols stored}."""
+        async with self.audit.track(
+            caller, AuditAction.REFRESH_SYMBOLS, provider=(provider or "")[:200] or None
+        ) as entry:
+            caller.require(Scope.WRITE, "refreshing the symbol catalogue")
+            counts = await self.catalogue.refresh(provider)
+            entry.rows = sum(counts.values())
+            entry.detail["providers"] = sorted(counts)
+            return counts
 
     # -- health -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from timebase.rest.openapi import routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
+from timebase.rest.openapi.symbols import SYMBOL_PARAMETERS, symbol_paths, symbol_schemas
 
 
 def build_spec(version: str) -> dict[str, Any]:
@@ -39,13 +40,14 @@ def build_spec(version: str) -> dict[str, Any]:
                 "name": "admin",
                 "description": "Providers installed and removed at run time; the audit log",
             },
+            {"name": "symbols", "description": "The symbol catalogue: search and refresh"},
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": {**paths(), **routes_extra.paths()},
+        "paths": {**paths(), **routes_extra.paths(), **symbol_paths()},
         "components": {
-            "schemas": {**schemas(), **routes_extra.schemas()},
-            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS},
+            "schemas": {**schemas(), **routes_extra.schemas(), **symbol_schemas()},
+            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),
     }

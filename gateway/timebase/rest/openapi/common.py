@@ -284,6 +284,7 @@ AUDIT_PARAMETERS: dict[str, Any] = {
             "remove_provider",
             "key_create",
             "key_revoke",
+            "refresh_symbols",
         ],
     ),
     "AuditKey": _audit_filter("key", "Only actions by the key of this name."),

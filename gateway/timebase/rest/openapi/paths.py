@@ -32,10 +32,12 @@ def paths() -> dict[str, Any]:
         "/api/data/{symbol}": {
             "get": {
                 **bar_operation(
-                    "Bars of a symbol (the router picks the provider)",
+                    "Bars of a symbol (the router picks the provider, or `?provider=`)",
                     "Symbol-centric: the gateway chooses the provider, serves stored ranges "
-                    "from the provider that fetched them and fetches only what is missing.",
-                    bar_params,
+                    "from the provider that fetched them and fetches only what is missing. "
+                    "With `?provider=SLUG` (the original TimeBase's provider-aware form) the "
+                    "answer is exactly that of `/api/providers/{slug}/data/{symbol}`.",
+                    [*bar_params, "ProviderQuery"],
                 ),
                 "operationId": "getBars",
             }

@@ -2,10 +2,22 @@
 
 from aiohttp import web
 
-from timebase.rest.routes import audit, bars, events, probes, providers, service, stream, summary
+from timebase.rest.routes import (
+    audit,
+    bars,
+    events,
+    probes,
+    providers,
+    service,
+    stream,
+    summary,
+    symbols,
+)
 
-#: Every route table of the REST door.
+#: Every route table of the REST door (`symbols` before `providers` and `bars`: its static
+#: `/api/providers/symbols` must win over `/api/providers/{slug}`).
 ROUTES: tuple[web.RouteTableDef, ...] = (
+    symbols.routes,
     audit.routes,
     bars.routes,
     events.routes,

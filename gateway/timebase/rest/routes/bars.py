@@ -1,4 +1,4 @@
-"""Bars: `GET /api/data/{symbol}` (the router chooses) and
+"""Bars: `GET /api/data/{symbol}` (the router chooses, or `?provider=SLUG`) and
 `GET /api/providers/{slug}/data/{symbol}` (that provider only), as JSON, CSV or Arrow."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy, MultiMapping
 
 from timebase.rest import encoders
 from timebase.rest.auth import caller_of
@@ -14,7 +15,7 @@ from timebase.rest.envelope import REQUEST_ID_KEY, STARTED_KEY, meta
 from timebase.rest.keys import API, CONFIG, DOOR, METRICS
 from timebase.rest.params import parse_bar_query
 from timebase.rest.responses import respond
-from timebase.sdk.errors import DataUnavailable
+from timebase.sdk.errors import DataUnavailable, InvalidRequestError
 
 routes = web.RouteTableDef()
 
@@ -24,16 +25,26 @@ THREAD_MIN_ROWS = 5_000
 
 @routes.get("/api/data/{symbol}", allow_head=False)
 async def bars(request: web.Request) -> web.Response:
-    return await _bars(request, None)
+    """The router chooses; `?provider=SLUG` (the original TimeBase's provider-aware form)
+    answers exactly as `/api/providers/{slug}/data/{symbol}`."""
+    query = request.query
+    if "provider" not in query:
+        return await _bars(request, None, query)
+    given = query.getall("provider")
+    if len(given) > 1:
+        raise InvalidRequestError("provider: given more than once", field="provider")
+    rest = MultiDict((k, v) for k, v in query.items() if k != "provider")
+    return await _bars(request, given[0].strip() or None, MultiDictProxy(rest))
 
 
 @routes.get("/api/providers/{slug}/data/{symbol}", allow_head=False)
 async def provider_bars(request: web.Request) -> web.Response:
-    return await _bars(request, request.match_info["slug"])
+    return await _bars(request, request.match_info["slug"], request.query)
 
 
-async def _bars(request: web.Request, provider: str | None) -> web.Response:
-    query = request.query
+async def _bars(
+    request: web.Request, provider: str | None, query: MultiMapping[str]
+) -> web.Response:
     fmt = encoders.negotiate(request.headers.get("Accept"), query.get("format"))
     limit = encoders.bar_limit(fmt, request.app[CONFIG])
     bar_request = parse_bar_query(request.match_info["symbol"], query, provider, limit)
