@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.openapi.common import COMMON_HEADERS, errors, ok, ref
+from timebase.sdk.conventions import SLUG_PATTERN
 
 _STRING_ARRAY = {"type": "array", "items": {"type": "string"}}
 
@@ -31,7 +32,7 @@ SYMBOL_PARAMETERS: dict[str, Any] = {
     "SymbolsType": _query(
         "type",
         "Only symbols of this type (equity, etf, crypto, fx, index, ...).",
-        {"type": "string"},
+        {"type": "string", "pattern": "^[^\\u0000]*$"},
     ),
     "SymbolsProvider": _query(
         "provider", "Only symbols this provider lists or has stored bars of.", {"type": "string"}
@@ -50,7 +51,7 @@ SYMBOL_PARAMETERS: dict[str, Any] = {
         "provider",
         "Provider-aware (the original TimeBase's form): only this provider, exactly as "
         "`/api/providers/{slug}/data/{symbol}`. Empty: the router chooses.",
-        {"type": "string"},
+        {"type": "string", "pattern": f"^({SLUG_PATTERN})?$"},
     ),
 }
 

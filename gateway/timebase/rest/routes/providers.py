@@ -24,7 +24,8 @@ async def providers(request: web.Request) -> web.Response:
     return ok(request, {"providers": [render.provider(p) for p in listing]})
 
 
-@routes.get("/api/providers/{slug}", allow_head=False)
+# "symbols" is a reserved word, never a slug: /api/providers/symbols is its own route (GET only).
+@routes.get("/api/providers/{slug:(?!symbols$)[^{}/]+}", allow_head=False)
 async def provider(request: web.Request) -> web.Response:
     found = await request.app[API].provider(request.match_info["slug"], "slug")
     return ok(request, render.provider(found))
@@ -65,7 +66,7 @@ async def _folder(request: web.Request) -> str:
     return folder
 
 
-@routes.delete("/api/providers/{slug}")
+@routes.delete("/api/providers/{slug:(?!symbols$)[^{}/]+}")
 async def remove_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
     slug = request.match_info["slug"]

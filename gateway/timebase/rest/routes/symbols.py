@@ -89,7 +89,7 @@ async def refresh(request: web.Request) -> web.Response:
         only(request.query, set())
         body = await json_object(request, {"provider"}) if request.body_exists else {}
         provider = body.get("provider")
-        if provider is not None and not isinstance(provider, str):
+        if "provider" in body and not isinstance(provider, str):
             raise InvalidRequestError(
                 "provider: expected a provider slug (a string)", field="provider"
             )
