@@ -2,7 +2,8 @@
 sets (`list_flights`) and bulk ingest (`do_put`).
 
     flight = FlightServer(host, port)
-    flight.attach(api)                 # the app's QueryApi (the same for every door)
+    flight.attach(api)                 # the app's QueryApi (the same for every door);
+                                       # authenticator=: API keys (None: auth off)
     await flight.start()               # listens; `flight.port` is the bound port
     ...
     await flight.stop()
@@ -22,6 +23,7 @@ import threading
 
 import pyarrow as pa
 
+from timebase.auth.authenticator import Authenticator
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.service import FlightService
@@ -45,6 +47,7 @@ class FlightServer:
         self.stop_timeout = stop_timeout
         self.api: QueryApi | None = None
         self.metrics: RequestObserver | None = None
+        self.authenticator: Authenticator | None = None
         self.bridge = LoopBridge()
         self._service: FlightService | None = None
         self._thread: threading.Thread | None = None
@@ -54,13 +57,20 @@ class FlightServer:
         """The URI clients connect to (`grpc://host:port`)."""
         return f"grpc://{self.host}:{self.port if self.port is not None else self.requested_port}"
 
-    def attach(self, api: QueryApi, metrics: RequestObserver | None = None) -> None:
+    def attach(
+        self,
+        api: QueryApi,
+        metrics: RequestObserver | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         """Serve from the query API `api` (the one every door shares) before `start()`;
-        record each call into `metrics` when given."""
+        record each call into `metrics` when given; authenticate every call with
+        `authenticator` (None: auth off)."""
         if self._service is not None:
             raise RuntimeError("attach() must be called before start()")
         self.api = api
         self.metrics = metrics
+        self.authenticator = authenticator
 
     async def start(self) -> None:
         if self.api is None:
@@ -69,7 +79,9 @@ class FlightServer:
         location = f"grpc://{self.host}:{self.requested_port}"
         handlers = FlightHandlers(self.api, self.bridge)
         try:
-            service = await asyncio.to_thread(FlightService, location, handlers, self.metrics)
+            service = await asyncio.to_thread(
+                FlightService, location, handlers, self.metrics, self.authenticator
+            )
         except (OSError, pa.ArrowException) as exc:
             raise ServerStartError(
                 f"Arrow Flight cannot listen on {self.host}:{self.requested_port} ({exc}): the "

@@ -1,5 +1,6 @@
-"""The pyarrow Flight server: each call in a correlation scope, its errors mapped in one place
-(`timebase.flight.errors`), the work done by `FlightHandlers`."""
+"""The pyarrow Flight server: each call authenticated (`timebase.flight.auth`) in a correlation
+scope, its errors mapped in one place (`timebase.flight.errors`), the work done by
+`FlightHandlers`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 from pyarrow import flight
 
-from timebase.flight.auth import caller_of
+from timebase.auth.authenticator import Authenticator
+from timebase.flight.auth import MIDDLEWARE_KEY, FlightAuthFactory, caller_of
 from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.metrics import FlightMetricsFactory
@@ -22,9 +24,17 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     """pyarrow's server class over `handlers`."""
 
     def __init__(
-        self, location: str, handlers: FlightHandlers, metrics: RequestObserver | None = None
+        self,
+        location: str,
+        handlers: FlightHandlers,
+        metrics: RequestObserver | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
-        middleware = {"metrics": FlightMetricsFactory(metrics)} if metrics is not None else None
+        middleware: dict[str, flight.ServerMiddlewareFactory] = {
+            MIDDLEWARE_KEY: FlightAuthFactory(authenticator or Authenticator.disabled())
+        }
+        if metrics is not None:
+            middleware["metrics"] = FlightMetricsFactory(metrics)
         super().__init__(location, middleware=middleware)
         self.handlers = handlers
 
@@ -33,6 +43,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> flight.FlightInfo:
         with correlation_scope():
             try:
+                caller_of(context)
                 return self.handlers.flight_info(descriptor)
             except Exception as exc:
                 raise to_flight_error(exc, "planning a query") from None
@@ -40,6 +51,10 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
+        try:
+            caller_of(context)
+        except Exception as exc:
+            raise to_flight_error(exc, "describing the schema") from None
         return flight.SchemaResult(BAR_SCHEMA)
 
     def do_get(
@@ -47,6 +62,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> flight.FlightDataStream:
         with correlation_scope():
             try:
+                caller_of(context)
                 return self.handlers.stream(ticket.ticket)
             except Exception as exc:
                 raise to_flight_error(exc, "reading bars") from None
@@ -56,6 +72,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> Iterator[flight.FlightInfo]:
         with correlation_scope():
             try:
+                caller_of(context)
                 infos = self.handlers.datasets(criteria or b"")
             except Exception as exc:
                 raise to_flight_error(exc, "listing data sets") from None

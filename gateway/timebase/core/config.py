@@ -16,6 +16,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_PROVIDERS_ENABLED      providers.enabled      (comma-separated slugs; unset: all)
     TIMEBASE_PROVIDERS_DISABLED     providers.disabled     (comma-separated slugs)
     TIMEBASE_PROVIDERS_RUNTIME      providers.runtime      (process | docker | remote, default process)
+    TIMEBASE_AUTH_MODE              auth.mode              (none | keys; see docs/security.md)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -46,6 +47,15 @@ are found, which run, in which runtime, with which options, and its watchdog:
         synthetic: {options: {skip_weekends: true}}
         legacy: {runtime: remote, address: "10.0.0.5:50052"}
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
+
+The `auth` section turns API keys on (timebase.auth, docs/security.md); keys live in the database
+(`timebase keys create`) and, for stateless deployments, in `auth.keys` as SHA-256 hashes:
+
+    auth:
+      mode: keys
+      keys:
+        - {name: ci, scope: write, sha256: 3f1c…}
+        - {name: admin, scope: admin, sha256_file: /run/secrets/timebase_admin_sha256}
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from timebase.auth import settings as auth_settings
+from timebase.auth.keys import ApiKey
 from timebase.core import config_values as values
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
 from timebase.sdk.errors import ConfigError
@@ -223,6 +235,25 @@ class RestConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """API keys (`auth` section; timebase.auth, docs/security.md)."""
+
+    #: none | keys; None (not set) is `none` on loopback, and refused on any other address.
+    mode: str | None = key(None, auth_settings.mode, env="TIMEBASE_AUTH_MODE")
+    #: Keys for stateless deployments: `{name, scope, sha256 | sha256_file}` entries.
+    keys: tuple[ApiKey, ...] = key((), auth_settings.config_keys)
+    #: How often keys are re-read from the database (revocations take effect) and last use saved.
+    reload_seconds: float = key(5.0, values.positive_float)
+    #: Failed attempts one client address may make per window before it is refused (429).
+    max_failures: int = key(10, values.positive_int)
+    failure_window_seconds: float = key(60.0, values.positive_float)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "keys"
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -236,6 +267,7 @@ class Config:
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     rest: RestConfig = field(default_factory=RestConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from timebase.auth.authenticator import Authenticator
 from timebase.core.config import RestConfig
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import middleware
+from timebase.rest.auth import AUTHENTICATOR, authenticate
 from timebase.rest.docs_page import render as render_docs
 from timebase.rest.envelope import dumps
 from timebase.rest.keys import API, CONFIG, DOCS_BODY, LIMITER, METRICS, SPEC_BODY, STREAMS
@@ -42,11 +44,14 @@ def build_app(
     config: RestConfig | None = None,
     metrics: Metrics | None = None,
     realtime: RealtimeHub | None = None,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
-    """The REST application over `api` (its routes, middlewares and dependencies)."""
+    """The REST application over `api` (its routes, middlewares and dependencies); requests
+    are authenticated by `authenticator` (None: auth off)."""
     config = config or RestConfig()
-    app = web.Application(middlewares=[middleware.envelope, middleware.rate_limit])
+    app = web.Application(middlewares=[middleware.envelope, middleware.rate_limit, authenticate])
     app[API] = api
+    app[AUTHENTICATOR] = authenticator or Authenticator.disabled()
     app[CONFIG] = config
     app[METRICS] = metrics or Metrics(api.history, api.store, realtime)
     app[LIMITER] = ClientRateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
@@ -85,6 +90,7 @@ class RestServer:
         realtime: RealtimeHub | None = None,
         metrics: Metrics | None = None,
         shutdown_timeout: float = 3.0,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.api = api
         self.host = host
@@ -96,6 +102,7 @@ class RestServer:
             config=config,
             metrics=metrics or Metrics(api.history, api.store, realtime),
             realtime=realtime,
+            authenticator=authenticator,
         )
         self._runner: web.AppRunner | None = None
 

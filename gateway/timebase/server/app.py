@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from timebase.auth.authenticator import Authenticator
+from timebase.auth.policy import check_bind
 from timebase.core.config import Config
 from timebase.flight import FlightServer
 from timebase.gateway.history import HistoricalBars
@@ -52,6 +54,7 @@ class TimeBaseApp:
         self.grpc = GrpcServer(config.host, config.grpc_port)
         self.flight = FlightServer(config.host, config.flight_port)
         self.rest: RestServer | None = None
+        self.authenticator: Authenticator | None = None
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def start(self) -> None:
@@ -63,6 +66,7 @@ class TimeBaseApp:
             raise
 
     async def _start(self) -> None:
+        check_bind(self.config)  # no keys beyond loopback: refuse before anything starts
         if self.database_url is None:
             self.embedded = EmbeddedPostgres(
                 self.config.data_dir,
@@ -79,6 +83,10 @@ class TimeBaseApp:
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
+        # One authenticator for every door (API keys from the configuration and the database).
+        self.authenticator = Authenticator(self.config.auth, self.store.pool)
+        await self.authenticator.start()
+        self._stops.append(("authenticator", self.authenticator.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
         self.history = HistoricalBars(self.store, self.supervisor, self.config.routing)
@@ -91,10 +99,15 @@ class TimeBaseApp:
         self.metrics = Metrics(self.history, self.store, self.realtime)
         # One query API for every door: what each door asks the core.
         self.api = QueryApi(self.history, supervisor=self.supervisor)
-        self.grpc.attach(self.api, realtime=self.realtime, metrics=self.metrics)
+        self.grpc.attach(
+            self.api,
+            realtime=self.realtime,
+            metrics=self.metrics,
+            authenticator=self.authenticator,
+        )
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
-        self.flight.attach(self.api, metrics=self.metrics)
+        self.flight.attach(self.api, metrics=self.metrics, authenticator=self.authenticator)
         await self.flight.start()
         self._stops.append(("Flight server", self.flight.stop))
         self.rest = RestServer(
@@ -104,6 +117,7 @@ class TimeBaseApp:
             config=self.config.rest,
             realtime=self.realtime,
             metrics=self.metrics,
+            authenticator=self.authenticator,
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))
@@ -144,11 +158,14 @@ class TimeBaseApp:
         )
         if self.store is not None and self.store.timescale.enabled:
             database += f" with TimescaleDB {self.store.timescale.version}"
+        keys = self.config.auth.enabled
+        grpc_key = "-H 'authorization: Bearer $TIMEBASE_API_KEY' " if keys else ""
+        curl_key = '-H "Authorization: Bearer $TIMEBASE_API_KEY" ' if keys else ""
         return [
             Endpoint(
                 "gRPC",
                 grpc_address,
-                f'grpcurl -plaintext -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
+                f'grpcurl -plaintext {grpc_key}-d \'{{"symbol": "SYN:ACME", "interval": "1d", '
                 f'"limit": 5}}\' {grpc_address} timebase.v1.GatewayService/GetBars',
             ),
             Endpoint(
@@ -159,7 +176,7 @@ class TimeBaseApp:
             Endpoint(
                 "REST",
                 f"http://{host}:{rest_port}",
-                f"curl -s 'http://{host}:{rest_port}/api/data/SYN:ACME?interval=1d&limit=5'",
+                f"curl -s {curl_key}'http://{host}:{rest_port}/api/data/SYN:ACME?interval=1d&limit=5'",
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
             *(
