@@ -7,9 +7,9 @@
 
 Keys are held in memory (the `auth.keys` of the configuration and the active rows of `api_keys`)
 and compared by SHA-256 with `hmac.compare_digest`, against every known key (no early exit).
-A key the snapshot does not know makes it re-read the table at once (at most once a second), so a
-key just made by `timebase keys create` works on its first call; revocations take effect at the
-next reload (`auth.reload_seconds`, 5 s by default). When keys were last used is recorded in
+A key the snapshot does not know is looked up in the table by its hash (and kept), so a key just
+made by `timebase keys create` works on its first call; revocations take effect at the next
+reload (`auth.reload_seconds`, 5 s by default). When keys were last used is recorded in
 memory and written to the table by the same background loop, never on the request's path.
 
 Wrong keys are counted per client address (`FailureLimiter`): after `auth.max_failures` within
@@ -28,7 +28,6 @@ import hmac
 import ipaddress
 import logging
 import math
-import time
 from datetime import UTC, datetime
 
 from timebase.auth import keystore
@@ -40,9 +39,6 @@ from timebase.sdk.errors import ClientRateLimited, TimeBaseError, Unauthenticate
 from timebase.store.pool import ConnectionPool
 
 _log = logging.getLogger(__name__)
-
-#: The least time between two reloads caused by unknown keys.
-MISS_RELOAD_SECONDS = 1.0
 
 MISSING_KEY = (
     "missing API key: send the header 'Authorization: Bearer <key>' (create a key with "
@@ -65,7 +61,6 @@ class Authenticator:
         self._keys: tuple[ApiKey, ...] = self.config.keys
         self._used: dict[str, datetime] = {}
         self._last_used: dict[str, datetime] = {}
-        self._last_reload = -math.inf
         self._reload_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,7 +116,6 @@ class Authenticator:
                 doing="reading the API keys",
             )
             self._keys = (*self.config.keys, *rows)
-            self._last_reload = time.monotonic()
 
     async def save_last_use(self) -> None:
         """Write when keys were last used (batched: one transaction per reload interval)."""
@@ -150,19 +144,26 @@ class Authenticator:
         if not self.enabled:
             return Caller.local(door, host)
         self._check_not_limited(host)
-        key = _presented(authorization)
-        found = self._match(key)
-        if (
-            found is None
-            and self.pool is not None
-            and time.monotonic() - self._last_reload >= MISS_RELOAD_SECONDS
-        ):
-            try:
-                await self.reload()
-            except TimeBaseError as exc:  # the database is down: the snapshot decides
-                _log.warning("could not reload the API keys: %s", exc.message)
-            found = self._match(key)
+        digest = hash_key(_presented(authorization))
+        found = self._match(digest)
+        if found is None and self.pool is not None:
+            found = await self._lookup(digest)
         return self._caller(found, host, door)
+
+    async def _lookup(self, digest: str) -> ApiKey | None:
+        """A key made since the last reload (wrong keys cost one indexed query each, and are
+        limited per address)."""
+        assert self.pool is not None
+        try:
+            found = await self.pool.run(
+                lambda conn: keystore.active_key(conn, digest), doing="looking up an API key"
+            )
+        except TimeBaseError as exc:  # the database is down: the snapshot decides
+            _log.warning("could not look up an API key: %s", exc.message)
+            return None
+        if found is not None:
+            self._keys = (*self._keys, found)
+        return found
 
     def authenticate_from_thread(
         self, authorization: str | None, address: str, door: str, timeout: float = 10.0
@@ -187,8 +188,7 @@ class Authenticator:
                 retry_after=wait,
             )
 
-    def _match(self, key: str) -> ApiKey | None:
-        digest = hash_key(key)
+    def _match(self, digest: str) -> ApiKey | None:
         found: ApiKey | None = None
         for candidate in self._keys:  # every key compared: the time does not depend on which
             if hmac.compare_digest(candidate.sha256, digest):

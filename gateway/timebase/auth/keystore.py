@@ -12,7 +12,7 @@ from typing import Any
 
 from timebase.auth.caller import Scope
 from timebase.auth.keys import ApiKey, display_prefix, generate_key, hash_key
-from timebase.sdk.errors import InvalidRequestError, TimeBaseError
+from timebase.sdk.errors import ErrorKind, InvalidRequestError, TimeBaseError
 from timebase.store.pool import Connection
 
 _COLUMNS = "name, scope, sha256, prefix, created_at, last_used_at, revoked_at"
@@ -22,7 +22,7 @@ class KeyNotFound(TimeBaseError):
     """No active key has that name or prefix."""
 
     code = "KEY_NOT_FOUND"
-    kind = InvalidRequestError.kind
+    kind = ErrorKind.NOT_FOUND
 
 
 def _row(row: tuple[Any, ...]) -> ApiKey:
@@ -61,6 +61,17 @@ def list_keys(conn: Connection, *, include_revoked: bool = True) -> list[ApiKey]
     with conn.cursor() as cur:
         cur.execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id")
         return [_row(row) for row in cur.fetchall()]
+
+
+def active_key(conn: Connection, sha256: str) -> ApiKey | None:
+    """The active key whose SHA-256 is `sha256`, if any."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM api_keys WHERE sha256 = $1 AND revoked_at IS NULL",
+            parameters=(sha256,),
+        )
+        rows = cur.fetchall()
+    return _row(rows[0]) if rows else None
 
 
 def revoke_key(conn: Connection, name_or_prefix: str) -> list[ApiKey]:

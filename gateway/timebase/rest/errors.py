@@ -23,6 +23,7 @@ from timebase.sdk.errors import (
     InvalidTimeRangeError,
     MethodNotAllowed,
     NotImplementedByServer,
+    PermissionDenied,
     ProviderAlreadyInstalled,
     ProviderCapabilityMissing,
     ProviderNotFound,
@@ -31,6 +32,7 @@ from timebase.sdk.errors import (
     RouteNotFound,
     SymbolNotFound,
     TimeBaseError,
+    Unauthenticated,
 )
 
 _log = logging.getLogger("timebase.rest")
@@ -62,6 +64,8 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     RouteNotFound,
     MethodNotAllowed,
     ProviderAlreadyInstalled,
+    Unauthenticated,
+    PermissionDenied,
     ClientRateLimited,
     RateLimited,
     NotImplementedByServer,
@@ -106,6 +110,8 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))
         headers["Retry-After"] = str(max(1, math.ceil(seconds)))
         details.setdefault("retryAfterSeconds", max(1, math.ceil(seconds)))
+    if status == 401:  # RFC 6750: how to authenticate
+        headers["WWW-Authenticate"] = 'Bearer realm="TimeBase"'
     return HttpError(status, code, exc.message, details, headers)
 
 
