@@ -98,7 +98,10 @@ def _invalidate_request() -> v1.InvalidateRangeRequest:
 async def _grpc(app: TimeBaseApp, call: str, request: Any, key: str | None) -> Any:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc.port}") as channel:
         stub: Any = v1_grpc.GatewayServiceStub(channel)
-        return await getattr(stub, call)(request, metadata=_metadata(key), timeout=10)
+        answer = getattr(stub, call)(request, metadata=_metadata(key), timeout=10)
+        if call == "GetBars":  # server streaming
+            return [message async for message in answer]
+        return await answer
 
 
 async def _grpc_error(
@@ -423,3 +426,22 @@ async def test_websocket_write_and_admin_keys_by_header_stream(
     assert received == [
         {"type": "ack", "action": "subscribe", "symbol": "SYN:AUTH", "interval": "1m"}
     ]
+
+
+# -- refresh: a read that rewrites stored bars needs `write` ------------------------------------
+
+
+async def test_refresh_needs_the_write_scope(app: TimeBaseApp) -> None:
+    message = denied("refreshing bars", "write", "reader", "read")
+    start = Timestamp()
+    start.FromDatetime(T0)
+    request = v1.GetBarsRequest(symbol="AUTH", interval="1d", start_time=start, refresh=True)
+    assert await _grpc_error(app, "GetBars", request, READ_KEY) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        message,
+    )
+    path = "/api/data/AUTH?interval=1d&start=2024-01-02&end=2024-01-05&refresh=true"
+    status, _, body = await _rest(app, "GET", path, READ_KEY)
+    assert (status, body["error"]["message"]) == (403, message)
+    status, _, body = await _rest(app, "GET", path, WRITE_KEY)
+    assert status != 403, body  # past authorization (no provider serves AUTH here)

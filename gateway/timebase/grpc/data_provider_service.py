@@ -22,6 +22,7 @@ from timebase.gateway.derived_intervals import DERIVED_FROM
 from timebase.gateway.history import BarAnswer
 from timebase.gateway.query import QueryApi
 from timebase.grpc import render
+from timebase.grpc.auth import caller_of
 from timebase.grpc.errors import abort_with
 from timebase.grpc.realtime import RealtimeHandler, stream_realtime
 from timebase.grpc.request_parsing import (
@@ -51,7 +52,9 @@ async def answer_request(api: QueryApi, request: Any, context: Context, rpc: str
     failure, end the RPC with the error's status (the one error boundary of the bar RPCs)."""
     try:
         bar_request = parse_bar_request(request, context.invocation_metadata())
-        answer = await api.bars(bar_request, time_limit=context.time_remaining())
+        answer = await api.bars(
+            bar_request, time_limit=context.time_remaining(), caller=caller_of(context)
+        )
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
     except Exception as exc:

@@ -65,8 +65,13 @@ class QueryApi:
 
     # -- bars -------------------------------------------------------------------------------
 
-    async def bars(self, request: BarRequest, *, time_limit: float | None = None) -> BarAnswer:
-        """The bars of `request` (from the store, fetching only what is missing)."""
+    async def bars(
+        self, request: BarRequest, *, time_limit: float | None = None, caller: Caller | None = None
+    ) -> BarAnswer:
+        """The bars of `request` (from the store, fetching only what is missing). Refreshing
+        (fetching again what is stored) rewrites stored bars: it needs the `write` scope."""
+        if request.refresh and caller is not None:
+            caller.require(Scope.WRITE, "refreshing bars")
         return await self.history.get(request, time_limit=time_limit)
 
     async def plan_bars(

@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 
 from timebase.rest import encoders
+from timebase.rest.auth import caller_of
 from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.envelope import REQUEST_ID_KEY, STARTED_KEY, meta
 from timebase.rest.keys import API, CONFIG, DOOR, METRICS
@@ -35,7 +36,7 @@ async def _bars(request: web.Request, provider: str | None) -> web.Response:
     query = request.query
     fmt = encoders.negotiate(request.headers.get("Accept"), query.get("format"))
     bar_request = parse_bar_query(request.match_info["symbol"], query, provider)
-    answer = await request.app[API].bars(bar_request)
+    answer = await request.app[API].bars(bar_request, caller=caller_of(request))
     table = answer.table
     warnings = [w.to_dict() for w in answer.warnings]
     if table.num_rows == 0:
