@@ -14,6 +14,7 @@ from timebase.rest.errors import ERROR_CODES
 from timebase.rest.openapi.common import PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
+from timebase.rest.openapi.security import SCHEME, SECURITY_SCHEMES, secure
 
 
 def build_spec(version: str) -> dict[str, Any]:
@@ -35,10 +36,12 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": paths(),
+        "paths": secure(paths()),
+        "security": [{SCHEME: []}],
         "components": {
             "schemas": schemas(),
             "parameters": PARAMETERS,
+            "securitySchemes": SECURITY_SCHEMES,
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),
     }
