@@ -45,6 +45,7 @@ from timebase.v1 import bars_pb2_grpc as v1_grpc
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
+_TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +270,7 @@ async def _rest(
     assert app.rest is not None
     headers = {"Authorization": bearer(key)} if key else {}
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(timeout=_TIMEOUT) as session,
         session.request(method, f"{app.rest.url}{path}", headers=headers, **kwargs) as response,
     ):
         body = await response.json() if response.content_type == "application/json" else None
@@ -340,7 +341,7 @@ async def test_rest_open_routes_reveal_only_up_or_down(app: TimeBaseApp) -> None
     # /metrics: open to a loopback client (this one)
     assert app.rest is not None
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(timeout=_TIMEOUT) as session,
         session.get(f"{app.rest.url}/metrics") as response,
     ):
         assert response.status == 200
@@ -363,7 +364,7 @@ async def _ws_first_messages(
     headers = {"Authorization": bearer(key)} if key else {}
     received: list[dict[str, Any]] = []
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(timeout=_TIMEOUT) as session,
         session.ws_connect(f"{app.rest.url}/api/stream", headers=headers) as ws,
     ):
         for message in messages:
@@ -401,7 +402,7 @@ async def test_websocket_wrong_key_is_refused(app: TimeBaseApp) -> None:
     assert received == [{"type": "error", "code": "UNAUTHENTICATED", "message": INVALID}]
     assert code == 1008
     assert app.rest is not None
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
         with pytest.raises(aiohttp.WSServerHandshakeError) as raised:
             await session.ws_connect(
                 f"{app.rest.url}/api/stream", headers={"Authorization": bearer(WRONG_KEY)}
@@ -443,5 +444,6 @@ async def test_refresh_needs_the_write_scope(app: TimeBaseApp) -> None:
     path = "/api/data/AUTH?interval=1d&start=2024-01-02&end=2024-01-05&refresh=true"
     status, _, body = await _rest(app, "GET", path, READ_KEY)
     assert (status, body["error"]["message"]) == (403, message)
-    status, _, body = await _rest(app, "GET", path, WRITE_KEY)
-    assert status != 403, body  # past authorization (no provider serves AUTH here)
+    unknown = "/api/providers/nothing-here/data/AUTH?interval=1d&start=2024-01-02&refresh=true"
+    status, _, body = await _rest(app, "GET", unknown, WRITE_KEY)
+    assert (status, body["error"]["code"]) == (404, "PROVIDER_NOT_FOUND")  # past authorization
