@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,12 +120,42 @@ def stack(
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
+@pytest.fixture(scope="module")
+def api_key(stack: str, docker_client: Any) -> str:
+    """A read key, made as the compose file's header says: `timebase keys create` inside the
+    gateway container (the database is not published)."""
+    gateway = _container(docker_client, stack, "gateway")
+    code, (out, err) = gateway.exec_run(
+        ["timebase", "keys", "create", "--scope", "read", "--name", "compose-test"], demux=True
+    )
+    assert code == 0, (out, err)
+    key: str = out.decode().splitlines()[-1]
+    assert key.startswith("tb_")
+    return key
+
+
+def _container(docker_client: Any, project: str, service: str) -> Any:
+    filters = {
+        "label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
+    }
+    (container,) = docker_client.containers.list(filters=filters)
+    return container
+
+
+def test_the_stack_needs_a_key(stack: str) -> None:
+    url = f"http://127.0.0.1:{PORTS[2]}/api/providers"
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(url, timeout=30)
+    assert raised.value.code == 401
+    assert json.load(raised.value)["error"]["code"] == "UNAUTHENTICATED"
+
+
 DAYS = [f"2024-01-{d:02d}T00:00:00Z" for d in range(1, 11)]
 
 
-def _grpc_bars() -> list[dict[str, Any]]:
+def _grpc_bars(api_key: str) -> list[dict[str, Any]]:
     """The ten daily SYN:ACME bars through the stack's gRPC door, as plain values."""
-    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}", api_key))
     return [
         {
             "timestamp": b.timestamp.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -139,22 +170,28 @@ def _grpc_bars() -> list[dict[str, Any]]:
     ]
 
 
-def test_grpc_query_through_the_stack(stack: str) -> None:
-    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+def test_grpc_query_through_the_stack(api_key: str) -> None:
+    bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}", api_key))
     assert [b.symbol for b in bars] == ["SYN:ACME"] * 10
     assert [b.provider for b in bars] == ["synthetic"] * 10
-    assert [r["timestamp"] for r in _grpc_bars()] == DAYS
+    assert [r["timestamp"] for r in _grpc_bars(api_key)] == DAYS
 
 
-def test_flight_query_through_the_stack(stack: str) -> None:
+def test_flight_query_through_the_stack(api_key: str) -> None:
     """An unreachable Flight door fails the test (FlightUnavailableError), it never skips."""
     from pyarrow import flight
 
     client = flight.connect(f"grpc://127.0.0.1:{PORTS[1]}")
     try:
         query = {"symbol": "SYN:ACME", "interval": "1d", "start": "2024-01-01", "end": "2024-01-11"}
-        info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
-        table = pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints])
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {api_key}".encode())]
+        )
+        descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+        info = client.get_flight_info(descriptor, options)
+        table = pa.concat_tables(
+            [client.do_get(e.ticket, options).read_all() for e in info.endpoints]
+        )
     finally:
         client.close()
     assert info.total_records == 10
@@ -165,23 +202,24 @@ def test_flight_query_through_the_stack(stack: str) -> None:
         }
         for r in table.to_pylist()
     ]
-    assert rows == _grpc_bars()
+    assert rows == _grpc_bars(api_key)
     assert set(table["symbol"].to_pylist()) == {"SYN:ACME"}
 
 
-def test_rest_query_through_the_stack(stack: str) -> None:
+def test_rest_query_through_the_stack(api_key: str) -> None:
     """An unreachable REST door or an error status fails the test, it never skips."""
     url = (
         f"http://127.0.0.1:{PORTS[2]}/api/data/SYN:ACME"
         "?interval=1d&start=2024-01-01T00:00:00Z&end=2024-01-11T00:00:00Z"
     )
-    with urllib.request.urlopen(url, timeout=30) as response:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
         body = json.load(response)
     data = body["data"]
     assert (data["symbol"], data["interval"], data["count"]) == ("SYN:ACME", "1d", 10)
     assert [bar["timestamp"] for bar in data["data"]] == DAYS
-    assert data["data"] == _grpc_bars()
+    assert data["data"] == _grpc_bars(api_key)
 
 
 def _psql(docker_client: Any, project: str, sql: str) -> list[list[str]]:
@@ -195,7 +233,7 @@ def _psql(docker_client: Any, project: str, sql: str) -> list[list[str]]:
 
 
 def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
-    stack: str, docker_client: Any
+    stack: str, docker_client: Any, api_key: str
 ) -> None:
     """The gateway set TimescaleDB up (hypertables, compression policy) and one bar it fetched
     into the hypertable comes out identically through gRPC, Flight and REST."""
@@ -216,7 +254,7 @@ def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
     ) == [["bars_daily", "t", "7 days"], ["bars_intraday", "t", "7 days"]]
 
     # One bar: SYN:ACME 1d of 2024-01-10, fetched from synthetic by the gRPC query.
-    grpc_bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}"))
+    grpc_bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}", api_key))
     stamps = [(b.timestamp.ToDatetime(), b) for b in grpc_bars]
     bar = next(b for t, b in stamps if t.isoformat().startswith("2024-01-10"))
     stored = _psql(
@@ -233,8 +271,17 @@ def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
     client = flight.connect(f"grpc://127.0.0.1:{PORTS[1]}")
     try:
         query = {"symbol": "SYN:ACME", "interval": "1d", "start": "2024-01-10", "end": "2024-01-11"}
-        info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
-        rows = [r for e in info.endpoints for r in client.do_get(e.ticket).read_all().to_pylist()]
+        options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {api_key}".encode())]
+        )
+        info = client.get_flight_info(
+            flight.FlightDescriptor.for_command(json.dumps(query)), options
+        )
+        rows = [
+            r
+            for e in info.endpoints
+            for r in client.do_get(e.ticket, options).read_all().to_pylist()
+        ]
     finally:
         client.close()
     assert [(r["open"], r["high"], r["low"], r["close"], r["volume"]) for r in rows] == [
@@ -244,7 +291,8 @@ def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
         f"http://127.0.0.1:{PORTS[2]}/api/data/SYN:ACME"
         "?interval=1d&start=2024-01-10T00:00:00Z&end=2024-01-11T00:00:00Z"
     )
-    with urllib.request.urlopen(url, timeout=30) as response:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
         body = json.load(response)
     assert [
         (b["timestamp"], b["open"], b["high"], b["low"], b["close"], b["volume"])

@@ -56,8 +56,10 @@ def _ts(value: datetime) -> Timestamp:
     return ts
 
 
-async def synthetic_bars(address: str) -> list[pb.TimeSeriesData]:
-    """Ten daily bars of SYN:ACME through the federated DataProvider service at `address`."""
+async def synthetic_bars(address: str, api_key: str | None = None) -> list[pb.TimeSeriesData]:
+    """Ten daily bars of SYN:ACME through the federated DataProvider service at `address`
+    (sending `api_key` when the gateway has keys on)."""
+    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.DataProviderStub(channel)
         request = pb.HistoricalDataRequest(
@@ -66,7 +68,8 @@ async def synthetic_bars(address: str) -> list[pb.TimeSeriesData]:
             start_time=_ts(datetime(2024, 1, 1, tzinfo=UTC)),
             end_time=_ts(datetime(2024, 1, 11, tzinfo=UTC)),
         )
-        return [bar async for bar in stub.GetHistoricalData(request, timeout=60)]
+        call = stub.GetHistoricalData(request, timeout=60, metadata=metadata)
+        return [bar async for bar in call]
 
 
 def start_stack(client: Any, label: str, images: dict[str, str]) -> tuple[str, list[Any]]:
@@ -110,6 +113,9 @@ def start_stack(client: Any, label: str, images: dict[str, str]) -> tuple[str, l
         environment={
             "TIMEBASE_DATABASE_URL": "postgresql://timebase:s3cret@db:5432/timebase",
             "TIMEBASE_CONFIG": "/etc/timebase/timebase.yaml",
+            # The image listens on every address of its container: without keys it must be
+            # told so explicitly (the compose stack test runs it with keys on).
+            "TIMEBASE_AUTH_MODE": "none",
         },
         ports={"50051/tcp": ("127.0.0.1", None)},
         mem_limit="512m",

@@ -113,3 +113,15 @@ def test_each_provider_runs_hardened_on_the_internal_network(
     assert service["healthcheck"]["test"][-1] == "timebase.sdk.healthcheck"
     for name in ("config.yaml", "Dockerfile", "requirements.txt", "src/main.py", "README.md"):
         assert (folder / name).is_file(), f"{folder.name}/{name} is missing"
+
+
+def test_gateway_ships_with_api_keys_on(compose: dict[str, Any]) -> None:
+    """The gateway listens on every address of its container: keys on (docs/security.md)."""
+    gateway = compose["services"]["gateway"]
+    assert gateway["environment"]["TIMEBASE_HOST"] == "0.0.0.0"
+    assert gateway["environment"]["TIMEBASE_AUTH_MODE"] == "keys"
+    config = load_config(
+        ROOT / "gateway" / "compose.timebase.yaml",
+        environ={k: str(v) for k, v in gateway["environment"].items() if k != "TIMEBASE_CONFIG"},
+    )
+    assert config.auth.enabled

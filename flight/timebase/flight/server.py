@@ -2,7 +2,8 @@
 sets (`list_flights`) and bulk ingest (`do_put`).
 
     flight = FlightServer(host, port, tls=None)   # tls: a timebase.core.tls.ServerTls
-    flight.attach(api)                 # the app's QueryApi (the same for every door)
+    flight.attach(api)                 # the app's QueryApi (the same for every door);
+                                       # authenticator=: API keys (None: auth off)
     await flight.start()               # listens; `flight.port` is the bound port
     ...
     await flight.stop()
@@ -24,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
+from timebase.auth.authenticator import Authenticator
 from timebase.core.tls import ServerTls
 from timebase.flight.bridge import LoopBridge
 from timebase.flight.handlers import FlightHandlers
@@ -65,6 +67,7 @@ class FlightServer:
         self.stop_timeout = stop_timeout
         self.api: QueryApi | None = None
         self.metrics: RequestObserver | None = None
+        self.authenticator: Authenticator | None = None
         self.bridge = LoopBridge()
         self._service: FlightService | None = None
         self._thread: threading.Thread | None = None
@@ -91,13 +94,20 @@ class FlightServer:
             "root_certificates": self.tls.client_ca,
         }
 
-    def attach(self, api: QueryApi, metrics: RequestObserver | None = None) -> None:
+    def attach(
+        self,
+        api: QueryApi,
+        metrics: RequestObserver | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         """Serve from the query API `api` (the one every door shares) before `start()`;
-        record each call into `metrics` when given."""
+        record each call into `metrics` when given; authenticate every call with
+        `authenticator` (None: auth off)."""
         if self._service is not None:
             raise RuntimeError("attach() must be called before start()")
         self.api = api
         self.metrics = metrics
+        self.authenticator = authenticator
 
     async def start(self) -> None:
         if self.api is None:
@@ -109,7 +119,12 @@ class FlightServer:
         )
         try:
             service = await asyncio.to_thread(
-                FlightService, location, handlers, self.metrics, **self._transport()
+                FlightService,
+                location,
+                handlers,
+                self.metrics,
+                self.authenticator,
+                **self._transport(),
             )
         except (OSError, pa.ArrowException) as exc:
             raise ServerStartError(

@@ -1,5 +1,6 @@
-"""The pyarrow Flight server: each call in a correlation scope, its errors mapped in one place
-(`timebase.flight.errors`), the work done by `FlightHandlers`."""
+"""The pyarrow Flight server: each call authenticated (`timebase.flight.auth`) in a correlation
+scope, its errors mapped in one place (`timebase.flight.errors`), the work done by
+`FlightHandlers`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
-from timebase.flight.auth import caller_of
+from timebase.auth.authenticator import Authenticator
+from timebase.flight.auth import MIDDLEWARE_KEY, FlightAuthFactory, caller_of
 from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.metrics import FlightMetricsFactory
@@ -34,11 +36,17 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
         location: str,
         handlers: FlightHandlers,
         metrics: RequestObserver | None = None,
+        authenticator: Authenticator | None = None,
         **transport: Any,
     ) -> None:
         """`transport`: pyarrow's TLS arguments (`tls_certificates`, `verify_client`,
-        `root_certificates`), passed through to `FlightServerBase`."""
-        middleware = {"metrics": FlightMetricsFactory(metrics)} if metrics is not None else None
+        `root_certificates`), passed through to `FlightServerBase`; `authenticator`: API keys
+        (None: auth off)."""
+        middleware: dict[str, flight.ServerMiddlewareFactory] = {
+            MIDDLEWARE_KEY: FlightAuthFactory(authenticator or Authenticator.disabled())
+        }
+        if metrics is not None:
+            middleware["metrics"] = FlightMetricsFactory(metrics)
         super().__init__(location, middleware=middleware, **transport)
         self.handlers = handlers
 
@@ -56,6 +64,10 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     def get_schema(
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
+        try:
+            caller_of(context)
+        except Exception as exc:
+            raise to_flight_error(exc, "describing the schema") from None
         return flight.SchemaResult(BAR_SCHEMA)
 
     def do_get(
@@ -72,6 +84,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> Iterator[flight.FlightInfo]:
         with correlation_scope():
             try:
+                caller_of(context)
                 infos = self.handlers.datasets(criteria or b"")
             except Exception as exc:
                 raise to_flight_error(exc, "listing data sets") from None

@@ -3,13 +3,15 @@
 They talk to a running TimeBase (`timebase serve`) through `timebase.client`: `--host` (default:
 the configured host, or 127.0.0.1 when it binds every address) and the configured ports
 (`TIMEBASE_GRPC_PORT`, `TIMEBASE_FLIGHT_PORT`, or `timebase.yaml`), over TLS when the options of
-`timebase.cli.tls_options` or the configuration say so. Exit codes: 0 ok, 1 a server
+`timebase.cli.tls_options` or the configuration say so, with the API key of `TIMEBASE_API_KEY`
+when set (docs/security.md). Exit codes: 0 ok, 1 a server
 or data error (one line on stderr), 2 a usage error (bad interval, date, symbol, file type).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -103,6 +105,9 @@ def _range_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The API key the client commands send (`Authorization: Bearer`), when set.
+API_KEY_ENV = "TIMEBASE_API_KEY"
+
 CLIENT_COMMANDS = ("get", "providers", "symbols", "ingest", "backfill")
 
 
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             host,
             grpc_port=config.grpc_port,
             flight_port=config.flight_port,
+            api_key=os.environ.get(API_KEY_ENV) or None,
             **client_tls_options(args, config),
         )
         return command(args, client)

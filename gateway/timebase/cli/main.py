@@ -39,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("serve", help="run TimeBase in the foreground (Ctrl-C to stop)")
     from timebase.cli.client_commands import add_commands
+    from timebase.cli.keys import add_command as add_keys_command
 
     add_commands(commands)
+    add_keys_command(commands)
     return parser
 
 
@@ -73,6 +75,10 @@ def _main(argv: list[str] | None) -> int:
         print(f"timebase: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log.level, config.log.format)
+    if args.command == "keys":
+        from timebase.cli.keys import run as run_keys
+
+        return run_keys(args, config)
     if args.command != "serve":
         from timebase.cli.client_commands import run
 

@@ -2,7 +2,7 @@
 
     from timebase.client import TimeBase
 
-    with TimeBase("localhost") as tb:
+    with TimeBase("localhost", api_key=os.environ.get("TIMEBASE_API_KEY")) as tb:
         table = tb.history(["AAPL", "MSFT"], "1d", "2024-01-01", "2024-06-30")
         df = table.to_pandas()
 
@@ -12,8 +12,10 @@ Needs pyarrow and grpcio only (none of the server's dependencies). See docs/flig
 from timebase.client.errors import (
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     RateLimited,
     TimeBaseClientError,
+    Unauthenticated,
     Unavailable,
 )
 from timebase.client.events import Bar, StreamWarning
@@ -33,9 +35,11 @@ __all__ = [
     "ClientTls",
     "InvalidRequest",
     "NotFound",
+    "PermissionDenied",
     "RateLimited",
     "StreamWarning",
     "TimeBase",
     "TimeBaseClientError",
+    "Unauthenticated",
     "Unavailable",
 ]

@@ -32,6 +32,14 @@ class NotFound(TimeBaseClientError):
     """The symbol or provider is unknown."""
 
 
+class Unauthenticated(TimeBaseClientError):
+    """The API key is missing, wrong or revoked (`TimeBase(api_key=...)`, TIMEBASE_API_KEY)."""
+
+
+class PermissionDenied(TimeBaseClientError):
+    """The API key lacks the scope the action needs (`details["required_scope"]`)."""
+
+
 class Unavailable(TimeBaseClientError):
     """TimeBase, its database or every provider able to answer is unreachable."""
 
@@ -52,6 +60,10 @@ def error_for_code(
     cls: type[TimeBaseClientError] = TimeBaseClientError
     if code in {"RATE_LIMITED", "PROVIDER_RATE_LIMITED"}:
         cls = RateLimited
+    elif code == "UNAUTHENTICATED":
+        cls = Unauthenticated
+    elif code == "PERMISSION_DENIED":
+        cls = PermissionDenied
     elif code.endswith("NOT_FOUND"):
         cls = NotFound
     elif code.startswith("INVALID_"):
@@ -110,6 +122,8 @@ _GRPC_CODES: dict[grpc.StatusCode, type[TimeBaseClientError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: RateLimited,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

@@ -2,7 +2,7 @@
 
     from timebase.client import TimeBase
 
-    tb = TimeBase("localhost")
+    tb = TimeBase("localhost", api_key="tb_…")                       # api_key: when auth is on
     table = tb.history("AAPL", "1d", "2024-01-01", "2024-12-31")     # pyarrow.Table
     adjusted = tb.history("AAPL", "1d", "2024-01-01", adjust="all")   # splits and dividends
     events = tb.events("AAPL", "2024-01-01", "2024-12-31")            # the events themselves
@@ -69,6 +69,7 @@ class TimeBase:
         tls_ca_file: FileLike | None = None,
         tls_cert_file: FileLike | None = None,
         tls_key_file: FileLike | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.host = host
         #: TLS settings (None: plaintext): on with `tls=True` or any of the files.
@@ -77,6 +78,8 @@ class TimeBase:
             if tls or tls_ca_file or tls_cert_file or tls_key_file
             else None
         )
+        #: Sent as `authorization: Bearer <key>` on every gRPC and Flight call (never logged).
+        self.api_key = api_key
         self.grpc_port = grpc_port
         self.flight_port = flight_port
         self.timeout = timeout
@@ -128,8 +131,18 @@ class TimeBase:
                 raise from_flight(exc, self.flight_address) from None
         return self._flight
 
+    def __repr__(self) -> str:
+        key = ", api_key=<set>" if self.api_key else ""
+        return f"TimeBase({self.host!r}, grpc_port={self.grpc_port}, flight_port={self.flight_port}{key})"
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The gRPC metadata of every call: the API key, when one is set."""
+        return (("authorization", f"Bearer {self.api_key}"),) if self.api_key else ()
+
     def _options(self) -> flight.FlightCallOptions:
-        return flight.FlightCallOptions(timeout=self.timeout)
+        headers = [(b"authorization", f"Bearer {self.api_key}".encode())] if self.api_key else []
+        return flight.FlightCallOptions(timeout=self.timeout, headers=headers)
 
     def _grpc_channel(self) -> grpc.Channel:
         if self._channel is None:
@@ -329,7 +342,9 @@ class TimeBase:
         """Every provider the gateway knows: status, intervals, latency, uptime, quota, …"""
         stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
         try:
-            reply = stub.ListProviders(v1.ListProvidersRequest(), timeout=self.timeout)
+            reply = stub.ListProviders(
+                v1.ListProvidersRequest(), timeout=self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise from_grpc(exc, self.grpc_address) from None
         return [_as_dict(p) for p in reply.providers]
@@ -340,7 +355,7 @@ class TimeBase:
         stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
         request = v1.GetSymbolProvidersRequest(symbol=symbol, interval=interval)
         try:
-            reply = stub.GetSymbolProviders(request, timeout=self.timeout)
+            reply = stub.GetSymbolProviders(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_grpc(exc, self.grpc_address) from None
         return _as_dict(reply)
@@ -395,7 +410,7 @@ class TimeBase:
             channel = grpc.aio.secure_channel(self.grpc_address, self.tls.grpc_credentials())
         async with channel:
             stub: Any = pb_grpc.DataProviderStub(channel)
-            call = stub.StreamRealTimeData(_controls(controls))
+            call = stub.StreamRealTimeData(_controls(controls), metadata=self._metadata)
             try:
                 async for msg in call:
                     yield stream_event(msg)

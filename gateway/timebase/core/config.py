@@ -22,6 +22,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_TLS_CERT_FILE          tls.cert_file          (PEM certificate chain; TLS on every door)
     TIMEBASE_TLS_KEY_FILE           tls.key_file           (PEM private key of tls.cert_file)
     TIMEBASE_TLS_CLIENT_CA_FILE     tls.client_ca_file     (PEM CA(s): client certificates required)
+    TIMEBASE_AUTH_MODE              auth.mode              (none | keys; see docs/security.md)
 
 The `routing` section tunes the gateway's router (priorities override its ranking) and failover:
 
@@ -76,6 +77,15 @@ are found, which run, in which runtime, with which options, and its watchdog:
         legacy: {runtime: remote, address: "10.0.0.5:50052"}
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
         my-addon: {environment: [MY_ADDON_TOKEN]}   # passed from the gateway's environment
+
+The `auth` section turns API keys on (timebase.auth, docs/security.md); keys live in the database
+(`timebase keys create`) and, for stateless deployments, in `auth.keys` as SHA-256 hashes:
+
+    auth:
+      mode: keys
+      keys:
+        - {name: ci, scope: write, sha256: 3f1c…}
+        - {name: admin, scope: admin, sha256_file: /run/secrets/timebase_admin_sha256}
 """
 
 from __future__ import annotations
@@ -90,6 +100,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from timebase.auth import settings as auth_settings
+from timebase.auth.keys import ApiKey
 from timebase.core import config_values as values
 from timebase.core import tls as tls_files
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
@@ -377,6 +389,25 @@ class SymbolsConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """API keys (`auth` section; timebase.auth, docs/security.md)."""
+
+    #: none | keys; None (not set) is `none` on loopback, and refused on any other address.
+    mode: str | None = key(None, auth_settings.mode, env="TIMEBASE_AUTH_MODE")
+    #: Keys for stateless deployments: `{name, scope, sha256 | sha256_file}` entries.
+    keys: tuple[ApiKey, ...] = key((), auth_settings.config_keys)
+    #: How often keys are re-read from the database (revocations take effect) and last use saved.
+    reload_seconds: float = key(5.0, values.positive_float)
+    #: Failed attempts one client address may make per window before it is refused (429).
+    max_failures: int = key(10, values.positive_int)
+    failure_window_seconds: float = key(60.0, values.positive_float)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "keys"
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -395,6 +426,7 @@ class Config:
     flight: FlightLimits = field(default_factory=FlightLimits)
     gateway: GatewayLimits = field(default_factory=GatewayLimits)
     symbols: SymbolsConfig = field(default_factory=SymbolsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

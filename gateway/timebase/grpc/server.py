@@ -1,8 +1,9 @@
 """The gateway's gRPC server: DataProvider (federated), timebase.v1, health and reflection.
 
     grpc = GrpcServer(host, port, tls=None)        # tls: a timebase.core.tls.ServerTls
-    grpc.attach(api, realtime=None, metrics=None)   # the app's QueryApi, before start();
-                                                    # without it: health only
+    grpc.attach(api, realtime=None, metrics=None, authenticator=None)
+                                # the app's QueryApi, before start(); without it: health only;
+                                # authenticator: API keys (None: auth off)
     await grpc.start()
 
 Health is reported overall ("") and per service; every service is NOT_SERVING while the
@@ -21,11 +22,13 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 import grpc
+from timebase.auth.authenticator import Authenticator
 from timebase.core.tls import ServerTls
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
+from timebase.grpc.auth import GrpcAuthInterceptor
 from timebase.grpc.data_provider_service import DataProviderService, grpc_limit
 from timebase.grpc.gateway_service import GatewayService
 from timebase.grpc.metrics import GrpcMetricsInterceptor
@@ -81,22 +84,25 @@ class GrpcServer:
         self.data_provider: DataProviderService | None = None
         self.gateway: GatewayService | None = None
         self._server: grpc.aio.Server | None = None
-        self._interceptors: list[GrpcMetricsInterceptor] = []
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
 
     def attach(
         self,
         api: QueryApi,
         realtime: RealtimeHandler | None = None,
         metrics: RequestObserver | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         """Serve DataProvider and timebase.v1 from the query API `api` (the one every door
         shares); its database probe drives gRPC health. Admin RPCs (InstallProvider,
-        RemoveProvider) answer UNIMPLEMENTED when `api` has no supervisor."""
+        RemoveProvider) answer UNIMPLEMENTED when `api` has no supervisor. Every call but
+        health and reflection is authenticated by `authenticator` (None: auth off)."""
         if self._server is not None:
             raise RuntimeError("attach() must be called before start()")
         self.api = api
-        if metrics is not None:
-            self._interceptors = [GrpcMetricsInterceptor(metrics)]
+        self._interceptors = [GrpcMetricsInterceptor(metrics)] if metrics is not None else []
+        # After metrics: refused calls are counted too, with their status.
+        self._interceptors.append(GrpcAuthInterceptor(authenticator or Authenticator.disabled()))
         self.probe = api.probe
         self.probe.listen(self._database_changed)
         self.data_provider = DataProviderService(api, realtime, self.bar_limit)

@@ -20,11 +20,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from timebase.auth.authenticator import Authenticator
 from timebase.core.config import RestConfig
 from timebase.core.tls import ServerTls
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub
 from timebase.rest import guard, middleware, page
+from timebase.rest.auth import AUTHENTICATOR, authenticate
 from timebase.rest.docs_page import render as render_docs
 from timebase.rest.envelope import dumps
 from timebase.rest.keys import API, CONFIG, DOCS_BODY, LIMITER, METRICS, SPEC_BODY, STREAMS
@@ -46,16 +48,25 @@ def build_app(
     metrics: Metrics | None = None,
     realtime: RealtimeHub | None = None,
     host: str = "127.0.0.1",
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
     """The REST application over `api` (its routes, middlewares and dependencies); `host` is
-    the bind address (a Host the door serves, besides the loopback names)."""
+    the bind address (a Host the door serves, besides the loopback names); requests are
+    authenticated by `authenticator` (None: auth off)."""
     config = config or RestConfig()
-    # The envelope first (every error leaves as JSON), then the request checks (Host first).
+    # The envelope first (every error leaves as JSON), then the request checks (Host first),
+    # then who is asking, then their rate limit.
     app = web.Application(
-        middlewares=[middleware.envelope, *guard.MIDDLEWARES, middleware.rate_limit]
+        middlewares=[
+            middleware.envelope,
+            *guard.MIDDLEWARES,
+            authenticate,
+            middleware.rate_limit,
+        ]
     )
     guard.install(app, guard.Guard.build(host, config.allowed_hosts, config.cors_origins))
     app[API] = api
+    app[AUTHENTICATOR] = authenticator or Authenticator.disabled()
     app[CONFIG] = config
     app[METRICS] = metrics or Metrics(api.history, api.store, realtime)
     app[LIMITER] = ClientRateLimiter(config.rate_limit_per_second, config.rate_limit_burst)
@@ -96,6 +107,7 @@ class RestServer:
         metrics: Metrics | None = None,
         shutdown_timeout: float = 3.0,
         tls: ServerTls | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.api = api
         self.tls = tls
@@ -109,6 +121,7 @@ class RestServer:
             metrics=metrics or Metrics(api.history, api.store, realtime),
             realtime=realtime,
             host=host,
+            authenticator=authenticator,
         )
         self._runner: web.AppRunner | None = None
 

@@ -26,6 +26,7 @@ from timebase.sdk.errors import (
     MethodNotAllowed,
     NotImplementedByServer,
     OriginNotAllowed,
+    PermissionDenied,
     ProviderAlreadyInstalled,
     ProviderCapabilityMissing,
     ProviderNotFound,
@@ -35,6 +36,7 @@ from timebase.sdk.errors import (
     ServerBusy,
     SymbolNotFound,
     TimeBaseError,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 
@@ -71,6 +73,8 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     RouteNotFound,
     MethodNotAllowed,
     ProviderAlreadyInstalled,
+    Unauthenticated,
+    PermissionDenied,
     ClientRateLimited,
     RateLimited,
     NotImplementedByServer,
@@ -129,6 +133,8 @@ def http_error(exc: BaseException, request_id: str) -> HttpError:
         seconds = 60.0 if retry_after is None else max(0.0, float(retry_after))
         headers["Retry-After"] = str(max(1, math.ceil(seconds)))
         details.setdefault("retryAfterSeconds", max(1, math.ceil(seconds)))
+    if status == 401:  # RFC 6750: how to authenticate
+        headers["WWW-Authenticate"] = 'Bearer realm="TimeBase"'
     return HttpError(status, code, exc.message, details, headers)
 
 

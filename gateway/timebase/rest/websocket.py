@@ -2,10 +2,13 @@
 
 Client → server (JSON text frames)::
 
+    {"type": "auth", "key": "tb_…"}        first, when auth is on and the upgrade request had no
+                                           `Authorization: Bearer` header (browsers cannot set it)
     {"action": "subscribe" | "unsubscribe" | "pause" | "resume", "symbol": "AAPL", "interval": "1m"}
 
 Server → client::
 
+    {"type": "auth", "key_name", "scope"}                      the auth message was accepted
     {"type": "ack", "action", "symbol", "interval"}            a control was accepted
     {"type": "bar", "symbol", "interval", "provider", "timestamp", "open", "high", "low",
      "close", "volume", "final", "metadata"?}                   final=false: bar in progress
@@ -16,7 +19,9 @@ Server → client::
 Each WebSocket is one client of the hub (`RealtimeHub.stream`), exactly like a gRPC
 `StreamRealTimeData` call: shared upstream subscriptions, bounded queue, gap warnings, failover.
 A stream the hub ends sends one error message with the error's own code (as on HTTP,
-`timebase.rest.errors.http_error`).
+`timebase.rest.errors.http_error`). A missing, wrong or late (`AUTH_TIMEOUT_SECONDS`) auth
+message is answered with an UNAUTHENTICATED (or RATE_LIMITED) error message, and the socket is
+closed with code 1008 (policy violation).
 Controls are checked here first, so a bad one is answered with an error without ending the
 stream. `provider` is reserved: the hub chooses the real-time provider (each bar names it).
 """
@@ -35,9 +40,10 @@ from aiohttp import WSMsgType, web
 
 from timebase.gateway.realtime import RealtimeHub, is_warning, parse_control, warnings_of
 from timebase.provider import provider_pb2 as pb
+from timebase.rest.auth import AUTHENTICATOR, DOOR, authenticated
 from timebase.rest.envelope import REQUEST_ID_KEY
 from timebase.rest.errors import http_error
-from timebase.sdk.errors import InvalidRequestError, TimeBaseError
+from timebase.sdk.errors import InvalidRequestError, TimeBaseError, Unauthenticated
 
 _log = logging.getLogger("timebase.rest")
 
@@ -48,6 +54,10 @@ _ACTIONS = {
     "resume": pb.StreamControl.RESUME,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: How long a stream opened without a key may take to send its auth message.
+AUTH_TIMEOUT_SECONDS = 10.0
+#: WebSocket close code of a refused authentication (policy violation).
+CLOSE_POLICY = 1008
 
 
 def bar_message(msg: pb.TimeSeriesData) -> dict[str, Any]:
@@ -109,6 +119,24 @@ def parse_client_message(raw: str) -> pb.StreamControl:
     return control
 
 
+def _auth_key(raw: str | None) -> str:
+    """The key of a first message `{"type": "auth", "key": "..."}` (Unauthenticated if not)."""
+    hint = (
+        'the first message must be {"type": "auth", "key": "<API key>"} (or send the header '
+        "'Authorization: Bearer <key>' when opening the stream)"
+    )
+    try:
+        data = orjson.loads(raw) if raw is not None else None
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or data.get("type") != "auth":
+        raise Unauthenticated(f"missing API key: {hint}")
+    key = data.get("key")
+    if not isinstance(key, str) or not key.strip():
+        raise Unauthenticated(f"missing API key: {hint}")
+    return key.strip()
+
+
 class StreamHandler:
     """The `/api/stream` handler; `close_all()` ends every open WebSocket (server stop)."""
 
@@ -138,6 +166,8 @@ class StreamHandler:
                     await ws.send_str(orjson.dumps(message).decode())
 
         try:
+            if not authenticated(request) and not await self._authenticate(request, ws, send):
+                return ws
             if self.hub is None:
                 await send(
                     {
@@ -152,6 +182,31 @@ class StreamHandler:
             self._sockets.discard(ws)
             await ws.close()
         return ws
+
+    async def _authenticate(
+        self, request: web.Request, ws: web.WebSocketResponse, send: Any
+    ) -> bool:
+        """Read the first message as `{"type": "auth", "key": ...}`; on success send the auth
+        acknowledgement, else an error message and close (1008)."""
+        try:
+            try:
+                frame = await ws.receive(timeout=AUTH_TIMEOUT_SECONDS)
+            except TimeoutError:
+                raise Unauthenticated(
+                    f"no auth message within {AUTH_TIMEOUT_SECONDS:g} s: send "
+                    '{"type": "auth", "key": "<API key>"} first'
+                ) from None
+            key = _auth_key(frame.data if frame.type is WSMsgType.TEXT else None)
+            caller = await request.app[AUTHENTICATOR].authenticate(
+                f"Bearer {key}", request.remote or "", DOOR
+            )
+        except TimeBaseError as exc:
+            error = http_error(exc, request.get(REQUEST_ID_KEY) or "")
+            await send({"type": "error", "code": error.code, "message": error.message})
+            await ws.close(code=CLOSE_POLICY, message=error.code.encode())
+            return False
+        await send({"type": "auth", "key_name": caller.key_name, "scope": caller.scope.value})
+        return True
 
     async def _serve(
         self, ws: web.WebSocketResponse, hub: RealtimeHub, send: Any, rid: str

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from timebase.auth.authenticator import Authenticator
+from timebase.auth.policy import check_bind
 from timebase.core.config import Config
 from timebase.core.tls import ServerTls, load_server_tls
 from timebase.flight import FlightServer
@@ -70,6 +72,7 @@ class TimeBaseApp:
         self.rest: RestServer | None = None
         #: The doors' TLS (tls section), read at start; None: plaintext.
         self.tls: ServerTls | None = None
+        self.authenticator: Authenticator | None = None
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def start(self) -> None:
@@ -81,6 +84,7 @@ class TimeBaseApp:
             raise
 
     async def _start(self) -> None:
+        check_bind(self.config)  # no keys beyond loopback: refuse before anything starts
         if self.database_url is None:
             self.embedded = EmbeddedPostgres(
                 self.config.data_dir,
@@ -113,6 +117,10 @@ class TimeBaseApp:
             )
             await self.database_supervisor.start()
             self._stops.append(("embedded database supervisor", self.database_supervisor.stop))
+        # One authenticator for every door (API keys from the configuration and the database).
+        self.authenticator = Authenticator(self.config.auth, self.store.pool)
+        await self.authenticator.start()
+        self._stops.append(("authenticator", self.authenticator.stop))
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
         self.history = HistoricalBars(
@@ -140,10 +148,15 @@ class TimeBaseApp:
         # TLS on every door or on none (the files were checked when the configuration loaded).
         self.tls = await asyncio.to_thread(load_server_tls, self.config.tls)
         self.grpc.tls = self.flight.tls = self.tls
-        self.grpc.attach(self.api, realtime=self.realtime, metrics=self.metrics)
+        self.grpc.attach(
+            self.api,
+            realtime=self.realtime,
+            metrics=self.metrics,
+            authenticator=self.authenticator,
+        )
         await self.grpc.start()
         self._stops.append(("gRPC server", self.grpc.stop))
-        self.flight.attach(self.api, metrics=self.metrics)
+        self.flight.attach(self.api, metrics=self.metrics, authenticator=self.authenticator)
         await self.flight.start()
         self._stops.append(("Flight server", self.flight.stop))
         self.rest = RestServer(
@@ -154,6 +167,7 @@ class TimeBaseApp:
             realtime=self.realtime,
             metrics=self.metrics,
             tls=self.tls,
+            authenticator=self.authenticator,
         )
         await self.rest.start()
         self._stops.append(("REST server", self.rest.stop))
@@ -201,6 +215,9 @@ class TimeBaseApp:
         # With TLS: the schemes say so, and the examples name the files a client needs
         # (the CA that signed the server's certificate; a client certificate when required).
         tls = self.tls
+        keys = self.config.auth.enabled
+        grpc_key = "-H 'authorization: Bearer $TIMEBASE_API_KEY' " if keys else ""
+        curl_key = '-H "Authorization: Bearer $TIMEBASE_API_KEY" ' if keys else ""
         grpcurl = "-plaintext"
         curl = ""
         if tls is not None:
@@ -215,7 +232,7 @@ class TimeBaseApp:
             Endpoint(
                 "gRPC",
                 f"grpcs://{grpc_address}" if tls is not None else grpc_address,
-                f'grpcurl {grpcurl} -d \'{{"symbol": "SYN:ACME", "interval": "1d", '
+                f'grpcurl {grpcurl} {grpc_key}-d \'{{"symbol": "SYN:ACME", "interval": "1d", '
                 f'"limit": 5}}\' {grpc_address} timebase.v1.GatewayService/GetBars',
             ),
             Endpoint(
@@ -226,7 +243,7 @@ class TimeBaseApp:
             Endpoint(
                 "REST",
                 rest_url,
-                f"curl -s{curl} '{rest_url}/api/data/SYN:ACME?interval=1d&limit=5'",
+                f"curl -s{curl} {curl_key}'{rest_url}/api/data/SYN:ACME?interval=1d&limit=5'",
             ),
             Endpoint("database", database, f'psql "{redact_url(self.database_url or "")}"'),
             *(

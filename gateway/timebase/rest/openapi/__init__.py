@@ -15,6 +15,7 @@ from timebase.rest.openapi import routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
+from timebase.rest.openapi.security import SCHEME, SECURITY_SCHEMES, secure
 from timebase.rest.openapi.symbols import SYMBOL_PARAMETERS, symbol_paths, symbol_schemas
 
 
@@ -44,10 +45,12 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": {**paths(), **routes_extra.paths(), **symbol_paths()},
+        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths()}),
+        "security": [{SCHEME: []}],
         "components": {
             "schemas": {**schemas(), **routes_extra.schemas(), **symbol_schemas()},
             "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
+            "securitySchemes": SECURITY_SCHEMES,
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),
     }

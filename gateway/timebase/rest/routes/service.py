@@ -6,6 +6,7 @@ from aiohttp import web
 
 from timebase.gateway.query import HealthStatus
 from timebase.rest import render
+from timebase.rest.auth import authenticated
 from timebase.rest.keys import API, DOCS_BODY, METRICS, SPEC_BODY
 from timebase.rest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from timebase.rest.middleware import error_response
@@ -24,6 +25,11 @@ class _DatabaseDown(DatabaseError):
 async def health(request: web.Request) -> web.Response:
     answer = await request.app[API].health()
     data = render.health(answer)
+    if not authenticated(request):  # auth on, no key: up or down, nothing more
+        data = {"status": answer.status.value}
+        if answer.status is HealthStatus.UNHEALTHY:
+            return error_response(request, _DatabaseDown("TimeBase is unhealthy"))
+        return ok(request, data)
     if answer.status is HealthStatus.UNHEALTHY:
         details = {k: v for k, v in data.items() if k != "message"}
         return error_response(request, _DatabaseDown(answer.message, **details))
