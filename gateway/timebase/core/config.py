@@ -56,7 +56,7 @@ range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol
     flight: {max_bars: 5000000, max_symbols: 100}
     gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
 
-The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security-tls.md): both files
+The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security.md#tls): both files
 or neither, checked at load (readable, a certificate chain and its unencrypted key); with a client
 CA, every connection must present a certificate it signed:
 
