@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,8 +131,26 @@ def test_create_list_hash_revoke(keys: Keys, database: str) -> None:
                 await auth.stop()
             (ops, _) = await store.pool.run(keystore.list_keys)
             assert ops.revoked
+            # Every key action is audited (door "cli"), the refused ones too; never the key.
+            rows = await store.pool.run(_audit_rows)
+            assert [row[:3] for row in rows] == [
+                ("key_create", "cli", "ok"),
+                ("key_create", "cli", "ok"),
+                ("key_create", "cli", "INVALID_REQUEST"),
+                ("key_revoke", "cli", "ok"),
+                ("key_revoke", "cli", "KEY_NOT_FOUND"),
+            ]
+            assert rows[0][3] == {"name": "ops", "scope": "admin", "prefix": key[:11]}
+            assert rows[4][3]["key"] == "ops"
+            assert not any(key in str(row) or read_key in str(row) for row in rows)
 
     asyncio.run(check())
+
+
+def _audit_rows(conn: Any) -> list[tuple[str, str, str, dict[str, Any]]]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT action, door, outcome, detail::text FROM audit ORDER BY id")
+        return [(a, d, o, json.loads(detail)) for a, d, o, detail in cur.fetchall()]
 
 
 def test_usage_errors(keys: Keys) -> None:

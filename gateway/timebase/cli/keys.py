@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from timebase.auth import Scope, keystore
+from timebase.audit import AuditAction, AuditLog
+from timebase.auth import Caller, Scope, keystore
 from timebase.auth.keys import ApiKey, hash_key
 from timebase.cli.key_database import key_database
 from timebase.core.config import Config
 from timebase.sdk.errors import TimeBaseError
-from timebase.store.pool import ConnectionPool
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -70,12 +68,21 @@ def _hash() -> int:
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
-    async with _pool(config) as pool:
+    async with key_database(config) as store:
+        pool = store.pool
+        # Managing keys is an admin action: audited like the doors' (door "cli").
+        audit, caller = AuditLog(store), Caller.local("cli")
         if args.keys_command == "create":
             scope = Scope(args.scope)
-            key, record = await pool.run(
-                lambda conn: keystore.create_key(conn, args.name, scope), doing="creating a key"
-            )
+            try:
+                key, record = await pool.run(
+                    lambda conn: keystore.create_key(conn, args.name, scope),
+                    doing="creating a key",
+                )
+            except Exception as exc:
+                await audit.record(caller, AuditAction.KEY_CREATE, error=exc, detail=_named(args))
+                raise
+            await audit.record(caller, AuditAction.KEY_CREATE, rows=1, detail=_detail(record))
             print(f"Created the {record.scope.value} key {record.name!r} ({record.prefix}…).")
             print("Store it now: it is shown only once. Clients send it as")
             print("'Authorization: Bearer <key>' (or TIMEBASE_API_KEY for the CLI).")
@@ -84,10 +91,17 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             records = await pool.run(keystore.list_keys, doing="listing keys")
             _print_keys(records)
         elif args.keys_command == "revoke":
-            revoked = await pool.run(
-                lambda conn: keystore.revoke_key(conn, args.key), doing="revoking a key"
-            )
+            try:
+                revoked = await pool.run(
+                    lambda conn: keystore.revoke_key(conn, args.key), doing="revoking a key"
+                )
+            except Exception as exc:
+                await audit.record(
+                    caller, AuditAction.KEY_REVOKE, error=exc, detail={"key": args.key}
+                )
+                raise
             for record in revoked:
+                await audit.record(caller, AuditAction.KEY_REVOKE, rows=1, detail=_detail(record))
                 print(f"Revoked the key {record.name!r} ({record.prefix}…).")
             if not config.auth.enabled:
                 return EXIT_OK
@@ -98,10 +112,13 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-@contextlib.asynccontextmanager
-async def _pool(config: Config) -> AsyncIterator[ConnectionPool]:
-    async with key_database(config) as store:
-        yield store.pool
+def _detail(record: ApiKey) -> dict[str, str]:
+    """What the audit keeps of a key: never the key, only its name, scope and prefix."""
+    return {"name": record.name, "scope": record.scope.value, "prefix": record.prefix}
+
+
+def _named(args: argparse.Namespace) -> dict[str, str]:
+    return {"name": args.name or "", "scope": args.scope}
 
 
 def _print_keys(records: list[ApiKey]) -> None:
