@@ -16,6 +16,7 @@ once is seen again on the same code: see docs/CONTRIBUTING.md, "Fuzzing".
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +78,13 @@ providers:
   enabled: [synthetic]
 """
 
+#: The admin server has API keys on: its routes are fuzzed with an admin key, as they are used.
+ADMIN_KEY = "tb_fuzz-admin-key-0123456789abcdefghijklmnopqrstuvwxyzABCD"
 ADMIN_CONFIG = """\
+auth:
+  mode: keys
+  keys: [{{name: fuzz-admin, scope: admin, sha256: {key_hash}}}]
+  max_failures: 1000000   # the fuzzer sends wrong keys on purpose: never lock its address out
 rest:
   rate_limit_enabled: false
 providers:
@@ -107,11 +114,15 @@ class Servers:
             if name == "admin":
                 (self.root / "empty").mkdir(exist_ok=True)
                 config = ADMIN_CONFIG.format(
-                    bundled=self.root / "empty", providers=ROOT / "providers"
+                    bundled=self.root / "empty",
+                    providers=ROOT / "providers",
+                    key_hash=hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
                 )
             else:
                 config = READER_CONFIG
             self.started[name] = serve(root, url, config)
+            if name == "admin":
+                self.started[name].headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         return self.started[name]
 
     def stop(self) -> None:

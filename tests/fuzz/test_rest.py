@@ -195,3 +195,13 @@ def test_rest_read_routes(case: schemathesis.Case[Any], reader: Served) -> None:
 def test_rest_admin_routes(case: schemathesis.Case[Any], admin: Served) -> None:
     """Install and remove, on a server of their own (nothing the other fuzzers use is removed)."""
     case.call_and_validate(base_url=admin.rest_url, headers=admin.headers)
+
+
+def test_admin_routes_are_fuzzed_with_the_admin_key(admin: Served) -> None:
+    """The admin server has keys on: without its key a route is 401; with it, the audit log
+    (an admin route) answers, so the fuzzed requests above reached the routes themselves."""
+    url = f"{admin.rest_url}/api/audit?limit=1"
+    anonymous = requests.get(url, timeout=30)
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "UNAUTHENTICATED")
+    keyed = requests.get(url, headers=admin.headers, timeout=30)
+    assert keyed.status_code == 200, keyed.text
