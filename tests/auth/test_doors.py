@@ -1,7 +1,7 @@
 """Every door checks the key, one policy behind all of them (docs/security.md).
 
-One TimeBaseApp (real gRPC, Flight and REST servers on port 0, PostgreSQL) with `auth.mode: keys`
-and a read, a write and an admin key serves the whole module. Each door is asked with no key, a
+A TimeBaseApp (real gRPC, Flight and REST servers on port 0, PostgreSQL; one database for the
+module) with `auth.mode: keys` and a read, a write and an admin key serves each test. Each door is asked with no key, a
 wrong key, a read key on a write (or admin) action, a write key and an admin key; each case
 checks the status and the message.
 """
@@ -19,7 +19,6 @@ import aiohttp
 import grpc
 import pyarrow as pa
 import pytest
-import pytest_asyncio
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyarrow import flight
@@ -42,8 +41,6 @@ from timebase.server import TimeBaseApp
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
 _TIMEOUT = aiohttp.ClientTimeout(total=60)
 
@@ -56,12 +53,16 @@ def module_database(database_servers: DatabaseServers) -> Iterator[str]:
     drop_database(server, url)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def app(
-    module_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[TimeBaseApp]:
-    root = tmp_path_factory.mktemp("auth-app")
-    (root / "bundled").mkdir()
+@pytest.fixture
+def bundled(tmp_path: Path) -> Path:
+    """An empty bundled providers folder: the app runs no provider."""
+    (tmp_path / "bundled").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+async def app(module_database: str, bundled: Path) -> AsyncIterator[TimeBaseApp]:
+    root = bundled
     config = Config(
         grpc_port=0,
         flight_port=0,

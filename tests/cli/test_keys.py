@@ -47,6 +47,8 @@ class Keys:
 
     def __call__(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        # main() would hand the root logger to its own handler: keep pytest's.
+        self.monkeypatch.setattr("timebase.cli.main.configure_logging", lambda *a, **k: None)
         self.capsys.readouterr()
         code = main(["keys", *args])
         out, err = self.capsys.readouterr()
