@@ -19,16 +19,19 @@
    answers are identical.
 5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
 6. Identical concurrent requests share one resolution (request coalescing), and one series is
-   filled by one request at a time, so 200 identical cold queries cause one upstream fetch.
+   filled by one request at a time, so 200 identical cold queries cause one upstream fetch. Across
+   gateways on one database, the store's per-series lease (`timebase.store.leases`) is held from
+   the coverage check to the last stored window, so each missing range is fetched once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -414,13 +417,17 @@ class HistoricalBars:
         table = derive(answer.table, target, base, request.start, request.end)
         return BarAnswer(table, answer.warnings, plan)
 
-    def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def _series_lock(self, symbol: str, interval: Interval) -> AsyncIterator[None]:
+        """One fill of (symbol, interval) at a time: in this process (an asyncio lock), then
+        across every gateway on the database (the store's lease, held for the whole fetch)."""
         key = (symbol, interval.value)
         lock = self._locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        return lock
+        async with lock, self.store.leases.hold(symbol, interval.value):
+            yield
 
     async def _native(
         self,

@@ -37,6 +37,7 @@ from timebase.store import (
 from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
+from timebase.store.leases import SeriesLeases
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
@@ -81,6 +82,8 @@ class Store:
     ) -> None:
         self.url = url
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
+        #: Per-series fetch leases shared with every gateway on this database (`leases`).
+        self.leases = SeriesLeases(url)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
         self._retention_job: RetentionJob | None = (
@@ -108,6 +111,7 @@ class Store:
     async def stop(self) -> None:
         if self._retention_job is not None:
             await self._retention_job.stop()
+        await self.leases.close()
         await self.pool.stop()
 
     async def __aenter__(self) -> Store:
