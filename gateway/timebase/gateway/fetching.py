@@ -249,6 +249,7 @@ class Fetcher:
         manifest = candidate.provider.manifest
         assert manifest is not None
         while True:
+            await self.quota.refresh(slug)  # counts and blocks shared by every gateway
             quota = self.quota.status(slug, manifest.rate_limits)
             if not quota.available:
                 fill.errors[slug] = f"RESOURCE_EXHAUSTED: {quota.reason}"
