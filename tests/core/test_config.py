@@ -391,3 +391,25 @@ def test_database_password_file_errors_name_the_key(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=rf"database.password_file: {empty} is empty"):
         config.database.connection_url()
+
+
+def test_flight_peers_from_yaml_and_environment(tmp_path: Path) -> None:
+    assert Config().flight.peers == ()
+    path = tmp_path / "timebase.yaml"
+    path.write_text("flight:\n  peers: [grpc+tls://gw-1:8815, 'grpc://10.0.0.2:8815']\n")
+    config = load_config(path, environ={})
+    assert config.flight.peers == ("grpc+tls://gw-1:8815", "grpc://10.0.0.2:8815")
+    environ = {"TIMEBASE_FLIGHT_PEERS": "grpc://a:1, grpc://b:2"}
+    assert load_config(path, environ=environ).flight.peers == ("grpc://a:1", "grpc://b:2")
+
+
+@pytest.mark.parametrize("peer", ["gw-1:8815", "http://gw-1:8815", "grpc://gw-1", "grpc://gw:0"])
+def test_a_bad_flight_peer_is_refused_naming_the_key(tmp_path: Path, peer: str) -> None:
+    path = tmp_path / "timebase.yaml"
+    path.write_text(f"flight:\n  peers: ['{peer}']\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == (
+        f"{path}: flight.peers: expected a Flight location such as grpc+tls://gateway-2:8815, "
+        f"got {peer!r}"
+    )

@@ -2,6 +2,7 @@
 
     handlers = FlightHandlers(api, bridge)
     handlers.flight_info(descriptor)   # plans (core) → FlightInfo with one ticket per symbol
+                                       # (read from `flight.peers` in turn when configured)
     handlers.stream(ticket_bytes)      # a ticket's plan streamed from the store (blocking reads)
     handlers.datasets(criteria)        # stored series → FlightInfos
     handlers.ingest(descriptor, reader, caller)
@@ -14,7 +15,7 @@ Calls into the core are coroutines run on the event loop through the bridge; the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 from pyarrow import flight
@@ -51,8 +52,11 @@ class FlightHandlers:
         *,
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
+        peers: Sequence[str] = (),
     ) -> None:
         self.api = api
+        #: `flight.peers`: endpoint k is read from peers[k % len(peers)] (none: from here).
+        self.peers = [flight.Location(peer) for peer in peers]
         self.bridge = bridge
         self.bar_limit = flight_limit(max_bars)
         self.max_symbols = max_symbols
@@ -78,7 +82,10 @@ class FlightHandlers:
             self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
             cancelled=cancelled,
         )
-        endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
+        endpoints = [
+            flight.FlightEndpoint(encode_ticket(plan), self._locations(k))
+            for k, plan in enumerate(planned.plans)
+        ]
         return flight.FlightInfo(
             BAR_SCHEMA,
             descriptor,
@@ -88,6 +95,11 @@ class FlightHandlers:
             ordered=True,
             app_metadata=encode_warnings(list(planned.warnings)),
         )
+
+    def _locations(self, k: int) -> list[flight.Location]:
+        """Where endpoint `k` is read: the next peer in turn (tickets are self-contained plans,
+        so any gateway on the database streams any ticket), or here (no location)."""
+        return [self.peers[k % len(self.peers)]] if self.peers else []
 
     def stream(
         self, raw_ticket: bytes, cancelled: Callable[[], bool] | None = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -54,8 +55,11 @@ class FlightServer:
         tls: ServerTls | None = None,
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
+        peers: Sequence[str] = (),
     ) -> None:
         self.host = host
+        #: Locations GetFlightInfo hands its endpoints to in turn (`flight.peers`; empty: here).
+        self.peers = tuple(peers)
         #: Most bars per symbol (`flight.max_bars`) and symbols per query (`flight.max_symbols`).
         self.max_bars = max_bars
         self.max_symbols = max_symbols
@@ -115,7 +119,11 @@ class FlightServer:
         self.bridge.open(asyncio.get_running_loop())
         location = f"{self.scheme}://{self.host}:{self.requested_port}"
         handlers = FlightHandlers(
-            self.api, self.bridge, max_bars=self.max_bars, max_symbols=self.max_symbols
+            self.api,
+            self.bridge,
+            max_bars=self.max_bars,
+            max_symbols=self.max_symbols,
+            peers=self.peers,
         )
         try:
             service = await asyncio.to_thread(

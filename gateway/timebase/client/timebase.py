@@ -87,6 +87,8 @@ class TimeBase:
         #: The warnings of the last `history` call (the gateway's JSON shape).
         self.last_warnings: list[dict[str, Any]] = []
         self._flight: flight.FlightClient | None = None
+        #: Clients of the other gateways endpoints point at (`flight.peers`), by location.
+        self._peers: dict[str, flight.FlightClient] = {}
         self._channel: grpc.Channel | None = None
 
     @property
@@ -103,6 +105,9 @@ class TimeBase:
         client, self._flight = self._flight, None
         if client is not None:
             client.close()
+        peers, self._peers = self._peers, {}
+        for peer in peers.values():
+            peer.close()
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
@@ -245,20 +250,40 @@ class TimeBase:
         return info
 
     def _read_endpoints(self, info: flight.FlightInfo) -> list[pa.Table]:
-        endpoints = list(info.endpoints)
-        client = self._flight_client()
+        # An endpoint with a location is read there (the gateway's `flight.peers`).
+        reads = [(e, *self._endpoint_client(e)) for e in info.endpoints]
 
-        def read(endpoint: flight.FlightEndpoint) -> pa.Table:
+        def read(item: tuple[flight.FlightEndpoint, flight.FlightClient, str]) -> pa.Table:
+            endpoint, client, address = item
             try:
                 table: pa.Table = client.do_get(endpoint.ticket, self._options()).read_all()
                 return table
             except (flight.FlightError, pa.ArrowException) as exc:
-                raise from_flight(exc, self.flight_address) from None
+                raise from_flight(exc, address) from None
 
-        if len(endpoints) <= 1:
-            return [read(e) for e in endpoints]
-        with ThreadPoolExecutor(min(self.parallel, len(endpoints))) as pool:
-            return list(pool.map(read, endpoints))
+        if len(reads) <= 1:
+            return [read(r) for r in reads]
+        with ThreadPoolExecutor(min(self.parallel, len(reads))) as pool:
+            return list(pool.map(read, reads))
+
+    def _endpoint_client(self, endpoint: flight.FlightEndpoint) -> tuple[flight.FlightClient, str]:
+        """The client that reads `endpoint` and its address: this gateway's, or (the endpoint
+        names a location) one per location, with this client's TLS settings."""
+        if not endpoint.locations:
+            return self._flight_client(), self.flight_address
+        uri = endpoint.locations[0].uri.decode()
+        address = uri.split("://", 1)[-1]
+        client = self._peers.get(uri)
+        if client is None:
+            try:
+                if uri.startswith("grpc+tls://") and self.tls is not None:
+                    client = flight.connect(uri, **self.tls.flight_options())
+                else:
+                    client = flight.connect(uri)
+            except (flight.FlightError, pa.ArrowException) as exc:
+                raise from_flight(exc, address) from None
+            self._peers[uri] = client
+        return client, address
 
     def events(
         self,

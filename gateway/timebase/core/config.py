@@ -56,6 +56,12 @@ range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol
     flight: {max_bars: 5000000, max_symbols: 100}
     gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
 
+`flight.peers` lists the Flight locations of gateways on the same database; GetFlightInfo hands
+its endpoints to them in turn, so one query is read in parallel (docs/scaling.md):
+
+    flight: {peers: [grpc+tls://gateway-1:8815, grpc+tls://gateway-2:8815]}
+    TIMEBASE_FLIGHT_PEERS   flight.peers        (comma-separated)
+
 The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security.md#tls): both files
 or neither, checked at load (readable, a certificate chain and its unencrypted key); with a client
 CA, every connection must present a certificate it signed:
@@ -366,6 +372,10 @@ class FlightLimits:
     max_bars: int = key(5_000_000, values.positive_int)
     #: Most symbols one query may name.
     max_symbols: int = key(100, values.positive_int)
+    #: Flight locations of the gateways (this one included, if it should serve too) that
+    #: GetFlightInfo hands its endpoints to, in turn: one query is read in parallel from several
+    #: processes on the same database. Empty: every endpoint is read from this gateway.
+    peers: tuple[str, ...] = key((), values.flight_locations, env="TIMEBASE_FLIGHT_PEERS")
 
 
 @dataclass(frozen=True)
