@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -16,14 +16,18 @@ TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def start_serve(
-    env: Mapping[str, str], cwd: Path, timeout: float = 60.0, stderr: IO[str] | None = None
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float = 60.0,
+    stderr: IO[str] | None = None,
+    command: Sequence[str] = TIMEBASE,
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """`timebase serve` and the lines it printed up to "Press Ctrl-C to stop." (or EOF).
 
-    Its log (stderr) goes to `stderr`, or nowhere.
+    Its log (stderr) goes to `stderr`, or nowhere. `command` runs `timebase` (another build).
     """
     proc = subprocess.Popen(
-        [*TIMEBASE, "serve"],
+        [*command, "serve"],
         env=dict(env),
         cwd=cwd,
         stdout=subprocess.PIPE,

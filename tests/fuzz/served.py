@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from tests.cli.serve_support import start_serve
+from tests.cli.serve_support import TIMEBASE, start_serve
 
 _ADDRESS = {
     "grpc": re.compile(r"^\s+gRPC\s+127\.0\.0\.1:(\d+)$"),
@@ -59,8 +60,11 @@ class Served:
                 self.proc.wait()
 
 
-def serve(root: Path, database_url: str, config_yaml: str) -> Served:
-    """Start `timebase serve` in `root` (its data dir and `timebase.yaml` there) on `database_url`."""
+def serve(
+    root: Path, database_url: str, config_yaml: str, command: Sequence[str] = TIMEBASE
+) -> Served:
+    """Start `timebase serve` in `root` (its data dir and `timebase.yaml` there) on `database_url`
+    (`command` runs `timebase`: another build)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "timebase.yaml").write_text(config_yaml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
@@ -79,7 +83,7 @@ def serve(root: Path, database_url: str, config_yaml: str) -> Served:
     log = root / "timebase.log"
     stderr: IO[str] = log.open("w")
     try:
-        proc, lines = start_serve(env, root, timeout=90, stderr=stderr)
+        proc, lines = start_serve(env, root, timeout=90, stderr=stderr, command=command)
     finally:
         stderr.close()
     ports: dict[str, int] = {}
