@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -16,18 +16,14 @@ TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def start_serve(
-    env: Mapping[str, str],
-    cwd: Path,
-    timeout: float = 60.0,
-    stderr: IO[str] | None = None,
-    command: Sequence[str] = TIMEBASE,
+    env: Mapping[str, str], cwd: Path, timeout: float = 60.0, stderr: IO[str] | None = None
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """`timebase serve` and the lines it printed up to "Press Ctrl-C to stop." (or EOF).
 
-    Its log (stderr) goes to `stderr`, or nowhere. `command` runs `timebase` (another build).
+    Its log (stderr) goes to `stderr`, or nowhere.
     """
     proc = subprocess.Popen(
-        [*command, "serve"],
+        [*TIMEBASE, "serve"],
         env=dict(env),
         cwd=cwd,
         stdout=subprocess.PIPE,

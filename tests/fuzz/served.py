@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from tests.cli.serve_support import TIMEBASE, start_serve
+from tests.cli.serve_support import start_serve
 
 _ADDRESS = {
     "grpc": re.compile(r"^\s+gRPC\s+127\.0\.0\.1:(\d+)$"),
@@ -61,10 +61,10 @@ class Served:
 
 
 def serve(
-    root: Path, database_url: str, config_yaml: str, command: Sequence[str] = TIMEBASE
+    root: Path, database_url: str, config_yaml: str, extra_env: Mapping[str, str] | None = None
 ) -> Served:
     """Start `timebase serve` in `root` (its data dir and `timebase.yaml` there) on `database_url`
-    (`command` runs `timebase`: another build)."""
+    (`extra_env` added to its environment, e.g. a PYTHONPATH to run another build)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "timebase.yaml").write_text(config_yaml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
@@ -78,12 +78,13 @@ def serve(
             "TIMEBASE_HTTP_PORT": "0",
             "TIMEBASE_LOG_LEVEL": "WARNING",
             "TIMEBASE_LOG_FORMAT": "text",
+            **(extra_env or {}),
         }
     )
     log = root / "timebase.log"
     stderr: IO[str] = log.open("w")
     try:
-        proc, lines = start_serve(env, root, timeout=90, stderr=stderr, command=command)
+        proc, lines = start_serve(env, root, timeout=90, stderr=stderr)
     finally:
         stderr.close()
     ports: dict[str, int] = {}
