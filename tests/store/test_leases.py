@@ -9,7 +9,9 @@ import pytest
 from adbc_driver_postgresql import dbapi
 
 from tests.support.eventually import eventually
+from timebase.sdk.errors import DatabaseError
 from timebase.store.leases import LEASE_CLASS, SeriesLeases
+from timebase.store.pool import ConnectionPool
 
 
 @pytest.fixture
@@ -108,3 +110,35 @@ async def test_a_request_cancelled_while_waiting_holds_nothing(
     assert await asyncio.to_thread(_lease_holders, database_url) == 0
     async with asyncio.timeout(10), first.hold("AAPL", "1d"):
         pass
+
+
+async def test_an_unreachable_database_is_a_database_error_to_retry() -> None:
+    leases = SeriesLeases("postgresql://timebase:s3cret@127.0.0.1:1/timebase")
+    try:
+        with pytest.raises(DatabaseError) as caught:
+            async with leases.hold("AAPL", "1d"):
+                pass
+    finally:
+        await leases.close()
+    message = str(caught.value)
+    assert message.startswith(
+        "taking a series fetch lease: cannot connect to PostgreSQL at "
+        "postgresql://timebase:***@127.0.0.1:1/timebase ("
+    )
+    assert "s3cret" not in message
+    assert caught.value.retry_after == 2.0
+
+
+async def test_while_the_pool_is_suspended_a_lease_fails_with_its_error(database_url: str) -> None:
+    pool = ConnectionPool(database_url, size=1)
+    leases = SeriesLeases(database_url, pool=pool)
+    down = DatabaseError("the embedded PostgreSQL is restarting", retry_after=3.0)
+    pool.suspend(down)
+    with pytest.raises(DatabaseError) as caught:
+        async with leases.hold("AAPL", "1d"):
+            pass
+    assert caught.value is down
+    await pool.resume()
+    async with leases.hold("AAPL", "1d"):
+        pass
+    await leases.close()

@@ -15,7 +15,9 @@ wait for each other. Within one process the caller serialises a series first (se
 re-entrant), so the lease only orders processes.
 
 A lost connection is reopened at the next lease; a lease whose connection died while held was
-released by the server (the unlock is then a no-op).
+released by the server (the unlock is then a no-op). While the database is unreachable a lease
+fails as the store's own calls do: a DatabaseError with `retry_after` (the pool's error at once
+while the pool is suspended).
 """
 
 from __future__ import annotations
@@ -23,13 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import adbc_driver_manager
 from adbc_driver_postgresql import dbapi
 
-from timebase.store.pool import Connection, database_error, in_thread
+from timebase.sdk.errors import DatabaseError
+from timebase.store.pool import (
+    CONNECTION_LOST_RETRY_AFTER,
+    Connection,
+    ConnectionPool,
+    database_error,
+    in_thread,
+    redact_url,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -48,8 +59,13 @@ def lease_name(symbol: str, interval: str) -> str:
 class SeriesLeases:
     """Per-series advisory-lock leases on a dedicated connection to `url` (opened lazily)."""
 
-    def __init__(self, url: str, *, max_poll: float = MAX_POLL) -> None:
+    def __init__(
+        self, url: str, *, pool: ConnectionPool | None = None, max_poll: float = MAX_POLL
+    ) -> None:
         self.url = url
+        #: The store's pool: while it is suspended (the database is known to be down), a lease
+        #: fails at once with its error.
+        self.pool = pool
         self.max_poll = max_poll
         self._conn: Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -63,6 +79,8 @@ class SeriesLeases:
     async def hold(self, symbol: str, interval: str) -> AsyncIterator[None]:
         """Hold the lease of (symbol, interval) for the block (waiting until it is free)."""
         name = lease_name(symbol, interval)
+        if self.pool is not None and self.pool.suspended is not None:
+            raise self.pool.suspended
         executor = self._ensure_executor()
         delay = FIRST_POLL
         try:
@@ -97,7 +115,13 @@ class SeriesLeases:
             try:
                 self._conn = dbapi.connect(self.url, autocommit=True)
             except adbc_driver_manager.Error as exc:
-                raise database_error(exc, "taking a series fetch lease") from exc
+                lines = str(exc).strip().splitlines()
+                detail = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", lines[0] if lines else "")
+                raise DatabaseError(
+                    f"taking a series fetch lease: cannot connect to PostgreSQL at "
+                    f"{redact_url(self.url)} ({detail}); try again shortly",
+                    retry_after=CONNECTION_LOST_RETRY_AFTER,
+                ) from None
         return self._conn
 
     def _scalar(self, sql: str, name: str) -> bool:
@@ -108,7 +132,10 @@ class SeriesLeases:
                 row = cur.fetchone()
         except adbc_driver_manager.Error as exc:
             self._close()  # its leases died with it; the next call reconnects
-            raise database_error(exc, "taking a series fetch lease") from exc
+            error = database_error(exc, "taking a series fetch lease")
+            if error.retry_after is None:  # whatever broke, a new connection is tried next
+                error = DatabaseError(str(error), retry_after=CONNECTION_LOST_RETRY_AFTER)
+            raise error from exc
         return bool(row and row[0])
 
     def _try_lock(self, name: str) -> bool:

@@ -83,7 +83,7 @@ class Store:
         self.url = url
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
         #: Per-series fetch leases shared with every gateway on this database (`leases`).
-        self.leases = SeriesLeases(url)
+        self.leases = SeriesLeases(url, pool=self.pool)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
         self._retention_job: RetentionJob | None = (
