@@ -33,10 +33,13 @@ from timebase.store import (
     skipped,
     symbols,
     thread_reads,
+    versions,
 )
 from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
+from timebase.store.hot_reads import HotBarReader
+from timebase.store.hot_tier import HotTier
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
@@ -44,7 +47,7 @@ from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange, SkipReport
 from timebase.store.summary import SeriesSummary, symbol_summary
 from timebase.store.symbols import CatalogEntry, SymbolPage, SymbolSearch
-from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
+from timebase.store.thread_reads import BarReader, LoopCall, LoopRelease
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
@@ -78,8 +81,11 @@ class Store:
         retention: RetentionConfig | None = None,
         run_retention: bool = True,
         acquire_timeout: float = 10.0,
+        hot_tier: HotTier | None = None,
     ) -> None:
         self.url = url
+        #: Recently read series ranges, memory-mapped (None: off); see `timebase.store.hot_tier`.
+        self.hot_tier = hot_tier
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
@@ -99,6 +105,8 @@ class Store:
                 await asyncio.to_thread(raise_if_not_preloaded, self.url)  # the clearer error
                 raise
             self.timescale = await start_timescale(self.pool)
+            if self.hot_tier is not None:
+                await asyncio.to_thread(self.hot_tier.open)
             if self._retention_job is not None:
                 await self._retention_job.start()
         except BaseException:
@@ -109,6 +117,8 @@ class Store:
         if self._retention_job is not None:
             await self._retention_job.stop()
         await self.pool.stop()
+        if self.hot_tier is not None:
+            await asyncio.to_thread(self.hot_tier.close)
 
     async def __aenter__(self) -> Store:
         await self.start()
@@ -131,11 +141,13 @@ class Store:
 
     async def upsert(self, table: pa.Table) -> int:
         """Upsert an already validated batch; return rows inserted or changed."""
-        pairs = await asyncio.to_thread(_series_pairs, table)
+        keys = await asyncio.to_thread(_series_keys, table)
+        pairs = sorted({(k.symbol, k.provider) for k in keys})
 
         def write(conn: Connection) -> int:
             written = bars.upsert_bars(conn, table)
             symbols.note_stored(conn, pairs)
+            versions.bump_series_versions(conn, keys)
             return written
 
         return await self.pool.run(write, doing="writing bars")
@@ -182,6 +194,7 @@ class Store:
             if cleaned.table.num_rows:
                 symbols.note_stored(conn, [(key.symbol, key.provider)])
             skipped.remember(conn, key, start, end, count=count, reasons=reasons)
+            versions.bump_series_versions(conn, [key])
             if covered_end <= start:
                 return written, None
             return written, coverage.record_range(conn, key, start, covered_end)
@@ -211,6 +224,7 @@ class Store:
             deleted = bars.delete_bars(conn, key, start, end)
             coverage.remove_range(conn, key, start, end)
             skipped.forget(conn, key, start, end)
+            versions.bump_series_versions(conn, [key])
             return deleted
 
         return await self.pool.run(run, doing="invalidating bars")
@@ -328,9 +342,25 @@ class Store:
 
     def thread_reader(
         self, call: LoopCall, release: LoopRelease
-    ) -> contextlib.AbstractContextManager[ThreadBarReader]:
-        """Blocking reads for a thread that is not the event loop's (`thread_reads`)."""
-        return thread_reads.thread_reader(self.pool, call, release)
+    ) -> contextlib.AbstractContextManager[BarReader]:
+        """Blocking reads for a thread that is not the event loop's (`thread_reads`), through
+        the hot tier when it is on (`hot_reads`)."""
+        if self.hot_tier is None:
+            return thread_reads.thread_reader(self.pool, call, release)
+
+        def lookup(keys: list[SeriesKey]) -> dict[SeriesKey, int]:
+            return call(self.series_versions(keys), thread_reads.LEASE_TIMEOUT)
+
+        return HotBarReader(
+            self.hot_tier, lookup, lambda: thread_reads.thread_reader(self.pool, call, release)
+        )
+
+    async def series_versions(self, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+        """The current version of each series of `keys` that has one (one indexed lookup)."""
+        return await self.pool.run(
+            functools.partial(versions.versions_of, keys=list(keys)),
+            doing="reading series versions",
+        )
 
     # -- coverage -----------------------------------------------------------------------------
 
@@ -339,10 +369,13 @@ class Store:
     ) -> TimeRange:
         """Record [start, end) as fetched (merged with overlapping and adjacent ranges)."""
         key = series_key(symbol, interval, provider)
-        return await self.pool.run(
-            functools.partial(coverage.record_range, key=key, start=start, end=end),
-            doing="recording coverage",
-        )
+
+        def write(conn: Connection) -> TimeRange:
+            merged = coverage.record_range(conn, key, start, end)
+            versions.bump_series_versions(conn, [key])
+            return merged
+
+        return await self.pool.run(write, doing="recording coverage")
 
     async def covered(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
@@ -486,12 +519,16 @@ class BarStream:
         return pa.Table.from_batches([b async for b in self], schema=BAR_SCHEMA)
 
 
-def _series_pairs(table: pa.Table) -> list[tuple[str, str]]:
-    """The distinct (symbol upper-cased, provider) pairs of a bar batch."""
+def _series_keys(table: pa.Table) -> list[SeriesKey]:
+    """The distinct series (symbol upper-cased) of a bar batch."""
     if table.num_rows == 0:
         return []
-    pairs = table.select(["symbol", "provider"]).group_by(["symbol", "provider"]).aggregate([])
-    return [(str(s).upper(), str(p)) for s, p in zip(*pairs.to_pydict().values(), strict=True)]
+    names = ["symbol", "interval", "provider"]
+    groups = table.select(names).group_by(names).aggregate([])
+    columns = [groups.column(n).to_pylist() for n in names]
+    return sorted(
+        {SeriesKey(str(s).upper(), str(i), str(p)) for s, i, p in zip(*columns, strict=True)}
+    )
 
 
 def _next_batch(_: Connection, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:
