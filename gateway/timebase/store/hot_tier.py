@@ -74,6 +74,7 @@ class HotTier:
         self.max_bytes = max_bytes
         self.stats = HotTierStats()
         self._segments: OrderedDict[int, _Segment] = OrderedDict()  # least recently used first
+        self._by_key: dict[SeriesKey, set[int]] = {}
         self._size = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -92,6 +93,7 @@ class HotTier:
             for segment in self._segments.values():
                 _unlink(segment.path)
             self._segments.clear()
+            self._by_key.clear()
             self._size = 0
 
     @property
@@ -111,9 +113,8 @@ class HotTier:
         None (a miss). Segments of `key` at another version are dropped."""
         with self._lock:
             found: _Segment | None = None
-            for sid, segment in list(self._segments.items()):
-                if segment.key != key:
-                    continue
+            for sid in sorted(self._by_key.get(key, ())):
+                segment = self._segments[sid]
                 if segment.version != version:
                     self._drop(sid)
                     self.stats.stale += 1
@@ -126,6 +127,15 @@ class HotTier:
             self.stats.hits += 1
         return _slice(found, _micros(start), _micros(end))
 
+    def keep_table(
+        self, key: SeriesKey, start: datetime, end: datetime, version: int, table: pa.Table
+    ) -> None:
+        """Keep `table`, the bars of `key` in [start, end) read at `version` (blocking I/O)."""
+        with self.writer(key, start, end, version) as segment:
+            for batch in table.to_batches():
+                segment.write(batch)
+            segment.complete()
+
     def writer(self, key: SeriesKey, start: datetime, end: datetime, version: int) -> SegmentWriter:
         """A writer of the segment of `key` over [start, end) read at `version`."""
         sid = next(self._ids)
@@ -137,6 +147,7 @@ class HotTier:
     def _keep(self, sid: int, segment: _Segment) -> None:
         with self._lock:
             self._segments[sid] = segment
+            self._by_key.setdefault(segment.key, set()).add(sid)
             self._size += segment.size
             while self._size > self.max_bytes and self._segments:
                 oldest = next(iter(self._segments))
@@ -145,6 +156,10 @@ class HotTier:
 
     def _drop(self, sid: int) -> None:
         segment = self._segments.pop(sid)
+        same = self._by_key[segment.key]
+        same.discard(sid)
+        if not same:
+            del self._by_key[segment.key]
         self._size -= segment.size
         _unlink(segment.path)  # readers of its batches keep their mapping
 

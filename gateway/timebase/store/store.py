@@ -29,6 +29,7 @@ from timebase.store import (
     bars,
     counting,
     coverage,
+    metadata_cache,
     retention,
     skipped,
     symbols,
@@ -37,9 +38,11 @@ from timebase.store import (
 )
 from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
+from timebase.store.cached_reads import CachedReads
 from timebase.store.coverage import TimeRange
 from timebase.store.hot_reads import HotBarReader
 from timebase.store.hot_tier import HotTier
+from timebase.store.metadata_cache import VersionSnapshot
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
@@ -87,6 +90,8 @@ class Store:
         #: Recently read series ranges, memory-mapped (None: off); see `timebase.store.hot_tier`.
         self.hot_tier = hot_tier
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
+        #: Metadata (and hot-tier bars) served at a request's series versions (`snapshot`).
+        self.cached = CachedReads(self.pool, hot_tier)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
         self._retention_job: RetentionJob | None = (
@@ -144,6 +149,8 @@ class Store:
         keys = await asyncio.to_thread(_series_keys, table)
         pairs = sorted({(k.symbol, k.provider) for k in keys})
 
+        metadata_cache.wrote(keys)
+
         def write(conn: Connection) -> int:
             written = bars.upsert_bars(conn, table)
             symbols.note_stored(conn, pairs)
@@ -189,6 +196,8 @@ class Store:
             if part
         )
 
+        metadata_cache.wrote([key])
+
         def write(conn: Connection) -> tuple[int, TimeRange | None]:
             written = bars.upsert_bars(conn, cleaned.table)
             if cleaned.table.num_rows:
@@ -219,6 +228,8 @@ class Store:
         """Delete a series' bars in [start, end) and forget it was fetched; return rows deleted."""
         key = series_key(symbol, interval, provider)
         bars.check_range(start, end)
+
+        metadata_cache.wrote([key])
 
         def run(conn: Connection) -> int:
             deleted = bars.delete_bars(conn, key, start, end)
@@ -287,8 +298,12 @@ class Store:
         provider: str | None = None,
         limit: int | None = None,
     ) -> pa.Table:
-        """Like `read`, collected into one table."""
+        """Like `read`, collected into one table (from the hot tier at the versions of an open
+        `snapshot`, when it has the range)."""
         query = BarQuery.build(symbols, interval, start, end, provider=provider, limit=limit)
+        hot = await self.cached.series_table(query)
+        if hot is not None:
+            return hot
         return await self.pool.run(
             functools.partial(bars.read_bars, query=query), doing="reading bars"
         )
@@ -311,13 +326,23 @@ class Store:
         interval: Interval | str | Iterable[Interval | str] | None = None,
         provider: str | None = None,
     ) -> dict[SeriesKey, datetime]:
-        """The newest stored bar start of each series matching the filters."""
-        return await self.pool.run(
-            functools.partial(
-                bars.latest_timestamps, symbols=symbols, interval=interval, provider=provider
-            ),
-            doing="reading latest timestamps",
-        )
+        """The newest stored bar start of each series matching the filters (cached at the
+        versions of an open `snapshot`)."""
+        return await self.cached.latest(symbols, interval, provider)
+
+    @contextlib.asynccontextmanager
+    async def snapshot(
+        self, symbol: str, intervals: Iterable[Interval | str]
+    ) -> AsyncIterator[VersionSnapshot]:
+        """Within the block (and the tasks it starts), reads of `symbol`'s series at
+        `intervals` are served from memory at the versions looked up here, in one indexed
+        query (`timebase.store.metadata_cache`)."""
+        snap = await self.cached.snapshot(symbol, intervals)
+        token = metadata_cache.enter(snap)
+        try:
+            yield snap
+        finally:
+            metadata_cache.leave(token)
 
     async def count_bars(self, queries: Sequence[BarQuery]) -> int:
         """The rows `queries` read (exact when small, the planner's estimate when large)."""
@@ -370,6 +395,8 @@ class Store:
         """Record [start, end) as fetched (merged with overlapping and adjacent ranges)."""
         key = series_key(symbol, interval, provider)
 
+        metadata_cache.wrote([key])
+
         def write(conn: Connection) -> TimeRange:
             merged = coverage.record_range(conn, key, start, end)
             versions.bump_series_versions(conn, [key])
@@ -397,14 +424,8 @@ class Store:
     ) -> dict[str, list[TimeRange]]:
         """`covered` for several providers of one series, in one database call."""
         keys = [series_key(symbol, interval, provider) for provider in providers]
-
-        def read(conn: Connection) -> dict[str, list[TimeRange]]:
-            return {
-                key.provider: coverage.covered_ranges(conn, key=key, start=start, end=end)
-                for key in keys
-            }
-
-        return await self.pool.run(read, doing="reading coverage")
+        found = await self.cached.covered(keys, start, end)
+        return {key.provider: ranges for key, ranges in found.items()}
 
     async def skipped_ranges(
         self,
@@ -419,10 +440,7 @@ class Store:
         keys = [series_key(symbol, interval, provider) for provider in providers]
         if not keys:
             return []
-        return await self.pool.run(
-            functools.partial(skipped.overlapping, keys=keys, start=start, end=end),
-            doing="reading skipped bars",
-        )
+        return await self.cached.skipped_ranges(keys, start, end)
 
     async def missing(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
