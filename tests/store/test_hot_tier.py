@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from tests.store.conftest import T0, bars_table, minutes
+from timebase.sdk.errors import ConfigError
 from timebase.store import BAR_SCHEMA, SeriesKey
 from timebase.store.hot_tier import HotTier
 
@@ -132,3 +133,22 @@ def test_open_clears_what_a_previous_run_left(tmp_path: Path) -> None:
     second.open()
     assert list((tmp_path / "hot").iterdir()) == []
     assert second.lookup(KEY, T0, T0 + HOUR, 1) is None
+
+
+def test_a_wider_segment_replaces_those_it_contains(tier: HotTier) -> None:
+    table = bars_table(minutes(60))
+    with tier.writer(KEY, T0, T0 + HOUR / 2, 1) as segment:
+        segment.write(table.slice(0, 30).to_batches()[0])
+        segment.complete()
+    keep(tier, KEY, table, 1)  # [T0, T0 + 1h)
+    assert len(tier) == 1
+    assert rows(tier.lookup(KEY, T0, T0 + HOUR / 2, 1)).equals(table.slice(0, 30))
+
+
+def test_a_directory_that_cannot_be_used_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError) as err:
+        HotTier(blocker / "hot", max_bytes=1 << 20).open()
+    assert err.value.message.startswith(f"hot_tier.directory: cannot use {blocker / 'hot'}: ")
+    assert err.value.message.endswith("(or turn the hot tier off: hot_tier.enabled: false)")

@@ -35,6 +35,7 @@ from types import TracebackType
 import numpy as np
 import pyarrow as pa
 
+from timebase.sdk.errors import ConfigError
 from timebase.store.bars import SeriesKey
 from timebase.store.schema import BAR_SCHEMA
 
@@ -83,10 +84,15 @@ class HotTier:
 
     def open(self) -> None:
         """Create the directory and remove the segment files a previous run left."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for path in self.directory.glob(f"{_PREFIX}*"):
-            with contextlib.suppress(OSError):
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for path in self.directory.glob(f"{_PREFIX}*"):
                 path.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"hot_tier.directory: cannot use {self.directory}: {exc.strerror or exc} "
+                "(or turn the hot tier off: hot_tier.enabled: false)"
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -146,6 +152,12 @@ class HotTier:
 
     def _keep(self, sid: int, segment: _Segment) -> None:
         with self._lock:
+            for old in list(self._by_key.get(segment.key, ())):  # what the new one replaces
+                kept = self._segments[old]
+                if kept.version != segment.version or (
+                    segment.start <= kept.start and kept.end <= segment.end
+                ):
+                    self._drop(old)
             self._segments[sid] = segment
             self._by_key.setdefault(segment.key, set()).add(sid)
             self._size += segment.size
@@ -182,14 +194,22 @@ class SegmentWriter:
         return self
 
     def write(self, batch: pa.RecordBatch) -> None:
+        """Add `batch`; a segment that cannot be written (a full disk) is given up, quietly:
+        the read goes on."""
         if self._dropped:
             return
-        if self._writer is None:
-            self._sink = pa.OSFile(str(self._partial), "wb")
-            self._writer = pa.ipc.new_file(self._sink, BAR_SCHEMA)
-        self._writer.write_batch(batch)
-        assert self._sink is not None
-        if self._sink.tell() > self._tier.max_bytes:
+        try:
+            if self._writer is None:
+                self._sink = pa.OSFile(str(self._partial), "wb")
+                self._writer = pa.ipc.new_file(self._sink, BAR_SCHEMA)
+            self._writer.write_batch(batch)
+            assert self._sink is not None
+            written = self._sink.tell()
+        except OSError:
+            _log.warning("could not write a hot tier segment", exc_info=True)
+            self._discard()
+            return
+        if written > self._tier.max_bytes:
             self._tier.stats.too_large += 1
             self._discard()
 
