@@ -17,7 +17,7 @@ import pytest
 from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
-from tests.gateway.support import DAY, T0, RecordingProvider
+from tests.gateway.support import DAY, T0, RecordingProvider, counting_connections
 from timebase.core.config import RetentionConfig
 from timebase.gateway.bar_request import BarRequest
 from timebase.sdk.intervals import Interval
@@ -165,3 +165,25 @@ async def test_the_segments_stay_under_the_size_bound(database_url: str, tmp_pat
         hits = tier.stats.hits
         await asyncio.to_thread(read, fg, **{**QUERY, "symbol": "DDD", "cached_only": True})
         assert tier.stats.hits == hits + 1
+
+
+async def test_a_hot_do_get_is_one_version_lookup(database_url: str, tmp_path: Path) -> None:
+    async with gateways(database_url, tmp_path, 1) as (reader, _, tier):
+        whole = await asyncio.to_thread(read, reader, **QUERY)  # fetched, read, kept
+
+        def info() -> flight.FlightInfo:
+            with reader.client() as client:
+                command = json.dumps({**QUERY, "cached_only": True})
+                return client.get_flight_info(flight.FlightDescriptor.for_command(command))
+
+        def do_get(ticket: flight.Ticket) -> pa.Table:
+            with reader.client() as client:
+                return client.do_get(ticket).read_all()
+
+        (endpoint,) = (await asyncio.to_thread(info)).endpoints
+        hits = tier.stats.hits
+        with counting_connections(reader.gateway.store) as leases:
+            table = await asyncio.to_thread(do_get, endpoint.ticket)
+        assert table.equals(whole)
+        assert tier.stats.hits == hits + 1
+        assert len(leases) == 1  # the version lookup; the bars came from the mapped segment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,3 +186,20 @@ def request(
     if end is not None:
         msg.end_time.FromDatetime(end)
     return msg
+
+
+@contextlib.contextmanager
+def counting_connections(store: Store) -> Iterator[list[int]]:
+    """Count the database connections `store` leases (every database call leases one)."""
+    leases: list[int] = []
+    original: Callable[[], Any] = store.pool.connection
+
+    def connection() -> Any:
+        leases.append(1)
+        return original()
+
+    store.pool.connection = connection  # type: ignore[method-assign]
+    try:
+        yield leases
+    finally:
+        store.pool.connection = original  # type: ignore[method-assign]

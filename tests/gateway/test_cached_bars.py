@@ -4,18 +4,17 @@ round trip), and never older than the last committed write, on one gateway or tw
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.flight.test_hot_tier import END, START, gateways, write
-from timebase.store import Store
 from timebase.store.hot_tier import HotTier
 from timebase.v1 import bars_pb2 as v1
 
-from .support import Gateway, RecordingProvider, running_gateway
+from .support import Gateway, RecordingProvider, counting_connections, running_gateway
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,23 +32,6 @@ async def get_bars(gw: Gateway, **kw: Any) -> list[tuple[Any, ...]]:
         for i, ts in enumerate(chunk.timestamps_us):
             out.append((chunk.provider, ts, chunk.open[i], chunk.close[i], chunk.volume[i]))
     return out
-
-
-@contextlib.contextmanager
-def counting_connections(store: Store) -> Any:
-    """Count the database connections `store` leases (every database call leases one)."""
-    leases: list[int] = []
-    original: Callable[[], Any] = store.pool.connection
-
-    def connection() -> Any:
-        leases.append(1)
-        return original()
-
-    store.pool.connection = connection  # type: ignore[method-assign]
-    try:
-        yield leases
-    finally:
-        store.pool.connection = original  # type: ignore[method-assign]
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.gateway.test_cached_bars import counting_connections
+from tests.gateway.support import counting_connections
 from tests.store.conftest import T0, bars_table, minutes
 from timebase.store import Store
 from timebase.store.coverage import TimeRange
