@@ -413,3 +413,25 @@ def test_a_bad_flight_peer_is_refused_naming_the_key(tmp_path: Path, peer: str) 
         f"{path}: flight.peers: expected a Flight location such as grpc+tls://gateway-2:8815, "
         f"got {peer!r}"
     )
+
+
+def test_hot_tier_keys(tmp_path: Path) -> None:
+    defaults = load_config(environ={})
+    assert defaults.hot_tier.enabled is True
+    assert defaults.hot_tier.path(Path("/srv/tb")) == Path("/srv/tb/hot")
+    assert defaults.hot_tier.max_bytes == 1024 * 1024 * 1024
+    path = tmp_path / "timebase.yaml"
+    path.write_text("hot_tier: {directory: /cache/hot, max_size_mb: 64}\n")
+    config = load_config(path, environ={"TIMEBASE_HOT_TIER_ENABLED": "false"})
+    assert config.hot_tier.enabled is False
+    assert config.hot_tier.path(Path("/srv/tb")) == Path("/cache/hot")
+    assert config.hot_tier.max_bytes == 64 * 1024 * 1024
+    path.write_text("hot_tier: {max_size_mb: 0}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == f"{path}: hot_tier.max_size_mb: expected a positive integer, got 0"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={"TIMEBASE_HOT_TIER_ENABLED": "maybe"})
+    assert str(err.value) == (
+        "TIMEBASE_HOT_TIER_ENABLED: hot_tier.enabled: expected true or false, got 'maybe'"
+    )

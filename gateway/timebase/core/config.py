@@ -84,6 +84,16 @@ are found, which run, in which runtime, with which options, and its watchdog:
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
         my-addon: {environment: [MY_ADDON_TOKEN]}   # passed from the gateway's environment
 
+The `hot_tier` section keeps recently read series ranges as memory-mapped Arrow files under
+`directory` (default `<data_dir>/hot`, one directory per gateway), at most `max_size_mb` of them
+(least recently used evicted); every read checks the series' version first (docs/hot-tier.md):
+
+    hot_tier: {enabled: true, directory: /var/cache/timebase/hot, max_size_mb: 1024}
+
+    TIMEBASE_HOT_TIER_ENABLED       hot_tier.enabled
+    TIMEBASE_HOT_TIER_DIR           hot_tier.directory
+    TIMEBASE_HOT_TIER_MAX_SIZE_MB   hot_tier.max_size_mb
+
 The `auth` section turns API keys on (timebase.auth, docs/security.md); keys live in the database
 (`timebase keys create`) and, for stateless deployments, in `auth.keys` as SHA-256 hashes:
 
@@ -418,6 +428,25 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class HotTierConfig:
+    """The hot tier (`hot_tier` section; timebase.store.hot_tier, docs/hot-tier.md): recently
+    read series ranges kept as memory-mapped Arrow files, validated by series version."""
+
+    enabled: bool = key(True, values.boolean, env="TIMEBASE_HOT_TIER_ENABLED")
+    #: Where the segment files go (None: `<data_dir>/hot`); cleared at start: one per gateway.
+    directory: Path | None = key(None, values.optional(values.path), env="TIMEBASE_HOT_TIER_DIR")
+    #: Most megabytes of segment files kept (least recently used evicted first).
+    max_size_mb: int = key(1024, values.positive_int, env="TIMEBASE_HOT_TIER_MAX_SIZE_MB")
+
+    def path(self, data_dir: Path) -> Path:
+        return self.directory if self.directory is not None else data_dir / "hot"
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
@@ -437,6 +466,7 @@ class Config:
     gateway: GatewayLimits = field(default_factory=GatewayLimits)
     symbols: SymbolsConfig = field(default_factory=SymbolsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    hot_tier: HotTierConfig = field(default_factory=HotTierConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

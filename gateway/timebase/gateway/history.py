@@ -249,9 +249,11 @@ class HistoricalBars:
     # -- resolution -------------------------------------------------------------------------
 
     async def _answer(self, request: BarRequest, deadline: float | None, read: bool) -> BarAnswer:
-        if request.limit is None:
-            return await self._answer_range(request, deadline, read=read)
-        return await self._answer_limited(request, deadline)
+        # One lookup of the series' versions; what was read at them comes from memory.
+        async with self.store.snapshot(request.symbol, _routed_intervals(request.interval)):
+            if request.limit is None:
+                return await self._answer_range(request, deadline, read=read)
+            return await self._answer_limited(request, deadline)
 
     async def _answer_limited(self, request: BarRequest, deadline: float | None) -> BarAnswer:
         """The `limit` most recent bars: a window of `limit` intervals back from the end, doubled

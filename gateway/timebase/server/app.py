@@ -32,11 +32,19 @@ from timebase.sdk.intervals import Interval
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.store.embedded_supervisor import EmbeddedSupervisor, RestartPolicy
+from timebase.store.hot_tier import HotTier
 from timebase.supervisor import ProviderState, Supervisor
 
 _log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 10.0
+
+
+def hot_tier(config: Config) -> HotTier | None:
+    """The store's hot tier as configured (`hot_tier` section), or None when off."""
+    if not config.hot_tier.enabled:
+        return None
+    return HotTier(config.hot_tier.path(config.data_dir), max_bytes=config.hot_tier.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ class TimeBaseApp:
             pool_size=self.config.database.pool_size,
             retention=self.config.retention,
             acquire_timeout=self.config.database.acquire_timeout_seconds,
+            hot_tier=hot_tier(self.config),
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))

@@ -28,7 +28,7 @@ from timebase.gateway.history import HistoricalBars
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.intervals import Interval
 from timebase.store import BarQuery, Dataset, Store
-from timebase.store.thread_reads import ThreadBarReader
+from timebase.store.thread_reads import BarReader
 
 _ONE_US = timedelta(microseconds=1)
 
@@ -138,12 +138,13 @@ async def count_rows(store: Store, plans: Sequence[ReadPlan]) -> int:
 
 def read_plan(
     plan: ReadPlan,
-    reader: ThreadBarReader,
+    reader: BarReader,
     declared: Mapping[str, frozenset[str]] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The bars of `plan` (blocking reads; for a thread that is not the event loop's). An
     adjusted plan is read whole, then adjusted (`declared`: what providers' prices include)."""
     queries = segment_queries(plan)
+    reader.prepare(queries)  # the hot tier's one version lookup for the whole plan
     if plan.adjust is not Adjust.NONE:
         if plan.derived_from is None:
             table = reader.table(queries)
