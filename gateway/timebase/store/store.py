@@ -40,9 +40,9 @@ from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.cached_reads import CachedReads
 from timebase.store.coverage import TimeRange
-from timebase.store.leases import SeriesLeases
 from timebase.store.hot_reads import HotBarReader
 from timebase.store.hot_tier import HotTier
+from timebase.store.leases import SeriesLeases
 from timebase.store.metadata_cache import VersionSnapshot
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
