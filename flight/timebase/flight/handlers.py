@@ -37,6 +37,7 @@ from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
+from timebase.gateway.query.split import DEFAULT_ENDPOINT_BARS, split_plan
 from timebase.sdk.errors import InvalidRequestError, TimeBaseError
 from timebase.store import BAR_SCHEMA
 
@@ -51,11 +52,14 @@ class FlightHandlers:
         *,
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
+        endpoint_bars: int = DEFAULT_ENDPOINT_BARS,
     ) -> None:
         self.api = api
         self.bridge = bridge
         self.bar_limit = flight_limit(max_bars)
         self.max_symbols = max_symbols
+        #: A symbol's range longer than this many bars is split into endpoints by time range.
+        self.endpoint_bars = endpoint_bars
 
     def flight_info(
         self,
@@ -78,7 +82,12 @@ class FlightHandlers:
             self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
             cancelled=cancelled,
         )
-        endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
+        # Large ranges are split by time: each endpoint is read on its own connection.
+        endpoints = [
+            flight.FlightEndpoint(encode_ticket(part), [])
+            for plan in planned.plans
+            for part in split_plan(plan, self.endpoint_bars)
+        ]
         return flight.FlightInfo(
             BAR_SCHEMA,
             descriptor,

@@ -53,7 +53,7 @@ range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol
 `flight.max_symbols` per query); the `gateway` section bounds concurrent provider fetches:
 
     grpc: {max_bars: 5000000}
-    flight: {max_bars: 5000000, max_symbols: 100}
+    flight: {max_bars: 5000000, max_symbols: 100, endpoint_bars: 500000}
     gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
 
 The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security.md#tls): both files
@@ -366,6 +366,9 @@ class FlightLimits:
     max_bars: int = key(5_000_000, values.positive_int)
     #: Most symbols one query may name.
     max_symbols: int = key(100, values.positive_int)
+    #: A symbol's range that may hold more bars than this is split by time into several
+    #: endpoints (at most 8), each read on its own connection.
+    endpoint_bars: int = key(500_000, values.positive_int)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class TimeBaseApp:
             config.flight_port,
             max_bars=config.flight.max_bars,
             max_symbols=config.flight.max_symbols,
+            endpoint_bars=config.flight.endpoint_bars,
         )
         self.rest: RestServer | None = None
         #: The doors' TLS (tls section), read at start; None: plaintext.
