@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -65,6 +66,8 @@ async def test_a_key_stored_between_probe_and_copy_falls_back_to_the_upsert(stor
     fast path probes; the COPY waits for it, fails, and the write runs again, staged."""
     batch = _batch("RACE")
 
+    inserted = threading.Event()
+
     def hold_key_until_copy_waits() -> None:
         with dbapi.connect(store.url) as conn:
             with conn.cursor() as cur:
@@ -74,8 +77,9 @@ async def test_a_key_stored_between_probe_and_copy_falls_back_to_the_upsert(stor
                        VALUES ('RACE', '1m', 'test', $1, 1, 100, 1, 99, 100)""",
                     parameters=(T0 + timedelta(minutes=3),),
                 )
+            inserted.set()  # in, not committed yet
             with dbapi.connect(store.url, autocommit=True) as probe, probe.cursor() as cur:
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
                     cur.execute(
                         "SELECT count(*) FROM pg_stat_activity "
@@ -89,7 +93,7 @@ async def test_a_key_stored_between_probe_and_copy_falls_back_to_the_upsert(stor
             conn.commit()
 
     holder = asyncio.create_task(asyncio.to_thread(hold_key_until_copy_waits))
-    await asyncio.sleep(0.3)  # the other writer's row is in, not committed yet
+    assert await asyncio.to_thread(inserted.wait, 60)
     written = await store.upsert(batch)
     await holder
     assert written == N  # the staged upsert: N - 1 inserted and the held key updated
