@@ -307,6 +307,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     assert (defaults.rest.max_bars_text, defaults.rest.max_bars_arrow) == (100_000, 5_000_000)
     assert defaults.grpc.max_bars == 5_000_000
     assert (defaults.flight.max_bars, defaults.flight.max_symbols) == (5_000_000, 100)
+    assert defaults.flight.endpoint_bars == 500_000
     assert (defaults.gateway.max_fetches, defaults.gateway.max_fetches_per_client) == (16, 4)
     assert defaults.gateway.fetch_queue_timeout_seconds == 10.0
     assert defaults.database.acquire_timeout_seconds == 10.0
@@ -314,7 +315,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     path.write_text(
         "rest: {max_bars_text: 5000, max_bars_arrow: 60000}\n"
         "grpc: {max_bars: 70000}\n"
-        "flight: {max_bars: 80000, max_symbols: 10}\n"
+        "flight: {max_bars: 80000, max_symbols: 10, endpoint_bars: 9000}\n"
         "gateway: {max_fetches: 8, max_fetches_per_client: 2, fetch_queue_timeout_seconds: 2.5}\n"
         "database: {acquire_timeout_seconds: 3}\n"
     )
@@ -322,6 +323,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     assert (config.rest.max_bars_text, config.rest.max_bars_arrow) == (5000, 60000)
     assert config.grpc.max_bars == 70000
     assert (config.flight.max_bars, config.flight.max_symbols) == (80000, 10)
+    assert config.flight.endpoint_bars == 9000
     assert (config.gateway.max_fetches, config.gateway.max_fetches_per_client) == (8, 2)
     assert config.gateway.fetch_queue_timeout_seconds == 2.5
     assert config.database.acquire_timeout_seconds == 3.0

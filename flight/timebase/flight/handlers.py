@@ -38,6 +38,7 @@ from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
+from timebase.gateway.query.split import DEFAULT_ENDPOINT_BARS, split_plan
 from timebase.sdk.errors import InvalidRequestError, TimeBaseError
 from timebase.store import BAR_SCHEMA
 
@@ -53,6 +54,7 @@ class FlightHandlers:
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
         peers: Sequence[str] = (),
+        endpoint_bars: int = DEFAULT_ENDPOINT_BARS,
     ) -> None:
         self.api = api
         #: `flight.peers`: endpoint k is read from peers[k % len(peers)] (none: from here).
@@ -60,6 +62,8 @@ class FlightHandlers:
         self.bridge = bridge
         self.bar_limit = flight_limit(max_bars)
         self.max_symbols = max_symbols
+        #: A symbol's range longer than this many bars is split into endpoints by time range.
+        self.endpoint_bars = endpoint_bars
 
     def flight_info(
         self,
@@ -82,9 +86,12 @@ class FlightHandlers:
             self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
             cancelled=cancelled,
         )
+        # Large ranges are split by time: each endpoint is read on its own connection, and
+        # endpoint k goes to the k-th configured peer in turn.
+        parts = [part for plan in planned.plans for part in split_plan(plan, self.endpoint_bars)]
         endpoints = [
-            flight.FlightEndpoint(encode_ticket(plan), self._locations(k))
-            for k, plan in enumerate(planned.plans)
+            flight.FlightEndpoint(encode_ticket(part), self._locations(k))
+            for k, part in enumerate(parts)
         ]
         return flight.FlightInfo(
             BAR_SCHEMA,

@@ -53,7 +53,7 @@ range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol
 `flight.max_symbols` per query); the `gateway` section bounds concurrent provider fetches:
 
     grpc: {max_bars: 5000000}
-    flight: {max_bars: 5000000, max_symbols: 100}
+    flight: {max_bars: 5000000, max_symbols: 100, endpoint_bars: 500000}
     gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
 
 `flight.peers` lists the Flight locations of gateways on the same database; GetFlightInfo hands
@@ -386,6 +386,9 @@ class FlightLimits:
     #: GetFlightInfo hands its endpoints to, in turn: one query is read in parallel from several
     #: processes on the same database. Empty: every endpoint is read from this gateway.
     peers: tuple[str, ...] = key((), values.flight_locations, env="TIMEBASE_FLIGHT_PEERS")
+    #: A symbol's range that may hold more bars than this is split by time into several
+    #: endpoints (at most 8), each read on its own connection.
+    endpoint_bars: int = key(500_000, values.positive_int)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@
    rest comes from the next candidate. Each provider has a circuit breaker; quota is counted
    against its manifest limits.
 4. Every fetched batch is upserted and its coverage recorded in one transaction
-   (`Store.write_fetched`); the answer is always read back from the store, so cold and warm
-   answers are identical.
+   (`Store.write_fetched`). While that runs in the background, the fetched part of the answer
+   is built from the fetched batches (`cold_answer`), exactly the rows a warm read returns;
+   the stored part is read from the store. A store that fails leaves the answer whole, with a
+   STORE_FAILED warning, and nothing recorded as covered. Plans (Flight) store first.
 5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
 6. Identical concurrent requests share one resolution (request coalescing), and one series is
    filled by one request at a time, so 200 identical cold queries cause one upstream fetch. Across
@@ -42,6 +44,7 @@ from timebase.core.config import GatewayLimits, RoutingConfig
 from timebase.gateway.bar_request import BarRequest, window_start
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.circuit_breaker import CircuitBreaker
+from timebase.gateway.cold_answer import cold_answer, with_stored
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
     ReadPlan,
@@ -488,13 +491,24 @@ class HistoricalBars:
                     )
             lookup = "hit" if not fetching else "partial" if segments else "miss"
             self.store_lookups[lookup] += 1
-            fill = await self.fetcher.fill(gaps, candidates, request, deadline, symbol_centric)
+            stored = merge(kept)
+            # An answer that reads is built from the fetched batches while they are stored.
+            fill = await self.fetcher.fill(
+                gaps, candidates, request, deadline, symbol_centric, defer=read
+            )
             warnings.extend(fill.warnings)
             kept.extend(fill.segments)
+            cold = await cold_answer(fill, request, warnings)
         segments = merge(kept)
         if symbol_centric:
             plan = ReadPlan.clipped(symbol, interval, request.start, request.end, segments)
-            table = await read_segments(self.store, request, segments) if read else None
+            table = (
+                None
+                if not read
+                else await read_segments(self.store, request, segments)
+                if cold is None
+                else with_stored(cold, await read_segments(self.store, request, stored))
+            )
         else:
             assert request.provider is not None
             plan = ReadPlan.clipped(
@@ -504,7 +518,13 @@ class HistoricalBars:
                 request.end,
                 [Segment(request.start, request.end, request.provider)],
             )
-            table = await self._read_provider(request, request.provider) if read else None
+            table = (
+                None
+                if not read
+                else cold
+                if cold is not None and not stored
+                else await self._read_provider(request, request.provider)
+            )
         if table is None:
             table = BAR_SCHEMA.empty_table()
         warnings += await skipped_warnings(self.store, plan)

@@ -77,6 +77,7 @@ class TimeBaseApp:
             max_bars=config.flight.max_bars,
             max_symbols=config.flight.max_symbols,
             peers=config.flight.peers,
+            endpoint_bars=config.flight.endpoint_bars,
         )
         self.rest: RestServer | None = None
         #: The doors' TLS (tls section), read at start; None: plaintext.

@@ -32,10 +32,13 @@ def schemas() -> dict[str, Any]:
                     "PROVIDER_FALLBACK",
                     "INVALID_BARS_SKIPPED",
                     "RATE_LIMITED",
+                    "STORE_FAILED",
                 ],
                 "description": "INVALID_BARS_SKIPPED comes with every answer covering a range "
                 "fetched with invalid bars skipped (start/end: the range, count: the bars), "
-                "until a refresh fetches the range again with valid bars.",
+                "until a refresh fetches the range again with valid bars. STORE_FAILED: bars "
+                "fetched for the answer could not be stored; the answer holds them, nothing is "
+                "recorded as fetched, so the next request fetches them again.",
             },
             "message": {"type": "string"},
             "provider": {"type": "string"},
