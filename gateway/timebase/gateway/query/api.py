@@ -14,6 +14,7 @@
     page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
     page = await api.search_symbols(check_search("AC")); await api.refresh_symbols(caller=caller)
     await api.provider_symbols("synthetic"); await api.federated_symbols()
+    api.watchlist_states()                               # watchlists: progress and last run
 
 Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
 checks its scope here, once for every door, and audits each of them, refused ones included
@@ -54,6 +55,7 @@ from timebase.gateway.query.bars import PlannedBars, StoredDataset
 from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
+from timebase.gateway.watchlists import WatchlistRunner, WatchlistState
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
@@ -70,10 +72,14 @@ class QueryApi:
         probe: DatabaseProbe | None = None,
         audit: AuditLog | None = None,
         catalogue: SymbolCatalogue | None = None,
+        watchlists: WatchlistRunner | None = None,
     ) -> None:
         self.history = history
         #: The symbol catalogue (`timebase.gateway.catalogue`); the app starts its watcher.
         self.catalogue = catalogue or SymbolCatalogue(history)
+        #: Watchlists kept fresh in the background (`timebase.gateway.watchlists`); the app
+        #: starts them.
+        self.watchlists = watchlists or WatchlistRunner(history, ())
         self.admin = ProviderAdmin(supervisor, history)
         #: Every write and admin action is recorded here (`timebase.audit`).
         self.audit = audit or AuditLog(history.store)
@@ -247,6 +253,10 @@ class QueryApi:
             return counts
 
     # -- health -----------------------------------------------------------------------------
+
+    def watchlist_states(self) -> list[WatchlistState]:
+        """Each configured watchlist's progress and last run (`timebase watchlists status`)."""
+        return self.watchlists.states()
 
     async def health(self) -> Health:
         return await check_health(self.history, self.health_probe)
