@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
+from timebase.gateway.adjust_intervals import adjust_from_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
@@ -49,6 +50,7 @@ from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.ownership import MAX_LISTED, check_put, summarize
 from timebase.gateway.providers import ProviderView, configured_providers
+from timebase.gateway.query import adjusted_intervals as _adjusted_intervals
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
@@ -120,7 +122,15 @@ class QueryApi:
         answer = await self._bars(request, time_limit=time_limit, caller=caller)
         if request.adjust is Adjust.NONE:
             return answer
-        table = await _adjusted(answer.table, request.adjust, self.declared_adjustments())
+        declared = self.declared_adjustments()
+        if request.interval is Interval.D1:
+            table = await _adjusted(answer.table, request.adjust, declared)
+        else:  # from the events of the daily bars (`adjust_intervals`)
+            await _adjusted_intervals.store_daily(self.history, [request], caller)
+            daily = await _adjusted_intervals.daily_bars(self.store, request, answer.table)
+            table = await _adjusted_from_daily(
+                answer.table, request.adjust, declared, daily, request.interval
+            )
         return replace(answer, table=table)
 
     async def events(
@@ -167,6 +177,8 @@ class QueryApi:
         caller: Caller | None = None,
     ) -> PlannedBars:
         """Plans to stream `requests` from the store (`timebase.gateway.query.bars`)."""
+        if not stored_only:
+            await _adjusted_intervals.store_daily(self.history, requests, caller)
         with fetch_client(client_key(caller) if caller is not None else None):
             planned = await _bars.plan_bars(self.history, requests, stored_only=stored_only)
         # Each plan carries its request's adjustment (applied when it is read, `read_plan`).
@@ -335,6 +347,18 @@ async def _adjusted(table: pa.Table, mode: Adjust, declared: dict[str, frozenset
     if table.num_rows <= _INLINE_ADJUST_ROWS:
         return adjust_bars(table, mode, declared)
     return await asyncio.to_thread(adjust_bars, table, mode, declared)
+
+
+async def _adjusted_from_daily(
+    table: pa.Table,
+    mode: Adjust,
+    declared: dict[str, frozenset[str]],
+    daily: pa.Table,
+    interval: Interval,
+) -> pa.Table:
+    if table.num_rows <= _INLINE_ADJUST_ROWS:
+        return adjust_from_daily(table, mode, declared, daily, interval)
+    return await asyncio.to_thread(adjust_from_daily, table, mode, declared, daily, interval)
 
 
 def _only(values: tuple[str, ...]) -> str | None:
