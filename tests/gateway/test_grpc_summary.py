@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -16,7 +16,8 @@ from timebase.v1 import bars_pb2 as v1
 def _time(message: Any, name: str) -> str | None:
     if not message.HasField(name):
         return None
-    return getattr(message, name).ToDatetime(UTC).isoformat().replace("+00:00", "Z")
+    stamp: datetime = getattr(message, name).ToDatetime(UTC)
+    return stamp.isoformat().replace("+00:00", "Z")
 
 
 def _as_rest(reply: v1.GetSummaryResponse) -> dict[str, Any]:
@@ -73,4 +74,5 @@ async def test_get_summary_mirrors_the_rest_summary(fresh_database_url: str) -> 
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await rest.gw.v1.GetSummary(v1.GetSummaryRequest(symbol="bad symbol"))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert info.value.details().startswith("symbol: 'bad symbol' may contain only letters")
+        details = info.value.details() or ""
+        assert details.startswith("symbol: 'bad symbol' may contain only letters")
