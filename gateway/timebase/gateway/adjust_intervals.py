@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from timebase.core.user_time import EARLIEST_TIME
 from timebase.gateway.adjustments import (
     Adjust,
     _event_columns,
@@ -37,8 +38,9 @@ _PRICES = ("open", "high", "low", "close")
 
 
 def daily_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The range of daily bars whose events adjust an answer for [start, end)."""
-    return start - DAILY_PADDING, end
+    """The range of daily bars whose events adjust an answer for [start, end) (never before
+    the earliest time a request may name)."""
+    return max(start - DAILY_PADDING, EARLIEST_TIME), end
 
 
 def merge_daily(tables: Sequence[pa.Table]) -> pa.Table:
