@@ -416,6 +416,29 @@ class TimeBase:
             raise from_grpc(exc, self.grpc_address) from None
         return dict(reply.symbols)
 
+    def watchlists(self) -> list[dict[str, Any]]:
+        """The configured watchlists: progress, last run, next run and each item's status
+        (`name`, `items_total`, `items_done`, `last_result`, `items`, …)."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        try:
+            reply = stub.ListWatchlists(
+                v1.ListWatchlistsRequest(), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return list(_as_dict(reply).get("watchlists", []))
+
+    def summary(self, symbol: str) -> dict[str, Any]:
+        """What is stored for `symbol`, per interval and provider (`total_bars`, `series`, …)."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        try:
+            reply = stub.GetSummary(
+                v1.GetSummaryRequest(symbol=symbol), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return _as_dict(reply)
+
     # -- real-time (gRPC DataProvider.StreamRealTimeData) ------------------------------------
 
     async def stream(

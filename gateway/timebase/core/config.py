@@ -102,6 +102,12 @@ The `auth` section turns API keys on (timebase.auth, docs/security.md); keys liv
       keys:
         - {name: ci, scope: write, sha256: 3f1c…}
         - {name: admin, scope: admin, sha256_file: /run/secrets/timebase_admin_sha256}
+
+`watchlists` keeps symbols fresh without anyone asking (timebase.core.watchlists; a background
+job backfills each one, then refreshes it on its schedule, within provider quotas):
+
+    watchlists:
+      majors: {symbols: [AAPL, MSFT], intervals: [1d, 1h], lookback_days: 365, schedule: every 1h}
 """
 
 from __future__ import annotations
@@ -120,6 +126,7 @@ from timebase.auth import settings as auth_settings
 from timebase.auth.keys import ApiKey
 from timebase.core import config_values as values
 from timebase.core import tls as tls_files
+from timebase.core import watchlists as watchlist_values
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
 from timebase.sdk.errors import ConfigError
 
@@ -456,6 +463,8 @@ class Config:
     flight_port: int = key(DEFAULT_FLIGHT_PORT, values.port, env="TIMEBASE_FLIGHT_PORT")
     http_port: int = key(DEFAULT_HTTP_PORT, values.port, env="TIMEBASE_HTTP_PORT")
     data_dir: Path = key(Path(".timebase"), values.path, env="TIMEBASE_DATA_DIR")
+    #: Symbols kept fresh in the background (timebase.core.watchlists, timebase.gateway.watchlists).
+    watchlists: tuple[watchlist_values.Watchlist, ...] = key((), watchlist_values.watchlists)
     # Sections: each holds its own keys.
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)

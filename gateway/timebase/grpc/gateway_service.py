@@ -1,6 +1,6 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), GetEvents, ListProviders, GetSymbolProviders,
-InvalidateRange, SearchSymbols, RefreshSymbols (write), and the admin RPCs InstallProvider /
-RemoveProvider (through the supervisor;
+InvalidateRange, SearchSymbols, RefreshSymbols (write), ListWatchlists, GetSummary, and the
+admin RPCs InstallProvider / RemoveProvider (through the supervisor;
 UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
 the query API and renders the answer (`render`); the core audits writes and admin actions, and
 a write whose request does not parse is audited here as refused."""
@@ -23,7 +23,7 @@ from timebase.gateway.bar_request import (
 )
 from timebase.gateway.catalogue import check_search
 from timebase.gateway.query import QueryApi
-from timebase.grpc import render
+from timebase.grpc import render, render_status
 from timebase.grpc.auth import caller_of
 from timebase.grpc.data_provider_service import (
     answer_request,
@@ -147,6 +147,25 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             except Exception as exc:
                 await abort_with(context, exc, "RefreshSymbols")
             return v1.RefreshSymbolsResponse(symbols=counts)
+
+    async def ListWatchlists(
+        self, request: v1.ListWatchlistsRequest, context: Context
+    ) -> v1.ListWatchlistsResponse:
+        with request_scope(context):
+            states = self.api.watchlist_states()
+            return v1.ListWatchlistsResponse(
+                watchlists=[render_status.watchlist(s) for s in states]
+            )
+
+    async def GetSummary(
+        self, request: v1.GetSummaryRequest, context: Context
+    ) -> v1.GetSummaryResponse:
+        with request_scope(context):
+            try:
+                answer = await self.api.summary(request.symbol)
+            except Exception as exc:
+                await abort_with(context, exc, "GetSummary")
+            return render_status.summary(answer)
 
     # -- admin ------------------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ from timebase.gateway.catalogue import SymbolCatalogue
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
+from timebase.gateway.watchlists import WatchlistRunner
 from timebase.grpc import GrpcServer
 from timebase.rest import RestServer
 from timebase.rest.metrics import Metrics
+from timebase.rest.watchlist_metrics import WatchlistCollector
 from timebase.sdk.intervals import Interval
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
@@ -144,6 +146,8 @@ class TimeBaseApp:
         self._stops.append(("real-time hub", self.realtime.stop))
         # One registry of request metrics for every door, served by REST at /metrics.
         self.metrics = Metrics(self.history, self.store, self.realtime)
+        self.watchlists = WatchlistRunner(self.history, self.config.watchlists)
+        self.metrics.registry.register(WatchlistCollector(self.watchlists))
         # One query API for every door: what each door asks the core.
         self.api = QueryApi(
             self.history,
@@ -153,9 +157,13 @@ class TimeBaseApp:
                 refresh_interval=self.config.symbols.refresh_interval_seconds,
                 rpc_timeout=self.config.symbols.refresh_timeout_seconds,
             ),
+            watchlists=self.watchlists,
         )
         await self.api.catalogue.start()
         self._stops.append(("symbol catalogue", self.api.catalogue.stop))
+        # Watchlists: backfilled now, then refreshed on their schedules.
+        await self.watchlists.start()
+        self._stops.append(("watchlists", self.watchlists.stop))
         # TLS on every door or on none (the files were checked when the configuration loaded).
         self.tls = await asyncio.to_thread(load_server_tls, self.config.tls)
         self.grpc.tls = self.flight.tls = self.tls

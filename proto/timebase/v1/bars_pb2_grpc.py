@@ -85,6 +85,16 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
                 _registered_method=True)
+        self.ListWatchlists = channel.unary_unary(
+                '/timebase.v1.GatewayService/ListWatchlists',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.FromString,
+                _registered_method=True)
+        self.GetSummary = channel.unary_unary(
+                '/timebase.v1.GatewayService/GetSummary',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -173,6 +183,23 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWatchlists(self, request, context):
+        """The configured watchlists: progress of the running (or last) run, when each runs next, and
+        each symbol x interval item's last status (the same as GET /api/watchlists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSummary(self, request, context):
+        """What is stored for a symbol, per interval and provider (the same as
+        GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+        INVALID_ARGUMENT for a bad symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +252,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.RefreshSymbols,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.SerializeToString,
+            ),
+            'ListWatchlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchlists,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.SerializeToString,
+            ),
+            'GetSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSummary,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -498,6 +535,60 @@ class GatewayService:
             '/timebase.v1.GatewayService/RefreshSymbols',
             timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatchlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/ListWatchlists',
+            timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/GetSummary',
+            timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

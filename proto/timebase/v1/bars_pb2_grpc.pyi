@@ -78,6 +78,15 @@ class GatewayServiceStub:
     """
     RefreshSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]
     """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+    ListWatchlists: _grpc.UnaryUnaryMultiCallable[_bars_pb2.ListWatchlistsRequest, _bars_pb2.ListWatchlistsResponse]
+    """The configured watchlists: progress of the running (or last) run, when each runs next, and
+    each symbol x interval item's last status (the same as GET /api/watchlists).
+    """
+    GetSummary: _grpc.UnaryUnaryMultiCallable[_bars_pb2.GetSummaryRequest, _bars_pb2.GetSummaryResponse]
+    """What is stored for a symbol, per interval and provider (the same as
+    GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+    INVALID_ARGUMENT for a bad symbol.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -123,6 +132,15 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     RefreshSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]  # type: ignore[assignment]
     """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+    ListWatchlists: _aio.UnaryUnaryMultiCallable[_bars_pb2.ListWatchlistsRequest, _bars_pb2.ListWatchlistsResponse]  # type: ignore[assignment]
+    """The configured watchlists: progress of the running (or last) run, when each runs next, and
+    each symbol x interval item's last status (the same as GET /api/watchlists).
+    """
+    GetSummary: _aio.UnaryUnaryMultiCallable[_bars_pb2.GetSummaryRequest, _bars_pb2.GetSummaryResponse]  # type: ignore[assignment]
+    """What is stored for a symbol, per interval and provider (the same as
+    GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+    INVALID_ARGUMENT for a bad symbol.
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -225,5 +243,26 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_bars_pb2.RefreshSymbolsResponse, _abc.Awaitable[_bars_pb2.RefreshSymbolsResponse]]:
         """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+
+    @_abc_1.abstractmethod
+    def ListWatchlists(
+        self,
+        request: _bars_pb2.ListWatchlistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.ListWatchlistsResponse, _abc.Awaitable[_bars_pb2.ListWatchlistsResponse]]:
+        """The configured watchlists: progress of the running (or last) run, when each runs next, and
+        each symbol x interval item's last status (the same as GET /api/watchlists).
+        """
+
+    @_abc_1.abstractmethod
+    def GetSummary(
+        self,
+        request: _bars_pb2.GetSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.GetSummaryResponse, _abc.Awaitable[_bars_pb2.GetSummaryResponse]]:
+        """What is stored for a symbol, per interval and provider (the same as
+        GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+        INVALID_ARGUMENT for a bad symbol.
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,6 +14,7 @@
     page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
     page = await api.search_symbols(check_search("AC")); await api.refresh_symbols(caller=caller)
     await api.provider_symbols("synthetic"); await api.federated_symbols()
+    api.watchlist_states()                               # watchlists: progress and last run
 
 Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
 checks its scope here, once for every door, and audits each of them, refused ones included
@@ -39,6 +40,7 @@ import pyarrow as pa
 
 from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
+from timebase.gateway.adjust_intervals import adjust_from_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
@@ -48,12 +50,14 @@ from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.ownership import MAX_LISTED, check_put, summarize
 from timebase.gateway.providers import ProviderView, configured_providers
+from timebase.gateway.query import adjusted_intervals as _adjusted_intervals
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
 from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
+from timebase.gateway.watchlists import WatchlistRunner, WatchlistState
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
@@ -70,10 +74,14 @@ class QueryApi:
         probe: DatabaseProbe | None = None,
         audit: AuditLog | None = None,
         catalogue: SymbolCatalogue | None = None,
+        watchlists: WatchlistRunner | None = None,
     ) -> None:
         self.history = history
         #: The symbol catalogue (`timebase.gateway.catalogue`); the app starts its watcher.
         self.catalogue = catalogue or SymbolCatalogue(history)
+        #: Watchlists kept fresh in the background (`timebase.gateway.watchlists`); the app
+        #: starts them.
+        self.watchlists = watchlists or WatchlistRunner(history, ())
         self.admin = ProviderAdmin(supervisor, history)
         #: Every write and admin action is recorded here (`timebase.audit`).
         self.audit = audit or AuditLog(history.store)
@@ -114,7 +122,15 @@ class QueryApi:
         answer = await self._bars(request, time_limit=time_limit, caller=caller)
         if request.adjust is Adjust.NONE:
             return answer
-        table = await _adjusted(answer.table, request.adjust, self.declared_adjustments())
+        declared = self.declared_adjustments()
+        if request.interval is Interval.D1:
+            table = await _adjusted(answer.table, request.adjust, declared)
+        else:  # from the events of the daily bars (`adjust_intervals`)
+            await _adjusted_intervals.store_daily(self.history, [request], caller)
+            daily = await _adjusted_intervals.daily_bars(self.store, request, answer.table)
+            table = await _adjusted_from_daily(
+                answer.table, request.adjust, declared, daily, request.interval
+            )
         return replace(answer, table=table)
 
     async def events(
@@ -161,6 +177,8 @@ class QueryApi:
         caller: Caller | None = None,
     ) -> PlannedBars:
         """Plans to stream `requests` from the store (`timebase.gateway.query.bars`)."""
+        if not stored_only:
+            await _adjusted_intervals.store_daily(self.history, requests, caller)
         with fetch_client(client_key(caller) if caller is not None else None):
             planned = await _bars.plan_bars(self.history, requests, stored_only=stored_only)
         # Each plan carries its request's adjustment (applied when it is read, `read_plan`).
@@ -248,6 +266,10 @@ class QueryApi:
 
     # -- health -----------------------------------------------------------------------------
 
+    def watchlist_states(self) -> list[WatchlistState]:
+        """Each configured watchlist's progress and last run (`timebase watchlists status`)."""
+        return self.watchlists.states()
+
     async def health(self) -> Health:
         return await check_health(self.history, self.health_probe)
 
@@ -325,6 +347,18 @@ async def _adjusted(table: pa.Table, mode: Adjust, declared: dict[str, frozenset
     if table.num_rows <= _INLINE_ADJUST_ROWS:
         return adjust_bars(table, mode, declared)
     return await asyncio.to_thread(adjust_bars, table, mode, declared)
+
+
+async def _adjusted_from_daily(
+    table: pa.Table,
+    mode: Adjust,
+    declared: dict[str, frozenset[str]],
+    daily: pa.Table,
+    interval: Interval,
+) -> pa.Table:
+    if table.num_rows <= _INLINE_ADJUST_ROWS:
+        return adjust_from_daily(table, mode, declared, daily, interval)
+    return await asyncio.to_thread(adjust_from_daily, table, mode, declared, daily, interval)
 
 
 def _only(values: tuple[str, ...]) -> str | None:

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from timebase.gateway.adjust_intervals import adjust_from_daily, daily_range, merge_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
@@ -152,7 +153,19 @@ def read_plan(
             table = derive(
                 reader.table(queries), plan.interval, plan.derived_from, plan.start, plan.end
             )
-        yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
+        if plan.interval is Interval.D1:
+            yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
+            return
+        # Other intervals: from the events of the stored daily bars (`adjust_intervals`).
+        start, end = daily_range(plan.start, plan.end)
+        daily = merge_daily(
+            [
+                reader.table([BarQuery.build(plan.symbol, Interval.D1, start, end, provider=slug)])
+                for slug in dict.fromkeys(s.provider for s in plan.segments)
+            ]
+        )
+        adjusted = adjust_from_daily(table, plan.adjust, declared or {}, daily, plan.interval)
+        yield from adjusted.to_batches()
         return
     if plan.derived_from is None:
         for query in queries:

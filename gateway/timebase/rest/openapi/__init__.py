@@ -17,6 +17,7 @@ from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
 from timebase.rest.openapi.security import SCHEME, SECURITY_SCHEMES, secure
 from timebase.rest.openapi.symbols import SYMBOL_PARAMETERS, symbol_paths, symbol_schemas
+from timebase.rest.openapi.watchlists import watchlist_paths, watchlist_schemas
 
 
 def build_spec(version: str) -> dict[str, Any]:
@@ -45,10 +46,15 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths()}),
+        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths(), **watchlist_paths()}),
         "security": [{SCHEME: []}],
         "components": {
-            "schemas": {**schemas(), **routes_extra.schemas(), **symbol_schemas()},
+            "schemas": {
+                **schemas(),
+                **routes_extra.schemas(),
+                **symbol_schemas(),
+                **watchlist_schemas(),
+            },
             "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
             "securitySchemes": SECURITY_SCHEMES,
         },

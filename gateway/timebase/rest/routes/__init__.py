@@ -12,6 +12,7 @@ from timebase.rest.routes import (
     stream,
     summary,
     symbols,
+    watchlists,
 )
 
 #: Every route table of the REST door (`symbols` before `providers` and `bars`: its static
@@ -26,6 +27,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     providers.routes,
     service.routes,
     stream.routes,
+    watchlists.routes,
 )
 
 __all__ = ["ROUTES"]
