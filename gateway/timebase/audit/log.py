@@ -39,13 +39,13 @@ class AuditAction(enum.StrEnum):
     REFRESH = "refresh"
     INSTALL_PROVIDER = "install_provider"
     REMOVE_PROVIDER = "remove_provider"
+    KEY_CREATE = "key_create"
+    KEY_REVOKE = "key_revoke"
+    REFRESH_SYMBOLS = "refresh_symbols"
     UPDATE_PROVIDER = "update_provider"
     ENABLE_PROVIDER = "enable_provider"
     DISABLE_PROVIDER = "disable_provider"
     REFRESH_PROVIDER = "refresh_provider"
-    KEY_CREATE = "key_create"
-    KEY_REVOKE = "key_revoke"
-    REFRESH_SYMBOLS = "refresh_symbols"
 
 
 def outcome_of(error: BaseException | None) -> str:
