@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestCo
 from timebase.server import TimeBaseApp
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
+
+#: Repositories do not touch the bar store: one database backend is enough.
+pytestmark = pytest.mark.parametrize("backend", ["postgres"])
 
 PROVIDERS = "/api/providers"
 ONE = "/api/providers/{slug}"
@@ -363,3 +368,57 @@ async def test_grpc_install_update_enable_refresh_remove(app: TimeBaseApp, tmp_p
             await gw.UpdateProvider(v1.UpdateProviderRequest(slug=SLUG))
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert app.supervisor.providers() == []
+
+
+async def _timebase(app: TimeBaseApp, *args: str) -> tuple[int, str, str]:
+    """`timebase ARGS` as a user runs it (a subprocess) against `app`'s gRPC port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
+    env |= {"TIMEBASE_GRPC_PORT": str(app.grpc.port), "TIMEBASE_LOG_LEVEL": "ERROR"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "timebase.cli.main",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_install_disable_enable_update_remove(app: TimeBaseApp, tmp_path: Path) -> None:
+    url = await repository(tmp_path / "source")
+    code, out, err = await _timebase(app, "providers", "install", url)
+    assert code == 0, err
+    assert f"slug        {SLUG}" in out
+    assert "status      ready" in out
+    assert f"repository  {url}" in out
+
+    code, out, err = await _timebase(app, "providers", "disable", SLUG)
+    assert (code, "status      disabled" in out) == (0, True), err
+    code, out, err = await _timebase(app, "providers")
+    assert code == 0, err
+    assert out.splitlines()[1].split()[:2] == [SLUG, "disabled"]
+    code, out, err = await _timebase(app, "providers", "enable", SLUG)
+    assert (code, "status      ready" in out) == (0, True), err
+    code, out, err = await _timebase(app, "providers", "update", SLUG)
+    assert (code, "status      ready" in out) == (0, True), err
+    code, out, err = await _timebase(app, "providers", "refresh", SLUG)
+    assert code == 0, err
+
+    code, out, err = await _timebase(app, "providers", "install", "file:///nowhere")
+    assert code == 2
+    assert err.startswith("timebase: repository: file:///nowhere: git clone failed: ")
+    code, out, err = await _timebase(app, "providers", "frobnicate", SLUG)
+    assert code == 2
+    assert "providers: unknown action 'frobnicate'" in err
+    code, out, err = await _timebase(app, "providers", "update")
+    assert code == 2
+    assert "providers update: wrong arguments" in err
+
+    code, out, err = await _timebase(app, "providers", "remove", SLUG)
+    assert (code, out) == (0, f"{SLUG}: removed\n"), err
+    assert app.supervisor.providers() == []
+    assert await asyncio.to_thread(_clones, app) == []
