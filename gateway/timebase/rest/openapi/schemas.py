@@ -189,7 +189,8 @@ def schemas() -> dict[str, Any]:
                             "type": "string",
                             "minLength": 1,
                             "maxLength": 2048,
-                            "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://",
+                            "pattern": "^([Hh][Tt][Tt][Pp][Ss]?|[Ss][Ss][Hh]|[Gg][Ii][Tt]|[Ff][Ii][Ll][Ee])"
+                            "://[^\\s\\x00-\\x1f]*$",
                             "description": "A Git repository whose root holds a "
                             "`repository.yaml` listing its add-ons (docs/repositories.md).",
                         },
