@@ -20,6 +20,7 @@ slug an `InvalidRequestError` on `folder`, an unknown slug `ProviderNotFound`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Protocol
@@ -61,6 +62,8 @@ class ProviderAdmin:
         self.history = history
         #: Repository installs need the real supervisor (its saved state and data directory).
         self.repos = RepositoryInstaller(supervisor) if isinstance(supervisor, Supervisor) else None
+        #: One admin operation at a time (an enable never races an update of the same slug).
+        self._lock = asyncio.Lock()
 
     def _installer(self, what: str) -> ProviderInstaller:
         if self.supervisor is None:
@@ -86,7 +89,8 @@ class ProviderAdmin:
                 field="folder",
             )
         try:
-            return await installer.install(text)
+            async with self._lock:
+                return await installer.install(text)
         except ProviderAlreadyInstalled:
             raise
         except ConfigError as exc:
@@ -99,7 +103,8 @@ class ProviderAdmin:
         self._installer("InstallProvider")
         repos = self._repos("InstallProvider")
         try:
-            return await repos.install(url, slug.strip() or None)
+            async with self._lock:
+                return await repos.install(url, slug.strip() or None)
         except ProviderAlreadyInstalled:
             raise
         except ConfigError as exc:
@@ -112,7 +117,8 @@ class ProviderAdmin:
         self._installer("UpdateProvider")
         checked = self._slug(slug)
         repos = self._repos("UpdateProvider")
-        state = await self._found(checked, repos.update(checked))
+        async with self._lock:
+            state = await self._found(checked, repos.update(checked))
         await self.history.clients.drop(checked)
         return state
 
@@ -120,7 +126,8 @@ class ProviderAdmin:
         """Enable or disable `slug` (persisted across restarts)."""
         installer = self._installer("SetProviderEnabled")
         checked = self._slug(slug)
-        state = await self._found(checked, installer.set_enabled(checked, enabled))
+        async with self._lock:
+            state = await self._found(checked, installer.set_enabled(checked, enabled))
         await self.history.clients.drop(checked)
         return state
 
@@ -129,7 +136,8 @@ class ProviderAdmin:
         installer = self._installer("RefreshProvider")
         checked = self._slug(slug)
         try:
-            return await self._found(checked, installer.refresh(checked))
+            async with self._lock:
+                return await self._found(checked, installer.refresh(checked))
         except ConfigError as exc:
             raise InvalidRequestError(
                 f"slug: {exc.message}", **{**exc.details, "field": "slug"}
@@ -162,10 +170,11 @@ class ProviderAdmin:
         installer = self._installer("RemoveProvider")
         checked = self._slug(slug)
         try:
-            if self.repos is not None:
-                await self.repos.uninstall(checked)
-            else:
-                await installer.remove(checked)
+            async with self._lock:
+                if self.repos is not None:
+                    await self.repos.uninstall(checked)
+                else:
+                    await installer.remove(checked)
         except ProviderNotFoundError:
             raise ProviderNotFound(
                 f"slug: no installed provider {checked!r}", provider=checked

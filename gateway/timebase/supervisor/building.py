@@ -36,9 +36,18 @@ def runtime_of(settings: ProviderSettings, default: str) -> str:
 
 
 def build_runtime(
-    config: Config, slug: str, found: DiscoveredProvider | None, dirs: list[Path]
+    config: Config,
+    slug: str,
+    found: DiscoveredProvider | None,
+    dirs: list[Path],
+    *,
+    revision: str | None = None,
 ) -> Runtime:
-    """The runtime of `slug` as configured; ConfigError saying why it cannot run."""
+    """The runtime of `slug` as configured; ConfigError saying why it cannot run.
+
+    `revision` (the commit of an add-on installed from a repository) is part of its docker image
+    tag, `<version>-<revision>`, so an update that pulls a new commit builds a new image.
+    """
     cfg = config.providers
     settings = cfg.settings.get(slug, ProviderSettings())
     kind = runtime_of(settings, cfg.runtime)
@@ -55,7 +64,7 @@ def build_runtime(
         return DockerRuntime(
             slug,
             found.path,
-            version=found.manifest.version,
+            version=f"{found.manifest.version}-{revision}" if revision else found.manifest.version,
             image=settings.image or found.manifest.image,
             options=options,
             limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),

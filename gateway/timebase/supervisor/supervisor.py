@@ -200,16 +200,22 @@ class Supervisor:
         disabled = slug in self.saved.disabled
         problem: str | None = None
         runtime: Runtime = Unrunnable(slug)
+        origin = self.saved.installed.get(slug)
         if not disabled:
             try:
-                runtime = build_runtime(self.config, slug, found, self.provider_dirs())
+                runtime = build_runtime(
+                    self.config,
+                    slug,
+                    found,
+                    self.provider_dirs(),
+                    revision=origin.commit[:12] if origin is not None else None,
+                )
             except ConfigError as exc:
                 problem = exc.message
                 log.error("provider %s cannot run: %s", slug, problem, extra={"provider": slug})
         handle = SupervisedProvider(
             slug, runtime, self.policy, manifest=manifest, on_change=self._notify
         )
-        origin = self.saved.installed.get(slug)
         if origin is not None:
             handle.describe(manifest=manifest, repository=origin.repository, commit=origin.commit)
         if disabled:
