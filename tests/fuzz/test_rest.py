@@ -171,10 +171,15 @@ def _when(query: dict[str, Any], name: str, *, is_end: bool = False) -> datetime
 #: know: (operationId, error code, field or None). A provider-aware request for a symbol or an
 #: interval the named provider does not serve is a 400 (its patterns and intervals are in the
 #: provider's manifest, GET /api/providers); whether a folder can be installed depends on the
-#: server's disk (a 400 naming where providers are looked for).
+#: server's disk (a 400 naming where providers are looked for); whether a repository can be
+#: cloned and lists the add-on depends on the network and that repository, and only a provider
+#: installed from one can be updated.
 STATE_DEPENDENT_REFUSALS = {
     ("getProviderBars", "PROVIDER_CAPABILITY_MISSING", "provider"),
     ("installProvider", "INVALID_REQUEST", "folder"),
+    ("installProvider", "INVALID_REQUEST", "repository"),
+    ("installProvider", "INVALID_REQUEST", "slug"),
+    ("updateProvider", "INVALID_REQUEST", "slug"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The client commands of `timebase`: get, providers, symbols, ingest, backfill, watchlists.
+"""The client commands of `timebase`: get, providers (and its admin actions:
+`provider_commands`), symbols, ingest, backfill, watchlists.
 
 They talk to a running TimeBase (`timebase serve`) through `timebase.client`: `--host` (default:
 the configured host, or 127.0.0.1 when it binds every address) and the configured ports
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
+from timebase.cli import provider_commands
 from timebase.cli.bars_io import (
     UsageError,
     print_rows,
@@ -64,7 +66,7 @@ def add_commands(commands: Any) -> None:
         "-o", "--output", type=Path, help="write to a file instead (.csv, .parquet or .json)"
     )
 
-    commands.add_parser("providers", help="list the providers and their state")
+    provider_commands.add_parser(commands)
 
     symbols = commands.add_parser(
         "symbols",
@@ -211,6 +213,8 @@ def cmd_get(args: argparse.Namespace, client: TimeBase) -> int:
 
 
 def cmd_providers(args: argparse.Namespace, client: TimeBase) -> int:
+    if args.words:
+        return provider_commands.cmd_providers_action(args, client)
     providers = client.providers()
     if not providers:
         print("no providers")

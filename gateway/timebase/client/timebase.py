@@ -439,6 +439,43 @@ class TimeBase:
             raise from_grpc(exc, self.grpc_address) from None
         return _as_dict(reply)
 
+    # -- provider admin (gRPC timebase.v1; the admin scope) -----------------------------------
+
+    def install_provider(self, repository: str, slug: str = "") -> dict[str, Any]:
+        """Install the add-on `slug` (optional when it lists one) of the Git `repository`; the
+        provider once ready or failed."""
+        request = v1.InstallProviderRequest(repository=repository, slug=slug)
+        return self._admin("InstallProvider", request)
+
+    def update_provider(self, slug: str) -> dict[str, Any]:
+        """Pull the repository `slug` was installed from, then restart it."""
+        return self._admin("UpdateProvider", v1.UpdateProviderRequest(slug=slug))
+
+    def set_provider_enabled(self, slug: str, enabled: bool) -> dict[str, Any]:
+        """Enable or disable `slug` (kept across gateway restarts)."""
+        request = v1.SetProviderEnabledRequest(slug=slug, enabled=enabled)
+        return self._admin("SetProviderEnabled", request)
+
+    def refresh_provider(self, slug: str) -> dict[str, Any]:
+        """Read the manifest of `slug` again (its capabilities)."""
+        return self._admin("RefreshProvider", v1.RefreshProviderRequest(slug=slug))
+
+    def remove_provider(self, slug: str) -> None:
+        """Stop and forget `slug` (a repository add-on's clone is deleted)."""
+        self._admin("RemoveProvider", v1.RemoveProviderRequest(slug=slug))
+
+    def _admin(self, method: str, request: Any) -> dict[str, Any]:
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        call = getattr(stub, method)
+        try:
+            # Installs and updates may build a venv or an image: minutes, not seconds.
+            timeout = None if self.timeout is None else max(self.timeout, ADMIN_TIMEOUT_SECONDS)
+            reply = call(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        provider = getattr(reply, "provider", None)
+        return _as_dict(provider) if provider is not None else {}
+
     # -- real-time (gRPC DataProvider.StreamRealTimeData) ------------------------------------
 
     async def stream(
@@ -474,6 +511,10 @@ async def _controls(controls: Sequence[pb.StreamControl]) -> AsyncIterator[pb.St
     # Keep the request side open: half-closing is fine for the gateway, but some providers
     # read it as the end of the subscription. The call is cancelled when the caller stops.
     await asyncio.Event().wait()
+
+
+#: The least time an admin call (install, update: a venv or image build) is given.
+ADMIN_TIMEOUT_SECONDS = 900.0
 
 
 def _as_dict(message: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), GetEvents, ListProviders, GetSymbolProviders,
 InvalidateRange, SearchSymbols, RefreshSymbols (write), ListWatchlists, GetSummary, and the
-admin RPCs InstallProvider / RemoveProvider (through the supervisor;
+admin RPCs InstallProvider (from a folder or a Git repository) / UpdateProvider /
+SetProviderEnabled / RefreshProvider / RemoveProvider (through the supervisor;
 UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
 the query API and renders the answer (`render`); the core audits writes and admin actions, and
 a write whose request does not parse is audited here as refused."""
@@ -174,10 +175,47 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
     ) -> v1.InstallProviderResponse:
         with request_scope(context):
             try:
-                info = await self.api.install_provider(request.folder, caller=caller_of(context))
+                info = await self.api.install_provider(
+                    request.folder,
+                    repository=request.repository,
+                    slug=request.slug,
+                    caller=caller_of(context),
+                )
             except Exception as exc:
                 await abort_with(context, exc, "InstallProvider")
             return v1.InstallProviderResponse(provider=render.provider_info(info))
+
+    async def UpdateProvider(
+        self, request: v1.UpdateProviderRequest, context: Context
+    ) -> v1.UpdateProviderResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.update_provider(request.slug, caller=caller_of(context))
+            except Exception as exc:
+                await abort_with(context, exc, "UpdateProvider")
+            return v1.UpdateProviderResponse(provider=render.provider_info(info))
+
+    async def SetProviderEnabled(
+        self, request: v1.SetProviderEnabledRequest, context: Context
+    ) -> v1.SetProviderEnabledResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.set_provider_enabled(
+                    request.slug, request.enabled, caller=caller_of(context)
+                )
+            except Exception as exc:
+                await abort_with(context, exc, "SetProviderEnabled")
+            return v1.SetProviderEnabledResponse(provider=render.provider_info(info))
+
+    async def RefreshProvider(
+        self, request: v1.RefreshProviderRequest, context: Context
+    ) -> v1.RefreshProviderResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.refresh_provider(request.slug, caller=caller_of(context))
+            except Exception as exc:
+                await abort_with(context, exc, "RefreshProvider")
+            return v1.RefreshProviderResponse(provider=render.provider_info(info))
 
     async def RemoveProvider(
         self, request: v1.RemoveProviderRequest, context: Context

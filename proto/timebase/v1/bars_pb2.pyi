@@ -100,7 +100,7 @@ class ListProvidersResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
 
 class ProviderInfo(_message.Message):
-    __slots__ = ("slug", "name", "version", "status", "address", "intervals", "symbol_patterns", "supports_historical", "supports_realtime", "latency_ms", "uptime", "restarts", "last_error", "cost", "quota", "circuit")
+    __slots__ = ("slug", "name", "version", "status", "address", "intervals", "symbol_patterns", "supports_historical", "supports_realtime", "latency_ms", "uptime", "restarts", "last_error", "cost", "quota", "circuit", "repository", "commit")
     SLUG_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,8 @@ class ProviderInfo(_message.Message):
     COST_FIELD_NUMBER: _ClassVar[int]
     QUOTA_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
     slug: str
     name: str
     version: str
@@ -133,7 +135,9 @@ class ProviderInfo(_message.Message):
     cost: str
     quota: ProviderQuota
     circuit: str
-    def __init__(self, slug: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ..., address: _Optional[str] = ..., intervals: _Optional[_Iterable[str]] = ..., symbol_patterns: _Optional[_Iterable[str]] = ..., supports_historical: _Optional[bool] = ..., supports_realtime: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., uptime: _Optional[float] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., cost: _Optional[str] = ..., quota: _Optional[_Union[ProviderQuota, _Mapping]] = ..., circuit: _Optional[str] = ...) -> None: ...
+    repository: str
+    commit: str
+    def __init__(self, slug: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ..., address: _Optional[str] = ..., intervals: _Optional[_Iterable[str]] = ..., symbol_patterns: _Optional[_Iterable[str]] = ..., supports_historical: _Optional[bool] = ..., supports_realtime: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., uptime: _Optional[float] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., cost: _Optional[str] = ..., quota: _Optional[_Union[ProviderQuota, _Mapping]] = ..., circuit: _Optional[str] = ..., repository: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...
 
 class ProviderQuota(_message.Message):
     __slots__ = ("requests_per_minute_limit", "requests_this_minute", "requests_per_day_limit", "requests_today", "blocked_until")
@@ -216,10 +220,14 @@ class InvalidateRangeResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstallProviderRequest(_message.Message):
-    __slots__ = ("folder",)
+    __slots__ = ("folder", "repository", "slug")
     FOLDER_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
     folder: str
-    def __init__(self, folder: _Optional[str] = ...) -> None: ...
+    repository: str
+    slug: str
+    def __init__(self, folder: _Optional[str] = ..., repository: _Optional[str] = ..., slug: _Optional[str] = ...) -> None: ...
 
 class InstallProviderResponse(_message.Message):
     __slots__ = ("provider",)
@@ -236,6 +244,44 @@ class RemoveProviderRequest(_message.Message):
 class RemoveProviderResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class UpdateProviderRequest(_message.Message):
+    __slots__ = ("slug",)
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    def __init__(self, slug: _Optional[str] = ...) -> None: ...
+
+class UpdateProviderResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
+
+class SetProviderEnabledRequest(_message.Message):
+    __slots__ = ("slug", "enabled")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    enabled: bool
+    def __init__(self, slug: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class SetProviderEnabledResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
+
+class RefreshProviderRequest(_message.Message):
+    __slots__ = ("slug",)
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    def __init__(self, slug: _Optional[str] = ...) -> None: ...
+
+class RefreshProviderResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
 
 class ListAuditEntriesRequest(_message.Message):
     __slots__ = ("limit", "cursor", "action", "key_name", "door", "symbol", "provider", "outcome", "since", "until")

@@ -9,6 +9,9 @@
     await api.summary("AAPL")                            # what is stored, per series
     await api.health()
     await api.install_provider("tiny", caller=caller); await api.remove_provider("tiny", caller=caller)
+    await api.install_provider("", repository=url, slug="acme", caller=caller)   # from Git
+    await api.update_provider("acme", caller=caller); await api.refresh_provider("acme", caller=caller)
+    await api.set_provider_enabled("acme", False, caller=caller)                  # persisted
     await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
     await api.ingest(table, caller=caller, override_provider=False)
     page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
@@ -58,6 +61,7 @@ from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
 from timebase.gateway.watchlists import WatchlistRunner, WatchlistState
+from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
@@ -275,15 +279,61 @@ class QueryApi:
 
     # -- admin ------------------------------------------------------------------------------
 
-    async def install_provider(self, folder: str, *, caller: Caller) -> ProviderInfo:
-        """Start the provider in `folder` (a providers directory entry); it as now listed."""
-        async with self.audit.track(
-            caller, AuditAction.INSTALL_PROVIDER, detail={"folder": folder[:1024]}
-        ) as entry:
+    async def install_provider(
+        self, folder: str, *, caller: Caller, repository: str = "", slug: str = ""
+    ) -> ProviderInfo:
+        """Start the provider in `folder` (a providers directory entry), or the add-on `slug` of
+        the Git `repository`; it as now listed."""
+        detail = (
+            {"repository": repository[:1024], "slug": slug[:200]}
+            if repository
+            else {"folder": folder[:1024]}
+        )
+        async with self.audit.track(caller, AuditAction.INSTALL_PROVIDER, detail=detail) as entry:
             caller.require(Scope.ADMIN, "installing a provider")
-            state = await self.admin.install(folder)
+            if repository and folder:
+                raise InvalidRequestError(
+                    "folder: give a folder or a repository, not both", field="folder"
+                )
+            if repository:
+                state = await self.admin.install_repository(repository, slug)
+            else:
+                state = await self.admin.install(folder)
             entry.provider = state.slug
             entry.detail["status"] = state.status.value
+            if state.commit:
+                entry.detail["commit"] = state.commit
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def update_provider(self, slug: str, *, caller: Caller) -> ProviderInfo:
+        """Pull the repository `slug` was installed from, then restart it."""
+        async with self.audit.track(
+            caller, AuditAction.UPDATE_PROVIDER, provider=slug[:200] or None
+        ) as entry:
+            caller.require(Scope.ADMIN, "updating a provider")
+            state = await self.admin.update(slug)
+            entry.detail["status"] = state.status.value
+            entry.detail["commit"] = state.commit
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def set_provider_enabled(
+        self, slug: str, enabled: bool, *, caller: Caller
+    ) -> ProviderInfo:
+        """Enable or disable `slug`; persisted across restarts."""
+        action = AuditAction.ENABLE_PROVIDER if enabled else AuditAction.DISABLE_PROVIDER
+        async with self.audit.track(caller, action, provider=slug[:200] or None) as entry:
+            caller.require(Scope.ADMIN, "enabling or disabling a provider")
+            state = await self.admin.set_enabled(slug, enabled)
+            entry.detail["status"] = state.status.value
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def refresh_provider(self, slug: str, *, caller: Caller) -> ProviderInfo:
+        """Read the manifest of `slug` again (its capabilities) without restarting it."""
+        async with self.audit.track(
+            caller, AuditAction.REFRESH_PROVIDER, provider=slug[:200] or None
+        ):
+            caller.require(Scope.ADMIN, "refreshing a provider")
+            state = await self.admin.refresh(slug)
             return _providers.current_info(self.history, state.slug, state)
 
     async def remove_provider(self, slug: str, *, caller: Caller) -> None:

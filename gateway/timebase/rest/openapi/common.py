@@ -62,8 +62,8 @@ def errors(*statuses: int) -> dict[str, Any]:
 
 ADMIN_NOTE = (
     "Admin route. The REST door binds 127.0.0.1 unless `TIMEBASE_HOST` says otherwise; only "
-    "folders inside the configured provider directories can be installed, never an arbitrary "
-    "path or URL. A body must be `application/json` (415 UNSUPPORTED_MEDIA_TYPE), and a "
+    "folders inside the configured provider directories, or add-ons of a Git repository "
+    "(https, http, ssh, git or file URL), can be installed, never an arbitrary path. A body must be `application/json` (415 UNSUPPORTED_MEDIA_TYPE), and a "
     "browser's `Origin` must be the server's own or one of `rest.cors_origins` "
     "(403 ORIGIN_NOT_ALLOWED)."
 )
@@ -285,6 +285,10 @@ AUDIT_PARAMETERS: dict[str, Any] = {
             "key_create",
             "key_revoke",
             "refresh_symbols",
+            "update_provider",
+            "enable_provider",
+            "disable_provider",
+            "refresh_provider",
         ],
     ),
     "AuditKey": _audit_filter("key", "Only actions by the key of this name."),

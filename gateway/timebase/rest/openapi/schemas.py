@@ -105,6 +105,18 @@ def schemas() -> dict[str, Any]:
             "supportsRealtime": {"type": "boolean"},
             "cost": {"type": ["string", "null"]},
             "quota": quota,
+            "enabled": {
+                "type": "boolean",
+                "description": "False once disabled (status `disabled`).",
+            },
+            "repository": {
+                "type": ["string", "null"],
+                "description": "The Git repository it was installed from (null otherwise).",
+            },
+            "commit": {
+                "type": ["string", "null"],
+                "description": "The commit of that repository it runs (null otherwise).",
+            },
         },
     }
     return {
@@ -157,18 +169,58 @@ def schemas() -> dict[str, Any]:
             "properties": {"providers": {"type": "array", "items": ref("Provider")}},
         },
         "InstallProvider": {
-            "type": "object",
-            "required": ["folder"],
-            "additionalProperties": False,
-            "properties": {
-                "folder": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "A provider folder directly inside a configured providers "
-                    "directory (absolute path), or its name.",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["folder"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "folder": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "A provider folder directly inside a configured "
+                            "providers directory (absolute path), or its name.",
+                        },
+                    },
                 },
-            },
-            "examples": [{"folder": "synthetic"}],
+                {
+                    "type": "object",
+                    "required": ["repository"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "repository": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 2048,
+                            "pattern": "^([Hh][Tt][Tt][Pp][Ss]?|[Ss][Ss][Hh]|[Gg][Ii][Tt]|[Ff][Ii][Ll][Ee])"
+                            "://[^\\s\\x00-\\x1f]*$",
+                            "description": "A Git repository whose root holds a "
+                            "`repository.yaml` listing its add-ons (docs/repositories.md).",
+                        },
+                        "slug": {
+                            "type": "string",
+                            "description": "The add-on to install; optional when the "
+                            "repository lists one.",
+                        },
+                    },
+                },
+            ],
+            "examples": [
+                {"folder": "synthetic"},
+                {"repository": "https://example.org/acme-providers.git", "slug": "acme"},
+            ],
+        },
+        "EmptyBody": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "No fields: send no body, or `{}` as application/json.",
+        },
+        "SetProviderEnabled": {
+            "type": "object",
+            "required": ["enabled"],
+            "additionalProperties": False,
+            "properties": {"enabled": {"type": "boolean"}},
+            "examples": [{"enabled": False}],
         },
         "AuditPage": {
             "type": "object",
