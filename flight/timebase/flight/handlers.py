@@ -35,6 +35,7 @@ from timebase.flight.tickets import decode_ticket, encode_ticket
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
+from timebase.gateway.calendar_rules import CALENDARS_SCHEMA_KEY
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
 from timebase.sdk.errors import InvalidRequestError, TimeBaseError
@@ -79,8 +80,13 @@ class FlightHandlers:
             cancelled=cancelled,
         )
         endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
+        schema = BAR_SCHEMA
+        if planned.calendars:  # which trading calendar applied to each symbol
+            schema = schema.with_metadata(
+                {CALENDARS_SCHEMA_KEY: json.dumps(dict(planned.calendars), sort_keys=True)}
+            )
         return flight.FlightInfo(
-            BAR_SCHEMA,
+            schema,
             descriptor,
             endpoints,
             planned.rows,
@@ -176,7 +182,12 @@ class FlightHandlers:
             self.bridge.call(self.api.refused(caller, AuditAction.INGEST, exc))
             raise
         written = self.bridge.call(
-            self.api.ingest(table, caller=caller, override_provider=options.override_provider)
+            self.api.ingest(
+                table,
+                caller=caller,
+                override_provider=options.override_provider,
+                calendar=options.calendar,
+            )
         )
         return {"rows_received": table.num_rows, "rows_written": written}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import pyarrow as pa
@@ -41,6 +41,8 @@ class PlannedBars:
     plans: tuple[ReadPlan, ...]
     rows: int
     warnings: tuple[BarWarning, ...]
+    #: The trading calendar that applied to each symbol that has one (docs/calendars.md).
+    calendars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ async def plan_bars(
     )
     planned: list[ReadPlan] = []
     warnings: list[BarWarning] = []
+    calendars: dict[str, str] = {}
     failures: list[tuple[BarRequest, TimeBaseError]] = []
     many = len(requests) > 1
     for request, answer in zip(requests, answers, strict=True):
@@ -73,6 +76,8 @@ async def plan_bars(
             continue
         assert answer.plan is not None  # range requests (no limit) are always planned
         planned.append(answer.plan)
+        if answer.calendar is not None:
+            calendars[request.symbol] = answer.calendar
         warnings += [
             replace(w, message=f"{request.symbol}: {w.message}") if many else w
             for w in answer.warnings
@@ -88,7 +93,8 @@ async def plan_bars(
                 end=request.end,
             )
         )
-    return PlannedBars(tuple(planned), await count_rows(history.store, planned), tuple(warnings))
+    rows = await count_rows(history.store, planned)
+    return PlannedBars(tuple(planned), rows, tuple(warnings), calendars)
 
 
 async def plan_stored(store: Store, request: BarRequest) -> ReadPlan:

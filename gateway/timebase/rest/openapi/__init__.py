@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.errors import ERROR_CODES
-from timebase.rest.openapi import routes_extra
+from timebase.rest.openapi import calendars, routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
@@ -45,10 +45,15 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths()}),
+        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths(), **calendars.paths()}),
         "security": [{SCHEME: []}],
         "components": {
-            "schemas": {**schemas(), **routes_extra.schemas(), **symbol_schemas()},
+            "schemas": {
+                **schemas(),
+                **routes_extra.schemas(),
+                **symbol_schemas(),
+                **calendars.schemas(),
+            },
             "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
             "securitySchemes": SECURITY_SCHEMES,
         },
