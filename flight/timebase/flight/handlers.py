@@ -110,8 +110,11 @@ class FlightHandlers:
             if not plan.segments:
                 return
             declared = self.api.declared_adjustments()
+            cal = None
+            if plan.calendar is not None:
+                cal = self.bridge.call(self.api.calendar(plan.calendar))
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                for batch in read_plan(plan, reader, declared):
+                for batch in read_plan(plan, reader, declared, cal):
                     if cancelled is not None and cancelled():
                         return
                     yield batch

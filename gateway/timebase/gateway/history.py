@@ -60,9 +60,11 @@ from timebase.gateway.coverage_plan import (
 )
 from timebase.gateway.derived_intervals import (
     DERIVED_FROM,
+    SESSION_DERIVED_FROM,
     bucket_ceil,
     bucket_start,
     derive,
+    session_aligned,
 )
 from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.fetching import Fetcher, Fill
@@ -89,6 +91,8 @@ from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
+
+DAY = timedelta(days=1)
 
 #: A `limit` query stops widening when a widening this long found no more bars.
 _NOTHING_OLDER_SPAN = timedelta(days=30)
@@ -436,8 +440,14 @@ class HistoricalBars:
         """Bars of a coarser interval from the stored bars of `base` (fetched when missing)."""
         assert base is not None
         target = request.interval
-        start = bucket_start(request.start, target)
-        end = min(bucket_ceil(request.end, target), max(self.clock(), start + base.nominal))
+        aligned = session_aligned(target, cal)
+        if aligned:  # session buckets: a day's bars may start the UTC day before (Asia)
+            start = request.start - (DAY if target is Interval.D1 else timedelta())
+            end = request.end + max(target.nominal, DAY if target is Interval.D1 else timedelta())
+        else:
+            start = bucket_start(request.start, target)
+            end = bucket_ceil(request.end, target)
+        end = min(end, max(self.clock(), start + base.nominal))
         base_request = BarRequest(
             symbol=request.symbol,
             interval=base,
@@ -454,10 +464,13 @@ class HistoricalBars:
             start=request.start,
             end=request.end,
             derived_from=base,
+            calendar=_name(cal) if aligned else None,
         )
         if not read:
             return BarAnswer(BAR_SCHEMA.empty_table(), answer.warnings, plan, _name(cal))
-        table = derive(answer.table, target, base, request.start, request.end)
+        table = derive(
+            answer.table, target, base, request.start, request.end, cal=cal if aligned else None
+        )
         return BarAnswer(table, answer.warnings, plan, _name(cal))
 
     def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
@@ -654,7 +667,7 @@ def _limiter(limits: GatewayLimits) -> FetchLimiter:
 
 def _routed_intervals(interval: Interval) -> list[Interval]:
     """The intervals whose stored bars routing looks at: `interval` and the one it derives from."""
-    base = DERIVED_FROM.get(interval)
+    base = DERIVED_FROM.get(interval) or SESSION_DERIVED_FROM.get(interval)
     return [interval] if base is None else [interval, base]
 
 

@@ -186,6 +186,10 @@ class QueryApi:
 
         return await symbol_summary(self.store, checked, calendar_of)
 
+    async def calendar(self, name: str) -> Calendar:
+        """The calendar `name` (CalendarNotFound when unknown)."""
+        return await self.history.calendar_rules.calendars.get(name)
+
     async def calendar_sessions(
         self, name: str, start: datetime, end: datetime
     ) -> CalendarSessions:

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from timebase.calendars.model import Calendar
 from timebase.gateway.adjustments import Adjust, adjust_bars
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
@@ -146,16 +147,23 @@ def read_plan(
     plan: ReadPlan,
     reader: ThreadBarReader,
     declared: Mapping[str, frozenset[str]] | None = None,
+    cal: Calendar | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The bars of `plan` (blocking reads; for a thread that is not the event loop's). An
-    adjusted plan is read whole, then adjusted (`declared`: what providers' prices include)."""
+    adjusted plan is read whole, then adjusted (`declared`: what providers' prices include).
+    `cal` is the calendar `plan.calendar` names (derived buckets follow its sessions)."""
     queries = segment_queries(plan)
     if plan.adjust is not Adjust.NONE:
         if plan.derived_from is None:
             table = reader.table(queries)
         else:
             table = derive(
-                reader.table(queries), plan.interval, plan.derived_from, plan.start, plan.end
+                reader.table(queries),
+                plan.interval,
+                plan.derived_from,
+                plan.start,
+                plan.end,
+                cal=cal,
             )
         yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
         return
@@ -164,7 +172,8 @@ def read_plan(
             yield from reader.batches(query)
         return
     base = reader.table(queries)
-    yield from derive(base, plan.interval, plan.derived_from, plan.start, plan.end).to_batches()
+    derived = derive(base, plan.interval, plan.derived_from, plan.start, plan.end, cal=cal)
+    yield from derived.to_batches()
 
 
 async def stored_datasets(store: Store, symbol: str | None = None) -> list[StoredDataset]:
