@@ -11,18 +11,18 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from tests.support.calendars import shared_calendars
 from timebase.calendars.model import ALWAYS_OPEN, WEEKDAYS, Calendar, TableCalendar
 from timebase.calendars.slots import closed_parts, last_bars_start, open_parts, session_keys
 from timebase.sdk.errors import CalendarNotFound, InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.store import TimeRange
-from tests.support.calendars import shared_calendars
 
 H = timedelta(hours=1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.fixture

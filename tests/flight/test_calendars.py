@@ -20,8 +20,8 @@ from timebase.gateway.bar_request import build_request
 from timebase.store import BAR_SCHEMA
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 async def test_flight_info_names_each_symbols_calendar(fresh_database_url: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tests.support.calendars import shared_calendars
 from timebase.auth import Caller
 from timebase.calendars.model import Calendar
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY
@@ -23,7 +24,6 @@ from timebase.grpc.data_provider_service import CALENDAR_METADATA_KEY
 from timebase.sdk.errors import CalendarNotFound, UpstreamUnavailable
 from timebase.sdk.intervals import Interval
 from timebase.store import TimeRange
-from tests.support.calendars import shared_calendars
 
 from .support import Gateway, RecordingProvider, request, running_gateway
 
@@ -32,8 +32,8 @@ XNYS_RULES = [{"symbols": "[A-Z]{1,5}", "calendar": "XNYS"}]
 CRYPTO_RULES = [{"symbols": ".*", "calendar": "24/7"}]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def us(ts: datetime) -> int:
