@@ -13,7 +13,7 @@ treated as no calendar, so a bad manifest never fails reads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from timebase.calendars.model import Calendar
@@ -34,9 +34,17 @@ CALENDARS_SCHEMA_KEY = "timebase.calendars"
 class CalendarRules:
     """Resolves the calendar of (symbol, provider) from manifests and data sets."""
 
-    def __init__(self, calendars: Calendars, store: Store) -> None:
+    def __init__(
+        self,
+        calendars: Calendars,
+        store: Store,
+        configured: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
         self.calendars = calendars
         self.store = store
+        #: The configured providers' names: their calendars come from manifests, never from
+        #: the data sets table (which is then not read on their requests).
+        self.configured = configured
         self._broken: set[str] = set()
 
     def declared(
@@ -66,6 +74,8 @@ class CalendarRules:
         if name is not None:
             return name
         datasets = [provider] if provider is not None else sorted(set(stored))
+        configured = self.configured()
+        datasets = [p for p in datasets if p not in configured]
         if not datasets:
             return None
         named = await self.store.dataset_calendars(datasets)

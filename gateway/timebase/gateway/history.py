@@ -129,7 +129,9 @@ class HistoricalBars:
         #: Which calendar applies to a symbol (`calendar_rules`); the default cache is the
         #: default data directory's.
         self.calendar_rules = CalendarRules(
-            calendars or Calendars(Path(".timebase") / "calendars"), store
+            calendars or Calendars(Path(".timebase") / "calendars"),
+            store,
+            lambda: configured_providers(self.source),
         )
         self.source = source
         self.config = config or RoutingConfig()
