@@ -1,6 +1,7 @@
 """Compute an exchange calendar's session table into an Arrow IPC file (a separate process).
 
     python -m timebase.calendars.build XNYS /data/calendars/XNYS.arrow
+    python -m timebase.calendars.build --names /data/calendars/names.json
 
 exchange_calendars (docs/adr/0003-trading-calendars.md) imports pandas; the gateway process must
 not, so the gateway runs this module as a short-lived subprocess the first time it needs a
@@ -13,6 +14,7 @@ Exit status: 0 written; 2 unknown calendar name (stderr lists the known names); 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -52,11 +54,28 @@ def build(name: str, out: Path) -> None:
     tmp.replace(out)  # atomic: readers see the old file or the new one, never half of one
 
 
+def write_names(out: Path) -> None:
+    """Every calendar name exchange_calendars knows (aliases included), as a JSON list."""
+    import exchange_calendars as xcals
+
+    names = sorted(xcals.get_calendar_names(include_aliases=True))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(names), encoding="utf-8")
+    tmp.replace(out)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m timebase.calendars.build NAME OUT.arrow", file=sys.stderr)
+        print(
+            "usage: python -m timebase.calendars.build NAME OUT.arrow | --names OUT.json",
+            file=sys.stderr,
+        )
         return 1
     name, out = argv
+    if name == "--names":
+        write_names(Path(out))
+        return 0
     import exchange_calendars as xcals
 
     names = set(xcals.get_calendar_names(include_aliases=True))

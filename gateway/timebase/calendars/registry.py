@@ -12,6 +12,7 @@ names raise `CalendarNotFound`; a build that fails raises `DataUnavailable`, bot
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -65,6 +66,7 @@ class Calendars:
         self.cache_dir = cache_dir
         self._loaded: dict[str, Calendar] = dict(BUILT_IN)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._names: frozenset[str] | None = None
 
     def path(self, name: str) -> Path:
         return self.cache_dir / f"{name.replace('/', '_')}.arrow"
@@ -74,6 +76,8 @@ class Calendars:
         cal = self._loaded.get(name)
         if cal is not None:
             return cal
+        if name not in await self.names():  # refused without starting a build
+            raise _not_found(name)
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             cal = self._loaded.get(name)
@@ -81,6 +85,20 @@ class Calendars:
                 cal = await self._load(name)
                 self._loaded[name] = cal
         return cal
+
+    async def names(self) -> frozenset[str]:
+        """Every calendar name: the built-ins and exchange_calendars' (listed once into the
+        cache, `names.json`, by the build process)."""
+        if self._names is None:
+            async with self._locks.setdefault("", asyncio.Lock()):
+                if self._names is None:
+                    path = self.cache_dir / "names.json"
+                    listed = await asyncio.to_thread(_read_names, path)
+                    if listed is None:
+                        await self._run("--names", path)
+                        listed = await asyncio.to_thread(_read_names, path) or []
+                    self._names = frozenset(listed) | frozenset(BUILT_IN)
+        return self._names
 
     async def _load(self, name: str) -> TableCalendar:
         path = self.path(name)
@@ -98,6 +116,10 @@ class Calendars:
 
     async def _build(self, name: str, path: Path) -> None:
         _log.info("building the session table of calendar %s into %s", name, path)
+        await self._run(name, path)
+
+    async def _run(self, name: str, path: Path) -> None:
+        """`python -m timebase.calendars.build name path`; errors name the calendar."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -114,14 +136,25 @@ class Calendars:
             await proc.wait()
             raise DataUnavailable(f"calendar {name!r}: building its sessions timed out") from None
         if proc.returncode == UNKNOWN_NAME:
-            raise CalendarNotFound(
-                f"calendar: unknown calendar {name!r} (built in: 24/7, 24/5; exchange calendars "
-                "by MIC, e.g. XNYS, XNAS, XLON, XTKS, XHKG)",
-                field="calendar",
-            )
+            raise _not_found(name)
         if proc.returncode != 0:
             last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise DataUnavailable(f"calendar {name!r}: building its sessions failed ({last[0]})")
+
+
+def _not_found(name: str) -> CalendarNotFound:
+    return CalendarNotFound(
+        f"calendar: unknown calendar {name!r} (built in: 24/7, 24/5; exchange calendars by "
+        "MIC, e.g. XNYS, XNAS, XLON, XTKS, XHKG)",
+        field="calendar",
+    )
+
+
+def _read_names(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    names = json.loads(path.read_text(encoding="utf-8"))
+    return [str(n) for n in names] if isinstance(names, list) else None
 
 
 def _cached(name: str, path: Path) -> TableCalendar | None:

@@ -54,7 +54,12 @@ def build_spec(version: str) -> dict[str, Any]:
                 **symbol_schemas(),
                 **calendars.schemas(),
             },
-            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
+            "parameters": {
+                **PARAMETERS,
+                **AUDIT_PARAMETERS,
+                **SYMBOL_PARAMETERS,
+                **calendars.PARAMETERS,
+            },
             "securitySchemes": SECURITY_SCHEMES,
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),

@@ -10,6 +10,30 @@ from timebase.rest.openapi.common import errors, ok
 _TIME = {"type": "string", "format": "date-time"}
 
 
+#: The route's parameters (components).
+PARAMETERS: dict[str, Any] = {
+    "CalendarName": {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": "Calendar name: XNYS, XLON, 24/7 (as 24/7 or 24%2F7), ...",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_/-]{0,31}$"},
+    },
+    "CalendarStart": {
+        "name": "start",
+        "in": "query",
+        "description": "ISO 8601 date or instant (a date: its midnight UTC).",
+        "schema": {"type": "string"},
+    },
+    "CalendarEnd": {
+        "name": "end",
+        "in": "query",
+        "description": "ISO 8601 date (inclusive: the end of that day) or instant (exclusive).",
+        "schema": {"type": "string"},
+    },
+}
+
+
 def paths() -> dict[str, Any]:
     return {
         "/api/calendars/{name}/sessions": {
@@ -25,29 +49,9 @@ def paths() -> dict[str, Any]:
                 "tags": ["bars"],
                 "parameters": [
                     {"$ref": "#/components/parameters/RequestId"},
-                    {
-                        "name": "name",
-                        "in": "path",
-                        "required": True,
-                        "description": "Calendar name: XNYS, XLON, 24/7 (as 24/7 or 24%2F7), ...",
-                        "schema": {
-                            "type": "string",
-                            "pattern": "^[A-Za-z0-9][A-Za-z0-9_/-]{0,31}$",
-                        },
-                    },
-                    {
-                        "name": "start",
-                        "in": "query",
-                        "description": "ISO 8601 date or instant (a date: its midnight UTC).",
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "end",
-                        "in": "query",
-                        "description": "ISO 8601 date (inclusive: the end of that day) or "
-                        "instant (exclusive).",
-                        "schema": {"type": "string"},
-                    },
+                    {"$ref": "#/components/parameters/CalendarName"},
+                    {"$ref": "#/components/parameters/CalendarStart"},
+                    {"$ref": "#/components/parameters/CalendarEnd"},
                 ],
                 "responses": {
                     "200": ok("CalendarSessions", "The sessions, in order."),
