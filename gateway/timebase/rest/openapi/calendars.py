@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from timebase.rest.openapi.common import errors, ok
+from timebase.rest.openapi.common import TIME_SCHEMA, errors, ok
 
 _TIME = {"type": "string", "format": "date-time"}
 
@@ -22,14 +22,16 @@ PARAMETERS: dict[str, Any] = {
     "CalendarStart": {
         "name": "start",
         "in": "query",
-        "description": "ISO 8601 date or instant (a date: its midnight UTC).",
-        "schema": {"type": "string"},
+        "description": "ISO 8601 date or instant (a date: its midnight UTC); before `end`, at "
+        "most 4,000 days before it. Default: a week before `end`.",
+        "schema": TIME_SCHEMA,
     },
     "CalendarEnd": {
         "name": "end",
         "in": "query",
-        "description": "ISO 8601 date (inclusive: the end of that day) or instant (exclusive).",
-        "schema": {"type": "string"},
+        "description": "ISO 8601 date (inclusive: the end of that day) or instant (exclusive). "
+        "Default: a week after `start`.",
+        "schema": TIME_SCHEMA,
     },
 }
 
@@ -43,7 +45,8 @@ def paths() -> dict[str, Any]:
                 "description": "The sessions of a calendar meeting [start, end): the built-in "
                 "`24/7` and `24/5` (one session per UTC day), or an exchange calendar of "
                 "exchange_calendars by MIC (XNYS, XLON, XTKS, ...; docs/calendars.md). Without "
-                "`start`: a week before `end`; without `end`: a week after `start` or now. At "
+                "`start`: a week before `end`; without `end`: a week after `start`; without both: the "
+                "week before and after now. At "
                 "most 4,000 days. The first use of an exchange calendar builds its table (a few "
                 "seconds). Unknown names are a 404 CALENDAR_NOT_FOUND.",
                 "tags": ["bars"],

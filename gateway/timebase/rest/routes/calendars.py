@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from timebase.core.user_time import parse_user_time
+from timebase.core.user_time import EARLIEST_TIME, LATEST_TIME, parse_user_time
 from timebase.gateway.query.calendars import CalendarSessions
 from timebase.rest.keys import API
 from timebase.rest.params import only
@@ -15,7 +15,7 @@ from timebase.rest.responses import ok
 
 routes = web.RouteTableDef()
 
-#: Without `start`/`end`: the sessions of the last and next this many days.
+#: Without `start` (`end`): this long before `end` (after `start`); without both: around now.
 DEFAULT_SPAN = timedelta(days=7)
 
 
@@ -27,12 +27,22 @@ async def sessions(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     start = parse_user_time(query["start"], field="start") if "start" in query else None
     end = parse_user_time(query["end"], field="end", is_end=True) if "end" in query else None
-    if start is None:
-        start = (end or now) - DEFAULT_SPAN
-    if end is None:
-        end = max(start, now) + DEFAULT_SPAN
+    start, end = _range(start, end, now)
     answer = await request.app[API].calendar_sessions(request.match_info["name"], start, end)
     return ok(request, render(answer))
+
+
+def _range(
+    start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The range asked for, the defaults staying within the accepted dates."""
+    if start is not None and end is not None:
+        return start, end
+    if start is not None:
+        return start, min(LATEST_TIME, start + DEFAULT_SPAN)
+    if end is not None:
+        return max(EARLIEST_TIME, end - DEFAULT_SPAN), end
+    return now - DEFAULT_SPAN, now + DEFAULT_SPAN
 
 
 def render(answer: CalendarSessions) -> dict[str, Any]:
