@@ -133,6 +133,9 @@ def within_documented_rules(case: schemathesis.Case[Any]) -> None:
     has no cross-parameter constraints): `start` or `limit` is required, `end` is after `start`;
     and keep it modest (see WINDOW_BARS). Values a negative case made invalid are left as they are.
     """
+    if case.path.endswith("/sessions"):  # calendars: start < end, at most 4,000 days
+        _sessions_range(case)
+        return
     if not case.path.endswith(("/data/{symbol}", "/data/{symbol}/events")):
         return
     if case.query is None:
@@ -155,6 +158,15 @@ def within_documented_rules(case: schemathesis.Case[Any]) -> None:
     unparsable_end = "end" in query and end is None
     if start is not None and not unparsable_end and not (end and start < end <= start + window):
         query["end"] = (start + window).isoformat()
+
+
+def _sessions_range(case: schemathesis.Case[Any]) -> None:
+    query: dict[str, Any] = case.query if case.query is not None else {}
+    case.query = query
+    start, end = _when(query, "start"), _when(query, "end", is_end=True)
+    if start is None or end is None or start < end <= start + timedelta(days=4_000):
+        return
+    query["end"] = (start + timedelta(days=30)).isoformat()
 
 
 def _when(query: dict[str, Any], name: str, *, is_end: bool = False) -> datetime | None:

@@ -36,6 +36,7 @@ from timebase.flight.tickets import decode_ticket, encode_ticket
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
+from timebase.gateway.calendar_rules import CALENDARS_SCHEMA_KEY
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
 from timebase.gateway.query.split import DEFAULT_ENDPOINT_BARS, split_plan
@@ -93,8 +94,13 @@ class FlightHandlers:
             flight.FlightEndpoint(encode_ticket(part), self._locations(k))
             for k, part in enumerate(parts)
         ]
+        schema = BAR_SCHEMA
+        if planned.calendars:  # which trading calendar applied to each symbol
+            schema = schema.with_metadata(
+                {CALENDARS_SCHEMA_KEY: json.dumps(dict(planned.calendars), sort_keys=True)}
+            )
         return flight.FlightInfo(
-            BAR_SCHEMA,
+            schema,
             descriptor,
             endpoints,
             planned.rows,
@@ -123,8 +129,11 @@ class FlightHandlers:
             if not plan.segments:
                 return
             declared = self.api.declared_adjustments()
+            cal = None
+            if plan.calendar is not None:
+                cal = self.bridge.call(self.api.calendar(plan.calendar))
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                for batch in read_plan(plan, reader, declared):
+                for batch in read_plan(plan, reader, declared, cal):
                     if cancelled is not None and cancelled():
                         return
                     yield batch
@@ -195,7 +204,12 @@ class FlightHandlers:
             self.bridge.call(self.api.refused(caller, AuditAction.INGEST, exc))
             raise
         written = self.bridge.call(
-            self.api.ingest(table, caller=caller, override_provider=options.override_provider)
+            self.api.ingest(
+                table,
+                caller=caller,
+                override_provider=options.override_provider,
+                calendar=options.calendar,
+            )
         )
         return {"rows_received": table.num_rows, "rows_written": written}
 

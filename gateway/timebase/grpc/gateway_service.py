@@ -72,7 +72,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                 )
             except Exception as exc:
                 await abort_with(context, exc, "GetEvents")
-            context.set_trailing_metadata(warnings_metadata(answer.warnings))
+            context.set_trailing_metadata(warnings_metadata(answer.warnings, answer.calendar))
             return render.events(bar_request.symbol, bar_request.interval.value, events)
 
     async def ListProviders(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from timebase.auth.authenticator import Authenticator
 from timebase.auth.policy import check_bind
+from timebase.calendars.registry import Calendars
 from timebase.core.config import Config
 from timebase.core.tls import ServerTls, load_server_tls
 from timebase.flight import FlightServer
@@ -137,7 +138,12 @@ class TimeBaseApp:
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
         self.history = HistoricalBars(
-            self.store, self.supervisor, self.config.routing, limits=self.config.gateway
+            self.store,
+            self.supervisor,
+            self.config.routing,
+            limits=self.config.gateway,
+            # Exchange calendars' session tables, built once (docs/calendars.md).
+            calendars=Calendars(self.config.data_dir / "calendars"),
         )
         await self.history.start()
         self._stops.append(("historical bars", self.history.stop))

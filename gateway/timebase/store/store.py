@@ -27,6 +27,7 @@ from timebase.sdk.intervals import Interval
 from timebase.store import (
     audit,
     bars,
+    calendars,
     counting,
     coverage,
     metadata_cache,
@@ -261,6 +262,22 @@ class Store:
         return await self.pool.run(
             functools.partial(symbols.replace_listed, provider=provider, entries=entries),
             doing="storing the symbol catalogue",
+        )
+
+    async def set_dataset_calendar(self, providers: Iterable[str], calendar: str) -> None:
+        """The imported data sets `providers` trade on `calendar` (docs/calendars.md)."""
+        await self.pool.run(
+            functools.partial(
+                calendars.set_dataset_calendar, providers=list(providers), calendar=calendar
+            ),
+            doing="recording a data set's calendar",
+        )
+
+    async def dataset_calendars(self, providers: Iterable[str]) -> dict[str, str]:
+        """The calendars the data sets among `providers` named."""
+        return await self.pool.run(
+            functools.partial(calendars.dataset_calendars, providers=list(providers)),
+            doing="reading data sets' calendars",
         )
 
     async def search_symbols(self, query: SymbolSearch) -> SymbolPage:

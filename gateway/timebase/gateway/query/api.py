@@ -34,7 +34,7 @@ back; it holds no gateway logic of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -43,6 +43,8 @@ import pyarrow as pa
 
 from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
+from timebase.calendars.model import Calendar
+from timebase.calendars.registry import check_calendar_name
 from timebase.gateway.adjust_intervals import adjust_from_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
@@ -57,6 +59,7 @@ from timebase.gateway.query import adjusted_intervals as _adjusted_intervals
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
+from timebase.gateway.query.calendars import CalendarSessions, calendar_sessions
 from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
@@ -195,18 +198,43 @@ class QueryApi:
         return await _bars.stored_datasets(self.store, symbol)
 
     async def summary(self, symbol: str) -> SymbolSummary:
-        """What is stored for `symbol`, per interval and provider (`query.summary`)."""
-        return await symbol_summary(self.store, symbol)
+        """What is stored for `symbol`, per interval and provider (`query.summary`), each
+        series' gaps told from closed time by its calendar."""
+        checked = check_symbol(symbol)
+        views = self.history.providers()
+
+        def calendar_of(provider: str) -> Awaitable[Calendar | None]:
+            return self.history.calendar_rules.for_symbol(checked, views, provider=provider)
+
+        return await symbol_summary(self.store, checked, calendar_of)
+
+    async def calendar(self, name: str) -> Calendar:
+        """The calendar `name` (CalendarNotFound when unknown)."""
+        return await self.history.calendar_rules.calendars.get(name)
+
+    async def calendar_sessions(
+        self, name: str, start: datetime, end: datetime
+    ) -> CalendarSessions:
+        """The sessions of calendar `name` in [start, end) (`query.calendars`)."""
+        return await calendar_sessions(self.history.calendar_rules.calendars, name, start, end)
 
     async def ingest(
-        self, table: pa.Table, *, caller: Caller, override_provider: bool = False
+        self,
+        table: pa.Table,
+        *,
+        caller: Caller,
+        override_provider: bool = False,
+        calendar: str | None = None,
     ) -> int:
         """A user's batch of bars, validated whole, then upserted; rows written. Refused (nothing
-        written) under a configured provider's name unless an admin sets `override_provider`."""
+        written) under a configured provider's name unless an admin sets `override_provider`.
+        `calendar` names the trading calendar of the data sets written (checked first)."""
         summary = await asyncio.to_thread(summarize, table)
         detail: dict[str, object] = {"rows_received": table.num_rows}
         if override_provider:
             detail["override_provider"] = True
+        if calendar is not None:
+            detail["calendar"] = calendar
         for name, values in (("symbols", summary.symbols), ("providers", summary.providers)):
             if len(values) > 1:
                 detail[name] = list(values[:MAX_LISTED])
@@ -227,7 +255,11 @@ class QueryApi:
                 caller,
                 override=override_provider,
             )
+            if calendar is not None:  # an unknown name refuses the batch before any write
+                await self.history.calendar_rules.calendars.get(check_calendar_name(calendar))
             entry.rows = await self.store.ingest(table)
+            if calendar is not None and summary.providers:
+                await self.store.set_dataset_calendar(summary.providers, calendar)
             return entry.rows
 
     # -- providers --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.errors import ERROR_CODES
-from timebase.rest.openapi import routes_extra
+from timebase.rest.openapi import calendars, routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
@@ -46,7 +46,15 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths(), **watchlist_paths()}),
+        "paths": secure(
+            {
+                **paths(),
+                **routes_extra.paths(),
+                **symbol_paths(),
+                **watchlist_paths(),
+                **calendars.paths(),
+            }
+        ),
         "security": [{SCHEME: []}],
         "components": {
             "schemas": {
@@ -54,8 +62,14 @@ def build_spec(version: str) -> dict[str, Any]:
                 **routes_extra.schemas(),
                 **symbol_schemas(),
                 **watchlist_schemas(),
+                **calendars.schemas(),
             },
-            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
+            "parameters": {
+                **PARAMETERS,
+                **AUDIT_PARAMETERS,
+                **SYMBOL_PARAMETERS,
+                **calendars.PARAMETERS,
+            },
             "securitySchemes": SECURITY_SCHEMES,
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
-from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
+from timebase.rest.encoders import CALENDAR_HEADER, MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
 from timebase.sdk.conventions import SLUG_PATTERN
 from timebase.sdk.intervals import INTERVALS
@@ -320,7 +320,9 @@ def bar_operation(summary: str, description: str, params: list[str]) -> dict[str
         "before anything is fetched, and a request over the limit is a 400 naming the limit, "
         "the estimate and how to narrow it. Provider fetches are bounded overall and per "
         "client; a request that waits too long for one is a 503 SERVER_BUSY with Retry-After. "
-        f"For CSV and Arrow the warnings are in the `{WARNINGS_HEADER}` header.",
+        f"For CSV and Arrow the warnings are in the `{WARNINGS_HEADER}` header. The trading "
+        "calendar that applied (docs/calendars.md) is `meta.calendar` (JSON) or the "
+        f"`{CALENDAR_HEADER}` header (CSV, Arrow); absent: continuous time.",
         "tags": ["bars"],
         "parameters": [{"$ref": "#/components/parameters/" + p} for p in params],
         "responses": {
@@ -331,6 +333,11 @@ def bar_operation(summary: str, description: str, params: list[str]) -> dict[str
                     **RATE_HEADERS,
                     WARNINGS_HEADER: {
                         "description": "CSV and Arrow responses: the warnings as a JSON list.",
+                        "schema": {"type": "string"},
+                    },
+                    CALENDAR_HEADER: {
+                        "description": "CSV and Arrow responses: the trading calendar that "
+                        "applied (e.g. XNYS, 24/7); absent when none did.",
                         "schema": {"type": "string"},
                     },
                 },

@@ -18,6 +18,11 @@ def schemas() -> dict[str, Any]:
             "requestId": {"type": "string"},
             "timestamp": {"type": "string", "format": "date-time"},
             "processingTimeMs": {"type": "number"},
+            "calendar": {
+                "type": "string",
+                "description": "Bar answers: the trading calendar that applied (e.g. XNYS, "
+                "24/7; docs/calendars.md); absent when none did (continuous time).",
+            },
         },
     }
     warning = {

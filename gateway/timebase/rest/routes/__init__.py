@@ -5,6 +5,7 @@ from aiohttp import web
 from timebase.rest.routes import (
     audit,
     bars,
+    calendars,
     events,
     probes,
     providers,
@@ -23,6 +24,7 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     bars.routes,
     events.routes,
     summary.routes,
+    calendars.routes,
     probes.routes,
     providers.routes,
     service.routes,
