@@ -25,10 +25,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CACHE_DIR, ROOT, Row, read_rows, render
+from _common import BACKENDS, CACHE_DIR, ROOT, Row, available_backends, read_rows, render
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bulk", "latency", "cold", "fanout", "storage")
+SCRIPTS = ("bulk", "latency", "cold", "fanout", "storage", "image")
+#: Scripts that compare the backends themselves (run once), or need no database of ours.
+ONCE = frozenset({"storage", "image"})
 #: Every scenario the table must show (checked by tests/benchmarks/test_smoke.py).
 SCENARIOS = (
     "bulk read",
@@ -39,6 +41,7 @@ SCENARIOS = (
     "cached query latency, 252 daily bars, concurrency 100",
     "cold fetch",
     "memory",
+    "memory (container images)",
     "real-time fan-out",
     "storage per 1m bar",
     "storage per 1d bar",
@@ -166,7 +169,8 @@ def versions() -> str:
 
 
 def limits_text(rows: list[Row]) -> str:
-    notes: list[str] = []
+    """One note per missed (scenario, path), naming the backends it missed on."""
+    notes: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for row in rows:
         if row.met is not False:
             continue
@@ -180,26 +184,36 @@ def limits_text(rows: list[Row]) -> str:
             ),
             row.limit or "not analysed yet",
         )
-        notes.append(f"- **{row.scenario} — {row.path}**: {text}")
-    return "\n".join(notes)
+        _, backends = notes.setdefault((row.scenario, row.path), (text, []))
+        if row.backend:
+            backends.append(row.backend)
+    return "\n".join(
+        f"- **{scenario} — {path}**{' (' + ', '.join(on) + ')' if on else ''}: {text}"
+        for (scenario, path), (text, on) in notes.items()
+    )
 
 
 def run(scripts: tuple[str, ...], smoke: bool) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     failures: list[str] = []
+    backends = available_backends()
     with tempfile.TemporaryDirectory(prefix="timebase-bench-run-") as tmp:
         for name in scripts:
-            out = Path(tmp) / f"{name}.jsonl"
-            command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)]
-            if smoke:
-                command.append("--smoke")
-            print(f"== {name}", file=sys.stderr, flush=True)
-            started = time.monotonic()
-            result = subprocess.run(command, cwd=ROOT, check=False, timeout=3600)
-            print(f"== {name}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-            if result.returncode != 0:
-                failures.append(f"{name} exited with {result.returncode}")
-            rows += read_rows(out)
+            for backend in ["postgres"] if name in ONCE else backends:
+                out = Path(tmp) / f"{name}-{backend}.jsonl"
+                command = [sys.executable, str(HERE / f"{name}.py"), "--out", str(out)]
+                command += ["--backend", backend]
+                if smoke:
+                    command.append("--smoke")
+                label = name if name in ONCE else f"{name} on {BACKENDS[backend]}"
+                print(f"== {label}", file=sys.stderr, flush=True)
+                started = time.monotonic()
+                result = subprocess.run(command, cwd=ROOT, check=False, timeout=3600)
+                took = time.monotonic() - started
+                print(f"== {label}: {took:.0f} s", file=sys.stderr, flush=True)
+                if result.returncode != 0:
+                    failures.append(f"{label} exited with {result.returncode}")
+                rows += read_rows(out)
     return rows, failures
 
 
