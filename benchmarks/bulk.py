@@ -132,7 +132,10 @@ def main() -> None:
     rows = 20_000 if args.smoke else 2_000_000
     rest_chunk = 5_000 if args.smoke else 100_000
     end = START + timedelta(minutes=rows)
-    with serve(_config(), backend=args.backend) as served, dbapi.connect(served.database_url, autocommit=True) as db:
+    with (
+        serve(_config(), backend=args.backend) as served,
+        dbapi.connect(served.database_url, autocommit=True) as db,
+    ):
         with db.cursor() as cur:
             cur.execute(seed_sql("BENCH", rows))
             for k in range(PARALLEL):

@@ -171,12 +171,10 @@ def run(address: str, subscribers: int, names: list[str], window: float, runs: i
     procs: list[subprocess.Popen[str]] = []
     for first in range(0, subscribers, share):
         count = min(share, subscribers - first)
+        command = [sys.executable, __file__, "--worker", address, str(first), str(count)]
+        command.append(str(len(names)))
         procs.append(
-            subprocess.Popen(
-                [sys.executable, __file__, "--worker", address, str(first), str(count),
-                 str(len(names))],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         )
     try:
         connected = 0
@@ -204,7 +202,7 @@ def run(address: str, subscribers: int, names: list[str], window: float, runs: i
     return _row(subscribers, len(names), reports, connected, window, runs)
 
 
-def _row(
+def _row(  # noqa: PLR0917
     subscribers: int,
     symbol_count: int,
     reports: list[dict[str, Any]],

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RUNS, ROOT, Results, Row, Stat, fmt, parse_args, rss_mb
+from _common import ROOT, RUNS, Results, Row, Stat, fmt, parse_args, rss_mb
 
 sys.path.insert(0, str(ROOT))
 
