@@ -30,7 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 #: Side environments (psycopg, ArcticDB) live here, never in the project's .venv.
 CACHE_DIR = Path(os.environ.get("TIMEBASE_BENCH_CACHE", Path.home() / ".cache" / "timebase-bench"))
-RUNS = 5
+#: Measured runs per figure (after a warm-up); `run.py --smoke` sets 2 (it checks the scripts).
+RUNS = int(os.environ.get("TIMEBASE_BENCH_RUNS", "5"))
 #: The database backends every scenario runs on: `timebase serve`'s embedded PostgreSQL without
 #: TimescaleDB, and with it preloaded (when its files are installed: `make timescaledb`).
 BACKENDS = {"postgres": "PostgreSQL", "timescaledb": "TimescaleDB"}
