@@ -71,12 +71,18 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "per-row Python objects. 8× needs reads faster than PostgreSQL can deliver rows: the "
         "columnar hot cache below."
     ),
+    ("repeated bulk read (hot)", "Flight", "bare pyarrow Flight"): (
+        "a repeated read is a fresh PostgreSQL query: 95% of the gateway's samples wait in "
+        "`open_bar_reader` for the ADBC reader, whose thread polls the socket and decodes COPY "
+        "binary rows into Arrow (docs/profiles.md); Flight's own send path is small. The ratio "
+        "moves only when repeats stop going to PostgreSQL: the columnar hot tier (Arrow IPC "
+        "segments streamed by Flight), after which the transport is the limit."
+    ),
     ("repeated bulk read (hot)", "Flight", ""): (
         "where the bars live: ArcticDB reads a memory-mapped local "
-        "columnar file inside the reader's own process, while every TimeBase read goes through "
-        "PostgreSQL's row store (even raw ADBC reaches only ≈ 1.4M rows/s here). Reaching it "
-        "needs a columnar hot cache in the gateway (recently served ranges kept as Arrow and "
-        "streamed by Flight from memory, ≈ 17M rows/s over loopback per ../shared/README.md)."
+        "columnar file inside the reader's own process, while every TimeBase read crosses a "
+        "process boundary through Flight (bare pyarrow Flight from memory is the ceiling of "
+        "that, the row above) and, without a hot tier, PostgreSQL's row store."
     ),
     ("bulk ingest", "Flight do_put", ""): (
         "the upsert itself: the batch is copied into a temporary staging table, then "
@@ -98,14 +104,12 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "built per bar (252 per answer); the floor already pays the per-message gRPC cost."
     ),
     ("memory", "gateway", ""): (
-        "at start (no provider, no query) the gateway already holds ≈ 221 MB, 87 MB of which "
-        "are pandas (51 MB) and polars (36 MB): `adbc_driver_manager.dbapi` imports both as "
-        "optional result backends whenever they are installed. A development `.venv` has both "
-        "(the `dev` extra); a `timebase[server]` install has neither, the container image "
-        "(`[server,yahoo]`) pandas only — so deployments start ≈ 50–90 MB lower (estimated "
-        "from the import costs, not measured here). The rest: Python 13 MB, pyarrow + numpy "
-        "43 MB, grpcio + aiohttp 21 MB, 8 pooled connections. Next: measure the image's "
-        "gateway, and keep ADBC from importing dataframe libraries (its low-level API)."
+        "the gateway loads neither pandas nor polars any more (ADBC's low-level API, and "
+        "`timebase serve` refuses both: tests/cli/test_serve_imports.py). Idle it holds ≈ 180 "
+        "MB, 72 MB of it its own (USS); the rest are shared library pages (libarrow 29 MB, "
+        "grpc 14 MB, libarrow_compute 12 MB, libarrow_flight 10 MB, libparquet 7 MB, the ADBC "
+        "driver 6 MB). After the latency run the Python heap and Arrow's memory pool add the "
+        "rest (docs/profiles.md)."
     ),
     ("cold fetch", "gateway GetBars", ""): (
         "the store step (validation, staging COPY, `INSERT … ON CONFLICT`, coverage, in one "
@@ -231,7 +235,11 @@ def document(rows: list[Row], started: datetime, smoke: bool) -> str:
         "[`benchmarks/`](../benchmarks/). Every scenario starts its own `timebase serve` "
         "(embedded PostgreSQL with the default settings) with the REST per-client rate limit "
         "turned off, since one client sends every request; the fan-out has 100 subscriber "
-        "streams per symbol. Recovery times after faults (the database killed or restarted, "
+        "streams per symbol. Each scenario that serves runs on plain PostgreSQL and, when "
+        "TimescaleDB is installed in the embedded server (`make timescaledb`), on TimescaleDB "
+        "(the backend follows the scenario's name); storage per bar compares the two itself. "
+        "Where the time and memory go, with profiles: [profiles.md](profiles.md). "
+        "Recovery times after faults (the database killed or restarted, "
         "providers killed or hanging) are in [faults.md](faults.md).",
         "",
         f"- date: {started:%Y-%m-%d %H:%M} UTC" + (" (smoke sizes)" if smoke else ""),
