@@ -111,6 +111,13 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "driver 6 MB). After the latency run the Python heap and Arrow's memory pool add the "
         "rest (docs/profiles.md)."
     ),
+    ("real-time fan-out", "", ""): (
+        "the synthetic provider, not the gateway: it computes every subscribed symbol's bar in "
+        "progress each second with a few hundred pyarrow calls on 1-element arrays per bar, so "
+        "100 symbols take longer than the 1 s tick and streams go silent for seconds (the "
+        "gateway used 0.07 of a core). Next: one vectorised tick over all subscriptions "
+        "(docs/profiles.md)."
+    ),
     ("cold fetch", "gateway GetBars", ""): (
         "the store step (validation, staging COPY, `INSERT … ON CONFLICT`, coverage, in one "
         "transaction) costs more than the provider's own answer, and the answer is then read "
