@@ -30,9 +30,9 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import adbc_driver_manager
-from adbc_driver_postgresql import dbapi
 
 from timebase.sdk.errors import DatabaseError
+from timebase.store import adbc
 from timebase.store.pool import (
     CONNECTION_LOST_RETRY_AFTER,
     Connection,
@@ -113,7 +113,7 @@ class SeriesLeases:
     def _connection(self) -> Connection:
         if self._conn is None:
             try:
-                self._conn = dbapi.connect(self.url, autocommit=True)
+                self._conn = adbc.connect(self.url, autocommit=True)
             except adbc_driver_manager.Error as exc:
                 lines = str(exc).strip().splitlines()
                 detail = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", lines[0] if lines else "")
