@@ -232,7 +232,7 @@ async def test_every_write_and_admin_action_is_audited_on_its_door(app: TimeBase
     assert details[0] == {"rows_received": 5}
     assert details[1] == {
         "error": "bogus: unknown field; the do_put descriptor takes provider, interval, "
-        "override_provider"
+        "override_provider, calendar"
     }
     assert details[4]["error"].startswith("interval: unknown interval '2d'")
     assert details[5]["folder"] == "nope"

@@ -190,6 +190,13 @@ async def test_limit_never_reaches_before_the_providers_earliest_data(fresh_data
         status, body, _ = await rest.get("/api/data/SYN:ACME?interval=1d&end=2024-01-14&limit=10")
         assert (status, body["data"]["count"]) == (200, 7)
         assert ranges(alpha) == [(day(8), day(15))]
+        # A range wholly before the earliest data, with a limit: the same 404 as without one
+        # (once a 400 naming a window that started after its end, found by the fuzzer).
+        status, body, _ = await rest.get(
+            "/api/data/SYN:ACME?interval=1d&start=2024-01-01&end=2024-01-05&limit=3"
+        )
+        assert (status, body["error"]["code"]) == (404, "DATA_UNAVAILABLE")
+        assert len(alpha.requests) == 1
 
 
 # -- earliest data -----------------------------------------------------------------------------

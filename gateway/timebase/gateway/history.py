@@ -292,6 +292,8 @@ class HistoricalBars:
         floor = self._earliest(request)
         if request.start_given:
             floor = max(floor, request.start)
+        if floor >= request.end:  # the range lies before the providers' earliest data
+            return await self._answer_range(request, deadline)
         cal = await self._calendar(request)
         bars = limit
         previous_rows, previous_start = 0, request.end

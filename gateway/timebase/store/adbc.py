@@ -167,16 +167,24 @@ class Cursor:
         return [(f.name, f.type, None, None, None, None, None) for f in self._result().schema]
 
     def execute(
-        self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: Sequence[Any] | Mapping[str, Any] | pa.RecordBatch | None = None,
     ) -> Self:
-        """Run `sql`; `parameters` bind `$1`, `$2`, … (a sequence) or names (a mapping)."""
+        """Run `sql`; `parameters` bind `$1`, `$2`, … (a sequence, or a one-row record batch
+        whose columns are typed: e.g. jsonb text, timestamps) or names (a mapping)."""
         self._clear()
         if sql != self._last_sql:
             self._stmt.set_sql_query(sql)
             self._last_sql = sql
             with contextlib.suppress(adbc_driver_manager.NotSupportedError):  # not every driver
                 self._stmt.prepare()
-        if parameters:
+        if isinstance(parameters, pa.RecordBatch):
+            self._stmt.bind(parameters)
+            if self._bind_by_name:
+                self._stmt.set_options(**{_BIND_BY_NAME: "false"})
+                self._bind_by_name = False
+        elif parameters:
             by_name = isinstance(parameters, Mapping)
             if isinstance(parameters, Mapping):
                 batch = pa.record_batch({str(k): [v] for k, v in parameters.items()})
