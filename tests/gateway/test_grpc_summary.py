@@ -38,6 +38,9 @@ def _as_rest(reply: v1.GetSummaryResponse) -> dict[str, Any]:
                 "covered": [
                     {"start": _time(r, "start"), "end": _time(r, "end")} for r in s.covered
                 ],
+                "gaps": [{"start": _time(r, "start"), "end": _time(r, "end")} for r in s.gaps],
+                "closed": [{"start": _time(r, "start"), "end": _time(r, "end")} for r in s.closed],
+                **({"calendar": s.calendar} if s.calendar else {}),
             }
             for s in reply.series
         ],

@@ -243,7 +243,7 @@ async def test_cors_preflight_and_headers_for_configured_origins_only(database_u
         )
         assert status == 204, body
         assert resp.headers["Access-Control-Allow-Origin"] == "https://dash.example.com"
-        assert resp.headers["Access-Control-Allow-Methods"] == "DELETE, GET"
+        assert resp.headers["Access-Control-Allow-Methods"] == "DELETE, GET, PATCH"
         assert resp.headers["Access-Control-Allow-Headers"] == (
             "Authorization, Content-Type, Accept, X-Request-ID"
         )

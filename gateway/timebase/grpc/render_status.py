@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from timebase.gateway.query.summary import SymbolSummary
+from timebase.gateway.query.summary import SeriesGaps, SymbolSummary
 from timebase.gateway.watchlists import WatchlistState
+from timebase.store import TimeRange
 from timebase.v1 import bars_pb2 as v1
 
 
@@ -67,10 +70,24 @@ def summary(answer: SymbolSummary) -> v1.GetSummaryResponse:
                 count=s.count,
                 earliest=_stamp(s.earliest),
                 latest=_stamp(s.latest),
-                covered=[
-                    v1.CoveredRange(start=_stamp(r.start), end=_stamp(r.end)) for r in s.covered
-                ],
+                covered=_ranges(s.covered),
+                **_gaps(answer.gaps.get((s.interval, s.provider))),
             )
             for s in answer.series
         ],
     )
+
+
+def _ranges(ranges: Iterable[TimeRange]) -> list[v1.CoveredRange]:
+    return [v1.CoveredRange(start=_stamp(r.start), end=_stamp(r.end)) for r in ranges]
+
+
+def _gaps(gaps: SeriesGaps | None) -> dict[str, Any]:
+    """The series' calendar, gaps (open time between covered ranges) and closed time."""
+    if gaps is None:
+        return {}
+    return {
+        "calendar": gaps.calendar or "",
+        "gaps": _ranges(gaps.gaps),
+        "closed": _ranges(gaps.closed),
+    }

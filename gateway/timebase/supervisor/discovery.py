@@ -20,9 +20,14 @@ log = logging.getLogger("timebase.supervisor.discovery")
 MANIFEST_FILE = "config.yaml"
 
 
+#: The `providers/` folder of this checkout (gateway/timebase/supervisor → repo root), resolved
+#: once at import: resolving touches the file system, which the event loop must not wait on.
+_BUNDLED_DIR = Path(__file__).resolve().parents[3] / "providers"
+
+
 def bundled_providers_dir() -> Path:
-    """The `providers/` folder of this checkout (gateway/timebase/supervisor → repo root)."""
-    return Path(__file__).resolve().parents[3] / "providers"
+    """The `providers/` folder of this checkout."""
+    return _BUNDLED_DIR
 
 
 @dataclass(frozen=True)

@@ -495,20 +495,26 @@ class GetSummaryResponse(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., total_bars: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., providers: _Optional[_Iterable[str]] = ..., intervals: _Optional[_Iterable[str]] = ..., series: _Optional[_Iterable[_Union[StoredSeries, _Mapping]]] = ...) -> None: ...
 
 class StoredSeries(_message.Message):
-    __slots__ = ("interval", "provider", "count", "earliest", "latest", "covered")
+    __slots__ = ("interval", "provider", "count", "earliest", "latest", "covered", "calendar", "gaps", "closed")
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     EARLIEST_FIELD_NUMBER: _ClassVar[int]
     LATEST_FIELD_NUMBER: _ClassVar[int]
     COVERED_FIELD_NUMBER: _ClassVar[int]
+    CALENDAR_FIELD_NUMBER: _ClassVar[int]
+    GAPS_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
     interval: str
     provider: str
     count: int
     earliest: _timestamp_pb2.Timestamp
     latest: _timestamp_pb2.Timestamp
     covered: _containers.RepeatedCompositeFieldContainer[CoveredRange]
-    def __init__(self, interval: _Optional[str] = ..., provider: _Optional[str] = ..., count: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covered: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ...) -> None: ...
+    calendar: str
+    gaps: _containers.RepeatedCompositeFieldContainer[CoveredRange]
+    closed: _containers.RepeatedCompositeFieldContainer[CoveredRange]
+    def __init__(self, interval: _Optional[str] = ..., provider: _Optional[str] = ..., count: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covered: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., calendar: _Optional[str] = ..., gaps: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., closed: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ...) -> None: ...
 
 class CoveredRange(_message.Message):
     __slots__ = ("start", "end")
