@@ -26,7 +26,6 @@ import logging
 import os
 import pwd
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
+from timebase.core.ownership import chown_tree, make_traversable
 from timebase.sdk.errors import EmbeddedDatabaseError
 from timebase.store.embedded_crash import (
     PID_FILE,
@@ -249,10 +249,10 @@ class EmbeddedPostgres:
     def _prepare_dirs(self) -> None:
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if self._run_as is not None:
-            _make_traversable(self.pgdata.parent)
-            _make_traversable(_bin_dir())
+            make_traversable(self.pgdata.parent)
+            make_traversable(_bin_dir())
             if self.pgdata.stat().st_uid != self._run_as.pw_uid:
-                _chown_tree(self.pgdata, self._run_as)
+                chown_tree(self.pgdata, self._run_as.pw_uid, self._run_as.pw_gid)
 
     def _initdb(self) -> None:
         if any(self.pgdata.iterdir()):
@@ -403,21 +403,6 @@ def _server_user() -> pwd.struct_passwd | None:
             "TIMEBASE_DATABASE_URL"
         ) from exc
     return pwd.getpwnam(SERVER_USER)
-
-
-def _make_traversable(path: Path) -> None:
-    """Let other users traverse `path` and its parents (o+x), so the server user reaches it."""
-    for directory in [path, *path.parents]:
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            directory.chmod(mode | stat.S_IXOTH)
-
-
-def _chown_tree(root: Path, user: pwd.struct_passwd) -> None:
-    os.chown(root, user.pw_uid, user.pw_gid)
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(directory, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
