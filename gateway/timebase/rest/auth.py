@@ -30,7 +30,7 @@ DOOR = "rest"
 AUTHENTICATOR = web.AppKey("timebase_authenticator", Authenticator)
 _CALLER = web.RequestKey("timebase_caller", Caller)
 
-#: Routes anyone may call.
+#: Routes anyone may call; never rate limited either (`timebase.rest.middleware.UNLIMITED`).
 OPEN_PATHS = frozenset(
     {
         "/api/health",
