@@ -25,10 +25,17 @@ from timebase.sdk.errors import InvalidDataError, InvalidRequestError, InvalidTi
 from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
 from timebase.store.pool import Connection
-from timebase.store.schema import BAR_SCHEMA, BAR_TABLES, bar_table, intervals_of
+from timebase.store.prices import INT_COLUMNS, PRICE_SELECT, SCALE_COLUMN, encode_prices
+from timebase.store.schema import (
+    BAR_SCHEMA,
+    BAR_TABLES,
+    PRICE_COLUMNS,
+    bar_table,
+    intervals_of,
+)
 
 _STAGING = "timebase_staging"
-_VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "metadata")
+_VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS, SCALE_COLUMN, "volume", "metadata")
 
 
 class SeriesKey(NamedTuple):
@@ -83,7 +90,7 @@ def upsert_bars(conn: Connection, table: pa.Table) -> int:
     staged = table.select(list(BAR_SCHEMA.names)).cast(BAR_SCHEMA)
     staged = staged.set_column(0, "symbol", pc.utf8_upper(staged["symbol"]))
     ordinal = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(staged))), 1)
-    staged = staged.append_column("_ord", ordinal)
+    staged = encode_prices(staged.append_column("_ord", ordinal))
 
     per_class: list[tuple[IntervalClass, int]] = []
     for klass in BAR_TABLES:
@@ -113,9 +120,9 @@ def _upsert_sql(table: str, intervals: tuple[str, ...]) -> str:
     new = ", ".join(f"EXCLUDED.{c}" for c in _VALUE_COLUMNS)
     return f"""
         INSERT INTO {table} AS b
-            (symbol, "interval", provider, ts, open, high, low, close, volume, metadata)
+            (symbol, "interval", provider, ts, {", ".join(_VALUE_COLUMNS)})
         SELECT DISTINCT ON (symbol, "interval", provider, "timestamp")
-            symbol, "interval", provider, "timestamp", open, high, low, close, volume,
+            symbol, "interval", provider, "timestamp", {", ".join(_VALUE_COLUMNS[:-1])},
             metadata::jsonb
         FROM pg_temp.{_STAGING}
         WHERE "interval" = ANY({literals.text_array(intervals)})
@@ -196,7 +203,7 @@ class BarQuery:
     def sql(self) -> str:
         """The SELECT (literals only, so the driver streams it with COPY)."""
         columns = (
-            'symbol, ts AS "timestamp", open, high, low, close, volume, "interval", provider, '
+            f'symbol, ts AS "timestamp", {PRICE_SELECT}, volume, "interval", provider, '
             "metadata::text AS metadata"
         )
         where = [
