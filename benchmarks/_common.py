@@ -30,7 +30,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 #: Side environments (psycopg, ArcticDB) live here, never in the project's .venv.
 CACHE_DIR = Path(os.environ.get("TIMEBASE_BENCH_CACHE", Path.home() / ".cache" / "timebase-bench"))
-RUNS = 5
+#: Measured runs per figure (after a warm-up); `run.py --smoke` sets 2 (it checks the scripts).
+RUNS = int(os.environ.get("TIMEBASE_BENCH_RUNS", "5"))
+#: The database backends every scenario runs on: `timebase serve`'s embedded PostgreSQL without
+#: TimescaleDB, and with it preloaded (when its files are installed: `make timescaledb`).
+BACKENDS = {"postgres": "PostgreSQL", "timescaledb": "TimescaleDB"}
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -120,6 +124,8 @@ class Row:
     #: What limits it (for docs/benchmarks.md), when the target is missed.
     limit: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The database it ran on (a BACKENDS value), shown with the scenario; "" when both.
+    backend: str = ""
 
 
 def ratio_text(value: float) -> str:
@@ -127,11 +133,14 @@ def ratio_text(value: float) -> str:
 
 
 class Results:
-    def __init__(self, out: Path | None) -> None:
+    def __init__(self, out: Path | None, backend: str = "") -> None:
         self.out = out
+        self.backend = BACKENDS.get(backend, "")
         self.rows: list[Row] = []
 
     def add(self, row: Row) -> None:
+        if self.backend and not row.backend:
+            row.backend = self.backend
         self.rows.append(row)
         print(f"  {row.scenario} | {row.path}: {row.value} vs {row.baseline} {row.baseline_value}"
               f" → {row.ratio} [{row.target}] {_mark(row.met)} {row.note}", file=sys.stderr,
@@ -155,8 +164,9 @@ def render(rows: Sequence[Row]) -> str:
     lines = [HEADER]
     for r in rows:
         note = f" ({r.note})" if r.note else ""
+        scenario = f"{r.scenario} · {r.backend}" if r.backend else r.scenario
         lines.append(
-            f"| {r.scenario} | {r.path} | {r.value} | {r.baseline}{note} | {r.baseline_value} "
+            f"| {scenario} | {r.path} | {r.value} | {r.baseline}{note} | {r.baseline_value} "
             f"| {r.ratio} | {r.target} | {_mark(r.met)} |"
         )
     return "\n".join(lines)
@@ -172,7 +182,20 @@ def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no side environments")
     parser.add_argument("--out", type=Path, help="append result rows (JSON lines) here")
+    parser.add_argument(
+        "--backend",
+        choices=tuple(BACKENDS),
+        default="postgres",
+        help="the embedded PostgreSQL without or with TimescaleDB (default: postgres)",
+    )
     return parser.parse_args()
+
+
+def available_backends() -> list[str]:
+    """postgres, and timescaledb when its files are installed in the embedded PostgreSQL."""
+    from timebase.store.embedded import timescaledb_installed
+
+    return ["postgres", "timescaledb"] if timescaledb_installed() else ["postgres"]
 
 
 # -- timebase serve ---------------------------------------------------------------------------
@@ -205,8 +228,11 @@ def bench_config(**extra: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def serve(config: dict[str, Any], *, start_timeout: float = 180.0) -> Iterator[Served]:
-    """Start `timebase serve` in a temporary directory; stop it (and its PostgreSQL) at the end."""
+def serve(
+    config: dict[str, Any], *, backend: str = "postgres", start_timeout: float = 180.0
+) -> Iterator[Served]:
+    """Start `timebase serve` in a temporary directory on `backend` (a BACKENDS key); stop it
+    (and its PostgreSQL) at the end."""
     with tempfile.TemporaryDirectory(prefix="timebase-bench-") as tmp_name:
         tmp = Path(tmp_name)
         os.chmod(tmp, 0o755)  # the embedded PostgreSQL may run as an unprivileged user
@@ -219,6 +245,7 @@ def serve(config: dict[str, Any], *, start_timeout: float = 180.0) -> Iterator[S
             TIMEBASE_GRPC_PORT="0",
             TIMEBASE_FLIGHT_PORT="0",
             TIMEBASE_HTTP_PORT="0",
+            TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB="on" if backend == "timescaledb" else "off",
         )
         log = tmp / "serve.log"
         with log.open("w") as err:
@@ -288,6 +315,16 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 # -- side environments ------------------------------------------------------------------------
+
+
+def bench_requirements(*names: str) -> list[str]:
+    """The requirements of the `bench` extra (pyproject.toml) whose names start with `names`."""
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["bench"]
+    return [r for r in extra if any(re.match(rf"{n}\b", r) for n in names)]
 
 
 def side_venv(name: str, requirements: Sequence[str], *, timeout: float = 600.0) -> Path | None:

@@ -51,11 +51,11 @@ def _count(chunks: Any) -> int:
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    results = Results(args.out)
+    results = Results(args.out, args.backend)
     bars = 1_000 if args.smoke else 10_000
     end = START + timedelta(minutes=bars)
     config = bench_config(providers={"enabled": ["synthetic"]})
-    with serve(config) as served:
+    with serve(config, backend=args.backend) as served:
         provider_address = served.providers["synthetic"]
         with (
             grpc.insecure_channel(served.grpc) as gateway_channel,

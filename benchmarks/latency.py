@@ -333,9 +333,9 @@ def _memory(results: Results, gateway_pid: int) -> None:
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    results = Results(args.out)
+    results = Results(args.out, args.backend)
     # Every bundled provider runs (memory is measured for each of them).
-    with serve(bench_config()) as served:
+    with serve(bench_config(), backend=args.backend) as served:
         asyncio.run(run(served.grpc, served.rest, args.smoke, results))
         _memory(results, served.proc.pid)
 

@@ -258,7 +258,7 @@ async def test_pages_newest_first_and_filters(fresh_database_url: str) -> None:
         (
             {"action": "delete"},
             "action: unknown action 'delete'; one of ingest, invalidate, refresh, "
-            "install_provider, remove_provider, key_create, key_revoke, refresh_symbols",
+            "install_provider, remove_provider, key_create, key_revoke, refresh_symbols, update_provider, enable_provider, disable_provider, refresh_provider",
         ),
         ({"door": "x" * 201}, "door: too long or not text (at most 200 characters)"),
         (

@@ -289,7 +289,7 @@ async def test_rest_audit_pages_and_filters(app: TimeBaseApp) -> None:
         ("limit=0", "limit: expected a positive integer, got '0'"),
         ("limit=1001", "limit: expected 1 to 1000, got 1001"),
         ("cursor=x", "cursor: not a cursor of this log ('x'); pass the next_cursor of the previous page"),
-        ("action=drop", "action: unknown action 'drop'; one of ingest, invalidate, refresh, install_provider, remove_provider, key_create, key_revoke, refresh_symbols"),
+        ("action=drop", "action: unknown action 'drop'; one of ingest, invalidate, refresh, install_provider, remove_provider, key_create, key_revoke, refresh_symbols, update_provider, enable_provider, disable_provider, refresh_provider"),
         ("since=yesterday", "since: 'yesterday' is not an ISO 8601 date or datetime (e.g. 2024-01-02 or 2024-01-02T14:30:00Z)"),
         ("sort=asc", "sort: unknown query parameter (known: action, cursor, door, key, limit, outcome, provider, since, symbol, until)"),
     ]:  # fmt: skip

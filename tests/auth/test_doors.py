@@ -317,6 +317,48 @@ async def test_rest_write_key_may_not_administer(app: TimeBaseApp) -> None:
     )
 
 
+#: The provider admin routes of provider repositories (docs/repositories.md): a write key is
+#: refused before anything happens; an admin key gets past authorization (404: no such slug).
+REPOSITORY_ADMIN = [
+    ("POST", "/api/providers", {"repository": "file:///nowhere"}, "installing a provider"),
+    ("POST", "/api/providers/nothing-here/update", {}, "updating a provider"),
+    ("POST", "/api/providers/nothing-here/refresh", {}, "refreshing a provider"),
+    ("PATCH", "/api/providers/nothing-here", {"enabled": False},
+     "enabling or disabling a provider"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "action"), REPOSITORY_ADMIN)
+async def test_rest_provider_admin_routes_need_the_admin_scope(
+    app: TimeBaseApp, method: str, path: str, body: dict[str, Any], action: str
+) -> None:
+    status, _, answer = await _rest(app, method, path, WRITE_KEY, json=body)
+    assert (status, answer["error"]["message"]) == (
+        403,
+        denied(action, "admin", "writer", "write"),
+    )
+    status, _, answer = await _rest(app, method, path, ADMIN_KEY, json=body)
+    assert status in (400, 404), answer  # past authorization: no such repository or slug
+    assert answer["error"]["code"] in ("INVALID_REQUEST", "PROVIDER_NOT_FOUND")
+
+
+async def test_grpc_provider_admin_rpcs_need_the_admin_scope(app: TimeBaseApp) -> None:
+    calls = [
+        ("UpdateProvider", v1.UpdateProviderRequest(slug="nothing-here"), "updating a provider"),
+        ("RefreshProvider", v1.RefreshProviderRequest(slug="nothing-here"),
+         "refreshing a provider"),
+        ("SetProviderEnabled", v1.SetProviderEnabledRequest(slug="nothing-here"),
+         "enabling or disabling a provider"),
+    ]  # fmt: skip
+    for method, request, action in calls:
+        assert await _grpc_error(app, method, request, READ_KEY) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            denied(action, "admin", "reader", "read"),
+        )
+        code, _ = await _grpc_error(app, method, request, ADMIN_KEY)
+        assert code is grpc.StatusCode.NOT_FOUND
+
+
 async def test_rest_admin_key_administers(app: TimeBaseApp) -> None:
     status, _, body = await _rest(app, "DELETE", "/api/providers/nothing-here", ADMIN_KEY)
     assert (status, body["error"]["code"]) == (404, "PROVIDER_NOT_FOUND")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -16,14 +16,19 @@ TIMEBASE = [sys.executable, "-m", "timebase.cli.main"]
 
 
 def start_serve(
-    env: Mapping[str, str], cwd: Path, timeout: float = 60.0, stderr: IO[str] | None = None
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float = 60.0,
+    stderr: IO[str] | None = None,
+    command: Sequence[str] | None = None,
 ) -> tuple[subprocess.Popen[str], list[str]]:
-    """`timebase serve` and the lines it printed up to "Press Ctrl-C to stop." (or EOF).
+    """`timebase serve` (or `command`) and the lines it printed up to "Press Ctrl-C to stop."
+    (or EOF).
 
     Its log (stderr) goes to `stderr`, or nowhere.
     """
     proc = subprocess.Popen(
-        [*TIMEBASE, "serve"],
+        [*TIMEBASE, "serve"] if command is None else list(command),
         env=dict(env),
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -208,3 +208,23 @@ def test_serve_refuses_every_address_without_keys(tmp_path: Path) -> None:
         "`auth.mode: none` (TIMEBASE_AUTH_MODE=none)"
     )
     assert not (tmp_path / "data").exists()  # refused before anything started
+
+
+def test_keys_connect_with_the_password_file(database: str, tmp_path: Path) -> None:
+    """`database.password_file` (how docker-compose.prod.yml passes the password) is used by
+    `timebase keys` as by `serve`: the password in the file reaches the connection."""
+    from urllib.parse import urlsplit
+
+    from timebase.cli.key_database import key_database
+    from timebase.core.config import Config, DatabaseConfig
+
+    secret = tmp_path / "db_password"
+    secret.write_text("from-the-file\n")
+    config = Config(database=DatabaseConfig(url=database, password_file=secret))
+
+    async def connect() -> str | None:
+        async with key_database(config) as store:
+            assert await store.pool.run(keystore.list_keys) == []  # it works on that connection
+            return urlsplit(store.url).password
+
+    assert asyncio.run(connect()) == "from-the-file"

@@ -6,6 +6,8 @@ import io
 import os
 import socket
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ class Served:
     grpc_port: int
     flight_port: int
     cwd: Path
+    http_port: int = 0
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -68,13 +71,20 @@ class ServedBackends:
         data_dir = root / "data"
         data_dir.mkdir(parents=True)
         grpc_port, flight_port = _free_port(), _free_port()
+        http_port = _free_port()
+        # A watchlist: backfilled as the server starts (test_watchlists_status).
+        (root / "timebase.yaml").write_text(
+            "watchlists:\n"
+            "  served: {symbols: [SYN:WATCH], intervals: [1d], lookback_days: 5,"
+            " schedule: every 1h}\n"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
         env.update(
             {
                 "TIMEBASE_DATA_DIR": str(data_dir),
                 "TIMEBASE_GRPC_PORT": str(grpc_port),
                 "TIMEBASE_FLIGHT_PORT": str(flight_port),
-                "TIMEBASE_HTTP_PORT": str(_free_port()),
+                "TIMEBASE_HTTP_PORT": str(http_port),
                 "TIMEBASE_LOG_LEVEL": "WARNING",
                 "TIMEBASE_PROVIDERS_PROCESS_USER": "root",  # tests/supervisor/test_privileges.py
                 **serve_database_env(backend, self.servers),
@@ -85,7 +95,7 @@ class ServedBackends:
         assert lines, "timebase serve printed nothing"
         assert lines[-1] == "Press Ctrl-C to stop.", lines
         assert any(line.endswith(f"grpc://127.0.0.1:{flight_port}") for line in lines), lines
-        return Served(env, grpc_port, flight_port, root)
+        return Served(env, grpc_port, flight_port, root, http_port)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -192,3 +202,24 @@ def test_providers_symbols_ingest_and_client(served: Served) -> None:
         assert [p["slug"] for p in tb.providers()].count("synthetic") == 1
         ranked = tb.symbol_providers("SYN:ACME")
         assert ranked["candidates"][0]["slug"] == "synthetic"
+
+
+def test_watchlists_status_shows_the_backfill_of_a_configured_watchlist(served: Served) -> None:
+    """`watchlists:` in the server's timebase.yaml: backfilled at start, shown by the CLI and
+    /metrics."""
+    deadline = time.monotonic() + 90
+    while True:
+        result = served.run("watchlists", "status")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        if len(lines) >= 5 and lines[1].split()[4:6] == ["1", "ok"]:
+            break
+        assert time.monotonic() < deadline, result.stdout
+        time.sleep(0.5)
+    assert lines[1].split()[:5] == ["served", "every", "1h", "1/1", "1"]
+    item = lines[4].split()
+    assert item[:4] == ["served", "SYN:WATCH", "1d", "ok"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.http_port}/metrics", timeout=30) as r:
+        metrics = r.read().decode()
+    assert 'timebase_watchlist_runs_total{result="ok",watchlist="served"} 1.0' in metrics
+    assert 'timebase_watchlist_items{watchlist="served"} 1.0' in metrics

@@ -307,6 +307,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     assert (defaults.rest.max_bars_text, defaults.rest.max_bars_arrow) == (100_000, 5_000_000)
     assert defaults.grpc.max_bars == 5_000_000
     assert (defaults.flight.max_bars, defaults.flight.max_symbols) == (5_000_000, 100)
+    assert defaults.flight.endpoint_bars == 500_000
     assert (defaults.gateway.max_fetches, defaults.gateway.max_fetches_per_client) == (16, 4)
     assert defaults.gateway.fetch_queue_timeout_seconds == 10.0
     assert defaults.database.acquire_timeout_seconds == 10.0
@@ -314,7 +315,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     path.write_text(
         "rest: {max_bars_text: 5000, max_bars_arrow: 60000}\n"
         "grpc: {max_bars: 70000}\n"
-        "flight: {max_bars: 80000, max_symbols: 10}\n"
+        "flight: {max_bars: 80000, max_symbols: 10, endpoint_bars: 9000}\n"
         "gateway: {max_fetches: 8, max_fetches_per_client: 2, fetch_queue_timeout_seconds: 2.5}\n"
         "database: {acquire_timeout_seconds: 3}\n"
     )
@@ -322,6 +323,7 @@ def test_the_limits_of_every_door(tmp_path: Path) -> None:
     assert (config.rest.max_bars_text, config.rest.max_bars_arrow) == (5000, 60000)
     assert config.grpc.max_bars == 70000
     assert (config.flight.max_bars, config.flight.max_symbols) == (80000, 10)
+    assert config.flight.endpoint_bars == 9000
     assert (config.gateway.max_fetches, config.gateway.max_fetches_per_client) == (8, 2)
     assert config.gateway.fetch_queue_timeout_seconds == 2.5
     assert config.database.acquire_timeout_seconds == 3.0
@@ -391,3 +393,47 @@ def test_database_password_file_errors_name_the_key(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=rf"database.password_file: {empty} is empty"):
         config.database.connection_url()
+
+
+def test_flight_peers_from_yaml_and_environment(tmp_path: Path) -> None:
+    assert Config().flight.peers == ()
+    path = tmp_path / "timebase.yaml"
+    path.write_text("flight:\n  peers: [grpc+tls://gw-1:8815, 'grpc://10.0.0.2:8815']\n")
+    config = load_config(path, environ={})
+    assert config.flight.peers == ("grpc+tls://gw-1:8815", "grpc://10.0.0.2:8815")
+    environ = {"TIMEBASE_FLIGHT_PEERS": "grpc://a:1, grpc://b:2"}
+    assert load_config(path, environ=environ).flight.peers == ("grpc://a:1", "grpc://b:2")
+
+
+@pytest.mark.parametrize("peer", ["gw-1:8815", "http://gw-1:8815", "grpc://gw-1", "grpc://gw:0"])
+def test_a_bad_flight_peer_is_refused_naming_the_key(tmp_path: Path, peer: str) -> None:
+    path = tmp_path / "timebase.yaml"
+    path.write_text(f"flight:\n  peers: ['{peer}']\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == (
+        f"{path}: flight.peers: expected a Flight location such as grpc+tls://gateway-2:8815, "
+        f"got {peer!r}"
+    )
+
+
+def test_hot_tier_keys(tmp_path: Path) -> None:
+    defaults = load_config(environ={})
+    assert defaults.hot_tier.enabled is True
+    assert defaults.hot_tier.path(Path("/srv/tb")) == Path("/srv/tb/hot")
+    assert defaults.hot_tier.max_bytes == 1024 * 1024 * 1024
+    path = tmp_path / "timebase.yaml"
+    path.write_text("hot_tier: {directory: /cache/hot, max_size_mb: 64}\n")
+    config = load_config(path, environ={"TIMEBASE_HOT_TIER_ENABLED": "false"})
+    assert config.hot_tier.enabled is False
+    assert config.hot_tier.path(Path("/srv/tb")) == Path("/cache/hot")
+    assert config.hot_tier.max_bytes == 64 * 1024 * 1024
+    path.write_text("hot_tier: {max_size_mb: 0}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == f"{path}: hot_tier.max_size_mb: expected a positive integer, got 0"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={"TIMEBASE_HOT_TIER_ENABLED": "maybe"})
+    assert str(err.value) == (
+        "TIMEBASE_HOT_TIER_ENABLED: hot_tier.enabled: expected true or false, got 'maybe'"
+    )

@@ -10,9 +10,11 @@ from typing import Any
 from pyarrow import flight
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
+from timebase.calendars.registry import Calendars
 from timebase.core.config import RoutingConfig
 from timebase.flight import FlightServer
 from timebase.gateway.query import QueryApi
+from timebase.store.hot_tier import HotTier
 
 
 @dataclass
@@ -33,10 +35,15 @@ async def running_flight(
     database_url: str,
     *providers: RecordingProvider,
     routing: RoutingConfig | None = None,
+    hot_tier: HotTier | None = None,
+    calendars: Calendars | None = None,
     **server_options: Any,
 ) -> AsyncIterator[FlightGateway]:
-    """`server_options` go to FlightServer (e.g. `max_bars=`, `max_symbols=`)."""
-    async with running_gateway(database_url, *providers, routing=routing) as gateway:
+    """`server_options` go to FlightServer (e.g. `max_bars=`, `max_symbols=`); `hot_tier` to
+    the gateway's Store."""
+    async with running_gateway(
+        database_url, *providers, routing=routing, hot_tier=hot_tier, calendars=calendars
+    ) as gateway:
         server = FlightServer("127.0.0.1", 0, **server_options)
         server.attach(QueryApi(gateway.history))
         await server.start()

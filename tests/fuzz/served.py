@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -59,8 +60,11 @@ class Served:
                 self.proc.wait()
 
 
-def serve(root: Path, database_url: str, config_yaml: str) -> Served:
-    """Start `timebase serve` in `root` (its data dir and `timebase.yaml` there) on `database_url`."""
+def serve(
+    root: Path, database_url: str, config_yaml: str, extra_env: Mapping[str, str] | None = None
+) -> Served:
+    """Start `timebase serve` in `root` (its data dir and `timebase.yaml` there) on `database_url`
+    (`extra_env` added to its environment, e.g. a PYTHONPATH to run another build)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "timebase.yaml").write_text(config_yaml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
@@ -74,6 +78,7 @@ def serve(root: Path, database_url: str, config_yaml: str) -> Served:
             "TIMEBASE_HTTP_PORT": "0",
             "TIMEBASE_LOG_LEVEL": "WARNING",
             "TIMEBASE_LOG_FORMAT": "text",
+            **(extra_env or {}),
         }
     )
     log = root / "timebase.log"

@@ -134,6 +134,9 @@ def within_documented_rules(case: schemathesis.Case[Any]) -> None:
     has no cross-parameter constraints): `start` or `limit` is required, `end` is after `start`;
     and keep it modest (see WINDOW_BARS). Values a negative case made invalid are left as they are.
     """
+    if case.path.endswith("/sessions"):  # calendars: start < end, at most 4,000 days
+        _sessions_range(case)
+        return
     if not case.path.endswith(("/data/{symbol}", "/data/{symbol}/events")):
         return
     if case.query is None:
@@ -158,6 +161,15 @@ def within_documented_rules(case: schemathesis.Case[Any]) -> None:
         query["end"] = (start + window).isoformat()
 
 
+def _sessions_range(case: schemathesis.Case[Any]) -> None:
+    query: dict[str, Any] = case.query if case.query is not None else {}
+    case.query = query
+    start, end = _when(query, "start"), _when(query, "end", is_end=True)
+    if start is None or end is None or start < end <= start + timedelta(days=4_000):
+        return
+    query["end"] = (start + timedelta(days=30)).isoformat()
+
+
 def _when(query: dict[str, Any], name: str, *, is_end: bool = False) -> datetime | None:
     value = query.get(name)
     if not isinstance(value, str):
@@ -172,10 +184,15 @@ def _when(query: dict[str, Any], name: str, *, is_end: bool = False) -> datetime
 #: know: (operationId, error code, field or None). A provider-aware request for a symbol or an
 #: interval the named provider does not serve is a 400 (its patterns and intervals are in the
 #: provider's manifest, GET /api/providers); whether a folder can be installed depends on the
-#: server's disk (a 400 naming where providers are looked for).
+#: server's disk (a 400 naming where providers are looked for); whether a repository can be
+#: cloned and lists the add-on depends on the network and that repository, and only a provider
+#: installed from one can be updated.
 STATE_DEPENDENT_REFUSALS = {
     ("getProviderBars", "PROVIDER_CAPABILITY_MISSING", "provider"),
     ("installProvider", "INVALID_REQUEST", "folder"),
+    ("installProvider", "INVALID_REQUEST", "repository"),
+    ("installProvider", "INVALID_REQUEST", "slug"),
+    ("updateProvider", "INVALID_REQUEST", "slug"),
 }
 
 

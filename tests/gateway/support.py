@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from timebase.sdk import Provider, ProviderServer, parse_manifest
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
+from timebase.store.hot_tier import HotTier
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
 DAY = timedelta(days=1)
@@ -134,11 +135,13 @@ async def running_gateway(
     *providers: RecordingProvider,
     routing: RoutingConfig | None = None,
     db_probe_interval: float = 5.0,
+    hot_tier: HotTier | None = None,
     **history_options: Any,
 ) -> AsyncIterator[Gateway]:
-    """`history_options` go to HistoricalBars (e.g. `clock=` and `monotonic=` to control time)."""
+    """`history_options` go to HistoricalBars (e.g. `clock=` and `monotonic=` to control time);
+    `hot_tier` to the Store."""
     async with contextlib.AsyncExitStack() as stack:
-        store = Store(database_url, pool_size=4, run_retention=False)
+        store = Store(database_url, pool_size=4, run_retention=False, hot_tier=hot_tier)
         await store.start()
         stack.push_async_callback(store.stop)
         source = StaticProviders()
@@ -183,3 +186,20 @@ def request(
     if end is not None:
         msg.end_time.FromDatetime(end)
     return msg
+
+
+@contextlib.contextmanager
+def counting_connections(store: Store) -> Iterator[list[int]]:
+    """Count the database connections `store` leases (every database call leases one)."""
+    leases: list[int] = []
+    original: Callable[[], Any] = store.pool.connection
+
+    def connection() -> Any:
+        leases.append(1)
+        return original()
+
+    store.pool.connection = connection  # type: ignore[method-assign]
+    try:
+        yield leases
+    finally:
+        store.pool.connection = original  # type: ignore[method-assign]

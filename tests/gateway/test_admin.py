@@ -268,7 +268,10 @@ async def test_rest_install_and_remove(app: TimeBaseApp, tmp_path: Path) -> None
             ({"json": ["tiny"]}, "body: expected a JSON object with folder"),
             ({"json": {}}, "folder: required"),
             ({"json": {"folder": 3}}, "folder: required"),
-            ({"json": {"folder": "tiny", "url": "x"}}, "url: unknown field (known: folder)"),
+            (
+                {"json": {"folder": "tiny", "url": "x"}},
+                "url: unknown field (known: folder, repository, slug)",
+            ),
         ]
         for kw, message in bad:
             status, body, _ = await call("POST", "/api/providers", **kw)

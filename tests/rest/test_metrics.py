@@ -13,6 +13,7 @@ from timebase.core.build import COMMIT, VERSION
 from timebase.core.config import RoutingConfig
 from timebase.gateway.realtime import RealtimeHub
 from timebase.sdk.errors import InvalidArgument
+from timebase.store.hot_tier import HotTier
 
 from .conftest import running_rest
 
@@ -78,3 +79,25 @@ async def test_every_metric_the_rules_and_dashboard_query_is_served(fresh_databa
     assert value("timebase_realtime_dropped_total", kind="in_progress") == 0
     assert value("timebase_realtime_subscriptions") == 0
     assert value("timebase_realtime_queue_depth") == 0
+
+
+async def test_hot_tier_metrics(fresh_database_url, tmp_path):
+    tier = HotTier(tmp_path / "hot", max_bytes=64 << 20)
+    async with running_rest(fresh_database_url, RecordingProvider("alpha"), hot_tier=tier) as rest:
+        for _ in range(3):  # fetched and stored; read and kept; served from the segment
+            status, body, _ = await rest.get(DATA)
+            assert status == 200, body
+        status, text, _ = await rest.get("/metrics")
+    assert status == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text.decode())
+        for s in f.samples
+    }
+    assert samples[("timebase_hot_tier_reads_total", (("result", "hit"),))] == 1
+    assert samples[("timebase_hot_tier_reads_total", (("result", "miss"),))] == 1
+    assert samples[("timebase_hot_tier_reads_total", (("result", "stale"),))] == 0
+    assert samples[("timebase_hot_tier_segments", ())] == 1
+    assert samples[("timebase_hot_tier_bytes", ())] > 0  # (the tier is closed: 0 now)
+    assert tier.size == 0
+    assert samples[("timebase_hot_tier_evictions_total", ())] == 0

@@ -61,6 +61,8 @@ async def test_summary_lists_each_series_with_counts_and_covered_ranges(fresh_da
                     "earliest": "2024-01-01T00:00:00Z",
                     "latest": "2024-01-01T04:00:00Z",
                     "covered": [{"start": "2024-01-01T00:00:00Z", "end": "2024-01-01T05:00:00Z"}],
+                    "gaps": [],
+                    "closed": [],
                 },
                 {
                     "interval": "1d",
@@ -72,6 +74,9 @@ async def test_summary_lists_each_series_with_counts_and_covered_ranges(fresh_da
                         {"start": "2024-01-01T00:00:00Z", "end": "2024-01-05T00:00:00Z"},
                         {"start": "2024-01-10T00:00:00Z", "end": "2024-01-13T00:00:00Z"},
                     ],
+                    # No calendar: the whole hole between fetched ranges is a gap.
+                    "gaps": [{"start": "2024-01-05T00:00:00Z", "end": "2024-01-10T00:00:00Z"}],
+                    "closed": [],
                 },
                 {
                     "interval": "1d",
@@ -80,6 +85,8 @@ async def test_summary_lists_each_series_with_counts_and_covered_ranges(fresh_da
                     "earliest": "2024-01-01T00:00:00Z",
                     "latest": "2024-01-02T00:00:00Z",
                     "covered": [],
+                    "gaps": [],
+                    "closed": [],
                 },
             ],
         }
@@ -103,6 +110,8 @@ async def test_summary_of_a_fetched_range_without_bars_and_of_nothing(fresh_data
                 "earliest": None,
                 "latest": None,
                 "covered": [{"start": "2024-01-01T00:00:00Z", "end": "2024-01-03T00:00:00Z"}],
+                "gaps": [],
+                "closed": [],
             }
         ]
 

@@ -371,3 +371,56 @@ def test_the_api_key_is_kept_for_the_browser_session(server: ServerThread, page:
         assert console_errors(page) == []
     finally:
         page.execute_script("sessionStorage.clear()")
+
+
+def test_symbol_search_uses_the_catalogue(server: ServerThread, page: Any) -> None:
+    """Typing in the symbol field searches `GET /api/symbols` (the catalogue, filled from the
+    synthetic provider's GetSymbols); picking a match fills the field."""
+    from selenium.webdriver.common.by import By
+
+    refresh = urllib.request.Request(
+        server.url + "/api/symbols/refresh",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(refresh, timeout=WAIT) as resp:
+        assert resp.status == 200
+    status, body = rest_get(server, "/api/symbols?q=acm&limit=10")
+    assert status == 200
+    expected = [s["symbol"] for s in body["data"]["symbols"]]
+    assert expected[0] == "SYN:ACME"
+
+    field = page.find_element(By.ID, "symbol")
+    field.clear()
+    searches = state(page)["searches"]
+    field.send_keys("acm")
+    wait_for(
+        page,
+        f"const s = window.timebase.state; return s.searches > {searches}"
+        " && s.search.query === 'acm'",
+    )
+    found = state(page)["search"]
+    assert [s["symbol"] for s in found["symbols"]] == expected
+    assert (found["total"], found["error"]) == (body["data"]["total"], None)
+    buttons = page.find_elements(By.CSS_SELECTOR, "#symbol-matches button.match")
+    assert [b.text for b in buttons] == expected
+    acme = body["data"]["symbols"][0]  # its providers: synthetic lists it, alpha stored bars
+    line = page.find_element(By.CSS_SELECTOR, "#symbol-matches li").text
+    assert (
+        line == f"SYN:ACME Acme Corporation (synthetic) · equity · {', '.join(acme['providers'])}"
+    )
+    assert "synthetic" in acme["providers"]
+    buttons[0].click()
+    assert field.get_attribute("value") == "SYN:ACME"
+    assert page.find_element(By.ID, "symbol-matches").is_displayed() is False
+
+    searches = state(page)["searches"]
+    field.clear()
+    field.send_keys("zzzz")
+    wait_for(page, f"return window.timebase.state.searches > {searches}")
+    assert state(page)["search"]["symbols"] == []
+    assert page.find_element(By.ID, "symbol-matches").text == (
+        "no symbol in the catalogue matches zzzz"
+    )
+    assert console_errors(page) == []

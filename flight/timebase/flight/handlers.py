@@ -2,6 +2,7 @@
 
     handlers = FlightHandlers(api, bridge)
     handlers.flight_info(descriptor)   # plans (core) → FlightInfo with one ticket per symbol
+                                       # (read from `flight.peers` in turn when configured)
     handlers.stream(ticket_bytes)      # a ticket's plan streamed from the store (blocking reads)
     handlers.datasets(criteria)        # stored series → FlightInfos
     handlers.ingest(descriptor, reader, caller)
@@ -14,7 +15,7 @@ Calls into the core are coroutines run on the event loop through the bridge; the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 from pyarrow import flight
@@ -35,8 +36,10 @@ from timebase.flight.tickets import decode_ticket, encode_ticket
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.bar_request import check_symbol
 from timebase.gateway.bar_warnings import encode_warnings
+from timebase.gateway.calendar_rules import CALENDARS_SCHEMA_KEY
 from timebase.gateway.coverage_plan import ReadPlan
 from timebase.gateway.query import QueryApi, read_plan
+from timebase.gateway.query.split import DEFAULT_ENDPOINT_BARS, split_plan
 from timebase.sdk.errors import InvalidRequestError, TimeBaseError
 from timebase.store import BAR_SCHEMA
 
@@ -51,11 +54,17 @@ class FlightHandlers:
         *,
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
+        peers: Sequence[str] = (),
+        endpoint_bars: int = DEFAULT_ENDPOINT_BARS,
     ) -> None:
         self.api = api
+        #: `flight.peers`: endpoint k is read from peers[k % len(peers)] (none: from here).
+        self.peers = [flight.Location(peer) for peer in peers]
         self.bridge = bridge
         self.bar_limit = flight_limit(max_bars)
         self.max_symbols = max_symbols
+        #: A symbol's range longer than this many bars is split into endpoints by time range.
+        self.endpoint_bars = endpoint_bars
 
     def flight_info(
         self,
@@ -78,9 +87,20 @@ class FlightHandlers:
             self.api.plan_bars(query.requests, stored_only=query.cached_only, caller=caller),
             cancelled=cancelled,
         )
-        endpoints = [flight.FlightEndpoint(encode_ticket(plan), []) for plan in planned.plans]
+        # Large ranges are split by time: each endpoint is read on its own connection, and
+        # endpoint k goes to the k-th configured peer in turn.
+        parts = [part for plan in planned.plans for part in split_plan(plan, self.endpoint_bars)]
+        endpoints = [
+            flight.FlightEndpoint(encode_ticket(part), self._locations(k))
+            for k, part in enumerate(parts)
+        ]
+        schema = BAR_SCHEMA
+        if planned.calendars:  # which trading calendar applied to each symbol
+            schema = schema.with_metadata(
+                {CALENDARS_SCHEMA_KEY: json.dumps(dict(planned.calendars), sort_keys=True)}
+            )
         return flight.FlightInfo(
-            BAR_SCHEMA,
+            schema,
             descriptor,
             endpoints,
             planned.rows,
@@ -88,6 +108,11 @@ class FlightHandlers:
             ordered=True,
             app_metadata=encode_warnings(list(planned.warnings)),
         )
+
+    def _locations(self, k: int) -> list[flight.Location]:
+        """Where endpoint `k` is read: the next peer in turn (tickets are self-contained plans,
+        so any gateway on the database streams any ticket), or here (no location)."""
+        return [self.peers[k % len(self.peers)]] if self.peers else []
 
     def stream(
         self, raw_ticket: bytes, cancelled: Callable[[], bool] | None = None
@@ -104,8 +129,11 @@ class FlightHandlers:
             if not plan.segments:
                 return
             declared = self.api.declared_adjustments()
+            cal = None
+            if plan.calendar is not None:
+                cal = self.bridge.call(self.api.calendar(plan.calendar))
             with self.api.store.thread_reader(self.bridge.call, self.bridge.release) as reader:
-                for batch in read_plan(plan, reader, declared):
+                for batch in read_plan(plan, reader, declared, cal):
                     if cancelled is not None and cancelled():
                         return
                     yield batch
@@ -176,7 +204,12 @@ class FlightHandlers:
             self.bridge.call(self.api.refused(caller, AuditAction.INGEST, exc))
             raise
         written = self.bridge.call(
-            self.api.ingest(table, caller=caller, override_provider=options.override_provider)
+            self.api.ingest(
+                table,
+                caller=caller,
+                override_provider=options.override_provider,
+                calendar=options.calendar,
+            )
         )
         return {"rows_received": table.num_rows, "rows_written": written}
 

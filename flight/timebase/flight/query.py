@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from timebase.calendars.registry import check_calendar_name
 from timebase.core.user_time import to_utc
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit
 from timebase.gateway.bar_request import (
@@ -42,7 +43,7 @@ QUERY_KEYS = (
     "cached_only",
     "adjust",
 )
-PUT_KEYS = ("provider", "interval", "override_provider")
+PUT_KEYS = ("provider", "interval", "override_provider", "calendar")
 #: Most symbols one query may name by default (`flight.max_symbols`).
 DEFAULT_MAX_SYMBOLS = 100
 
@@ -78,6 +79,8 @@ class PutOptions:
     interval: Interval | None = None
     #: Write under a configured provider's name (admins only; `timebase.gateway.ownership`).
     override_provider: bool = False
+    #: The trading calendar of the data set written (docs/calendars.md).
+    calendar: str | None = None
 
 
 def _object(raw: bytes, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -238,4 +241,6 @@ def parse_put_options(raw: bytes) -> PutOptions:
             f"override_provider: expected true or false, got {json.dumps(override)}",
             field="override_provider",
         )
-    return PutOptions(provider, interval, override)
+    calendar_raw = _string(data, "calendar")
+    calendar = check_calendar_name(calendar_raw) if calendar_raw is not None else None
+    return PutOptions(provider, interval, override, calendar)

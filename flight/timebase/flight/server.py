@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +34,7 @@ from timebase.flight.query import DEFAULT_MAX_SYMBOLS
 from timebase.flight.service import FlightService
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.query import QueryApi
+from timebase.gateway.query.split import DEFAULT_ENDPOINT_BARS
 from timebase.gateway.request_metrics import RequestObserver
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT
 from timebase.sdk.errors import ServerStartError
@@ -54,11 +56,17 @@ class FlightServer:
         tls: ServerTls | None = None,
         max_bars: int = DEFAULT_MAX_BARS,
         max_symbols: int = DEFAULT_MAX_SYMBOLS,
+        peers: Sequence[str] = (),
+        endpoint_bars: int = DEFAULT_ENDPOINT_BARS,
     ) -> None:
         self.host = host
+        #: Locations GetFlightInfo hands its endpoints to in turn (`flight.peers`; empty: here).
+        self.peers = tuple(peers)
         #: Most bars per symbol (`flight.max_bars`) and symbols per query (`flight.max_symbols`).
         self.max_bars = max_bars
         self.max_symbols = max_symbols
+        #: Bars per endpoint above which a symbol's range is split (`flight.endpoint_bars`).
+        self.endpoint_bars = endpoint_bars
         self.requested_port = port
         #: Serve TLS (`grpc+tls://`; client certificates required when it has a client CA);
         #: None: plaintext. Set before start().
@@ -115,7 +123,12 @@ class FlightServer:
         self.bridge.open(asyncio.get_running_loop())
         location = f"{self.scheme}://{self.host}:{self.requested_port}"
         handlers = FlightHandlers(
-            self.api, self.bridge, max_bars=self.max_bars, max_symbols=self.max_symbols
+            self.api,
+            self.bridge,
+            max_bars=self.max_bars,
+            max_symbols=self.max_symbols,
+            peers=self.peers,
+            endpoint_bars=self.endpoint_bars,
         )
         try:
             service = await asyncio.to_thread(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from timebase.calendars.registry import check_calendar_name
 from timebase.gateway.adjustments import Adjust, check_adjust
 from timebase.gateway.bar_request import check_provider, check_symbol
 from timebase.gateway.coverage_plan import ReadPlan, Segment
@@ -33,6 +34,7 @@ def encode_ticket(plan: ReadPlan) -> bytes:
         derived=plan.derived_from is not None,
         derived_from=plan.derived_from.value if plan.derived_from else "",
         adjust="" if plan.adjust is Adjust.NONE else plan.adjust.value,
+        calendar=plan.calendar or "",
     )
     msg.start_time.FromDatetime(plan.start)
     msg.end_time.FromDatetime(plan.end)
@@ -76,7 +78,13 @@ def decode_ticket(raw: bytes) -> ReadPlan:
         raise _bad("its fields are invalid")
     if not start < end or any(not s.start < s.end or not s.provider for s in segments):
         raise _bad("its ranges are invalid")
-    return ReadPlan(symbol, interval, start, end, segments, derived_from, adjust)
+    calendar = msg.calendar or None
+    if calendar is not None:
+        try:
+            check_calendar_name(calendar)
+        except InvalidRequestError:
+            raise _bad("bad calendar") from None
+    return ReadPlan(symbol, interval, start, end, segments, derived_from, adjust, calendar)
 
 
 def _when(ts: Timestamp) -> datetime:

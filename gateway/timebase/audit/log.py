@@ -42,6 +42,10 @@ class AuditAction(enum.StrEnum):
     KEY_CREATE = "key_create"
     KEY_REVOKE = "key_revoke"
     REFRESH_SYMBOLS = "refresh_symbols"
+    UPDATE_PROVIDER = "update_provider"
+    ENABLE_PROVIDER = "enable_provider"
+    DISABLE_PROVIDER = "disable_provider"
+    REFRESH_PROVIDER = "refresh_provider"
 
 
 def outcome_of(error: BaseException | None) -> str:

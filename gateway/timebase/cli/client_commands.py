@@ -1,4 +1,5 @@
-"""The client commands of `timebase`: get, providers, symbols, ingest, backfill.
+"""The client commands of `timebase`: get, providers (and its admin actions:
+`provider_commands`), symbols, ingest, backfill, watchlists.
 
 They talk to a running TimeBase (`timebase serve`) through `timebase.client`: `--host` (default:
 the configured host, or 127.0.0.1 when it binds every address) and the configured ports
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
+from timebase.cli import provider_commands
 from timebase.cli.bars_io import (
     UsageError,
     print_rows,
@@ -64,7 +66,7 @@ def add_commands(commands: Any) -> None:
         "-o", "--output", type=Path, help="write to a file instead (.csv, .parquet or .json)"
     )
 
-    commands.add_parser("providers", help="list the providers and their state")
+    provider_commands.add_parser(commands)
 
     symbols = commands.add_parser(
         "symbols",
@@ -94,6 +96,11 @@ def add_commands(commands: Any) -> None:
     _range_arguments(backfill)
     backfill.add_argument("--provider", help="only this provider")
 
+    watchlists = commands.add_parser(
+        "watchlists", help="the configured watchlists: progress, last run and each item"
+    )
+    watchlists.add_argument("action", choices=("status",), help="status: show every watchlist")
+
 
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--interval", required=True, help=f"one of {', '.join(INTERVALS)}")
@@ -108,7 +115,7 @@ def _range_arguments(parser: argparse.ArgumentParser) -> None:
 #: The API key the client commands send (`Authorization: Bearer`), when set.
 API_KEY_ENV = "TIMEBASE_API_KEY"
 
-CLIENT_COMMANDS = ("get", "providers", "symbols", "ingest", "backfill")
+CLIENT_COMMANDS = ("get", "providers", "symbols", "ingest", "backfill", "watchlists")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -206,6 +213,8 @@ def cmd_get(args: argparse.Namespace, client: TimeBase) -> int:
 
 
 def cmd_providers(args: argparse.Namespace, client: TimeBase) -> int:
+    if args.words:
+        return provider_commands.cmd_providers_action(args, client)
     providers = client.providers()
     if not providers:
         print("no providers")
@@ -399,10 +408,57 @@ class Progress:
             self.out.flush()
 
 
+def cmd_watchlists(args: argparse.Namespace, client: TimeBase) -> int:
+    """`timebase watchlists status`: one row per watchlist, then one per item."""
+    found = client.watchlists()
+    if not found:
+        print("no watchlists configured (see `watchlists:` in docs/configuration.md)")
+        return EXIT_OK
+    header = ("watchlist", "schedule", "progress", "runs", "last result", "last run", "next run")
+    rows = [
+        (
+            str(w.get("name", "")),
+            str(w.get("schedule", "")),
+            f"{w.get('items_done', 0)}/{w.get('items_total', 0)}"
+            + (" running" if w.get("running") else ""),
+            str(w.get("runs", 0)),
+            str(w.get("last_result", "")) or "-",
+            _when(w.get("last_end")),
+            _when(w.get("next_run")),
+        )
+        for w in found
+    ]
+    print_rows(header, rows)
+    print()
+    item_header = ("watchlist", "symbol", "interval", "status", "latest bar", "message")
+    item_rows = [
+        (
+            str(w.get("name", "")),
+            str(item.get("symbol", "")),
+            str(item.get("interval", "")),
+            str(item.get("status", "")),
+            _when(item.get("latest_bar")),
+            str(item.get("message", "")),
+        )
+        for w in found
+        for item in w.get("items", [])
+    ]
+    print_rows(item_header, item_rows)
+    return EXIT_OK
+
+
+def _when(value: object) -> str:
+    """An RFC 3339 time from the server as `YYYY-MM-DD HH:MM:SS` UTC; `-` when unset."""
+    if not value:
+        return "-"
+    return str(value).replace("T", " ").removesuffix("Z")[:19]
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, TimeBase], int]] = {
     "get": cmd_get,
     "providers": cmd_providers,
     "symbols": cmd_symbols,
     "ingest": cmd_ingest,
     "backfill": cmd_backfill,
+    "watchlists": cmd_watchlists,
 }

@@ -26,7 +26,7 @@ _SOCKET_DIR_LINE = 4
 async def key_database(config: Config) -> AsyncIterator[Store]:
     """A started `Store` (no retention job) on the configured database."""
     embedded: EmbeddedPostgres | None = None
-    url = config.database.url
+    url = await asyncio.to_thread(config.database.connection_url)  # + database.password_file
     if url is None:
         embedded = EmbeddedPostgres(
             config.data_dir,

@@ -84,6 +84,11 @@ def _main(argv: list[str] | None) -> int:
 
         return run(args, config)
     if args.command == "serve":
+        from timebase.sdk.lean import refuse_imports
+
+        # Before the server's modules: pyarrow imports pandas (where installed) on its first
+        # conversion of Python objects, ADBC's DB-API polars; the gateway uses neither.
+        refuse_imports()
         from timebase.cli.serve import serve
 
         try:

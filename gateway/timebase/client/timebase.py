@@ -87,6 +87,8 @@ class TimeBase:
         #: The warnings of the last `history` call (the gateway's JSON shape).
         self.last_warnings: list[dict[str, Any]] = []
         self._flight: flight.FlightClient | None = None
+        #: Clients of the other gateways endpoints point at (`flight.peers`), by location.
+        self._peers: dict[str, flight.FlightClient] = {}
         self._channel: grpc.Channel | None = None
 
     @property
@@ -103,6 +105,9 @@ class TimeBase:
         client, self._flight = self._flight, None
         if client is not None:
             client.close()
+        peers, self._peers = self._peers, {}
+        for peer in peers.values():
+            peer.close()
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.close()
@@ -245,20 +250,40 @@ class TimeBase:
         return info
 
     def _read_endpoints(self, info: flight.FlightInfo) -> list[pa.Table]:
-        endpoints = list(info.endpoints)
-        client = self._flight_client()
+        # An endpoint with a location is read there (the gateway's `flight.peers`).
+        reads = [(e, *self._endpoint_client(e)) for e in info.endpoints]
 
-        def read(endpoint: flight.FlightEndpoint) -> pa.Table:
+        def read(item: tuple[flight.FlightEndpoint, flight.FlightClient, str]) -> pa.Table:
+            endpoint, client, address = item
             try:
                 table: pa.Table = client.do_get(endpoint.ticket, self._options()).read_all()
                 return table
             except (flight.FlightError, pa.ArrowException) as exc:
-                raise from_flight(exc, self.flight_address) from None
+                raise from_flight(exc, address) from None
 
-        if len(endpoints) <= 1:
-            return [read(e) for e in endpoints]
-        with ThreadPoolExecutor(min(self.parallel, len(endpoints))) as pool:
-            return list(pool.map(read, endpoints))
+        if len(reads) <= 1:
+            return [read(r) for r in reads]
+        with ThreadPoolExecutor(min(self.parallel, len(reads))) as pool:
+            return list(pool.map(read, reads))
+
+    def _endpoint_client(self, endpoint: flight.FlightEndpoint) -> tuple[flight.FlightClient, str]:
+        """The client that reads `endpoint` and its address: this gateway's, or (the endpoint
+        names a location) one per location, with this client's TLS settings."""
+        if not endpoint.locations:
+            return self._flight_client(), self.flight_address
+        uri = endpoint.locations[0].uri.decode()
+        address = uri.split("://", 1)[-1]
+        client = self._peers.get(uri)
+        if client is None:
+            try:
+                if uri.startswith("grpc+tls://") and self.tls is not None:
+                    client = flight.connect(uri, **self.tls.flight_options())
+                else:
+                    client = flight.connect(uri)
+            except (flight.FlightError, pa.ArrowException) as exc:
+                raise from_flight(exc, address) from None
+            self._peers[uri] = client
+        return client, address
 
     def events(
         self,
@@ -391,6 +416,66 @@ class TimeBase:
             raise from_grpc(exc, self.grpc_address) from None
         return dict(reply.symbols)
 
+    def watchlists(self) -> list[dict[str, Any]]:
+        """The configured watchlists: progress, last run, next run and each item's status
+        (`name`, `items_total`, `items_done`, `last_result`, `items`, …)."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        try:
+            reply = stub.ListWatchlists(
+                v1.ListWatchlistsRequest(), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return list(_as_dict(reply).get("watchlists", []))
+
+    def summary(self, symbol: str) -> dict[str, Any]:
+        """What is stored for `symbol`, per interval and provider (`total_bars`, `series`, …)."""
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        try:
+            reply = stub.GetSummary(
+                v1.GetSummaryRequest(symbol=symbol), timeout=self.timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        return _as_dict(reply)
+
+    # -- provider admin (gRPC timebase.v1; the admin scope) -----------------------------------
+
+    def install_provider(self, repository: str, slug: str = "") -> dict[str, Any]:
+        """Install the add-on `slug` (optional when it lists one) of the Git `repository`; the
+        provider once ready or failed."""
+        request = v1.InstallProviderRequest(repository=repository, slug=slug)
+        return self._admin("InstallProvider", request)
+
+    def update_provider(self, slug: str) -> dict[str, Any]:
+        """Pull the repository `slug` was installed from, then restart it."""
+        return self._admin("UpdateProvider", v1.UpdateProviderRequest(slug=slug))
+
+    def set_provider_enabled(self, slug: str, enabled: bool) -> dict[str, Any]:
+        """Enable or disable `slug` (kept across gateway restarts)."""
+        request = v1.SetProviderEnabledRequest(slug=slug, enabled=enabled)
+        return self._admin("SetProviderEnabled", request)
+
+    def refresh_provider(self, slug: str) -> dict[str, Any]:
+        """Read the manifest of `slug` again (its capabilities)."""
+        return self._admin("RefreshProvider", v1.RefreshProviderRequest(slug=slug))
+
+    def remove_provider(self, slug: str) -> None:
+        """Stop and forget `slug` (a repository add-on's clone is deleted)."""
+        self._admin("RemoveProvider", v1.RemoveProviderRequest(slug=slug))
+
+    def _admin(self, method: str, request: Any) -> dict[str, Any]:
+        stub = v1_grpc.GatewayServiceStub(self._grpc_channel())
+        call = getattr(stub, method)
+        try:
+            # Installs and updates may build a venv or an image: minutes, not seconds.
+            timeout = None if self.timeout is None else max(self.timeout, ADMIN_TIMEOUT_SECONDS)
+            reply = call(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_grpc(exc, self.grpc_address) from None
+        provider = getattr(reply, "provider", None)
+        return _as_dict(provider) if provider is not None else {}
+
     # -- real-time (gRPC DataProvider.StreamRealTimeData) ------------------------------------
 
     async def stream(
@@ -426,6 +511,10 @@ async def _controls(controls: Sequence[pb.StreamControl]) -> AsyncIterator[pb.St
     # Keep the request side open: half-closing is fine for the gateway, but some providers
     # read it as the end of the subscription. The call is cancelled when the caller stops.
     await asyncio.Event().wait()
+
+
+#: The least time an admin call (install, update: a venv or image build) is given.
+ADMIN_TIMEOUT_SECONDS = 900.0
 
 
 def _as_dict(message: Any) -> dict[str, Any]:

@@ -53,8 +53,14 @@ range × interval before any work (`grpc.max_bars`, `flight.max_bars` per symbol
 `flight.max_symbols` per query); the `gateway` section bounds concurrent provider fetches:
 
     grpc: {max_bars: 5000000}
-    flight: {max_bars: 5000000, max_symbols: 100}
+    flight: {max_bars: 5000000, max_symbols: 100, endpoint_bars: 500000}
     gateway: {max_fetches: 16, max_fetches_per_client: 4, fetch_queue_timeout_seconds: 10}
+
+`flight.peers` lists the Flight locations of gateways on the same database; GetFlightInfo hands
+its endpoints to them in turn, so one query is read in parallel (docs/scaling.md):
+
+    flight: {peers: [grpc+tls://gateway-1:8815, grpc+tls://gateway-2:8815]}
+    TIMEBASE_FLIGHT_PEERS   flight.peers        (comma-separated)
 
 The `tls` section turns TLS on for gRPC, Arrow Flight and REST (docs/security.md#tls): both files
 or neither, checked at load (readable, a certificate chain and its unencrypted key); with a client
@@ -78,6 +84,16 @@ are found, which run, in which runtime, with which options, and its watchdog:
         local-files: {runtime: docker, memory_mb: 200, cpus: 0.5}
         my-addon: {environment: [MY_ADDON_TOKEN]}   # passed from the gateway's environment
 
+The `hot_tier` section keeps recently read series ranges as memory-mapped Arrow files under
+`directory` (default `<data_dir>/hot`, one directory per gateway), at most `max_size_mb` of them
+(least recently used evicted); every read checks the series' version first (docs/hot-tier.md):
+
+    hot_tier: {enabled: true, directory: /var/cache/timebase/hot, max_size_mb: 1024}
+
+    TIMEBASE_HOT_TIER_ENABLED       hot_tier.enabled
+    TIMEBASE_HOT_TIER_DIR           hot_tier.directory
+    TIMEBASE_HOT_TIER_MAX_SIZE_MB   hot_tier.max_size_mb
+
 The `auth` section turns API keys on (timebase.auth, docs/security.md); keys live in the database
 (`timebase keys create`) and, for stateless deployments, in `auth.keys` as SHA-256 hashes:
 
@@ -86,6 +102,12 @@ The `auth` section turns API keys on (timebase.auth, docs/security.md); keys liv
       keys:
         - {name: ci, scope: write, sha256: 3f1c…}
         - {name: admin, scope: admin, sha256_file: /run/secrets/timebase_admin_sha256}
+
+`watchlists` keeps symbols fresh without anyone asking (timebase.core.watchlists; a background
+job backfills each one, then refreshes it on its schedule, within provider quotas):
+
+    watchlists:
+      majors: {symbols: [AAPL, MSFT], intervals: [1d, 1h], lookback_days: 365, schedule: every 1h}
 """
 
 from __future__ import annotations
@@ -104,6 +126,7 @@ from timebase.auth import settings as auth_settings
 from timebase.auth.keys import ApiKey
 from timebase.core import config_values as values
 from timebase.core import tls as tls_files
+from timebase.core import watchlists as watchlist_values
 from timebase.sdk.conventions import DEFAULT_FLIGHT_PORT, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT
 from timebase.sdk.errors import ConfigError
 
@@ -366,6 +389,13 @@ class FlightLimits:
     max_bars: int = key(5_000_000, values.positive_int)
     #: Most symbols one query may name.
     max_symbols: int = key(100, values.positive_int)
+    #: Flight locations of the gateways (this one included, if it should serve too) that
+    #: GetFlightInfo hands its endpoints to, in turn: one query is read in parallel from several
+    #: processes on the same database. Empty: every endpoint is read from this gateway.
+    peers: tuple[str, ...] = key((), values.flight_locations, env="TIMEBASE_FLIGHT_PEERS")
+    #: A symbol's range that may hold more bars than this is split by time into several
+    #: endpoints (at most 8), each read on its own connection.
+    endpoint_bars: int = key(500_000, values.positive_int)
 
 
 @dataclass(frozen=True)
@@ -408,12 +438,33 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class HotTierConfig:
+    """The hot tier (`hot_tier` section; timebase.store.hot_tier, docs/hot-tier.md): recently
+    read series ranges kept as memory-mapped Arrow files, validated by series version."""
+
+    enabled: bool = key(True, values.boolean, env="TIMEBASE_HOT_TIER_ENABLED")
+    #: Where the segment files go (None: `<data_dir>/hot`); cleared at start: one per gateway.
+    directory: Path | None = key(None, values.optional(values.path), env="TIMEBASE_HOT_TIER_DIR")
+    #: Most megabytes of segment files kept (least recently used evicted first).
+    max_size_mb: int = key(1024, values.positive_int, env="TIMEBASE_HOT_TIER_MAX_SIZE_MB")
+
+    def path(self, data_dir: Path) -> Path:
+        return self.directory if self.directory is not None else data_dir / "hot"
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_size_mb * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = key("127.0.0.1", values.text, env="TIMEBASE_HOST")
     grpc_port: int = key(DEFAULT_GRPC_PORT, values.port, env="TIMEBASE_GRPC_PORT")
     flight_port: int = key(DEFAULT_FLIGHT_PORT, values.port, env="TIMEBASE_FLIGHT_PORT")
     http_port: int = key(DEFAULT_HTTP_PORT, values.port, env="TIMEBASE_HTTP_PORT")
     data_dir: Path = key(Path(".timebase"), values.path, env="TIMEBASE_DATA_DIR")
+    #: Symbols kept fresh in the background (timebase.core.watchlists, timebase.gateway.watchlists).
+    watchlists: tuple[watchlist_values.Watchlist, ...] = key((), watchlist_values.watchlists)
     # Sections: each holds its own keys.
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -427,6 +478,7 @@ class Config:
     gateway: GatewayLimits = field(default_factory=GatewayLimits)
     symbols: SymbolsConfig = field(default_factory=SymbolsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    hot_tier: HotTierConfig = field(default_factory=HotTierConfig)
 
 
 # -- the key tables, derived from the declarations above ------------------------------------------

@@ -186,6 +186,31 @@ def address(raw: Any) -> str:
     return value
 
 
+_FLIGHT_LOCATION_RE = re.compile(
+    r"(grpc|grpc\+tcp|grpc\+tls)://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})"
+)
+
+
+def flight_locations(raw: Any) -> tuple[str, ...]:
+    """Flight locations `grpc://host:port` or `grpc+tls://host:port`: a list, or (from the
+    environment) a comma-separated string."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected a list of Flight locations, got {raw!r}")
+    found = []
+    for item in items:
+        value = item.strip() if isinstance(item, str) else item
+        if value == "":
+            continue
+        match = _FLIGHT_LOCATION_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None or not 0 < int(match.group(2)) <= 65535:
+            raise ValueError(
+                f"expected a Flight location such as grpc+tls://gateway-2:8815, got {item!r}"
+            )
+        found.append(value)
+    return tuple(found)
+
+
 def mapping(raw: Any, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValueError(f"expected {what}, got {raw!r}")

@@ -1,12 +1,18 @@
-"""The admin API's core (behind `QueryApi.install_provider` / `remove_provider`, for the gRPC
-and REST doors): providers installed and removed at run time, without restarting the gateway.
+"""The admin API's core (behind `QueryApi.install_provider` / `remove_provider` / …, for the
+gRPC and REST doors): providers installed, updated, enabled, disabled and removed at run time,
+without restarting the gateway.
 
     admin = ProviderAdmin(supervisor, history)      # supervisor None: every call is refused
     state = await admin.install("tiny")              # a folder (or its name) in a providers dir
+    state = await admin.install_repository(url, "acme")   # an add-on of a Git repository
+    state = await admin.update("acme")               # pull, then restart
+    state = await admin.set_enabled("acme", False)   # stopped, listed as disabled, persisted
+    state = await admin.refresh("acme")              # its manifest (capabilities) read again
     await admin.remove("tiny")                       # its process or container is gone on return
 
-Only folders directly inside the bundled folder or a configured `providers.directories` entry
-can be installed (the supervisor checks); nothing is fetched from elsewhere. Errors leave as
+A folder install takes only folders directly inside the bundled folder or a configured
+`providers.directories` entry (the supervisor checks); a repository install clones the URL
+(`timebase.repos`, which says what is refused and how). Errors leave as
 `TimeBaseError`s each door maps in its one error boundary: a duplicate is
 `ProviderAlreadyInstalled`, a folder outside the directories, an invalid manifest or a disabled
 slug an `InvalidRequestError` on `folder`, an unknown slug `ProviderNotFound`.
@@ -14,11 +20,14 @@ slug an `InvalidRequestError` on `folder`, an unknown slug `ProviderNotFound`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Protocol
 
 from timebase.gateway.bar_request import check_provider
 from timebase.gateway.history import HistoricalBars
+from timebase.repos import RepositoryInstaller
 from timebase.sdk.errors import (
     ConfigError,
     InvalidRequestError,
@@ -27,6 +36,7 @@ from timebase.sdk.errors import (
     ProviderNotFound,
 )
 from timebase.supervisor.state import ProviderNotFoundError, ProviderState
+from timebase.supervisor.supervisor import Supervisor
 
 #: The longest folder argument accepted (a path, not a document).
 MAX_FOLDER_CHARS = 4096
@@ -39,6 +49,10 @@ class ProviderInstaller(Protocol):
 
     async def remove(self, slug: str) -> None: ...
 
+    async def set_enabled(self, slug: str, enabled: bool) -> ProviderState: ...
+
+    async def refresh(self, slug: str) -> ProviderState: ...
+
 
 class ProviderAdmin:
     """Install / remove providers through `supervisor`; see the module docstring."""
@@ -46,6 +60,10 @@ class ProviderAdmin:
     def __init__(self, supervisor: ProviderInstaller | None, history: HistoricalBars) -> None:
         self.supervisor = supervisor
         self.history = history
+        #: Repository installs need the real supervisor (its saved state and data directory).
+        self.repos = RepositoryInstaller(supervisor) if isinstance(supervisor, Supervisor) else None
+        #: One admin operation at a time (an enable never races an update of the same slug).
+        self._lock = asyncio.Lock()
 
     def _installer(self, what: str) -> ProviderInstaller:
         if self.supervisor is None:
@@ -71,7 +89,8 @@ class ProviderAdmin:
                 field="folder",
             )
         try:
-            return await installer.install(text)
+            async with self._lock:
+                return await installer.install(text)
         except ProviderAlreadyInstalled:
             raise
         except ConfigError as exc:
@@ -79,14 +98,83 @@ class ProviderAdmin:
                 f"folder: {exc.message}", **{**exc.details, "field": "folder"}
             ) from None
 
-    async def remove(self, slug: str) -> None:
-        """Stop the provider `slug` and forget it (its folder stays on disk)."""
-        installer = self._installer("RemoveProvider")
+    async def install_repository(self, url: str, slug: str) -> ProviderState:
+        """Install the add-on `slug` (optional when the repository lists one) from `url`."""
+        self._installer("InstallProvider")
+        repos = self._repos("InstallProvider")
+        try:
+            async with self._lock:
+                return await repos.install(url, slug.strip() or None)
+        except ProviderAlreadyInstalled:
+            raise
+        except ConfigError as exc:
+            raise InvalidRequestError(
+                f"slug: {exc.message}", **{**exc.details, "field": "slug"}
+            ) from None
+
+    async def update(self, slug: str) -> ProviderState:
+        """Pull the repository of `slug`, then restart it."""
+        self._installer("UpdateProvider")
+        checked = self._slug(slug)
+        repos = self._repos("UpdateProvider")
+        async with self._lock:
+            state = await self._found(checked, repos.update(checked))
+        await self.history.clients.drop(checked)
+        return state
+
+    async def set_enabled(self, slug: str, enabled: bool) -> ProviderState:
+        """Enable or disable `slug` (persisted across restarts)."""
+        installer = self._installer("SetProviderEnabled")
+        checked = self._slug(slug)
+        async with self._lock:
+            state = await self._found(checked, installer.set_enabled(checked, enabled))
+        await self.history.clients.drop(checked)
+        return state
+
+    async def refresh(self, slug: str) -> ProviderState:
+        """Read the manifest of `slug` again (capabilities, intervals, symbols)."""
+        installer = self._installer("RefreshProvider")
+        checked = self._slug(slug)
+        try:
+            async with self._lock:
+                return await self._found(checked, installer.refresh(checked))
+        except ConfigError as exc:
+            raise InvalidRequestError(
+                f"slug: {exc.message}", **{**exc.details, "field": "slug"}
+            ) from None
+
+    def _repos(self, what: str) -> RepositoryInstaller:
+        if self.repos is None:
+            raise NotImplementedByServer(
+                f"{what}: this server's supervisor cannot install from repositories"
+            )
+        return self.repos
+
+    @staticmethod
+    def _slug(slug: str) -> str:
         checked = check_provider(slug, "slug")
         if checked is None:
             raise InvalidRequestError("slug: required", field="slug")
+        return checked
+
+    @staticmethod
+    async def _found(slug: str, call: Awaitable[ProviderState]) -> ProviderState:
         try:
-            await installer.remove(checked)
+            return await call
+        except ProviderNotFoundError:
+            raise ProviderNotFound(f"slug: no installed provider {slug!r}", provider=slug) from None
+
+    async def remove(self, slug: str) -> None:
+        """Stop the provider `slug` and forget it (a providers-directory folder stays on disk; an
+        add-on installed from a repository loses its clone and venv)."""
+        installer = self._installer("RemoveProvider")
+        checked = self._slug(slug)
+        try:
+            async with self._lock:
+                if self.repos is not None:
+                    await self.repos.uninstall(checked)
+                else:
+                    await installer.remove(checked)
         except ProviderNotFoundError:
             raise ProviderNotFound(
                 f"slug: no installed provider {checked!r}", provider=checked

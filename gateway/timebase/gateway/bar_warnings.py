@@ -3,7 +3,7 @@
 A warning says that the answer is usable but not the whole truth (agreements §7):
 
     {"code": "PARTIAL_DATA" | "STALE_DATA" | "PROVIDER_FALLBACK" | "INVALID_BARS_SKIPPED"
-             | "RATE_LIMITED",
+             | "RATE_LIMITED" | "STORE_FAILED",
      "message": "...", "provider"?: "slug", "start"?: ISO-8601, "end"?: ISO-8601,
      "as_of"?: ISO-8601, "count"?: int}
 
@@ -29,6 +29,9 @@ class WarningCode(enum.StrEnum):
     PROVIDER_FALLBACK = "PROVIDER_FALLBACK"
     INVALID_BARS_SKIPPED = "INVALID_BARS_SKIPPED"
     RATE_LIMITED = "RATE_LIMITED"
+    #: Bars fetched for the answer could not be stored: the answer holds them; next time they
+    #: are fetched again.
+    STORE_FAILED = "STORE_FAILED"
 
 
 @dataclass(frozen=True)

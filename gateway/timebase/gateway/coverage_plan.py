@@ -43,6 +43,8 @@ class ReadPlan:
     derived_from: Interval | None = None
     #: What the read bars are adjusted for (`timebase.gateway.adjustments`), once read whole.
     adjust: Adjust = Adjust.NONE
+    #: The trading calendar whose sessions a derived plan's buckets follow (None: UTC grid).
+    calendar: str | None = None
 
     @classmethod
     def clipped(

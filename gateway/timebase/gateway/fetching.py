@@ -12,6 +12,7 @@ transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +67,16 @@ class Fill:
     warnings: list[BarWarning] = field(default_factory=list)
     #: Providers left out only because the range is older than their lookback window.
     out_of_window: set[str] = field(default_factory=set)
+    #: Store in the background (`stores`, one after the other) instead of before going on;
+    #: the fetched batches are kept (`fetched`) to answer from meanwhile (`cold_answer`).
+    defer: bool = False
+    fetched: list[pa.Table] = field(default_factory=list)
+    stores: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stored(self) -> BaseException | None:
+        """Wait for the deferred stores; the first failure (the stores after it are skipped)."""
+        results = await asyncio.shield(asyncio.gather(*self.stores, return_exceptions=True))
+        return next((r for r in results if isinstance(r, BaseException)), None)
 
 
 class Fetcher:
@@ -117,9 +128,12 @@ class Fetcher:
         request: BarRequest,
         deadline: float | None,
         symbol_centric: bool,
+        *,
+        defer: bool = False,
     ) -> Fill:
-        """Fetch each range from the first candidate that delivers, failing over on errors."""
-        fill = Fill()
+        """Fetch each range from the first candidate that delivers, failing over on errors
+        (`defer`: store in the background, see `Fill.defer`)."""
+        fill = Fill(defer=defer)
         now = self.clock()
         for gap in ranges:
             end = min(gap.end, now)
@@ -249,6 +263,7 @@ class Fetcher:
         manifest = candidate.provider.manifest
         assert manifest is not None
         while True:
+            await self.quota.refresh(slug)  # counts and blocks shared by every gateway
             quota = self.quota.status(slug, manifest.rate_limits)
             if not quota.available:
                 fill.errors[slug] = f"RESOURCE_EXHAUSTED: {quota.reason}"
@@ -408,7 +423,8 @@ class Fetcher:
         """Upsert `table`, record [start, end) as covered (up to the settled end) and remember
         whether bars of it were skipped (`skipped_warnings` warns from that memory)."""
         covered_end = min(end, settled_end(request.interval, now))
-        await self.store.write_fetched(
+        store = functools.partial(
+            self.store.write_fetched,
             table,
             request.symbol,
             request.interval,
@@ -418,7 +434,26 @@ class Fetcher:
             covered_end=covered_end,
             reported=reported,
         )
+        if not fill.defer:
+            await store()
+        else:  # stored in order, each after the one before it succeeded (none after a failure)
+            before = fill.stores[-1] if fill.stores else None
+
+            async def after_the_previous() -> None:
+                if before is not None:
+                    await before
+                await store()
+
+            task = asyncio.create_task(after_the_previous())
+            task.add_done_callback(_retrieved)  # a request that went away does not wait for it
+            fill.fetched.append(table)
+            fill.stores.append(task)
         fill.segments.append(Segment(start, end, slug))
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _min(a: float | None, b: float | None) -> float | None:

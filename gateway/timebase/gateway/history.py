@@ -15,30 +15,47 @@
    rest comes from the next candidate. Each provider has a circuit breaker; quota is counted
    against its manifest limits.
 4. Every fetched batch is upserted and its coverage recorded in one transaction
-   (`Store.write_fetched`); the answer is always read back from the store, so cold and warm
-   answers are identical.
+   (`Store.write_fetched`). While that runs in the background, the fetched part of the answer
+   is built from the fetched batches (`cold_answer`), exactly the rows a warm read returns;
+   the stored part is read from the store. A store that fails leaves the answer whole, with a
+   STORE_FAILED warning, and nothing recorded as covered. Plans (Flight) store first.
 5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
 6. Identical concurrent requests share one resolution (request coalescing), and one series is
-   filled by one request at a time, so 200 identical cold queries cause one upstream fetch.
+   filled by one request at a time, so 200 identical cold queries cause one upstream fetch. Across
+   gateways on one database, the store's per-series lease (`timebase.store.leases`) is held from
+   the coverage check to the last stored window, so each missing range is fetched once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from timebase.calendars.model import Calendar
+from timebase.calendars.registry import Calendars
+from timebase.calendars.slots import last_bars_start
 from timebase.core.config import GatewayLimits, RoutingConfig
 from timebase.gateway.bar_request import BarRequest, window_start
 from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
+from timebase.gateway.calendar_rules import (
+    CalendarRules,
+    fresh_since,
+    has_open_time,
+    open_holes,
+    settled_gap,
+)
 from timebase.gateway.circuit_breaker import CircuitBreaker
+from timebase.gateway.cold_answer import cold_answer, with_stored
 from timebase.gateway.coverage_plan import (
     FRESHNESS_TTL,
     ReadPlan,
@@ -49,9 +66,11 @@ from timebase.gateway.coverage_plan import (
 )
 from timebase.gateway.derived_intervals import (
     DERIVED_FROM,
+    SESSION_DERIVED_FROM,
     bucket_ceil,
     bucket_start,
     derive,
+    session_aligned,
 )
 from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.fetching import Fetcher, Fill
@@ -79,6 +98,8 @@ from timebase.store import BAR_SCHEMA, Store, TimeRange
 
 _log = logging.getLogger(__name__)
 
+DAY = timedelta(days=1)
+
 #: A `limit` query stops widening when a widening this long found no more bars.
 _NOTHING_OLDER_SPAN = timedelta(days=30)
 
@@ -92,6 +113,8 @@ class BarAnswer:
     #: How `table` is read from the store (what Flight encodes into tickets to stream the same
     #: rows). None for `limit` answers, which are not a plain range read.
     plan: ReadPlan | None = None
+    #: The trading calendar that applied (docs/calendars.md); None: continuous time.
+    calendar: str | None = None
 
 
 class HistoricalBars:
@@ -106,8 +129,16 @@ class HistoricalBars:
         clock: Callable[[], datetime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         limits: GatewayLimits | None = None,
+        calendars: Calendars | None = None,
     ) -> None:
         self.store = store
+        #: Which calendar applies to a symbol (`calendar_rules`); the default cache is the
+        #: default data directory's.
+        self.calendar_rules = CalendarRules(
+            calendars or Calendars(Path(".timebase") / "calendars"),
+            store,
+            lambda: configured_providers(self.source),
+        )
         self.source = source
         self.config = config or RoutingConfig()
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -246,9 +277,11 @@ class HistoricalBars:
     # -- resolution -------------------------------------------------------------------------
 
     async def _answer(self, request: BarRequest, deadline: float | None, read: bool) -> BarAnswer:
-        if request.limit is None:
-            return await self._answer_range(request, deadline, read=read)
-        return await self._answer_limited(request, deadline)
+        # One lookup of the series' versions; what was read at them comes from memory.
+        async with self.store.snapshot(request.symbol, _routed_intervals(request.interval)):
+            if request.limit is None:
+                return await self._answer_range(request, deadline, read=read)
+            return await self._answer_limited(request, deadline)
 
     async def _answer_limited(self, request: BarRequest, deadline: float | None) -> BarAnswer:
         """The `limit` most recent bars: a window of `limit` intervals back from the end, doubled
@@ -259,10 +292,15 @@ class HistoricalBars:
         floor = self._earliest(request)
         if request.start_given:
             floor = max(floor, request.start)
+        cal = await self._calendar(request)
         bars = limit
         previous_rows, previous_start = 0, request.end
         while True:
             start = window_start(request.end, request.interval, bars, floor)
+            if cal is not None:  # the calendar's bar slots: exactly `bars` of them
+                slots_start = last_bars_start(cal, request.end, request.interval, bars)
+                if slots_start is not None:
+                    start = max(floor, slots_start)
             answer = await self._answer_range(request.with_range(start, request.end), deadline)
             rows = answer.table.num_rows
             if rows >= limit or start <= floor:
@@ -274,7 +312,17 @@ class HistoricalBars:
         table = answer.table
         if table.num_rows > limit:
             table = table.slice(table.num_rows - limit)
-        return BarAnswer(table, answer.warnings)
+        return BarAnswer(table, answer.warnings, calendar=answer.calendar)
+
+    async def _calendar(self, request: BarRequest) -> Calendar | None:
+        """The calendar of `request`'s symbol (and provider, when named)."""
+        stored: list[str] = []
+        if request.provider is None:
+            latest = await self.store.latest([request.symbol], request.interval)
+            stored = [k.provider for k in latest]
+        return await self.calendar_rules.for_symbol(
+            request.symbol, self.providers(), provider=request.provider, stored=stored
+        )
 
     def _earliest(self, request: BarRequest) -> datetime:
         """The earliest data of the providers that could answer `request`."""
@@ -294,10 +342,15 @@ class HistoricalBars:
         providers = self.providers()
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest)
+        cal = await self.calendar_rules.for_symbol(
+            request.symbol, providers, stored=[k.provider for k in latest]
+        )
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:
-            return await self._derived(request, derived[0].derived_from, deadline, None, read)
+            return await self._derived(
+                request, derived[0].derived_from, deadline, None, read, cal=cal
+            )
         stored = sorted(
             {k.provider for k in latest if k.interval == request.interval.value}
             - {c.slug for c in native}
@@ -310,6 +363,7 @@ class HistoricalBars:
             symbol_centric=True,
             excluded=decision.exclusions,
             read=read,
+            cal=cal,
         )
 
     async def _provider_aware(
@@ -318,6 +372,7 @@ class HistoricalBars:
         slug = request.provider
         assert slug is not None
         providers = self.providers()
+        cal = await self.calendar_rules.for_symbol(request.symbol, providers, provider=slug)
         view = next((p for p in providers if p.slug == slug), None)
         if view is None or not view.ready:
             latest = await self.store.latest([request.symbol], provider=slug)
@@ -353,7 +408,7 @@ class HistoricalBars:
                 (Segment(request.start, request.end, slug),),
             )
             warnings += await skipped_warnings(self.store, plan)
-            return BarAnswer(table, warnings, plan)
+            return BarAnswer(table, warnings, plan, _name(cal))
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
         decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
         if not decision.candidates:
@@ -368,7 +423,9 @@ class HistoricalBars:
             raise ProviderUnavailable(f"provider {slug!r}: {reason}", provider=slug)
         candidate = decision.candidates[0]
         if candidate.derived_from is not None:
-            return await self._derived(request, candidate.derived_from, deadline, slug, read)
+            return await self._derived(
+                request, candidate.derived_from, deadline, slug, read, cal=cal
+            )
         return await self._native(
             request,
             [candidate],
@@ -377,6 +434,7 @@ class HistoricalBars:
             symbol_centric=False,
             excluded={},
             read=read,
+            cal=cal,
         )
 
     async def _derived(
@@ -386,12 +444,20 @@ class HistoricalBars:
         deadline: float | None,
         provider: str | None,
         read: bool,
+        *,
+        cal: Calendar | None = None,
     ) -> BarAnswer:
         """Bars of a coarser interval from the stored bars of `base` (fetched when missing)."""
         assert base is not None
         target = request.interval
-        start = bucket_start(request.start, target)
-        end = min(bucket_ceil(request.end, target), max(self.clock(), start + base.nominal))
+        aligned = session_aligned(target, cal)
+        if aligned:  # session buckets: a day's bars may start the UTC day before (Asia)
+            start = request.start - (DAY if target is Interval.D1 else timedelta())
+            end = request.end + max(target.nominal, DAY if target is Interval.D1 else timedelta())
+        else:
+            start = bucket_start(request.start, target)
+            end = bucket_ceil(request.end, target)
+        end = min(end, max(self.clock(), start + base.nominal))
         base_request = BarRequest(
             symbol=request.symbol,
             interval=base,
@@ -408,19 +474,26 @@ class HistoricalBars:
             start=request.start,
             end=request.end,
             derived_from=base,
+            calendar=_name(cal) if aligned else None,
         )
         if not read:
-            return BarAnswer(BAR_SCHEMA.empty_table(), answer.warnings, plan)
-        table = derive(answer.table, target, base, request.start, request.end)
-        return BarAnswer(table, answer.warnings, plan)
+            return BarAnswer(BAR_SCHEMA.empty_table(), answer.warnings, plan, _name(cal))
+        table = derive(
+            answer.table, target, base, request.start, request.end, cal=cal if aligned else None
+        )
+        return BarAnswer(table, answer.warnings, plan, _name(cal))
 
-    def _series_lock(self, symbol: str, interval: Interval) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def _series_lock(self, symbol: str, interval: Interval) -> AsyncIterator[None]:
+        """One fill of (symbol, interval) at a time: in this process (an asyncio lock), then
+        across every gateway on the database (the store's lease, held for the whole fetch)."""
         key = (symbol, interval.value)
         lock = self._locks.get(key)
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        return lock
+        async with lock, self.store.leases.hold(symbol, interval.value):
+            yield
 
     async def _native(
         self,
@@ -432,6 +505,7 @@ class HistoricalBars:
         symbol_centric: bool,
         excluded: Mapping[str, Exclusion],
         read: bool = True,
+        cal: Calendar | None = None,
     ) -> BarAnswer:
         symbol, interval = request.symbol, request.interval
         warnings: list[BarWarning] = []
@@ -443,11 +517,13 @@ class HistoricalBars:
                 request.start, request.end, covered, [c.slug for c in candidates]
             )
             now = self.clock()
+            gaps, kept = self._session_gaps(request, gaps, coverage_slugs, now, cal)
             by_slug = {c.slug: c for c in candidates}
-            kept: list[Segment] = []
             fetching = bool(gaps)
             for seg in segments:
-                stale = self._stale_part(seg, symbol, interval, now, refresh=request.refresh)
+                stale = self._stale_part(
+                    seg, symbol, interval, now, refresh=request.refresh, cal=cal
+                )
                 candidate = by_slug.get(seg.provider)
                 if stale is None or candidate is None:
                     kept.append(seg)
@@ -479,13 +555,24 @@ class HistoricalBars:
                     )
             lookup = "hit" if not fetching else "partial" if segments else "miss"
             self.store_lookups[lookup] += 1
-            fill = await self.fetcher.fill(gaps, candidates, request, deadline, symbol_centric)
+            stored = merge(kept)
+            # An answer that reads is built from the fetched batches while they are stored.
+            fill = await self.fetcher.fill(
+                gaps, candidates, request, deadline, symbol_centric, defer=read
+            )
             warnings.extend(fill.warnings)
             kept.extend(fill.segments)
+            cold = await cold_answer(fill, request, warnings)
         segments = merge(kept)
         if symbol_centric:
             plan = ReadPlan.clipped(symbol, interval, request.start, request.end, segments)
-            table = await read_segments(self.store, request, segments) if read else None
+            table = (
+                None
+                if not read
+                else await read_segments(self.store, request, segments)
+                if cold is None
+                else with_stored(cold, await read_segments(self.store, request, stored))
+            )
         else:
             assert request.provider is not None
             plan = ReadPlan.clipped(
@@ -495,15 +582,21 @@ class HistoricalBars:
                 request.end,
                 [Segment(request.start, request.end, request.provider)],
             )
-            table = await self._read_provider(request, request.provider) if read else None
+            table = (
+                None
+                if not read
+                else cold
+                if cold is not None and not stored
+                else await self._read_provider(request, request.provider)
+            )
         if table is None:
             table = BAR_SCHEMA.empty_table()
         warnings += await skipped_warnings(self.store, plan)
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
             raise no_bars_error(request, fill, excluded if symbol_centric else {})
-        for hole in missing:
-            reasons = "; ".join(f"{slug}: {error}" for slug, error in fill.errors.items())
+        reasons = "; ".join(f"{slug}: {error}" for slug, error in fill.errors.items())
+        for hole in (part for m in missing for part in open_holes(cal, m, interval)):
             warnings.append(
                 BarWarning(
                     WarningCode.PARTIAL_DATA,
@@ -513,12 +606,63 @@ class HistoricalBars:
                     end=hole.end,
                 )
             )
-        return BarAnswer(table, dedupe(warnings), plan)
+        return BarAnswer(table, dedupe(warnings), plan, _name(cal))
+
+    def _session_gaps(
+        self,
+        request: BarRequest,
+        gaps: list[TimeRange],
+        slugs: list[str],
+        now: datetime,
+        cal: Calendar | None,
+    ) -> tuple[list[TimeRange], list[Segment]]:
+        """The gaps to fetch, and the stored ranges to read instead (docs/calendars.md).
+
+        Closed time holds no bars: nothing to fetch there, and it is no gap. Nor is a range the
+        last fetch of the open end reached after its sessions closed (`settled_gap`): it is read
+        from the provider that fetched it."""
+        if cal is None:
+            return gaps, []
+        last = None if request.refresh else self._last_fetch(request, slugs, now)
+        fetch: list[TimeRange] = []
+        settled: list[Segment] = []
+        for gap in gaps:
+            if not has_open_time(cal, gap.start, gap.end, request.interval):
+                continue
+            if last is not None and settled_gap(cal, gap, request.interval, last[1], now):
+                settled.append(Segment(gap.start, gap.end, last[0]))
+            else:
+                fetch.append(gap)
+        return fetch, settled
+
+    def _last_fetch(
+        self, request: BarRequest, slugs: list[str], now: datetime
+    ) -> tuple[str, datetime] | None:
+        """Which provider last fetched the open end of the request's series (of `slugs`, in
+        this process) and when (wall-clock time); None when none did."""
+        fetched = self.fetcher.open_end_fetched
+        times = [
+            (fetched[key], slug)
+            for slug in slugs
+            if (key := (request.symbol, request.interval.value, slug)) in fetched
+        ]
+        if not times:
+            return None
+        mono, slug = max(times)
+        return slug, now - timedelta(seconds=self.fetcher.monotonic() - mono)
 
     def _stale_part(
-        self, seg: Segment, symbol: str, interval: Interval, now: datetime, *, refresh: bool
+        self,
+        seg: Segment,
+        symbol: str,
+        interval: Interval,
+        now: datetime,
+        *,
+        refresh: bool,
+        cal: Calendar | None = None,
     ) -> TimeRange | None:
-        """The part of a stored segment to fetch again (refresh, or an open end past its TTL)."""
+        """The part of a stored segment to fetch again (refresh, or an open end past its TTL
+        in which, by the calendar, a session was open since it was last fetched)."""
         if refresh:
             return TimeRange(seg.start, seg.end) if seg.start < now else None
         tail_start = max(seg.start, open_end(interval, now))
@@ -528,7 +672,13 @@ class HistoricalBars:
         ttl = FRESHNESS_TTL[interval].total_seconds()
         if fetched is not None and self.fetcher.monotonic() - fetched < ttl:
             return None
-        return TimeRange(tail_start, seg.end)
+        tail = TimeRange(tail_start, seg.end)
+        fetched_at = (
+            None if fetched is None else now - timedelta(seconds=self.fetcher.monotonic() - fetched)
+        )
+        if fresh_since(cal, tail, interval, fetched_at, now):
+            return None
+        return tail
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -548,5 +698,9 @@ def _limiter(limits: GatewayLimits) -> FetchLimiter:
 
 def _routed_intervals(interval: Interval) -> list[Interval]:
     """The intervals whose stored bars routing looks at: `interval` and the one it derives from."""
-    base = DERIVED_FROM.get(interval)
+    base = DERIVED_FROM.get(interval) or SESSION_DERIVED_FROM.get(interval)
     return [interval] if base is None else [interval, base]
+
+
+def _name(cal: Calendar | None) -> str | None:
+    return None if cal is None else cal.name

@@ -2,8 +2,11 @@
 
 Every request the gateway sends to a provider counts against its `requests_per_minute` and
 `requests_per_day` (UTC day). Counts are persisted in the `provider_quota` table, so a daily
-quota survives a restart. A provider that answered RESOURCE_EXHAUSTED with a RetryInfo delay is
-blocked until then.
+quota survives a restart and is shared by every gateway on the database: each request adds to the
+stored count atomically (an upsert that returns the totals), and the fetcher reads the stored row
+(`refresh`) before checking a provider's quota. Gateways that check at the same instant may each
+send one request past the limit (at most one per gateway). A provider that answered
+RESOURCE_EXHAUSTED with a RetryInfo delay is blocked until then, on every gateway.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class QuotaTracker:
         self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
         self._use: dict[str, QuotaUse] = {}
+        #: Requests counted here that could not be stored yet (added by the next write).
+        self._pending: dict[str, int] = {}
 
     async def load(self) -> None:
         """Read the persisted counts (call once the store is started)."""
@@ -118,43 +123,102 @@ class QuotaTracker:
         return QuotaStatus(True, remaining, None, use)
 
     async def consume(self, slug: str, count: int = 1) -> None:
+        """Count `count` requests to `slug` (added to the shared, stored count)."""
         use = self.use(slug)
         use.day_used += count
         use.minute_used += count
-        await self._persist(slug, use)
+        if self.store is None:
+            return
+        pending = self._pending.pop(slug, 0) + count
+        row = await self._write(slug, _ADD, (slug, use.day_start, use.minute_start, pending))
+        if row is None:  # the count stays in memory; the next write adds it
+            self._pending[slug] = pending
+        else:
+            self._adopt(slug, row)
 
     async def block(self, slug: str, seconds: float) -> None:
         use = self.use(slug)
-        use.blocked_until = self.clock() + timedelta(seconds=max(0.0, seconds))
-        await self._persist(slug, use)
-
-    async def _persist(self, slug: str, use: QuotaUse) -> None:
+        until = self.clock() + timedelta(seconds=max(0.0, seconds))
+        use.blocked_until = until
         if self.store is None:
             return
-        values = (
-            slug,
-            use.day_start,
-            use.day_used,
-            use.minute_start,
-            use.minute_used,
-            use.blocked_until,
-        )
+        row = await self._write(slug, _BLOCK, (slug, use.day_start, use.minute_start, until))
+        if row is not None:
+            self._adopt(slug, row)
 
-        def write(conn: Connection) -> None:
+    async def refresh(self, slug: str) -> None:
+        """Take `slug`'s stored counts (what every gateway sent) as this one's."""
+        if self.store is None:
+            return
+
+        def read(conn: Connection) -> tuple[object, ...] | None:
             with conn.cursor() as cur:
-                cur.execute(
-                    """INSERT INTO provider_quota AS q (provider, day_start, day_used,
-                           minute_start, minute_used, blocked_until, updated_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, now())
-                       ON CONFLICT (provider) DO UPDATE SET
-                           day_start = EXCLUDED.day_start, day_used = EXCLUDED.day_used,
-                           minute_start = EXCLUDED.minute_start,
-                           minute_used = EXCLUDED.minute_used,
-                           blocked_until = EXCLUDED.blocked_until, updated_at = now()""",
-                    parameters=values,
-                )
+                cur.execute(f"SELECT {_COLUMNS} FROM provider_quota WHERE provider = $1", (slug,))
+                return cur.fetchone()
 
         try:
-            await self.store.pool.run(write, doing="recording provider quota")
-        except Exception:  # the count stays in memory; the next write persists it
+            row = await self.store.pool.run(read, doing="reading provider quota")
+        except Exception:  # the local counts still apply
+            _log.warning("could not read the quota of %s", slug, exc_info=True)
+            return
+        if row is not None:
+            self._adopt(slug, row)
+
+    def _adopt(self, slug: str, row: tuple[object, ...]) -> None:
+        day_start, day_used, minute_start, minute_used, blocked = row
+        pending = self._pending.get(slug, 0)
+        self._use[slug] = QuotaUse(
+            day_start,  # type: ignore[arg-type]
+            int(day_used) + pending,  # type: ignore[call-overload]
+            minute_start,  # type: ignore[arg-type]
+            int(minute_used) + pending,  # type: ignore[call-overload]
+            blocked,  # type: ignore[arg-type]
+        )
+        self.use(slug)  # a window that ended since is reset
+
+    async def _write(
+        self, slug: str, sql: str, values: tuple[object, ...]
+    ) -> tuple[object, ...] | None:
+        assert self.store is not None
+
+        def write(conn: Connection) -> tuple[object, ...] | None:
+            with conn.cursor() as cur:
+                cur.execute(sql, parameters=values)
+                return cur.fetchone()
+
+        try:
+            return await self.store.pool.run(write, doing="recording provider quota")
+        except Exception:
             _log.warning("could not persist the quota of %s", slug, exc_info=True)
+            return None
+
+
+_COLUMNS = "day_start, day_used, minute_start, minute_used, blocked_until"
+
+#: Add $4 requests to the stored counts of the current day and minute (a stored window that is
+#: over starts again; one a gateway with a clock ahead already started is kept).
+_ADD = f"""
+INSERT INTO provider_quota AS q (provider, day_start, day_used, minute_start, minute_used,
+                                 updated_at)
+VALUES ($1, $2, $4, $3, $4, now())
+ON CONFLICT (provider) DO UPDATE SET
+    day_used = CASE WHEN q.day_start >= EXCLUDED.day_start THEN q.day_used + EXCLUDED.day_used
+                    ELSE EXCLUDED.day_used END,
+    day_start = GREATEST(q.day_start, EXCLUDED.day_start),
+    minute_used = CASE WHEN q.minute_start >= EXCLUDED.minute_start
+                       THEN q.minute_used + EXCLUDED.minute_used
+                       ELSE EXCLUDED.minute_used END,
+    minute_start = GREATEST(q.minute_start, EXCLUDED.minute_start),
+    updated_at = now()
+RETURNING {_COLUMNS}
+"""
+
+#: Block the provider until $4 (or the later block another gateway recorded).
+_BLOCK = f"""
+INSERT INTO provider_quota AS q (provider, day_start, day_used, minute_start, minute_used,
+                                 blocked_until, updated_at)
+VALUES ($1, $2, 0, $3, 0, $4, now())
+ON CONFLICT (provider) DO UPDATE SET
+    blocked_until = GREATEST(q.blocked_until, EXCLUDED.blocked_until), updated_at = now()
+RETURNING {_COLUMNS}
+"""

@@ -27,7 +27,7 @@ from datetime import datetime
 
 from timebase.core.config import RoutingConfig
 from timebase.gateway.circuit_breaker import CircuitBreaker
-from timebase.gateway.derived_intervals import DERIVED_FROM
+from timebase.gateway.derived_intervals import derivable_from
 from timebase.gateway.providers import ProviderView
 from timebase.gateway.quota import QuotaStatus, QuotaTracker
 from timebase.sdk.intervals import Interval
@@ -189,7 +189,11 @@ class Router:
                 continue
             manifest = provider.manifest
             assert manifest is not None
-            derived = None if interval.value in manifest.intervals else DERIVED_FROM[interval]
+            derived = (
+                None
+                if interval.value in manifest.intervals
+                else derivable_from(manifest, symbol, interval)
+            )
             fetched = derived or interval
             stored = latest.get(SeriesKey(symbol, fetched.value, slug))
             quota = self.quota.status(slug, manifest.rate_limits)
@@ -259,7 +263,7 @@ class Router:
         if not manifest.capabilities.historical_data:
             return Exclusion(ExclusionReason.NO_HISTORICAL_DATA, "serves no historical data")
         if interval.value not in manifest.intervals:
-            base = DERIVED_FROM.get(interval)
+            base = derivable_from(manifest, symbol, interval)
             if base is None or base.value not in manifest.intervals:
                 return Exclusion(
                     ExclusionReason.INTERVAL_NOT_SERVED,

@@ -44,8 +44,16 @@ GATEWAY_VERSION = VERSION
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def warnings_metadata(warnings: list[BarWarning]) -> tuple[tuple[str, str], ...]:
-    return ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
+#: gRPC trailing-metadata key naming the trading calendar that applied (docs/calendars.md).
+CALENDAR_METADATA_KEY = "x-timebase-calendar"
+
+
+def warnings_metadata(
+    warnings: list[BarWarning], calendar: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The trailer of a bar answer: its warnings and the calendar that applied (when any)."""
+    out = ((WARNINGS_METADATA_KEY, encode_warnings(warnings)),) if warnings else ()
+    return out + (((CALENDAR_METADATA_KEY, calendar),) if calendar else ())
 
 
 def grpc_limit(max_bars: int = DEFAULT_MAX_BARS) -> BarLimit:
@@ -68,7 +76,7 @@ async def answer_request(
         raise
     except Exception as exc:
         await abort_with(context, exc, rpc)
-    context.set_trailing_metadata(warnings_metadata(answer.warnings))
+    context.set_trailing_metadata(warnings_metadata(answer.warnings, answer.calendar))
     return answer
 
 

@@ -1,6 +1,7 @@
 """`timebase.v1.GatewayService`: GetBars (columnar), GetEvents, ListProviders, GetSymbolProviders,
-InvalidateRange, SearchSymbols, RefreshSymbols (write), and the admin RPCs InstallProvider /
-RemoveProvider (through the supervisor;
+InvalidateRange, SearchSymbols, RefreshSymbols (write), ListWatchlists, GetSummary, and the
+admin RPCs InstallProvider (from a folder or a Git repository) / UpdateProvider /
+SetProviderEnabled / RefreshProvider / RemoveProvider (through the supervisor;
 UNIMPLEMENTED when the server has none) and ListAuditEntries. Each RPC parses its request, asks
 the query API and renders the answer (`render`); the core audits writes and admin actions, and
 a write whose request does not parse is audited here as refused."""
@@ -23,7 +24,7 @@ from timebase.gateway.bar_request import (
 )
 from timebase.gateway.catalogue import check_search
 from timebase.gateway.query import QueryApi
-from timebase.grpc import render
+from timebase.grpc import render, render_status
 from timebase.grpc.auth import caller_of
 from timebase.grpc.data_provider_service import (
     answer_request,
@@ -71,7 +72,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                 )
             except Exception as exc:
                 await abort_with(context, exc, "GetEvents")
-            context.set_trailing_metadata(warnings_metadata(answer.warnings))
+            context.set_trailing_metadata(warnings_metadata(answer.warnings, answer.calendar))
             return render.events(bar_request.symbol, bar_request.interval.value, events)
 
     async def ListProviders(
@@ -148,6 +149,25 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                 await abort_with(context, exc, "RefreshSymbols")
             return v1.RefreshSymbolsResponse(symbols=counts)
 
+    async def ListWatchlists(
+        self, request: v1.ListWatchlistsRequest, context: Context
+    ) -> v1.ListWatchlistsResponse:
+        with request_scope(context):
+            states = self.api.watchlist_states()
+            return v1.ListWatchlistsResponse(
+                watchlists=[render_status.watchlist(s) for s in states]
+            )
+
+    async def GetSummary(
+        self, request: v1.GetSummaryRequest, context: Context
+    ) -> v1.GetSummaryResponse:
+        with request_scope(context):
+            try:
+                answer = await self.api.summary(request.symbol)
+            except Exception as exc:
+                await abort_with(context, exc, "GetSummary")
+            return render_status.summary(answer)
+
     # -- admin ------------------------------------------------------------------------------
 
     async def InstallProvider(
@@ -155,10 +175,47 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
     ) -> v1.InstallProviderResponse:
         with request_scope(context):
             try:
-                info = await self.api.install_provider(request.folder, caller=caller_of(context))
+                info = await self.api.install_provider(
+                    request.folder,
+                    repository=request.repository,
+                    slug=request.slug,
+                    caller=caller_of(context),
+                )
             except Exception as exc:
                 await abort_with(context, exc, "InstallProvider")
             return v1.InstallProviderResponse(provider=render.provider_info(info))
+
+    async def UpdateProvider(
+        self, request: v1.UpdateProviderRequest, context: Context
+    ) -> v1.UpdateProviderResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.update_provider(request.slug, caller=caller_of(context))
+            except Exception as exc:
+                await abort_with(context, exc, "UpdateProvider")
+            return v1.UpdateProviderResponse(provider=render.provider_info(info))
+
+    async def SetProviderEnabled(
+        self, request: v1.SetProviderEnabledRequest, context: Context
+    ) -> v1.SetProviderEnabledResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.set_provider_enabled(
+                    request.slug, request.enabled, caller=caller_of(context)
+                )
+            except Exception as exc:
+                await abort_with(context, exc, "SetProviderEnabled")
+            return v1.SetProviderEnabledResponse(provider=render.provider_info(info))
+
+    async def RefreshProvider(
+        self, request: v1.RefreshProviderRequest, context: Context
+    ) -> v1.RefreshProviderResponse:
+        with request_scope(context):
+            try:
+                info = await self.api.refresh_provider(request.slug, caller=caller_of(context))
+            except Exception as exc:
+                await abort_with(context, exc, "RefreshProvider")
+            return v1.RefreshProviderResponse(provider=render.provider_info(info))
 
     async def RemoveProvider(
         self, request: v1.RemoveProviderRequest, context: Context

@@ -38,6 +38,8 @@ def provider_info(info: ProviderInfo) -> v1.ProviderInfo:
         supports_historical=info.supports_historical,
         supports_realtime=info.supports_realtime,
         cost=info.cost or "",
+        repository=info.repository or "",
+        commit=info.commit or "",
     )
     quota = info.quota
     if quota is not None:

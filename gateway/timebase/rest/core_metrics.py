@@ -27,6 +27,7 @@ class CoreCollector(Collector):
             yield self._lookups()
         if self.store is not None:
             yield from self._pool()
+            yield from self._hot_tier()
         if self.realtime is not None:
             yield from self._realtime()
 
@@ -114,6 +115,35 @@ class CoreCollector(Collector):
         )
         waiting.add_metric([], float(pool.waiting))
         yield waiting
+
+    def _hot_tier(self) -> Iterator[Metric]:
+        tier = getattr(self.store, "hot_tier", None)
+        if tier is None:
+            return
+        size = GaugeMetricFamily(
+            "timebase_hot_tier_bytes",
+            "Bytes of the hot tier's memory-mapped segment files (page cache, not the heap).",
+        )
+        size.add_metric([], float(tier.size))
+        segments = GaugeMetricFamily("timebase_hot_tier_segments", "Hot tier segments kept.")
+        segments.add_metric([], float(len(tier)))
+        reads = CounterMetricFamily(
+            "timebase_hot_tier_reads",
+            "Hot tier lookups: hit (served from a segment), miss (read from the database), "
+            "stale (a segment dropped: its series was written since).",
+            labels=["result"],
+        )
+        for result, count in (
+            ("hit", tier.stats.hits),
+            ("miss", tier.stats.misses),
+            ("stale", tier.stats.stale),
+        ):
+            reads.add_metric([result], float(count))
+        evictions = CounterMetricFamily(
+            "timebase_hot_tier_evictions", "Segments evicted to stay under hot_tier.max_size_mb."
+        )
+        evictions.add_metric([], float(tier.stats.evictions))
+        yield from (size, segments, reads, evictions)
 
     def _realtime(self) -> Iterator[Metric]:
         hub = self.realtime

@@ -49,6 +49,8 @@ MEDIA_TYPES: dict[Format, str] = {
 }
 #: Response header carrying the warnings of CSV and Arrow responses.
 WARNINGS_HEADER = "X-TimeBase-Warnings"
+#: The trading calendar that applied to a CSV or Arrow answer (JSON: `meta.calendar`).
+CALENDAR_HEADER = "X-TimeBase-Calendar"
 #: Columns of CSV responses (the Arrow stream has the same ones).
 CSV_COLUMNS = (
     "symbol",

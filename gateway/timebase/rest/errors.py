@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from timebase.sdk.errors import (
+    CalendarNotFound,
     ClientRateLimited,
     DatabaseBusy,
     DatabaseError,
@@ -70,6 +71,7 @@ PUBLIC_ERRORS: tuple[type[TimeBaseError], ...] = (
     ProviderNotFound,
     SymbolNotFound,
     DataUnavailable,
+    CalendarNotFound,
     RouteNotFound,
     MethodNotAllowed,
     ProviderAlreadyInstalled,

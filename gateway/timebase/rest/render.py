@@ -25,6 +25,9 @@ def provider(info: ProviderInfo) -> dict[str, Any]:
         "supportsHistorical": info.supports_historical,
         "supportsRealtime": info.supports_realtime,
         "cost": info.cost,
+        "enabled": info.status != "disabled",
+        "repository": info.repository,
+        "commit": info.commit,
     }
     quota = info.quota
     if quota is not None:

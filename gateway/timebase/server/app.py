@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from timebase.auth.authenticator import Authenticator
 from timebase.auth.policy import check_bind
+from timebase.calendars.registry import Calendars
 from timebase.core.config import Config
 from timebase.core.tls import ServerTls, load_server_tls
 from timebase.flight import FlightServer
@@ -25,18 +26,28 @@ from timebase.gateway.catalogue import SymbolCatalogue
 from timebase.gateway.history import HistoricalBars
 from timebase.gateway.query import QueryApi
 from timebase.gateway.realtime import RealtimeHub, UpstreamTarget
+from timebase.gateway.watchlists import WatchlistRunner
 from timebase.grpc import GrpcServer
 from timebase.rest import RestServer
 from timebase.rest.metrics import Metrics
+from timebase.rest.watchlist_metrics import WatchlistCollector
 from timebase.sdk.intervals import Interval
 from timebase.store import Store, redact_url
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.store.embedded_supervisor import EmbeddedSupervisor, RestartPolicy
+from timebase.store.hot_tier import HotTier
 from timebase.supervisor import ProviderState, Supervisor
 
 _log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 10.0
+
+
+def hot_tier(config: Config) -> HotTier | None:
+    """The store's hot tier as configured (`hot_tier` section), or None when off."""
+    if not config.hot_tier.enabled:
+        return None
+    return HotTier(config.hot_tier.path(config.data_dir), max_bytes=config.hot_tier.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class TimeBaseApp:
             config.flight_port,
             max_bars=config.flight.max_bars,
             max_symbols=config.flight.max_symbols,
+            peers=config.flight.peers,
+            endpoint_bars=config.flight.endpoint_bars,
         )
         self.rest: RestServer | None = None
         #: The doors' TLS (tls section), read at start; None: plaintext.
@@ -99,6 +112,7 @@ class TimeBaseApp:
             pool_size=self.config.database.pool_size,
             retention=self.config.retention,
             acquire_timeout=self.config.database.acquire_timeout_seconds,
+            hot_tier=hot_tier(self.config),
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))
@@ -124,7 +138,12 @@ class TimeBaseApp:
         await self.supervisor.start()
         self._stops.append(("providers", self.supervisor.stop))
         self.history = HistoricalBars(
-            self.store, self.supervisor, self.config.routing, limits=self.config.gateway
+            self.store,
+            self.supervisor,
+            self.config.routing,
+            limits=self.config.gateway,
+            # Exchange calendars' session tables, built once (docs/calendars.md).
+            calendars=Calendars(self.config.data_dir / "calendars"),
         )
         await self.history.start()
         self._stops.append(("historical bars", self.history.stop))
@@ -133,6 +152,8 @@ class TimeBaseApp:
         self._stops.append(("real-time hub", self.realtime.stop))
         # One registry of request metrics for every door, served by REST at /metrics.
         self.metrics = Metrics(self.history, self.store, self.realtime)
+        self.watchlists = WatchlistRunner(self.history, self.config.watchlists)
+        self.metrics.registry.register(WatchlistCollector(self.watchlists))
         # One query API for every door: what each door asks the core.
         self.api = QueryApi(
             self.history,
@@ -142,9 +163,13 @@ class TimeBaseApp:
                 refresh_interval=self.config.symbols.refresh_interval_seconds,
                 rpc_timeout=self.config.symbols.refresh_timeout_seconds,
             ),
+            watchlists=self.watchlists,
         )
         await self.api.catalogue.start()
         self._stops.append(("symbol catalogue", self.api.catalogue.stop))
+        # Watchlists: backfilled now, then refreshed on their schedules.
+        await self.watchlists.start()
+        self._stops.append(("watchlists", self.watchlists.stop))
         # TLS on every door or on none (the files were checked when the configuration loaded).
         self.tls = await asyncio.to_thread(load_server_tls, self.config.tls)
         self.grpc.tls = self.flight.tls = self.tls

@@ -1,8 +1,13 @@
 """Bars in and out of PostgreSQL through ADBC.
 
-Writes: the Arrow table is COPYed into a temporary staging table, then moved with
-`INSERT … SELECT … ON CONFLICT DO UPDATE`, so a batch is idempotent, never duplicates a key, and
-newer values win. Rows whose values did not change are not rewritten.
+Writes take a transaction-level advisory lock per series of the batch. Where no key repeats in
+the batch and no stored bar of its series lies within the batch's time range (one indexed probe
+per series), the batch is COPYed straight into its table (the fast path). Otherwise it is COPYed
+into a temporary staging table and moved with `INSERT … SELECT … ON CONFLICT DO UPDATE`, so a
+batch is idempotent, never duplicates a key, and newer values win; rows whose values did not
+change are not rewritten. A fast COPY that meets a stored key after all (a writer that takes no
+lock) fails as a serialization failure: the pool runs the transaction again, staged. Both paths
+store the same rows, in the caller's one transaction.
 
 Reads: a half-open range [start, end) of one interval for one or many symbols, ordered by symbol,
 then timestamp (then provider), streamed as Arrow record batches.
@@ -18,13 +23,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.sdk.errors import InvalidDataError, InvalidRequestError, InvalidTimeRangeError
+from timebase.sdk.errors import (
+    DatabaseError,
+    InvalidDataError,
+    InvalidRequestError,
+    InvalidTimeRangeError,
+)
 from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
-from timebase.store.pool import Connection
+from timebase.store.pool import Connection, sqlstate
 from timebase.store.prices import INT_COLUMNS, PRICE_SELECT, SCALE_COLUMN, encode_prices
 from timebase.store.schema import (
     BAR_SCHEMA,
@@ -35,6 +46,21 @@ from timebase.store.schema import (
 )
 
 _STAGING = "timebase_staging"
+#: unique_violation: the fast path's COPY met a stored key.
+_UNIQUE_VIOLATION = "23505"
+SERIALIZATION_FAILURE = "40001"
+#: The first key of the bar writers' advisory locks (two-key form: its own lock space).
+_LOCK_CLASS = 0x54420001
+#: The table's column names for the batch's (BAR_SCHEMA + encoded prices) columns.
+_TABLE_COLUMNS = (
+    "symbol",
+    "timestamp",
+    *PRICE_COLUMNS,
+    *INT_COLUMNS,
+    SCALE_COLUMN,
+    "volume",
+    "interval",
+)
 _VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS, SCALE_COLUMN, "volume", "metadata")
 
 
@@ -101,6 +127,13 @@ def upsert_bars(conn: Connection, table: pa.Table) -> int:
     if sum(count for _, count in per_class) != staged.num_rows:
         raise InvalidDataError("batch has rows with an unknown interval; validate it first")
 
+    ranges = _series_ranges(staged)
+    _lock_series(conn, ranges)
+    if _unique_keys(staged, len(ranges)) and not _overlaps_stored(
+        conn, ranges, [klass for klass, _ in per_class]
+    ):
+        return _copy_direct(conn, staged, per_class)
+
     written = 0
     with conn.cursor() as cur:
         cur.adbc_ingest(_STAGING, staged, mode="create", temporary=True)
@@ -111,6 +144,94 @@ def upsert_bars(conn: Connection, table: pa.Table) -> int:
         finally:
             cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
     return written
+
+
+def _lock_series(conn: Connection, ranges: list[dict[str, object]]) -> None:
+    """Transaction-level advisory locks on the batch's series (in one order: no deadlock), so
+    no other write of them slips between the probe and the COPY."""
+    names = sorted({f"{r['symbol']}\x1f{r['interval']}\x1f{r['provider']}" for r in ranges})
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT count(pg_advisory_xact_lock({_LOCK_CLASS}, k)) FROM ("
+            f"SELECT DISTINCT hashtext(n) AS k FROM unnest({literals.text_array(names)}) AS n "
+            "ORDER BY k) AS keys"
+        )
+        cur.fetchall()
+
+
+def _series_ranges(staged: pa.Table) -> list[dict[str, object]]:
+    """Each series of the batch with its first and last timestamp."""
+    return list(
+        staged.group_by(["symbol", "interval", "provider"])
+        .aggregate([("timestamp", "min"), ("timestamp", "max")])
+        .to_pylist()
+    )
+
+
+def _unique_keys(staged: pa.Table, series: int) -> bool:
+    """Whether no key repeats in the batch (vectorised)."""
+    rows = int(staged.num_rows)
+    if series == 1:
+        return int(pc.count_distinct(staged["timestamp"]).as_py()) == rows
+    keys = staged.select(["symbol", "interval", "provider", "timestamp"])
+    return int(keys.group_by(keys.column_names).aggregate([]).num_rows) == rows
+
+
+def _overlaps_stored(
+    conn: Connection, ranges: list[dict[str, object]], classes: list[IntervalClass]
+) -> bool:
+    """Whether a stored bar of a series lies within the batch's range of that series (one
+    primary-key index probe per series: a yes may be a bar between the batch's keys)."""
+    parts = []
+    for klass in classes:
+        table, wanted = BAR_TABLES[klass], intervals_of(klass)
+        for row in ranges:
+            if row["interval"] not in wanted:
+                continue
+            parts.append(
+                f"(SELECT 1 FROM {table} WHERE symbol = {literals.text(str(row['symbol']))} "
+                f'AND "interval" = {literals.text(str(row["interval"]))} '
+                f"AND provider = {literals.text(str(row['provider']))} "
+                f"AND ts >= {literals.timestamptz(row['timestamp_min'])} "  # type: ignore[arg-type]
+                f"AND ts <= {literals.timestamptz(row['timestamp_max'])} LIMIT 1)"  # type: ignore[arg-type]
+            )
+    if not parts:
+        return False
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT EXISTS ({' UNION ALL '.join(parts)})")
+        ((found,),) = cur.fetchall()
+    return bool(found)
+
+
+def _copy_direct(
+    conn: Connection, staged: pa.Table, per_class: list[tuple[IntervalClass, int]]
+) -> int:
+    """COPY `staged` straight into the bar tables (no key of it is stored: checked under the
+    series' locks). A key there after all (a writer that takes no lock, e.g. an older gateway
+    during a rolling upgrade) aborts the transaction as a serialization failure: the pool
+    runs it again, and the probe then sends the batch the staged way."""
+    # jsonb's binary input is a version byte then the JSON text: built column-wise, no row casts.
+    metadata = pc.binary_join_element_wise("\x01", staged["metadata"], "").cast(pa.binary())
+    columns = [staged[name] for name in _TABLE_COLUMNS] + [staged["provider"], metadata]
+    names = [*_TABLE_COLUMNS, "provider", "metadata"]
+    names[names.index("timestamp")] = "ts"
+    direct = pa.table(columns, names=names)
+    with conn.cursor() as cur:
+        for klass, _ in per_class:
+            part = direct
+            if len(per_class) > 1:
+                mask = pc.is_in(direct["interval"], value_set=pa.array(intervals_of(klass)))
+                part = direct.filter(mask)
+            try:
+                cur.adbc_ingest(BAR_TABLES[klass], part, mode="append")
+            except adbc_driver_manager.Error as exc:
+                if sqlstate(exc) != _UNIQUE_VIOLATION:
+                    raise
+                raise DatabaseError(
+                    "writing bars: a concurrent writer stored some of these keys first",
+                    sqlstate=SERIALIZATION_FAILURE,
+                ) from exc
+    return int(staged.num_rows)
 
 
 def _upsert_sql(table: str, intervals: tuple[str, ...]) -> str:
@@ -201,10 +322,13 @@ class BarQuery:
         )
 
     def sql(self) -> str:
-        """The SELECT (literals only, so the driver streams it with COPY)."""
+        """The SELECT (literals only, so the driver streams it with COPY).
+
+        `metadata` is sent as stored (the driver reads jsonb as text: no cast per row). One
+        symbol of one provider is read in primary-key order, which is the answer's order: the
+        planner needs no sort (an equality on each key column before `ts`)."""
         columns = (
-            f'symbol, ts AS "timestamp", {PRICE_SELECT}, volume, "interval", provider, '
-            "metadata::text AS metadata"
+            f'symbol, ts AS "timestamp", {PRICE_SELECT}, volume, "interval", provider, metadata'
         )
         where = [
             f'"interval" = {literals.text(self.interval.value)}',
@@ -215,7 +339,12 @@ class BarQuery:
             where.append(f"provider = {literals.text(self.provider)}")
         table = bar_table(self.interval)
         if self.limit is None:
-            where.insert(0, f"symbol = ANY({literals.text_array(self.symbols)})")
+            where.insert(
+                0,
+                f"symbol = {literals.text(self.symbols[0])}"
+                if len(self.symbols) == 1
+                else f"symbol = ANY({literals.text_array(self.symbols)})",
+            )
             return (
                 f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} "
                 "ORDER BY symbol, ts, provider"

@@ -149,3 +149,26 @@ def trim_before(conn: Connection, intervals: tuple[str, ...], cutoff: datetime) 
         )
         ((count,),) = cur.fetchall()
     return int(count)
+
+
+def series_ranges(conn: Connection, key: SeriesKey) -> list[TimeRange]:
+    """Every recorded range of one series, in order (what the metadata cache keeps)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT start_ts, end_ts FROM coverage
+            WHERE symbol = $1 AND "interval" = $2 AND provider = $3
+            ORDER BY start_ts
+            """,
+            parameters=(key.symbol, key.interval, key.provider),
+        )
+        return [TimeRange(s, e) for s, e in cur.fetchall()]
+
+
+def clip(ranges: list[TimeRange], start: datetime, end: datetime) -> list[TimeRange]:
+    """`ranges` intersecting [start, end), clipped to it (what `covered_ranges` reads)."""
+    return [
+        TimeRange(max(r.start, start), min(r.end, end))
+        for r in ranges
+        if r.start < end and r.end > start
+    ]

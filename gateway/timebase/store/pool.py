@@ -31,10 +31,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import adbc_driver_manager
-from adbc_driver_manager.dbapi import Connection
-from adbc_driver_postgresql import dbapi
 
 from timebase.sdk.errors import DatabaseBusy, DatabaseError, TimeBaseError
+from timebase.store.adbc import Connection, connect
 
 _log = logging.getLogger(__name__)
 
@@ -197,8 +196,7 @@ class ConnectionPool:
 
     def _connect(self) -> Connection:
         try:
-            conn: Connection = dbapi.connect(self.url)
-            return conn
+            return connect(self.url)
         except adbc_driver_manager.Error as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             detail = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", detail)

@@ -2,7 +2,8 @@
 
 Defaults come from the agreements (`RetentionConfig`): intraday bars kept 365 days, daily and
 longer forever. One run deletes, in one transaction per class, the bars older than the cutoff and
-trims the coverage of the same series to start at the cutoff, so a deleted range shows up as a
+trims the coverage of the same series to start at the cutoff (and, when it removed anything,
+bumps the version of every series of the class: `timebase.store.versions`), so a deleted range shows up as a
 gap (fetched again when asked for), never as a silently empty stretch. On TimescaleDB whole chunks
 are dropped first (`drop_chunks`, their bars counted first: users see bars, never chunks); the
 rows left in the chunk straddling the cutoff are deleted the same way.
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from timebase.core.config import RetentionConfig
 from timebase.sdk.intervals import IntervalClass
-from timebase.store import coverage, literals, skipped
+from timebase.store import coverage, literals, skipped, versions
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_TABLES, intervals_of
 from timebase.store.timescale import drop_chunks_before
@@ -62,6 +63,8 @@ def apply_class(
         deleted = max(cur.rowcount, 0)
     trimmed = coverage.trim_before(conn, intervals_of(klass), cutoff)
     skipped.trim_before(conn, intervals_of(klass), cutoff)
+    if dropped or deleted or chunks or trimmed:  # copies of these series are out of date now
+        versions.bump_intervals(conn, intervals_of(klass))
     return dropped + deleted, chunks, trimmed
 
 

@@ -107,6 +107,20 @@ def overlapping(
         return [SkippedRange(s, e, p, int(n), str(r)) for s, e, p, n, r in cur.fetchall()]
 
 
+def series_ranges(conn: Connection, key: SeriesKey) -> list[SkippedRange]:
+    """Every remembered range of one series (what the metadata cache keeps)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT start_ts, end_ts, provider, skipped, reasons FROM skipped_bars
+            WHERE symbol = $1 AND "interval" = $2 AND provider = $3
+            ORDER BY start_ts
+            """,
+            parameters=(key.symbol, key.interval, key.provider),
+        )
+        return [SkippedRange(s, e, p, int(n), str(r)) for s, e, p, n, r in cur.fetchall()]
+
+
 def trim_before(conn: Connection, intervals: tuple[str, ...], cutoff: datetime) -> None:
     """Forget everything before `cutoff` for every series of `intervals` (retention)."""
     if not intervals:

@@ -27,16 +27,24 @@ from timebase.sdk.intervals import Interval
 from timebase.store import (
     audit,
     bars,
+    calendars,
     counting,
     coverage,
+    metadata_cache,
     retention,
     skipped,
     symbols,
     thread_reads,
+    versions,
 )
 from timebase.store.audit import AuditFilter, AuditRecord
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
+from timebase.store.cached_reads import CachedReads
 from timebase.store.coverage import TimeRange
+from timebase.store.hot_reads import HotBarReader
+from timebase.store.hot_tier import HotTier
+from timebase.store.leases import SeriesLeases
+from timebase.store.metadata_cache import VersionSnapshot
 from timebase.store.migrations import migrate
 from timebase.store.pool import Connection, ConnectionPool, PooledConnection
 from timebase.store.retention import RetentionJob, RetentionResult
@@ -44,7 +52,7 @@ from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange, SkipReport
 from timebase.store.summary import SeriesSummary, symbol_summary
 from timebase.store.symbols import CatalogEntry, SymbolPage, SymbolSearch
-from timebase.store.thread_reads import LoopCall, LoopRelease, ThreadBarReader
+from timebase.store.thread_reads import BarReader, LoopCall, LoopRelease
 from timebase.store.timescale import TimescaleStatus, raise_if_not_preloaded, start_timescale
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
@@ -78,9 +86,16 @@ class Store:
         retention: RetentionConfig | None = None,
         run_retention: bool = True,
         acquire_timeout: float = 10.0,
+        hot_tier: HotTier | None = None,
     ) -> None:
         self.url = url
+        #: Recently read series ranges, memory-mapped (None: off); see `timebase.store.hot_tier`.
+        self.hot_tier = hot_tier
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
+        #: Per-series fetch leases shared with every gateway on this database (`leases`).
+        self.leases = SeriesLeases(url, pool=self.pool)
+        #: Metadata (and hot-tier bars) served at a request's series versions (`snapshot`).
+        self.cached = CachedReads(self.pool, hot_tier)
         self.retention = retention or RetentionConfig()
         self.timescale = TimescaleStatus(False, reason="the store is not started")
         self._retention_job: RetentionJob | None = (
@@ -99,6 +114,8 @@ class Store:
                 await asyncio.to_thread(raise_if_not_preloaded, self.url)  # the clearer error
                 raise
             self.timescale = await start_timescale(self.pool)
+            if self.hot_tier is not None:
+                await asyncio.to_thread(self.hot_tier.open)
             if self._retention_job is not None:
                 await self._retention_job.start()
         except BaseException:
@@ -108,7 +125,10 @@ class Store:
     async def stop(self) -> None:
         if self._retention_job is not None:
             await self._retention_job.stop()
+        await self.leases.close()
         await self.pool.stop()
+        if self.hot_tier is not None:
+            await asyncio.to_thread(self.hot_tier.close)
 
     async def __aenter__(self) -> Store:
         await self.start()
@@ -131,11 +151,15 @@ class Store:
 
     async def upsert(self, table: pa.Table) -> int:
         """Upsert an already validated batch; return rows inserted or changed."""
-        pairs = await asyncio.to_thread(_series_pairs, table)
+        keys = await asyncio.to_thread(_series_keys, table)
+        pairs = sorted({(k.symbol, k.provider) for k in keys})
+
+        metadata_cache.wrote(keys)
 
         def write(conn: Connection) -> int:
             written = bars.upsert_bars(conn, table)
             symbols.note_stored(conn, pairs)
+            versions.bump_series_versions(conn, keys)
             return written
 
         return await self.pool.run(write, doing="writing bars")
@@ -177,11 +201,14 @@ class Store:
             if part
         )
 
+        metadata_cache.wrote([key])
+
         def write(conn: Connection) -> tuple[int, TimeRange | None]:
             written = bars.upsert_bars(conn, cleaned.table)
             if cleaned.table.num_rows:
                 symbols.note_stored(conn, [(key.symbol, key.provider)])
             skipped.remember(conn, key, start, end, count=count, reasons=reasons)
+            versions.bump_series_versions(conn, [key])
             if covered_end <= start:
                 return written, None
             return written, coverage.record_range(conn, key, start, covered_end)
@@ -207,10 +234,13 @@ class Store:
         key = series_key(symbol, interval, provider)
         bars.check_range(start, end)
 
+        metadata_cache.wrote([key])
+
         def run(conn: Connection) -> int:
             deleted = bars.delete_bars(conn, key, start, end)
             coverage.remove_range(conn, key, start, end)
             skipped.forget(conn, key, start, end)
+            versions.bump_series_versions(conn, [key])
             return deleted
 
         return await self.pool.run(run, doing="invalidating bars")
@@ -232,6 +262,22 @@ class Store:
         return await self.pool.run(
             functools.partial(symbols.replace_listed, provider=provider, entries=entries),
             doing="storing the symbol catalogue",
+        )
+
+    async def set_dataset_calendar(self, providers: Iterable[str], calendar: str) -> None:
+        """The imported data sets `providers` trade on `calendar` (docs/calendars.md)."""
+        await self.pool.run(
+            functools.partial(
+                calendars.set_dataset_calendar, providers=list(providers), calendar=calendar
+            ),
+            doing="recording a data set's calendar",
+        )
+
+    async def dataset_calendars(self, providers: Iterable[str]) -> dict[str, str]:
+        """The calendars the data sets among `providers` named."""
+        return await self.pool.run(
+            functools.partial(calendars.dataset_calendars, providers=list(providers)),
+            doing="reading data sets' calendars",
         )
 
     async def search_symbols(self, query: SymbolSearch) -> SymbolPage:
@@ -273,8 +319,12 @@ class Store:
         provider: str | None = None,
         limit: int | None = None,
     ) -> pa.Table:
-        """Like `read`, collected into one table."""
+        """Like `read`, collected into one table (from the hot tier at the versions of an open
+        `snapshot`, when it has the range)."""
         query = BarQuery.build(symbols, interval, start, end, provider=provider, limit=limit)
+        hot = await self.cached.series_table(query)
+        if hot is not None:
+            return hot
         return await self.pool.run(
             functools.partial(bars.read_bars, query=query), doing="reading bars"
         )
@@ -297,13 +347,23 @@ class Store:
         interval: Interval | str | Iterable[Interval | str] | None = None,
         provider: str | None = None,
     ) -> dict[SeriesKey, datetime]:
-        """The newest stored bar start of each series matching the filters."""
-        return await self.pool.run(
-            functools.partial(
-                bars.latest_timestamps, symbols=symbols, interval=interval, provider=provider
-            ),
-            doing="reading latest timestamps",
-        )
+        """The newest stored bar start of each series matching the filters (cached at the
+        versions of an open `snapshot`)."""
+        return await self.cached.latest(symbols, interval, provider)
+
+    @contextlib.asynccontextmanager
+    async def snapshot(
+        self, symbol: str, intervals: Iterable[Interval | str]
+    ) -> AsyncIterator[VersionSnapshot]:
+        """Within the block (and the tasks it starts), reads of `symbol`'s series at
+        `intervals` are served from memory at the versions looked up here, in one indexed
+        query (`timebase.store.metadata_cache`)."""
+        snap = await self.cached.snapshot(symbol, intervals)
+        token = metadata_cache.enter(snap)
+        try:
+            yield snap
+        finally:
+            metadata_cache.leave(token)
 
     async def count_bars(self, queries: Sequence[BarQuery]) -> int:
         """The rows `queries` read (exact when small, the planner's estimate when large)."""
@@ -328,9 +388,25 @@ class Store:
 
     def thread_reader(
         self, call: LoopCall, release: LoopRelease
-    ) -> contextlib.AbstractContextManager[ThreadBarReader]:
-        """Blocking reads for a thread that is not the event loop's (`thread_reads`)."""
-        return thread_reads.thread_reader(self.pool, call, release)
+    ) -> contextlib.AbstractContextManager[BarReader]:
+        """Blocking reads for a thread that is not the event loop's (`thread_reads`), through
+        the hot tier when it is on (`hot_reads`)."""
+        if self.hot_tier is None:
+            return thread_reads.thread_reader(self.pool, call, release)
+
+        def lookup(keys: list[SeriesKey]) -> dict[SeriesKey, int]:
+            return call(self.series_versions(keys), thread_reads.LEASE_TIMEOUT)
+
+        return HotBarReader(
+            self.hot_tier, lookup, lambda: thread_reads.thread_reader(self.pool, call, release)
+        )
+
+    async def series_versions(self, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+        """The current version of each series of `keys` that has one (one indexed lookup)."""
+        return await self.pool.run(
+            functools.partial(versions.versions_of, keys=list(keys)),
+            doing="reading series versions",
+        )
 
     # -- coverage -----------------------------------------------------------------------------
 
@@ -339,10 +415,15 @@ class Store:
     ) -> TimeRange:
         """Record [start, end) as fetched (merged with overlapping and adjacent ranges)."""
         key = series_key(symbol, interval, provider)
-        return await self.pool.run(
-            functools.partial(coverage.record_range, key=key, start=start, end=end),
-            doing="recording coverage",
-        )
+
+        metadata_cache.wrote([key])
+
+        def write(conn: Connection) -> TimeRange:
+            merged = coverage.record_range(conn, key, start, end)
+            versions.bump_series_versions(conn, [key])
+            return merged
+
+        return await self.pool.run(write, doing="recording coverage")
 
     async def covered(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
@@ -364,14 +445,8 @@ class Store:
     ) -> dict[str, list[TimeRange]]:
         """`covered` for several providers of one series, in one database call."""
         keys = [series_key(symbol, interval, provider) for provider in providers]
-
-        def read(conn: Connection) -> dict[str, list[TimeRange]]:
-            return {
-                key.provider: coverage.covered_ranges(conn, key=key, start=start, end=end)
-                for key in keys
-            }
-
-        return await self.pool.run(read, doing="reading coverage")
+        found = await self.cached.covered(keys, start, end)
+        return {key.provider: ranges for key, ranges in found.items()}
 
     async def skipped_ranges(
         self,
@@ -386,10 +461,7 @@ class Store:
         keys = [series_key(symbol, interval, provider) for provider in providers]
         if not keys:
             return []
-        return await self.pool.run(
-            functools.partial(skipped.overlapping, keys=keys, start=start, end=end),
-            doing="reading skipped bars",
-        )
+        return await self.cached.skipped_ranges(keys, start, end)
 
     async def missing(
         self, symbol: str, interval: Interval | str, provider: str, start: datetime, end: datetime
@@ -486,12 +558,16 @@ class BarStream:
         return pa.Table.from_batches([b async for b in self], schema=BAR_SCHEMA)
 
 
-def _series_pairs(table: pa.Table) -> list[tuple[str, str]]:
-    """The distinct (symbol upper-cased, provider) pairs of a bar batch."""
+def _series_keys(table: pa.Table) -> list[SeriesKey]:
+    """The distinct series (symbol upper-cased) of a bar batch."""
     if table.num_rows == 0:
         return []
-    pairs = table.select(["symbol", "provider"]).group_by(["symbol", "provider"]).aggregate([])
-    return [(str(s).upper(), str(p)) for s, p in zip(*pairs.to_pydict().values(), strict=True)]
+    names = ["symbol", "interval", "provider"]
+    groups = table.select(names).group_by(names).aggregate([])
+    columns = [groups.column(n).to_pylist() for n in names]
+    return sorted(
+        {SeriesKey(str(s).upper(), str(i), str(p)) for s, i, p in zip(*columns, strict=True)}
+    )
 
 
 def _next_batch(_: Connection, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatch | None:

@@ -14,7 +14,7 @@ read transaction ends (rolled back) before the connection goes back to the pool.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 import adbc_driver_manager
@@ -42,6 +42,16 @@ class LoopRelease(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, Any], timeout: float) -> object: ...
 
 
+class BarReader(Protocol):
+    """Blocking reads of stored bars: `ThreadBarReader`, or `HotBarReader` through the hot tier."""
+
+    def prepare(self, queries: Iterable[BarQuery]) -> None: ...
+
+    def batches(self, query: BarQuery) -> Iterator[pa.RecordBatch]: ...
+
+    def table(self, queries: list[BarQuery]) -> pa.Table: ...
+
+
 class ThreadBarReader:
     """Blocking reads over one leased connection (see the module docstring)."""
 
@@ -55,6 +65,9 @@ class ThreadBarReader:
         except adbc_driver_manager.Error as exc:
             self._conn.broken = True
             raise database_error(exc, "reading bars") from exc
+
+    def prepare(self, queries: Iterable[BarQuery]) -> None:
+        """Nothing to prepare (`HotBarReader` looks up series versions here)."""
 
     def table(self, queries: list[BarQuery]) -> pa.Table:
         """The bars of `queries`, in order, as one table."""

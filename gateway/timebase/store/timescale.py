@@ -32,9 +32,9 @@ import re
 from dataclasses import dataclass
 
 import adbc_driver_manager
-from adbc_driver_postgresql import dbapi
 
 from timebase.sdk.errors import DatabaseError
+from timebase.store import adbc
 from timebase.store.migrations import MIGRATION_LOCK
 from timebase.store.pool import Connection, ConnectionPool, database_error, sqlstate
 
@@ -102,13 +102,13 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
-def _installed_version(cur: dbapi.Cursor) -> str | None:
+def _installed_version(cur: adbc.Cursor) -> str | None:
     cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
     rows = cur.fetchall()
     return str(rows[0][0]) if rows else None
 
 
-def _preloaded(cur: dbapi.Cursor) -> bool:
+def _preloaded(cur: adbc.Cursor) -> bool:
     """False when the server's settings show TimescaleDB is not preloaded (readable by
     superusers and pg_read_all_settings only); True when preloaded or unknown."""
     cur.execute(
@@ -125,7 +125,7 @@ def _preloaded(cur: dbapi.Cursor) -> bool:
 def _create_extension(url: str) -> TimescaleStatus | None:
     """CREATE EXTENSION on a connection of its own (a FATAL error closes it); None when done."""
     try:
-        with dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        with adbc.connect(url, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except adbc_driver_manager.Error as exc:
         message = database_error(exc, "CREATE EXTENSION timescaledb failed").message
@@ -175,7 +175,7 @@ def raise_if_not_preloaded(url: str) -> None:
     preload it (then every statement fails with a FATAL error: TimeBase cannot even read its
     hypertables). Called when the start failed; does nothing in any other case."""
     try:
-        with dbapi.connect(url) as conn, conn.cursor() as cur:
+        with adbc.connect(url) as conn, conn.cursor() as cur:
             # DDL fires TimescaleDB's event trigger, which loads the library (rolled back).
             cur.execute("CREATE TEMPORARY TABLE timebase_preload_probe (x int)")
             conn.rollback()
@@ -194,7 +194,7 @@ def set_up(url: str) -> None:
     Uses its own autocommit connection and holds the migration lock, so two processes starting
     at once do this one after the other.
     """
-    with dbapi.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+    with adbc.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
         cur.fetchall()
         try:

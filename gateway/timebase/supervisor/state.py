@@ -21,10 +21,12 @@ class ProviderStatus(enum.StrEnum):
     #: or it cannot be run at all.
     FAILED = "failed"
     STOPPED = "stopped"  # stopped by the supervisor
+    #: Turned off by an admin (`PATCH /api/providers/{slug}`); not running until enabled again.
+    DISABLED = "disabled"
 
 
 #: Statuses a provider never leaves by itself.
-FINAL_STATUSES = frozenset({ProviderStatus.FAILED, ProviderStatus.STOPPED})
+FINAL_STATUSES = frozenset({ProviderStatus.FAILED, ProviderStatus.STOPPED, ProviderStatus.DISABLED})
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class ProviderState:
     #: Process id (process runtime) or container id (docker runtime) of the current instance.
     pid: int | None = None
     container_id: str | None = None
+    #: The Git repository it was installed from, and the commit checked out (None otherwise).
+    repository: str | None = None
+    commit: str | None = None
 
     @property
     def ready(self) -> bool:

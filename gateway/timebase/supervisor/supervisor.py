@@ -11,6 +11,11 @@ At run time, without restarting the others (the admin API's install / remove):
 
     state = await supervisor.install(folder)   # a provider folder in a configured directory
     await supervisor.remove("slug")             # stopped (container/process gone) and forgotten
+    await supervisor.set_enabled("slug", False) # stopped, listed as disabled, persisted
+    await supervisor.refresh("slug")            # its manifest read again (capabilities)
+
+Add-ons installed from Git repositories (`timebase.repos`) and the slugs an admin disabled are
+saved in `<data_dir>/provider-admin.json` (`persisted.AdminState`) and restored by `start()`.
 
 Which providers run: every provider discovered in the bundled folder and `providers.directories`
 plus every `providers.settings.<slug>` with runtime `remote`, restricted to `providers.enabled`
@@ -26,9 +31,10 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from timebase.core.config import Config, ProviderSettings
+from timebase.core.config import Config
 from timebase.sdk.errors import ConfigError, ProviderAlreadyInstalled
-from timebase.sdk.manifest import Manifest, load_manifest
+from timebase.sdk.manifest import load_manifest
+from timebase.supervisor.building import Unrunnable, build_runtime, runtime_of
 from timebase.supervisor.discovery import (
     MANIFEST_FILE,
     DiscoveredProvider,
@@ -37,10 +43,7 @@ from timebase.supervisor.discovery import (
     bundled_providers_dir,
     discover,
 )
-from timebase.supervisor.docker_runtime import ContainerLimits, DockerRuntime
-from timebase.supervisor.privileges import provider_user
-from timebase.supervisor.process import ProcessRuntime
-from timebase.supervisor.remote import RemoteRuntime
+from timebase.supervisor.persisted import AdminState, RepositoryInstall
 from timebase.supervisor.runtime import Runtime
 from timebase.supervisor.state import ProviderNotFoundError, ProviderState, ProviderStatus
 from timebase.supervisor.watchdog import SupervisedProvider, WatchdogPolicy
@@ -53,22 +56,6 @@ StateCallback = Callable[[ProviderState], None]
 _MARGIN_SECONDS = 2.0
 
 
-class _Unrunnable(Runtime):
-    """Placeholder runtime of a provider that cannot run (its state says why)."""
-
-    kind = "none"
-    managed = False
-
-    async def start(self) -> str:  # pragma: no cover - never started
-        raise AssertionError("not runnable")
-
-    async def stop(self, grace: float) -> None:
-        return None
-
-    async def poll(self) -> None:
-        return None
-
-
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -77,6 +64,8 @@ class Supervisor:
         self._callbacks: list[StateCallback] = []
         self.invalid_manifests: tuple[InvalidManifest, ...] = ()
         self.discovered: dict[str, DiscoveredProvider] = {}
+        #: What admins changed at run time (repository installs, disabled slugs), persisted.
+        self.saved = AdminState(config.data_dir / "provider-admin.json")
         self._started = False
         self._stopping = False
 
@@ -149,14 +138,13 @@ class Supervisor:
         if self._started:
             return
         self._started = True
-        discovery: Discovery = await asyncio.to_thread(lambda: discover(self.provider_dirs()))
+        discovery = await asyncio.to_thread(self._discover)
         self.discovered = discovery.providers
         self.invalid_manifests = discovery.invalid
         if self._stopping:  # stop() was called while discovering: launch nothing
             return
         for slug in self._selected(discovery):
-            handle = self._build(slug, discovery.providers.get(slug))
-            self._handles[slug] = handle
+            self._handles[slug] = self._build(slug, discovery.providers.get(slug))
         for handle in self._handles.values():
             handle.start()
         if not self._handles:
@@ -171,13 +159,34 @@ class Supervisor:
         summary = ", ".join(f"{s.slug}={s.status.value}" for s in self.providers())
         log.info("providers started: %s", summary)
 
+    def _discover(self) -> Discovery:
+        """The providers directories plus the add-ons installed from repositories. Blocking."""
+        self.saved = AdminState.load(self.config.data_dir)
+        found = discover(self.provider_dirs())
+        providers, invalid = dict(found.providers), list(found.invalid)
+        for slug, entry in self.saved.installed.items():
+            path = entry.path(self.config.data_dir, slug)
+            try:
+                manifest = load_manifest(path / MANIFEST_FILE)
+            except ConfigError as exc:
+                log.error("installed provider %s skipped: %s", slug, exc.message)
+                invalid.append(InvalidManifest(path / MANIFEST_FILE, exc.message))
+                continue
+            if manifest.slug != slug or slug in providers:
+                log.error("installed provider %s skipped: its slug is taken or changed", slug)
+                continue
+            providers[slug] = DiscoveredProvider(manifest, path)
+        return Discovery(providers, tuple(invalid))
+
     def _selected(self, discovery: Discovery) -> list[str]:
         cfg = self.config.providers
         remote = [
-            slug for slug, s in cfg.settings.items() if _runtime_of(s, cfg.runtime) == "remote"
+            slug for slug, s in cfg.settings.items() if runtime_of(s, cfg.runtime) == "remote"
         ]
         candidates: Iterable[str] = (
-            cfg.enabled if cfg.enabled is not None else [*discovery.providers, *remote]
+            [*cfg.enabled, *self.saved.installed]
+            if cfg.enabled is not None
+            else [*discovery.providers, *remote]
         )
         selected: list[str] = []
         for slug in candidates:
@@ -186,56 +195,34 @@ class Supervisor:
         return selected
 
     def _build(self, slug: str, found: DiscoveredProvider | None) -> SupervisedProvider:
+        """The handle of `slug`: runnable, failed (with why) or disabled (not started)."""
         manifest = found.manifest if found is not None else None
-        try:
-            runtime = self._runtime(slug, found)
-        except ConfigError as exc:
-            handle = SupervisedProvider(
-                slug, _Unrunnable(slug), self.policy, manifest=manifest, on_change=self._notify
-            )
-            log.error("provider %s cannot run: %s", slug, exc.message, extra={"provider": slug})
-            handle.fail(exc.message)
-            return handle
-        return SupervisedProvider(
+        disabled = slug in self.saved.disabled
+        problem: str | None = None
+        runtime: Runtime = Unrunnable(slug)
+        origin = self.saved.installed.get(slug)
+        if not disabled:
+            try:
+                runtime = build_runtime(
+                    self.config,
+                    slug,
+                    found,
+                    self.provider_dirs(),
+                    revision=origin.commit[:12] if origin is not None else None,
+                )
+            except ConfigError as exc:
+                problem = exc.message
+                log.error("provider %s cannot run: %s", slug, problem, extra={"provider": slug})
+        handle = SupervisedProvider(
             slug, runtime, self.policy, manifest=manifest, on_change=self._notify
         )
-
-    def _runtime(self, slug: str, found: DiscoveredProvider | None) -> Runtime:
-        """The runtime of `slug` as configured; ConfigError saying why it cannot run."""
-        cfg = self.config.providers
-        settings = cfg.settings.get(slug, ProviderSettings())
-        kind = _runtime_of(settings, cfg.runtime)
-        where = f"providers.settings.{slug}"
-        if kind == "remote":
-            if settings.address is None:
-                raise ConfigError(f"{where}.address: required for runtime remote")
-            return RemoteRuntime(slug, settings.address)
-        if found is None:
-            dirs = ", ".join(str(d) for d in self.provider_dirs())
-            raise ConfigError(f"provider {slug!r} is enabled but was not found in {dirs}")
-        options, secrets = _validated_options(found.manifest, settings, where)
-        if kind == "docker":
-            return DockerRuntime(
-                slug,
-                found.path,
-                version=found.manifest.version,
-                image=settings.image or found.manifest.image,
-                options=options,
-                limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),
-                log_level=self.config.log.level,
-                network=cfg.docker_network,
-                secrets=secrets,
-            )
-        return ProcessRuntime(
-            slug,
-            found.path,
-            data_dir=self.config.data_dir,
-            options=options,
-            log_level=self.config.log.level,
-            run_as=provider_user(cfg.process_user),
-            passed_env=settings.environment,
-            secrets=secrets,
-        )
+        if origin is not None:
+            handle.describe(manifest=manifest, repository=origin.repository, commit=origin.commit)
+        if disabled:
+            handle.disable()
+        elif problem is not None:
+            handle.fail(problem)
+        return handle
 
     async def install(self, folder: Path | str) -> ProviderState:
         """Add the provider in `folder` and start it while the others keep running.
@@ -247,24 +234,112 @@ class Supervisor:
         timeout). ConfigError when the folder is elsewhere, its manifest is invalid or the slug is
         disabled; ProviderAlreadyInstalled (a ConfigError) when the slug is already supervised.
         """
+        found = await asyncio.to_thread(self._load_folder, folder)
+        return await self.install_found(found)
+
+    def check_installable(self, slug: str) -> None:
+        """ProviderAlreadyInstalled when `slug` is supervised, found in a providers directory or
+        installed from a repository; ConfigError when it is disabled in the configuration."""
         if self._stopping:
             raise ConfigError("the supervisor is stopping: no provider can be installed")
-        found = await asyncio.to_thread(self._load_folder, folder)
-        slug = found.slug
-        if slug in self._handles:
+        if slug in self._handles or slug in self.discovered or slug in self.saved.installed:
             raise ProviderAlreadyInstalled(
                 f"provider {slug!r} is already installed (remove it first)", provider=slug
             )
         if slug in self.config.providers.disabled:
             raise ConfigError(f"provider {slug!r} is disabled in providers.disabled")
-        handle = self._build(slug, found)
-        self._handles[slug] = handle
+
+    async def install_found(
+        self, found: DiscoveredProvider, origin: RepositoryInstall | None = None
+    ) -> ProviderState:
+        """Start `found` (see `install`); an `origin` (a repository install) is saved first, so
+        the provider comes back after a restart."""
+        slug = found.slug
+        if slug in self._handles:
+            raise ProviderAlreadyInstalled(
+                f"provider {slug!r} is already installed (remove it first)", provider=slug
+            )
+        if origin is None:
+            self._check_enabled(slug)
+        else:
+            self.check_installable(slug)
+            await self._save(self.saved.with_installed(slug, origin))
         self.discovered = {**self.discovered, slug: found}
         log.info("installing provider %s from %s", slug, found.path, extra={"provider": slug})
+        return await self._launch(self._build(slug, found))
+
+    def _check_enabled(self, slug: str) -> None:
+        if self._stopping:
+            raise ConfigError("the supervisor is stopping: no provider can be installed")
+        if slug in self.config.providers.disabled:
+            raise ConfigError(f"provider {slug!r} is disabled in providers.disabled")
+
+    async def _launch(self, handle: SupervisedProvider) -> ProviderState:
+        """Supervise `handle`, start it and return its state once settled (bounded)."""
+        self._handles[handle.slug] = handle
         handle.start()
         bound = self.policy.start_timeout + _MARGIN_SECONDS
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(handle.settled.wait(), timeout=bound)
+        return handle.state
+
+    async def _save(self, saved: AdminState) -> None:
+        await asyncio.to_thread(saved.save)
+        self.saved = saved
+
+    async def set_enabled(self, slug: str, enabled: bool) -> ProviderState:
+        """Enable or disable `slug` (persisted; a disabled provider is stopped and stays listed
+        with status `disabled`). Idempotent. ProviderNotFoundError for an unknown slug."""
+        handle = self._handle(slug)
+        if enabled == (slug not in self.saved.disabled):
+            return handle.state
+        await self._save(self.saved.with_disabled(slug, not enabled))
+        log.info("%s provider %s", "enabling" if enabled else "disabling", slug)
+        replacement = self._build(slug, self.discovered.get(slug))
+        if enabled:
+            await self._stop_handle(handle)
+            return await self._launch(replacement)
+        self._handles[slug] = replacement
+        await self._stop_handle(handle)
+        return replacement.state
+
+    async def replace(
+        self, found: DiscoveredProvider, origin: RepositoryInstall | None = None
+    ) -> ProviderState:
+        """Restart `found.slug` from `found` (an updated folder); `origin` saved first."""
+        slug = found.slug
+        handle = self._handle(slug)
+        if origin is not None:
+            await self._save(self.saved.with_installed(slug, origin))
+        self.discovered = {**self.discovered, slug: found}
+        await self._stop_handle(handle)
+        replacement = self._build(slug, found)
+        if slug in self.saved.disabled:
+            self._handles[slug] = replacement
+            return replacement.state
+        return await self._launch(replacement)
+
+    async def refresh(self, slug: str) -> ProviderState:
+        """Read the manifest of `slug` again (capabilities, intervals, symbols) without a
+        restart. ConfigError when it is now invalid or names another slug."""
+        handle = self._handle(slug)
+        found = self.discovered.get(slug)
+        if found is None:  # a remote provider: nothing on disk to read
+            return handle.state
+        path = found.path / MANIFEST_FILE
+        manifest = await asyncio.to_thread(load_manifest, path)
+        if manifest.slug != slug:
+            raise ConfigError(
+                f"{path}: slug: now {manifest.slug!r}, installed as {slug!r} (remove and install "
+                "it again to rename it)"
+            )
+        self.discovered = {**self.discovered, slug: DiscoveredProvider(manifest, found.path)}
+        origin = self.saved.installed.get(slug)
+        handle.describe(
+            manifest=manifest,
+            repository=origin.repository if origin else None,
+            commit=origin.commit if origin else None,
+        )
         return handle.state
 
     def _load_folder(self, folder: Path | str) -> DiscoveredProvider:
@@ -293,7 +368,14 @@ class Supervisor:
         handle = self._handle(slug)
         del self._handles[slug]
         self.discovered = {k: v for k, v in self.discovered.items() if k != slug}
+        if slug in self.saved.disabled or slug in self.saved.installed:
+            await self._save(self.saved.with_disabled(slug, False).with_installed(slug, None))
         log.info("removing provider %s", slug, extra={"provider": slug})
+        await self._stop_handle(handle)
+
+    async def _stop_handle(self, handle: SupervisedProvider) -> None:
+        """Stop one handle (graceful, then killed), bounded."""
+        slug = handle.slug
         bound = self.policy.stop_timeout + _MARGIN_SECONDS + 3.0
         try:
             await asyncio.wait_for(handle.stop(), timeout=bound)
@@ -325,16 +407,3 @@ class Supervisor:
                     result,
                     extra={"provider": handle.slug},
                 )
-
-
-def _runtime_of(settings: ProviderSettings, default: str) -> str:
-    return settings.runtime or default
-
-
-def _validated_options(
-    manifest: Manifest, settings: ProviderSettings, where: str
-) -> tuple[dict[str, object], frozenset[str]]:
-    """The configured options, checked against the manifest's schema (ConfigError otherwise),
-    and the values of the secret ones."""
-    validated = manifest.validate_options(settings.options, source=f"{where}.options")
-    return dict(settings.options), validated.secret_values()

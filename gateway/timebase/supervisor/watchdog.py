@@ -143,6 +143,17 @@ class SupervisedProvider:
         self._update(status=ProviderStatus.FAILED, last_error=reason)
         self.settled.set()
 
+    def disable(self) -> None:
+        """Mark the provider disabled without running it (an admin turned it off)."""
+        self._update(status=ProviderStatus.DISABLED, last_error=None)
+        self.settled.set()
+
+    def describe(
+        self, *, manifest: Manifest | None, repository: str | None, commit: str | None
+    ) -> None:
+        """Replace what is known of the provider (a re-read manifest, the installed commit)."""
+        self._update(manifest=manifest, repository=repository, commit=commit)
+
     async def wait_for(
         self, predicate: Callable[[ProviderState], bool], within: float | None = None
     ) -> ProviderState:
@@ -197,7 +208,7 @@ class SupervisedProvider:
         try:
             await self.runtime.stop(self.policy.stop_timeout)
         finally:
-            if self._state.status is not ProviderStatus.FAILED:
+            if self._state.status not in (ProviderStatus.FAILED, ProviderStatus.DISABLED):
                 self._update(status=ProviderStatus.STOPPED, pid=None, container_id=None)
             self.settled.set()
 

@@ -100,7 +100,7 @@ class ListProvidersResponse(_message.Message):
     def __init__(self, providers: _Optional[_Iterable[_Union[ProviderInfo, _Mapping]]] = ...) -> None: ...
 
 class ProviderInfo(_message.Message):
-    __slots__ = ("slug", "name", "version", "status", "address", "intervals", "symbol_patterns", "supports_historical", "supports_realtime", "latency_ms", "uptime", "restarts", "last_error", "cost", "quota", "circuit")
+    __slots__ = ("slug", "name", "version", "status", "address", "intervals", "symbol_patterns", "supports_historical", "supports_realtime", "latency_ms", "uptime", "restarts", "last_error", "cost", "quota", "circuit", "repository", "commit")
     SLUG_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +117,8 @@ class ProviderInfo(_message.Message):
     COST_FIELD_NUMBER: _ClassVar[int]
     QUOTA_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
     slug: str
     name: str
     version: str
@@ -133,7 +135,9 @@ class ProviderInfo(_message.Message):
     cost: str
     quota: ProviderQuota
     circuit: str
-    def __init__(self, slug: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ..., address: _Optional[str] = ..., intervals: _Optional[_Iterable[str]] = ..., symbol_patterns: _Optional[_Iterable[str]] = ..., supports_historical: _Optional[bool] = ..., supports_realtime: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., uptime: _Optional[float] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., cost: _Optional[str] = ..., quota: _Optional[_Union[ProviderQuota, _Mapping]] = ..., circuit: _Optional[str] = ...) -> None: ...
+    repository: str
+    commit: str
+    def __init__(self, slug: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ..., address: _Optional[str] = ..., intervals: _Optional[_Iterable[str]] = ..., symbol_patterns: _Optional[_Iterable[str]] = ..., supports_historical: _Optional[bool] = ..., supports_realtime: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., uptime: _Optional[float] = ..., restarts: _Optional[int] = ..., last_error: _Optional[str] = ..., cost: _Optional[str] = ..., quota: _Optional[_Union[ProviderQuota, _Mapping]] = ..., circuit: _Optional[str] = ..., repository: _Optional[str] = ..., commit: _Optional[str] = ...) -> None: ...
 
 class ProviderQuota(_message.Message):
     __slots__ = ("requests_per_minute_limit", "requests_this_minute", "requests_per_day_limit", "requests_today", "blocked_until")
@@ -216,10 +220,14 @@ class InvalidateRangeResponse(_message.Message):
     def __init__(self, deleted: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstallProviderRequest(_message.Message):
-    __slots__ = ("folder",)
+    __slots__ = ("folder", "repository", "slug")
     FOLDER_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
     folder: str
-    def __init__(self, folder: _Optional[str] = ...) -> None: ...
+    repository: str
+    slug: str
+    def __init__(self, folder: _Optional[str] = ..., repository: _Optional[str] = ..., slug: _Optional[str] = ...) -> None: ...
 
 class InstallProviderResponse(_message.Message):
     __slots__ = ("provider",)
@@ -236,6 +244,44 @@ class RemoveProviderRequest(_message.Message):
 class RemoveProviderResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class UpdateProviderRequest(_message.Message):
+    __slots__ = ("slug",)
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    def __init__(self, slug: _Optional[str] = ...) -> None: ...
+
+class UpdateProviderResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
+
+class SetProviderEnabledRequest(_message.Message):
+    __slots__ = ("slug", "enabled")
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    enabled: bool
+    def __init__(self, slug: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class SetProviderEnabledResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
+
+class RefreshProviderRequest(_message.Message):
+    __slots__ = ("slug",)
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    slug: str
+    def __init__(self, slug: _Optional[str] = ...) -> None: ...
+
+class RefreshProviderResponse(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: ProviderInfo
+    def __init__(self, provider: _Optional[_Union[ProviderInfo, _Mapping]] = ...) -> None: ...
 
 class ListAuditEntriesRequest(_message.Message):
     __slots__ = ("limit", "cursor", "action", "key_name", "door", "symbol", "provider", "outcome", "since", "until")
@@ -359,3 +405,115 @@ class RefreshSymbolsResponse(_message.Message):
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
     symbols: _containers.ScalarMap[str, int]
     def __init__(self, symbols: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ListWatchlistsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWatchlistsResponse(_message.Message):
+    __slots__ = ("watchlists",)
+    WATCHLISTS_FIELD_NUMBER: _ClassVar[int]
+    watchlists: _containers.RepeatedCompositeFieldContainer[WatchlistStatus]
+    def __init__(self, watchlists: _Optional[_Iterable[_Union[WatchlistStatus, _Mapping]]] = ...) -> None: ...
+
+class WatchlistStatus(_message.Message):
+    __slots__ = ("name", "symbols", "intervals", "lookback_days", "schedule", "provider", "running", "items_total", "items_done", "runs", "last_result", "last_start", "last_end", "next_run", "quota_skips", "error_skips", "items")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    LOOKBACK_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_DONE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESULT_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_FIELD_NUMBER: _ClassVar[int]
+    LAST_END_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_SKIPS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_SKIPS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    symbols: _containers.RepeatedScalarFieldContainer[str]
+    intervals: _containers.RepeatedScalarFieldContainer[str]
+    lookback_days: int
+    schedule: str
+    provider: str
+    running: bool
+    items_total: int
+    items_done: int
+    runs: int
+    last_result: str
+    last_start: _timestamp_pb2.Timestamp
+    last_end: _timestamp_pb2.Timestamp
+    next_run: _timestamp_pb2.Timestamp
+    quota_skips: int
+    error_skips: int
+    items: _containers.RepeatedCompositeFieldContainer[WatchlistItem]
+    def __init__(self, name: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ..., intervals: _Optional[_Iterable[str]] = ..., lookback_days: _Optional[int] = ..., schedule: _Optional[str] = ..., provider: _Optional[str] = ..., running: _Optional[bool] = ..., items_total: _Optional[int] = ..., items_done: _Optional[int] = ..., runs: _Optional[int] = ..., last_result: _Optional[str] = ..., last_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quota_skips: _Optional[int] = ..., error_skips: _Optional[int] = ..., items: _Optional[_Iterable[_Union[WatchlistItem, _Mapping]]] = ...) -> None: ...
+
+class WatchlistItem(_message.Message):
+    __slots__ = ("symbol", "interval", "status", "message", "last_run", "latest_bar")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_FIELD_NUMBER: _ClassVar[int]
+    LATEST_BAR_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    interval: str
+    status: str
+    message: str
+    last_run: _timestamp_pb2.Timestamp
+    latest_bar: _timestamp_pb2.Timestamp
+    def __init__(self, symbol: _Optional[str] = ..., interval: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., last_run: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest_bar: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSummaryRequest(_message.Message):
+    __slots__ = ("symbol",)
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    def __init__(self, symbol: _Optional[str] = ...) -> None: ...
+
+class GetSummaryResponse(_message.Message):
+    __slots__ = ("symbol", "total_bars", "earliest", "latest", "providers", "intervals", "series")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BARS_FIELD_NUMBER: _ClassVar[int]
+    EARLIEST_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    INTERVALS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    total_bars: int
+    earliest: _timestamp_pb2.Timestamp
+    latest: _timestamp_pb2.Timestamp
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    intervals: _containers.RepeatedScalarFieldContainer[str]
+    series: _containers.RepeatedCompositeFieldContainer[StoredSeries]
+    def __init__(self, symbol: _Optional[str] = ..., total_bars: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., providers: _Optional[_Iterable[str]] = ..., intervals: _Optional[_Iterable[str]] = ..., series: _Optional[_Iterable[_Union[StoredSeries, _Mapping]]] = ...) -> None: ...
+
+class StoredSeries(_message.Message):
+    __slots__ = ("interval", "provider", "count", "earliest", "latest", "covered")
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EARLIEST_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    interval: str
+    provider: str
+    count: int
+    earliest: _timestamp_pb2.Timestamp
+    latest: _timestamp_pb2.Timestamp
+    covered: _containers.RepeatedCompositeFieldContainer[CoveredRange]
+    def __init__(self, interval: _Optional[str] = ..., provider: _Optional[str] = ..., count: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covered: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ...) -> None: ...
+
+class CoveredRange(_message.Message):
+    __slots__ = ("start", "end")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

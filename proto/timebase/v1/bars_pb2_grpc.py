@@ -60,6 +60,21 @@ class GatewayServiceStub:
                 request_serializer=timebase_dot_v1_dot_bars__pb2.InstallProviderRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.InstallProviderResponse.FromString,
                 _registered_method=True)
+        self.UpdateProvider = channel.unary_unary(
+                '/timebase.v1.GatewayService/UpdateProvider',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.UpdateProviderRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.UpdateProviderResponse.FromString,
+                _registered_method=True)
+        self.SetProviderEnabled = channel.unary_unary(
+                '/timebase.v1.GatewayService/SetProviderEnabled',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.SetProviderEnabledRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.SetProviderEnabledResponse.FromString,
+                _registered_method=True)
+        self.RefreshProvider = channel.unary_unary(
+                '/timebase.v1.GatewayService/RefreshProvider',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.RefreshProviderRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshProviderResponse.FromString,
+                _registered_method=True)
         self.RemoveProvider = channel.unary_unary(
                 '/timebase.v1.GatewayService/RemoveProvider',
                 request_serializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.SerializeToString,
@@ -84,6 +99,16 @@ class GatewayServiceStub:
                 '/timebase.v1.GatewayService/RefreshSymbols',
                 request_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
                 response_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
+                _registered_method=True)
+        self.ListWatchlists = channel.unary_unary(
+                '/timebase.v1.GatewayService/ListWatchlists',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.FromString,
+                _registered_method=True)
+        self.GetSummary = channel.unary_unary(
+                '/timebase.v1.GatewayService/GetSummary',
+                request_serializer=timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.SerializeToString,
+                response_deserializer=timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.FromString,
                 _registered_method=True)
 
 
@@ -127,6 +152,36 @@ class GatewayServiceServicer:
         provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
         is already installed; INVALID_ARGUMENT when the folder is outside the providers
         directories, its manifest is invalid or the slug is disabled.
+        With `repository` (and `slug`) instead of `folder`: clone the Git repository, which lists
+        its add-ons in a `repository.yaml`, and start the add-on `slug` (optional when it lists
+        one). INVALID_ARGUMENT when the repository cannot be cloned, has no or an invalid listing or
+        manifest, or lacks that add-on; ALREADY_EXISTS when the slug is taken. Nothing is changed
+        by a refused install.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProvider(self, request, context):
+        """Admin: pull the repository a provider was installed from, then restart it. An update whose
+        listing or manifest is invalid is rolled back (INVALID_ARGUMENT); INVALID_ARGUMENT too for a
+        provider not installed from a repository, NOT_FOUND for an unknown slug.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProviderEnabled(self, request, context):
+        """Admin: enable or disable a provider. A disabled one is stopped and listed with status
+        `disabled`; the choice survives a gateway restart. Idempotent. NOT_FOUND for an unknown slug.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshProvider(self, request, context):
+        """Admin: read a provider's manifest again (capabilities, intervals, symbols) without a
+        restart. INVALID_ARGUMENT when it is now invalid; NOT_FOUND for an unknown slug.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,6 +228,23 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWatchlists(self, request, context):
+        """The configured watchlists: progress of the running (or last) run, when each runs next, and
+        each symbol x interval item's last status (the same as GET /api/watchlists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSummary(self, request, context):
+        """What is stored for a symbol, per interval and provider (the same as
+        GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+        INVALID_ARGUMENT for a bad symbol.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +273,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.InstallProviderRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.InstallProviderResponse.SerializeToString,
             ),
+            'UpdateProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProvider,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.UpdateProviderRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.UpdateProviderResponse.SerializeToString,
+            ),
+            'SetProviderEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProviderEnabled,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.SetProviderEnabledRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.SetProviderEnabledResponse.SerializeToString,
+            ),
+            'RefreshProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshProvider,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshProviderRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.RefreshProviderResponse.SerializeToString,
+            ),
             'RemoveProvider': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveProvider,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.RemoveProviderRequest.FromString,
@@ -225,6 +312,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.RefreshSymbols,
                     request_deserializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.FromString,
                     response_serializer=timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.SerializeToString,
+            ),
+            'ListWatchlists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchlists,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.SerializeToString,
+            ),
+            'GetSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSummary,
+                    request_deserializer=timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.FromString,
+                    response_serializer=timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -374,6 +471,87 @@ class GatewayService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/UpdateProvider',
+            timebase_dot_v1_dot_bars__pb2.UpdateProviderRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.UpdateProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProviderEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/SetProviderEnabled',
+            timebase_dot_v1_dot_bars__pb2.SetProviderEnabledRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.SetProviderEnabledResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/RefreshProvider',
+            timebase_dot_v1_dot_bars__pb2.RefreshProviderRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.RefreshProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RemoveProvider(request,
             target,
             options=(),
@@ -498,6 +676,60 @@ class GatewayService:
             '/timebase.v1.GatewayService/RefreshSymbols',
             timebase_dot_v1_dot_bars__pb2.RefreshSymbolsRequest.SerializeToString,
             timebase_dot_v1_dot_bars__pb2.RefreshSymbolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatchlists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/ListWatchlists',
+            timebase_dot_v1_dot_bars__pb2.ListWatchlistsRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.ListWatchlistsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/timebase.v1.GatewayService/GetSummary',
+            timebase_dot_v1_dot_bars__pb2.GetSummaryRequest.SerializeToString,
+            timebase_dot_v1_dot_bars__pb2.GetSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,24 @@ class GatewayServiceStub:
     provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
     is already installed; INVALID_ARGUMENT when the folder is outside the providers
     directories, its manifest is invalid or the slug is disabled.
+    With `repository` (and `slug`) instead of `folder`: clone the Git repository, which lists
+    its add-ons in a `repository.yaml`, and start the add-on `slug` (optional when it lists
+    one). INVALID_ARGUMENT when the repository cannot be cloned, has no or an invalid listing or
+    manifest, or lacks that add-on; ALREADY_EXISTS when the slug is taken. Nothing is changed
+    by a refused install.
+    """
+    UpdateProvider: _grpc.UnaryUnaryMultiCallable[_bars_pb2.UpdateProviderRequest, _bars_pb2.UpdateProviderResponse]
+    """Admin: pull the repository a provider was installed from, then restart it. An update whose
+    listing or manifest is invalid is rolled back (INVALID_ARGUMENT); INVALID_ARGUMENT too for a
+    provider not installed from a repository, NOT_FOUND for an unknown slug.
+    """
+    SetProviderEnabled: _grpc.UnaryUnaryMultiCallable[_bars_pb2.SetProviderEnabledRequest, _bars_pb2.SetProviderEnabledResponse]
+    """Admin: enable or disable a provider. A disabled one is stopped and listed with status
+    `disabled`; the choice survives a gateway restart. Idempotent. NOT_FOUND for an unknown slug.
+    """
+    RefreshProvider: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RefreshProviderRequest, _bars_pb2.RefreshProviderResponse]
+    """Admin: read a provider's manifest again (capabilities, intervals, symbols) without a
+    restart. INVALID_ARGUMENT when it is now invalid; NOT_FOUND for an unknown slug.
     """
     RemoveProvider: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RemoveProviderRequest, _bars_pb2.RemoveProviderResponse]
     """Admin: stop a provider (its process or container is gone on return) and forget it; its
@@ -78,6 +96,15 @@ class GatewayServiceStub:
     """
     RefreshSymbols: _grpc.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]
     """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+    ListWatchlists: _grpc.UnaryUnaryMultiCallable[_bars_pb2.ListWatchlistsRequest, _bars_pb2.ListWatchlistsResponse]
+    """The configured watchlists: progress of the running (or last) run, when each runs next, and
+    each symbol x interval item's last status (the same as GET /api/watchlists).
+    """
+    GetSummary: _grpc.UnaryUnaryMultiCallable[_bars_pb2.GetSummaryRequest, _bars_pb2.GetSummaryResponse]
+    """What is stored for a symbol, per interval and provider (the same as
+    GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+    INVALID_ARGUMENT for a bad symbol.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -102,6 +129,24 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
     is already installed; INVALID_ARGUMENT when the folder is outside the providers
     directories, its manifest is invalid or the slug is disabled.
+    With `repository` (and `slug`) instead of `folder`: clone the Git repository, which lists
+    its add-ons in a `repository.yaml`, and start the add-on `slug` (optional when it lists
+    one). INVALID_ARGUMENT when the repository cannot be cloned, has no or an invalid listing or
+    manifest, or lacks that add-on; ALREADY_EXISTS when the slug is taken. Nothing is changed
+    by a refused install.
+    """
+    UpdateProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.UpdateProviderRequest, _bars_pb2.UpdateProviderResponse]  # type: ignore[assignment]
+    """Admin: pull the repository a provider was installed from, then restart it. An update whose
+    listing or manifest is invalid is rolled back (INVALID_ARGUMENT); INVALID_ARGUMENT too for a
+    provider not installed from a repository, NOT_FOUND for an unknown slug.
+    """
+    SetProviderEnabled: _aio.UnaryUnaryMultiCallable[_bars_pb2.SetProviderEnabledRequest, _bars_pb2.SetProviderEnabledResponse]  # type: ignore[assignment]
+    """Admin: enable or disable a provider. A disabled one is stopped and listed with status
+    `disabled`; the choice survives a gateway restart. Idempotent. NOT_FOUND for an unknown slug.
+    """
+    RefreshProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.RefreshProviderRequest, _bars_pb2.RefreshProviderResponse]  # type: ignore[assignment]
+    """Admin: read a provider's manifest again (capabilities, intervals, symbols) without a
+    restart. INVALID_ARGUMENT when it is now invalid; NOT_FOUND for an unknown slug.
     """
     RemoveProvider: _aio.UnaryUnaryMultiCallable[_bars_pb2.RemoveProviderRequest, _bars_pb2.RemoveProviderResponse]  # type: ignore[assignment]
     """Admin: stop a provider (its process or container is gone on return) and forget it; its
@@ -123,6 +168,15 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     RefreshSymbols: _aio.UnaryUnaryMultiCallable[_bars_pb2.RefreshSymbolsRequest, _bars_pb2.RefreshSymbolsResponse]  # type: ignore[assignment]
     """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+    ListWatchlists: _aio.UnaryUnaryMultiCallable[_bars_pb2.ListWatchlistsRequest, _bars_pb2.ListWatchlistsResponse]  # type: ignore[assignment]
+    """The configured watchlists: progress of the running (or last) run, when each runs next, and
+    each symbol x interval item's last status (the same as GET /api/watchlists).
+    """
+    GetSummary: _aio.UnaryUnaryMultiCallable[_bars_pb2.GetSummaryRequest, _bars_pb2.GetSummaryResponse]  # type: ignore[assignment]
+    """What is stored for a symbol, per interval and provider (the same as
+    GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+    INVALID_ARGUMENT for a bad symbol.
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The gateway's own API. Served next to timebase.provider.DataProvider."""
@@ -174,6 +228,42 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         provider is ready or failed (status and last_error say which). ALREADY_EXISTS when the slug
         is already installed; INVALID_ARGUMENT when the folder is outside the providers
         directories, its manifest is invalid or the slug is disabled.
+        With `repository` (and `slug`) instead of `folder`: clone the Git repository, which lists
+        its add-ons in a `repository.yaml`, and start the add-on `slug` (optional when it lists
+        one). INVALID_ARGUMENT when the repository cannot be cloned, has no or an invalid listing or
+        manifest, or lacks that add-on; ALREADY_EXISTS when the slug is taken. Nothing is changed
+        by a refused install.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateProvider(
+        self,
+        request: _bars_pb2.UpdateProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.UpdateProviderResponse, _abc.Awaitable[_bars_pb2.UpdateProviderResponse]]:
+        """Admin: pull the repository a provider was installed from, then restart it. An update whose
+        listing or manifest is invalid is rolled back (INVALID_ARGUMENT); INVALID_ARGUMENT too for a
+        provider not installed from a repository, NOT_FOUND for an unknown slug.
+        """
+
+    @_abc_1.abstractmethod
+    def SetProviderEnabled(
+        self,
+        request: _bars_pb2.SetProviderEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.SetProviderEnabledResponse, _abc.Awaitable[_bars_pb2.SetProviderEnabledResponse]]:
+        """Admin: enable or disable a provider. A disabled one is stopped and listed with status
+        `disabled`; the choice survives a gateway restart. Idempotent. NOT_FOUND for an unknown slug.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshProvider(
+        self,
+        request: _bars_pb2.RefreshProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.RefreshProviderResponse, _abc.Awaitable[_bars_pb2.RefreshProviderResponse]]:
+        """Admin: read a provider's manifest again (capabilities, intervals, symbols) without a
+        restart. INVALID_ARGUMENT when it is now invalid; NOT_FOUND for an unknown slug.
         """
 
     @_abc_1.abstractmethod
@@ -225,5 +315,26 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_bars_pb2.RefreshSymbolsResponse, _abc.Awaitable[_bars_pb2.RefreshSymbolsResponse]]:
         """Write: ask every provider (or one) for its symbols again and store them in the catalogue."""
+
+    @_abc_1.abstractmethod
+    def ListWatchlists(
+        self,
+        request: _bars_pb2.ListWatchlistsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.ListWatchlistsResponse, _abc.Awaitable[_bars_pb2.ListWatchlistsResponse]]:
+        """The configured watchlists: progress of the running (or last) run, when each runs next, and
+        each symbol x interval item's last status (the same as GET /api/watchlists).
+        """
+
+    @_abc_1.abstractmethod
+    def GetSummary(
+        self,
+        request: _bars_pb2.GetSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bars_pb2.GetSummaryResponse, _abc.Awaitable[_bars_pb2.GetSummaryResponse]]:
+        """What is stored for a symbol, per interval and provider (the same as
+        GET /api/data/{symbol}/summary). Read from the store only: no provider is asked.
+        INVALID_ARGUMENT for a bad symbol.
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

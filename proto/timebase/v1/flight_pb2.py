@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18timebase/v1/flight.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x0c\x46lightTicket\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08segments\x18\x06 \x03(\x0b\x32 .timebase.v1.FlightTicketSegment\x12\x0f\n\x07\x64\x65rived\x18\x07 \x01(\x08\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x14\n\x0c\x64\x65rived_from\x18\t \x01(\t\x12\x0e\n\x06\x61\x64just\x18\n \x01(\t\"\x85\x01\n\x13\x46lightTicketSegment\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18timebase/v1/flight.proto\x12\x0btimebase.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n\x0c\x46lightTicket\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x10\n\x08interval\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08segments\x18\x06 \x03(\x0b\x32 .timebase.v1.FlightTicketSegment\x12\x0f\n\x07\x64\x65rived\x18\x07 \x01(\x08\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x14\n\x0c\x64\x65rived_from\x18\t \x01(\t\x12\x0e\n\x06\x61\x64just\x18\n \x01(\t\x12\x10\n\x08\x63\x61lendar\x18\x0b \x01(\t\"\x85\x01\n\x13\x46lightTicketSegment\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08provider\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'timebase.v1.flight_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FLIGHTTICKET']._serialized_start=75
-  _globals['_FLIGHTTICKET']._serialized_end=359
-  _globals['_FLIGHTTICKETSEGMENT']._serialized_start=362
-  _globals['_FLIGHTTICKETSEGMENT']._serialized_end=495
+  _globals['_FLIGHTTICKET']._serialized_end=377
+  _globals['_FLIGHTTICKETSEGMENT']._serialized_start=380
+  _globals['_FLIGHTTICKETSEGMENT']._serialized_end=513
 # @@protoc_insertion_point(module_scope)

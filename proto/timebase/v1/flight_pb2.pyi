@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FlightTicket(_message.Message):
-    __slots__ = ("version", "symbol", "interval", "start_time", "end_time", "segments", "derived", "provider", "derived_from", "adjust")
+    __slots__ = ("version", "symbol", "interval", "start_time", "end_time", "segments", "derived", "provider", "derived_from", "adjust", "calendar")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class FlightTicket(_message.Message):
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     DERIVED_FROM_FIELD_NUMBER: _ClassVar[int]
     ADJUST_FIELD_NUMBER: _ClassVar[int]
+    CALENDAR_FIELD_NUMBER: _ClassVar[int]
     version: int
     symbol: str
     interval: str
@@ -31,7 +32,8 @@ class FlightTicket(_message.Message):
     provider: str
     derived_from: str
     adjust: str
-    def __init__(self, version: _Optional[int] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[FlightTicketSegment, _Mapping]]] = ..., derived: _Optional[bool] = ..., provider: _Optional[str] = ..., derived_from: _Optional[str] = ..., adjust: _Optional[str] = ...) -> None: ...
+    calendar: str
+    def __init__(self, version: _Optional[int] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segments: _Optional[_Iterable[_Union[FlightTicketSegment, _Mapping]]] = ..., derived: _Optional[bool] = ..., provider: _Optional[str] = ..., derived_from: _Optional[str] = ..., adjust: _Optional[str] = ..., calendar: _Optional[str] = ...) -> None: ...
 
 class FlightTicketSegment(_message.Message):
     __slots__ = ("start_time", "end_time", "provider")

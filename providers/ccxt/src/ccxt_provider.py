@@ -6,6 +6,12 @@ sleeps between requests, in the worker thread); every ccxt call runs in a worker
 is paginated: `fetch_ohlcv` from the start in pages of the exchange's maximum candle count, each
 page starting after the previous one's last candle, until the end. Real time polls the latest
 candles every `poll_seconds`. ccxt's exceptions become TimeBase errors in `ccxt_errors`.
+
+The catalogue (`symbols`, the `GetSymbols` RPC) lists every active spot market of the configured
+exchanges, read from ccxt's `load_markets` (one markets request per exchange, bounded by the
+`timeout` option). An exchange that cannot be reached (a timeout, an error answer) is left out and
+logged; when none can, the call fails with that exchange's error (UNAVAILABLE for timeouts), and
+the gateway asks again later.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from ccxt_symbols import (
     parse_exchanges,
     parse_symbol,
     timeframe_of,
+    to_symbol,
+    valid_symbol,
 )
 
 from timebase.sdk import (
@@ -39,6 +47,7 @@ from timebase.sdk import (
     Provider,
     RealTimeBar,
     Subscriptions,
+    SymbolInfo,
     SymbolNotFound,
     TimeBaseError,
 )
@@ -146,6 +155,56 @@ class CcxtProvider(Provider):
     def intervals(self, exchange_id: str) -> list[str]:
         """The TimeBase intervals `exchange_id` offers (from ccxt's `timeframes`)."""
         return intervals_of(getattr(self.clients[exchange_id], "timeframes", None))
+
+    # -- the catalogue ---------------------------------------------------------------------
+
+    def _listed(self, exchange_id: str) -> list[SymbolInfo]:
+        """The active spot markets of one exchange (a worker thread; ccxt loads them once)."""
+        client = self.clients[exchange_id]
+        with self._locks[exchange_id]:
+            try:
+                markets = client.load_markets()
+            except Exception as exc:
+                headers = getattr(client, "last_response_headers", None)
+                raise map_error(exc, exchange_id, "its markets", headers) from exc
+        title = str(getattr(client, "name", "") or exchange_id)
+        intervals = self.intervals(exchange_id)
+        found: list[SymbolInfo] = []
+        for market in markets.values():
+            if not market.get("spot", False) or market.get("active") is False:
+                continue
+            base, quote = str(market.get("base") or ""), str(market.get("quote") or "")
+            symbol = to_symbol(exchange_id, f"{base}/{quote}")
+            if not valid_symbol(symbol):
+                continue  # names the scheme cannot carry (e.g. 1000SATS/USDT:USDT)
+            found.append(
+                SymbolInfo(
+                    symbol=symbol,
+                    name=f"{base}/{quote} on {title}",
+                    type="crypto",
+                    intervals=intervals,
+                    metadata={
+                        "exchange": exchange_id,
+                        "market": str(market.get("symbol") or f"{base}/{quote}"),
+                        "base": base,
+                        "quote": quote,
+                    },
+                )
+            )
+        return sorted(found, key=lambda s: s.symbol)
+
+    async def symbols(self) -> Sequence[SymbolInfo]:
+        listed: list[SymbolInfo] = []
+        failures: list[TimeBaseError] = []
+        for exchange_id in self.clients:
+            try:
+                listed += await asyncio.to_thread(self._listed, exchange_id)
+            except TimeBaseError as exc:
+                log.warning("listing the markets of %s failed: %s", exchange_id, exc.message)
+                failures.append(exc)
+        if failures and len(failures) == len(self.clients):
+            raise failures[0]
+        return listed
 
     # -- blocking helpers (worker threads) -------------------------------------------------
 

@@ -14,6 +14,10 @@ parsing) runs exactly as against the exchange. Binance's public spot API is repl
   absent from exchangeInfo gets Binance's 400 ``{"code":-1121,"msg":"Invalid symbol."}``; a
   listed symbol without a recording at the interval gets ``[]``.
 - anything else: HTTP 404 (and the path is in `calls`, for tests to see).
+
+A folder holding a file ``TIMEOUT`` answers nothing: every request raises requests' `ReadTimeout`
+(an exchange that does not answer within ccxt's `timeout`), which ccxt turns into its
+`RequestTimeout`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from requests import PreparedRequest, Response, Session
 from requests.adapters import BaseAdapter
+from requests.exceptions import ReadTimeout
 from requests.structures import CaseInsensitiveDict
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 418: "I'm a teapot",
@@ -84,6 +89,8 @@ class RecordedAdapter(BaseAdapter):
             )
         query = dict(parse_qsl(parts.query))
         folder = self.directory
+        if (folder / "TIMEOUT").is_file():
+            raise ReadTimeout(f"recorded timeout: {parts.path}", request=request)
         if parts.path == "/api/v3/exchangeInfo":
             path = folder / "exchangeInfo.json"
             if path.is_file():

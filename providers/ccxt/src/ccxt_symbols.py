@@ -50,6 +50,11 @@ def to_symbol(exchange: str, market: str) -> str:
     return f"{exchange.upper()}:{base.upper()}-{quote.upper()}"
 
 
+def valid_symbol(symbol: str) -> bool:
+    """Whether `symbol` follows the scheme (what `parse_symbol` accepts)."""
+    return _SYMBOL_RE.fullmatch(symbol) is not None
+
+
 def parse_exchanges(text: str) -> tuple[str, ...]:
     """The `exchanges` option (comma-separated ccxt ids) as a tuple, duplicates dropped."""
     seen: dict[str, None] = {}

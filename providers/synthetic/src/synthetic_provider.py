@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timebase.sdk import Bar, Provider, RealTimeBar, Subscriptions, SymbolInfo
+from timebase.sdk import Bar, Provider, RealTimeBar, Subscription, Subscriptions, SymbolInfo
 
 BATCH_ROWS = 65_536
 _DAY = 86_400
@@ -292,6 +292,24 @@ class SyntheticProvider(Provider):
         weekend = not pc.all(_is_weekday(pa.array([t], pa.int64()))).as_py()
         return bar, weekend
 
+    def _tick(
+        self, active: Sequence[Subscription], last_start: dict[tuple[str, str], int], skip: bool
+    ) -> list[RealTimeBar]:
+        """The messages of one tick: a final bar where a period ended, then the bar in progress."""
+        now = time.time()
+        out: list[RealTimeBar] = []
+        for sub in active:
+            key = (sub.symbol, sub.interval)
+            bar, weekend = self.current_bar(sub.symbol, sub.interval, now)
+            start = int(bar.timestamp.timestamp())
+            previous = last_start.get(key)
+            if previous is not None and previous != start:
+                out.append(RealTimeBar(sub.symbol, sub.interval, self.final_bar(*key, previous)))
+            last_start[key] = start
+            if not (skip and weekend and sub.interval in _STEPS):
+                out.append(RealTimeBar(sub.symbol, sub.interval, bar))
+        return out
+
     def final_bar(self, symbol: str, interval: str, start: int) -> Bar:
         batch = self._model(symbol).bars(
             interval,
@@ -314,16 +332,10 @@ class SyntheticProvider(Provider):
         skip = bool(self.options.get("skip_weekends"))
         last_start: dict[tuple[str, str], int] = {}
         while True:
-            now = time.time()
-            for sub in subscriptions.active:
-                key = (sub.symbol, sub.interval)
-                bar, weekend = self.current_bar(sub.symbol, sub.interval, now)
-                start = int(bar.timestamp.timestamp())
-                previous = last_start.get(key)
-                if previous is not None and previous != start:
-                    yield RealTimeBar(sub.symbol, sub.interval, self.final_bar(*key, previous))
-                last_start[key] = start
-                if not (skip and weekend and sub.interval in _STEPS):
-                    yield RealTimeBar(sub.symbol, sub.interval, bar)
+            # One tick's bars are computed in a worker thread: at 100 symbols that is most of a
+            # second of pyarrow calls, and the event loop must keep answering health probes.
+            ticks = await asyncio.to_thread(self._tick, subscriptions.active, last_start, skip)
+            for message in ticks:
+                yield message
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(subscriptions.changed(), tick)

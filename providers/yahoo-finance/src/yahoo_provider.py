@@ -5,29 +5,27 @@ call runs in a worker thread after taking a token from the manifest's rate limit
 fetched unadjusted (`auto_adjust=False`, `actions=True`) and converted by `yahoo_frames`.
 Errors are mapped by `map_error`: 429 / YFRateLimitError → RateLimited, unknown or delisted →
 SymbolNotFound, network and Yahoo-side failures → UpstreamUnavailable.
+
+yfinance (and pandas with it, about 50 MB) is imported on the first fetch, not at start: an idle
+provider stays small (docs/benchmarks.md, memory).
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
-import yfinance as yf
 from curl_cffi.requests import Session
 from curl_cffi.requests.exceptions import HTTPError, RequestException
 from yahoo_frames import frame_to_batch
-from yfinance.exceptions import (
-    YFException,
-    YFPricesMissingError,
-    YFRateLimitError,
-    YFTzMissingError,
-)
 
 from timebase.sdk import (
     Bar,
@@ -51,7 +49,9 @@ RATE_LIMIT_RETRY_AFTER = 60.0
 #: Start requests this far inside Yahoo's lookback limit (Yahoo rejects the whole request otherwise).
 LOOKBACK_MARGIN = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_state = {"configured": False}
+_state: dict[str, str | None] = {"cache_dir": None}
+_yfinance: list[ModuleType] = []
+_yfinance_lock = threading.Lock()
 
 
 def _micros(ts: datetime) -> int:
@@ -69,20 +69,41 @@ def quiet_yfinance() -> None:
 
 
 def configure_yfinance(cache_dir: str | None) -> None:
-    """Process-wide yfinance settings: raise errors (to map them), cache in a writable place."""
-    if _state["configured"]:
-        return
-    quiet_yfinance()
-    yf.config.debug.hide_exceptions = False
-    yf.config.network.retries = 0  # the gateway retries; Yahoo's 429s must not be hammered
-    yf.set_tz_cache_location(cache_dir or str(Path(tempfile.gettempdir()) / "timebase-yfinance"))
-    _state["configured"] = True
+    """Where yfinance caches (applied when it is first imported, by `yfinance_module`)."""
+    _state["cache_dir"] = cache_dir
+
+
+def yfinance_module() -> ModuleType:
+    """yfinance, imported and configured on first use (blocking: call it in a worker thread).
+
+    Process-wide settings: raise errors (to map them), no retries, cache in a writable place.
+    """
+    with _yfinance_lock:
+        if not _yfinance:
+            quiet_yfinance()
+            import yfinance as yf
+
+            yf.config.debug.hide_exceptions = False
+            yf.config.network.retries = 0  # the gateway retries; Yahoo's 429s are not hammered
+            cache_dir = _state["cache_dir"]
+            yf.set_tz_cache_location(
+                cache_dir or str(Path(tempfile.gettempdir()) / "timebase-yfinance")
+            )
+            _yfinance.append(yf)
+        return _yfinance[0]
 
 
 def map_error(exc: BaseException, symbol: str) -> TimeBaseError | None:
     """The TimeBase error for a yfinance failure; None means "no bars in this range"."""
     if isinstance(exc, TimeBaseError):
         return exc
+    from yfinance.exceptions import (
+        YFException,
+        YFPricesMissingError,
+        YFRateLimitError,
+        YFTzMissingError,
+    )
+
     if isinstance(exc, YFRateLimitError):
         return RateLimited("Yahoo Finance rate limit (HTTP 429)", RATE_LIMIT_RETRY_AFTER)
     if isinstance(exc, YFTzMissingError):
@@ -201,6 +222,7 @@ class YahooFinanceProvider(Provider):
 
     def _fetch(self, symbol: str, interval: str, start: datetime, end: datetime) -> pa.RecordBatch:
         """One yfinance request (blocking: runs in a worker thread)."""
+        yf = yfinance_module()
         quiet_yfinance()
         daily = interval in DAILY
         ticker = yf.Ticker(symbol, session=self.session)

@@ -188,6 +188,13 @@ class DataUnavailable(TimeBaseError):
     kind = ErrorKind.NOT_FOUND
 
 
+class CalendarNotFound(TimeBaseError):
+    """A trading calendar name that neither the built-ins nor exchange_calendars know."""
+
+    code = "CALENDAR_NOT_FOUND"
+    kind = ErrorKind.NOT_FOUND
+
+
 class RouteNotFound(TimeBaseError):
     """No route answers this path."""
 

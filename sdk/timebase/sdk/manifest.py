@@ -62,8 +62,11 @@ _KNOWN_KEYS = frozenset(
         "schema",
         "host_network",
         "prices_adjusted_for",
+        "calendars",
     }
 )
+#: What a calendar name in a manifest may look like (the gateway checks that it exists).
+_CALENDAR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/\-]{0,31}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,6 +96,15 @@ class RateLimits:
 
     requests_per_minute: int | None = None
     requests_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class CalendarRule:
+    """`calendars:` entry: symbols fully matching `pattern` (case-insensitive) trade on the
+    sessions of `calendar` (an exchange_calendars name such as XNYS, or 24/7 / 24/5)."""
+
+    pattern: re.Pattern[str]
+    calendar: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,8 @@ class Manifest:
     #: What the provider's prices already include ("splits", "dividends"); empty: raw prices.
     #: Adjustment at query time applies only what is missing.
     prices_adjusted_for: frozenset[str] = frozenset()
+    #: Default trading calendar per symbol pattern, first match wins; none: continuous time.
+    calendars: tuple[CalendarRule, ...] = ()
     #: The file the manifest came from (None when built from a mapping).
     path: Path | None = None
 
@@ -133,6 +147,10 @@ class Manifest:
 
     def serves_symbol(self, symbol: str) -> bool:
         return not self.symbols or any(p.fullmatch(symbol) for p in self.symbols)
+
+    def calendar_for(self, symbol: str) -> str | None:
+        """The calendar of the first `calendars` rule matching `symbol` (None: no calendar)."""
+        return next((r.calendar for r in self.calendars if r.pattern.fullmatch(symbol)), None)
 
     def lookback_days(self, interval: str) -> int | None:
         return self.max_lookback_days.get(interval, self.max_lookback_days.get("default"))
@@ -316,6 +334,7 @@ class _Parser:
                 else self.boolean(top["host_network"], "host_network")
             ),
             prices_adjusted_for=self.adjusted_for(top.get("prices_adjusted_for")),
+            calendars=self.calendars(top.get("calendars")),
             path=path,
         )
 
@@ -333,6 +352,36 @@ class _Parser:
         if len(set(kinds)) != len(kinds):
             raise self.fail(key, "lists an adjustment twice")
         return frozenset(kinds)
+
+    def calendars(self, value: Any) -> tuple[CalendarRule, ...]:
+        """`calendars: [{symbols: <regex>, calendar: XNYS}, ...]`."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail("calendars", f"expected a list, got {show_value(value)}")
+        rules = []
+        for i, item in enumerate(value):
+            key = f"calendars[{i}]"
+            entry = self.mapping(item, key)
+            self.warn_unknown(entry, {"symbols", "calendar"}, key)
+            for required in ("symbols", "calendar"):
+                if required not in entry:
+                    raise self.fail(f"{key}.{required}", "required key is missing")
+            name = self.string(entry["calendar"], f"{key}.calendar", allow_number=False)
+            if not _CALENDAR_NAME.fullmatch(name):
+                raise self.fail(
+                    f"{key}.calendar",
+                    f"{name!r} is not a calendar name (e.g. XNYS, XLON, 24/7, 24/5)",
+                )
+            pattern = self.string(entry["symbols"], f"{key}.symbols")
+            try:
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise self.fail(
+                    f"{key}.symbols", f"invalid regular expression {pattern!r}: {exc}"
+                ) from None
+            rules.append(CalendarRule(compiled, name))
+        return tuple(rules)
 
     def capabilities(self, value: Any) -> Capabilities:
         if value is None:

@@ -1,9 +1,13 @@
 #!/bin/sh
-# Initialise $PGDATA on first start (superuser $POSTGRES_USER with $POSTGRES_PASSWORD, database
-# $POSTGRES_DB, password logins from the network), then run the server in the foreground with
-# TimescaleDB preloaded.
+# Initialise $PGDATA on first start (superuser $POSTGRES_USER with $POSTGRES_PASSWORD, or the
+# contents of $POSTGRES_PASSWORD_FILE; database $POSTGRES_DB; password logins from the network),
+# then run the server in the foreground with TimescaleDB preloaded.
 set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
+# As the official images: the password may come from a file (a Docker secret) instead.
+if [ -z "${POSTGRES_PASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+    POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pwfile=$(mktemp)
     printf '%s\n' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}" > "$pwfile"

@@ -9,11 +9,15 @@
     await api.summary("AAPL")                            # what is stored, per series
     await api.health()
     await api.install_provider("tiny", caller=caller); await api.remove_provider("tiny", caller=caller)
+    await api.install_provider("", repository=url, slug="acme", caller=caller)   # from Git
+    await api.update_provider("acme", caller=caller); await api.refresh_provider("acme", caller=caller)
+    await api.set_provider_enabled("acme", False, caller=caller)                  # persisted
     await api.invalidate("AAPL", Interval.D1, start, end, provider=None, caller=caller)
     await api.ingest(table, caller=caller, override_provider=False)
     page = await api.audit_log(AuditFilter(limit=50), caller=caller)     # admins only
     page = await api.search_symbols(check_search("AC")); await api.refresh_symbols(caller=caller)
     await api.provider_symbols("synthetic"); await api.federated_symbols()
+    api.watchlist_states()                               # watchlists: progress and last run
 
 Writes and admin actions take the `Caller` the door authenticated (`timebase.auth`); the core
 checks its scope here, once for every door, and audits each of them, refused ones included
@@ -30,7 +34,7 @@ back; it holds no gateway logic of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -39,6 +43,9 @@ import pyarrow as pa
 
 from timebase.audit import AuditAction, AuditFilter, AuditLog, AuditPage
 from timebase.auth import Caller, Scope
+from timebase.calendars.model import Calendar
+from timebase.calendars.registry import check_calendar_name
+from timebase.gateway.adjust_intervals import adjust_from_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars, corporate_events
 from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
@@ -48,12 +55,16 @@ from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.ownership import MAX_LISTED, check_put, summarize
 from timebase.gateway.providers import ProviderView, configured_providers
+from timebase.gateway.query import adjusted_intervals as _adjusted_intervals
 from timebase.gateway.query import bars as _bars
 from timebase.gateway.query import providers as _providers
 from timebase.gateway.query.bars import PlannedBars, StoredDataset
+from timebase.gateway.query.calendars import CalendarSessions, calendar_sessions
 from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
+from timebase.gateway.watchlists import WatchlistRunner, WatchlistState
+from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
@@ -70,10 +81,14 @@ class QueryApi:
         probe: DatabaseProbe | None = None,
         audit: AuditLog | None = None,
         catalogue: SymbolCatalogue | None = None,
+        watchlists: WatchlistRunner | None = None,
     ) -> None:
         self.history = history
         #: The symbol catalogue (`timebase.gateway.catalogue`); the app starts its watcher.
         self.catalogue = catalogue or SymbolCatalogue(history)
+        #: Watchlists kept fresh in the background (`timebase.gateway.watchlists`); the app
+        #: starts them.
+        self.watchlists = watchlists or WatchlistRunner(history, ())
         self.admin = ProviderAdmin(supervisor, history)
         #: Every write and admin action is recorded here (`timebase.audit`).
         self.audit = audit or AuditLog(history.store)
@@ -114,7 +129,15 @@ class QueryApi:
         answer = await self._bars(request, time_limit=time_limit, caller=caller)
         if request.adjust is Adjust.NONE:
             return answer
-        table = await _adjusted(answer.table, request.adjust, self.declared_adjustments())
+        declared = self.declared_adjustments()
+        if request.interval is Interval.D1:
+            table = await _adjusted(answer.table, request.adjust, declared)
+        else:  # from the events of the daily bars (`adjust_intervals`)
+            await _adjusted_intervals.store_daily(self.history, [request], caller)
+            daily = await _adjusted_intervals.daily_bars(self.store, request, answer.table)
+            table = await _adjusted_from_daily(
+                answer.table, request.adjust, declared, daily, request.interval
+            )
         return replace(answer, table=table)
 
     async def events(
@@ -161,6 +184,8 @@ class QueryApi:
         caller: Caller | None = None,
     ) -> PlannedBars:
         """Plans to stream `requests` from the store (`timebase.gateway.query.bars`)."""
+        if not stored_only:
+            await _adjusted_intervals.store_daily(self.history, requests, caller)
         with fetch_client(client_key(caller) if caller is not None else None):
             planned = await _bars.plan_bars(self.history, requests, stored_only=stored_only)
         # Each plan carries its request's adjustment (applied when it is read, `read_plan`).
@@ -173,18 +198,43 @@ class QueryApi:
         return await _bars.stored_datasets(self.store, symbol)
 
     async def summary(self, symbol: str) -> SymbolSummary:
-        """What is stored for `symbol`, per interval and provider (`query.summary`)."""
-        return await symbol_summary(self.store, symbol)
+        """What is stored for `symbol`, per interval and provider (`query.summary`), each
+        series' gaps told from closed time by its calendar."""
+        checked = check_symbol(symbol)
+        views = self.history.providers()
+
+        def calendar_of(provider: str) -> Awaitable[Calendar | None]:
+            return self.history.calendar_rules.for_symbol(checked, views, provider=provider)
+
+        return await symbol_summary(self.store, checked, calendar_of)
+
+    async def calendar(self, name: str) -> Calendar:
+        """The calendar `name` (CalendarNotFound when unknown)."""
+        return await self.history.calendar_rules.calendars.get(name)
+
+    async def calendar_sessions(
+        self, name: str, start: datetime, end: datetime
+    ) -> CalendarSessions:
+        """The sessions of calendar `name` in [start, end) (`query.calendars`)."""
+        return await calendar_sessions(self.history.calendar_rules.calendars, name, start, end)
 
     async def ingest(
-        self, table: pa.Table, *, caller: Caller, override_provider: bool = False
+        self,
+        table: pa.Table,
+        *,
+        caller: Caller,
+        override_provider: bool = False,
+        calendar: str | None = None,
     ) -> int:
         """A user's batch of bars, validated whole, then upserted; rows written. Refused (nothing
-        written) under a configured provider's name unless an admin sets `override_provider`."""
+        written) under a configured provider's name unless an admin sets `override_provider`.
+        `calendar` names the trading calendar of the data sets written (checked first)."""
         summary = await asyncio.to_thread(summarize, table)
         detail: dict[str, object] = {"rows_received": table.num_rows}
         if override_provider:
             detail["override_provider"] = True
+        if calendar is not None:
+            detail["calendar"] = calendar
         for name, values in (("symbols", summary.symbols), ("providers", summary.providers)):
             if len(values) > 1:
                 detail[name] = list(values[:MAX_LISTED])
@@ -205,7 +255,11 @@ class QueryApi:
                 caller,
                 override=override_provider,
             )
+            if calendar is not None:  # an unknown name refuses the batch before any write
+                await self.history.calendar_rules.calendars.get(check_calendar_name(calendar))
             entry.rows = await self.store.ingest(table)
+            if calendar is not None and summary.providers:
+                await self.store.set_dataset_calendar(summary.providers, calendar)
             return entry.rows
 
     # -- providers --------------------------------------------------------------------------
@@ -248,20 +302,70 @@ class QueryApi:
 
     # -- health -----------------------------------------------------------------------------
 
+    def watchlist_states(self) -> list[WatchlistState]:
+        """Each configured watchlist's progress and last run (`timebase watchlists status`)."""
+        return self.watchlists.states()
+
     async def health(self) -> Health:
         return await check_health(self.history, self.health_probe)
 
     # -- admin ------------------------------------------------------------------------------
 
-    async def install_provider(self, folder: str, *, caller: Caller) -> ProviderInfo:
-        """Start the provider in `folder` (a providers directory entry); it as now listed."""
-        async with self.audit.track(
-            caller, AuditAction.INSTALL_PROVIDER, detail={"folder": folder[:1024]}
-        ) as entry:
+    async def install_provider(
+        self, folder: str, *, caller: Caller, repository: str = "", slug: str = ""
+    ) -> ProviderInfo:
+        """Start the provider in `folder` (a providers directory entry), or the add-on `slug` of
+        the Git `repository`; it as now listed."""
+        detail = (
+            {"repository": repository[:1024], "slug": slug[:200]}
+            if repository
+            else {"folder": folder[:1024]}
+        )
+        async with self.audit.track(caller, AuditAction.INSTALL_PROVIDER, detail=detail) as entry:
             caller.require(Scope.ADMIN, "installing a provider")
-            state = await self.admin.install(folder)
+            if repository and folder:
+                raise InvalidRequestError(
+                    "folder: give a folder or a repository, not both", field="folder"
+                )
+            if repository:
+                state = await self.admin.install_repository(repository, slug)
+            else:
+                state = await self.admin.install(folder)
             entry.provider = state.slug
             entry.detail["status"] = state.status.value
+            if state.commit:
+                entry.detail["commit"] = state.commit
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def update_provider(self, slug: str, *, caller: Caller) -> ProviderInfo:
+        """Pull the repository `slug` was installed from, then restart it."""
+        async with self.audit.track(
+            caller, AuditAction.UPDATE_PROVIDER, provider=slug[:200] or None
+        ) as entry:
+            caller.require(Scope.ADMIN, "updating a provider")
+            state = await self.admin.update(slug)
+            entry.detail["status"] = state.status.value
+            entry.detail["commit"] = state.commit
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def set_provider_enabled(
+        self, slug: str, enabled: bool, *, caller: Caller
+    ) -> ProviderInfo:
+        """Enable or disable `slug`; persisted across restarts."""
+        action = AuditAction.ENABLE_PROVIDER if enabled else AuditAction.DISABLE_PROVIDER
+        async with self.audit.track(caller, action, provider=slug[:200] or None) as entry:
+            caller.require(Scope.ADMIN, "enabling or disabling a provider")
+            state = await self.admin.set_enabled(slug, enabled)
+            entry.detail["status"] = state.status.value
+            return _providers.current_info(self.history, state.slug, state)
+
+    async def refresh_provider(self, slug: str, *, caller: Caller) -> ProviderInfo:
+        """Read the manifest of `slug` again (its capabilities) without restarting it."""
+        async with self.audit.track(
+            caller, AuditAction.REFRESH_PROVIDER, provider=slug[:200] or None
+        ):
+            caller.require(Scope.ADMIN, "refreshing a provider")
+            state = await self.admin.refresh(slug)
             return _providers.current_info(self.history, state.slug, state)
 
     async def remove_provider(self, slug: str, *, caller: Caller) -> None:
@@ -325,6 +429,18 @@ async def _adjusted(table: pa.Table, mode: Adjust, declared: dict[str, frozenset
     if table.num_rows <= _INLINE_ADJUST_ROWS:
         return adjust_bars(table, mode, declared)
     return await asyncio.to_thread(adjust_bars, table, mode, declared)
+
+
+async def _adjusted_from_daily(
+    table: pa.Table,
+    mode: Adjust,
+    declared: dict[str, frozenset[str]],
+    daily: pa.Table,
+    interval: Interval,
+) -> pa.Table:
+    if table.num_rows <= _INLINE_ADJUST_ROWS:
+        return adjust_from_daily(table, mode, declared, daily, interval)
+    return await asyncio.to_thread(adjust_from_daily, table, mode, declared, daily, interval)
 
 
 def _only(values: tuple[str, ...]) -> str | None:

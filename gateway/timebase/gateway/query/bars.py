@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import pyarrow as pa
 
+from timebase.calendars.model import Calendar
+from timebase.gateway.adjust_intervals import adjust_from_daily, daily_range, merge_daily
 from timebase.gateway.adjustments import Adjust, adjust_bars
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
@@ -28,7 +30,7 @@ from timebase.gateway.history import HistoricalBars
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.intervals import Interval
 from timebase.store import BarQuery, Dataset, Store
-from timebase.store.thread_reads import ThreadBarReader
+from timebase.store.thread_reads import BarReader
 
 _ONE_US = timedelta(microseconds=1)
 
@@ -41,6 +43,8 @@ class PlannedBars:
     plans: tuple[ReadPlan, ...]
     rows: int
     warnings: tuple[BarWarning, ...]
+    #: The trading calendar that applied to each symbol that has one (docs/calendars.md).
+    calendars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ async def plan_bars(
     )
     planned: list[ReadPlan] = []
     warnings: list[BarWarning] = []
+    calendars: dict[str, str] = {}
     failures: list[tuple[BarRequest, TimeBaseError]] = []
     many = len(requests) > 1
     for request, answer in zip(requests, answers, strict=True):
@@ -73,6 +78,8 @@ async def plan_bars(
             continue
         assert answer.plan is not None  # range requests (no limit) are always planned
         planned.append(answer.plan)
+        if answer.calendar is not None:
+            calendars[request.symbol] = answer.calendar
         warnings += [
             replace(w, message=f"{request.symbol}: {w.message}") if many else w
             for w in answer.warnings
@@ -88,7 +95,8 @@ async def plan_bars(
                 end=request.end,
             )
         )
-    return PlannedBars(tuple(planned), await count_rows(history.store, planned), tuple(warnings))
+    rows = await count_rows(history.store, planned)
+    return PlannedBars(tuple(planned), rows, tuple(warnings), calendars)
 
 
 async def plan_stored(store: Store, request: BarRequest) -> ReadPlan:
@@ -138,27 +146,48 @@ async def count_rows(store: Store, plans: Sequence[ReadPlan]) -> int:
 
 def read_plan(
     plan: ReadPlan,
-    reader: ThreadBarReader,
+    reader: BarReader,
     declared: Mapping[str, frozenset[str]] | None = None,
+    cal: Calendar | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The bars of `plan` (blocking reads; for a thread that is not the event loop's). An
-    adjusted plan is read whole, then adjusted (`declared`: what providers' prices include)."""
+    adjusted plan is read whole, then adjusted (`declared`: what providers' prices include).
+    `cal` is the calendar `plan.calendar` names (derived buckets follow its sessions)."""
     queries = segment_queries(plan)
+    reader.prepare(queries)  # the hot tier's one version lookup for the whole plan
     if plan.adjust is not Adjust.NONE:
         if plan.derived_from is None:
             table = reader.table(queries)
         else:
             table = derive(
-                reader.table(queries), plan.interval, plan.derived_from, plan.start, plan.end
+                reader.table(queries),
+                plan.interval,
+                plan.derived_from,
+                plan.start,
+                plan.end,
+                cal=cal,
             )
-        yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
+        if plan.interval is Interval.D1:
+            yield from adjust_bars(table, plan.adjust, declared or {}).to_batches()
+            return
+        # Other intervals: from the events of the stored daily bars (`adjust_intervals`).
+        start, end = daily_range(plan.start, plan.end)
+        daily = merge_daily(
+            [
+                reader.table([BarQuery.build(plan.symbol, Interval.D1, start, end, provider=slug)])
+                for slug in dict.fromkeys(s.provider for s in plan.segments)
+            ]
+        )
+        adjusted = adjust_from_daily(table, plan.adjust, declared or {}, daily, plan.interval)
+        yield from adjusted.to_batches()
         return
     if plan.derived_from is None:
         for query in queries:
             yield from reader.batches(query)
         return
     base = reader.table(queries)
-    yield from derive(base, plan.interval, plan.derived_from, plan.start, plan.end).to_batches()
+    derived = derive(base, plan.interval, plan.derived_from, plan.start, plan.end, cal=cal)
+    yield from derived.to_batches()
 
 
 async def stored_datasets(store: Store, symbol: str | None = None) -> list[StoredDataset]:

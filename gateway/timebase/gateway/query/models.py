@@ -39,6 +39,9 @@ class ProviderInfo:
     cost: str | None = None
     #: None for providers without a manifest (e.g. only stored bars).
     quota: QuotaInfo | None = None
+    #: The Git repository it was installed from and the commit it runs (None otherwise).
+    repository: str | None = None
+    commit: str | None = None
 
 
 @dataclass(frozen=True)

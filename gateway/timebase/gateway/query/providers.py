@@ -49,6 +49,8 @@ def provider_info(history: HistoricalBars, view: ProviderView) -> ProviderInfo:
         supports_realtime=bool(manifest and manifest.capabilities.real_time_streaming),
         cost=manifest.cost if manifest else None,
         quota=quota,
+        repository=getattr(view, "repository", None),
+        commit=getattr(view, "commit", None),
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.rest.errors import ERROR_CODES
-from timebase.rest.openapi import routes_extra
+from timebase.rest.openapi import calendars, routes_extra
 from timebase.rest.openapi.common import AUDIT_PARAMETERS, PARAMETERS
 from timebase.rest.openapi.paths import paths
 from timebase.rest.openapi.schemas import schemas
 from timebase.rest.openapi.security import SCHEME, SECURITY_SCHEMES, secure
 from timebase.rest.openapi.symbols import SYMBOL_PARAMETERS, symbol_paths, symbol_schemas
+from timebase.rest.openapi.watchlists import watchlist_paths, watchlist_schemas
 
 
 def build_spec(version: str) -> dict[str, Any]:
@@ -45,11 +46,30 @@ def build_spec(version: str) -> dict[str, Any]:
             {"name": "streaming", "description": "Real-time bars"},
             {"name": "service", "description": "Health, version, metrics, documentation"},
         ],
-        "paths": secure({**paths(), **routes_extra.paths(), **symbol_paths()}),
+        "paths": secure(
+            {
+                **paths(),
+                **routes_extra.paths(),
+                **symbol_paths(),
+                **watchlist_paths(),
+                **calendars.paths(),
+            }
+        ),
         "security": [{SCHEME: []}],
         "components": {
-            "schemas": {**schemas(), **routes_extra.schemas(), **symbol_schemas()},
-            "parameters": {**PARAMETERS, **AUDIT_PARAMETERS, **SYMBOL_PARAMETERS},
+            "schemas": {
+                **schemas(),
+                **routes_extra.schemas(),
+                **symbol_schemas(),
+                **watchlist_schemas(),
+                **calendars.schemas(),
+            },
+            "parameters": {
+                **PARAMETERS,
+                **AUDIT_PARAMETERS,
+                **SYMBOL_PARAMETERS,
+                **calendars.PARAMETERS,
+            },
             "securitySchemes": SECURITY_SCHEMES,
         },
         "x-error-codes": dict(sorted(ERROR_CODES.items())),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
-from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
+from timebase.rest.encoders import CALENDAR_HEADER, MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.errors import ERROR_CODES
 from timebase.sdk.conventions import SLUG_PATTERN
 from timebase.sdk.intervals import INTERVALS
@@ -62,8 +62,8 @@ def errors(*statuses: int) -> dict[str, Any]:
 
 ADMIN_NOTE = (
     "Admin route. The REST door binds 127.0.0.1 unless `TIMEBASE_HOST` says otherwise; only "
-    "folders inside the configured provider directories can be installed, never an arbitrary "
-    "path or URL. A body must be `application/json` (415 UNSUPPORTED_MEDIA_TYPE), and a "
+    "folders inside the configured provider directories, or add-ons of a Git repository "
+    "(https, http, ssh, git or file URL), can be installed, never an arbitrary path. A body must be `application/json` (415 UNSUPPORTED_MEDIA_TYPE), and a "
     "browser's `Origin` must be the server's own or one of `rest.cors_origins` "
     "(403 ORIGIN_NOT_ALLOWED)."
 )
@@ -285,6 +285,10 @@ AUDIT_PARAMETERS: dict[str, Any] = {
             "key_create",
             "key_revoke",
             "refresh_symbols",
+            "update_provider",
+            "enable_provider",
+            "disable_provider",
+            "refresh_provider",
         ],
     ),
     "AuditKey": _audit_filter("key", "Only actions by the key of this name."),
@@ -316,7 +320,9 @@ def bar_operation(summary: str, description: str, params: list[str]) -> dict[str
         "before anything is fetched, and a request over the limit is a 400 naming the limit, "
         "the estimate and how to narrow it. Provider fetches are bounded overall and per "
         "client; a request that waits too long for one is a 503 SERVER_BUSY with Retry-After. "
-        f"For CSV and Arrow the warnings are in the `{WARNINGS_HEADER}` header.",
+        f"For CSV and Arrow the warnings are in the `{WARNINGS_HEADER}` header. The trading "
+        "calendar that applied (docs/calendars.md) is `meta.calendar` (JSON) or the "
+        f"`{CALENDAR_HEADER}` header (CSV, Arrow); absent: continuous time.",
         "tags": ["bars"],
         "parameters": [{"$ref": "#/components/parameters/" + p} for p in params],
         "responses": {
@@ -327,6 +333,11 @@ def bar_operation(summary: str, description: str, params: list[str]) -> dict[str
                     **RATE_HEADERS,
                     WARNINGS_HEADER: {
                         "description": "CSV and Arrow responses: the warnings as a JSON list.",
+                        "schema": {"type": "string"},
+                    },
+                    CALENDAR_HEADER: {
+                        "description": "CSV and Arrow responses: the trading calendar that "
+                        "applied (e.g. XNYS, 24/7); absent when none did.",
                         "schema": {"type": "string"},
                     },
                 },

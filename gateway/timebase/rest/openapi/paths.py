@@ -105,13 +105,17 @@ def paths() -> dict[str, Any]:
             },
             "post": {
                 "operationId": "installProvider",
-                "summary": "Admin: install a provider folder and start it (no gateway restart)",
+                "summary": "Admin: install a provider folder or a Git repository's add-on and "
+                "start it (no gateway restart)",
                 "description": ADMIN_NOTE
                 + " The folder (manifest, and a Dockerfile or src/main.py for the configured "
                 "runtime) must lie directly inside the bundled providers folder or a "
-                "`providers.directories` entry; a bare name is looked up there. The answer comes "
-                "once the provider is ready or failed (`status`, `lastError`); a failed provider "
-                "stays listed until removed.",
+                "`providers.directories` entry; a bare name is looked up there. A `repository` "
+                "is cloned into the data directory and its `repository.yaml` read; `slug` picks "
+                "the add-on. A repository that cannot be cloned, has no or an invalid listing or "
+                "manifest, or lacks the add-on is 400; a slug already in use is 409; nothing is "
+                "changed then. The answer comes once the provider is ready or failed (`status`, "
+                "`lastError`); a failed provider stays listed until removed.",
                 "tags": ["admin"],
                 "parameters": [{"$ref": "#/components/parameters/RequestId"}],
                 "requestBody": {
@@ -149,7 +153,8 @@ def paths() -> dict[str, Any]:
             },
             "delete": {
                 "operationId": "removeProvider",
-                "summary": "Admin: stop a provider and forget it (its folder stays on disk)",
+                "summary": "Admin: stop a provider and forget it (a repository add-on's clone "
+                "is deleted; a providers-directory folder stays on disk)",
                 "description": ADMIN_NOTE
                 + " Answers once the provider's process or container is gone.",
                 "tags": ["admin"],
@@ -160,6 +165,69 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": ok("ProviderRemoved", "Removed."),
                     **errors(400, 403, 404, 429, 500, 501),
+                },
+            },
+            "patch": {
+                "operationId": "setProviderEnabled",
+                "summary": "Admin: enable or disable a provider (kept across restarts)",
+                "description": ADMIN_NOTE
+                + " A disabled provider is stopped and listed with status `disabled` until "
+                "enabled again. Idempotent.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref("SetProviderEnabled")}},
+                },
+                "responses": {
+                    "200": ok("Provider", "The provider, stopped or started."),
+                    **errors(400, 403, 404, 415, 429, 500, 501),
+                },
+            },
+        },
+        "/api/providers/{slug}/update": {
+            "post": {
+                "operationId": "updateProvider",
+                "summary": "Admin: pull a repository add-on, then restart it",
+                "description": ADMIN_NOTE
+                + " Only for a provider installed from a repository (400 otherwise). An update "
+                "whose listing or manifest is invalid is rolled back (400). The answer comes once "
+                "the provider is ready or failed; `commit` is the new one.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": ref("EmptyBody")}},
+                },
+                "responses": {
+                    "200": ok("Provider", "Updated: the provider, ready or failed."),
+                    **errors(400, 403, 404, 415, 429, 500, 501),
+                },
+            },
+        },
+        "/api/providers/{slug}/refresh": {
+            "post": {
+                "operationId": "refreshProvider",
+                "summary": "Admin: read a provider's manifest again (capabilities), no restart",
+                "description": ADMIN_NOTE + " 400 when the manifest is now invalid.",
+                "tags": ["admin"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": ref("EmptyBody")}},
+                },
+                "responses": {
+                    "200": ok("Provider", "The provider with its re-read capabilities."),
+                    **errors(400, 403, 404, 415, 429, 500, 501),
                 },
             },
         },

@@ -130,7 +130,16 @@ def schemas() -> dict[str, Any]:
     }
     series = {
         "type": "object",
-        "required": ["interval", "provider", "count", "earliest", "latest", "covered"],
+        "required": [
+            "interval",
+            "provider",
+            "count",
+            "earliest",
+            "latest",
+            "covered",
+            "gaps",
+            "closed",
+        ],
         "properties": {
             "interval": {"type": "string", "enum": list(INTERVALS)},
             "provider": {"type": "string"},
@@ -141,6 +150,23 @@ def schemas() -> dict[str, Any]:
                 "type": "array",
                 "items": covered,
                 "description": "Ranges fetched from the provider, in order, never touching.",
+            },
+            "calendar": {
+                "type": "string",
+                "description": "The trading calendar of the series (docs/calendars.md); "
+                "absent: continuous time.",
+            },
+            "gaps": {
+                "type": "array",
+                "items": covered,
+                "description": "True gaps: the parts between covered ranges where the market "
+                "was open (every part, without a calendar).",
+            },
+            "closed": {
+                "type": "array",
+                "items": covered,
+                "description": "The parts between covered ranges where the market was closed "
+                "(weekends, holidays, nights): no bars are missing there.",
             },
         },
         "additionalProperties": False,

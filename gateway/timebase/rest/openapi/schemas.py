@@ -18,6 +18,11 @@ def schemas() -> dict[str, Any]:
             "requestId": {"type": "string"},
             "timestamp": {"type": "string", "format": "date-time"},
             "processingTimeMs": {"type": "number"},
+            "calendar": {
+                "type": "string",
+                "description": "Bar answers: the trading calendar that applied (e.g. XNYS, "
+                "24/7; docs/calendars.md); absent when none did (continuous time).",
+            },
         },
     }
     warning = {
@@ -32,10 +37,13 @@ def schemas() -> dict[str, Any]:
                     "PROVIDER_FALLBACK",
                     "INVALID_BARS_SKIPPED",
                     "RATE_LIMITED",
+                    "STORE_FAILED",
                 ],
                 "description": "INVALID_BARS_SKIPPED comes with every answer covering a range "
                 "fetched with invalid bars skipped (start/end: the range, count: the bars), "
-                "until a refresh fetches the range again with valid bars.",
+                "until a refresh fetches the range again with valid bars. STORE_FAILED: bars "
+                "fetched for the answer could not be stored; the answer holds them, nothing is "
+                "recorded as fetched, so the next request fetches them again.",
             },
             "message": {"type": "string"},
             "provider": {"type": "string"},
@@ -102,6 +110,18 @@ def schemas() -> dict[str, Any]:
             "supportsRealtime": {"type": "boolean"},
             "cost": {"type": ["string", "null"]},
             "quota": quota,
+            "enabled": {
+                "type": "boolean",
+                "description": "False once disabled (status `disabled`).",
+            },
+            "repository": {
+                "type": ["string", "null"],
+                "description": "The Git repository it was installed from (null otherwise).",
+            },
+            "commit": {
+                "type": ["string", "null"],
+                "description": "The commit of that repository it runs (null otherwise).",
+            },
         },
     }
     return {
@@ -154,18 +174,58 @@ def schemas() -> dict[str, Any]:
             "properties": {"providers": {"type": "array", "items": ref("Provider")}},
         },
         "InstallProvider": {
-            "type": "object",
-            "required": ["folder"],
-            "additionalProperties": False,
-            "properties": {
-                "folder": {
-                    "type": "string",
-                    "minLength": 1,
-                    "description": "A provider folder directly inside a configured providers "
-                    "directory (absolute path), or its name.",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["folder"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "folder": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "A provider folder directly inside a configured "
+                            "providers directory (absolute path), or its name.",
+                        },
+                    },
                 },
-            },
-            "examples": [{"folder": "synthetic"}],
+                {
+                    "type": "object",
+                    "required": ["repository"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "repository": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 2048,
+                            "pattern": "^([Hh][Tt][Tt][Pp][Ss]?|[Ss][Ss][Hh]|[Gg][Ii][Tt]|[Ff][Ii][Ll][Ee])"
+                            "://[^\\s\\x00-\\x1f]*$",
+                            "description": "A Git repository whose root holds a "
+                            "`repository.yaml` listing its add-ons (docs/repositories.md).",
+                        },
+                        "slug": {
+                            "type": "string",
+                            "description": "The add-on to install; optional when the "
+                            "repository lists one.",
+                        },
+                    },
+                },
+            ],
+            "examples": [
+                {"folder": "synthetic"},
+                {"repository": "https://example.org/acme-providers.git", "slug": "acme"},
+            ],
+        },
+        "EmptyBody": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "No fields: send no body, or `{}` as application/json.",
+        },
+        "SetProviderEnabled": {
+            "type": "object",
+            "required": ["enabled"],
+            "additionalProperties": False,
+            "properties": {"enabled": {"type": "boolean"}},
+            "examples": [{"enabled": False}],
         },
         "AuditPage": {
             "type": "object",

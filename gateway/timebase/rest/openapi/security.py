@@ -26,6 +26,9 @@ OPEN = OPEN_PATHS | {"/", "/static/{name}"}
 SCOPED = {
     "installProvider": "admin",
     "removeProvider": "admin",
+    "updateProvider": "admin",
+    "setProviderEnabled": "admin",
+    "refreshProvider": "admin",
     "getBars": "write (with `refresh=true`)",
     "getProviderBars": "write (with `refresh=true`)",
     "listAudit": "admin",

@@ -5,6 +5,7 @@ from aiohttp import web
 from timebase.rest.routes import (
     audit,
     bars,
+    calendars,
     events,
     probes,
     providers,
@@ -12,6 +13,7 @@ from timebase.rest.routes import (
     stream,
     summary,
     symbols,
+    watchlists,
 )
 
 #: Every route table of the REST door (`symbols` before `providers` and `bars`: its static
@@ -22,10 +24,12 @@ ROUTES: tuple[web.RouteTableDef, ...] = (
     bars.routes,
     events.routes,
     summary.routes,
+    calendars.routes,
     probes.routes,
     providers.routes,
     service.routes,
     stream.routes,
+    watchlists.routes,
 )
 
 __all__ = ["ROUTES"]

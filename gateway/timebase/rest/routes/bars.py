@@ -10,7 +10,7 @@ from multidict import MultiDict, MultiDictProxy, MultiMapping
 
 from timebase.rest import encoders
 from timebase.rest.auth import caller_of
-from timebase.rest.encoders import MEDIA_TYPES, WARNINGS_HEADER, Format
+from timebase.rest.encoders import CALENDAR_HEADER, MEDIA_TYPES, WARNINGS_HEADER, Format
 from timebase.rest.envelope import REQUEST_ID_KEY, STARTED_KEY, meta
 from timebase.rest.keys import API, CONFIG, DOOR, METRICS
 from timebase.rest.params import parse_bar_query
@@ -66,6 +66,9 @@ async def _bars(
     request.app[METRICS].rows_served(DOOR, fmt.value, table.num_rows)
     big = table.num_rows >= THREAD_MIN_ROWS
     if fmt is Format.JSON:
+        info = meta(request[REQUEST_ID_KEY], request[STARTED_KEY])
+        if answer.calendar is not None:  # the trading calendar that applied
+            info["calendar"] = answer.calendar
         rows = await asyncio.to_thread(encoders.json_rows, table) if big else None
         if rows is None:
             rows = encoders.json_rows(table)
@@ -79,10 +82,12 @@ async def _bars(
                 "data": None,
                 "warnings": warnings,
             },
-            "meta": meta(request[REQUEST_ID_KEY], request[STARTED_KEY]),
+            "meta": info,
         }
         return respond(encoders.json_body(envelope, rows), MEDIA_TYPES[Format.JSON])
     headers = {WARNINGS_HEADER: encoders.warnings_header(warnings)}
+    if answer.calendar is not None:
+        headers[CALENDAR_HEADER] = answer.calendar
     if fmt is Format.CSV:
         body = (
             await asyncio.to_thread(encoders.csv_body, table) if big else encoders.csv_body(table)

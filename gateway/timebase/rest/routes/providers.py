@@ -1,5 +1,6 @@
 """Providers: the listing, one provider, symbol discovery, and the admin routes (install from
-a providers directory, remove; see docs/rest.md)."""
+a providers directory or a Git repository, update, enable/disable, refresh, remove; see
+docs/rest.md and docs/repositories.md)."""
 
 from __future__ import annotations
 
@@ -43,27 +44,100 @@ async def symbol_providers(request: web.Request) -> web.Response:
 async def install_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
     try:
-        folder = await _folder(request)
+        folder, repository, slug = await _install_body(request)
     except Exception as exc:  # refused before the core saw it: audited here
         await request.app[API].refused(caller, AuditAction.INSTALL_PROVIDER, exc)
         raise
-    info = await request.app[API].install_provider(folder, caller=caller)
+    info = await request.app[API].install_provider(
+        folder, repository=repository, slug=slug, caller=caller
+    )
     response = ok(request, render.provider(info), status=201)
     response.headers["Location"] = f"/api/providers/{info.slug}"
     return response
 
 
-async def _folder(request: web.Request) -> str:
+async def _install_body(request: web.Request) -> tuple[str, str, str]:
+    """(folder, repository, slug) of an install: a folder, or a repository (and a slug)."""
     only(request.query, set())
-    body = await json_object(request, {"folder"})
+    body = await json_object(request, {"folder", "repository", "slug"})
+    if "repository" in body:
+        repository, slug = body.get("repository"), body.get("slug", "")
+        if not isinstance(repository, str):
+            raise InvalidRequestError(
+                "repository: expected a string, the URL of a Git repository", field="repository"
+            )
+        if not isinstance(slug, str):
+            raise InvalidRequestError(
+                "slug: expected a string, the add-on to install", field="slug"
+            )
+        if "folder" in body:
+            raise InvalidRequestError(
+                "folder: give a folder or a repository, not both", field="folder"
+            )
+        return "", repository, slug
     folder = body.get("folder")
     if not isinstance(folder, str):
         raise InvalidRequestError(
             "folder: required: a string, the provider folder inside a configured providers "
-            "directory (or its name)",
+            "directory (or its name), unless a repository is given",
             field="folder",
         )
-    return folder
+    if "slug" in body:
+        raise InvalidRequestError("slug: only with a repository", field="slug")
+    return folder, "", ""
+
+
+_SLUG = "/api/providers/{slug:(?!symbols$)[^{}/]+}"
+
+
+async def _no_body(request: web.Request) -> None:
+    """No query and no body, or an empty JSON object (`{}`)."""
+    only(request.query, set())
+    if request.body_exists:
+        await json_object(request, set())
+
+
+@routes.patch(_SLUG)
+async def set_provider_enabled(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    slug = request.match_info["slug"]
+    try:
+        only(request.query, set())
+        body = await json_object(request, {"enabled"})
+        enabled = body.get("enabled")
+        if not isinstance(enabled, bool):
+            raise InvalidRequestError("enabled: required: true or false", field="enabled")
+    except Exception as exc:
+        await request.app[API].refused(caller, AuditAction.DISABLE_PROVIDER, exc, provider=slug)
+        raise
+    info = await request.app[API].set_provider_enabled(slug, enabled, caller=caller)
+    return ok(request, render.provider(info))
+
+
+@routes.post(_SLUG + "/update")
+async def update_provider(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    slug = request.match_info["slug"]
+    try:
+        await _no_body(request)
+    except Exception as exc:
+        await request.app[API].refused(caller, AuditAction.UPDATE_PROVIDER, exc, provider=slug)
+        raise
+    info = await request.app[API].update_provider(slug, caller=caller)
+    return ok(request, render.provider(info))
+
+
+@routes.post(_SLUG + "/refresh")
+async def refresh_provider(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    slug = request.match_info["slug"]
+    try:
+        await _no_body(request)
+    except Exception as exc:
+        await request.app[API].refused(caller, AuditAction.REFRESH_PROVIDER, exc, provider=slug)
+        raise
+    info = await request.app[API].refresh_provider(slug, caller=caller)
+    return ok(request, render.provider(info))
 
 
 @routes.delete("/api/providers/{slug:(?!symbols$)[^{}/]+}")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
-from timebase.gateway.query.summary import SymbolSummary
+from timebase.gateway.query.summary import SeriesGaps, SymbolSummary
 from timebase.rest.keys import API
 from timebase.rest.params import only
 from timebase.rest.responses import ok
+from timebase.store import TimeRange
 
 routes = web.RouteTableDef()
 
@@ -37,8 +39,23 @@ def render(answer: SymbolSummary) -> dict[str, Any]:
                 "count": s.count,
                 "earliest": s.earliest,
                 "latest": s.latest,
-                "covered": [{"start": r.start, "end": r.end} for r in s.covered],
+                "covered": _ranges(s.covered),
+                **_gaps(answer.gaps.get((s.interval, s.provider))),
             }
             for s in answer.series
         ],
     }
+
+
+def _ranges(ranges: Iterable[TimeRange]) -> list[dict[str, Any]]:
+    return [{"start": r.start, "end": r.end} for r in ranges]
+
+
+def _gaps(gaps: SeriesGaps | None) -> dict[str, Any]:
+    """`calendar` (when one applies), `gaps` (open time between covered ranges) and `closed`."""
+    if gaps is None:
+        return {"gaps": [], "closed": []}
+    out: dict[str, Any] = {"gaps": _ranges(gaps.gaps), "closed": _ranges(gaps.closed)}
+    if gaps.calendar is not None:
+        out["calendar"] = gaps.calendar
+    return out

@@ -21,6 +21,8 @@
     warnings: [], // [{code, message, ...}] of the last answer (and of the live stream)
     providers: [], // GET /api/providers
     discovery: null, // GET /api/symbols/{symbol}/providers
+    search: { query: "", total: 0, symbols: [], error: null }, // GET /api/symbols?q= (the catalogue)
+    searches: 0, // symbol searches answered: tests wait for it to move
     live: { connected: false, subscribed: null, bars: 0, lastBar: null },
     authRequired: false, // the server answered 401 at least once
   };
@@ -159,6 +161,66 @@
       select.append(option);
     }
     select.value = state.providers.some((p) => p.slug === chosen) ? chosen : "";
+  }
+
+  // ---- symbol search: the catalogue (GET /api/symbols), as the user types -----------------
+
+  const SEARCH_LIMIT = 10;
+  let searchTimer = null;
+  let searchSeq = 0;
+
+  async function searchSymbols(text) {
+    const q = (text === undefined ? $("symbol").value : text).trim();
+    const seq = ++searchSeq;
+    let found = { query: q, total: 0, symbols: [], error: null };
+    if (q) {
+      try {
+        const page = await api(`/api/symbols?${query({ q, limit: String(SEARCH_LIMIT) })}`);
+        found = { query: q, total: page.total, symbols: page.symbols, error: null };
+      } catch (error) {
+        found.error = `${error.code}: ${error.message}`;
+      }
+    }
+    if (seq !== searchSeq) return; // a newer search is on its way
+    state.search = found;
+    state.searches += 1;
+    showMatches();
+  }
+
+  function showMatches() {
+    const { query: q, total, symbols, error } = state.search;
+    const list = $("symbol-matches");
+    const items = symbols.map((s) => {
+      const item = document.createElement("li");
+      const pick = document.createElement("button");
+      pick.type = "button";
+      pick.className = "match";
+      pick.dataset.symbol = s.symbol;
+      pick.textContent = s.symbol;
+      pick.addEventListener("click", () => choose(s.symbol));
+      const about = document.createElement("span");
+      about.className = "muted";
+      about.textContent = ` ${s.name || ""}${s.type ? ` · ${s.type}` : ""} · ${s.providers.join(", ")}`;
+      item.append(pick, about);
+      return item;
+    });
+    if (error) items.push(Object.assign(document.createElement("li"), { textContent: error }));
+    else if (q && !symbols.length) items.push(Object.assign(document.createElement("li"), { textContent: `no symbol in the catalogue matches ${q}` }));
+    else if (total > symbols.length) items.push(Object.assign(document.createElement("li"), { className: "muted", textContent: `${total - symbols.length} more: keep typing` }));
+    list.replaceChildren(...items);
+    list.hidden = items.length === 0;
+  }
+
+  function choose(symbol) {
+    $("symbol").value = symbol;
+    state.search = { query: "", total: 0, symbols: [], error: null };
+    showMatches();
+    $("symbol").focus();
+  }
+
+  function onSymbolInput() {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => searchSymbols(), 250);
   }
 
   // ---- discovery: which providers serve a symbol, and why ---------------------------------
@@ -417,9 +479,13 @@
     });
     $("query-form").addEventListener("submit", (event) => {
       event.preventDefault();
+      clearTimeout(searchTimer);
+      searchSeq += 1; // a pending search no longer shows
+      $("symbol-matches").hidden = true;
       loadChart();
     });
     $("discover").addEventListener("click", discover);
+    $("symbol").addEventListener("input", onSymbolInput);
     $("providers-refresh").addEventListener("click", loadProviders);
     $("live").addEventListener("change", () => {
       if (!$("live").checked && socket) socket.close();
@@ -427,6 +493,7 @@
     });
     timebase.load = loadChart;
     timebase.discover = discover;
+    timebase.searchSymbols = searchSymbols;
     timebase.loadProviders = loadProviders;
     loadProviders().then(() => {
       if (params.has("provider")) $("provider").value = params.get("provider");

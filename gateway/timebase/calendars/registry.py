@@ -1,0 +1,165 @@
+"""The calendars a gateway knows, by name, loaded once: `Calendars`.
+
+    calendars = Calendars(data_dir / "calendars")
+    cal = await calendars.get("XNYS")      # TableCalendar; "24/7" and "24/5" are built in
+
+An exchange calendar's session table is read from `<cache>/<NAME>.arrow`; when the file is
+missing or ends within `REFRESH_AHEAD` of today, `python -m timebase.calendars.build` (its own
+process: exchange_calendars imports pandas, the gateway never does) writes it first. Unknown
+names raise `CalendarNotFound`; a build that fails raises `DataUnavailable`, both naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+from pyarrow import ipc
+
+from timebase.calendars.build import UNKNOWN_NAME
+from timebase.calendars.model import BUILT_IN, Calendar, Session, TableCalendar
+from timebase.sdk.errors import CalendarNotFound, DataUnavailable, InvalidRequestError
+
+_log = logging.getLogger(__name__)
+
+#: A cached table is rebuilt when it ends sooner than this after today.
+REFRESH_AHEAD = timedelta(days=30)
+#: Longest a build may take (importing pandas and exchange_calendars takes most of it).
+BUILD_TIMEOUT = 120.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/\-]{0,31}")
+
+
+def check_calendar_name(name: str, field: str = "calendar") -> str:
+    """`name` when it can be a calendar's name, else InvalidRequestError naming `field`."""
+    if not _NAME.fullmatch(name):
+        raise InvalidRequestError(
+            f"{field}: {name!r} is not a calendar name (e.g. XNYS, XLON, 24/7, 24/5)",
+            field=field,
+        )
+    return name
+
+
+def read_table(name: str, path: Path) -> TableCalendar:
+    """The calendar in the Arrow IPC file at `path` (blocking)."""
+    with pa.memory_map(str(path)) as source:
+        table = ipc.open_file(source).read_all()
+    days = table.column("session").to_pylist()
+    # As integers: pyarrow converts zoned timestamps to Python through pandas when present.
+    opens = [_utc(us) for us in table.column("open").cast(pa.int64()).to_pylist()]
+    closes = [_utc(us) for us in table.column("close").cast(pa.int64()).to_pylist()]
+    return TableCalendar(
+        name, [Session(d, o, c) for d, o, c in zip(days, opens, closes, strict=True)]
+    )
+
+
+class Calendars:
+    """Calendars by name: built-ins at once, exchange calendars from the cache (built once)."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._loaded: dict[str, Calendar] = dict(BUILT_IN)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._names: frozenset[str] | None = None
+
+    def path(self, name: str) -> Path:
+        return self.cache_dir / f"{name.replace('/', '_')}.arrow"
+
+    async def get(self, name: str) -> Calendar:
+        check_calendar_name(name)
+        cal = self._loaded.get(name)
+        if cal is not None:
+            return cal
+        if name not in await self.names():  # refused without starting a build
+            raise _not_found(name)
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            cal = self._loaded.get(name)
+            if cal is None:
+                cal = await self._load(name)
+                self._loaded[name] = cal
+        return cal
+
+    async def names(self) -> frozenset[str]:
+        """Every calendar name: the built-ins and exchange_calendars' (listed once into the
+        cache, `names.json`, by the build process)."""
+        if self._names is None:
+            async with self._locks.setdefault("", asyncio.Lock()):
+                if self._names is None:
+                    path = self.cache_dir / "names.json"
+                    listed = await asyncio.to_thread(_read_names, path)
+                    if listed is None:
+                        await self._run("--names", path)
+                        listed = await asyncio.to_thread(_read_names, path) or []
+                    self._names = frozenset(listed) | frozenset(BUILT_IN)
+        return self._names
+
+    async def _load(self, name: str) -> TableCalendar:
+        path = self.path(name)
+        cal = await asyncio.to_thread(_cached, name, path)
+        if cal is not None and cal.last_day >= datetime.now(UTC).date() + REFRESH_AHEAD:
+            return cal
+        try:
+            await self._build(name, path)
+        except DataUnavailable:
+            if cal is None:
+                raise
+            _log.warning("calendar %s: rebuild failed; using the cached table", name)
+            return cal
+        return await asyncio.to_thread(read_table, name, path)
+
+    async def _build(self, name: str, path: Path) -> None:
+        _log.info("building the session table of calendar %s into %s", name, path)
+        await self._run(name, path)
+
+    async def _run(self, name: str, path: Path) -> None:
+        """`python -m timebase.calendars.build name path`; errors name the calendar."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "timebase.calendars.build",
+            name,
+            str(path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), BUILD_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise DataUnavailable(f"calendar {name!r}: building its sessions timed out") from None
+        if proc.returncode == UNKNOWN_NAME:
+            raise _not_found(name)
+        if proc.returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise DataUnavailable(f"calendar {name!r}: building its sessions failed ({last[0]})")
+
+
+def _not_found(name: str) -> CalendarNotFound:
+    return CalendarNotFound(
+        f"calendar: unknown calendar {name!r} (built in: 24/7, 24/5; exchange calendars by "
+        "MIC, e.g. XNYS, XNAS, XLON, XTKS, XHKG)",
+        field="calendar",
+    )
+
+
+def _read_names(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    names = json.loads(path.read_text(encoding="utf-8"))
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def _cached(name: str, path: Path) -> TableCalendar | None:
+    return read_table(name, path) if path.is_file() else None
+
+
+def _utc(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)

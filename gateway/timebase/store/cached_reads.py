@@ -1,0 +1,167 @@
+"""The Store's reads that a version snapshot can answer from memory (`metadata_cache`).
+
+Each read first takes what the cache holds at the snapshot's versions, then reads the rest from
+the database in one call, caching what it read at those versions. Without a snapshot (or for a
+series the snapshot cannot vouch for) it reads exactly what the uncached Store read did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import pyarrow as pa
+
+from timebase.sdk.intervals import Interval
+from timebase.store import bars, coverage, metadata_cache, skipped, versions
+from timebase.store.bars import BarQuery, SeriesKey
+from timebase.store.coverage import TimeRange
+from timebase.store.hot_tier import HotTier
+from timebase.store.metadata_cache import VersionedCache, VersionSnapshot
+from timebase.store.pool import Connection, ConnectionPool
+from timebase.store.schema import BAR_SCHEMA
+from timebase.store.skipped import SkippedRange
+
+
+class CachedReads:
+    """Coverage, skipped ranges, newest bars and series ranges, cached by series version."""
+
+    def __init__(self, pool: ConnectionPool, hot_tier: HotTier | None) -> None:
+        self.pool = pool
+        self.hot_tier = hot_tier
+        self.coverage_cache: VersionedCache[list[TimeRange]] = VersionedCache()
+        self.skipped_cache: VersionedCache[list[SkippedRange]] = VersionedCache()
+        self.latest_cache: VersionedCache[dict[SeriesKey, datetime]] = VersionedCache()
+
+    async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
+        """The versions of `symbol`'s series at `intervals`: one indexed lookup."""
+        names = frozenset(
+            i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
+        )
+        name = bars.normalize_symbol(symbol)
+
+        def read(conn: Connection) -> dict[SeriesKey, int]:
+            return versions.series_versions(conn, name, names)
+
+        found = await self.pool.run(read, doing="reading series versions")
+        return VersionSnapshot(name, names, found)
+
+    async def covered(
+        self, keys: Sequence[SeriesKey], start: datetime, end: datetime
+    ) -> dict[SeriesKey, list[TimeRange]]:
+        bars.check_range(start, end)
+        snap = metadata_cache.current()
+        out: dict[SeriesKey, list[TimeRange]] = {}
+        misses: list[tuple[SeriesKey, int | None]] = []
+        for key in keys:
+            version = snap.version(key) if snap is not None else None
+            cached = self.coverage_cache.get(key, version)
+            if cached is None:
+                misses.append((key, version))
+            else:
+                out[key] = coverage.clip(cached, start, end)
+        if misses:
+
+            def read(conn: Connection) -> dict[SeriesKey, list[TimeRange]]:
+                found = {}
+                for key, version in misses:
+                    if version is None:
+                        found[key] = coverage.covered_ranges(conn, key, start, end)
+                        continue
+                    ranges = coverage.series_ranges(conn, key)
+                    self.coverage_cache.put(key, version, ranges)
+                    found[key] = coverage.clip(ranges, start, end)
+                return found
+
+            out.update(await self.pool.run(read, doing="reading coverage"))
+        return {key: out[key] for key in keys}
+
+    async def skipped_ranges(
+        self, keys: Sequence[SeriesKey], start: datetime, end: datetime
+    ) -> list[SkippedRange]:
+        bars.check_range(start, end)
+        snap = metadata_cache.current()
+        found: list[SkippedRange] = []
+        misses: list[tuple[SeriesKey, int]] = []
+        uncached: list[SeriesKey] = []
+        for key in keys:
+            version = snap.version(key) if snap is not None else None
+            cached = self.skipped_cache.get(key, version)
+            if cached is not None:
+                found += cached
+            elif version is None:
+                uncached.append(key)
+            else:
+                misses.append((key, version))
+        if misses or uncached:
+
+            def read(conn: Connection) -> list[SkippedRange]:
+                rows = skipped.overlapping(conn, uncached, start, end) if uncached else []
+                for key, version in misses:
+                    ranges = skipped.series_ranges(conn, key)
+                    self.skipped_cache.put(key, version, ranges)
+                    rows += ranges
+                return rows
+
+            found += await self.pool.run(read, doing="reading skipped bars")
+        inside = [r for r in found if r.start < end and r.end > start]
+        return sorted(inside, key=lambda r: (r.start, r.provider))
+
+    async def latest(
+        self,
+        symbols: Iterable[str] | None,
+        interval: Interval | str | Iterable[Interval | str] | None,
+        provider: str | None,
+    ) -> dict[SeriesKey, datetime]:
+        names = list(symbols) if symbols is not None else None
+        snap = metadata_cache.current()
+        cache_key: tuple[str, tuple[str, ...]] | None = None
+        version = None
+        if snap is not None and names is not None and len(names) == 1 and provider is None:
+            wanted = _interval_names(interval)
+            if wanted is not None and bars.normalize_symbol(names[0]) == snap.symbol:
+                cache_key = (snap.symbol, wanted)
+                version = snap.series(wanted)
+        cached = self.latest_cache.get(cache_key, version) if cache_key is not None else None
+        if cached is not None:
+            return dict(cached)
+
+        def read(conn: Connection) -> dict[SeriesKey, datetime]:
+            return bars.latest_timestamps(conn, symbols=names, interval=interval, provider=provider)
+
+        found = await self.pool.run(read, doing="reading latest timestamps")
+        if cache_key is not None:
+            self.latest_cache.put(cache_key, version, dict(found))
+        return found
+
+    async def series_table(self, query: BarQuery) -> pa.Table | None:
+        """The bars of a one-series `query` from the hot tier at the snapshot's version (read
+        and kept on a miss), or None when the hot tier cannot serve it (then read as usual)."""
+        snap = metadata_cache.current()
+        tier = self.hot_tier
+        if tier is None or snap is None or query.limit is not None or query.provider is None:
+            return None
+        if len(query.symbols) != 1:
+            return None
+        key = SeriesKey(query.symbols[0], query.interval.value, query.provider)
+        version = snap.version(key)
+        if version is None:
+            return None
+        hit = tier.lookup(key, query.start, query.end, version)
+        if hit is not None:
+            return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
+        table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
+        await asyncio.to_thread(tier.keep_table, key, query.start, query.end, version, table)
+        return table
+
+
+def _interval_names(
+    interval: Interval | str | Iterable[Interval | str] | None,
+) -> tuple[str, ...] | None:
+    if interval is None:
+        return None
+    raw = [interval] if isinstance(interval, str | Interval) else list(interval)
+    return tuple(
+        sorted({i.value if isinstance(i, Interval) else Interval.parse(i).value for i in raw})
+    )

@@ -1,0 +1,202 @@
+"""Many gateways on one database: real `timebase serve` processes, real provider processes.
+
+Each missing range is fetched once however many gateways are asked at once (the per-series
+lease is held across gateways for the whole fetch, forced to overlap by a provider that takes
+its time); provider quotas are shared; a gateway killed mid-request leaves the client free to
+retry on another; Flight endpoints are handed to the configured peers, each serving its part.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+from pyarrow import flight
+
+from tests.conftest import DatabaseServers, create_database, drop_database
+from tests.e2e.gateways import (
+    END,
+    START,
+    Fetches,
+    expected_bars,
+    get_bars,
+    start_gateway,
+    write_provider,
+)
+from tests.fuzz.served import Served
+from tests.support.eventually import wait_until
+from timebase.client import TimeBase
+
+#: How long the slow provider takes to answer: long enough for every request to overlap.
+DELAY = 1.5
+
+
+@dataclass
+class Cluster:
+    root: Path
+    url: str
+    providers: Path
+    fetches: Fetches
+    gateways: list[Served]
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers
+) -> Iterator[Cluster]:
+    """Three gateways on one database; the third hands Flight endpoints to the first two."""
+    root = tmp_path_factory.mktemp("many").resolve()
+    server = database_servers.url("postgres")
+    url = create_database(server, prefix="many")
+    providers = root / "providers"
+    fetches = Fetches(root / "fetches.log")
+    write_provider(providers, "slow", "MG", fetches.path, delay=DELAY)
+    limits = "rate_limits: {requests_per_day: 3}\n"
+    write_provider(providers, "limited", "LQ", fetches.path, delay=0.0, extra=limits)
+    gateways: list[Served] = []
+    try:
+        for name in ("g1", "g2"):
+            gateways.append(start_gateway(root / name, url, providers))
+        peers = ", ".join(g.flight_location for g in gateways)
+        gateways.append(
+            start_gateway(root / "g3", url, providers, extra=f"flight:\n  peers: [{peers}]\n")
+        )
+        yield Cluster(root, url, providers, fetches, gateways)
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        for gateway in gateways:
+            assert gateway.tracebacks() == [], gateway.log.read_text()[-4000:]
+        drop_database(server, url)
+
+
+def test_each_missing_range_is_fetched_once_by_all_gateways_together(cluster: Cluster) -> None:
+    symbols = ["MG:A", "MG:B", "MG:C"]
+    asks = [(g.grpc_target, s) for s in symbols for g in cluster.gateways for _ in range(2)]
+
+    def ask(target_symbol: tuple[str, str]) -> tuple[list[tuple[int, float]], float]:
+        started = time.monotonic()
+        bars = get_bars(*target_symbol)
+        return bars, time.monotonic() - started
+
+    with ThreadPoolExecutor(len(asks)) as pool:
+        answers = list(pool.map(ask, asks))
+    # Every request overlapped the one fetch of its symbol: it waited for the slow provider.
+    assert min(seconds for _, seconds in answers) >= DELAY * 0.9
+    assert all(bars == expected_bars() for bars, _ in answers)
+    for symbol in symbols:
+        (fetch,) = cluster.fetches.lines(symbol)
+        assert fetch[1:3] == [START.isoformat(), END.isoformat()]
+    # Asked again anywhere: served from the store, nothing fetched.
+    assert get_bars(cluster.gateways[1].grpc_target, "MG:A") == expected_bars()
+    assert len(cluster.fetches.lines("MG:A")) == 1
+
+
+def test_provider_quotas_are_shared_by_the_gateways(cluster: Cluster) -> None:
+    first, second, third = cluster.gateways
+    # `limited` allows 3 requests a day in all: two through one gateway, one through another.
+    assert get_bars(first.grpc_target, "LQ:A") == expected_bars()
+    assert get_bars(first.grpc_target, "LQ:B") == expected_bars()
+    assert get_bars(second.grpc_target, "LQ:C") == expected_bars()
+    # The third gateway has not sent any itself, but the quota is used up.
+    with pytest.raises(grpc.RpcError) as caught:
+        get_bars(third.grpc_target, "LQ:D")
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "daily quota of 3 requests used up" in (caught.value.details() or "")
+    assert cluster.fetches.lines("LQ:D") == []
+    assert [len(cluster.fetches.lines(s)) for s in ("LQ:A", "LQ:B", "LQ:C")] == [1, 1, 1]
+
+
+def test_a_gateway_killed_mid_request_leaves_the_client_free_to_retry_on_another(
+    cluster: Cluster,
+) -> None:
+    victim = start_gateway(cluster.root / "victim", cluster.url, cluster.providers)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(get_bars, victim.grpc_target, "MG:KILL")
+            cluster.fetches.wait_for("MG:KILL")  # it holds the lease and is fetching
+            victim.proc.send_signal(signal.SIGKILL)
+            with pytest.raises(grpc.RpcError) as caught:
+                pending.result(timeout=30)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert victim.proc.wait(timeout=10) == -signal.SIGKILL
+        # Another gateway answers the retry in full: the dead one's lease went with its session.
+        assert get_bars(cluster.gateways[0].grpc_target, "MG:KILL", timeout=30) == expected_bars()
+    finally:
+        victim.stop()
+    fetched = cluster.fetches.lines("MG:KILL")
+    assert len(fetched) == 2  # the killed gateway's fetch never finished: asked again once
+    assert fetched[0][3] != fetched[1][3]  # by two provider processes, one per gateway
+
+
+def _doget_count(gateway: Served) -> float:
+    with urllib.request.urlopen(f"{gateway.rest_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    pattern = re.compile(r"^timebase_requests_total\{([^}]*)\} (\S+)$", re.M)
+    return sum(
+        float(value)
+        for labels, value in pattern.findall(text)
+        if 'door="flight"' in labels and 'route="DO_GET"' in labels
+    )
+
+
+def test_flight_endpoints_are_read_in_parallel_from_the_configured_peers(
+    cluster: Cluster,
+) -> None:
+    first, second, planner = cluster.gateways
+    symbols = ["MG:F1", "MG:F2", "MG:F3", "MG:F4"]
+    query = {"symbols": symbols, "interval": "1d", "start": "2024-01-01", "end": "2024-02-01"}
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+    with flight.FlightClient(planner.flight_location) as client:
+        info = client.get_flight_info(descriptor)
+    locations = [[loc.uri.decode() for loc in e.locations] for e in info.endpoints]
+    peers = [first.flight_location, second.flight_location]
+    assert locations == [[peers[0]], [peers[1]], [peers[0]], [peers[1]]]
+    before = [_doget_count(g) for g in (first, second)]
+
+    def read(endpoint: flight.FlightEndpoint) -> pa.Table:
+        with flight.FlightClient(endpoint.locations[0]) as client:
+            return client.do_get(endpoint.ticket).read_all()
+
+    with ThreadPoolExecutor(len(info.endpoints)) as pool:
+        tables = list(pool.map(read, info.endpoints))
+    # Each peer served two of them (counted when the stream ends on its side).
+    wait_until(
+        lambda: (
+            [_doget_count(g) - b for g, b in zip((first, second), before, strict=True)] == [2, 2]
+        ),
+        within=10,
+    )
+    for table in tables:
+        closes = table.column("close").to_pylist()
+        assert closes == [close for _, close in expected_bars()]
+    # The same tickets read from the planner itself give the same bars.
+    with flight.FlightClient(planner.flight_location) as client:
+        here = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    assert [t.equals(h) for t, h in zip(tables, here, strict=True)] == [True] * 4
+
+
+def test_the_python_client_reads_each_endpoint_from_its_peer(cluster: Cluster) -> None:
+    first, second, planner = cluster.gateways
+    before = [_doget_count(g) for g in (first, second, planner)]
+    with TimeBase("127.0.0.1", planner.grpc_port, planner.flight_port) as client:
+        table = client.history(["MG:P1", "MG:P2"], "1d", START, END)
+    assert table.column("symbol").to_pylist() == ["MG:P1"] * 31 + ["MG:P2"] * 31
+    assert table.column("close").to_pylist() == [c for _, c in expected_bars()] * 2
+    wait_until(
+        lambda: (
+            [_doget_count(g) - b for g, b in zip((first, second, planner), before, strict=True)]
+            == [1, 1, 0]
+        ),
+        within=10,
+    )

@@ -1,0 +1,95 @@
+"""Coverage, skipped ranges and the newest bars cached at a snapshot's series versions: served
+without the database while the versions hold, read again once any store wrote the series."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from tests.gateway.support import counting_connections
+from tests.store.conftest import T0, bars_table, minutes
+from timebase.store import Store
+from timebase.store.coverage import TimeRange
+from timebase.store.skipped import SkipReport
+
+pytestmark = pytest.mark.asyncio
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+async def other(fresh_database_url: str) -> AsyncIterator[Store]:
+    """A second store (another gateway's) on the same database."""
+    store = Store(fresh_database_url, pool_size=2, run_retention=False)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.stop()
+
+
+async def reads(store: Store) -> tuple[object, ...]:
+    covered = await store.covered_by_provider("AAPL", "1m", ["test"], T0, T0 + 2 * HOUR)
+    skipped = await store.skipped_ranges("AAPL", "1m", ["test"], T0, T0 + 2 * HOUR)
+    latest = await store.latest(["AAPL"], ["1m"])
+    return covered, skipped, latest
+
+
+async def test_reads_at_unchanged_versions_come_from_memory(store: Store) -> None:
+    await store.write_fetched(
+        bars_table(minutes(5)),
+        "AAPL",
+        "1m",
+        "test",
+        start=T0,
+        end=T0 + HOUR,
+        reported=SkipReport(2, "bad high"),
+    )
+    async with store.snapshot("AAPL", ["1m"]):
+        first = await reads(store)
+    with counting_connections(store) as leases:
+        async with store.snapshot("AAPL", ["1m"]):
+            again = await reads(store)
+    assert again == first
+    assert len(leases) == 1  # the snapshot's version lookup
+    covered, skipped, latest = first
+    assert covered == {"test": [TimeRange(T0, T0 + HOUR)]}
+    assert [(s.start, s.end, s.count) for s in skipped] == [(T0, T0 + HOUR, 2)]  # type: ignore[attr-defined]
+    assert latest == {("AAPL", "1m", "test"): T0 + timedelta(minutes=4)}
+
+
+@pytest.mark.parametrize("writer", ["same", "other"])
+async def test_a_write_is_seen_by_the_next_snapshot(
+    store: Store, other: Store, writer: str
+) -> None:
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    async with store.snapshot("AAPL", ["1m"]):
+        await reads(store)
+    writing = store if writer == "same" else other
+    await writing.write_fetched(
+        bars_table(minutes(5, start=T0 + HOUR)),
+        "AAPL",
+        "1m",
+        "test",
+        start=T0 + HOUR,
+        end=T0 + 2 * HOUR,
+        reported=SkipReport(1, "bad low"),
+    )
+    async with store.snapshot("AAPL", ["1m"]):
+        covered, skipped, latest = await reads(store)
+    assert covered == {"test": [TimeRange(T0, T0 + 2 * HOUR)]}
+    assert [(s.start, s.count) for s in skipped] == [(T0 + HOUR, 1)]  # type: ignore[attr-defined]
+    assert latest == {("AAPL", "1m", "test"): T0 + HOUR + timedelta(minutes=4)}
+
+
+async def test_a_write_inside_the_snapshot_is_read_back(store: Store) -> None:
+    async with store.snapshot("AAPL", ["1m"]):
+        assert await reads(store) == ({"test": []}, [], {})
+        await store.write_fetched(
+            bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR
+        )
+        covered, _, latest = await reads(store)
+    assert covered == {"test": [TimeRange(T0, T0 + HOUR)]}
+    assert latest == {("AAPL", "1m", "test"): T0 + timedelta(minutes=4)}
