@@ -153,11 +153,10 @@ def main() -> None:
                 f"≥ {TARGET_SAVED_1M:.0%} saved" if is_1m else "report",
                 saved >= TARGET_SAVED_1M if is_1m else None,
                 limit=(
-                    "the four price columns: TimescaleDB compresses float8 with Gorilla (XOR of "
-                    "consecutive values), and a random walk rounded to 4 decimals leaves ~45 "
-                    "significant bits per value: ≈ 6 B per price, 24 of the bytes per bar, plus "
-                    "≈ 8 B of TOAST chunking of the compressed batches; segment-by, order-by and "
-                    "chunk-size choices move the total by under 3 B/bar (docs/timescaledb.md)"
+                    "the price columns: scaled integers (timebase.store.prices) compress to "
+                    "≈ 2 B per price, float8 prices (rows with more than 8 decimals) to ≈ 6 B; "
+                    "the rest is volume (≈ 2 B) and TOAST chunking of the compressed batches "
+                    "(docs/timescaledb.md)"
                     if is_1m and saved < TARGET_SAVED_1M
                     else ""
                 ),

@@ -24,9 +24,11 @@ from timebase.client import (
     Bar,
     InvalidRequest,
     NotFound,
+    PermissionDenied,
     RateLimited,
     TimeBase,
     TimeBaseClientError,
+    Unauthenticated,
     Unavailable,
 )
 from timebase.client.errors import error_for_code
@@ -272,7 +274,18 @@ async def test_client_imports_without_server_dependencies() -> None:
         ("PROVIDER_UNAVAILABLE", Unavailable),
         ("DATABASE_ERROR", Unavailable),
         ("UNAVAILABLE", Unavailable),
+        ("SERVER_BUSY", Unavailable),
+        ("DATABASE_BUSY", Unavailable),
+        ("EMBEDDED_DATABASE_ERROR", Unavailable),
+        ("DATA_UNAVAILABLE", NotFound),
+        ("UNAUTHENTICATED", Unauthenticated),
+        ("PERMISSION_DENIED", PermissionDenied),
+        ("CONFIG_ERROR", InvalidRequest),
+        ("PROVIDER_ERROR", TimeBaseClientError),
+        ("NOT_IMPLEMENTED", TimeBaseClientError),
         ("SOMETHING_NEW", TimeBaseClientError),
+        ("SOMETHING_NEW_BUSY", Unavailable),
+        ("INVALID_SOMETHING_NEW", InvalidRequest),
     ],
 )
 def test_each_error_code_maps_to_its_client_error(code: str, cls: type) -> None:

@@ -31,6 +31,7 @@ import pytest
 from tests.containers import support
 from tests.containers.test_gateway import synthetic_bars, wait_serving
 from timebase.core.config import Config
+from timebase.store.prices import PRICE_SELECT
 
 ROOT = support.ROOT
 OVERRIDE = ROOT / "tests" / "containers" / "compose.override.yml"
@@ -260,7 +261,7 @@ def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
     stored = _psql(
         docker_client,
         stack,
-        "SELECT open, high, low, close, volume, tableoid::regclass::text LIKE '_timescaledb%' "
+        f"SELECT {PRICE_SELECT}, volume, tableoid::regclass::text LIKE '_timescaledb%' "
         "FROM bars_daily WHERE symbol = 'SYN:ACME' AND ts = '2024-01-10T00:00:00Z'",
     )
     assert [([float(x) for x in row[:5]], row[5]) for row in stored] == [

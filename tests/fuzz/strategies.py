@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
+from timebase.core.user_time import EARLIEST_TIME, LATEST_TIME
+from timebase.gateway.bar_request import MAX_SYMBOL_LENGTH
 from timebase.sdk.intervals import INTERVALS, Interval
 
-# The documented range of instants: every door refuses anything outside 1900..2200 with a clear
-# error before any date arithmetic (tests/rest/test_limits.py, tests/gateway/test_limits.py).
-FIRST = datetime(1900, 1, 2, tzinfo=UTC)
-LAST = datetime(2199, 12, 30, tzinfo=UTC)
+# The accepted range of instants (every door refuses anything outside it with a clear error before
+# any date arithmetic: tests/rest/test_limits.py, tests/gateway/test_limits.py), a day or so inside
+# each end so that a time zone's offset keeps a generated instant inside it.
+FIRST = EARLIEST_TIME + timedelta(days=1)
+LAST = LATEST_TIME - timedelta(days=3)
 # Ranges and limits stay modest: an answer under a door's limit is real work (a provider fetch and
 # a store), and the fuzzers look for wrong answers, not slow ones. Over-limit refusals before any
 # work are tested in tests/*/test_limits.py.
@@ -29,7 +32,7 @@ symbols = mostly(
         st.sampled_from(["SYN:ACME", "syn:fuzz", "SYN:A.B-C_D", "AAPL", "^GSPC", "EURUSD=X"]),
         st.from_regex(r"SYN:[A-Z0-9._-]{1,32}", fullmatch=True),
     ),
-    st.text(max_size=70),
+    st.text(max_size=MAX_SYMBOL_LENGTH + 6),  # a few over the cap, which must be refused
 )
 intervals = mostly(st.sampled_from(INTERVALS), st.text(max_size=6))
 slugs = mostly(st.sampled_from(["", "", "synthetic", "nobody"]), st.text(max_size=70))

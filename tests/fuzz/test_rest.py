@@ -27,6 +27,7 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 from tests.fuzz.conftest import examples, fuzz_timeout
 from tests.fuzz.served import Served
+from tests.fuzz.strategies import FIRST, LAST
 from timebase.core.user_time import parse_user_time
 from timebase.gateway.bar_request import MAX_BARS_PER_REQUEST
 from timebase.rest.openapi import build_spec
@@ -51,10 +52,10 @@ CHECKS = [
 #: Examples per operation in the fuzzing phase (the examples and coverage phases add their own).
 EXAMPLES = 50
 
-# The documented date range (1900..2200; a 400 outside it, which the schema's `format` cannot
-# state): schema-valid dates are generated inside it.
-FIRST_DAY = datetime(1900, 1, 2)
-LAST_DAY = datetime(2199, 12, 30)
+# The accepted date range (a 400 outside it, which the schema's `format` cannot state):
+# schema-valid dates are generated inside it, a day or so from each end (time-zone offsets).
+FIRST_DAY = FIRST.replace(tzinfo=None)
+LAST_DAY = LAST.replace(tzinfo=None)
 _offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 schemathesis.openapi.format(
     "date", st.dates(FIRST_DAY.date(), LAST_DAY.date()).map(lambda d: d.isoformat())

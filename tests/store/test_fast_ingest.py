@@ -12,6 +12,7 @@ import pyarrow as pa
 from adbc_driver_postgresql import dbapi
 
 from timebase.store import Store
+from timebase.store.prices import PRICE_SELECT
 
 from .conftest import T0, bars_table, minutes
 
@@ -33,10 +34,13 @@ def _batch(symbol: str) -> pa.Table:
 
 
 def _stored(url: str, symbol: str) -> list[tuple[Any, ...]]:
-    """Every stored column of `symbol`'s bars as the database holds them (jsonb as text)."""
+    """Every stored column of `symbol`'s bars (jsonb as text): the prices as read (decoded),
+    then as the database holds them (float8 and scaled integer columns)."""
     with dbapi.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
-            """SELECT "interval", provider, ts, open, high, low, close, volume, metadata::text
+            f"""SELECT "interval", provider, ts, {PRICE_SELECT}, volume, metadata::text,
+                   open AS raw_open, high AS raw_high, low AS raw_low, close AS raw_close,
+                   open_i, high_i, low_i, close_i, price_scale
                FROM bars_intraday WHERE symbol = $1 ORDER BY ts""",
             parameters=(symbol,),
         )
@@ -55,7 +59,7 @@ async def test_fast_path_and_staged_upsert_store_identical_rows(store: Store):
     slow_rows = await asyncio.to_thread(_stored, store.url, "SLOW")
     assert len(fast_rows) == N
     assert fast_rows == slow_rows
-    assert fast_rows[1][-1] == '{"n": 0.0, "spaced": "€ é \\n"}'  # jsonb's own text form
+    assert fast_rows[1][8] == '{"n": 0.0, "spaced": "€ é \\n"}'  # jsonb's own text form
     read_fast = await store.read_table("FAST", "1m", T0, END)
     read_slow = await store.read_table("SLOW", "1m", T0, END)
     assert read_fast.drop_columns(["symbol"]).equals(read_slow.drop_columns(["symbol"]))

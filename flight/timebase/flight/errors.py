@@ -1,8 +1,11 @@
 """TimeBase errors as Flight errors: the one place the Flight door maps them.
 
-pyarrow.flight has no INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED error classes, and any
-other Python exception reaches the client with the server's traceback. So every error leaves as a
-`FlightError` subclass with the plain message and, in `extra_info`, the JSON
+pyarrow.flight has no INVALID_ARGUMENT / NOT_FOUND / RESOURCE_EXHAUSTED error classes. A Python
+server gets those statuses only by raising `ValueError`/`ArrowInvalid`, `KeyError` or
+`NotImplementedError`, and pyarrow (26) then appends `. Detail: Python exception: Traceback …`
+(the server's files and source lines) to the status message, unconditionally (apache/arrow#34251).
+So every error leaves as one of pyarrow's `FlightError` classes, which travel without it, with
+the plain message and, in `extra_info`, the JSON
 `{"code": "...", "message": "...", "details": {...}}` of `TimeBaseError.to_dict()`:
 
 | kind of error (`ErrorKind`)                          | Flight error                | gRPC status     |
@@ -11,14 +14,16 @@ other Python exception reaches the client with the server's traceback. So every 
 | unauthenticated                                      | FlightUnauthenticatedError  | UNAUTHENTICATED |
 | permission                                           | FlightUnauthorizedError     | PERMISSION_DENIED |
 | rate_limited, unavailable; TimeBase shutting down    | FlightUnavailableError      | UNAVAILABLE     |
+| internal; anything unexpected (logged, traceback)    | FlightInternalError         | INTERNAL        |
 
 An error that says when to try again (rate limited, SERVER_BUSY, DATABASE_BUSY) carries
-`retry_after` (seconds) in `details`.
-| internal; anything unexpected (logged, traceback)    | FlightInternalError         | INTERNAL        |
+`retry_after` (seconds) in `details`. A call the client cancelled ends with
+FlightCancelledError (CANCELLED, `timebase.flight.bridge`).
 
 The `code` is the error's own, unchanged: the public codes of docs/rest.md, on every door.
 Clients branch on `extra_info`'s `code` (the Python client does: `timebase.client` raises
-InvalidRequest, NotFound, Unavailable, RateLimited).
+InvalidRequest, NotFound, Unauthenticated, PermissionDenied, Unavailable, RateLimited by the
+code's kind).
 """
 
 from __future__ import annotations

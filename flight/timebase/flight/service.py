@@ -17,7 +17,7 @@ from timebase.flight.errors import to_flight_error
 from timebase.flight.handlers import FlightHandlers
 from timebase.flight.metrics import FlightMetricsFactory
 from timebase.gateway.request_metrics import RequestObserver
-from timebase.sdk.errors import InvalidRequestError
+from timebase.sdk.errors import InvalidRequestError, NotImplementedByServer
 from timebase.sdk.logs import correlation_scope
 from timebase.store import BAR_SCHEMA
 
@@ -75,6 +75,7 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
     ) -> flight.FlightDataStream:
         with correlation_scope():
             try:
+                caller_of(context)  # a ticket is no key: DoGet needs one like every call
                 return self.handlers.stream(ticket.ticket, context.is_cancelled)
             except Exception as exc:
                 raise to_flight_error(exc, "reading bars") from None
@@ -122,3 +123,19 @@ class FlightService(flight.FlightServerBase):  # type: ignore[misc]
             except Exception as exc:
                 raise to_flight_error(exc, "ingesting bars") from None
             writer.write(pa.py_buffer(json.dumps(result).encode()))
+
+    def do_exchange(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.MetadataRecordBatchWriter,
+    ) -> None:
+        # pyarrow's default raises a bare NotImplementedError, whose traceback would reach the
+        # client (`timebase.flight.errors`).
+        raise to_flight_error(
+            NotImplementedByServer(
+                "DoExchange is not served; read with GetFlightInfo + DoGet, write with DoPut"
+            ),
+            "exchanging data",
+        )

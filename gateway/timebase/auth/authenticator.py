@@ -28,9 +28,7 @@ import hmac
 import ipaddress
 import logging
 import math
-from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from timebase.auth import keystore
 from timebase.auth.caller import Caller
@@ -41,7 +39,6 @@ from timebase.sdk.errors import ClientRateLimited, TimeBaseError, Unauthenticate
 from timebase.store.pool import ConnectionPool
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MISSING_KEY = (
     "missing API key: send the header 'Authorization: Bearer <key>' (create a key with "
@@ -114,11 +111,9 @@ class Authenticator:
         if self.pool is None:
             return
         async with self._reload_lock:
-            rows = await _finished(
-                self.pool.run(
-                    lambda conn: keystore.list_keys(conn, include_revoked=False),
-                    doing="reading the API keys",
-                )
+            rows = await self.pool.run(
+                lambda conn: keystore.list_keys(conn, include_revoked=False),
+                doing="reading the API keys",
             )
             self._keys = (*self.config.keys, *rows)
 
@@ -128,10 +123,8 @@ class Authenticator:
             return
         used, self._used = self._used, {}
         try:
-            await _finished(
-                self.pool.run(
-                    lambda conn: keystore.record_last_use(conn, used), doing="saving key last use"
-                )
+            await self.pool.run(
+                lambda conn: keystore.record_last_use(conn, used), doing="saving key last use"
             )
         except BaseException:
             for sha256, when in used.items():  # try again next time
@@ -162,10 +155,8 @@ class Authenticator:
         limited per address)."""
         assert self.pool is not None
         try:
-            found = await _finished(
-                self.pool.run(
-                    lambda conn: keystore.active_key(conn, digest), doing="looking up an API key"
-                )
+            found = await self.pool.run(
+                lambda conn: keystore.active_key(conn, digest), doing="looking up an API key"
             )
         except TimeBaseError as exc:  # the database is down: the snapshot decides
             _log.warning("could not look up an API key: %s", exc.message)
@@ -177,11 +168,12 @@ class Authenticator:
     def authenticate_from_thread(
         self, authorization: str | None, address: str, door: str, timeout: float = 10.0
     ) -> Caller:
-        """`authenticate` for a thread that is not the event loop's (Flight calls)."""
+        """`authenticate` for a thread that is not the event loop's (Flight calls); auth off,
+        without a trip to the loop."""
+        if not self.enabled:
+            return Caller.local(door, client_host(address))
         loop = self._loop
         if loop is None or loop.is_closed():
-            if not self.enabled:
-                return Caller.local(door, client_host(address))
             raise Unauthenticated("TimeBase is not ready to authenticate requests")
         future = asyncio.run_coroutine_threadsafe(
             self.authenticate(authorization, address, door), loop
@@ -216,19 +208,6 @@ class Authenticator:
         if found.source == "database":
             self._used[found.sha256] = now
         return Caller(found.scope, door, host, found.name, found.prefix)
-
-
-async def _finished(work: Coroutine[Any, Any, T]) -> T:
-    """Await `work` to its end even when the caller is cancelled (a client gone, the server
-    stopping): a database call cancelled half way would hand its connection back to the pool
-    while a pool thread still uses it."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await task
-        raise
 
 
 def _presented(authorization: str | None) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from pyarrow import flight
 
+from timebase.sdk.errors import ErrorKind, TimeBaseError
 from timebase.sdk.status import error_info_from_metadata
 
 
@@ -41,11 +42,8 @@ class PermissionDenied(TimeBaseClientError):
 
 
 class Unavailable(TimeBaseClientError):
-    """TimeBase, its database or every provider able to answer is unreachable."""
-
-
-class RateLimited(Unavailable):
-    """Every provider able to answer is out of quota; `retry_after` seconds (when known)."""
+    """TimeBase, its database or every provider able to answer is unreachable, or TimeBase is
+    busy (SERVER_BUSY, DATABASE_BUSY); `retry_after` seconds (when the server said)."""
 
     @property
     def retry_after(self) -> float | None:
@@ -53,22 +51,53 @@ class RateLimited(Unavailable):
         return float(value) if isinstance(value, int | float) else None
 
 
+class RateLimited(Unavailable):
+    """Every provider able to answer is out of quota; `retry_after` seconds (when known)."""
+
+
+#: The client error of each kind of server error (`timebase.sdk.errors.ErrorKind`).
+_KIND_ERRORS: dict[ErrorKind, type[TimeBaseClientError]] = {
+    ErrorKind.INVALID: InvalidRequest,
+    ErrorKind.NOT_FOUND: NotFound,
+    ErrorKind.UNAUTHENTICATED: Unauthenticated,
+    ErrorKind.PERMISSION: PermissionDenied,
+    ErrorKind.RATE_LIMITED: RateLimited,
+    ErrorKind.UNAVAILABLE: Unavailable,
+}
+
+
+def _code_kinds() -> dict[str, ErrorKind]:
+    """The kind of every public error code: the SDK's error tree (`timebase.sdk.errors` only:
+    what else is imported must not change the answer), walked once."""
+    kinds: dict[str, ErrorKind] = {"UNAVAILABLE": ErrorKind.UNAVAILABLE}  # TimeBase stopping
+    pending: list[type[TimeBaseError]] = [TimeBaseError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == TimeBaseError.__module__:
+            kinds.setdefault(cls.code, cls.kind)
+            pending.extend(cls.__subclasses__())
+    return kinds
+
+
+_CODE_KINDS = _code_kinds()
+
+
 def error_for_code(
     code: str, message: str, details: dict[str, Any] | None = None
 ) -> TimeBaseClientError:
-    """The client error of a TimeBase error `code`."""
+    """The client error of a TimeBase error `code`: by the code's kind in the SDK's error tree;
+    a code this client does not know (a newer server) by its name."""
+    kind = _CODE_KINDS.get(code)
+    if kind is not None:
+        return _KIND_ERRORS.get(kind, TimeBaseClientError)(message, code, details)
     cls: type[TimeBaseClientError] = TimeBaseClientError
-    if code in {"RATE_LIMITED", "PROVIDER_RATE_LIMITED"}:
+    if code.endswith("RATE_LIMITED"):
         cls = RateLimited
-    elif code == "UNAUTHENTICATED":
-        cls = Unauthenticated
-    elif code == "PERMISSION_DENIED":
-        cls = PermissionDenied
     elif code.endswith("NOT_FOUND"):
         cls = NotFound
     elif code.startswith("INVALID_"):
         cls = InvalidRequest
-    elif code in {"PROVIDER_UNAVAILABLE", "DATABASE_ERROR", "UNAVAILABLE"}:
+    elif code.endswith(("UNAVAILABLE", "_BUSY")):
         cls = Unavailable
     return cls(message, code, details)
 

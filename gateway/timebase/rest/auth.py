@@ -30,8 +30,9 @@ DOOR = "rest"
 AUTHENTICATOR = web.AppKey("timebase_authenticator", Authenticator)
 _CALLER = web.RequestKey("timebase_caller", Caller)
 
-#: Routes anyone may call.
-OPEN_PATHS = frozenset(
+#: Routes anyone may call and no rate limit counts (`timebase.rest.middleware.UNLIMITED`): the
+#: probes and the API's description.
+PROBE_PATHS = frozenset(
     {
         "/api/health",
         "/api/health/live",
@@ -40,11 +41,12 @@ OPEN_PATHS = frozenset(
         "/health",
         "/health/live",
         "/health/ready",
-        "/api/version",
         "/openapi.json",
         "/docs",
     }
 )
+#: Routes anyone may call (`/api/version` is rate limited like any other route).
+OPEN_PATHS = PROBE_PATHS | {"/api/version"}
 METRICS_PATH = "/metrics"
 STREAM_PATH = "/api/stream"
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from timebase.rest.auth import METRICS_PATH, PROBE_PATHS
 from timebase.rest.envelope import REQUEST_ID_KEY, STARTED_KEY, error_body
 from timebase.rest.errors import http_error, log_error
 from timebase.rest.keys import CONFIG, DOOR, LIMITER, METRICS
@@ -33,12 +34,9 @@ from timebase.sdk.logs import correlation_scope, new_correlation_id
 _log = logging.getLogger("timebase.rest")
 
 _REQUEST_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
-#: Paths not counted against the client's rate limit.
-UNLIMITED = frozenset(
-    {"/api/health", "/openapi.json", "/docs", "/metrics"}
-    # The probes (`timebase.rest.routes.probes`).
-    | {"/api/health/live", "/api/health/ready", "/health", "/health/live", "/health/ready"}
-)
+#: Paths not counted against the client's rate limit: the probes, the API's description and the
+#: metrics scrape.
+UNLIMITED = PROBE_PATHS | {METRICS_PATH}
 _DECISION_KEY = web.RequestKey("timebase_rate_limit", Decision)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

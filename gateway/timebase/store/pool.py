@@ -125,6 +125,8 @@ class ConnectionPool:
         self.acquire_timeout = acquire_timeout
         #: Connections leased right now.
         self.in_use = 0
+        #: Callers waiting in `_acquire` for a connection because all `size` are leased.
+        self.waiting = 0
         self._first: Connection | None = None
         self._idle: list[Connection] = []
         self._opened = 0
@@ -159,16 +161,9 @@ class ConnectionPool:
         executor = self._executor
         if executor is None:
             return
-        loop = asyncio.get_running_loop()
         for conn in idle:
             self._forget(conn)
-            await loop.run_in_executor(executor, _close_quietly, conn)
-
-    @property
-    def waiting(self) -> int:
-        """Callers waiting for a connection because all `size` are checked out (for metrics)."""
-        waiters = getattr(self._slots, "_waiters", None) or ()
-        return sum(1 for waiter in waiters if not waiter.done())
+            await in_thread(executor, _close_quietly, conn)
 
     async def start(self) -> None:
         """Open the first connection (fails here, clearly, when the database is unreachable)."""
@@ -191,11 +186,10 @@ class ConnectionPool:
         if executor is None:
             return
         idle, self._idle = self._idle, []
-        loop = asyncio.get_running_loop()
         # The connection `start()` opened owns the shared ADBC database: close it last.
         idle.sort(key=lambda conn: conn is self._first)
         for conn in idle:
-            await loop.run_in_executor(executor, _close_quietly, conn)
+            await in_thread(executor, _close_quietly, conn)
         await asyncio.to_thread(executor.shutdown, True)
         self._first = None
         self._opened = 0
@@ -221,6 +215,11 @@ class ConnectionPool:
         except adbc_driver_manager.Error:
             return self._connect()
 
+    def _keep(self, conn: Connection) -> None:
+        """A connection opened for a caller cancelled meanwhile: idle, for the next one."""
+        self._opened += 1
+        self._idle.append(conn)
+
     def _forget(self, conn: Connection) -> None:
         """`conn` is being closed: count it out (and open a new first one next time)."""
         self._opened -= 1
@@ -243,7 +242,7 @@ class ConnectionPool:
             conn = self._idle.pop() if self._idle else None
             generation = self._generation
             if conn is None:
-                conn = await in_thread(executor, self._open_more)
+                conn = await in_thread(executor, self._open_more, abandoned=self._keep)
                 self._opened += 1
             leased = PooledConnection(conn, executor)
             try:
@@ -262,6 +261,10 @@ class ConnectionPool:
             slots.release()
 
     async def _acquire(self, slots: asyncio.Semaphore) -> None:
+        if not slots.locked():
+            await slots.acquire()  # a free slot: taken at once, without waiting
+            return
+        self.waiting += 1
         try:
             async with asyncio.timeout(self.acquire_timeout):
                 await slots.acquire()
@@ -273,6 +276,8 @@ class ConnectionPool:
                 retry_after=min(self.acquire_timeout, 5.0),
                 pool_size=self.size,
             ) from None
+        finally:
+            self.waiting -= 1
 
     async def run(self, fn: Callable[[Connection], T], *, doing: str = "database operation") -> T:
         """Run `fn(connection)` on a pool thread in one transaction; return its result."""
@@ -343,10 +348,16 @@ class PooledConnection:
             self.broken = True
 
 
-async def in_thread(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+async def in_thread(
+    executor: ThreadPoolExecutor,
+    fn: Callable[..., T],
+    *args: Any,
+    abandoned: Callable[[T], None] | None = None,
+) -> T:
     """`fn(*args)` on a pool thread. Cancelled meanwhile, it still waits for the thread to end
     (a thread cannot be interrupted) before the cancellation goes on: whatever `fn` uses (a
-    connection) is free again when the caller's cleanup runs."""
+    connection) is free again when the caller's cleanup runs; what `fn` returned after all goes
+    to `abandoned` (e.g. a connection opened meanwhile, kept for the next caller)."""
     future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
     try:
         return await asyncio.shield(future)
@@ -354,8 +365,8 @@ async def in_thread(executor: ThreadPoolExecutor, fn: Callable[..., T], *args: A
         while not future.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([future])
-        if not future.cancelled():
-            future.exception()  # retrieved: the cancellation is what the caller gets
+        if not future.cancelled() and future.exception() is None and abandoned is not None:
+            abandoned(future.result())
         raise
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from timebase.core.ownership import chown_tree, make_traversable
 from timebase.sdk.errors import ConfigError
 
 log = logging.getLogger("timebase.supervisor.process")
@@ -119,9 +120,9 @@ def grant_access(run_as: RunAs, own: Path, folder: Path, python: Path) -> None:
 
     Blocking (file system): call it from a worker thread.
     """
-    _make_traversable(own.parent)
-    _hand_over(own, run_as)
-    _make_traversable(folder)
+    make_traversable(own.parent)
+    chown_tree(own, run_as.uid, run_as.gid)
+    make_traversable(folder)
     for path in (folder / "config.yaml", folder / "src" / "main.py"):
         if path.is_file() and not _permits(path.stat(), run_as, stat.S_IROTH):
             raise ConfigError(
@@ -129,7 +130,7 @@ def grant_access(run_as: RunAs, own: Path, folder: Path, python: Path) -> None:
                 f"({PROCESS_USER_KEY}); make it readable by others (chmod o+r)"
             )
     real = python.resolve()
-    opened = [*_make_traversable(python.absolute().parent), *_make_traversable(real.parent)]
+    opened = [*make_traversable(python.absolute().parent), *make_traversable(real.parent)]
     if opened:
         log.warning(
             "the Python that runs providers (%s) was out of reach of %r, the user they run as: "
@@ -149,23 +150,3 @@ def _permits(st: os.stat_result, run_as: RunAs, other_bit: int) -> bool:
     if st.st_gid == run_as.gid:
         return bool(st.st_mode & (other_bit << 3))
     return bool(st.st_mode & other_bit)
-
-
-def _make_traversable(path: Path) -> list[Path]:
-    """Let other users traverse `path` and its parents (o+x: enter, not list); the folders
-    changed."""
-    changed = []
-    for directory in [path, *path.parents]:
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            directory.chmod(mode | stat.S_IXOTH)
-            changed.append(directory)
-    return changed
-
-
-def _hand_over(root: Path, run_as: RunAs) -> None:
-    """`root` and what it holds belong to `run_as` (a provider's own data folder)."""
-    os.chown(root, run_as.uid, run_as.gid)
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(directory, name), run_as.uid, run_as.gid, follow_symlinks=False)

@@ -1,0 +1,78 @@
+"""Prices stored as scaled integers where that is exact, `float8` where it is not.
+
+A compressed TimescaleDB chunk stores a `float8` column with Gorilla (XOR of consecutive
+values): a random walk rounded to 4 decimals keeps ~45 significant bits per value, ≈ 6 B per
+price. The same prices as integers (`round(price × 10^scale)`) compress with delta-delta to
+≈ 2 B (docs/timescaledb.md has the measurements). So each row is stored either way:
+
+- `price_scale` k (0..8) and `open_i` … `close_i` = the four prices × 10^k, when for every one
+  of them `open_i / 10^k` (IEEE division, as PostgreSQL reads it back) is bit-for-bit the
+  price, with the `float8` columns NULL;
+- otherwise (a price with more decimals, e.g. a float32 artefact like 187.3300018310547, or -0.0)
+  `price_scale` NULL and the `float8` columns as given.
+
+The smallest exact k is chosen, so a series keeps one scale and the scale column costs nothing
+compressed. Reads decode with `PRICE_SELECT`: every door gets the `float8` it was given.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from timebase.store.schema import PRICE_COLUMNS
+
+#: Decimal places tried, smallest first.
+SCALES = range(9)
+#: Integers beyond 2^53 do not convert to float8 exactly.
+_MAX_EXACT = float(2**53)
+_FACTORS = pa.array([10.0**k for k in SCALES], pa.float64())
+#: The stored integer columns, in `PRICE_COLUMNS` order.
+INT_COLUMNS = tuple(f"{name}_i" for name in PRICE_COLUMNS)
+SCALE_COLUMN = "price_scale"
+_FACTORS_SQL = "ARRAY[" + ", ".join(f"1e{k}" for k in SCALES) + "]::float8[]"
+
+
+def decoded(name: str, alias: str = "") -> str:
+    """SQL of price column `name` (open, high, low, close) as it was written."""
+    prefix = f"{alias}." if alias else ""
+    return (
+        f"COALESCE({prefix}{name}, {prefix}{name}_i::float8 / "
+        f"({_FACTORS_SQL})[{prefix}{SCALE_COLUMN} + 1])"
+    )
+
+
+#: The four prices of a bars table as written: `open, high, low, close` for a SELECT.
+PRICE_SELECT = ", ".join(f"{decoded(name)} AS {name}" for name in PRICE_COLUMNS)
+
+
+def encode_prices(table: pa.Table) -> pa.Table:
+    """`table` with `price_scale` and `open_i` … `close_i` added and, in the rows they encode
+    exactly, the `float8` prices set to null (module docstring)."""
+    prices = [table[name] for name in PRICE_COLUMNS]
+    scale = pa.nulls(table.num_rows, pa.int8())
+    for k in SCALES:
+        factor = _FACTORS[k]
+        exact = None
+        for price in prices:
+            scaled = pc.round(pc.multiply(price, factor))
+            good = pc.and_(
+                pc.equal(pc.divide(scaled, factor), price),
+                pc.less(pc.abs(scaled), _MAX_EXACT),
+            )
+            # -0.0 equals 0.0, but would read back as 0.0: kept as float8.
+            negative_zero = pc.and_(pc.equal(price, 0.0), pc.less(pc.divide(1.0, price), 0.0))
+            good = pc.and_(good, pc.invert(negative_zero))
+            exact = good if exact is None else pc.and_(exact, good)
+        scale = pc.if_else(pc.and_(pc.is_null(scale), exact), pa.scalar(k, pa.int8()), scale)
+    factors = pc.take(_FACTORS, scale)
+    kept = pc.is_null(scale)
+    for name, int_name, price in zip(PRICE_COLUMNS, INT_COLUMNS, prices, strict=True):
+        ints = pc.cast(pc.round(pc.multiply(price, factors)), pa.int64())
+        table = table.set_column(
+            table.schema.get_field_index(name),
+            name,
+            pc.if_else(kept, price, pa.scalar(None, pa.float64())),
+        )
+        table = table.append_column(int_name, ints)
+    return table.append_column(SCALE_COLUMN, pc.cast(scale, pa.int16()))

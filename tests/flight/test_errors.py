@@ -1,0 +1,242 @@
+"""Flight errors as a client sees them: the gRPC status of each kind of error, TimeBase's code and
+message in `extra_info`, the same message as the status message, never a server traceback; and
+`timebase.client` turning each back into its own error (`timebase.flight.errors`).
+
+A real Flight server on port 0 (auth on, with the test keys), asked with pyarrow's client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pyarrow import flight
+
+from tests.auth.support import MISSING, READ_KEY, auth_config, bearer, denied
+from tests.gateway.support import Gateway, RecordingProvider, running_gateway
+from timebase.auth.authenticator import Authenticator
+from timebase.client import (
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    TimeBaseClientError,
+    Unauthenticated,
+    Unavailable,
+)
+from timebase.client.errors import from_flight
+from timebase.flight import FlightServer
+from timebase.gateway.query import QueryApi
+from timebase.store import BAR_SCHEMA
+
+pytestmark = pytest.mark.asyncio
+
+QUERY = {"symbol": "AAPL", "interval": "1d", "start": "2024-01-01", "end": "2024-01-05"}
+
+
+@contextlib.asynccontextmanager
+async def flight_with_keys(database_url: str) -> AsyncIterator[tuple[Gateway, str]]:
+    """A gateway with one provider and its Flight server (auth on); yields (gateway, location)."""
+    async with running_gateway(database_url, RecordingProvider("alpha")) as gateway:
+        server = FlightServer("127.0.0.1", 0)
+        authenticator = Authenticator(auth_config())
+        await authenticator.start()
+        server.attach(QueryApi(gateway.history), authenticator=authenticator)
+        await server.start()
+        try:
+            yield gateway, server.location
+        finally:
+            await server.stop()
+
+
+def failure(location: str, call: Callable[[flight.FlightClient], Any], key: str | None) -> Any:
+    """The error `call(client)` raised (blocking: run in a thread)."""
+    client = flight.connect(location)
+    try:
+        call(client)
+    except Exception as exc:
+        return exc
+    finally:
+        client.close()
+    raise AssertionError("the call succeeded")
+
+
+def options(key: str | None = READ_KEY) -> flight.FlightCallOptions:
+    headers = [(b"authorization", bearer(key).encode())] if key else []
+    return flight.FlightCallOptions(headers=headers, timeout=30)
+
+
+def info_call(command: bytes, key: str | None = READ_KEY) -> Callable[[flight.FlightClient], Any]:
+    descriptor = flight.FlightDescriptor.for_command(command)
+    return lambda client: client.get_flight_info(descriptor, options(key))
+
+
+def put_call(key: str) -> Callable[[flight.FlightClient], Any]:
+    def put(client: flight.FlightClient) -> None:
+        descriptor = flight.FlightDescriptor.for_command(b'{"provider": "dump", "interval": "1d"}')
+        writer, _ = client.do_put(descriptor, BAR_SCHEMA, options(key))
+        writer.write_table(BAR_SCHEMA.empty_table())
+        writer.done_writing()
+        writer.close()
+
+    return put
+
+
+def assert_sent(
+    error: Exception,
+    cls: type[flight.FlightError],
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`error` is `cls` (its gRPC status), `extra_info` TimeBase's error exactly, the status
+    message that message (pyarrow appends its own ". Detail: <Flight status>" and client
+    context), and nothing of the server's code or traceback."""
+    assert type(error) is cls, f"{type(error).__name__}: {error}"
+    assert isinstance(error, flight.FlightError)
+    assert json.loads(error.extra_info) == {
+        "code": code,
+        "message": message,
+        "details": details or {},
+    }
+    text = str(error)
+    assert text.startswith(f"{message}. Detail: "), text
+    for leak in ("Traceback", "Python exception", ".py", "File "):
+        assert leak not in text
+
+
+def assert_client_error(
+    error: Exception, cls: type[TimeBaseClientError], code: str, message: str
+) -> TimeBaseClientError:
+    mapped = from_flight(error, "127.0.0.1")
+    assert type(mapped) is cls
+    assert (mapped.code, mapped.message) == (code, message)
+    return mapped
+
+
+async def test_bad_ticket(fresh_database_url: str) -> None:
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        error = await asyncio.to_thread(
+            failure,
+            location,
+            lambda c: c.do_get(flight.Ticket(b"garbage\xff"), options()).read_all(),
+            None,
+        )
+    message = (
+        "ticket: not a TimeBase ticket; use the tickets of a FlightInfo from get_flight_info or "
+        "list_flights"
+    )
+    assert_sent(error, flight.FlightServerError, "INVALID_REQUEST", message, {"field": "ticket"})
+    assert_client_error(error, InvalidRequest, "INVALID_REQUEST", message)
+
+
+async def test_bad_descriptor(fresh_database_url: str) -> None:
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        error = await asyncio.to_thread(failure, location, info_call(b"{not json"), None)
+        interval = await asyncio.to_thread(
+            failure, location, info_call(json.dumps({**QUERY, "interval": "5x"}).encode()), None
+        )
+    message = (
+        "query: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2"
+        ' (char 1)); expected an object like {"symbol": "AAPL", "interval": "1d", "start": '
+        '"2024-01-01", "end": "2024-02-01"}'
+    )
+    assert_sent(
+        error, flight.FlightServerError, "INVALID_REQUEST", message, {"field": "descriptor"}
+    )
+    assert_client_error(error, InvalidRequest, "INVALID_REQUEST", message)
+    info = json.loads(interval.extra_info)
+    assert info["code"] == "INVALID_INTERVAL"
+    assert info["message"].startswith("interval: unknown interval '5x'")
+    assert_sent(interval, flight.FlightServerError, "INVALID_INTERVAL", **_rest(info))
+
+
+def _rest(info: dict[str, Any]) -> dict[str, Any]:
+    return {"message": info["message"], "details": info["details"]}
+
+
+async def test_not_found(fresh_database_url: str) -> None:
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        command = json.dumps({**QUERY, "provider": "nope"}).encode()
+        error = await asyncio.to_thread(failure, location, info_call(command), None)
+    message = (
+        "provider: unknown provider 'nope' (providers: alpha; no stored bars from 'nope' for AAPL)"
+    )
+    details = json.loads(error.extra_info)["details"]
+    assert_sent(error, flight.FlightServerError, "PROVIDER_NOT_FOUND", message, details)
+    assert_client_error(error, NotFound, "PROVIDER_NOT_FOUND", message)
+
+
+async def test_unauthenticated(fresh_database_url: str) -> None:
+    """No key: refused on every call, DoGet of a ticket the server issued included."""
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        command = json.dumps(QUERY).encode()
+        error = await asyncio.to_thread(failure, location, info_call(command, key=None), None)
+
+        def issued_then_read_without_key(client: flight.FlightClient) -> None:
+            info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options())
+            client.do_get(info.endpoints[0].ticket, options(None)).read_all()
+
+        read = await asyncio.to_thread(failure, location, issued_then_read_without_key, None)
+    for refused in (error, read):
+        assert_sent(refused, flight.FlightUnauthenticatedError, "UNAUTHENTICATED", MISSING)
+        assert_client_error(refused, Unauthenticated, "UNAUTHENTICATED", MISSING)
+
+
+async def test_permission_denied(fresh_database_url: str) -> None:
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        error = await asyncio.to_thread(failure, location, put_call(READ_KEY), None)
+    message = denied("writing bars", "write", "reader", "read")
+    assert_sent(
+        error,
+        flight.FlightUnauthorizedError,
+        "PERMISSION_DENIED",
+        message,
+        {"required_scope": "write", "key_scope": "read", "action": "writing bars"},
+    )
+    assert_client_error(error, PermissionDenied, "PERMISSION_DENIED", message)
+
+
+async def test_busy_database(fresh_database_url: str) -> None:
+    """Every connection of the pool taken: DATABASE_BUSY, UNAVAILABLE, with when to retry."""
+    async with flight_with_keys(fresh_database_url) as (gateway, location):
+        pool = gateway.store.pool
+        pool.acquire_timeout = 0.2
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(pool.size):
+                await held.enter_async_context(pool.connection())
+            error = await asyncio.to_thread(
+                failure, location, info_call(json.dumps(QUERY).encode()), None
+            )
+    message = (
+        f"no database connection became free within 0.2 s (all {pool.size} in use; "
+        "database.pool_size, database.acquire_timeout_seconds); try again later"
+    )
+    assert_sent(
+        error,
+        flight.FlightUnavailableError,
+        "DATABASE_BUSY",
+        message,
+        {"pool_size": pool.size, "retry_after": 0.2},
+    )
+    mapped = assert_client_error(error, Unavailable, "DATABASE_BUSY", message)
+    assert isinstance(mapped, Unavailable)
+    assert mapped.retry_after == 0.2
+
+
+async def test_do_exchange_is_not_served(fresh_database_url: str) -> None:
+    def exchange(client: flight.FlightClient) -> None:
+        descriptor = flight.FlightDescriptor.for_command(b"{}")
+        writer, reader = client.do_exchange(descriptor, options())
+        writer.begin(pa.schema([("x", pa.int64())]))
+        writer.done_writing()
+        reader.read_all()
+
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        error = await asyncio.to_thread(failure, location, exchange, None)
+    message = "DoExchange is not served; read with GetFlightInfo + DoGet, write with DoPut"
+    assert_sent(error, flight.FlightServerError, "NOT_IMPLEMENTED", message)
+    assert_client_error(error, TimeBaseClientError, "NOT_IMPLEMENTED", message)
