@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -139,6 +141,22 @@ async def test_long_data_dir_paths_use_a_short_socket_dir(tmp_path: Path) -> Non
         assert "/timebase-pg-" in server.url
     finally:
         await server.stop()
+
+
+async def test_a_data_dir_too_long_for_its_socket_path_by_a_few_bytes_starts() -> None:
+    # 97 characters: short enough for the directory, too long for "<dir>/.s.PGSQL.5432" (107).
+    base = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tb-", dir="/tmp"))
+    suffix = len(str(EmbeddedPostgres(base).pgdata)) - len(str(base))  # e.g. "/postgres"
+    deep = base / ("d" * (97 - suffix - len(str(base)) - 1))
+    server = EmbeddedPostgres(deep)
+    assert len(str(server.pgdata)) == 97
+    try:
+        await server.start()
+        assert await _query(server.url, "SELECT 1") == [(1,)]
+        assert "/timebase-pg-" in server.url
+    finally:
+        await server.stop()
+        await asyncio.to_thread(shutil.rmtree, base, ignore_errors=True)
 
 
 async def test_timescaledb_auto_preloads_when_installed_off_does_not(data_dir: Path) -> None:

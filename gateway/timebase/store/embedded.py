@@ -51,7 +51,8 @@ from timebase.store.embedded_install import (
 _log = logging.getLogger(__name__)
 
 PORT = 5432  # only names the socket file (.s.PGSQL.5432): nothing listens on TCP
-_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep room for "/.s.PGSQL.5432"
+#: sun_path holds 107 bytes and a NUL; the socket's path is the directory + "/.s.PGSQL.5432".
+_SOCKET_PATH_MAX = 107 - len(f"/.s.PGSQL.{PORT}")
 
 # Memory settings sized for a small server. Durability stays on: fsync, synchronous_commit and
 # full_page_writes keep PostgreSQL's defaults (on), so a committed (acknowledged) write survives a
