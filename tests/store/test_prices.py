@@ -81,3 +81,26 @@ def _fetch(conn: object, sql: str) -> list[object]:
     with conn.cursor() as cur:  # type: ignore[attr-defined]
         cur.execute(sql)
         return [row[0] for row in cur.fetchall()]
+
+
+async def test_scaled_prices_off_writes_every_price_as_float8_then_on_rewrites_them(
+    store: Store,
+) -> None:
+    """`database.scaled_prices: false` (a rolling upgrade from before migration 0018): the raw
+    float8 columns hold every price, as an older gateway reads them; switched on again, the
+    same rows are rewritten scaled and read back identically."""
+    table = _table()
+    store.scaled_prices = False
+    assert await store.upsert(table) == len(ROWS)
+    raw = await store.pool.run(
+        lambda conn: _fetch(conn, "SELECT close FROM bars_intraday ORDER BY ts")
+    )
+    assert _bits(raw) == _bits(table["close"].to_pylist())  # type: ignore[arg-type]
+    scales = await store.pool.run(
+        lambda conn: _fetch(conn, "SELECT price_scale FROM bars_intraday ORDER BY ts")
+    )
+    assert scales == [None] * len(ROWS)
+    store.scaled_prices = True
+    assert await store.upsert(table) == sum(1 for _, scale in ROWS if scale is not None)
+    got = await store.read_table("aapl", "1m", T0, T0 + timedelta(days=1))
+    assert _bits(got["close"].to_pylist()) == _bits(table["close"].to_pylist())

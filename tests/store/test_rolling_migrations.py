@@ -35,6 +35,15 @@ providers:
   process_user: root
 """
 
+#: The settings docs/upgrades.md asks of the new version while older gateways still serve:
+#: prices as float8 (0018) and no hot tier (older gateways bump no series versions, 0013).
+ROLLING = """\
+database:
+  scaled_prices: false
+hot_tier:
+  enabled: false
+"""
+
 START = datetime(2024, 3, 1, tzinfo=UTC)
 END = datetime(2024, 4, 1, tzinfo=UTC)
 
@@ -96,7 +105,8 @@ def test_a_previous_gateway_keeps_serving_while_the_newest_migrations_are_applie
     stored = get_bars_between(old.grpc_target, "SYN:ROLL", START, END)
     assert len(stored) == 31
 
-    new = serve(tmp_path / "new", database_url, CONFIG)  # migrates while `old` serves
+    # migrates while `old` serves; writes what `old` can read (docs/upgrades.md)
+    new = serve(tmp_path / "new", database_url, CONFIG + ROLLING)
     started.append(new)
     assert _applied(database_url) == [m.version for m in migrations]
 
@@ -107,3 +117,7 @@ def test_a_previous_gateway_keeps_serving_while_the_newest_migrations_are_applie
     # The new gateway reads both the same way.
     assert get_bars_between(new.grpc_target, "SYN:ROLL", START, END) == stored
     assert get_bars_between(new.grpc_target, "SYN:NEWER", START, END) == fetched_by_old
+    # The previous gateway reads what the new one fetched and stored.
+    fetched_by_new = get_bars_between(new.grpc_target, "SYN:NEWEST", START, END)
+    assert len(fetched_by_new) == 31
+    assert get_bars_between(old.grpc_target, "SYN:NEWEST", START, END) == fetched_by_new

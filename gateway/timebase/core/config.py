@@ -7,6 +7,7 @@ Sources, later ones winning: built-in defaults, `timebase.yaml` (path from TIMEB
     TIMEBASE_DATABASE_PASSWORD_FILE database.password_file (the password of database.url's user)
     TIMEBASE_DATA_DIR       data_dir            (default ./.timebase)
     TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB  database.embedded_timescaledb  (auto | on | off)
+    TIMEBASE_DATABASE_SCALED_PRICES  database.scaled_prices  (false while pre-0018 gateways serve)
     TIMEBASE_HOST           host                (default 127.0.0.1)
     TIMEBASE_GRPC_PORT      grpc_port           (default 50051)
     TIMEBASE_FLIGHT_PORT    flight_port         (default 8815)
@@ -177,6 +178,11 @@ class DatabaseConfig:
     password_file: Path | None = key(
         None, values.optional(values.readable_file), env="TIMEBASE_DATABASE_PASSWORD_FILE"
     )
+
+    #: Write prices as scaled integers where exact (migration 0018; ~3x smaller compressed on
+    #: TimescaleDB). Off: every price as float8, readable by gateways from before 0018; keep it
+    #: off during a rolling upgrade from such a version (docs/upgrades.md).
+    scaled_prices: bool = key(True, values.boolean, env="TIMEBASE_DATABASE_SCALED_PRICES")
 
     def connection_url(self) -> str | None:
         """`url` with the password of `password_file` (read now), or `url` as it is."""

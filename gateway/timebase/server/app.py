@@ -113,6 +113,7 @@ class TimeBaseApp:
             retention=self.config.retention,
             acquire_timeout=self.config.database.acquire_timeout_seconds,
             hot_tier=hot_tier(self.config),
+            scaled_prices=self.config.database.scaled_prices,
         )
         await self.store.start()
         self._stops.append(("store", self.store.stop))

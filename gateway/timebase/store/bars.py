@@ -36,7 +36,13 @@ from timebase.sdk.errors import (
 from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
 from timebase.store.pool import Connection, sqlstate
-from timebase.store.prices import INT_COLUMNS, PRICE_SELECT, SCALE_COLUMN, encode_prices
+from timebase.store.prices import (
+    INT_COLUMNS,
+    PRICE_SELECT,
+    SCALE_COLUMN,
+    encode_prices,
+    plain_prices,
+)
 from timebase.store.schema import (
     BAR_SCHEMA,
     BAR_TABLES,
@@ -106,17 +112,20 @@ def check_range(start: datetime, end: datetime) -> None:
 # -- writes ---------------------------------------------------------------------------------------
 
 
-def upsert_bars(conn: Connection, table: pa.Table) -> int:
+def upsert_bars(conn: Connection, table: pa.Table, *, scaled_prices: bool = True) -> int:
     """Insert or update `table` (BAR_SCHEMA, already validated); return rows inserted or changed.
 
     Within the batch a repeated key keeps its last row. Runs in the caller's transaction.
+    Prices are stored as scaled integers where exact (`timebase.store.prices`), or all as
+    `float8` when `scaled_prices` is False.
     """
     if table.num_rows == 0:
         return 0
     staged = table.select(list(BAR_SCHEMA.names)).cast(BAR_SCHEMA)
     staged = staged.set_column(0, "symbol", pc.utf8_upper(staged["symbol"]))
     ordinal = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(staged))), 1)
-    staged = encode_prices(staged.append_column("_ord", ordinal))
+    staged = staged.append_column("_ord", ordinal)
+    staged = encode_prices(staged) if scaled_prices else plain_prices(staged)
 
     per_class: list[tuple[IntervalClass, int]] = []
     for klass in BAR_TABLES:

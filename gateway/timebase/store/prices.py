@@ -46,6 +46,15 @@ def decoded(name: str, alias: str = "") -> str:
 PRICE_SELECT = ", ".join(f"{decoded(name)} AS {name}" for name in PRICE_COLUMNS)
 
 
+def plain_prices(table: pa.Table) -> pa.Table:
+    """`table` with `price_scale` and `open_i` … `close_i` added, all null: every price kept as
+    `float8`, readable by gateways from before migration 0018 (`database.scaled_prices` off,
+    for a rolling upgrade: docs/upgrades.md)."""
+    for int_name in INT_COLUMNS:
+        table = table.append_column(int_name, pa.nulls(table.num_rows, pa.int64()))
+    return table.append_column(SCALE_COLUMN, pa.nulls(table.num_rows, pa.int16()))
+
+
 def encode_prices(table: pa.Table) -> pa.Table:
     """`table` with `price_scale` and `open_i` … `close_i` added and, in the rows they encode
     exactly, the `float8` prices set to null (module docstring)."""

@@ -87,8 +87,11 @@ class Store:
         run_retention: bool = True,
         acquire_timeout: float = 10.0,
         hot_tier: HotTier | None = None,
+        scaled_prices: bool = True,
     ) -> None:
         self.url = url
+        #: Prices written as scaled integers where exact (`database.scaled_prices`).
+        self.scaled_prices = scaled_prices
         #: Recently read series ranges, memory-mapped (None: off); see `timebase.store.hot_tier`.
         self.hot_tier = hot_tier
         self.pool = ConnectionPool(url, size=pool_size, acquire_timeout=acquire_timeout)
@@ -157,7 +160,7 @@ class Store:
         metadata_cache.wrote(keys)
 
         def write(conn: Connection) -> int:
-            written = bars.upsert_bars(conn, table)
+            written = bars.upsert_bars(conn, table, scaled_prices=self.scaled_prices)
             symbols.note_stored(conn, pairs)
             versions.bump_series_versions(conn, keys)
             return written
@@ -204,7 +207,7 @@ class Store:
         metadata_cache.wrote([key])
 
         def write(conn: Connection) -> tuple[int, TimeRange | None]:
-            written = bars.upsert_bars(conn, cleaned.table)
+            written = bars.upsert_bars(conn, cleaned.table, scaled_prices=self.scaled_prices)
             if cleaned.table.num_rows:
                 symbols.note_stored(conn, [(key.symbol, key.provider)])
             skipped.remember(conn, key, start, end, count=count, reasons=reasons)
