@@ -36,6 +36,7 @@ from timebase.auth.failures import FailureLimiter
 from timebase.auth.keys import MAX_KEY_LENGTH, ApiKey, bearer_token, hash_key
 from timebase.core.config import AuthConfig
 from timebase.sdk.errors import ClientRateLimited, TimeBaseError, Unauthenticated
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.store.pool import ConnectionPool
 
 _log = logging.getLogger(__name__)
@@ -90,10 +91,7 @@ class Authenticator:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         with contextlib.suppress(TimeBaseError):
             await self.save_last_use()
 

@@ -17,7 +17,6 @@ before is kept. Symbols served but never listed join the catalogue when their ba
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -26,6 +25,7 @@ from timebase.gateway.provider_client import ProviderCallError
 from timebase.gateway.providers import ProviderView
 from timebase.provider import provider_pb2 as pb
 from timebase.sdk.errors import InvalidRequestError, ProviderNotFound, ProviderUnavailable
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
 
 _log = logging.getLogger(__name__)
@@ -98,11 +98,8 @@ class SymbolCatalogue:
         self._task = asyncio.create_task(self._watch(), name="symbol catalogue")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:

@@ -4,10 +4,10 @@ periodically (`start(interval)`) and listens for changes (`listen`) to drive gRP
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.store import Store
 from timebase.store.pool import Connection
 
@@ -76,7 +76,4 @@ class DatabaseProbe:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

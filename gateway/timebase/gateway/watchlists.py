@@ -22,7 +22,6 @@ failed item (e.g. its provider still starting) runs again within a minute.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from timebase.gateway.fetch_limits import fetch_client
 from timebase.gateway.history import HistoricalBars
 from timebase.sdk.errors import RateLimited, TimeBaseError
 from timebase.sdk.intervals import Interval
+from timebase.sdk.tasks import cancel_and_wait
 
 _log = logging.getLogger(__name__)
 
@@ -115,11 +115,8 @@ class WatchlistRunner:
             self._task = asyncio.create_task(self._loop(), name="watchlists")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 
 from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import DatabaseError
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.store.embedded import EmbeddedPostgres
 from timebase.store.pool import ConnectionPool
 
@@ -85,10 +85,7 @@ class EmbeddedSupervisor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

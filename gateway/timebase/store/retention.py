@@ -12,7 +12,6 @@ rows left in the chunk straddling the cutoff are deleted the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from timebase.core.config import RetentionConfig
 from timebase.sdk.intervals import IntervalClass
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.store import coverage, literals, skipped, versions
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_TABLES, intervals_of
@@ -118,11 +118,7 @@ class RetentionJob:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

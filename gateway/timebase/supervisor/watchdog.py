@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import logging
 import time
@@ -30,6 +29,7 @@ from typing import Any
 from timebase.core.config import ProvidersConfig
 from timebase.sdk.backoff import Backoff
 from timebase.sdk.manifest import Manifest
+from timebase.sdk.tasks import cancel_and_wait
 from timebase.supervisor.probe import Prober, ProbeResult
 from timebase.supervisor.runtime import Runtime
 from timebase.supervisor.state import (
@@ -201,10 +201,7 @@ class SupervisedProvider:
     async def stop(self) -> None:
         """Cancel the watchdog and stop the instance (graceful, then forced)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         try:
             await self.runtime.stop(self.policy.stop_timeout)
         finally:

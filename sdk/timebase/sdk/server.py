@@ -10,7 +10,6 @@ reflection. Running it as an add-on process (environment, signals, `serve()`) is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import grpc
@@ -22,6 +21,7 @@ from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.conventions import DEFAULT_PROVIDER_PORT
 from timebase.sdk.provider import HealthState, Provider
 from timebase.sdk.servicer import SERVICE_NAME, ProviderServicer, probe_health
+from timebase.sdk.tasks import cancel_and_wait
 
 __all__ = [
     "DEFAULT_HOST",
@@ -120,10 +120,8 @@ class ProviderServer:
         if self._server is None:
             return
         server, self._server = self._server, None
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        health_task, self._health_task = self._health_task, None
+        await cancel_and_wait(health_task)
         await self._health.enter_graceful_shutdown()
         await server.stop(grace)
         try:
