@@ -9,6 +9,7 @@ import pytest
 
 from tests.supervisor.conftest import BUNDLED, MANIFEST, make_config, write_provider
 from timebase.core.config import ProviderSettings
+from timebase.sdk.errors import ErrorKind
 from timebase.supervisor import (
     ProviderNotFoundError,
     ProviderStatus,
@@ -94,8 +95,10 @@ async def test_supervisor_skips_invalid_manifests_and_reports_unrunnable_provide
         assert ghost.last_error is not None
         assert "'ghost' is enabled but was not found" in ghost.last_error
         assert supervisor.get("far").runtime == "remote"
-        with pytest.raises(ProviderNotFoundError):
+        with pytest.raises(ProviderNotFoundError) as err:
             supervisor.get("unused")
+        # Wherever it reaches a door it is a 404 / NOT_FOUND, never an internal error.
+        assert (err.value.code, err.value.kind) == ("PROVIDER_NOT_FOUND", ErrorKind.NOT_FOUND)
     finally:
         await supervisor.stop()
     assert supervisor.get("opt").status is ProviderStatus.FAILED  # stop keeps the reason

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from timebase.sdk.errors import TimeBaseError
+from timebase.sdk.errors import ProviderNotFound, TimeBaseError
 from timebase.sdk.manifest import Manifest
 
 
@@ -67,10 +67,8 @@ class ProviderStartError(TimeBaseError):
     code = "PROVIDER_START_ERROR"
 
 
-class ProviderNotFoundError(TimeBaseError):
-    """No supervised provider has that slug."""
-
-    code = "PROVIDER_NOT_FOUND"
+class ProviderNotFoundError(ProviderNotFound):
+    """No supervised provider has that slug (a 404 / NOT_FOUND wherever it reaches a door)."""
 
 
 class ProviderFailedError(TimeBaseError):
