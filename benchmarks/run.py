@@ -85,19 +85,19 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "that, the row above) and, without a hot tier, PostgreSQL's row store."
     ),
     ("bulk ingest", "Flight do_put", ""): (
-        "the upsert itself: the batch is copied into a temporary staging table, then "
-        "`INSERT … ON CONFLICT DO UPDATE … WHERE … IS DISTINCT FROM` moves it into the keyed "
-        "table (≈ 0.54× of a plain COPY on this server, ../shared/README.md), after a whole-batch "
-        "validation pass. A contained next step: when no stored bar falls in the batch's key "
-        "range (one indexed probe), COPY straight into the table in the same transaction and "
-        "fall back to the staged upsert on a unique violation."
+        "what surrounds the COPY: a batch whose keys are new is COPYed straight into the table "
+        "(one indexed probe under the series' advisory locks, store/bars.py); the rest is the "
+        "whole-batch validation pass, the scaled-price encoding and the per-series version bump "
+        "in the same transaction. A batch that overlaps stored keys still takes the staged "
+        "`INSERT … ON CONFLICT` (≈ 0.54× of a plain COPY on this server)."
     ),
     ("cached query latency", "timebase.v1 GetBars", ""): (
         "database round trips per query: a cached answer still asks PostgreSQL three times (the "
         "latest stored bar per provider for routing, the coverage of the range, the bars), each "
         "through the ADBC pool's worker thread, plus a thread hop to mask segments; the wire "
-        "part (the floor) is under 1 ms. Meeting 2 ms needs an in-process cache of coverage and "
-        "latest timestamps (invalidated on write) so that a hot query is one read."
+        "part (the floor) is under 1 ms. Coverage and the latest timestamps are now cached "
+        "in-process by per-series version (store/metadata_cache.py), so a cached GetBars is one "
+        "version lookup plus the bars (from the hot tier when kept)."
     ),
     ("cached query latency", "seed GetHistoricalData", ""): (
         "the same database round trips as the columnar RPC plus one Python protobuf message "
@@ -119,11 +119,11 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "(docs/profiles.md)."
     ),
     ("cold fetch", "gateway GetBars", ""): (
-        "the store step (validation, staging COPY, `INSERT … ON CONFLICT`, coverage, in one "
-        "transaction) costs more than the provider's own answer, and the answer is then read "
-        "back from the database rather than sent from the fetched batches (so cold and warm "
-        "answers are identical by construction). Even with a free store the read-back alone "
-        "puts the ratio at ≈ 1.5×."
+        "the store step (validation, COPY, coverage, in one transaction): the answer is built "
+        "from the fetched batches while it runs (gateway/cold_answer.py, equal to the warm read "
+        "by test), but still waits for it to finish so that a failed store can add its "
+        "STORE_FAILED warning before the rows go out. Sending warnings after the rows (gRPC "
+        "trailing metadata, the end of a REST body) would let the answer go first."
     ),
 }
 
