@@ -17,6 +17,8 @@ compressed. Reads decode with `PRICE_SELECT`: every door gets the `float8` it wa
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,7 +28,15 @@ from timebase.store.schema import PRICE_COLUMNS
 SCALES = range(9)
 #: Integers beyond 2^53 do not convert to float8 exactly.
 _MAX_EXACT = float(2**53)
-_FACTORS = pa.array([10.0**k for k in SCALES], pa.float64())
+
+
+@functools.cache
+def _factors() -> pa.Array:
+    """10^k for each scale, built at first use: converting Python values loads pyarrow's pandas
+    shim, which must not happen at import, before `timebase serve` refuses pandas."""
+    return pa.array([10.0**k for k in SCALES], pa.float64())
+
+
 #: The stored integer columns, in `PRICE_COLUMNS` order.
 INT_COLUMNS = tuple(f"{name}_i" for name in PRICE_COLUMNS)
 SCALE_COLUMN = "price_scale"
@@ -61,7 +71,7 @@ def encode_prices(table: pa.Table) -> pa.Table:
     prices = [table[name] for name in PRICE_COLUMNS]
     scale = pa.nulls(table.num_rows, pa.int8())
     for k in SCALES:
-        factor = _FACTORS[k]
+        factor = _factors()[k]
         exact = None
         for price in prices:
             scaled = pc.round(pc.multiply(price, factor))
@@ -74,7 +84,7 @@ def encode_prices(table: pa.Table) -> pa.Table:
             good = pc.and_(good, pc.invert(negative_zero))
             exact = good if exact is None else pc.and_(exact, good)
         scale = pc.if_else(pc.and_(pc.is_null(scale), exact), pa.scalar(k, pa.int8()), scale)
-    factors = pc.take(_FACTORS, scale)
+    factors = pc.take(_factors(), scale)
     kept = pc.is_null(scale)
     for name, int_name, price in zip(PRICE_COLUMNS, INT_COLUMNS, prices, strict=True):
         ints = pc.cast(pc.round(pc.multiply(price, factors)), pa.int64())
