@@ -363,6 +363,8 @@ class Fetcher:
             raise
         except asyncio.CancelledError:  # the client went away: keep what was fetched
             await self._store_partial(tables, request, slug, window, now=now, fill=fill)
+            if fill.defer:  # stored before the request ends, as without deferred stores
+                await fill.stored()
             raise
         self._observe(slug, "OK", started)
         # The provider's own skips are remembered with the range (`skipped_warnings`).
