@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from timebase.core.ownership import chown_tree, make_traversable
+from timebase.core.ownership import as_user, chown_tree, make_traversable
 from timebase.sdk.errors import EmbeddedDatabaseError
 from timebase.store.embedded_crash import (
     PID_FILE,
@@ -333,15 +333,13 @@ class EmbeddedPostgres:
     ) -> subprocess.CompletedProcess[str]:
         user = self._run_as
         try:
+            argv = [str(bin_dir() / program), *args]
             result = subprocess.run(
-                [str(bin_dir() / program), *args],
+                as_user(argv, user.pw_uid, user.pw_gid) if user else argv,
                 capture_output=True,
                 text=True,
                 check=False,
                 timeout=90,
-                user=user.pw_uid if user else None,
-                group=user.pw_gid if user else None,
-                extra_groups=[] if user else None,
                 env={**os.environ, "LC_ALL": "C"},
                 cwd=self.pgdata if user else None,
             )

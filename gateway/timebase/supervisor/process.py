@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from timebase.core.ownership import as_user
 from timebase.sdk.errors import ConfigError
 from timebase.sdk.options import mask_values
 from timebase.supervisor.privileges import RunAs, grant_access, provider_environment
@@ -149,9 +150,9 @@ class ProcessRuntime(Runtime):
         self._lines.clear()
         run_as = self.run_as
         try:
+            argv = [str(self.python), str(main)]
             proc = await asyncio.create_subprocess_exec(
-                self.python,
-                str(main),
+                *(as_user(argv, run_as.uid, run_as.gid) if run_as else argv),
                 cwd=str(self.folder),
                 env=self._environment(),
                 stdin=asyncio.subprocess.DEVNULL,
@@ -159,9 +160,6 @@ class ProcessRuntime(Runtime):
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 limit=_LINE_LIMIT,
-                user=run_as.uid if run_as else None,
-                group=run_as.gid if run_as else None,
-                extra_groups=[] if run_as else None,
             )
         except OSError as exc:
             raise ProviderStartError(
