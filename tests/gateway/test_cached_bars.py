@@ -3,18 +3,22 @@ round trip), and never older than the last committed write, on one gateway or tw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from tests.flight.test_hot_tier import END, START, gateways, write
+from tests.support.eventually import eventually
 from timebase.store.hot_tier import HotTier
 from timebase.v1 import bars_pb2 as v1
 
-from .support import Gateway, RecordingProvider, counting_connections, running_gateway
+from .support import DAY, Gateway, RecordingProvider, counting_connections, running_gateway
 
 pytestmark = pytest.mark.asyncio
 
@@ -89,3 +93,47 @@ async def test_no_stale_get_bars_after_a_write(
             assert after != before
         if path == "ingest":
             assert len(gw.providers["alpha"].requests) == asked
+
+
+class GatedProvider(RecordingProvider):
+    """Holds each request at `gate` (when set) before sending its bars."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.gate: asyncio.Event | None = None
+
+    async def get_historical_data(
+        self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
+    ) -> AsyncIterator[pa.RecordBatch]:
+        async for batch in super().get_historical_data(symbol, interval, start, end, limit):
+            if self.gate is not None:  # the request is recorded: held here
+                await self.gate.wait()
+            yield batch
+
+
+async def test_a_range_another_request_fetched_while_this_one_waited_is_not_fetched_again(
+    database_url: str,
+) -> None:
+    """The second request's versions are looked up before it waits for the series; coverage it
+    reads once it holds the series must include what the first request fetched meanwhile."""
+    provider = GatedProvider("alpha")
+    async with running_gateway(database_url, provider) as gw:
+
+        async def bars(end: datetime) -> int:
+            msg = v1.GetBarsRequest(symbol="ACME", interval="1d", provider="alpha")
+            msg.start_time.FromDatetime(START)
+            msg.end_time.FromDatetime(end)
+            return sum([len(c.timestamps_us) async for c in gw.v1.GetBars(msg)])
+
+        assert await bars(START + 4 * DAY) == 4  # fetched
+        assert await bars(START + 4 * DAY) == 4  # coverage cached at this version
+        asked = len(provider.requests)
+        provider.gate = asyncio.Event()
+        first = asyncio.create_task(bars(END))  # fetches [+4 d, +10 d), held at the gate
+        await eventually(lambda: len(provider.requests) > asked, what="the first fetch")
+        second = asyncio.create_task(bars(START + 8 * DAY))  # waits for the first
+        await asyncio.sleep(0.3)
+        provider.gate.set()
+        assert await first == 10
+        assert await second == 8
+        assert [r[2:] for r in provider.requests[asked:]] == [(START + 4 * DAY, END)]

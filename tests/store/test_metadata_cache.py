@@ -3,6 +3,8 @@ without the database while the versions hold, read again once any store wrote th
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -93,3 +95,32 @@ async def test_a_write_inside_the_snapshot_is_read_back(store: Store) -> None:
         covered, _, latest = await reads(store)
     assert covered == {"test": [TimeRange(T0, T0 + HOUR)]}
     assert latest == {("AAPL", "1m", "test"): T0 + timedelta(minutes=4)}
+
+
+@pytest.mark.parametrize("writer", ["same", "other"])
+async def test_coverage_read_under_the_series_lease_sees_a_write_made_after_the_snapshot(
+    store: Store, other: Store, writer: str
+) -> None:
+    """A request's snapshot is taken before it waits for the series' lease; another request
+    (here, or on another gateway) may fill the series meanwhile. What the request reads under
+    the lease must include that fill, or it fetches the same range again."""
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    async with store.snapshot("AAPL", ["1m"]):
+        assert (await reads(store))[0] == {"test": [TimeRange(T0, T0 + HOUR)]}  # now cached
+        # Another request fills the next hour (outside this request's context).
+        writing = store if writer == "same" else other
+        await asyncio.create_task(
+            writing.write_fetched(
+                bars_table(minutes(5, start=T0 + HOUR)),
+                "AAPL",
+                "1m",
+                "test",
+                start=T0 + HOUR,
+                end=T0 + 2 * HOUR,
+            ),
+            context=contextvars.Context(),
+        )
+        async with store.leases.hold("AAPL", "1m"):
+            covered, _, latest = await reads(store)
+    assert covered == {"test": [TimeRange(T0, T0 + 2 * HOUR)]}
+    assert latest == {("AAPL", "1m", "test"): T0 + HOUR + timedelta(minutes=4)}

@@ -14,6 +14,11 @@ leases the moment PostgreSQL notices the connection is gone. Two series whose ke
 wait for each other. Within one process the caller serialises a series first (session locks are
 re-entrant), so the lease only orders processes.
 
+A request's version snapshot (`metadata_cache`) is taken before it waits for the lease, and
+another request, here or on another gateway, may fill the series meanwhile: once granted, the lease
+reads the series' versions again (one indexed lookup on the lease connection) into the snapshot,
+so coverage read under the lease is never older than the last fill, and no range is fetched twice.
+
 A lost connection is reopened at the next lease; a lease whose connection died while held was
 released by the server (the unlock is then a no-op). While the database is unreachable a lease
 fails as the store's own calls do: a DatabaseError with `retry_after` (the pool's error at once
@@ -26,13 +31,15 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import adbc_driver_manager
 
 from timebase.sdk.errors import DatabaseError
-from timebase.store import adbc
+from timebase.store import adbc, metadata_cache, versions
+from timebase.store.bars import SeriesKey, normalize_symbol
 from timebase.store.pool import (
     CONNECTION_LOST_RETRY_AFTER,
     Connection,
@@ -43,6 +50,8 @@ from timebase.store.pool import (
 )
 
 _log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The first key of every series lease ("TBSL" in ASCII; an int4, a lock space of its own).
 LEASE_CLASS = 0x5442534C
@@ -89,6 +98,14 @@ class SeriesLeases:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_poll)
             self.granted += 1
+            snapshot = metadata_cache.current()
+            if (
+                snapshot is not None
+                and interval in snapshot.intervals
+                and snapshot.symbol == normalize_symbol(symbol)
+            ):  # what was written since the snapshot was taken (module docstring)
+                found = await in_thread(executor, self._versions, snapshot.symbol, interval)
+                snapshot.refreshed(interval, found)
             yield
         finally:
             # in_thread waits for the thread even when cancelled: `_held` is up to date here.
@@ -124,19 +141,28 @@ class SeriesLeases:
                 ) from None
         return self._conn
 
-    def _scalar(self, sql: str, name: str) -> bool:
+    def _run(self, query: Callable[[Connection], T]) -> T:
         conn = self._connection()
         try:
-            with conn.cursor() as cur:
-                cur.execute(sql, parameters=(name,))
-                row = cur.fetchone()
+            return query(conn)
         except adbc_driver_manager.Error as exc:
             self._close()  # its leases died with it; the next call reconnects
             error = database_error(exc, "taking a series fetch lease")
             if error.retry_after is None:  # whatever broke, a new connection is tried next
                 error = DatabaseError(str(error), retry_after=CONNECTION_LOST_RETRY_AFTER)
             raise error from exc
-        return bool(row and row[0])
+
+    def _scalar(self, sql: str, name: str) -> bool:
+        def query(conn: Connection) -> bool:
+            with conn.cursor() as cur:
+                cur.execute(sql, parameters=(name,))
+                row = cur.fetchone()
+            return bool(row and row[0])
+
+        return self._run(query)
+
+    def _versions(self, symbol: str, interval: str) -> dict[SeriesKey, int]:
+        return self._run(lambda conn: versions.series_versions(conn, symbol, [interval]))
 
     def _try_lock(self, name: str) -> bool:
         got = self._scalar(f"SELECT pg_try_advisory_lock({LEASE_CLASS}, hashtext($1))", name)

@@ -10,7 +10,9 @@ request starts; it lives in a context variable, so the tasks the request starts 
 Coverage, skipped ranges and the newest stored bar of a series are cached with the version they
 were read at (looked up *before* they were read) and served while the snapshot has that version.
 A write made while the snapshot is open (a fetch the request started) makes its series unknown
-to the snapshot: from then on they are read from the database. A series without a version row
+to the snapshot: from then on they are read from the database. The series' fetch lease reads the
+versions of its series again once granted (`refreshed`): what other requests wrote meanwhile is
+seen under the lease. A series without a version row
 was never written (version 0), like in `versions`.
 
 The cache holds at most `max_entries` series (least recently used dropped first).
@@ -67,6 +69,12 @@ class VersionSnapshot:
 
     def wrote(self, keys: Iterable[SeriesKey]) -> None:
         self.written.update(keys)
+
+    def refreshed(self, interval: str, found: dict[SeriesKey, int]) -> None:
+        """The versions of the symbol's series at `interval` as looked up again now (under the
+        series' fetch lease: `leases`), replacing those of the snapshot."""
+        kept = {k: v for k, v in self.versions.items() if k.interval != interval}
+        self.versions = {**kept, **found}
 
 
 _SNAPSHOT: contextvars.ContextVar[VersionSnapshot | None] = contextvars.ContextVar(
