@@ -31,6 +31,7 @@ from timebase.rest import RestServer
 from timebase.rest.metrics import Metrics
 from timebase.rest.watchlist_metrics import WatchlistCollector
 from timebase.sdk import Manifest, load_manifest
+from timebase.sdk.errors import DatabaseError
 from timebase.sdk.intervals import Interval
 from timebase.sdk.manifest import RateLimits
 from timebase.v1 import bars_pb2 as v1
@@ -349,3 +350,27 @@ async def test_a_failing_item_is_reported_and_retried_within_a_minute(
         assert (state.skips["error"], state.skips["quota"]) == (1, 0)
         assert state.next_run == NOW + timedelta(seconds=60)
         assert len(await _stamps(gw, "SYN:ACME", "1d")) == 10
+
+
+async def test_a_run_while_the_database_is_down_fails_its_items_and_is_retried_within_a_minute(
+    fresh_database_url: str, synthetic: tuple[ModuleType, Manifest]
+) -> None:
+    """Every item is tried (one failing never stops the others), the run is `failed`, not an
+    error out of `run` (a 503 on the doors that start a run), and it runs again within a minute."""
+    clock = Clock(NOW)
+    lists = [watchlist("majors", ["SYN:ACME", "SYN:BETA"], ["1d"], schedule="every 1d")]
+    async with watching(fresh_database_url, synthetic, lists, clock) as (gw, runner):
+        gw.store.pool.suspend(DatabaseError("the database is down", retry_after=1.0))
+        try:
+            state = await runner.run("majors")
+        finally:
+            await gw.store.pool.resume()
+        assert [(i.symbol, i.status, i.message) for i in state.items] == [
+            ("SYN:ACME", "failed", "the database is down"),
+            ("SYN:BETA", "failed", "the database is down"),
+        ]
+        assert (state.last_result, state.runs, state.skips["error"]) == ("failed", 1, 2)
+        assert state.next_run == NOW + timedelta(seconds=60)
+        state = await runner.run("majors")  # the database is back
+        assert [i.status for i in state.items] == ["ok", "ok"]
+        assert len(await _stamps(gw, "SYN:BETA", "1d")) == 10

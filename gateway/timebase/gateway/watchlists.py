@@ -184,19 +184,19 @@ class WatchlistRunner:
             end=now,
             provider=watchlist.provider,
         )
-        exhausted = await self._quota_exhausted(item, watchlist.provider)
-        if exhausted is not None:
-            item.status, item.message = "skipped", f"quota exhausted: {exhausted}"
-            state.skips["quota"] += 1
-            _log.warning(
-                "watchlist %s: %s %s skipped: %s",
-                watchlist.name,
-                item.symbol,
-                item.interval.value,
-                item.message,
-            )
-            return
         try:
+            exhausted = await self._quota_exhausted(item, watchlist.provider)
+            if exhausted is not None:
+                item.status, item.message = "skipped", f"quota exhausted: {exhausted}"
+                state.skips["quota"] += 1
+                _log.warning(
+                    "watchlist %s: %s %s skipped: %s",
+                    watchlist.name,
+                    item.symbol,
+                    item.interval.value,
+                    item.message,
+                )
+                return
             with fetch_client(f"watchlist:{watchlist.name}"):
                 answer = await self.history.get(request, read=False)
         except RateLimited as exc:
@@ -221,7 +221,16 @@ class WatchlistRunner:
                     for w in problems
                 )
                 state.skips["quota" if quota else "error"] += 1
-        item.latest_bar = await self._latest(item, watchlist.provider)
+        try:
+            item.latest_bar = await self._latest(item, watchlist.provider)
+        except TimeBaseError as exc:  # the run's outcome stands; the newest bar is read next time
+            _log.warning(
+                "watchlist %s: %s %s: could not read the newest bar: %s",
+                watchlist.name,
+                item.symbol,
+                item.interval.value,
+                exc.message,
+            )
 
     async def _quota_exhausted(self, item: ItemState, provider: str | None) -> str | None:
         """Why no provider for the item has quota left now, or None when one has (or when the
