@@ -28,17 +28,14 @@ NO_VERSION = 0
 
 def bump_series_versions(conn: Connection, keys: Iterable[SeriesKey]) -> None:
     """Give each series of `keys` a new version (caller's transaction; keys locked in order)."""
-    unique = sorted(set(keys))
-    if not unique:
+    arrays = _key_arrays(keys)
+    if arrays is None:
         return
-    symbols = literals.text_array(k.symbol for k in unique)
-    intervals = literals.text_array(k.interval for k in unique)
-    providers = literals.text_array(k.provider for k in unique)
     with conn.cursor() as cur:
         cur.execute(
             f"""
             INSERT INTO series_versions AS v (symbol, "interval", provider)
-            SELECT * FROM unnest({symbols}, {intervals}, {providers})
+            SELECT * FROM unnest({arrays})
             ON CONFLICT (symbol, "interval", provider) DO UPDATE
                 SET version = nextval('series_version_seq'), changed_at = now()
             """
@@ -86,19 +83,28 @@ def series_versions(
 
 def versions_of(conn: Connection, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
     """The current version of each series of `keys` that has one: one indexed lookup."""
-    unique = sorted(set(keys))
-    if not unique:
+    arrays = _key_arrays(keys)
+    if arrays is None:
         return {}
-    symbols = literals.text_array(k.symbol for k in unique)
-    intervals = literals.text_array(k.interval for k in unique)
-    providers = literals.text_array(k.provider for k in unique)
     with conn.cursor() as cur:
         cur.execute(
             f"""
             SELECT v.symbol, v."interval", v.provider, v.version
-            FROM unnest({symbols}, {intervals}, {providers}) AS k(symbol, "interval", provider)
+            FROM unnest({arrays}) AS k(symbol, "interval", provider)
             JOIN series_versions v USING (symbol, "interval", provider)
             """
         )
         rows = cur.fetchall()
     return {SeriesKey(s, i, p): int(v) for s, i, p, v in rows}
+
+
+def _key_arrays(keys: Iterable[SeriesKey]) -> str | None:
+    """The distinct `keys` (sorted: rows are locked in one order) as three SQL text arrays,
+    `symbols, intervals, providers`, for `unnest`; None when there are none."""
+    unique = sorted(set(keys))
+    if not unique:
+        return None
+    return ", ".join(
+        literals.text_array(getattr(k, part) for k in unique)
+        for part in ("symbol", "interval", "provider")
+    )
