@@ -23,6 +23,7 @@ from tests.rest.openapi_check import validate
 from tests.supervisor.conftest import FAST, gone
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.server import TimeBaseApp
+from timebase.store.audit import AuditFilter
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
@@ -422,3 +423,23 @@ async def test_cli_install_disable_enable_update_remove(app: TimeBaseApp, tmp_pa
     assert (code, out) == (0, f"{SLUG}: removed\n"), err
     assert app.supervisor.providers() == []
     assert await asyncio.to_thread(_clones, app) == []
+
+
+async def test_a_password_in_a_repository_url_is_never_shown_nor_logged(
+    app: TimeBaseApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Git never prompts, so a private repository's token travels in its URL: the refusal, the
+    audit log and the gateway's log show the URL with the password replaced by `***`."""
+    url = "https://alice:s3cret-token@127.0.0.1:1/acme.git"
+    async with _http(app) as http:
+        status, body = await http.call("POST", PROVIDERS, PROVIDERS, json={"repository": url})
+    assert (status, body["error"]["code"]) == (400, "INVALID_REQUEST")
+    assert body["error"]["message"].startswith(
+        "repository: https://alice:***@127.0.0.1:1/acme.git: git clone failed: "
+    ), body
+    assert app.store is not None
+    records = await app.store.audit_records(AuditFilter(action="install_provider"))
+    assert [r.detail["repository"] for r in records] == ["https://alice:***@127.0.0.1:1/acme.git"]
+    assert "s3cret" not in json.dumps(body)
+    assert "s3cret" not in repr([(r.detail, r.outcome) for r in records])
+    assert "s3cret" not in caplog.text

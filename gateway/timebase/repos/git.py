@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from timebase.sdk.errors import InvalidRequestError, NotImplementedByServer
 
@@ -40,6 +41,22 @@ def check_url(url: str) -> str:
             field="repository",
         )
     return text
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be shown, audited and logged: a password in it replaced by `***`, and so is
+    the user name of an http(s) URL (where access tokens go: `https://TOKEN@host/…`). Git never
+    prompts here, so a private repository's credentials travel in its URL."""
+    try:
+        parts = urlsplit(url)
+        password, user = parts.password, parts.username
+    except ValueError:
+        return "<an unreadable URL>"
+    if password is None and (user is None or parts.scheme.lower() not in ("http", "https")):
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = "***" if password is None else f"{user}:***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 def git_binary() -> str:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from timebase.gateway.bar_request import check_provider
-from timebase.repos.git import GitError, check_url, run_git
+from timebase.repos.git import GitError, check_url, run_git, shown_url
 from timebase.repos.repository_file import Repository, load_repository
 from timebase.sdk.errors import ConfigError, InvalidRequestError, ProviderAlreadyInstalled
 from timebase.supervisor.discovery import DiscoveredProvider, discover
@@ -127,7 +127,7 @@ async def _git(url: str, *args: str, cwd: Path | None = None) -> str:
         return await run_git(*args, cwd=cwd)
     except GitError as exc:
         raise InvalidRequestError(
-            f"repository: {url}: git {args[0]} failed: {exc}", field="repository"
+            f"repository: {shown_url(url)}: git {args[0]} failed: {exc}", field="repository"
         ) from None
 
 
@@ -135,7 +135,9 @@ async def _listing(url: str, clone: Path) -> Repository:
     try:
         return await asyncio.to_thread(load_repository, clone)
     except ConfigError as exc:
-        raise InvalidRequestError(f"repository: {url}: {exc.message}", field="repository") from None
+        raise InvalidRequestError(
+            f"repository: {shown_url(url)}: {exc.message}", field="repository"
+        ) from None
 
 
 def _pick(repository: Repository, slug: str | None) -> DiscoveredProvider:

@@ -64,6 +64,7 @@ from timebase.gateway.query.health import ProbeCache, check_health
 from timebase.gateway.query.models import Health, Invalidated, ProviderInfo, SymbolProviders
 from timebase.gateway.query.summary import SymbolSummary, symbol_summary
 from timebase.gateway.watchlists import WatchlistRunner, WatchlistState
+from timebase.repos.git import shown_url
 from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
@@ -317,7 +318,7 @@ class QueryApi:
         """Start the provider in `folder` (a providers directory entry), or the add-on `slug` of
         the Git `repository`; it as now listed."""
         detail = (
-            {"repository": repository[:1024], "slug": slug[:200]}
+            {"repository": shown_url(repository[:1024]), "slug": slug[:200]}
             if repository
             else {"folder": folder[:1024]}
         )

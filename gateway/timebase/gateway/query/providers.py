@@ -13,6 +13,7 @@ from timebase.gateway.query.models import (
     RankedProvider,
     SymbolProviders,
 )
+from timebase.repos.git import shown_url
 from timebase.sdk.errors import ProviderNotFound
 from timebase.sdk.intervals import Interval
 
@@ -49,7 +50,7 @@ def provider_info(history: HistoricalBars, view: ProviderView) -> ProviderInfo:
         supports_realtime=bool(manifest and manifest.capabilities.real_time_streaming),
         cost=manifest.cost if manifest else None,
         quota=quota,
-        repository=getattr(view, "repository", None),
+        repository=_shown(getattr(view, "repository", None)),
         commit=getattr(view, "commit", None),
     )
 
@@ -111,3 +112,7 @@ async def symbol_providers(
             ExcludedProvider(slug, reason) for slug, reason in sorted(decision.excluded.items())
         ),
     )
+
+
+def _shown(url: str | None) -> str | None:
+    return shown_url(url) if url else url
