@@ -9,7 +9,7 @@ import pytest
 
 from tests.repos.support import SLUG, write_addon
 from timebase.core.config import Config, ProvidersConfig
-from timebase.repos.git import check_url
+from timebase.repos.git import check_url, shown_url
 from timebase.repos.repository_file import load_repository
 from timebase.sdk.errors import ConfigError, InvalidRequestError
 from timebase.sdk.manifest import load_manifest
@@ -121,3 +121,19 @@ def test_a_repository_addon_image_is_tagged_with_its_commit(tmp_path: Path) -> N
     assert isinstance(pinned, DockerRuntime)
     assert plain.image == "timebase/provider-synthetic:1.0.0"
     assert pinned.image == "timebase/provider-synthetic:1.0.0-0123456789ab"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://alice:s3cret@host:8443/acme.git", "https://alice:***@host:8443/acme.git"),
+        ("https://ghp_TOKEN@github.com/acme/addons.git", "https://***@github.com/acme/addons.git"),
+        ("ssh://git@host/acme.git", "ssh://git@host/acme.git"),
+        ("ssh://git:pw@host/acme.git", "ssh://git:***@host/acme.git"),
+        ("https://host/acme.git", "https://host/acme.git"),
+        ("file:///srv/acme", "file:///srv/acme"),
+        ("http://[::1/acme", "<an unreadable URL>"),
+    ],
+)
+def test_a_repository_url_is_shown_without_its_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
