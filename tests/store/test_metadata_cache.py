@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.gateway.support import counting_connections
 from tests.store.conftest import T0, bars_table, minutes
 from timebase.store import Store
 from timebase.store.coverage import TimeRange
+from timebase.store.hot_tier import HotTier
 from timebase.store.skipped import SkipReport
 
 pytestmark = pytest.mark.asyncio
@@ -124,3 +126,24 @@ async def test_coverage_read_under_the_series_lease_sees_a_write_made_after_the_
             covered, _, latest = await reads(store)
     assert covered == {"test": [TimeRange(T0, T0 + 2 * HOUR)]}
     assert latest == {("AAPL", "1m", "test"): T0 + HOUR + timedelta(minutes=4)}
+
+
+async def test_a_hot_segment_out_of_date_is_dropped_off_the_event_loop(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Reading a series whose kept segment is out of date removes that segment's file, file
+    I/O the `blockbuster` fixture fails when it runs on the event loop; the new bars are read."""
+    tier = HotTier(tmp_path / "hot", max_bytes=1 << 20)
+    store = Store(fresh_database_url, pool_size=2, run_retention=False, hot_tier=tier)
+    await store.start()
+    try:
+        for count in (5, 6):
+            await store.write_fetched(
+                bars_table(minutes(count)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR
+            )
+            async with store.snapshot("AAPL", ["1m"]):
+                table = await store.read_table("AAPL", "1m", T0, T0 + HOUR, provider="test")
+            assert table.num_rows == count
+        assert (tier.stats.stale, len(tier)) == (1, 1)
+    finally:
+        await store.stop()

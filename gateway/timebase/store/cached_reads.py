@@ -148,7 +148,8 @@ class CachedReads:
         version = snap.version(key)
         if version is None:
             return None
-        hit = tier.lookup(key, query.start, query.end, version)
+        # In a thread: a lookup removes the files of segments it finds out of date.
+        hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
         if hit is not None:
             return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
