@@ -42,14 +42,28 @@ pytestmark = pytest.mark.asyncio
 QUERY = {"symbol": "AAPL", "interval": "1d", "start": "2024-01-01", "end": "2024-01-05"}
 
 
+class Observed:
+    """A `RequestObserver` keeping each observation's (door, route, status)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    def observe(
+        self, door: str, route: str, method: str, status: int | str, seconds: float
+    ) -> None:
+        self.calls.append((door, route, str(status)))
+
+
 @contextlib.asynccontextmanager
-async def flight_with_keys(database_url: str) -> AsyncIterator[tuple[Gateway, str]]:
+async def flight_with_keys(
+    database_url: str, metrics: Observed | None = None
+) -> AsyncIterator[tuple[Gateway, str]]:
     """A gateway with one provider and its Flight server (auth on); yields (gateway, location)."""
     async with running_gateway(database_url, RecordingProvider("alpha")) as gateway:
         server = FlightServer("127.0.0.1", 0)
         authenticator = Authenticator(auth_config())
         await authenticator.start()
-        server.attach(QueryApi(gateway.history), authenticator=authenticator)
+        server.attach(QueryApi(gateway.history), metrics=metrics, authenticator=authenticator)
         await server.start()
         try:
             yield gateway, server.location
@@ -282,7 +296,8 @@ async def test_raw_grpc_client_gets_invalid_argument_and_not_found(
     """The gRPC codes themselves: bad descriptor and bad ticket INVALID_ARGUMENT (Arrow code 4),
     an unknown provider NOT_FOUND (2); a refused key UNAUTHENTICATED with the JSON in
     `grpc-status-details-bin`."""
-    async with flight_with_keys(fresh_database_url) as (_, location):
+    metrics = Observed()
+    async with flight_with_keys(fresh_database_url, metrics) as (_, location):
         port = _port(location)
         bad_json = await asyncio.to_thread(
             raw_grpc.fail, port, "GetFlightInfo", raw_grpc.command_descriptor(b"{not"), READ_KEY
@@ -327,3 +342,10 @@ async def test_raw_grpc_client_gets_invalid_argument_and_not_found(
     }
     for leak in LEAKS:
         assert leak not in no_key.everything()
+    # The request metrics name the same gRPC statuses (as the gRPC door's do).
+    assert metrics.calls == [
+        ("flight", "GET_FLIGHT_INFO", "INVALID_ARGUMENT"),
+        ("flight", "DO_GET", "INVALID_ARGUMENT"),
+        ("flight", "GET_FLIGHT_INFO", "NOT_FOUND"),
+        ("flight", "GET_FLIGHT_INFO", "UNAUTHENTICATED"),
+    ]
