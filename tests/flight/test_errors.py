@@ -22,6 +22,7 @@ from pyarrow import flight
 
 from tests.auth.support import MISSING, READ_KEY, auth_config, bearer, denied
 from tests.flight import raw_grpc
+from tests.flight.conftest import sent_error
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.auth.authenticator import Authenticator
 from timebase.client import (
@@ -349,3 +350,32 @@ async def test_raw_grpc_client_gets_invalid_argument_and_not_found(
         ("flight", "GET_FLIGHT_INFO", "NOT_FOUND"),
         ("flight", "GET_FLIGHT_INFO", "UNAUTHENTICATED"),
     ]
+
+
+async def test_actions_and_listing_refuse_bad_input_as_invalid_argument(
+    fresh_database_url: str,
+) -> None:
+    """The streamed calls (DoAction, ListFlights) too: an unknown action, a bad events body and
+    bad criteria come back as INVALID_ARGUMENT with TimeBase's error, no traceback."""
+
+    def action(kind: str, body: bytes) -> Callable[[flight.FlightClient], Any]:
+        return lambda client: list(client.do_action(flight.Action(kind, body), options()))
+
+    def listing(client: flight.FlightClient) -> Any:
+        return list(client.list_flights(b"{not json", options()))
+
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        unknown = await asyncio.to_thread(failure, location, action("nope", b""), None)
+        bad_body = await asyncio.to_thread(
+            failure, location, action("events", b'{"symbol": "AA PL"}'), None
+        )
+        criteria = await asyncio.to_thread(failure, location, listing, None)
+    message = "action: unknown action 'nope'; the actions are: events"
+    assert_sent(unknown, pa.ArrowInvalid, "INVALID_REQUEST", message, {"field": "action"})
+    for error in (bad_body, criteria):
+        info = sent_error(error)
+        assert info["code"] == "INVALID_REQUEST"
+        assert_sent(error, pa.ArrowInvalid, "INVALID_REQUEST", **_rest(info))
+    assert sent_error(bad_body)["details"] == {"field": "symbol"}
+    message = sent_error(criteria)["message"]
+    assert_client_error(criteria, InvalidRequest, "INVALID_REQUEST", message)
