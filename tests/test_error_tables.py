@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import pytest
 from pyarrow import flight
 
 from timebase.flight.errors import FLIGHT_ERROR, to_flight_error
+from timebase.flight.refusal import FlightRefusal
 from timebase.grpc.errors import rpc_error
 from timebase.rest.errors import HTTP_STATUS, PUBLIC_ERRORS, http_error
 from timebase.sdk.errors import DatabaseError, ErrorKind, RateLimited, TimeBaseError
 from timebase.sdk.status import GRPC_STATUS, retry_after_from_metadata
+
+
+def _sent(error: BaseException) -> dict[str, Any]:
+    """The JSON a Flight client receives for `error` (status detail or `extra_info`)."""
+    if isinstance(error, FlightRefusal):
+        return dict(json.loads(error.wire))
+    return dict(json.loads(error.extra_info))  # type: ignore[attr-defined]
 
 
 def test_every_kind_has_a_status_on_every_door() -> None:
@@ -26,7 +35,7 @@ def test_codes_pass_through_every_door(cls: type[TimeBaseError]) -> None:
     assert (rest.code, rest.message) == (cls.code, "what went wrong")
     flight_error = to_flight_error(exc, "testing")
     assert isinstance(flight_error, FLIGHT_ERROR[cls.kind])
-    assert json.loads(flight_error.extra_info)["code"] == cls.code
+    assert _sent(flight_error)["code"] == cls.code
     assert rpc_error(exc).code is GRPC_STATUS[cls.kind]
 
 
@@ -38,7 +47,7 @@ def test_provider_rate_limit_is_the_same_on_every_door() -> None:
         "PROVIDER_RATE_LIMITED",
         "3",
     )
-    info = json.loads(to_flight_error(exc, "testing").extra_info)
+    info = _sent(to_flight_error(exc, "testing"))
     assert (info["code"], info["details"]["retry_after"]) == ("PROVIDER_RATE_LIMITED", 2.5)
     assert isinstance(to_flight_error(exc, "testing"), flight.FlightUnavailableError)
     assert rpc_error(exc).code is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -51,7 +60,7 @@ def test_a_database_coming_back_says_when_to_retry_on_every_door() -> None:
     assert rest.details["retryAfterSeconds"] == 4
     flight_error = to_flight_error(exc, "testing")
     assert isinstance(flight_error, flight.FlightUnavailableError)
-    info = json.loads(flight_error.extra_info)
+    info = _sent(flight_error)
     assert (info["code"], info["details"]["retry_after"]) == ("DATABASE_ERROR", 3.5)
     error = rpc_error(exc)
     assert error.code is grpc.StatusCode.UNAVAILABLE

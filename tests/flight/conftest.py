@@ -11,6 +11,7 @@ from pyarrow import flight
 
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.calendars.registry import Calendars
+from timebase.client.errors import flight_error_info
 from timebase.core.config import RoutingConfig
 from timebase.flight import FlightServer
 from timebase.gateway.query import QueryApi
@@ -51,3 +52,10 @@ async def running_flight(
             yield FlightGateway(gateway, server)
         finally:
             await server.stop()
+
+
+def sent_error(error: BaseException) -> dict[str, Any]:
+    """TimeBase's `{"code", "message", "details"}` a Flight client received with `error`."""
+    info = flight_error_info(error)
+    assert info is not None, f"no TimeBase error in {type(error).__name__}: {error}"
+    return info

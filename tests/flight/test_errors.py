@@ -1,8 +1,11 @@
-"""Flight errors as a client sees them: the gRPC status of each kind of error, TimeBase's code and
-message in `extra_info`, the same message as the status message, never a server traceback; and
-`timebase.client` turning each back into its own error (`timebase.flight.errors`).
+"""Flight errors as a client sees them: the gRPC status of each kind of error (bad input
+INVALID_ARGUMENT, unknown provider NOT_FOUND, DoExchange UNIMPLEMENTED, ...), TimeBase's code and
+message (in the status detail or `extra_info`), the message first in the status message, never a
+server traceback or file; and `timebase.client` turning each back into its own error
+(`timebase.flight.errors`, `timebase.flight.refusal`).
 
-A real Flight server on port 0 (auth on, with the test keys), asked with pyarrow's client."""
+A real Flight server on port 0 (auth on, with the test keys), asked with pyarrow's client and with
+a plain grpcio client (`tests.flight.raw_grpc`)."""
 
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import grpc
 import pyarrow as pa
 import pytest
 from pyarrow import flight
 
 from tests.auth.support import MISSING, READ_KEY, auth_config, bearer, denied
+from tests.flight import raw_grpc
+from tests.flight.conftest import sent_error
 from tests.gateway.support import Gateway, RecordingProvider, running_gateway
 from timebase.auth.authenticator import Authenticator
 from timebase.client import (
@@ -27,7 +33,7 @@ from timebase.client import (
     Unauthenticated,
     Unavailable,
 )
-from timebase.client.errors import from_flight
+from timebase.client.errors import flight_error_info, from_flight
 from timebase.flight import FlightServer
 from timebase.gateway.query import QueryApi
 from timebase.store import BAR_SCHEMA
@@ -37,14 +43,28 @@ pytestmark = pytest.mark.asyncio
 QUERY = {"symbol": "AAPL", "interval": "1d", "start": "2024-01-01", "end": "2024-01-05"}
 
 
+class Observed:
+    """A `RequestObserver` keeping each observation's (door, route, status)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    def observe(
+        self, door: str, route: str, method: str, status: int | str, seconds: float
+    ) -> None:
+        self.calls.append((door, route, str(status)))
+
+
 @contextlib.asynccontextmanager
-async def flight_with_keys(database_url: str) -> AsyncIterator[tuple[Gateway, str]]:
+async def flight_with_keys(
+    database_url: str, metrics: Observed | None = None
+) -> AsyncIterator[tuple[Gateway, str]]:
     """A gateway with one provider and its Flight server (auth on); yields (gateway, location)."""
     async with running_gateway(database_url, RecordingProvider("alpha")) as gateway:
         server = FlightServer("127.0.0.1", 0)
         authenticator = Authenticator(auth_config())
         await authenticator.start()
-        server.attach(QueryApi(gateway.history), authenticator=authenticator)
+        server.attach(QueryApi(gateway.history), metrics=metrics, authenticator=authenticator)
         await server.start()
         try:
             yield gateway, server.location
@@ -85,26 +105,30 @@ def put_call(key: str) -> Callable[[flight.FlightClient], Any]:
     return put
 
 
+#: What nothing a client receives may contain: a traceback, the server's files and lines.
+LEAKS = ("Traceback", 'File "', ".py", ", line ", "raise ")
+
+
 def assert_sent(
     error: Exception,
-    cls: type[flight.FlightError],
+    cls: type[Exception],
     code: str,
     message: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """`error` is `cls` (its gRPC status), `extra_info` TimeBase's error exactly, the status
-    message that message (pyarrow appends its own ". Detail: <Flight status>" and client
-    context), and nothing of the server's code or traceback."""
+    """`error` is `cls` (its gRPC status: ArrowInvalid for INVALID_ARGUMENT, ArrowKeyError for
+    NOT_FOUND, ArrowNotImplementedError for UNIMPLEMENTED, a FlightError for the others),
+    TimeBase's error exactly, the status message that message (then pyarrow's `. Detail: …` and
+    client context), and nothing of the server's code or traceback."""
     assert type(error) is cls, f"{type(error).__name__}: {error}"
-    assert isinstance(error, flight.FlightError)
-    assert json.loads(error.extra_info) == {
+    assert flight_error_info(error) == {
         "code": code,
         "message": message,
         "details": details or {},
     }
     text = str(error)
     assert text.startswith(f"{message}. Detail: "), text
-    for leak in ("Traceback", "Python exception", ".py", "File "):
+    for leak in LEAKS:
         assert leak not in text
 
 
@@ -129,7 +153,7 @@ async def test_bad_ticket(fresh_database_url: str) -> None:
         "ticket: not a TimeBase ticket; use the tickets of a FlightInfo from get_flight_info or "
         "list_flights"
     )
-    assert_sent(error, flight.FlightServerError, "INVALID_REQUEST", message, {"field": "ticket"})
+    assert_sent(error, pa.ArrowInvalid, "INVALID_REQUEST", message, {"field": "ticket"})
     assert_client_error(error, InvalidRequest, "INVALID_REQUEST", message)
 
 
@@ -144,14 +168,13 @@ async def test_bad_descriptor(fresh_database_url: str) -> None:
         ' (char 1)); expected an object like {"symbol": "AAPL", "interval": "1d", "start": '
         '"2024-01-01", "end": "2024-02-01"}'
     )
-    assert_sent(
-        error, flight.FlightServerError, "INVALID_REQUEST", message, {"field": "descriptor"}
-    )
+    assert_sent(error, pa.ArrowInvalid, "INVALID_REQUEST", message, {"field": "descriptor"})
     assert_client_error(error, InvalidRequest, "INVALID_REQUEST", message)
-    info = json.loads(interval.extra_info)
+    info = flight_error_info(interval)
+    assert info is not None
     assert info["code"] == "INVALID_INTERVAL"
     assert info["message"].startswith("interval: unknown interval '5x'")
-    assert_sent(interval, flight.FlightServerError, "INVALID_INTERVAL", **_rest(info))
+    assert_sent(interval, pa.ArrowInvalid, "INVALID_INTERVAL", **_rest(info))
 
 
 def _rest(info: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +188,10 @@ async def test_not_found(fresh_database_url: str) -> None:
     message = (
         "provider: unknown provider 'nope' (providers: alpha; no stored bars from 'nope' for AAPL)"
     )
-    details = json.loads(error.extra_info)["details"]
-    assert_sent(error, flight.FlightServerError, "PROVIDER_NOT_FOUND", message, details)
+    info = flight_error_info(error)
+    assert info is not None
+    assert info["details"]["provider"] == "nope"
+    assert_sent(error, pa.ArrowKeyError, "PROVIDER_NOT_FOUND", message, info["details"])
     assert_client_error(error, NotFound, "PROVIDER_NOT_FOUND", message)
 
 
@@ -238,5 +263,119 @@ async def test_do_exchange_is_not_served(fresh_database_url: str) -> None:
     async with flight_with_keys(fresh_database_url) as (_, location):
         error = await asyncio.to_thread(failure, location, exchange, None)
     message = "DoExchange is not served; read with GetFlightInfo + DoGet, write with DoPut"
-    assert_sent(error, flight.FlightServerError, "NOT_IMPLEMENTED", message)
+    assert_sent(error, pa.ArrowNotImplementedError, "NOT_IMPLEMENTED", message)
     assert_client_error(error, TimeBaseClientError, "NOT_IMPLEMENTED", message)
+
+
+def _port(location: str) -> int:
+    return int(location.rsplit(":", 1)[1])
+
+
+def assert_raw(
+    failure: raw_grpc.Failure,
+    status: grpc.StatusCode,
+    arrow_code: str,
+    error: tuple[str, str, dict[str, Any]],
+) -> None:
+    """A client error as a plain gRPC client receives it: the status code, the status message
+    `<message>. Detail: Python exception: <JSON>`, Arrow's trailers, and no traceback. `error`:
+    TimeBase's (code, message, details)."""
+    code, message, details = error
+    wire = json.dumps({"code": code, "message": message, "details": details}, separators=(",", ":"))
+    assert failure.code is status
+    assert failure.details == f"{message}. Detail: Python exception: {wire}"
+    assert failure.trailing["x-arrow-status"] == arrow_code
+    assert failure.trailing["x-arrow-status-message-bin"] == message.encode()
+    assert failure.trailing["x-arrow-status-detail-bin"] == f"Python exception: {wire}".encode()
+    for leak in LEAKS:
+        assert leak not in failure.everything()
+
+
+async def test_raw_grpc_client_gets_invalid_argument_and_not_found(
+    fresh_database_url: str,
+) -> None:
+    """The gRPC codes themselves: bad descriptor and bad ticket INVALID_ARGUMENT (Arrow code 4),
+    an unknown provider NOT_FOUND (2); a refused key UNAUTHENTICATED with the JSON in
+    `grpc-status-details-bin`."""
+    metrics = Observed()
+    async with flight_with_keys(fresh_database_url, metrics) as (_, location):
+        port = _port(location)
+        bad_json = await asyncio.to_thread(
+            raw_grpc.fail, port, "GetFlightInfo", raw_grpc.command_descriptor(b"{not"), READ_KEY
+        )
+        bad_ticket = await asyncio.to_thread(
+            raw_grpc.fail, port, "DoGet", raw_grpc.ticket(b"garbage\xff"), READ_KEY
+        )
+        command = json.dumps({**QUERY, "provider": "nope"}).encode()
+        unknown = await asyncio.to_thread(
+            raw_grpc.fail, port, "GetFlightInfo", raw_grpc.command_descriptor(command), READ_KEY
+        )
+        no_key = await asyncio.to_thread(
+            raw_grpc.fail, port, "GetFlightInfo", raw_grpc.command_descriptor(command), None
+        )
+    message = (
+        "query: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2"
+        ' (char 1)); expected an object like {"symbol": "AAPL", "interval": "1d", "start": '
+        '"2024-01-01", "end": "2024-02-01"}'
+    )
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert_raw(bad_json, invalid, "4", ("INVALID_REQUEST", message, {"field": "descriptor"}))
+    message = (
+        "ticket: not a TimeBase ticket; use the tickets of a FlightInfo from get_flight_info or "
+        "list_flights"
+    )
+    assert_raw(bad_ticket, invalid, "4", ("INVALID_REQUEST", message, {"field": "ticket"}))
+    message = (
+        "provider: unknown provider 'nope' (providers: alpha; no stored bars from 'nope' for AAPL)"
+    )
+    wire = unknown.trailing["x-arrow-status-detail-bin"]
+    assert isinstance(wire, bytes)
+    details = json.loads(wire.removeprefix(b"Python exception: "))["details"]
+    assert details["provider"] == "nope"
+    not_found = ("PROVIDER_NOT_FOUND", message, details)
+    assert_raw(unknown, grpc.StatusCode.NOT_FOUND, "2", not_found)
+    assert no_key.code is grpc.StatusCode.UNAUTHENTICATED
+    assert no_key.details == f"{MISSING}. Detail: Unauthenticated"
+    assert json.loads(no_key.trailing["grpc-status-details-bin"]) == {
+        "code": "UNAUTHENTICATED",
+        "message": MISSING,
+        "details": {},
+    }
+    for leak in LEAKS:
+        assert leak not in no_key.everything()
+    # The request metrics name the same gRPC statuses (as the gRPC door's do).
+    assert metrics.calls == [
+        ("flight", "GET_FLIGHT_INFO", "INVALID_ARGUMENT"),
+        ("flight", "DO_GET", "INVALID_ARGUMENT"),
+        ("flight", "GET_FLIGHT_INFO", "NOT_FOUND"),
+        ("flight", "GET_FLIGHT_INFO", "UNAUTHENTICATED"),
+    ]
+
+
+async def test_actions_and_listing_refuse_bad_input_as_invalid_argument(
+    fresh_database_url: str,
+) -> None:
+    """The streamed calls (DoAction, ListFlights) too: an unknown action, a bad events body and
+    bad criteria come back as INVALID_ARGUMENT with TimeBase's error, no traceback."""
+
+    def action(kind: str, body: bytes) -> Callable[[flight.FlightClient], Any]:
+        return lambda client: list(client.do_action(flight.Action(kind, body), options()))
+
+    def listing(client: flight.FlightClient) -> Any:
+        return list(client.list_flights(b"{not json", options()))
+
+    async with flight_with_keys(fresh_database_url) as (_, location):
+        unknown = await asyncio.to_thread(failure, location, action("nope", b""), None)
+        bad_body = await asyncio.to_thread(
+            failure, location, action("events", b'{"symbol": "AA PL"}'), None
+        )
+        criteria = await asyncio.to_thread(failure, location, listing, None)
+    message = "action: unknown action 'nope'; the actions are: events"
+    assert_sent(unknown, pa.ArrowInvalid, "INVALID_REQUEST", message, {"field": "action"})
+    for error in (bad_body, criteria):
+        info = sent_error(error)
+        assert info["code"] == "INVALID_REQUEST"
+        assert_sent(error, pa.ArrowInvalid, "INVALID_REQUEST", **_rest(info))
+    assert sent_error(bad_body)["details"] == {"field": "symbol"}
+    message = sent_error(criteria)["message"]
+    assert_client_error(criteria, InvalidRequest, "INVALID_REQUEST", message)

@@ -15,6 +15,7 @@ from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, bar_values
+from timebase.client.errors import flight_error_info
 from timebase.core.config import RoutingConfig
 from timebase.gateway.bar_request import build_request
 from timebase.sdk.intervals import Interval
@@ -222,9 +223,9 @@ async def test_do_put_idempotent_then_listed_and_queryable(fresh_database_url: s
                 list(conn.list_flights(json.dumps({"symbol": "V\u0000"}).encode()))
 
         # Found by tests/fuzz: the NUL reached the database (503 DATABASE_ERROR).
-        with pytest.raises(flight.FlightServerError) as bad:
+        with pytest.raises(pa.ArrowInvalid) as bad:
             await asyncio.to_thread(list_nul_symbol)
-        assert json.loads(bad.value.extra_info) == {
+        assert flight_error_info(bad.value) == {
             "code": "INVALID_REQUEST",
             "message": "criteria.symbol: 'V\\x00' may contain only letters, digits and . - ^ = : _",
             "details": {"field": "criteria.symbol"},
@@ -284,29 +285,31 @@ async def test_do_put_validated_whole(fresh_database_url: str) -> None:
         high = batch["high"].to_pylist()
         high[3] = 1.0  # below low
         batch = batch.set_column(3, "high", pa.array(high))
-        with pytest.raises(flight.FlightServerError) as caught:
+        with pytest.raises(pa.ArrowInvalid) as caught:
             await asyncio.to_thread(put, fg, batch, {"provider": "imp", "interval": "1d"})
         message = str(caught.value)
         assert "row 3, column 'high'" in message
         assert "Traceback" not in message
-        info = json.loads(caught.value.extra_info)
+        info = flight_error_info(caught.value)
+        assert info is not None
         assert info["code"] == "INVALID_DATA"
         assert info["details"]["row"] == 3
         assert await fg.gateway.store.datasets() == []
 
-        with pytest.raises(flight.FlightServerError, match="missing column 'provider'"):
+        with pytest.raises(pa.ArrowInvalid, match="missing column 'provider'"):
             await asyncio.to_thread(put, fg, _bars("ACME", 2), {"interval": "1d"})
-        with pytest.raises(flight.FlightServerError, match="unknown interval"):
+        with pytest.raises(pa.ArrowInvalid, match="unknown interval"):
             await asyncio.to_thread(put, fg, _bars("ACME", 2), {"provider": "x", "interval": "2d"})
         assert await fg.gateway.store.datasets() == []
 
 
-def _info_error(fg: FlightGateway, command: bytes) -> flight.FlightError:
+def _info_error(fg: FlightGateway, command: bytes) -> Exception:
     client = fg.client()
     try:
         client.get_flight_info(flight.FlightDescriptor.for_command(command))
-    except flight.FlightError as exc:
-        return exc
+    except (flight.FlightError, pa.ArrowException) as exc:
+        error: Exception = exc
+        return error
     finally:
         client.close()
     raise AssertionError("no error")
@@ -354,10 +357,12 @@ async def test_bad_queries_are_clear_errors(
 ) -> None:
     async with running_flight(fresh_database_url) as fg:
         exc = await asyncio.to_thread(_info_error, fg, command)
-    assert isinstance(exc, flight.FlightServerError)
+    assert isinstance(exc, pa.ArrowInvalid)  # gRPC INVALID_ARGUMENT
     assert text in str(exc)
     assert "Traceback" not in str(exc)
-    assert json.loads(exc.extra_info)["code"] == code
+    info = flight_error_info(exc)
+    assert info is not None
+    assert info["code"] == code
 
 
 async def test_unknown_provider_and_bad_ticket(fresh_database_url: str) -> None:
@@ -368,7 +373,10 @@ async def test_unknown_provider_and_bad_ticket(fresh_database_url: str) -> None:
             b'{"symbol": "AAPL", "interval": "1d", "start": "2024-01-01", "end": "2024-01-05", '
             b'"provider": "nope"}',
         )
-        assert json.loads(exc.extra_info)["code"] == "PROVIDER_NOT_FOUND"
+        assert isinstance(exc, pa.ArrowKeyError)  # gRPC NOT_FOUND
+        info = flight_error_info(exc)
+        assert info is not None
+        assert info["code"] == "PROVIDER_NOT_FOUND"
         assert "unknown provider 'nope'" in str(exc)
 
         def bad_ticket() -> None:
@@ -378,7 +386,7 @@ async def test_unknown_provider_and_bad_ticket(fresh_database_url: str) -> None:
             finally:
                 client.close()
 
-        with pytest.raises(flight.FlightServerError, match="ticket: not a TimeBase ticket"):
+        with pytest.raises(pa.ArrowInvalid, match="ticket: not a TimeBase ticket"):
             await asyncio.to_thread(bad_ticket)
 
 

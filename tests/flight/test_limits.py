@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from pyarrow import flight
 
@@ -14,6 +15,7 @@ from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import RecordingProvider
 from tests.rest.test_limits import CancelRecordingProvider
 from tests.support.eventually import eventually
+from timebase.client.errors import flight_error_info
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,12 +25,14 @@ def descriptor(**query: Any) -> flight.FlightDescriptor:
 
 
 def refusal(fg: FlightGateway, **query: Any) -> tuple[str, dict[str, Any]]:
-    """The error class name and extra_info of get_flight_info(query) (blocking)."""
+    """The error class name and TimeBase error of get_flight_info(query) (blocking)."""
     client = fg.client()
     try:
-        with pytest.raises(flight.FlightError) as err:
+        with pytest.raises((flight.FlightError, pa.ArrowException)) as err:
             client.get_flight_info(descriptor(**query))
-        return type(err.value).__name__, json.loads(err.value.extra_info)
+        info = flight_error_info(err.value)
+        assert info is not None
+        return type(err.value).__name__, info
     finally:
         client.close()
 
@@ -40,7 +44,7 @@ async def test_a_query_of_101_symbols_is_refused_before_any_fetch(fresh_database
         name, info = await asyncio.to_thread(
             refusal, fg, symbols=symbols, interval="1d", start="2024-01-01", end="2024-02-01"
         )
-        assert name == "FlightServerError"
+        assert name == "ArrowInvalid"  # gRPC INVALID_ARGUMENT
         assert info["code"] == "INVALID_REQUEST"
         assert info["message"] == (
             "symbols: 101 symbols, more than the 100 one query may name (flight.max_symbols): "

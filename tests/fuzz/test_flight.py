@@ -3,12 +3,13 @@ JSON queries with arbitrary and well-formed fields, path descriptors), `list_fli
 and tickets (random bytes; well-formed `timebase.v1.FlightTicket`s with forged fields, wrong
 versions, impossible timestamps; real tickets with one field changed).
 
-pyarrow's Flight server can send a TimeBase error's code (`extra_info`) only with one of its own
-error classes; a client error is a `FlightServerError` (gRPC UNKNOWN, Flight's "failed"), which
-is what TimeBase sends (`timebase.flight.errors`). So "only client errors" means here: a
-`FlightServerError`, `FlightUnauthenticatedError` or `FlightUnauthorizedError` whose `extra_info`
-carries a client-error code; never a `FlightInternalError`, and never an error without TimeBase's
-`extra_info` (a bare exception reaching pyarrow, which would send its traceback)."""
+TimeBase sends a client error with its gRPC code (`timebase.flight.errors`): bad input as
+INVALID_ARGUMENT (pyarrow's client raises `ArrowInvalid`), not found as NOT_FOUND
+(`ArrowKeyError`), both with TimeBase's JSON in the status detail; a refused key as
+`FlightUnauthenticatedError` / `FlightUnauthorizedError` with it in `extra_info`. So "only client
+errors" means here: one of those, carrying a client-error code (`flight_error_info`); never a
+`FlightInternalError` (INTERNAL) or `FlightServerError` (UNKNOWN), and never an error without
+TimeBase's JSON (a bare exception reaching pyarrow, which would send its traceback)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import event, given
@@ -26,6 +28,7 @@ from pyarrow import flight
 from tests.fuzz.conftest import fuzz_settings, fuzz_timeout
 from tests.fuzz.served import Served
 from tests.fuzz.strategies import instants, intervals, ranges, slugs, symbols
+from timebase.client.errors import flight_error_info
 from timebase.flight.query import QUERY_KEYS
 from timebase.v1 import flight_pb2
 
@@ -43,7 +46,8 @@ CLIENT_CODES = {
     "PERMISSION_DENIED",
 }
 CLIENT_ERRORS = (
-    flight.FlightServerError,
+    pa.ArrowInvalid,
+    pa.ArrowKeyError,
     flight.FlightUnauthenticatedError,
     flight.FlightUnauthorizedError,
 )
@@ -68,8 +72,8 @@ def answered(call: Callable[[], Any]) -> None:
     if error is None:
         event("OK")
         return
-    info = getattr(error, "extra_info", None)
-    code = json.loads(info)["code"] if info else None
+    info = flight_error_info(error)
+    code = info["code"] if info else None
     event(f"{type(error).__name__} {code}")
     assert isinstance(error, CLIENT_ERRORS), f"{type(error).__name__}: {error}"
     assert code in CLIENT_CODES, f"{type(error).__name__} {code}: {error}"

@@ -14,6 +14,7 @@ from pyarrow import flight
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, request
 from timebase.auth import Caller, Scope
+from timebase.client.errors import flight_error_info
 from timebase.gateway.bar_request import build_request
 from timebase.gateway.query import QueryApi
 from timebase.sdk.errors import PermissionDenied
@@ -80,14 +81,18 @@ async def test_do_put_under_a_running_provider_needs_an_admin_override(
         assert len(fetched) == 5
 
         options: dict[str, object] = {"provider": "synthetic", "interval": "1d"}
-        with pytest.raises(flight.FlightServerError) as caught:
+        with pytest.raises(pa.ArrowInvalid) as caught:
             await asyncio.to_thread(put, fg, batch("SYN:ACME", 5, 1.0), options)
-        assert json.loads(caught.value.extra_info)["message"] == REFUSED
+        assert flight_error_info(caught.value) == {
+            "code": "INVALID_REQUEST",
+            "message": REFUSED,
+            "details": {"field": "provider", "provider": "synthetic", "providers": ["synthetic"]},
+        }
         assert await closes(fg, "synthetic") == fetched  # nothing written
 
         # The batch's own provider column is checked the same way.
         table = batch("SYN:ACME", 2, 1.0).append_column("provider", pa.array(["synthetic"] * 2))
-        with pytest.raises(flight.FlightServerError, match="'synthetic' is a configured"):
+        with pytest.raises(pa.ArrowInvalid, match="'synthetic' is a configured"):
             await asyncio.to_thread(put, fg, table, {"interval": "1d"})
         assert await closes(fg, "synthetic") == fetched
 

@@ -12,12 +12,14 @@ import json
 from typing import Any
 
 import grpc
+import pyarrow as pa
 import pytest
 from pyarrow import flight
 
 from tests.flight.conftest import running_flight
 from tests.gateway.support import DAY, T0, RecordingProvider, request, running_gateway
 from tests.rest.conftest import running_rest
+from timebase.client.errors import flight_error_info
 from timebase.sdk.errors import SymbolNotFound
 
 RANGE = "interval=1d&start=2024-01-01&end=2024-01-05"
@@ -97,12 +99,13 @@ async def test_grpc_remembered_not_found_is_not_found(fresh_database_url: str) -
         assert (len(alpha.requests), len(beta.requests)) == (1, 1)
 
 
-def _info_error(location: str, query: dict[str, Any]) -> flight.FlightError:
+def _info_error(location: str, query: dict[str, Any]) -> Exception:
     client = flight.connect(location)
     try:
         client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(query)))
-    except flight.FlightError as exc:
-        return exc
+    except (flight.FlightError, pa.ArrowException) as exc:
+        error: Exception = exc
+        return error
     finally:
         client.close()
     raise AssertionError("no error")
@@ -114,7 +117,9 @@ async def test_flight_remembered_not_found_is_symbol_not_found(fresh_database_ur
         query = {"symbol": "SYN:NOPE", "interval": "1d", "start": "2024-01-01", "end": "2024-01-05"}
         for q, message in ((query, BOTH), (query, BOTH), ({**query, "provider": "alpha"}, ALPHA)):
             exc = await asyncio.to_thread(_info_error, fg.location, q)
-            assert isinstance(exc, flight.FlightServerError)
-            assert json.loads(exc.extra_info)["code"] == "SYMBOL_NOT_FOUND"
+            assert isinstance(exc, pa.ArrowKeyError)  # gRPC NOT_FOUND
+            info = flight_error_info(exc)
+            assert info is not None
+            assert info["code"] == "SYMBOL_NOT_FOUND"
             assert message in str(exc)
         assert (len(alpha.requests), len(beta.requests)) == (1, 1)

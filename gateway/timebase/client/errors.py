@@ -122,21 +122,50 @@ def _transport_message(door: str, where: str, text: str) -> str:
 _DETAIL = re.compile(r"\. Detail: [A-Za-z ]+$", re.DOTALL)
 
 
-def from_flight(exc: flight.FlightError | Exception, where: str) -> TimeBaseClientError:
-    """A client error for an error of a Flight call to `where` (host:port)."""
+#: Where a TimeBase Flight server's client errors (INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED)
+#: carry their JSON: after this in the status message (`timebase.flight.refusal`).
+_WIRE_PREFIX = "Python exception: "
+
+
+def flight_error_info(exc: BaseException) -> dict[str, Any] | None:
+    """TimeBase's `{"code", "message", "details"}` of a failed Flight call, or None.
+
+    A `FlightError` carries it in `extra_info`; an `ArrowInvalid` / `ArrowKeyError` /
+    `ArrowNotImplementedError` (gRPC INVALID_ARGUMENT / NOT_FOUND / UNIMPLEMENTED) as the JSON
+    after the last `Python exception: ` of its text whose object has a `code`."""
     raw = getattr(exc, "extra_info", None)
     if raw:
         try:
             info = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             info = None
-        if isinstance(info, dict) and isinstance(info.get("code"), str):
-            details = info.get("details")
-            return error_for_code(
-                info["code"],
-                str(info.get("message", exc)),
-                details if isinstance(details, dict) else None,
-            )
+        return info if isinstance(info, dict) and isinstance(info.get("code"), str) else None
+    if isinstance(exc, flight.FlightError):
+        return None
+    text = str(exc)
+    decoder = json.JSONDecoder()
+    at = text.rfind(_WIRE_PREFIX)
+    while at >= 0:
+        try:
+            found, _ = decoder.raw_decode(text, at + len(_WIRE_PREFIX))
+        except json.JSONDecodeError:
+            found = None
+        if isinstance(found, dict) and isinstance(found.get("code"), str):
+            return found
+        at = text.rfind(_WIRE_PREFIX, 0, at)
+    return None
+
+
+def from_flight(exc: flight.FlightError | Exception, where: str) -> TimeBaseClientError:
+    """A client error for an error of a Flight call to `where` (host:port)."""
+    info = flight_error_info(exc)
+    if info is not None:
+        details = info.get("details")
+        return error_for_code(
+            info["code"],
+            str(info.get("message", exc)),
+            details if isinstance(details, dict) else None,
+        )
     text = _DETAIL.sub("", str(exc).strip()).splitlines()[0] if str(exc).strip() else repr(exc)
     if isinstance(exc, flight.FlightUnavailableError):  # no TimeBase error: the transport's
         return Unavailable(_transport_message("Flight", where, text), "UNAVAILABLE")
