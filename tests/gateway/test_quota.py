@@ -203,8 +203,8 @@ async def test_a_failed_write_keeps_the_count_in_memory(
         await quota.consume("a", 2)
     assert quota.use("a").day_used == 2
     (record,) = [r for r in caplog.records if r.name == "timebase.gateway.quota"]
-    assert record.getMessage() == "could not persist the quota of a"
-    assert record.exc_info is not None
+    assert record.getMessage().startswith("could not persist the quota of a: ")
+    assert record.exc_info is None  # the database away is one line per attempt, no traceback
 
 
 async def test_database_errors_name_what_was_being_done(
@@ -225,7 +225,9 @@ async def test_database_errors_name_what_was_being_done(
         with caplog.at_level(logging.WARNING, logger="timebase.gateway.quota"):
             await quota.consume("a")
         (record,) = [r for r in caplog.records if r.name == "timebase.gateway.quota"]
-        assert record.exc_info is not None
-        assert str(record.exc_info[1]).startswith("recording provider quota: ")
+        assert record.exc_info is None
+        assert record.getMessage().startswith(
+            "could not persist the quota of a: recording provider quota: "
+        )
     finally:
         await store.stop()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from timebase.sdk.errors import DatabaseError
 from timebase.sdk.manifest import RateLimits
 from timebase.store import Store
 from timebase.store.pool import Connection
@@ -158,7 +159,10 @@ class QuotaTracker:
 
         try:
             row = await self.store.pool.run(read, doing="reading provider quota")
-        except Exception:  # the local counts still apply
+        except DatabaseError as exc:  # the local counts still apply; the message says why
+            _log.warning("could not read the quota of %s: %s", slug, exc)
+            return
+        except Exception:
             _log.warning("could not read the quota of %s", slug, exc_info=True)
             return
         if row is not None:
@@ -188,6 +192,9 @@ class QuotaTracker:
 
         try:
             return await self.store.pool.run(write, doing="recording provider quota")
+        except DatabaseError as exc:  # the database is away: one line each time, no traceback
+            _log.warning("could not persist the quota of %s: %s", slug, exc)
+            return None
         except Exception:
             _log.warning("could not persist the quota of %s", slug, exc_info=True)
             return None

@@ -112,12 +112,14 @@ class Connection:
 
     def adbc_clone(self) -> Connection:
         """A new connection to the same database (sharing its `AdbcDatabase`)."""
-        conn = adbc_driver_manager.AdbcConnection(self._db.db)
+        db = self._db.acquire()
         try:
-            return Connection(self._db.acquire(), conn, autocommit=self.autocommit)
+            conn = adbc_driver_manager.AdbcConnection(db.db)
         except BaseException:
-            conn.close()
+            db.release()
             raise
+        # If it fails, Connection closes `conn` and releases `db` itself.
+        return Connection(db, conn, autocommit=self.autocommit)
 
     def close(self) -> None:
         if self._closed:
