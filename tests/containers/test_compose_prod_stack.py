@@ -21,31 +21,26 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
 import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.containers import support
-from tests.containers.test_compose_stack import PORTS, _port_busy, _stack_lock
+from tests.containers.compose_stack import OVERRIDE, PORTS, PRODUCTION, ROOT, Stack, running
 
-ROOT = support.ROOT
-COMPOSE = shutil.which("docker-compose")
-FILES = [
-    ROOT / "docker-compose.yml",
+FILES = (
+    PRODUCTION,
     ROOT / "docker-compose.prod.yml",
-    ROOT / "tests" / "containers" / "compose.override.yml",
+    OVERRIDE,
     ROOT / "tests" / "containers" / "compose.prod.override.yml",
-]
+)
 #: What runs: the database, the gateway and one provider (the one the round trip reads).
 SERVICES = ("db", "gateway", "synthetic")
 HTTPS = f"https://127.0.0.1:{PORTS[2]}"
@@ -55,33 +50,10 @@ DAYS = [f"2024-01-{d:02d}T00:00:00Z" for d in range(1, 11)]
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 
-@dataclass
-class Stack:
-    project: str
-    secrets: Path
-    env: dict[str, str]
-
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert COMPOSE is not None
-        files = [arg for path in FILES for arg in ("-f", str(path))]
-        done = subprocess.run(
-            [COMPOSE, *files, "-p", self.project, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if check:
-            assert done.returncode == 0, (
-                f"docker-compose {' '.join(args)}:\n{done.stdout}{done.stderr}"
-            )
-        return done
-
-    @property
-    def tls(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.secrets / "ca.crt"))
+def tls(stack: Stack) -> ssl.SSLContext:
+    """Verifies the gateway's certificate against the stack's CA."""
+    ca = Path(stack.env["TIMEBASE_SECRETS_DIR"]) / "ca.crt"
+    return ssl.create_default_context(cafile=str(ca))
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +65,6 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """The prod project with its secrets, up (healthy over TLS); `down -v` checked after."""
-    if COMPOSE is None:
-        pytest.skip("docker-compose is not installed (Debian: apt-get install docker-compose)")
     secrets = tmp_path_factory.mktemp("prod") / "secrets"
     made = subprocess.run(
         ["sh", str(ROOT / "deploy" / "compose" / "make-secrets.sh"), str(secrets)],
@@ -104,22 +74,9 @@ def stack(
         check=False,
     )
     assert made.returncode == 0, made.stderr
-    env = {**os.environ, "TIMEBASE_SECRETS_DIR": str(secrets)}
-    stack = Stack(support.unique("timebase-prod"), secrets, env)
-    with _stack_lock():
-        busy = [port for port in PORTS if _port_busy(port)]
-        if busy:
-            pytest.skip(f"the stack publishes 127.0.0.1:{busy} and something listens there")
-        try:
-            stack.compose("up", "-d", "--no-build", *SERVICES)
-            wait_healthy(stack, within=180)
-            yield stack
-        finally:
-            logs = stack.compose("logs", "--tail=40", check=False).stdout
-            stack.compose("down", "-v", "--remove-orphans", "--timeout", "10")
-        project = f"com.docker.compose.project={stack.project}"
-        left = support.labelled(docker_client, project)
-        assert left == {"containers": [], "networks": [], "volumes": []}, (left, logs)
+    project = Stack(FILES, support.unique("timebase-prod"), {"TIMEBASE_SECRETS_DIR": str(secrets)})
+    with running(docker_client, project, lambda up: wait_healthy(up, within=180), SERVICES) as up:
+        yield up
 
 
 def get(stack: Stack, path: str, key: str | None = None) -> tuple[int, Any]:
@@ -127,7 +84,7 @@ def get(stack: Stack, path: str, key: str | None = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     request = urllib.request.Request(HTTPS + path, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30, context=stack.tls) as response:
+        with urllib.request.urlopen(request, timeout=30, context=tls(stack)) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)
@@ -149,28 +106,10 @@ def wait_healthy(stack: Stack, within: float) -> None:
     raise AssertionError(f"the gateway was not healthy over TLS within {within} s: {last}\n{logs}")
 
 
-def container(docker_client: Any, stack: Stack, service: str) -> Any:
-    filters = {
-        "label": [
-            f"com.docker.compose.project={stack.project}",
-            f"com.docker.compose.service={service}",
-        ]
-    }
-    (found,) = docker_client.containers.list(filters=filters)
-    return found
-
-
-def psql(docker_client: Any, stack: Stack, sql: str) -> list[list[str]]:
-    db = container(docker_client, stack, "db")
-    code, output = db.exec_run(["psql", "-U", "timebase", "-d", "timebase", "-AtF|", "-c", sql])
-    assert code == 0, output.decode()
-    return [line.split("|") for line in output.decode().splitlines() if line]
-
-
 def wait_database(docker_client: Any, stack: Stack, within: float = 120) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        db = container(docker_client, stack, "db")
+        db = stack.container(docker_client, "db")
         # Over TCP: while the entrypoint initialises, the server listens on its socket only.
         code, _ = db.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", "timebase", "-d", "timebase"])
         if code == 0:
@@ -188,7 +127,7 @@ def test_tls_health_key_round_trip_backup_destroy_restore(stack: Stack, docker_c
     assert get(stack, BARS)[0] == 401
 
     # 2. A read key stored in the database, and a bar round trip with it.
-    gateway = container(docker_client, stack, "gateway")
+    gateway = stack.container(docker_client, "gateway")
     code, (out, err) = gateway.exec_run(
         ["timebase", "keys", "create", "--scope", "read", "--name", "restore-drill"], demux=True
     )
@@ -218,7 +157,7 @@ def test_tls_health_key_round_trip_backup_destroy_restore(stack: Stack, docker_c
     volume.remove()
     stack.compose("up", "-d", "--no-build", "db")
     wait_database(docker_client, stack)
-    assert psql(docker_client, stack, "SELECT to_regclass('bars_daily') IS NULL") == [["t"]]
+    assert stack.psql(docker_client, "SELECT to_regclass('bars_daily') IS NULL") == [["t"]]
 
     # 5. Restore the newest dump; the gateway starts again and the same key reads the same bars.
     restore = stack.compose(
@@ -226,9 +165,8 @@ def test_tls_health_key_round_trip_backup_destroy_restore(stack: Stack, docker_c
         "/opt/timebase-backup/restore.sh", "latest",
     )  # fmt: skip
     assert "timebase-restore: restored /backups/timebase-" in restore.stdout + restore.stderr
-    stored = psql(
+    stored = stack.psql(
         docker_client,
-        stack,
         "SELECT count(*) FROM bars_daily WHERE symbol = 'SYN:ACME' "
         "AND ts >= '2024-01-01' AND ts < '2024-01-11'",
     )

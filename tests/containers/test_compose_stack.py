@@ -11,76 +11,34 @@ the test (never a skip). `down -v` must leave no container, network or volume of
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from tests.containers import support
+from tests.containers.compose_stack import COMPOSE, OVERRIDE, PORTS, PRODUCTION, Stack, running
 from tests.containers.test_gateway import synthetic_bars, wait_serving
-from timebase.core.config import Config
 from timebase.store.prices import PRICE_SELECT
 
-ROOT = support.ROOT
-OVERRIDE = ROOT / "tests" / "containers" / "compose.override.yml"
-COMPOSE = shutil.which("docker-compose")
-PORTS = (Config().grpc_port, Config().flight_port, Config().http_port)
-
-
-def compose(project: str | None, *args: str, env: dict[str, str] | None = None) -> str:
-    files = ["-f", str(ROOT / "docker-compose.yml")]
-    if project is not None:
-        files += ["-f", str(OVERRIDE), "-p", project]
-    assert COMPOSE is not None
-    done = subprocess.run(
-        [COMPOSE, *files, *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"docker-compose {' '.join(args)}:\n{done.stdout}{done.stderr}"
-    return done.stdout
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
 @pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
 def test_production_compose_file_is_valid() -> None:
-    config = compose(None, "config", env={"TIMEBASE_DB_PASSWORD": "x"})
-    assert "timescale/timescaledb" in config
-    compose(None, "config", "--quiet")
-    services = compose(None, "config", "--services").split()
+    production = Stack((PRODUCTION,), env={"TIMEBASE_DB_PASSWORD": "x"})
+    assert "timescale/timescaledb" in production.compose("config").stdout
+    production.compose("config", "--quiet")
+    services = production.compose("config", "--services").stdout.split()
     assert {"db", "gateway", *support.PROVIDER_SLUGS} == set(services)
 
 
-def _port_busy(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextlib.contextmanager
-def _stack_lock() -> Iterator[None]:
-    """The stack publishes fixed ports: one stack at a time across workers and runs."""
-    path = Path(tempfile.gettempdir()) / "timebase-compose-stack.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _serving(stack: Stack) -> None:
+    asyncio.run(wait_serving(f"127.0.0.1:{PORTS[0]}", within=120))
 
 
 @pytest.fixture(scope="module")
@@ -90,42 +48,20 @@ def stack(
     gateway_image: str,
     postgres_image: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
+) -> Iterator[Stack]:
     """The compose project, up (the gateway serving gRPC); `down -v` checked afterwards."""
-    if COMPOSE is None:
-        pytest.skip("docker-compose is not installed (Debian: apt-get install docker-compose)")
     files = tmp_path_factory.mktemp("files")
     env = {"TIMEBASE_DB_PASSWORD": "s3cret", "TIMEBASE_FILES_DIR": str(files)}
-    project = support.unique("timebase-test")
-    with _stack_lock():
-        busy = [port for port in PORTS if _port_busy(port)]
-        if busy:
-            pytest.skip(f"the stack publishes 127.0.0.1:{busy} and something listens there")
-        try:
-            compose(project, "up", "-d", "--no-build", env=env)
-            asyncio.run(wait_serving(f"127.0.0.1:{PORTS[0]}", within=120))
-            yield project
-        finally:
-            logs = subprocess.run(
-                [COMPOSE, "-f", "docker-compose.yml", "-p", project, "logs", "--tail=30"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            compose(project, "down", "-v", "--remove-orphans", "--timeout", "10", env=env)
-        left = support.labelled(docker_client, f"com.docker.compose.project={project}")
-        assert left == {"containers": [], "networks": [], "volumes": []}, (left, logs)
-
-
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+    project = Stack((PRODUCTION, OVERRIDE), support.unique("timebase-test"), env)
+    with running(docker_client, project, _serving) as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
-def api_key(stack: str, docker_client: Any) -> str:
+def api_key(stack: Stack, docker_client: Any) -> str:
     """A read key, made as the compose file's header says: `timebase keys create` inside the
     gateway container (the database is not published)."""
-    gateway = _container(docker_client, stack, "gateway")
+    gateway = stack.container(docker_client, "gateway")
     code, (out, err) = gateway.exec_run(
         ["timebase", "keys", "create", "--scope", "read", "--name", "compose-test"], demux=True
     )
@@ -135,15 +71,7 @@ def api_key(stack: str, docker_client: Any) -> str:
     return key
 
 
-def _container(docker_client: Any, project: str, service: str) -> Any:
-    filters = {
-        "label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]
-    }
-    (container,) = docker_client.containers.list(filters=filters)
-    return container
-
-
-def test_the_stack_needs_a_key(stack: str) -> None:
+def test_the_stack_needs_a_key(stack: Stack) -> None:
     url = f"http://127.0.0.1:{PORTS[2]}/api/providers"
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(url, timeout=30)
@@ -223,33 +151,21 @@ def test_rest_query_through_the_stack(api_key: str) -> None:
     assert data["data"] == _grpc_bars(api_key)
 
 
-def _psql(docker_client: Any, project: str, sql: str) -> list[list[str]]:
-    """Rows of `sql` run by psql inside the stack's db container (the db is not published)."""
-    filters = {"label": [f"com.docker.compose.project={project}", "com.docker.compose.service=db"]}
-    (db,) = docker_client.containers.list(filters=filters)
-    code, output = db.exec_run(["psql", "-U", "timebase", "-d", "timebase", "-AtF|", "-c", sql])
-    text = output.decode()
-    assert code == 0, text
-    return [line.split("|") for line in text.splitlines() if line]
-
-
 def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
-    stack: str, docker_client: Any, api_key: str
+    stack: Stack, docker_client: Any, api_key: str
 ) -> None:
     """The gateway set TimescaleDB up (hypertables, compression policy) and one bar it fetched
     into the hypertable comes out identically through gRPC, Flight and REST."""
-    assert _psql(
-        docker_client, stack, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    assert stack.psql(
+        docker_client, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
     ) == [["2.28.3"]]
-    assert _psql(
+    assert stack.psql(
         docker_client,
-        stack,
         "SELECT hypertable_name, compression_enabled FROM timescaledb_information.hypertables "
         "ORDER BY 1",
     ) == [["bars_daily", "t"], ["bars_intraday", "t"]]
-    assert _psql(
+    assert stack.psql(
         docker_client,
-        stack,
         "SELECT hypertable_name, schedule_interval IS NOT NULL, config->>'compress_after' "
         "FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' ORDER BY 1",
     ) == [["bars_daily", "t", "7 days"], ["bars_intraday", "t", "7 days"]]
@@ -258,9 +174,8 @@ def test_the_stack_runs_on_timescaledb_and_a_bar_round_trips(
     grpc_bars = asyncio.run(synthetic_bars(f"127.0.0.1:{PORTS[0]}", api_key))
     stamps = [(b.timestamp.ToDatetime(), b) for b in grpc_bars]
     bar = next(b for t, b in stamps if t.isoformat().startswith("2024-01-10"))
-    stored = _psql(
+    stored = stack.psql(
         docker_client,
-        stack,
         f"SELECT {PRICE_SELECT}, volume, tableoid::regclass::text LIKE '_timescaledb%' "
         "FROM bars_daily WHERE symbol = 'SYN:ACME' AND ts = '2024-01-10T00:00:00Z'",
     )

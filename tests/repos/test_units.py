@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.repos.support import SLUG, write_addon
-from timebase.core.config import Config, ProvidersConfig
+from timebase.core.config import Config, ProvidersConfig, ProviderSettings
 from timebase.repos.git import check_url, shown_url
 from timebase.repos.repository_file import load_repository
 from timebase.sdk.errors import ConfigError, InvalidRequestError
@@ -121,6 +121,16 @@ def test_a_repository_addon_image_is_tagged_with_its_commit(tmp_path: Path) -> N
     assert isinstance(pinned, DockerRuntime)
     assert plain.image == "timebase/provider-synthetic:1.0.0"
     assert pinned.image == "timebase/provider-synthetic:1.0.0-0123456789ab"
+    # Only an image named after a commit is the runtime's own (deleted by `discard`); one the
+    # settings name with a tag of their own is never deleted.
+    assert (plain.owns_image, pinned.owns_image) == (False, True)
+    settings = {SLUG: ProviderSettings(image="ghcr.io/acme/synth:2.0")}
+    named = Config(
+        data_dir=tmp_path, providers=ProvidersConfig(runtime="docker", settings=settings)
+    )
+    fixed = build_runtime(named, SLUG, found, [tmp_path], revision="0123456789ab")
+    assert isinstance(fixed, DockerRuntime)
+    assert (fixed.image, fixed.owns_image) == ("ghcr.io/acme/synth:2.0", False)
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from timebase.supervisor.docker_runtime import (
     build_context,
     container_spec,
     image_tag,
+    tag_of,
 )
 
 
@@ -55,6 +56,14 @@ def test_image_tag_and_build_context(tmp_path: Path) -> None:
     assert image_tag("x", "1.2", None) == "timebase/provider-x:1.2"
     assert image_tag("x", "1.2", "ghcr.io/me/x") == "ghcr.io/me/x:1.2"
     assert image_tag("x", "1.2", "localhost:5000/me/x:dev") == "localhost:5000/me/x:dev"
+    # A version no tag can hold as it is (semver build metadata, spaces) still names an image.
+    assert image_tag("x", "1.1.0+acme.2", None) == "timebase/provider-x:1.1.0_acme.2"
+    assert tag_of("2024.1 beta", "0123456789ab") == "2024.1_beta-0123456789ab"
+    assert tag_of("-rc.1") == "rc.1"
+    assert tag_of("+") == "_"
+    assert tag_of("") == "latest"
+    long = tag_of("9" * 200, "0123456789ab")
+    assert (len(long), long[-13:]) == (128, "-0123456789ab")  # the commit is kept
     # Bundled providers build from the repository root (their Dockerfiles copy the SDK).
     assert build_context(BUNDLED / "synthetic") == (ROOT, "providers/synthetic/Dockerfile")
     (tmp_path / "ext").mkdir()

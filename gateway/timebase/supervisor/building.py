@@ -8,7 +8,7 @@ from timebase.core.config import Config, ProviderSettings
 from timebase.sdk.errors import ConfigError
 from timebase.sdk.manifest import Manifest
 from timebase.supervisor.discovery import DiscoveredProvider
-from timebase.supervisor.docker_runtime import ContainerLimits, DockerRuntime
+from timebase.supervisor.docker_runtime import ContainerLimits, DockerRuntime, tag_of
 from timebase.supervisor.privileges import provider_user
 from timebase.supervisor.process import ProcessRuntime
 from timebase.supervisor.remote import RemoteRuntime
@@ -46,7 +46,8 @@ def build_runtime(
     """The runtime of `slug` as configured; ConfigError saying why it cannot run.
 
     `revision` (the commit of an add-on installed from a repository) is part of its docker image
-    tag, `<version>-<revision>`, so an update that pulls a new commit builds a new image.
+    tag, `<version>-<revision>` (`tag_of`), so an update that pulls a new commit builds a new
+    image.
     """
     cfg = config.providers
     settings = cfg.settings.get(slug, ProviderSettings())
@@ -64,13 +65,14 @@ def build_runtime(
         return DockerRuntime(
             slug,
             found.path,
-            version=f"{found.manifest.version}-{revision}" if revision else found.manifest.version,
+            version=tag_of(found.manifest.version, revision),
             image=settings.image or found.manifest.image,
             options=options,
             limits=ContainerLimits(settings.memory_mb, settings.cpus, settings.pids_limit),
             log_level=config.log.level,
             network=cfg.docker_network,
             secrets=secrets,
+            revision=revision,
         )
     return ProcessRuntime(
         slug,
@@ -82,6 +84,24 @@ def build_runtime(
         passed_env=settings.environment,
         secrets=secrets,
     )
+
+
+def revision_runtime(
+    config: Config,
+    runtime: Runtime,
+    found: DiscoveredProvider | None,
+    dirs: list[Path],
+    commit: str | None,
+) -> Runtime:
+    """The runtime of the revision `commit` of an add-on from a repository whose current
+    runtime is `runtime`: itself, or, when the add-on is disabled (`Unrunnable`), the one it
+    would run, so that what that revision made (its image) can still be discarded."""
+    if not isinstance(runtime, Unrunnable) or found is None or commit is None:
+        return runtime
+    try:
+        return build_runtime(config, runtime.slug, found, dirs, revision=commit[:12])
+    except ConfigError:
+        return runtime
 
 
 def _validated_options(

@@ -16,6 +16,10 @@ containers on Docker's default bridge; it keeps its egress (Yahoo is on the inte
 existing network of that name is reused if it is a bridge. The values of secret options are
 masked in the container output the gateway logs.
 
+An add-on installed from a repository runs an image tagged `<version>-<commit>` (`tag_of`): that
+image is the runtime's own, and `discard` deletes it once the add-on is uninstalled or runs
+another commit.
+
 Every docker SDK call blocks, so each runs in a worker thread.
 """
 
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Collection, Mapping
@@ -59,11 +64,27 @@ class ContainerLimits:
     pids_limit: int = 256
 
 
+#: What an image tag may not hold (a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+_NOT_IN_TAG = re.compile(r"[^A-Za-z0-9_.-]")
+_TAG_MAX = 128
+
+
+def tag_of(version: str, revision: str | None = None) -> str:
+    """The image tag of a provider `version` (`<version>-<revision>` with a revision): a
+    character no tag may hold becomes `_` (semver's `1.1.0+build.2` gives `1.1.0_build.2`), a
+    leading `.` or `-` goes, and the version is cut so the tag keeps its revision within 128."""
+    tag = _NOT_IN_TAG.sub("_", version).lstrip(".-") or "latest"
+    if revision is None:
+        return tag[:_TAG_MAX]
+    suffix = "-" + _NOT_IN_TAG.sub("_", revision)
+    return tag[: _TAG_MAX - len(suffix)] + suffix
+
+
 def image_tag(slug: str, version: str, image: str | None) -> str:
     """The image to run: `image` as given (with `:version` when untagged), else a local name."""
     name = image or f"timebase/provider-{slug}"
     last = name.rsplit("/", 1)[-1]
-    return name if ":" in last or "@" in name else f"{name}:{version}"
+    return name if ":" in last or "@" in name else f"{name}:{tag_of(version)}"
 
 
 def build_context(folder: Path) -> tuple[Path, str]:
@@ -165,12 +186,17 @@ class DockerRuntime(Runtime):
         client: Any = None,
         network: str = DEFAULT_NETWORK,
         secrets: Collection[str] = (),
+        revision: str | None = None,
     ) -> None:
         super().__init__(slug)
         self.network = network
         self._secrets = frozenset(secrets)
         self.folder = folder
         self.image = image_tag(slug, version, image)
+        #: The image is this runtime's own when it is named after a commit (`revision`, an
+        #: add-on from a repository): `discard` deletes it. An image named in the manifest or
+        #: the settings with a tag of its own is never deleted.
+        self.owns_image = revision is not None and self.image.endswith(f"-{revision}")
         self.options = dict(options or {})
         self.limits = limits or ContainerLimits()
         self.log_level = log_level
@@ -322,6 +348,28 @@ class DockerRuntime(Runtime):
         with contextlib.suppress(Exception):
             container.remove(force=True)
         log.info("provider %s container removed", self.slug, extra={"provider": self.slug})
+
+    async def discard(self, keep: Runtime | None = None) -> None:
+        if not self.owns_image or (isinstance(keep, DockerRuntime) and keep.image == self.image):
+            return
+        await asyncio.to_thread(self._discard_image)
+
+    def _discard_image(self) -> None:
+        import docker.errors
+
+        try:
+            self._docker().images.remove(self.image)
+        except docker.errors.ImageNotFound:
+            return
+        except (docker.errors.DockerException, ProviderStartError) as exc:  # 409: in use
+            log.warning(
+                "provider %s: image %s kept: %s", self.slug, self.image, exc,
+                extra={"provider": self.slug},
+            )  # fmt: skip
+            return
+        log.info(
+            "provider %s: image %s removed", self.slug, self.image, extra={"provider": self.slug}
+        )
 
     def kill_now(self) -> None:
         container = self._container

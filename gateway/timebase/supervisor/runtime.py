@@ -66,6 +66,11 @@ class Runtime(abc.ABC):
         """The last `tail` lines the instance wrote (empty when unknown)."""
         return []
 
+    async def discard(self, keep: Runtime | None = None) -> None:  # noqa: B027 - optional hook
+        """Delete what this runtime made for one revision of the provider and nothing else
+        needs (the docker runtime: the image it named after a commit), unless `keep` uses it
+        too. Called once the provider is uninstalled or runs another revision. Default: none."""
+
     def kill_now(self) -> None:  # noqa: B027 - optional hook
         """Last resort when a graceful stop timed out: kill synchronously, best effort."""
 

@@ -34,7 +34,12 @@ from pathlib import Path
 from timebase.core.config import Config
 from timebase.sdk.errors import ConfigError, ProviderAlreadyInstalled
 from timebase.sdk.manifest import load_manifest
-from timebase.supervisor.building import Unrunnable, build_runtime, runtime_of
+from timebase.supervisor.building import (
+    Unrunnable,
+    build_runtime,
+    revision_runtime,
+    runtime_of,
+)
 from timebase.supervisor.discovery import (
     MANIFEST_FILE,
     DiscoveredProvider,
@@ -309,6 +314,7 @@ class Supervisor:
         """Restart `found.slug` from `found` (an updated folder); `origin` saved first."""
         slug = found.slug
         handle = self._handle(slug)
+        made = self._revision_runtime(slug, handle)
         if origin is not None:
             await self._save(self.saved.with_installed(slug, origin))
         self.discovered = {**self.discovered, slug: found}
@@ -316,8 +322,11 @@ class Supervisor:
         replacement = self._build(slug, found)
         if slug in self.saved.disabled:
             self._handles[slug] = replacement
-            return replacement.state
-        return await self._launch(replacement)
+            state = replacement.state
+        else:
+            state = await self._launch(replacement)
+        await made.discard(keep=replacement.runtime)
+        return state
 
     async def refresh(self, slug: str) -> ProviderState:
         """Read the manifest of `slug` again (capabilities, intervals, symbols) without a
@@ -366,12 +375,25 @@ class Supervisor:
         `install` starts it again.
         """
         handle = self._handle(slug)
+        made = self._revision_runtime(slug, handle)
         del self._handles[slug]
         self.discovered = {k: v for k, v in self.discovered.items() if k != slug}
         if slug in self.saved.disabled or slug in self.saved.installed:
             await self._save(self.saved.with_disabled(slug, False).with_installed(slug, None))
         log.info("removing provider %s", slug, extra={"provider": slug})
         await self._stop_handle(handle)
+        await made.discard()
+
+    def _revision_runtime(self, slug: str, handle: SupervisedProvider) -> Runtime:
+        """What ran (or, disabled, would run) `handle`'s revision: `discard` cleans it up."""
+        origin = self.saved.installed.get(slug)
+        return revision_runtime(
+            self.config,
+            handle.runtime,
+            self.discovered.get(slug),
+            self.provider_dirs(),
+            origin.commit if origin is not None else None,
+        )
 
     async def _stop_handle(self, handle: SupervisedProvider) -> None:
         """Stop one handle (graceful, then killed), bounded."""
