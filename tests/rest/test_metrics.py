@@ -74,6 +74,10 @@ async def test_every_metric_the_rules_and_dashboard_query_is_served(fresh_databa
         == 3
     )
     assert value("timebase_db_pool_waiting") == 0
+    # Each of the three requests filled the series under its fetch lease, none waited.
+    assert value("timebase_fetch_leases_acquired_total") == 3
+    assert value("timebase_fetch_lease_waits_total") == 0
+    assert value("timebase_fetch_lease_wait_seconds_total") == 0
     assert value("timebase_db_pool_connections", state="size") == 4
     assert value("timebase_realtime_dropped_total", kind="final") == 0
     assert value("timebase_realtime_dropped_total", kind="in_progress") == 0

@@ -56,6 +56,10 @@ async def test_a_series_lease_waits_for_the_other_gateway_and_others_do_not(
     await asyncio.wait_for(waiting, 10)
     assert order == ["second MSFT", "first AAPL done", "second AAPL"]
     assert await asyncio.to_thread(_lease_holders, database_url) == 0
+    # The counters /metrics exports: the second gateway waited once (for AAPL, not MSFT).
+    assert (first.granted, first.waited, first.wait_seconds) == (1, 0, 0.0)
+    assert (second.granted, second.waited) == (2, 1)
+    assert second.wait_seconds > 0
 
 
 async def test_a_gateway_that_goes_away_releases_its_leases(
@@ -108,6 +112,7 @@ async def test_a_request_cancelled_while_waiting_holds_nothing(
         with pytest.raises(asyncio.CancelledError):
             await waiting
     assert await asyncio.to_thread(_lease_holders, database_url) == 0
+    assert (second.granted, second.waited) == (0, 1)  # a wait given up on is still a wait
     async with asyncio.timeout(10), first.hold("AAPL", "1d"):
         pass
 

@@ -8,8 +8,8 @@ a write whose request does not parse is audited here as refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from timebase.audit import AuditAction, build_filter
@@ -39,6 +39,8 @@ from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+T = TypeVar("T")
 
 
 class GatewayService(v1_grpc.GatewayServiceServicer):
@@ -79,10 +81,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.ListProvidersRequest, context: Context
     ) -> v1.ListProvidersResponse:
         with request_scope(context):
-            try:
-                listing = await self.api.providers()
-            except Exception as exc:
-                await abort_with(context, exc, "ListProviders")
+            listing = await _or_abort(context, "ListProviders", self.api.providers)
             return v1.ListProvidersResponse(providers=[render.provider_info(p) for p in listing])
 
     async def GetSymbolProviders(
@@ -141,12 +140,13 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.RefreshSymbolsRequest, context: Context
     ) -> v1.RefreshSymbolsResponse:
         with request_scope(context):
-            try:
-                counts = await self.api.refresh_symbols(
+            counts = await _or_abort(
+                context,
+                "RefreshSymbols",
+                lambda: self.api.refresh_symbols(
                     request.provider.strip() or None, caller=caller_of(context)
-                )
-            except Exception as exc:
-                await abort_with(context, exc, "RefreshSymbols")
+                ),
+            )
             return v1.RefreshSymbolsResponse(symbols=counts)
 
     async def ListWatchlists(
@@ -162,10 +162,9 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.GetSummaryRequest, context: Context
     ) -> v1.GetSummaryResponse:
         with request_scope(context):
-            try:
-                answer = await self.api.summary(request.symbol)
-            except Exception as exc:
-                await abort_with(context, exc, "GetSummary")
+            answer = await _or_abort(
+                context, "GetSummary", lambda: self.api.summary(request.symbol)
+            )
             return render_status.summary(answer)
 
     # -- admin ------------------------------------------------------------------------------
@@ -174,57 +173,62 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.InstallProviderRequest, context: Context
     ) -> v1.InstallProviderResponse:
         with request_scope(context):
-            try:
-                info = await self.api.install_provider(
+            info = await _or_abort(
+                context,
+                "InstallProvider",
+                lambda: self.api.install_provider(
                     request.folder,
                     repository=request.repository,
                     slug=request.slug,
                     caller=caller_of(context),
-                )
-            except Exception as exc:
-                await abort_with(context, exc, "InstallProvider")
+                ),
+            )
             return v1.InstallProviderResponse(provider=render.provider_info(info))
 
     async def UpdateProvider(
         self, request: v1.UpdateProviderRequest, context: Context
     ) -> v1.UpdateProviderResponse:
         with request_scope(context):
-            try:
-                info = await self.api.update_provider(request.slug, caller=caller_of(context))
-            except Exception as exc:
-                await abort_with(context, exc, "UpdateProvider")
+            info = await _or_abort(
+                context,
+                "UpdateProvider",
+                lambda: self.api.update_provider(request.slug, caller=caller_of(context)),
+            )
             return v1.UpdateProviderResponse(provider=render.provider_info(info))
 
     async def SetProviderEnabled(
         self, request: v1.SetProviderEnabledRequest, context: Context
     ) -> v1.SetProviderEnabledResponse:
         with request_scope(context):
-            try:
-                info = await self.api.set_provider_enabled(
+            info = await _or_abort(
+                context,
+                "SetProviderEnabled",
+                lambda: self.api.set_provider_enabled(
                     request.slug, request.enabled, caller=caller_of(context)
-                )
-            except Exception as exc:
-                await abort_with(context, exc, "SetProviderEnabled")
+                ),
+            )
             return v1.SetProviderEnabledResponse(provider=render.provider_info(info))
 
     async def RefreshProvider(
         self, request: v1.RefreshProviderRequest, context: Context
     ) -> v1.RefreshProviderResponse:
         with request_scope(context):
-            try:
-                info = await self.api.refresh_provider(request.slug, caller=caller_of(context))
-            except Exception as exc:
-                await abort_with(context, exc, "RefreshProvider")
+            info = await _or_abort(
+                context,
+                "RefreshProvider",
+                lambda: self.api.refresh_provider(request.slug, caller=caller_of(context)),
+            )
             return v1.RefreshProviderResponse(provider=render.provider_info(info))
 
     async def RemoveProvider(
         self, request: v1.RemoveProviderRequest, context: Context
     ) -> v1.RemoveProviderResponse:
         with request_scope(context):
-            try:
-                await self.api.remove_provider(request.slug, caller=caller_of(context))
-            except Exception as exc:
-                await abort_with(context, exc, "RemoveProvider")
+            await _or_abort(
+                context,
+                "RemoveProvider",
+                lambda: self.api.remove_provider(request.slug, caller=caller_of(context)),
+            )
             return v1.RemoveProviderResponse()
 
     async def ListAuditEntries(
@@ -248,3 +252,12 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             except Exception as exc:
                 await abort_with(context, exc, "ListAuditEntries")
             return render.audit_page(page)
+
+
+async def _or_abort(context: Context, rpc: str, call: Callable[[], Awaitable[T]]) -> T:
+    """What `call()` answers; an error it raises (parsing, the caller, the core) ends the RPC
+    with its status instead (`abort_with`)."""
+    try:
+        return await call()
+    except Exception as exc:
+        await abort_with(context, exc, rpc)

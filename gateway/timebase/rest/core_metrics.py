@@ -1,5 +1,6 @@
 """The gateway core's state as Prometheus metrics, read at scrape time (see `timebase.rest.metrics`
-for the whole list): providers, the store's cache, the database pool and the real-time hub."""
+for the whole list): providers, the store's cache, the database pool, the fetch leases and the
+real-time hub."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class CoreCollector(Collector):
             yield self._lookups()
         if self.store is not None:
             yield from self._pool()
+            yield from self._leases()
             yield from self._hot_tier()
         if self.realtime is not None:
             yield from self._realtime()
@@ -115,6 +117,32 @@ class CoreCollector(Collector):
         )
         waiting.add_metric([], float(pool.waiting))
         yield waiting
+
+    def _leases(self) -> Iterator[Metric]:
+        leases = getattr(self.store, "leases", None)
+        if leases is None:
+            return
+        counters = (
+            (
+                "timebase_fetch_leases_acquired",
+                "Per-series fetch leases taken (docs/scaling.md).",
+                float(leases.granted),
+            ),
+            (
+                "timebase_fetch_lease_waits",
+                "Fetch leases waited for: another gateway was filling the series.",
+                float(leases.waited),
+            ),
+            (
+                "timebase_fetch_lease_wait_seconds",
+                "Seconds spent waiting for fetch leases another gateway held.",
+                float(leases.wait_seconds),
+            ),
+        )
+        for name, doc, value in counters:
+            counter = CounterMetricFamily(name, doc)
+            counter.add_metric([], value)
+            yield counter
 
     def _hot_tier(self) -> Iterator[Metric]:
         tier = getattr(self.store, "hot_tier", None)

@@ -27,6 +27,9 @@ conventions (base units, `_total` counters, `_seconds` histograms, `_ratio` gaug
 | `timebase_store_lookups_total` | counter | result (hit, partial, miss) | series lookups |
 | `timebase_db_pool_connections` | gauge | state (size, open, idle, in_use) | database pool |
 | `timebase_db_pool_waiting` | gauge | — | callers waiting for a connection |
+| `timebase_fetch_leases_acquired_total` | counter | — | per-series fetch leases taken |
+| `timebase_fetch_lease_waits_total` | counter | — | leases waited for (another gateway filling) |
+| `timebase_fetch_lease_wait_seconds_total` | counter | — | time spent waiting for leases |
 | `timebase_realtime_clients` | gauge | — | real-time stream clients (gRPC and WebSocket) |
 | `timebase_realtime_subscriptions` | gauge | — | client subscriptions |
 | `timebase_realtime_upstream_calls` | gauge | — | open upstream real-time calls |

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -83,6 +84,10 @@ class SeriesLeases:
         #: Leases granted, and attempts that found the lease held elsewhere (for tests, metrics).
         self.granted = 0
         self.contended = 0
+        #: Leases granted only after waiting for another session, and the seconds spent waiting
+        #: (`/metrics`: timebase_fetch_lease_waits_total, _wait_seconds_total).
+        self.waited = 0
+        self.wait_seconds = 0.0
 
     @contextlib.asynccontextmanager
     async def hold(self, symbol: str, interval: str) -> AsyncIterator[None]:
@@ -92,11 +97,19 @@ class SeriesLeases:
             raise self.pool.suspended
         executor = self._ensure_executor()
         delay = FIRST_POLL
+        began: float | None = None
         try:
-            while not await in_thread(executor, self._try_lock, name):
-                self.contended += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_poll)
+            try:
+                while not await in_thread(executor, self._try_lock, name):
+                    self.contended += 1
+                    if began is None:
+                        began = time.monotonic()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_poll)
+            finally:
+                if began is not None:  # waited (granted, cancelled or failed): counted
+                    self.waited += 1
+                    self.wait_seconds += time.monotonic() - began
             self.granted += 1
             snapshot = metadata_cache.current()
             if (

@@ -4,9 +4,14 @@ docs/rest.md and docs/repositories.md)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 from aiohttp import web
 
 from timebase.audit import AuditAction
+from timebase.auth import Caller
 from timebase.rest import render
 from timebase.rest.auth import caller_of
 from timebase.rest.keys import API
@@ -43,11 +48,8 @@ async def symbol_providers(request: web.Request) -> web.Response:
 @routes.post("/api/providers")
 async def install_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
-    try:
+    async with _refusal_audited(request, caller, AuditAction.INSTALL_PROVIDER):
         folder, repository, slug = await _install_body(request)
-    except Exception as exc:  # refused before the core saw it: audited here
-        await request.app[API].refused(caller, AuditAction.INSTALL_PROVIDER, exc)
-        raise
     info = await request.app[API].install_provider(
         folder, repository=repository, slug=slug, caller=caller
     )
@@ -90,6 +92,19 @@ async def _install_body(request: web.Request) -> tuple[str, str, str]:
 _SLUG = "/api/providers/{slug:(?!symbols$)[^{}/]+}"
 
 
+@contextlib.asynccontextmanager
+async def _refusal_audited(
+    request: web.Request, caller: Caller, action: AuditAction, **fields: Any
+) -> AsyncIterator[None]:
+    """Checks of a request the core never sees: what they refuse is audited here (with
+    `fields`), then raised as it was (the error response)."""
+    try:
+        yield
+    except Exception as exc:
+        await request.app[API].refused(caller, action, exc, **fields)
+        raise
+
+
 async def _no_body(request: web.Request) -> None:
     """No query and no body, or an empty JSON object (`{}`)."""
     only(request.query, set())
@@ -101,15 +116,12 @@ async def _no_body(request: web.Request) -> None:
 async def set_provider_enabled(request: web.Request) -> web.Response:
     caller = caller_of(request)
     slug = request.match_info["slug"]
-    try:
+    async with _refusal_audited(request, caller, AuditAction.DISABLE_PROVIDER, provider=slug):
         only(request.query, set())
         body = await json_object(request, {"enabled"})
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
             raise InvalidRequestError("enabled: required: true or false", field="enabled")
-    except Exception as exc:
-        await request.app[API].refused(caller, AuditAction.DISABLE_PROVIDER, exc, provider=slug)
-        raise
     info = await request.app[API].set_provider_enabled(slug, enabled, caller=caller)
     return ok(request, render.provider(info))
 
@@ -118,11 +130,8 @@ async def set_provider_enabled(request: web.Request) -> web.Response:
 async def update_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
     slug = request.match_info["slug"]
-    try:
+    async with _refusal_audited(request, caller, AuditAction.UPDATE_PROVIDER, provider=slug):
         await _no_body(request)
-    except Exception as exc:
-        await request.app[API].refused(caller, AuditAction.UPDATE_PROVIDER, exc, provider=slug)
-        raise
     info = await request.app[API].update_provider(slug, caller=caller)
     return ok(request, render.provider(info))
 
@@ -131,11 +140,8 @@ async def update_provider(request: web.Request) -> web.Response:
 async def refresh_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
     slug = request.match_info["slug"]
-    try:
+    async with _refusal_audited(request, caller, AuditAction.REFRESH_PROVIDER, provider=slug):
         await _no_body(request)
-    except Exception as exc:
-        await request.app[API].refused(caller, AuditAction.REFRESH_PROVIDER, exc, provider=slug)
-        raise
     info = await request.app[API].refresh_provider(slug, caller=caller)
     return ok(request, render.provider(info))
 
@@ -144,10 +150,7 @@ async def refresh_provider(request: web.Request) -> web.Response:
 async def remove_provider(request: web.Request) -> web.Response:
     caller = caller_of(request)
     slug = request.match_info["slug"]
-    try:
+    async with _refusal_audited(request, caller, AuditAction.REMOVE_PROVIDER, provider=slug):
         only(request.query, set())
-    except Exception as exc:
-        await request.app[API].refused(caller, AuditAction.REMOVE_PROVIDER, exc, provider=slug)
-        raise
     await request.app[API].remove_provider(slug, caller=caller)
     return ok(request, {"slug": slug, "removed": True})
