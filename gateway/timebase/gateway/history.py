@@ -147,7 +147,7 @@ class HistoricalBars:
             self.config.circuit_failures, self.config.circuit_reset_seconds
         )
         self.negative = NegativeCache(self.config.not_found_ttl_seconds)
-        self.router = Router(self.config, self.quota, self.breaker, self.negative)
+        self.router = Router(self.config, self.quota, self.breaker, self.negative, self.clock)
         self.clients = ProviderClients()
         self.fetcher = Fetcher(
             store,
@@ -244,7 +244,11 @@ class HistoricalBars:
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""
         latest = await self.store.latest([symbol], _routed_intervals(interval))
-        return self.router.route(symbol, interval, self.providers(), latest, log=False)
+        views = self.providers()
+        cal = await self.calendar_rules.for_symbol(
+            symbol, views, stored=[k.provider for k in latest]
+        )
+        return self.router.route(symbol, interval, views, latest, log=False, cal=cal)
 
     async def invalidate(
         self, symbol: str, interval: Interval, start: datetime, end: datetime, provider: str | None
@@ -343,10 +347,10 @@ class HistoricalBars:
     ) -> BarAnswer:
         providers = self.providers()
         latest = await self.store.latest([request.symbol], _routed_intervals(request.interval))
-        decision = self.router.route(request.symbol, request.interval, providers, latest)
         cal = await self.calendar_rules.for_symbol(
             request.symbol, providers, stored=[k.provider for k in latest]
         )
+        decision = self.router.route(request.symbol, request.interval, providers, latest, cal=cal)
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:
