@@ -19,6 +19,7 @@ from tests.support.calendars import shared_calendars
 from timebase.auth import Caller
 from timebase.calendars.model import Calendar
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY
+from timebase.gateway.providers import StaticProvider
 from timebase.gateway.query import QueryApi
 from timebase.grpc.data_provider_service import CALENDAR_METADATA_KEY
 from timebase.sdk.errors import CalendarNotFound, UpstreamUnavailable
@@ -216,6 +217,42 @@ async def test_fridays_bars_on_a_sunday_are_fresh(fresh_database_url: str, xnys:
         stamps, _, _ = await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), clock.now)
         assert stamps[-1] == us(utc(2024, 2, 20, 14, 30))
         assert len(equity.requests) == 3
+
+
+async def test_routing_ranks_providers_by_freshness_against_the_calendar(
+    fresh_database_url: str, xnys: Calendar
+) -> None:
+    alpha, beta = SessionProvider("alpha", xnys), SessionProvider("beta", xnys)
+    clock = Clock(utc(2024, 2, 16, 22))  # Friday, after the close
+    async with running_gateway(
+        fresh_database_url,
+        alpha,
+        beta,
+        calendars=shared_calendars(),
+        clock=clock,
+        monotonic=clock.monotonic,
+    ) as gw:
+        for slug, latency in (("alpha", 50.0), ("beta", 1.0)):
+            view = StaticProvider(
+                slug, gw.servers[slug].target, gw.providers[slug].manifest, latency_ms=latency
+            )
+            gw.source.set(view)
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), clock.now, provider="alpha")
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 15), utc(2024, 2, 16), provider="beta")
+        clock.advance(timedelta(days=1, hours=14))  # Sunday 12:00
+        decision = await gw.history.rank("AAPL", Interval.H1)
+        assert [(c.slug, c.reasons[2]) for c in decision.candidates] == [
+            ("alpha", "latest stored bar 2024-02-16T20:30:00+00:00, up to date by XNYS"),
+            (
+                "beta",
+                "latest stored bar 2024-02-15T20:30:00+00:00, behind since "
+                "2024-02-16T14:30:00+00:00 by XNYS",
+            ),
+        ]
+        # With Friday's bars, beta is as fresh as alpha on a Sunday: the faster one first.
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), utc(2024, 2, 17), provider="beta")
+        decision = await gw.history.rank("AAPL", Interval.H1)
+        assert [c.slug for c in decision.candidates] == ["beta", "alpha"]
 
 
 HK_RULES = [{"symbols": "[0-9]{4}[.]HK", "calendar": "XHKG"}]
