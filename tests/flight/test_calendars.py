@@ -52,6 +52,8 @@ async def test_derived_4h_tickets_follow_the_sessions(fresh_database_url: str) -
         (endpoint,) = info.endpoints
         plan = decode_ticket(endpoint.ticket.ticket)
         assert (plan.calendar, plan.derived_from and plan.derived_from.value) == ("XNYS", "1h")
+        # Sessions' buckets, not UTC ones (which would be 12:00, 16:00 and 20:00: 6).
+        assert info.total_records == 4
         # Friday and Tuesday: 09:30 and 13:30 New York each (Monday is Presidents' Day).
         assert table.column("timestamp").to_pylist() == [
             utc(2024, 2, 16, 14, 30),
@@ -92,3 +94,51 @@ async def test_do_put_names_the_data_sets_calendar(fresh_database_url: str) -> N
         )  # fmt: skip
         assert json.loads(info.schema.metadata[b"timebase.calendars"]) == {"MINE": "24/5"}
         assert table.num_rows == 5
+
+
+async def test_total_records_of_a_lunch_break_calendar_count_both_halves(
+    fresh_database_url: str,
+) -> None:
+    cal = await shared_calendars().get("XHKG")
+    hk = SessionProvider(
+        "hk",
+        cal,
+        intervals=("1h",),
+        rules=[{"symbols": "[0-9]{4}[.]HK", "calendar": "XHKG"}],
+        symbols=("0700[.]HK",),
+    )
+    async with running_flight(fresh_database_url, hk, calendars=shared_calendars()) as fg:
+        info, table = await asyncio.to_thread(
+            read, fg, symbol="0700.HK", interval="4h", start="2024-03-07", end="2024-03-09"
+        )
+        # Thu and Fri: 09:30 (the morning, to 12:00) and 13:00 (the afternoon) Hong Kong each.
+        assert table.column("timestamp").cast("int64").to_pylist() == [
+            int(utc(2024, 3, day, hour, minute).timestamp() * 1_000_000)
+            for day in (7, 8)
+            for hour, minute in ((1, 30), (5, 0))
+        ]
+        assert info.total_records == 4
+
+
+async def test_total_records_of_sessions_across_utc_midnight(fresh_database_url: str) -> None:
+    # XASX in Australian summer time: 10:00 to 16:00 Sydney is 23:00 (the day before) to
+    # 05:00 UTC, so each session's 1h bars span two UTC days but make one daily bar.
+    cal = await shared_calendars().get("XASX")
+    asx = SessionProvider(
+        "asx",
+        cal,
+        intervals=("1h",),
+        rules=[{"symbols": "[A-Z]{3}[.]AX", "calendar": "XASX"}],
+        symbols=("BHP[.]AX",),
+    )
+    async with running_flight(fresh_database_url, asx, calendars=shared_calendars()) as fg:
+        info, table = await asyncio.to_thread(
+            read, fg, symbol="BHP.AX", interval="1d", start="2024-03-08", end="2024-03-12"
+        )
+        plan = decode_ticket(info.endpoints[0].ticket.ticket)
+        assert (plan.calendar, plan.derived_from and plan.derived_from.value) == ("XASX", "1h")
+        # Fri 8 and Mon 11 (opening Sunday 23:00 UTC): 2; UTC days would be 3 (8, 10, 11).
+        assert table.column("timestamp").cast("int64").to_pylist() == [
+            int(utc(2024, 3, day).timestamp() * 1_000_000) for day in (8, 11)
+        ]
+        assert info.total_records == 2

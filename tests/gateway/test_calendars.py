@@ -19,6 +19,7 @@ from tests.support.calendars import shared_calendars
 from timebase.auth import Caller
 from timebase.calendars.model import Calendar
 from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY
+from timebase.gateway.providers import StaticProvider
 from timebase.gateway.query import QueryApi
 from timebase.grpc.data_provider_service import CALENDAR_METADATA_KEY
 from timebase.sdk.errors import CalendarNotFound, UpstreamUnavailable
@@ -41,12 +42,25 @@ def us(ts: datetime) -> int:
 
 
 class SessionProvider(RecordingProvider):
-    """RecordingProvider's bars, but only at the calendar's bar slots (session open + k·interval;
-    daily: 00:00 UTC of each trading date)."""
+    """RecordingProvider's bars, but only at the calendar's bar slots (session open + k·interval,
+    again from the end of a lunch break; daily: 00:00 UTC of each trading date)."""
 
-    def __init__(self, slug: str, cal: Calendar, **manifest_extra: Any) -> None:
+    def __init__(
+        self,
+        slug: str,
+        cal: Calendar,
+        *,
+        intervals: tuple[str, ...] = ("1h", "1d"),
+        rules: list[dict[str, str]] | None = None,
+        symbols: tuple[str, ...] = ("AAPL",),
+        **manifest_extra: Any,
+    ) -> None:
         super().__init__(
-            slug, ["1h", "1d"], calendars=XNYS_RULES, symbols=["AAPL"], **manifest_extra
+            slug,
+            list(intervals),
+            calendars=rules or XNYS_RULES,
+            symbols=list(symbols),
+            **manifest_extra,
         )
         self.cal = cal
 
@@ -62,10 +76,12 @@ class SessionProvider(RecordingProvider):
             if interval == "1d":
                 slots = [datetime(s.day.year, s.day.month, s.day.day, tzinfo=UTC)]
             else:
-                slots, t = [], s.open
-                while t < s.close:
-                    slots.append(t)
-                    t += step
+                slots = []
+                for opened, closed in s.parts():
+                    t = opened
+                    while t < closed:
+                        slots.append(t)
+                        t += step
             stamps += [us(t) for t in slots if start <= t < end]
         if stamps:
             yield self._batch(sorted(set(stamps)))
@@ -201,6 +217,92 @@ async def test_fridays_bars_on_a_sunday_are_fresh(fresh_database_url: str, xnys:
         stamps, _, _ = await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), clock.now)
         assert stamps[-1] == us(utc(2024, 2, 20, 14, 30))
         assert len(equity.requests) == 3
+
+
+async def test_routing_ranks_providers_by_freshness_against_the_calendar(
+    fresh_database_url: str, xnys: Calendar
+) -> None:
+    alpha, beta = SessionProvider("alpha", xnys), SessionProvider("beta", xnys)
+    clock = Clock(utc(2024, 2, 16, 22))  # Friday, after the close
+    async with running_gateway(
+        fresh_database_url,
+        alpha,
+        beta,
+        calendars=shared_calendars(),
+        clock=clock,
+        monotonic=clock.monotonic,
+    ) as gw:
+        for slug, latency in (("alpha", 50.0), ("beta", 1.0)):
+            view = StaticProvider(
+                slug, gw.servers[slug].target, gw.providers[slug].manifest, latency_ms=latency
+            )
+            gw.source.set(view)
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), clock.now, provider="alpha")
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 15), utc(2024, 2, 16), provider="beta")
+        clock.advance(timedelta(days=1, hours=14))  # Sunday 12:00
+        decision = await gw.history.rank("AAPL", Interval.H1)
+        assert [(c.slug, c.reasons[2]) for c in decision.candidates] == [
+            ("alpha", "latest stored bar 2024-02-16T20:30:00+00:00, up to date by XNYS"),
+            (
+                "beta",
+                "latest stored bar 2024-02-15T20:30:00+00:00, behind since "
+                "2024-02-16T14:30:00+00:00 by XNYS",
+            ),
+        ]
+        # With Friday's bars, beta is as fresh as alpha on a Sunday: the faster one first.
+        await fetch(gw, "AAPL", "1h", utc(2024, 2, 16), utc(2024, 2, 17), provider="beta")
+        decision = await gw.history.rank("AAPL", Interval.H1)
+        assert [c.slug for c in decision.candidates] == ["beta", "alpha"]
+
+
+HK_RULES = [{"symbols": "[0-9]{4}[.]HK", "calendar": "XHKG"}]
+
+
+async def test_a_lunch_break_is_closed_time(fresh_database_url: str) -> None:
+    xhkg = await shared_calendars().get("XHKG")
+    hk = SessionProvider("hk", xhkg, rules=HK_RULES, symbols=("0700[.]HK",))
+    async with running_gateway(fresh_database_url, hk, calendars=shared_calendars()) as gw:
+        # Fri 2024-03-08 (Hong Kong 09:30-12:00, 13:00-16:00; 01:30-04:00, 05:00-08:00 UTC):
+        # limit=N counts the slots of both halves, the afternoon's from 13:00.
+        end = utc(2024, 3, 8, 6, 30)
+        stamps, _, calendar = await fetch(gw, "0700.HK", "1h", None, end, limit=4)
+        assert stamps == [
+            us(utc(2024, 3, 8, 2, 30)),
+            us(utc(2024, 3, 8, 3, 30)),
+            us(utc(2024, 3, 8, 5)),
+            us(utc(2024, 3, 8, 6)),
+        ]
+        assert calendar == "XHKG"
+        assert [r[2:] for r in hk.requests] == [(utc(2024, 3, 8, 2, 30), end)]
+        # The lunch hour is neither fetched nor a gap.
+        stamps, warnings, _ = await fetch(
+            gw, "0700.HK", "1h", utc(2024, 3, 8, 4), utc(2024, 3, 8, 5)
+        )
+        assert (stamps, warnings) == ([], [])
+        assert len(hk.requests) == 1
+        # A failing provider: PARTIAL_DATA names the open halves only.
+        hk.fail = UpstreamUnavailable("upstream down")
+        stamps, warnings, _ = await fetch(gw, "0700.HK", "1h", utc(2024, 3, 7), end)
+        assert len(stamps) == 4
+        partial = [w for w in warnings if w["code"] == "PARTIAL_DATA"]
+        assert [(w["start"], w["end"]) for w in partial] == [
+            ("2024-03-07T01:30:00+00:00", "2024-03-07T04:00:00+00:00"),
+            ("2024-03-07T05:00:00+00:00", "2024-03-07T08:00:00+00:00"),
+            ("2024-03-08T01:30:00+00:00", "2024-03-08T02:30:00+00:00"),
+        ]
+        # Thursday's halves fetched apart: the summary counts the lunch hour between them as
+        # closed, and Friday's missing first hour as the only gap.
+        hk.fail = None
+        await fetch(gw, "0700.HK", "1h", utc(2024, 3, 7, 1, 30), utc(2024, 3, 7, 4))
+        await fetch(gw, "0700.HK", "1h", utc(2024, 3, 7, 5), utc(2024, 3, 7, 8))
+        summary = await QueryApi(gw.history).summary("0700.HK")
+        gaps = summary.gaps[("1h", "hk")]
+        assert gaps.calendar == "XHKG"
+        assert gaps.gaps == (TimeRange(utc(2024, 3, 8, 1, 30), utc(2024, 3, 8, 2, 30)),)
+        assert gaps.closed == (
+            TimeRange(utc(2024, 3, 7, 4), utc(2024, 3, 7, 5)),
+            TimeRange(utc(2024, 3, 7, 8), utc(2024, 3, 8, 1, 30)),
+        )
 
 
 async def test_crypto_24_7_behaves_as_continuous_time(fresh_database_url: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.calendars import shared_calendars
 from timebase.core.config import RoutingConfig
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.providers import ProviderView, StaticProvider
@@ -331,6 +332,103 @@ def test_freshness_outranks_quota_latency_and_cost() -> None:
     latest = {SeriesKey("AAPL", "1d", "stale"): datetime(2024, 3, 1, tzinfo=UTC)}
     providers = [provider("quick", latency_ms=1.0, uptime=1.0), provider("stale", cost="paid")]
     assert parts.order(providers, latest=latest) == ["stale", "quick"]
+
+
+# -- freshness by the trading calendar ----------------------------------------------------------
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """February 2024 (Fri 16, the weekend, Presidents' Day Mon 19, Tue 20), UTC."""
+    return datetime(2024, 2, day, hour, minute, tzinfo=UTC)
+
+
+def calendar_parts(now: datetime) -> Parts:
+    parts = Parts()
+    parts.router.clock = lambda: now
+    return parts
+
+
+async def test_fridays_close_is_as_fresh_as_post_market_bars_on_sunday() -> None:
+    xnys = await shared_calendars().get("XNYS")
+    latest = {
+        # 'post' stored Friday's post-market bars too; 'regular' ends with the 20:30 bar
+        # (15:30 New York, the session's last).
+        SeriesKey("AAPL", "1h", "post"): at(16, 23),
+        SeriesKey("AAPL", "1h", "regular"): at(16, 20, 30),
+    }
+    providers = [
+        provider("post", ("1h",), latency_ms=40.0),
+        provider("regular", ("1h",), latency_ms=5.0),
+    ]
+    sunday = calendar_parts(at(18, 12))
+    decision = sunday.route("AAPL", Interval.H1, providers, latest, log=False, cal=xnys)
+    # Both are up to date by the calendar: latency decides.
+    assert [c.slug for c in decision.candidates] == ["regular", "post"]
+    assert decision.candidates[0].reasons[2] == (
+        "latest stored bar 2024-02-16T20:30:00+00:00, up to date by XNYS"
+    )
+    # Tuesday before the open (Monday was a holiday): still up to date.
+    tuesday = calendar_parts(at(20, 14))
+    assert tuesday.order(providers, Interval.H1, latest) == ["post", "regular"]  # no calendar
+    decision = tuesday.route("AAPL", Interval.H1, providers, latest, log=False, cal=xnys)
+    assert [c.slug for c in decision.candidates] == ["regular", "post"]
+
+
+async def test_stale_means_an_open_session_is_missing_and_the_later_gap_ranks_first() -> None:
+    xnys = await shared_calendars().get("XNYS")
+    latest = {
+        SeriesKey("AAPL", "1h", "complete"): at(16, 20, 30),
+        SeriesKey("AAPL", "1h", "short"): at(16, 19, 30),  # Friday's last bar missing
+        SeriesKey("AAPL", "1h", "thursday"): at(15, 23),  # all of Friday missing
+    }
+    providers = [
+        provider("thursday", ("1h",), latency_ms=1.0),
+        provider("short", ("1h",), latency_ms=2.0),
+        provider("complete", ("1h",), latency_ms=90.0),
+    ]
+    sunday = calendar_parts(at(18, 12))
+    decision = sunday.route("AAPL", Interval.H1, providers, latest, log=False, cal=xnys)
+    assert [(c.slug, c.reasons[2]) for c in decision.candidates] == [
+        ("complete", "latest stored bar 2024-02-16T20:30:00+00:00, up to date by XNYS"),
+        (
+            "short",
+            "latest stored bar 2024-02-16T19:30:00+00:00, behind since "
+            "2024-02-16T20:30:00+00:00 by XNYS",
+        ),
+        (
+            "thursday",
+            "latest stored bar 2024-02-15T23:00:00+00:00, behind since "
+            "2024-02-16T14:30:00+00:00 by XNYS",
+        ),
+    ]
+    fresh = decision.candidates[1].freshness
+    assert fresh is not None
+    assert fresh.behind_since == at(16, 20, 30)
+
+
+async def test_daily_bars_are_fresh_until_the_next_session_opens() -> None:
+    xnys = await shared_calendars().get("XNYS")
+    latest = {
+        SeriesKey("AAPL", "1d", "friday"): at(16, 0),
+        SeriesKey("AAPL", "1d", "thursday"): at(15, 0),
+    }
+    providers = [provider("thursday", latency_ms=1.0), provider("friday", latency_ms=9.0)]
+    # Tuesday 10:00 UTC: Tuesday's session opens at 14:30, so its daily bar is not due yet.
+    early = calendar_parts(at(20, 10)).route(
+        "AAPL", Interval.D1, providers, latest, log=False, cal=xnys
+    )
+    assert [(c.slug, c.freshness and c.freshness.behind_since) for c in early.candidates] == [
+        ("friday", None),
+        ("thursday", at(16, 14, 30)),
+    ]
+    # Once it opened, both miss it; the one missing less (from a later open) ranks first.
+    late = calendar_parts(at(20, 15)).route(
+        "AAPL", Interval.D1, providers, latest, log=False, cal=xnys
+    )
+    assert [(c.slug, c.freshness and c.freshness.behind_since) for c in late.candidates] == [
+        ("friday", at(20, 14, 30)),
+        ("thursday", at(16, 14, 30)),
+    ]
 
 
 # -- what the decision says ---------------------------------------------------------------------

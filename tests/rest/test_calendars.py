@@ -47,6 +47,32 @@ async def test_sessions_of_an_exchange_and_a_built_in_calendar(fresh_database_ur
         assert [s["date"] for s in body["data"]["sessions"]] == ["2024-02-16", "2024-02-19"]
 
 
+async def test_sessions_with_a_lunch_break_say_when_it_is(fresh_database_url):
+    async with running_rest(fresh_database_url, calendars=shared_calendars()) as rest:
+        # Hong Kong: Fri 8 Mar 2024 has its lunch break; Christmas Eve is a half day without.
+        status, body, _ = await rest.get(
+            "/api/calendars/XHKG/sessions?start=2024-03-08&end=2024-03-08"
+        )
+        assert status == 200
+        validate(PATH, "get", 200, body)
+        assert body["data"]["sessions"] == [
+            {
+                "date": "2024-03-08",
+                "open": "2024-03-08T01:30:00Z",
+                "close": "2024-03-08T08:00:00Z",
+                "breakStart": "2024-03-08T04:00:00Z",
+                "breakEnd": "2024-03-08T05:00:00Z",
+            }
+        ]
+        status, body, _ = await rest.get(
+            "/api/calendars/XHKG/sessions?start=2024-12-24&end=2024-12-24"
+        )
+        assert status == 200
+        assert body["data"]["sessions"] == [
+            {"date": "2024-12-24", "open": "2024-12-24T01:30:00Z", "close": "2024-12-24T04:00:00Z"}
+        ]
+
+
 async def test_sessions_refuse_unknown_names_and_bad_ranges(fresh_database_url):
     async with running_rest(fresh_database_url, calendars=shared_calendars()) as rest:
         status, body, _ = await rest.get("/api/calendars/XNOPE/sessions?start=2024-01-01")

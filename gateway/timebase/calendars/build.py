@@ -6,8 +6,9 @@
 exchange_calendars (docs/adr/0003-trading-calendars.md) imports pandas; the gateway process must
 not, so the gateway runs this module as a short-lived subprocess the first time it needs a
 calendar (`timebase.calendars.registry`) and reads the file with pyarrow. Columns: `session`
-(date32, the trading date), `open` and `close` (timestamp[us, UTC]). Sessions with a lunch break
-are one session from open to close.
+(date32, the trading date), `open` and `close` (timestamp[us, UTC]), `break_start` and
+`break_end` (timestamp[us, UTC], null without a lunch break: XHKG, XTKS have one). The schema
+metadata `format` is `FORMAT`; a cached file of an older format is rebuilt.
 
 Exit status: 0 written; 2 unknown calendar name (stderr lists the known names); 1 anything else.
 """
@@ -25,6 +26,8 @@ from pyarrow import ipc
 #: The earliest session computed (exchange_calendars' own bound wins when later).
 FIRST_DAY = "1990-01-01"
 UNKNOWN_NAME = 2
+#: The session table's layout; "2" added the lunch break columns.
+FORMAT = "2"
 
 
 def build(name: str, out: Path) -> None:
@@ -32,10 +35,27 @@ def build(name: str, out: Path) -> None:
 
     try:
         cal = xcals.get_calendar(name, start=FIRST_DAY)
-    except xcals.errors.DateOutOfBounds:
-        cal = xcals.get_calendar(name)
+    except (xcals.errors.DateOutOfBounds, ValueError):
+        # A calendar whose rules start later (XTKS: 1997) refuses 1990: from its own bound.
+        bound = type(xcals.get_calendar(name)).bound_min()
+        cal = (
+            xcals.get_calendar(name, start=bound) if bound is not None else xcals.get_calendar(name)
+        )
     schedule = cal.schedule
     days = [ts.date() for ts in schedule.index]
+    utc = pa.timestamp("us", tz="UTC")
+
+    def column(name: str) -> pa.Array:
+        if name not in schedule:
+            return pa.nulls(len(days), utc)
+        # NaT (no break that day) becomes null.
+        values = schedule[name]
+        present = values.notna()
+        return pa.array(
+            [ts.to_pydatetime() if ok else None for ts, ok in zip(values, present, strict=True)],
+            utc,
+        )
+
     table = pa.table(
         {
             "session": pa.array(days, pa.date32()),
@@ -45,8 +65,12 @@ def build(name: str, out: Path) -> None:
             "close": pa.array(
                 [ts.to_pydatetime() for ts in schedule["close"]], pa.timestamp("us", tz="UTC")
             ),
+            "break_start": column("break_start"),
+            "break_end": column("break_end"),
         }
-    ).replace_schema_metadata({"calendar": name, "exchange_calendars": xcals.__version__})
+    ).replace_schema_metadata(
+        {"calendar": name, "exchange_calendars": xcals.__version__, "format": FORMAT}
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
     with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:

@@ -24,11 +24,24 @@ DAY = timedelta(days=1)
 
 @dataclass(frozen=True, order=True)
 class Session:
-    """One trading session: its trading date (the session label) and [open, close) in UTC."""
+    """One trading session: its trading date (the session label) and [open, close) in UTC,
+    with its lunch break [break_start, break_end) when it has one (XHKG, XTKS): closed time."""
 
     day: date
     open: datetime
     close: datetime
+    break_start: datetime | None = None
+    break_end: datetime | None = None
+
+    def parts(self) -> tuple[tuple[datetime, datetime], ...]:
+        """The session's open hours: [open, close), or the morning and the afternoon around
+        its lunch break."""
+        lunch_start, lunch_end = self.break_start, self.break_end
+        if lunch_start is None or lunch_end is None or not self.open < lunch_start < lunch_end:
+            return ((self.open, self.close),)
+        if lunch_end >= self.close:
+            return ((self.open, min(lunch_start, self.close)),)
+        return ((self.open, lunch_start), (lunch_end, self.close))
 
 
 def midnight(day: date) -> datetime:
@@ -97,10 +110,12 @@ BUILT_IN: dict[str, Calendar] = {c.name: c for c in (ALWAYS_OPEN, WEEKDAYS)}
 class TableCalendar(Calendar):
     """An exchange calendar from its session table (sorted by day)."""
 
-    def __init__(self, name: str, sessions: Sequence[Session]) -> None:
+    def __init__(self, name: str, sessions: Sequence[Session], *, layout: str = "") -> None:
         if not sessions:
             raise ValueError(f"calendar {name!r}: empty session table")
         self.name = name
+        #: The cached file's layout it was read from (`timebase.calendars.build.FORMAT`).
+        self.layout = layout
         self._sessions = list(sessions)
         self._opens = [s.open for s in self._sessions]
         self._days = [midnight(s.day) for s in self._sessions]

@@ -4,7 +4,7 @@
     cal = await calendars.get("XNYS")      # TableCalendar; "24/7" and "24/5" are built in
 
 An exchange calendar's session table is read from `<cache>/<NAME>.arrow`; when the file is
-missing or ends within `REFRESH_AHEAD` of today, `python -m timebase.calendars.build` (its own
+missing, of an older layout, or ends within `REFRESH_AHEAD` of today, `python -m timebase.calendars.build` (its own
 process: exchange_calendars imports pandas, the gateway never does) writes it first. Unknown
 names raise `CalendarNotFound`; a build that fails raises `DataUnavailable`, both naming it.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyarrow import ipc
 
-from timebase.calendars.build import UNKNOWN_NAME
+from timebase.calendars.build import FORMAT, UNKNOWN_NAME
 from timebase.calendars.model import BUILT_IN, Calendar, Session, TableCalendar
 from timebase.sdk.errors import CalendarNotFound, DataUnavailable, InvalidRequestError
 
@@ -47,16 +47,30 @@ def check_calendar_name(name: str, field: str = "calendar") -> str:
 
 
 def read_table(name: str, path: Path) -> TableCalendar:
-    """The calendar in the Arrow IPC file at `path` (blocking)."""
+    """The calendar in the Arrow IPC file at `path` (blocking), with the file's layout
+    (`timebase.calendars.build.FORMAT`; "1": the first, without lunch breaks)."""
     with pa.memory_map(str(path)) as source:
         table = ipc.open_file(source).read_all()
     days = table.column("session").to_pylist()
+    opens = [t or _EPOCH for t in _times(table, "open")]  # open and close are never null
+    closes = [t or _EPOCH for t in _times(table, "close")]
+    breaks = _times(table, "break_start")
+    resumes = _times(table, "break_end")
+    sessions = [
+        Session(d, o, c, b, r)
+        for d, o, c, b, r in zip(days, opens, closes, breaks, resumes, strict=True)
+    ]
+    layout = (table.schema.metadata or {}).get(b"format", b"1").decode()
+    return TableCalendar(name, sessions, layout=layout)
+
+
+def _times(table: pa.Table, column: str) -> list[datetime | None]:
+    """A timestamp column as UTC datetimes (nulls for a column the file does not have)."""
+    if column not in table.column_names:
+        return [None] * table.num_rows
     # As integers: pyarrow converts zoned timestamps to Python through pandas when present.
-    opens = [_utc(us) for us in table.column("open").cast(pa.int64()).to_pylist()]
-    closes = [_utc(us) for us in table.column("close").cast(pa.int64()).to_pylist()]
-    return TableCalendar(
-        name, [Session(d, o, c) for d, o, c in zip(days, opens, closes, strict=True)]
-    )
+    values = table.column(column).cast(pa.int64()).to_pylist()
+    return [None if us is None else _utc(us) for us in values]
 
 
 class Calendars:
@@ -103,7 +117,11 @@ class Calendars:
     async def _load(self, name: str) -> TableCalendar:
         path = self.path(name)
         cal = await asyncio.to_thread(_cached, name, path)
-        if cal is not None and cal.last_day >= datetime.now(UTC).date() + REFRESH_AHEAD:
+        if (
+            cal is not None
+            and cal.layout == FORMAT  # an older layout (no lunch breaks) is rebuilt
+            and cal.last_day >= datetime.now(UTC).date() + REFRESH_AHEAD
+        ):
             return cal
         try:
             await self._build(name, path)

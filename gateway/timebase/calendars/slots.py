@@ -4,7 +4,8 @@
     last_bars_start(cal, end, Interval.H1, 10)    # the start of the 10th last bar slot before end
     session_keys(cal, timestamps, Interval.D1)    # each bar's session-aligned bucket (or null)
 
-Intraday bars can be where a session is open ([open, close) in UTC). Daily and longer bars are
+Intraday bars can be where a session is open ([open, close) in UTC, minus its lunch break when
+it has one: XHKG, XTKS). Daily and longer bars are
 keyed at 00:00 UTC of the trading date (how providers key them), so for those the "open" part of
 a day is the whole UTC day of a session. Outside what a calendar knows, time counts as open.
 """
@@ -27,13 +28,15 @@ def _session_ranges(
     daily = interval.klass is not IntervalClass.INTRADAY
     out: list[TimeRange] = []
     for s in cal.sessions(start, end):
-        lo, hi = (midnight(s.day), midnight(s.day) + DAY) if daily else (s.open, s.close)
-        lo, hi = max(lo, start), min(hi, end)
-        if lo < hi:
-            if out and out[-1].end >= lo:
-                out[-1] = TimeRange(out[-1].start, max(out[-1].end, hi))
-            else:
-                out.append(TimeRange(lo, hi))
+        # Intraday: the session's hours, its lunch break closed; daily: its whole UTC day.
+        hours = ((midnight(s.day), midnight(s.day) + DAY),) if daily else s.parts()
+        for opened, closed in hours:
+            lo, hi = max(opened, start), min(closed, end)
+            if lo < hi:
+                if out and out[-1].end >= lo:
+                    out[-1] = TimeRange(out[-1].start, max(out[-1].end, hi))
+                else:
+                    out.append(TimeRange(lo, hi))
     return out
 
 
@@ -85,7 +88,7 @@ def last_bars_start(
     sessions (None when the calendar cannot say: weekly and monthly bars, or too few sessions).
 
     Intraday slots start at the session open and every interval after it while the session is
-    open (1h bars of a 09:30 open at :30); daily slots are the trading dates (00:00 UTC).
+    open (1h bars of a 09:30 open at :30), and again at the end of a lunch break; daily slots are the trading dates (00:00 UTC).
     """
     if interval.klass is not IntervalClass.INTRADAY:
         if interval is not Interval.D1:
@@ -102,17 +105,20 @@ def last_bars_start(
         if not sessions:
             return None
         for s in reversed(sessions):
-            stop = min(s.close, end)
-            slots = 0 if stop <= s.open else -(-(stop - s.open) // interval.nominal)
-            if slots >= needed:
-                return s.open + (slots - needed) * interval.nominal
-            needed -= slots
+            # Slots restart after a lunch break (XHKG's afternoon 1h bars start at 13:00).
+            for opened, closed in reversed(s.parts()):
+                stop = min(closed, end)
+                slots = 0 if stop <= opened else -(-(stop - opened) // interval.nominal)
+                if slots >= needed:
+                    return opened + (slots - needed) * interval.nominal
+                needed -= slots
         cursor = sessions[0].open
 
 
 def session_keys(cal: Calendar, timestamps: pa.Array, target: Interval) -> pa.Array:
     """Each timestamp's session-aligned bucket of `target` (1d: 00:00 UTC of the trading date;
-    intraday: the session open plus whole `target` lengths); null outside every session."""
+    intraday: the session open, or the end of its lunch break for afternoon bars, plus whole
+    `target` lengths); null outside every session and inside lunch breaks."""
     values = timestamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
     if len(values) == 0:
         return pa.array([], pa.timestamp("us", tz="UTC"))
@@ -121,9 +127,11 @@ def session_keys(cal: Calendar, timestamps: pa.Array, target: Interval) -> pa.Ar
     sessions = cal.sessions(first - DAY, last + DAY)
     if not sessions:
         return pa.nulls(len(values), pa.timestamp("us", tz="UTC"))
-    opens = np.array([_us(s.open) for s in sessions], dtype=np.int64)
-    closes = np.array([_us(s.close) for s in sessions], dtype=np.int64)
-    days = np.array([_us(midnight(s.day)) for s in sessions], dtype=np.int64)
+    # One row per open part of a session (two around a lunch break), with its trading date.
+    parts = [(opened, closed, s.day) for s in sessions for opened, closed in s.parts()]
+    opens = np.array([_us(p[0]) for p in parts], dtype=np.int64)
+    closes = np.array([_us(p[1]) for p in parts], dtype=np.int64)
+    days = np.array([_us(midnight(p[2])) for p in parts], dtype=np.int64)
     index = np.searchsorted(opens, values, side="right") - 1
     inside = index >= 0
     safe = np.where(inside, index, 0)

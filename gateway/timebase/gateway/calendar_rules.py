@@ -153,6 +153,8 @@ def fresh_since(
         if part.end > since and part.start < now:
             # Daily parts are whole UTC days: the session's own hours decide.
             sessions = cal.sessions(part.start, part.end)
-            if not sessions or any(s.close > since and s.open < now for s in sessions):
+            if not sessions or any(
+                opened < now and closed > since for s in sessions for opened, closed in s.parts()
+            ):
                 return False
     return True

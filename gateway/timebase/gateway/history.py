@@ -94,7 +94,7 @@ class HistoricalBars(RangeResolution):
             self.config.circuit_failures, self.config.circuit_reset_seconds
         )
         self.negative = NegativeCache(self.config.not_found_ttl_seconds)
-        self.router = Router(self.config, self.quota, self.breaker, self.negative)
+        self.router = Router(self.config, self.quota, self.breaker, self.negative, self.clock)
         self.clients = ProviderClients()
         self.fetcher = Fetcher(
             store,
@@ -180,7 +180,11 @@ class HistoricalBars(RangeResolution):
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""
         latest = await self.store.latest([symbol], routed_intervals(interval))
-        return self.router.route(symbol, interval, self.providers(), latest, log=False)
+        views = self.providers()
+        cal = await self.calendar_rules.for_symbol(
+            symbol, views, stored=[k.provider for k in latest]
+        )
+        return self.router.route(symbol, interval, views, latest, log=False, cal=cal)
 
     async def invalidate(
         self, symbol: str, interval: Interval, start: datetime, end: datetime, provider: str | None

@@ -57,10 +57,10 @@ class RangeResolution(SeriesFill):
     ) -> BarAnswer:
         providers = self.providers()
         latest = await self.store.latest([request.symbol], routed_intervals(request.interval))
-        decision = self.router.route(request.symbol, request.interval, providers, latest)
         cal = await self.calendar_rules.for_symbol(
             request.symbol, providers, stored=[k.provider for k in latest]
         )
+        decision = self.router.route(request.symbol, request.interval, providers, latest, cal=cal)
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:

@@ -7,7 +7,9 @@ were disabled after an authentication failure. They are ranked in the agreements
 
 1. user priority from the `routing.priorities` configuration (overrides everything below);
 2. native before derived intervals;
-3. data freshness: the newest bar of this symbol and interval already stored from the provider;
+3. data freshness: the newest bar of this symbol and interval already stored from the provider,
+   judged by the symbol's trading calendar when it has one (`freshness`: up to date when no
+   session was open since that bar ended, so Friday's close is as fresh as it gets on Sunday);
 4. available rate-limit quota;
 5. latency (EWMA of the supervisor's health probes);
 6. uptime;
@@ -23,11 +25,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from timebase.calendars.model import Calendar
 from timebase.core.config import RoutingConfig
 from timebase.gateway.circuit_breaker import CircuitBreaker
 from timebase.gateway.derived_intervals import derivable_from
+from timebase.gateway.freshness import Freshness, freshness
 from timebase.gateway.providers import ProviderView
 from timebase.gateway.quota import QuotaStatus, QuotaTracker
 from timebase.sdk.intervals import Interval
@@ -49,6 +53,8 @@ class Candidate:
     latest: datetime | None
     quota: QuotaStatus
     reasons: tuple[str, ...] = ()
+    #: The stored bars' freshness by the symbol's calendar (ranking criterion 3).
+    freshness: Freshness | None = None
 
     @property
     def address(self) -> str:
@@ -155,8 +161,11 @@ class Router:
         quota: QuotaTracker,
         breaker: CircuitBreaker,
         negative: NegativeCache,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
+        #: "Now" for freshness by the calendar (the gateway's clock).
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.quota = quota
         self.breaker = breaker
         self.negative = negative
@@ -175,8 +184,11 @@ class Router:
         *,
         only: str | None = None,
         log: bool = True,
+        cal: Calendar | None = None,
     ) -> RouteDecision:
-        """Rank `providers` for (symbol, interval); `only` restricts to one provider."""
+        """Rank `providers` for (symbol, interval); `only` restricts to one provider; `cal` is
+        the symbol's trading calendar (freshness against its sessions; None: continuous)."""
+        now = self.clock()
         excluded: dict[str, Exclusion] = {}
         ranked: list[tuple[tuple[object, ...], Candidate]] = []
         for provider in providers:
@@ -196,6 +208,7 @@ class Router:
             )
             fetched = derived or interval
             stored = latest.get(SeriesKey(symbol, fetched.value, slug))
+            fresh = freshness(cal, stored, fetched, now)
             quota = self.quota.status(slug, manifest.rate_limits)
             priority = self.config.priorities.get(slug)
             reasons: list[str] = []
@@ -204,9 +217,7 @@ class Router:
             reasons.append(f"derived from {derived.value}" if derived else "native interval")
             declared = bool(manifest.symbols)
             reasons.append("declares the symbol" if declared else "accepts any symbol")
-            reasons.append(
-                f"latest stored bar {stored.isoformat()}" if stored else "no stored bars"
-            )
+            reasons.append(fresh.reason)
             reasons.append(f"quota {quota.remaining:.0%} left" if quota.available else quota.reason)
             latency = provider.latency_ms
             reasons.append(
@@ -221,7 +232,7 @@ class Router:
                 # A provider whose manifest names the symbol's pattern knows it; one that takes
                 # any symbol (e.g. local files) is asked after it.
                 not declared,
-                -(stored.timestamp()) if stored else float("inf"),
+                fresh.rank,
                 not quota.available,
                 -round(quota.remaining, 1),
                 round(latency / 5) if latency is not None else _UNRANKED,
@@ -229,7 +240,7 @@ class Router:
                 manifest.cost != "free",
                 slug,
             )
-            candidate = Candidate(slug, provider, derived, stored, quota, tuple(reasons))
+            candidate = Candidate(slug, provider, derived, stored, quota, tuple(reasons), fresh)
             ranked.append((key, candidate))
         ranked.sort(key=lambda item: item[0])
         decision = RouteDecision(symbol, interval, tuple(c for _, c in ranked), excluded)

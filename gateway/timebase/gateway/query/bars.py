@@ -27,6 +27,7 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.coverage_plan import ReadPlan, Segment, assign, merge
 from timebase.gateway.derived_intervals import derive
 from timebase.gateway.history import HistoricalBars
+from timebase.gateway.query.session_counts import count_session_rows, plan_calendars
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.intervals import Interval
 from timebase.store import BarQuery, Dataset, Store
@@ -95,7 +96,7 @@ async def plan_bars(
                 end=request.end,
             )
         )
-    rows = await count_rows(history.store, planned)
+    rows = await count_rows(history.store, planned, await plan_calendars(history, planned))
     return PlannedBars(tuple(planned), rows, tuple(warnings), calendars)
 
 
@@ -131,13 +132,19 @@ def segment_queries(plan: ReadPlan) -> list[BarQuery]:
     ]
 
 
-async def count_rows(store: Store, plans: Sequence[ReadPlan]) -> int:
-    """The rows `read_plan` streams for `plans` (the planner's estimate when large)."""
+async def count_rows(
+    store: Store, plans: Sequence[ReadPlan], calendars: Mapping[str, Calendar] | None = None
+) -> int:
+    """The rows `read_plan` streams for `plans` (the planner's estimate when large);
+    `calendars`: those derived plans follow (`session_counts.plan_calendars`)."""
     rows = await store.count_bars(
         [q for p in plans if not p.derived_from for q in segment_queries(p)]
     )
     for plan in plans:
-        if plan.derived_from is not None:
+        cal = (calendars or {}).get(plan.calendar or "")
+        if plan.derived_from is not None and cal is not None:  # sessions, not UTC buckets
+            rows += await count_session_rows(store, plan, segment_queries(plan), cal)
+        elif plan.derived_from is not None:
             rows += await store.count_buckets(
                 segment_queries(plan), plan.interval, plan.start, plan.end
             )

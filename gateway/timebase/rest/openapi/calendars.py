@@ -73,6 +73,12 @@ def schemas() -> dict[str, Any]:
             "date": {"type": "string", "format": "date", "description": "The trading date."},
             "open": _TIME,
             "close": _TIME,
+            "breakStart": {
+                **_TIME,
+                "description": "The start of the lunch break (closed time; XHKG, XTKS, ...), "
+                "only for sessions that have one.",
+            },
+            "breakEnd": {**_TIME, "description": "The end of the lunch break."},
         },
         "additionalProperties": False,
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from timebase.calendars.model import Session
 from timebase.core.user_time import EARLIEST_TIME, LATEST_TIME, parse_user_time
 from timebase.gateway.query.calendars import CalendarSessions
 from timebase.rest.keys import API
@@ -52,7 +53,13 @@ def render(answer: CalendarSessions) -> dict[str, Any]:
         "start": answer.start,
         "end": answer.end,
         "count": len(answer.sessions),
-        "sessions": [
-            {"date": s.day.isoformat(), "open": s.open, "close": s.close} for s in answer.sessions
-        ],
+        "sessions": [_session(s) for s in answer.sessions],
     }
+
+
+def _session(s: Session) -> dict[str, Any]:
+    """One session; `breakStart` and `breakEnd` only when it has a lunch break."""
+    out: dict[str, Any] = {"date": s.day.isoformat(), "open": s.open, "close": s.close}
+    if s.break_start is not None and s.break_end is not None:
+        out["breakStart"], out["breakEnd"] = s.break_start, s.break_end
+    return out
