@@ -104,7 +104,7 @@ async def test_a_derived_hot_query_is_counted_from_the_finer_bars(
 async def test_no_stale_count_after_a_write(
     database_url: str, tmp_path: Path, path: str, count: int
 ) -> None:
-    async with gateways(database_url, tmp_path, count) as (reader, writer, tier):
+    async with gateways(database_url, tmp_path, count) as (reader, writer, _):
         if path != "fetch":
             await asyncio.to_thread(read, writer, **QUERY)  # stored by a fetch
         cached = {**QUERY, "cached_only": True}
