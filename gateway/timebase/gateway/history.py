@@ -64,6 +64,7 @@ from timebase.gateway.coverage_plan import (
     merge,
     open_end,
 )
+from timebase.gateway.deferred_stores import series_hold
 from timebase.gateway.derived_intervals import (
     DERIVED_FROM,
     SESSION_DERIVED_FROM,
@@ -494,7 +495,7 @@ class HistoricalBars:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        async with lock, self.store.leases.hold(symbol, interval.value):
+        async with series_hold(key, lock, self.store.leases.hold(*key)):
             yield
 
     async def _native(

@@ -116,6 +116,14 @@ def leave(token: contextvars.Token[VersionSnapshot | None]) -> None:
     _SNAPSHOT.reset(token)
 
 
+def forget(symbol: str, interval: str) -> None:
+    """The current request's snapshot no longer vouches for `symbol`'s series at `interval`
+    (they may have been written since it was taken: read them from the database)."""
+    snapshot = _SNAPSHOT.get()
+    if snapshot is not None and snapshot.symbol == symbol:
+        snapshot.written_intervals.add(interval)
+
+
 def wrote(keys: Iterable[SeriesKey]) -> None:
     """The current request wrote `keys`: its snapshot no longer knows their versions."""
     snapshot = _SNAPSHOT.get()
