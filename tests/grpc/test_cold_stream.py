@@ -27,8 +27,8 @@ pytestmark = pytest.mark.asyncio
 START, END = T0, T0 + timedelta(days=40)
 
 
-def get_bars(start: Any = START, end: Any = END) -> v1.GetBarsRequest:
-    msg = v1.GetBarsRequest(symbol="ACME", interval="1d")
+def get_bars(start: Any = START, end: Any = END, provider: str = "") -> v1.GetBarsRequest:
+    msg = v1.GetBarsRequest(symbol="ACME", interval="1d", provider=provider)
     msg.start_time.FromDatetime(start)
     msg.end_time.FromDatetime(end)
     return msg
@@ -60,10 +60,13 @@ async def stored_rows(gw: Gateway) -> int:
     return sum(d.rows for d in await gw.store.datasets("ACME"))
 
 
-async def test_the_data_arrives_before_the_store_finishes(fresh_database_url: str) -> None:
+@pytest.mark.parametrize("provider", ["", "alpha"], ids=["symbol-centric", "provider-aware"])
+async def test_the_data_arrives_before_the_store_finishes(
+    fresh_database_url: str, provider: str
+) -> None:
     async with running_gateway(fresh_database_url, RecordingProvider("alpha")) as gw:
         async with blocked_daily_writes(fresh_database_url):
-            call = gw.v1.GetBars(get_bars())
+            call = gw.v1.GetBars(get_bars(provider=provider))
             first = await asyncio.wait_for(call.read(), 30)  # while the store waits
             assert len(first.timestamps_us) == 40
             assert await stored_rows(gw) == 0
@@ -72,7 +75,11 @@ async def test_the_data_arrives_before_the_store_finishes(fresh_database_url: st
             # twice.
             fetched = gw.history.upstream_requests
             inner = build_request(
-                symbol="ACME", interval="1d", start=START + timedelta(days=5), end=END
+                symbol="ACME",
+                interval="1d",
+                start=START + timedelta(days=5),
+                end=END,
+                provider=provider,
             )
             waiting = asyncio.create_task(gw.history.get(inner))
             await asyncio.sleep(0.3)
@@ -83,7 +90,7 @@ async def test_the_data_arrives_before_the_store_finishes(fresh_database_url: st
         assert (await waiting).table.num_rows == 35
         assert gw.history.upstream_requests == fetched
         # The streamed answer is the warm read.
-        warm = [chunk async for chunk in gw.v1.GetBars(get_bars())]
+        warm = [chunk async for chunk in gw.v1.GetBars(get_bars(provider=provider))]
         assert [list(c.timestamps_us) for c in warm] == [list(first.timestamps_us)]
         assert [list(c.close) for c in warm] == [list(first.close)]
         assert gw.history.upstream_requests == fetched
