@@ -84,7 +84,7 @@ async def test_the_data_arrives_before_the_store_finishes(
             waiting = asyncio.create_task(gw.history.get(inner))
             await asyncio.sleep(0.3)
             assert not waiting.done()
-        assert await call.read() is grpc.aio.EOF
+        assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
         assert warnings_of(await call.trailing_metadata()) == []
         assert await stored_rows(gw) == 40
         assert (await waiting).table.num_rows == 35
