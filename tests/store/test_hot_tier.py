@@ -53,6 +53,21 @@ def test_a_range_is_served_from_the_mapped_segment(tier: HotTier) -> None:
     assert tier.stats.misses == 2
 
 
+def test_a_count_is_the_rows_a_lookup_gives_without_reading_them(tier: HotTier) -> None:
+    keep(tier, KEY, bars_table(minutes(60)), version=3)
+    assert tier.count(KEY, T0, T0 + HOUR, 3) == 60
+    # Across batch boundaries (7 rows a batch), and an empty range inside the segment.
+    assert tier.count(KEY, T0 + timedelta(minutes=5), T0 + timedelta(minutes=23), 3) == 18
+    assert tier.count(KEY, T0 + timedelta(seconds=30), T0 + timedelta(seconds=40), 3) == 0
+    # Not held: None; counts are not reads.
+    assert tier.count(KEY, T0, T0 + 2 * HOUR, 3) is None
+    assert (tier.stats.hits, tier.stats.misses) == (0, 0)
+    # At another version: None, and the out-of-date segment is dropped.
+    assert tier.count(KEY, T0, T0 + HOUR, 4) is None
+    assert tier.stats.stale == 1
+    assert len(tier) == 0
+
+
 def test_a_segment_at_another_version_is_dropped(tier: HotTier) -> None:
     keep(tier, KEY, bars_table(minutes(10)), version=3)
     assert tier.lookup(KEY, T0, T0 + HOUR, 4) is None

@@ -10,14 +10,14 @@ PostgreSQL's jsonb text form (`jsonb_text`). Metadata whose jsonb form is not ce
 number with an exponent, a NUL) makes `fetched_answer` return None: the caller reads the stored
 rows back instead. When storing fails, the answer still holds the fetched bars, with a
 `STORE_FAILED` warning; nothing of the failed store is recorded as covered (one transaction), so
-the next request fetches it again.
+the next request fetches it again. A door that can warn after the data (gRPC streams) gets the
+answer without waiting for the stores, and their outcome later (`deferred_stores`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -27,14 +27,13 @@ import pyarrow.compute as pc
 
 from timebase.gateway.bar_columns import concat
 from timebase.gateway.bar_request import BarRequest
-from timebase.gateway.bar_warnings import BarWarning, WarningCode
+from timebase.gateway.bar_warnings import BarWarning
 from timebase.gateway.coverage_plan import Segment
+from timebase.gateway.deferred_stores import leave_running, store_failed
 from timebase.gateway.fetching import Fill
 from timebase.gateway.history_reads import mask_segments
 from timebase.store import BAR_SCHEMA
 from timebase.store.validation import clean_provider_batch
-
-_log = logging.getLogger(__name__)
 
 _PLAIN_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 _ESCAPES = {
@@ -61,33 +60,34 @@ async def cold_answer(
 ) -> pa.Table | None:
     """The fetched part of the answer, built while `fill`'s deferred stores run; None when
     nothing was fetched, or when the stored rows must be read back (see the module doc). A
-    failed store adds a STORE_FAILED warning to `warnings`."""
+    failed store adds a STORE_FAILED warning to `warnings`. For a door that reports after the
+    data (`deferred_stores.reporting_stores`), the answer does not wait for the stores."""
     if not fill.stores:
         return None
-    built, error = await asyncio.gather(
-        asyncio.to_thread(fetched_answer, fill.fetched, fill.segments), fill.stored()
-    )
+    outcome = asyncio.create_task(fill.stored())
+    built = await asyncio.to_thread(fetched_answer, fill.fetched, fill.segments)
+    # A provider-aware answer reads its stored part back together with the fetched one: it
+    # can leave the stores running only when everything was fetched.
+    whole = request.provider is None or _covers(fill.segments, request)
+    if built is not None and whole and leave_running(request, fill.segments, outcome):
+        return built
+    error = await asyncio.shield(outcome)
     if error is None:
         return built
-    _log.warning(
-        "storing bars fetched for %s %s failed: %s",
-        request.symbol,
-        request.interval.value,
-        error,
-        extra={"symbol": request.symbol, "interval": request.interval.value},
-    )
-    warnings.append(
-        BarWarning(
-            WarningCode.STORE_FAILED,
-            f"the bars fetched for {request.symbol} {request.interval.value} could not be "
-            f"stored ({error}); they are in this answer and will be fetched again next time",
-            start=min(s.start for s in fill.segments),
-            end=max(s.end for s in fill.segments),
-        )
-    )
+    warnings.append(store_failed(request, fill.segments, error))
     if built is None:
         built = await asyncio.to_thread(fetched_answer, fill.fetched, fill.segments, exact=False)
     return built
+
+
+def _covers(segments: Sequence[Segment], request: BarRequest) -> bool:
+    """Whether `segments` cover [request.start, request.end) without a hole."""
+    cursor = request.start
+    for seg in sorted(segments):
+        if seg.start > cursor:
+            return False
+        cursor = max(cursor, seg.end)
+    return cursor >= request.end
 
 
 def with_stored(fetched: pa.Table, stored: pa.Table) -> pa.Table:

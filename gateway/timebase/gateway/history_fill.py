@@ -19,6 +19,7 @@ from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.calendar_rules import fresh_since, has_open_time, open_holes, settled_gap
 from timebase.gateway.cold_answer import cold_answer, with_stored
 from timebase.gateway.coverage_plan import FRESHNESS_TTL, ReadPlan, Segment, assign, merge, open_end
+from timebase.gateway.deferred_stores import series_hold
 from timebase.gateway.fetching import Fetcher
 from timebase.gateway.history_errors import no_bars_error
 from timebase.gateway.history_reads import read_segments
@@ -46,7 +47,7 @@ class SeriesFill:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        async with lock, self.store.leases.hold(symbol, interval.value):
+        async with series_hold(key, lock, self.store.leases.hold(*key)):
             yield
 
     async def _native(

@@ -2,7 +2,8 @@
 
 GetHistoricalData (one message per bar) and GetHistoricalBars (columnar chunks) answer from
 `HistoricalBars` (routing, cache, failover, derived intervals); warnings go to the trailing
-metadata `x-timebase-warnings`. GetCapabilities is the union of the ready providers' (slug
+metadata `x-timebase-warnings`, sent after the data: a cold answer streams while its bars are
+stored, and the store's outcome joins the trailer (`stream_answer`, `deferred_stores`). GetCapabilities is the union of the ready providers' (slug
 `timebase-gateway`); HealthCheck reflects the database and the providers. StreamRealTimeData is
 delegated to the real-time fan-out when one is attached (`realtime`), else UNIMPLEMENTED.
 """
@@ -10,15 +11,22 @@ delegated to the real-time fan-out when one is attached (`realtime`), else UNIMP
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar
 
+import pyarrow as pa
 from google.protobuf import empty_pb2
 
 import grpc
 from timebase.gateway.bar_columns import table_to_chunks, table_to_messages
 from timebase.gateway.bar_limits import DEFAULT_MAX_BARS, BarLimit
-from timebase.gateway.bar_warnings import WARNINGS_METADATA_KEY, BarWarning, encode_warnings
+from timebase.gateway.bar_warnings import (
+    WARNINGS_METADATA_KEY,
+    BarWarning,
+    dedupe,
+    encode_warnings,
+)
+from timebase.gateway.deferred_stores import reporting_stores
 from timebase.gateway.derived_intervals import DERIVED_FROM
 from timebase.gateway.history import BarAnswer
 from timebase.gateway.query import QueryApi
@@ -42,6 +50,7 @@ GATEWAY_NAME = "TimeBase gateway"
 GATEWAY_VERSION = VERSION
 
 Context = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
 
 
 #: gRPC trailing-metadata key naming the trading calendar that applied (docs/calendars.md).
@@ -78,6 +87,28 @@ async def answer_request(
         await abort_with(context, exc, rpc)
     context.set_trailing_metadata(warnings_metadata(answer.warnings, answer.calendar))
     return answer
+
+
+async def stream_answer(
+    api: QueryApi,
+    request: Any,
+    context: Context,
+    rpc: str,
+    bar_limit: BarLimit | None,
+    *,
+    render_table: Callable[[pa.Table], Iterable[T]],
+) -> AsyncIterator[T]:
+    """`answer_request`, streamed as `render_table` renders it, without waiting for the stores
+    of a cold answer; the warnings they decide (STORE_FAILED, INVALID_BARS_SKIPPED) join the
+    trailer once they finished, after the data."""
+    with reporting_stores() as reports:
+        answer = await answer_request(api, request, context, rpc, bar_limit)
+    for message in render_table(answer.table):
+        yield message
+    late = await reports.settle(api.store, answer.plan)
+    if late:
+        warnings = dedupe([*answer.warnings, *late])
+        context.set_trailing_metadata(warnings_metadata(warnings, answer.calendar))
 
 
 def request_scope(context: Context) -> Any:
@@ -138,20 +169,28 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.TimeSeriesData]:
         with request_scope(context):
-            answer = await answer_request(
-                self.api, request, context, "GetHistoricalData", self.bar_limit
-            )
-            for message in table_to_messages(answer.table):
+            async for message in stream_answer(
+                self.api,
+                request,
+                context,
+                "GetHistoricalData",
+                self.bar_limit,
+                render_table=table_to_messages,
+            ):
                 yield message
 
     async def GetHistoricalBars(
         self, request: pb.HistoricalDataRequest, context: Context
     ) -> AsyncIterator[pb.BarChunk]:
         with request_scope(context):
-            answer = await answer_request(
-                self.api, request, context, "GetHistoricalBars", self.bar_limit
-            )
-            for chunk in table_to_chunks(answer.table, pb.BarChunk):
+            async for chunk in stream_answer(
+                self.api,
+                request,
+                context,
+                "GetHistoricalBars",
+                self.bar_limit,
+                render_table=lambda table: table_to_chunks(table, pb.BarChunk),
+            ):
                 yield chunk
 
     async def StreamRealTimeData(

@@ -27,9 +27,9 @@ from timebase.gateway.query import QueryApi
 from timebase.grpc import render, render_status
 from timebase.grpc.auth import caller_of
 from timebase.grpc.data_provider_service import (
-    answer_request,
     grpc_limit,
     request_scope,
+    stream_answer,
     warnings_metadata,
 )
 from timebase.grpc.errors import abort_with
@@ -52,8 +52,14 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
         self, request: v1.GetBarsRequest, context: Context
     ) -> AsyncIterator[v1.GetBarsResponse]:
         with request_scope(context):
-            answer = await answer_request(self.api, request, context, "GetBars", self.bar_limit)
-            for chunk in table_to_chunks(answer.table, v1.GetBarsResponse):
+            async for chunk in stream_answer(
+                self.api,
+                request,
+                context,
+                "GetBars",
+                self.bar_limit,
+                render_table=lambda table: table_to_chunks(table, v1.GetBarsResponse),
+            ):
                 yield chunk
 
     async def GetEvents(

@@ -1,5 +1,7 @@
 """The Store's reads that a version snapshot can answer from memory (`metadata_cache`).
 
+    await cached.datasets("AAPL", "1d")   # the stored series of AAPL 1d, with row counts
+
 Each read first takes what the cache holds at the snapshot's versions, then reads the rest from
 the database in one call, caching what it read at those versions. Without a snapshot (or for a
 series the snapshot cannot vouch for) it reads exactly what the uncached Store read did.
@@ -15,7 +17,7 @@ import pyarrow as pa
 
 from timebase.sdk.intervals import Interval
 from timebase.store import bars, coverage, metadata_cache, skipped, versions
-from timebase.store.bars import BarQuery, SeriesKey
+from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.hot_tier import HotTier
 from timebase.store.metadata_cache import VersionedCache, VersionSnapshot
@@ -33,6 +35,7 @@ class CachedReads:
         self.coverage_cache: VersionedCache[list[TimeRange]] = VersionedCache()
         self.skipped_cache: VersionedCache[list[SkippedRange]] = VersionedCache()
         self.latest_cache: VersionedCache[dict[SeriesKey, datetime]] = VersionedCache()
+        self.datasets_cache: VersionedCache[list[Dataset]] = VersionedCache()
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
         """The versions of `symbol`'s series at `intervals`: one indexed lookup."""
@@ -45,7 +48,9 @@ class CachedReads:
             return versions.series_versions(conn, name, names)
 
         found = await self.pool.run(read, doing="reading series versions")
-        return VersionSnapshot(name, names, found)
+        snap = VersionSnapshot(name, names, found)
+        metadata_cache.opened(snap)
+        return snap
 
     async def covered(
         self, keys: Sequence[SeriesKey], start: datetime, end: datetime
@@ -134,6 +139,26 @@ class CachedReads:
         if cache_key is not None:
             self.latest_cache.put(cache_key, version, dict(found))
         return found
+
+    async def datasets(self, symbol: str, interval: Interval | str) -> list[Dataset]:
+        """The stored series of `symbol` at `interval` (row counts, first and last bar), cached
+        at the versions of the open snapshot's series of that interval."""
+        name = bars.normalize_symbol(symbol)
+        wanted = (
+            interval.value if isinstance(interval, Interval) else Interval.parse(interval).value
+        )
+        snap = metadata_cache.current()
+        version = snap.series([wanted]) if snap is not None and snap.symbol == name else None
+        cached = self.datasets_cache.get((name, wanted), version)
+        if cached is not None:
+            return list(cached)
+
+        def read(conn: Connection) -> list[Dataset]:
+            return [d for d in bars.list_datasets(conn, symbol=name) if d.interval == wanted]
+
+        found = await self.pool.run(read, doing="listing datasets")
+        self.datasets_cache.put((name, wanted), version, found)
+        return list(found)
 
     async def series_table(self, query: BarQuery) -> pa.Table | None:
         """The bars of a one-series `query` from the hot tier at the snapshot's version (read

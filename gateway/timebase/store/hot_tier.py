@@ -3,6 +3,7 @@
     tier = HotTier(directory, max_bytes=1 << 30)
     tier.open()                                          # creates the directory, clears old files
     batches = tier.lookup(key, start, end, version)      # record batches of the mapped file, or None
+    rows = tier.count(key, start, end, version)          # how many bars lookup would give, or None
     with tier.writer(key, start, end, version) as w:     # while a cold read streams
         w.write(batch)                                   # kept only if the read completes
     tier.close()
@@ -118,20 +119,23 @@ class HotTier:
         """The bars of `key` in [start, end) from a segment holding the range at `version`, or
         None (a miss). Segments of `key` at another version are dropped."""
         with self._lock:
-            found: _Segment | None = None
-            for sid in sorted(self._by_key.get(key, ())):
-                segment = self._segments[sid]
-                if segment.version != version:
-                    self._drop(sid)
-                    self.stats.stale += 1
-                elif found is None and segment.start <= start and end <= segment.end:
-                    found = segment
-                    self._segments.move_to_end(sid)
+            found = self._find(key, start, end, version)
             if found is None:
                 self.stats.misses += 1
                 return None
+            self._segments.move_to_end(found[0])
             self.stats.hits += 1
-        return _slice(found, _micros(start), _micros(end))
+        return _slice(found[1], _micros(start), _micros(end))
+
+    def count(self, key: SeriesKey, start: datetime, end: datetime, version: int) -> int | None:
+        """How many bars `lookup` gives for the same arguments (binary searches of the mapped
+        timestamps, nothing copied), or None when no segment holds the range at `version`.
+        Counts are not reads: the read statistics and the recency order stay as they are."""
+        with self._lock:
+            found = self._find(key, start, end, version)
+        if found is None:
+            return None
+        return sum(int(b.num_rows) for b in _slice(found[1], _micros(start), _micros(end)))
 
     def keep_table(
         self, key: SeriesKey, start: datetime, end: datetime, version: int, table: pa.Table
@@ -149,6 +153,21 @@ class HotTier:
         return SegmentWriter(self, sid, _Segment(key, start, end, version, path, 0, [], _EMPTY))
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _find(
+        self, key: SeriesKey, start: datetime, end: datetime, version: int
+    ) -> tuple[int, _Segment] | None:
+        """The segment of `key` holding [start, end) at `version` (lock held); segments of `key`
+        at another version are dropped."""
+        found: tuple[int, _Segment] | None = None
+        for sid in sorted(self._by_key.get(key, ())):
+            segment = self._segments[sid]
+            if segment.version != version:
+                self._drop(sid)
+                self.stats.stale += 1
+            elif found is None and segment.start <= start and end <= segment.end:
+                found = (sid, segment)
+        return found
 
     def _keep(self, sid: int, segment: _Segment) -> None:
         with self._lock:

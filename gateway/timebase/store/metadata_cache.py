@@ -16,14 +16,19 @@ seen under the lease. A series without a version row
 was never written (version 0), like in `versions`.
 
 The cache holds at most `max_entries` series (least recently used dropped first).
+
+    with capturing() as opened:                    # the snapshots opened inside (and in the
+        await history.get(request, read=False)     # tasks it starts), e.g. to count a plan's
+    snapshot = opened[0]                           # rows from the hot tier at its versions
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -82,8 +87,33 @@ _SNAPSHOT: contextvars.ContextVar[VersionSnapshot | None] = contextvars.ContextV
 )
 
 
+_OPENED: contextvars.ContextVar[list[VersionSnapshot] | None] = contextvars.ContextVar(
+    "timebase_opened_snapshots", default=None
+)
+
+
 def current() -> VersionSnapshot | None:
     return _SNAPSHOT.get()
+
+
+@contextlib.contextmanager
+def capturing() -> Iterator[list[VersionSnapshot]]:
+    """The snapshots opened inside the block and the tasks it starts (see the module doc). A
+    snapshot the block did not open (a coalesced request's, opened by another caller) is not
+    in the list: the caller then knows no versions."""
+    opened: list[VersionSnapshot] = []
+    token = _OPENED.set(opened)
+    try:
+        yield opened
+    finally:
+        _OPENED.reset(token)
+
+
+def opened(snapshot: VersionSnapshot) -> None:
+    """Tell `capturing` blocks that `snapshot` was opened (called by whoever opens one)."""
+    found = _OPENED.get()
+    if found is not None:
+        found.append(snapshot)
 
 
 def enter(snapshot: VersionSnapshot) -> contextvars.Token[VersionSnapshot | None]:
@@ -92,6 +122,14 @@ def enter(snapshot: VersionSnapshot) -> contextvars.Token[VersionSnapshot | None
 
 def leave(token: contextvars.Token[VersionSnapshot | None]) -> None:
     _SNAPSHOT.reset(token)
+
+
+def forget(symbol: str, interval: str) -> None:
+    """The current request's snapshot no longer vouches for `symbol`'s series at `interval`
+    (they may have been written since it was taken: read them from the database)."""
+    snapshot = _SNAPSHOT.get()
+    if snapshot is not None and snapshot.symbol == symbol:
+        snapshot.written_intervals.add(interval)
 
 
 def wrote(keys: Iterable[SeriesKey]) -> None:

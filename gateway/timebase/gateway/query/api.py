@@ -34,6 +34,7 @@ back; it holds no gateway logic of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -51,6 +52,7 @@ from timebase.gateway.admin import ProviderAdmin, ProviderInstaller
 from timebase.gateway.bar_request import BarRequest, check_symbol
 from timebase.gateway.catalogue import SymbolCatalogue
 from timebase.gateway.database_probe import DatabaseProbe
+from timebase.gateway.deferred_stores import waiting_for_stores
 from timebase.gateway.fetch_limits import client_key, fetch_client
 from timebase.gateway.history import BarAnswer, HistoricalBars
 from timebase.gateway.ownership import MAX_LISTED, check_put, summarize
@@ -127,9 +129,19 @@ class QueryApi:
         fetches count against `caller`'s share, `gateway.max_fetches_per_client`). A `refresh`
         request by a door's `caller` needs the write scope and is audited. The answer's prices
         are adjusted as `request.adjust` asks, after the stored bars are read."""
+        with contextlib.ExitStack() as stack:
+            # Adjusting reads the stored daily bars back, and a refresh is audited with what
+            # was stored: both wait for their stores (`deferred_stores`).
+            if request.adjust is not Adjust.NONE or request.refresh:
+                stack.enter_context(waiting_for_stores())
+            if request.adjust is Adjust.NONE:
+                return await self._bars(request, time_limit=time_limit, caller=caller)
+            return await self._adjusted_bars(request, time_limit=time_limit, caller=caller)
+
+    async def _adjusted_bars(
+        self, request: BarRequest, *, time_limit: float | None, caller: Caller | None
+    ) -> BarAnswer:
         answer = await self._bars(request, time_limit=time_limit, caller=caller)
-        if request.adjust is Adjust.NONE:
-            return answer
         declared = self.declared_adjustments()
         if request.interval is Interval.D1:
             table = await _adjusted(answer.table, request.adjust, declared)

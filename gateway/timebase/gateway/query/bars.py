@@ -8,6 +8,10 @@ A plan (`ReadPlan`) says which provider's stored bars serve each part of the ran
 core makes it while answering (`HistoricalBars.get(read=False)`) so a plan streams exactly the
 rows a REST or gRPC answer holds. Derived intervals are planned as their finer bars, read and
 aggregated once, when streamed.
+
+A plan is made at the versions of its symbol's series, looked up once (`Store.snapshot`); its
+rows are counted from the hot tier at those versions when every range is there (`hot_counts`),
+so a repeated query is planned and counted without reading or counting stored bars.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.bar_warnings import BarWarning, WarningCode
 from timebase.gateway.coverage_plan import ReadPlan, Segment, assign, merge
 from timebase.gateway.derived_intervals import derive
-from timebase.gateway.history import HistoricalBars
+from timebase.gateway.history import BarAnswer, HistoricalBars
+from timebase.gateway.query.hot_counts import hot_count, hot_table
 from timebase.gateway.query.session_counts import count_session_rows, plan_calendars
 from timebase.sdk.errors import TimeBaseError
 from timebase.sdk.intervals import Interval
-from timebase.store import BarQuery, Dataset, Store
+from timebase.store import BarQuery, Dataset, Store, metadata_cache
+from timebase.store.counting import EXACT_COUNT_BELOW
+from timebase.store.metadata_cache import VersionSnapshot
 from timebase.store.thread_reads import BarReader
 
 _ONE_US = timedelta(microseconds=1)
@@ -61,24 +68,32 @@ async def plan_bars(
 ) -> PlannedBars:
     """Plans for `requests` (one symbol each); see the module docstring."""
     if stored_only:
-        plans = [await plan_stored(history.store, request) for request in requests]
-        return PlannedBars(tuple(plans), await count_rows(history.store, plans), ())
+        plans: list[ReadPlan] = []
+        snaps: list[VersionSnapshot | None] = []
+        for request in requests:
+            async with history.store.snapshot(request.symbol, [request.interval]) as snap:
+                plans.append(await plan_stored(history.store, request))
+            snaps.append(snap)
+        return PlannedBars(tuple(plans), await planned_rows(history, plans, snaps), ())
     answers = await asyncio.gather(
-        *(history.get(request, read=False) for request in requests), return_exceptions=True
+        *(_plan_one(history, request) for request in requests), return_exceptions=True
     )
     planned: list[ReadPlan] = []
+    snapshots: list[VersionSnapshot | None] = []
     warnings: list[BarWarning] = []
     calendars: dict[str, str] = {}
     failures: list[tuple[BarRequest, TimeBaseError]] = []
     many = len(requests) > 1
-    for request, answer in zip(requests, answers, strict=True):
-        if isinstance(answer, BaseException):
-            if not isinstance(answer, TimeBaseError):
-                raise answer
-            failures.append((request, answer))
+    for request, outcome in zip(requests, answers, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, TimeBaseError):
+                raise outcome
+            failures.append((request, outcome))
             continue
+        answer, snapshot = outcome
         assert answer.plan is not None  # range requests (no limit) are always planned
         planned.append(answer.plan)
+        snapshots.append(snapshot)
         if answer.calendar is not None:
             calendars[request.symbol] = answer.calendar
         warnings += [
@@ -96,8 +111,18 @@ async def plan_bars(
                 end=request.end,
             )
         )
-    rows = await count_rows(history.store, planned, await plan_calendars(history, planned))
+    rows = await planned_rows(history, planned, snapshots)
     return PlannedBars(tuple(planned), rows, tuple(warnings), calendars)
+
+
+async def _plan_one(
+    history: HistoricalBars, request: BarRequest
+) -> tuple[BarAnswer, VersionSnapshot | None]:
+    """The planned answer to `request` and the version snapshot it was made at (None when it
+    joined another caller's identical request: its versions are that caller's)."""
+    with metadata_cache.capturing() as opened:
+        answer = await history.get(request, read=False)
+    return answer, next((s for s in opened if s.symbol == request.symbol), None)
 
 
 async def plan_stored(store: Store, request: BarRequest) -> ReadPlan:
@@ -111,7 +136,7 @@ async def plan_stored(store: Store, request: BarRequest) -> ReadPlan:
     symbol, interval = request.symbol, request.interval
     if request.provider is not None:
         return ReadPlan(symbol, interval, start, end, (Segment(start, end, request.provider),))
-    datasets = [d for d in await store.datasets(symbol) if d.interval == interval.value]
+    datasets = await store.cached.datasets(symbol, interval)  # at an open snapshot's versions
     if not datasets:
         return ReadPlan(symbol, interval, start, end)
     by_rows = [d.provider for d in sorted(datasets, key=lambda d: (-d.rows, d.provider))]
@@ -149,6 +174,56 @@ async def count_rows(
                 segment_queries(plan), plan.interval, plan.start, plan.end
             )
     return rows
+
+
+async def planned_rows(
+    history: HistoricalBars,
+    plans: Sequence[ReadPlan],
+    snapshots: Sequence[VersionSnapshot | None],
+) -> int:
+    """The rows `read_plan` streams for `plans`, each made at its snapshot's versions: from the
+    hot tier where it holds every range of a plan at those versions, else `count_rows`."""
+    tier = history.store.hot_tier
+    total = 0
+    cold: list[ReadPlan] = []
+    for plan, snap in zip(plans, snapshots, strict=True):
+        rows = None
+        if tier is not None and snap is not None:
+            queries = segment_queries(plan)
+            if plan.derived_from is None:
+                rows = await asyncio.to_thread(hot_count, tier, queries, snap)
+            else:
+                rows = await _hot_derived_rows(history, plan, queries, snap)
+        if rows is None:
+            cold.append(plan)
+        else:
+            total += rows
+    return total + await count_rows(history.store, cold, await plan_calendars(history, cold))
+
+
+async def _hot_derived_rows(
+    history: HistoricalBars, plan: ReadPlan, queries: list[BarQuery], snap: VersionSnapshot
+) -> int | None:
+    """A derived plan's rows: its finer bars from the hot tier, aggregated as `read_plan` does
+    (None: not all in the tier); estimated like `count_buckets` above EXACT_COUNT_BELOW."""
+    tier = history.store.hot_tier
+    assert tier is not None
+    assert plan.derived_from is not None
+    source = await asyncio.to_thread(hot_count, tier, queries, snap)
+    if source is None:
+        return None
+    if source >= EXACT_COUNT_BELOW:
+        return max(1, int(source * plan.derived_from.nominal / plan.interval.nominal))
+    cal = None
+    if plan.calendar is not None:
+        cal = await history.calendar_rules.calendars.get(plan.calendar)
+    table = await asyncio.to_thread(hot_table, tier, queries, snap)
+    if table is None:
+        return None
+    derived = await asyncio.to_thread(
+        derive, table, plan.interval, plan.derived_from, plan.start, plan.end, cal=cal
+    )
+    return int(derived.num_rows)
 
 
 def read_plan(

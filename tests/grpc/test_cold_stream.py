@@ -1,0 +1,124 @@
+"""A cold gRPC stream sends the fetched bars while they are stored: the data first, the store's
+outcome in the trailing metadata; the series stays held until the store finished, so nothing is
+fetched twice meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import pytest
+from adbc_driver_postgresql import dbapi
+
+from tests.gateway.support import T0, Gateway, RecordingProvider, running_gateway
+from tests.gateway.test_cold_fetch import _refuse_daily_bars
+from tests.gateway.test_historical import warnings_of
+from timebase.gateway.bar_request import build_request
+from timebase.provider import provider_pb2 as pb
+from timebase.v1 import bars_pb2 as v1
+
+pytestmark = pytest.mark.asyncio
+
+START, END = T0, T0 + timedelta(days=40)
+
+
+def get_bars(start: Any = START, end: Any = END, provider: str = "") -> v1.GetBarsRequest:
+    msg = v1.GetBarsRequest(symbol="ACME", interval="1d", provider=provider)
+    msg.start_time.FromDatetime(start)
+    msg.end_time.FromDatetime(end)
+    return msg
+
+
+@contextlib.asynccontextmanager
+async def blocked_daily_writes(url: str) -> AsyncIterator[None]:
+    """Writes of daily bars wait (another session holds a SHARE lock on their table) until the
+    block ends; reads go on."""
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with dbapi.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("LOCK TABLE bars_daily IN SHARE MODE")
+            locked.set()
+            done.wait(60)
+            conn.rollback()
+
+    holder = asyncio.create_task(asyncio.to_thread(hold))
+    await asyncio.to_thread(locked.wait, 30)
+    try:
+        yield
+    finally:
+        done.set()
+        await holder
+
+
+async def stored_rows(gw: Gateway) -> int:
+    return sum(d.rows for d in await gw.store.datasets("ACME"))
+
+
+@pytest.mark.parametrize("provider", ["", "alpha"], ids=["symbol-centric", "provider-aware"])
+async def test_the_data_arrives_before_the_store_finishes(
+    fresh_database_url: str, provider: str
+) -> None:
+    async with running_gateway(fresh_database_url, RecordingProvider("alpha")) as gw:
+        async with blocked_daily_writes(fresh_database_url):
+            call = gw.v1.GetBars(get_bars(provider=provider))
+            first = await asyncio.wait_for(call.read(), 30)  # while the store waits
+            assert len(first.timestamps_us) == 40
+            assert await stored_rows(gw) == 0
+            assert await gw.store.covered("ACME", "1d", "alpha", START, END) == []
+            # A request of the series meanwhile waits for it (held until stored): not fetched
+            # twice.
+            fetched = gw.history.upstream_requests
+            inner = build_request(
+                symbol="ACME",
+                interval="1d",
+                start=START + timedelta(days=5),
+                end=END,
+                provider=provider,
+            )
+            waiting = asyncio.create_task(gw.history.get(inner))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+        assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
+        assert warnings_of(await call.trailing_metadata()) == []
+        assert await stored_rows(gw) == 40
+        assert (await waiting).table.num_rows == 35
+        assert gw.history.upstream_requests == fetched
+        # The streamed answer is the warm read.
+        warm = [chunk async for chunk in gw.v1.GetBars(get_bars(provider=provider))]
+        assert [list(c.timestamps_us) for c in warm] == [list(first.timestamps_us)]
+        assert [list(c.close) for c in warm] == [list(first.close)]
+        assert gw.history.upstream_requests == fetched
+
+
+@pytest.mark.parametrize("rpc", ["GetBars", "GetHistoricalBars"])
+async def test_a_store_that_fails_is_reported_after_the_data(
+    fresh_database_url: str, rpc: str
+) -> None:
+    async with running_gateway(fresh_database_url, RecordingProvider("alpha")) as gw:
+        await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
+        if rpc == "GetBars":
+            call = gw.v1.GetBars(get_bars())
+        else:
+            msg = pb.HistoricalDataRequest(symbol="ACME", interval="1d")
+            msg.start_time.FromDatetime(START)
+            msg.end_time.FromDatetime(END)
+            call = gw.data.GetHistoricalBars(msg)
+        chunks = [chunk async for chunk in call]
+        assert sum(len(c.timestamps_us) for c in chunks) == 40
+        (warning,) = warnings_of(await call.trailing_metadata())
+        assert warning["code"] == "STORE_FAILED"
+        assert warning["message"].startswith(
+            "the bars fetched for ACME 1d could not be stored (writing fetched bars: "
+        )
+        assert "no daily bars today" in warning["message"]
+        assert warning["message"].endswith(
+            "they are in this answer and will be fetched again next time"
+        )
+        assert await gw.store.covered("ACME", "1d", "alpha", START, END) == []
+        assert await stored_rows(gw) == 0
