@@ -4,6 +4,9 @@ database backends)."""
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.calendars.test_registry import LISTING_FAILED, calls, registry
 from tests.gateway.support import RecordingProvider
 from tests.support.calendars import shared_calendars
 
@@ -143,3 +146,31 @@ async def test_summary_splits_holes_into_gaps_and_closed_time(fresh_database_url
         assert series["closed"] == [
             {"start": "2024-01-06T00:00:00Z", "end": "2024-01-08T00:00:00Z"}
         ]
+
+
+async def test_a_corrupt_cached_names_file_is_listed_again_not_a_500(fresh_database_url, tmp_path):
+    cals = await registry(tmp_path, {})
+    await asyncio.to_thread((tmp_path / "names.json").write_text, '["XNYS", ')
+    async with running_rest(fresh_database_url, calendars=cals) as rest:
+        status, body, _ = await rest.get("/api/calendars/XNOPE/sessions?start=2024-01-02")
+        assert status == 404
+        assert body["error"]["code"] == "CALENDAR_NOT_FOUND"
+        assert body["error"]["message"].startswith("calendar: unknown calendar 'XNOPE'")
+        status, body, _ = await rest.get("/api/calendars/XNYS/sessions?start=2100-01-04")
+        assert status == 200
+        assert [s["date"] for s in body["data"]["sessions"]] == ["2100-01-04"]
+    assert await asyncio.to_thread(calls, tmp_path) == ["--names", "XNYS"]
+
+
+async def test_without_exchange_calendars_one_listing_answers_for_a_while(
+    fresh_database_url, tmp_path
+):
+    cals = await registry(tmp_path, {"--names": "fail"})
+    async with running_rest(fresh_database_url, calendars=cals) as rest:
+        for name in ("XNYS", "XLON", "XNYS"):
+            status, body, _ = await rest.get(f"/api/calendars/{name}/sessions?start=2024-01-02")
+            assert status == 404
+            assert body["error"]["message"] == LISTING_FAILED
+        status, _, _ = await rest.get("/api/calendars/24/7/sessions?start=2024-01-02")
+        assert status == 200
+    assert await asyncio.to_thread(calls, tmp_path) == ["--names"]
