@@ -148,6 +148,30 @@ async def test_summary_splits_holes_into_gaps_and_closed_time(fresh_database_url
         ]
 
 
+async def test_summary_lists_the_first_gaps_and_says_more_follow(fresh_database_url):
+    forex = RecordingProvider("forex", ["1h", "1d"], calendars=WEEKDAYS)
+    async with running_rest(fresh_database_url, forex, calendars=shared_calendars()) as rest:
+        # A year between two fetched days: 52 working weeks (gaps) and their weekends (closed).
+        for query in ("start=2024-01-05&end=2024-01-05", "start=2025-01-10&end=2025-01-10"):
+            status, _, _ = await rest.get(f"/api/data/SYN:EUR?interval=1d&{query}")
+            assert status == 200
+        status, body, _ = await rest.get("/api/data/SYN:EUR/summary")
+        assert status == 200
+        validate("/api/data/{symbol}/summary", "get", 200, body)
+        (series,) = body["data"]["series"]
+        assert (len(series["gaps"]), series["gapsTruncated"]) == (20, True)
+        assert (len(series["closed"]), series["closedTruncated"]) == (20, True)
+        assert series["gaps"][0] == {"start": "2024-01-08T00:00:00Z", "end": "2024-01-13T00:00:00Z"}
+        assert series["gaps"][19] == {
+            "start": "2024-05-20T00:00:00Z",
+            "end": "2024-05-25T00:00:00Z",
+        }
+        assert series["closed"][19] == {
+            "start": "2024-05-18T00:00:00Z",
+            "end": "2024-05-20T00:00:00Z",
+        }
+
+
 async def test_a_corrupt_cached_names_file_is_listed_again_not_a_500(fresh_database_url, tmp_path):
     cals = await registry(tmp_path, {})
     await asyncio.to_thread((tmp_path / "names.json").write_text, '["XNYS", ')
