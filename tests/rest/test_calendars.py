@@ -4,6 +4,9 @@ database backends)."""
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.calendars.test_registry import LISTING_FAILED, calls, registry
 from tests.gateway.support import RecordingProvider
 from tests.support.calendars import shared_calendars
 
@@ -143,3 +146,55 @@ async def test_summary_splits_holes_into_gaps_and_closed_time(fresh_database_url
         assert series["closed"] == [
             {"start": "2024-01-06T00:00:00Z", "end": "2024-01-08T00:00:00Z"}
         ]
+
+
+async def test_summary_lists_the_first_gaps_and_says_more_follow(fresh_database_url):
+    forex = RecordingProvider("forex", ["1h", "1d"], calendars=WEEKDAYS)
+    async with running_rest(fresh_database_url, forex, calendars=shared_calendars()) as rest:
+        # A year between two fetched days: 52 working weeks (gaps) and their weekends (closed).
+        for query in ("start=2024-01-05&end=2024-01-05", "start=2025-01-10&end=2025-01-10"):
+            status, _, _ = await rest.get(f"/api/data/SYN:EUR?interval=1d&{query}")
+            assert status == 200
+        status, body, _ = await rest.get("/api/data/SYN:EUR/summary")
+        assert status == 200
+        validate("/api/data/{symbol}/summary", "get", 200, body)
+        (series,) = body["data"]["series"]
+        assert (len(series["gaps"]), series["gapsTruncated"]) == (20, True)
+        assert (len(series["closed"]), series["closedTruncated"]) == (20, True)
+        assert series["gaps"][0] == {"start": "2024-01-08T00:00:00Z", "end": "2024-01-13T00:00:00Z"}
+        assert series["gaps"][19] == {
+            "start": "2024-05-20T00:00:00Z",
+            "end": "2024-05-25T00:00:00Z",
+        }
+        assert series["closed"][19] == {
+            "start": "2024-05-18T00:00:00Z",
+            "end": "2024-05-20T00:00:00Z",
+        }
+
+
+async def test_a_corrupt_cached_names_file_is_listed_again_not_a_500(fresh_database_url, tmp_path):
+    cals = await registry(tmp_path, {})
+    await asyncio.to_thread((tmp_path / "names.json").write_text, '["XNYS", ')
+    async with running_rest(fresh_database_url, calendars=cals) as rest:
+        status, body, _ = await rest.get("/api/calendars/XNOPE/sessions?start=2024-01-02")
+        assert status == 404
+        assert body["error"]["code"] == "CALENDAR_NOT_FOUND"
+        assert body["error"]["message"].startswith("calendar: unknown calendar 'XNOPE'")
+        status, body, _ = await rest.get("/api/calendars/XNYS/sessions?start=2100-01-04")
+        assert status == 200
+        assert [s["date"] for s in body["data"]["sessions"]] == ["2100-01-04"]
+    assert await asyncio.to_thread(calls, tmp_path) == ["--names", "XNYS"]
+
+
+async def test_without_exchange_calendars_one_listing_answers_for_a_while(
+    fresh_database_url, tmp_path
+):
+    cals = await registry(tmp_path, {"--names": "fail"})
+    async with running_rest(fresh_database_url, calendars=cals) as rest:
+        for name in ("XNYS", "XLON", "XNYS"):
+            status, body, _ = await rest.get(f"/api/calendars/{name}/sessions?start=2024-01-02")
+            assert status == 404
+            assert body["error"]["message"] == LISTING_FAILED
+        status, _, _ = await rest.get("/api/calendars/24/7/sessions?start=2024-01-02")
+        assert status == 200
+    assert await asyncio.to_thread(calls, tmp_path) == ["--names"]

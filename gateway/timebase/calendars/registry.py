@@ -12,10 +12,13 @@ names raise `CalendarNotFound`; a build that fails raises `DataUnavailable`, bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +35,11 @@ _log = logging.getLogger(__name__)
 REFRESH_AHEAD = timedelta(days=30)
 #: Longest a build may take (importing pandas and exchange_calendars takes most of it).
 BUILD_TIMEOUT = 120.0
+#: How long a failed listing of the exchange calendars (exchange_calendars missing or broken)
+#: is remembered: meanwhile every lookup answers its error without starting a process.
+NAMES_RETRY_AFTER = 300.0
+#: The build process: `python -m timebase.calendars.build NAME PATH`.
+BUILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "timebase.calendars.build")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/\-]{0,31}")
 
@@ -76,11 +84,21 @@ def _times(table: pa.Table, column: str) -> list[datetime | None]:
 class Calendars:
     """Calendars by name: built-ins at once, exchange calendars from the cache (built once)."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        command: Sequence[str] = BUILD_COMMAND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cache_dir = cache_dir
+        self.command = tuple(command)
+        self.clock = clock
         self._loaded: dict[str, Calendar] = dict(BUILT_IN)
         self._locks: dict[str, asyncio.Lock] = {}
         self._names: frozenset[str] | None = None
+        #: The last failure to list the names, and when (`clock`): answered until it expires.
+        self._names_failed: tuple[float, DataUnavailable] | None = None
 
     def path(self, name: str) -> Path:
         return self.cache_dir / f"{name.replace('/', '_')}.arrow"
@@ -102,17 +120,31 @@ class Calendars:
 
     async def names(self) -> frozenset[str]:
         """Every calendar name: the built-ins and exchange_calendars' (listed once into the
-        cache, `names.json`, by the build process)."""
+        cache, `names.json`, by the build process; an unreadable file is listed again). When
+        listing fails, the DataUnavailable is raised again for `NAMES_RETRY_AFTER` seconds
+        without starting another process."""
         if self._names is None:
             async with self._locks.setdefault("", asyncio.Lock()):
                 if self._names is None:
-                    path = self.cache_dir / "names.json"
-                    listed = await asyncio.to_thread(_read_names, path)
-                    if listed is None:
-                        await self._run("--names", path)
-                        listed = await asyncio.to_thread(_read_names, path) or []
-                    self._names = frozenset(listed) | frozenset(BUILT_IN)
+                    self._names = await self._list_names()
         return self._names
+
+    async def _list_names(self) -> frozenset[str]:
+        failed = self._names_failed
+        if failed is not None and self.clock() - failed[0] < NAMES_RETRY_AFTER:
+            raise failed[1]
+        path = self.cache_dir / "names.json"
+        listed = await asyncio.to_thread(_read_names, path)
+        if listed is None:
+            try:
+                await self._run("--names", path)
+            except DataUnavailable as exc:
+                self._names_failed = (self.clock(), exc)
+                _log.warning("%s (retried in %g s)", exc.message, NAMES_RETRY_AFTER)
+                raise
+            listed = await asyncio.to_thread(_read_names, path) or []
+        self._names_failed = None
+        return frozenset(listed) | frozenset(BUILT_IN)
 
     async def _load(self, name: str) -> TableCalendar:
         path = self.path(name)
@@ -137,11 +169,15 @@ class Calendars:
         await self._run(name, path)
 
     async def _run(self, name: str, path: Path) -> None:
-        """`python -m timebase.calendars.build name path`; errors name the calendar."""
+        """`python -m timebase.calendars.build name path`; errors name the calendar. The process
+        is killed and awaited if the caller is cancelled or the build times out."""
+        what = (
+            "calendars: listing the exchange calendars"
+            if name == "--names"
+            else f"calendar {name!r}: building its sessions"
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "timebase.calendars.build",
+            *self.command,
             name,
             str(path),
             stdout=asyncio.subprocess.DEVNULL,
@@ -150,14 +186,24 @@ class Calendars:
         try:
             _, err = await asyncio.wait_for(proc.communicate(), BUILD_TIMEOUT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise DataUnavailable(f"calendar {name!r}: building its sessions timed out") from None
+            await _stop(proc)
+            raise DataUnavailable(f"{what} timed out") from None
+        except BaseException:  # cancelled (the caller went away): no orphan build
+            await _stop(proc)
+            raise
         if proc.returncode == UNKNOWN_NAME:
             raise _not_found(name)
         if proc.returncode != 0:
             last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise DataUnavailable(f"calendar {name!r}: building its sessions failed ({last[0]})")
+            raise DataUnavailable(f"{what} failed ({last[0]})")
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """Kill `proc` (if still running) and reap it."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    await proc.wait()
 
 
 def _not_found(name: str) -> CalendarNotFound:
@@ -171,7 +217,11 @@ def _not_found(name: str) -> CalendarNotFound:
 def _read_names(path: Path) -> list[str] | None:
     if not path.is_file():
         return None
-    names = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # a corrupt cache (JSONDecodeError, UnicodeDecodeError): listed again
+        _log.warning("calendar names in %s are unreadable: listing them again", path)
+        return None
     return [str(n) for n in names] if isinstance(names, list) else None
 
 

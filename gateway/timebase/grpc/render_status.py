@@ -90,4 +90,6 @@ def _gaps(gaps: SeriesGaps | None) -> dict[str, Any]:
         "calendar": gaps.calendar or "",
         "gaps": _ranges(gaps.gaps),
         "closed": _ranges(gaps.closed),
+        "gaps_truncated": gaps.gaps_truncated,
+        "closed_truncated": gaps.closed_truncated,
     }

@@ -495,7 +495,7 @@ class GetSummaryResponse(_message.Message):
     def __init__(self, symbol: _Optional[str] = ..., total_bars: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., providers: _Optional[_Iterable[str]] = ..., intervals: _Optional[_Iterable[str]] = ..., series: _Optional[_Iterable[_Union[StoredSeries, _Mapping]]] = ...) -> None: ...
 
 class StoredSeries(_message.Message):
-    __slots__ = ("interval", "provider", "count", "earliest", "latest", "covered", "calendar", "gaps", "closed")
+    __slots__ = ("interval", "provider", "count", "earliest", "latest", "covered", "calendar", "gaps", "closed", "gaps_truncated", "closed_truncated")
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -505,6 +505,8 @@ class StoredSeries(_message.Message):
     CALENDAR_FIELD_NUMBER: _ClassVar[int]
     GAPS_FIELD_NUMBER: _ClassVar[int]
     CLOSED_FIELD_NUMBER: _ClassVar[int]
+    GAPS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     interval: str
     provider: str
     count: int
@@ -514,7 +516,9 @@ class StoredSeries(_message.Message):
     calendar: str
     gaps: _containers.RepeatedCompositeFieldContainer[CoveredRange]
     closed: _containers.RepeatedCompositeFieldContainer[CoveredRange]
-    def __init__(self, interval: _Optional[str] = ..., provider: _Optional[str] = ..., count: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covered: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., calendar: _Optional[str] = ..., gaps: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., closed: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ...) -> None: ...
+    gaps_truncated: bool
+    closed_truncated: bool
+    def __init__(self, interval: _Optional[str] = ..., provider: _Optional[str] = ..., count: _Optional[int] = ..., earliest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latest: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., covered: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., calendar: _Optional[str] = ..., gaps: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., closed: _Optional[_Iterable[_Union[CoveredRange, _Mapping]]] = ..., gaps_truncated: _Optional[bool] = ..., closed_truncated: _Optional[bool] = ...) -> None: ...
 
 class CoveredRange(_message.Message):
     __slots__ = ("start", "end")

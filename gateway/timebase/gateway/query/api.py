@@ -272,7 +272,7 @@ class QueryApi:
                 await self.history.calendar_rules.calendars.get(check_calendar_name(calendar))
             entry.rows = await self.store.ingest(table)
             if calendar is not None and summary.providers:
-                await self.store.set_dataset_calendar(summary.providers, calendar)
+                await self.history.calendar_rules.set_dataset_calendar(summary.providers, calendar)
             return entry.rows
 
     # -- providers --------------------------------------------------------------------------

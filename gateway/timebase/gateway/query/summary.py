@@ -7,38 +7,87 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from timebase.calendars.model import Calendar
 from timebase.calendars.slots import closed_parts, open_parts
 from timebase.gateway.bar_request import check_symbol
+from timebase.gateway.calendar_rules import MAX_PARTS
 from timebase.sdk.intervals import INTERVALS, Interval
 from timebase.store import Store, TimeRange
 from timebase.store.summary import SeriesSummary
+
+#: Most ranges listed in a series' `gaps`, and in its `closed` (the first ones; the answer says
+#: when more follow), like `open_holes`. Intraday holes spanning years would otherwise list
+#: every session.
+MAX_GAP_RANGES = MAX_PARTS
+#: The first window a hole is split in; each next one is twice as long.
+_FIRST_WINDOW = timedelta(days=32)
+
+_Parts = Callable[[Calendar | None, datetime, datetime, Interval], list[TimeRange]]
 
 
 @dataclass(frozen=True)
 class SeriesGaps:
     """What lies between a series' covered ranges, by its calendar (docs/calendars.md): `gaps`
-    where the market was open (bars may be missing), `closed` where it was not."""
+    where the market was open (bars may be missing), `closed` where it was not; each at most
+    `MAX_GAP_RANGES`, the first ones (`gaps_truncated`, `closed_truncated`: more follow)."""
 
     calendar: str | None
     gaps: tuple[TimeRange, ...]
     closed: tuple[TimeRange, ...]
+    gaps_truncated: bool = False
+    closed_truncated: bool = False
 
 
-def series_gaps(series: SeriesSummary, cal: Calendar | None) -> SeriesGaps:
-    """The holes between `series.covered`, split by `cal` (none: every hole is a gap)."""
-    gaps: list[TimeRange] = []
-    closed: list[TimeRange] = []
+def series_gaps(
+    series: SeriesSummary, cal: Calendar | None, limit: int = MAX_GAP_RANGES
+) -> SeriesGaps:
+    """The holes between `series.covered`, split by `cal` (none: every hole is a gap): at most
+    `limit` of each, computed only as far as needed."""
     try:
         interval = Interval(series.interval)
     except ValueError:
         return SeriesGaps(None, (), ())
-    for before, after in zip(series.covered, series.covered[1:], strict=False):
-        gaps += open_parts(cal, before.end, after.start, interval)
-        closed += closed_parts(cal, before.end, after.start, interval)
-    return SeriesGaps(None if cal is None else cal.name, tuple(gaps), tuple(closed))
+    holes = [
+        (before.end, after.start)
+        for before, after in zip(series.covered, series.covered[1:], strict=False)
+    ]
+    gaps = _first_parts(open_parts, cal, holes, interval, limit + 1)
+    closed = _first_parts(closed_parts, cal, holes, interval, limit + 1)
+    return SeriesGaps(
+        None if cal is None else cal.name,
+        tuple(gaps[:limit]),
+        tuple(closed[:limit]),
+        gaps_truncated=len(gaps) > limit,
+        closed_truncated=len(closed) > limit,
+    )
+
+
+def _first_parts(
+    parts: _Parts,
+    cal: Calendar | None,
+    holes: list[tuple[datetime, datetime]],
+    interval: Interval,
+    wanted: int,
+) -> list[TimeRange]:
+    """The first `wanted` ranges `parts` names in `holes` (in order), each hole split in
+    windows of growing length so a long hole costs only what is listed."""
+    out: list[TimeRange] = []
+    for start, end in holes:
+        first = len(out)  # ranges of different holes never touch (a covered range between)
+        cursor, window = start, _FIRST_WINDOW
+        while cursor < end and len(out) < wanted:
+            stop = min(end, cursor + window)
+            for part in parts(cal, cursor, stop, interval):
+                if len(out) > first and out[-1].end >= part.start:  # cut by the window
+                    out[-1] = TimeRange(out[-1].start, part.end)
+                else:
+                    out.append(part)
+            cursor, window = stop, window * 2
+        if len(out) >= wanted:
+            break
+    return out
 
 
 @dataclass(frozen=True)

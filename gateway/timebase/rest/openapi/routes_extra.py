@@ -168,6 +168,18 @@ def schemas() -> dict[str, Any]:
                 "description": "The parts between covered ranges where the market was closed "
                 "(weekends, holidays, nights): no bars are missing there.",
             },
+            "gapsTruncated": {
+                "type": "boolean",
+                "enum": [True],
+                "description": "Present (true) when more gaps follow than `gaps` lists (at "
+                "most 20, the first ones).",
+            },
+            "closedTruncated": {
+                "type": "boolean",
+                "enum": [True],
+                "description": "Present (true) when more closed ranges follow than `closed` "
+                "lists (at most 20, the first ones).",
+            },
         },
         "additionalProperties": False,
     }

@@ -58,4 +58,8 @@ def _gaps(gaps: SeriesGaps | None) -> dict[str, Any]:
     out: dict[str, Any] = {"gaps": _ranges(gaps.gaps), "closed": _ranges(gaps.closed)}
     if gaps.calendar is not None:
         out["calendar"] = gaps.calendar
+    if gaps.gaps_truncated:
+        out["gapsTruncated"] = True
+    if gaps.closed_truncated:
+        out["closedTruncated"] = True
     return out
