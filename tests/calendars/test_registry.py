@@ -97,3 +97,12 @@ async def test_a_failed_listing_is_remembered_for_a_while(tmp_path: Path) -> Non
     clock.now += 2
     assert (await cals.get("XNYS")).name == "XNYS"
     assert await asyncio.to_thread(calls, tmp_path) == ["--names", "--names", "XNYS"]
+
+
+async def test_an_unreadable_cached_table_is_built_again(tmp_path: Path) -> None:
+    cals = await registry(tmp_path, {})
+    await asyncio.to_thread((tmp_path / "XNYS.arrow").write_bytes, b"ARROW1 truncated")
+    cal = await cals.get("XNYS")
+    assert await asyncio.to_thread(calls, tmp_path) == ["--names", "XNYS"]
+    assert isinstance(cal, TableCalendar)
+    assert cal.last_day == date(2100, 1, 4)

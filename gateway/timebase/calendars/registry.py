@@ -226,7 +226,20 @@ def _read_names(path: Path) -> list[str] | None:
 
 
 def _cached(name: str, path: Path) -> TableCalendar | None:
-    return read_table(name, path) if path.is_file() else None
+    """The cached table of `name`, or None when there is none or it cannot be read (a truncated
+    or foreign file: built again)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_table(name, path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # pa.ArrowInvalid is a ValueError
+        _log.warning(
+            "calendar %s: the cached table %s is unreadable (%s): building it again",
+            name,
+            path,
+            exc,
+        )
+        return None
 
 
 def _utc(us: int) -> datetime:
