@@ -105,3 +105,22 @@ async def test_hot_tier_metrics(fresh_database_url, tmp_path):
     assert samples[("timebase_hot_tier_bytes", ())] > 0  # (the tier is closed: 0 now)
     assert tier.size == 0
     assert samples[("timebase_hot_tier_evictions_total", ())] == 0
+    assert samples[("timebase_hot_tier_too_large_total", ())] == 0
+
+
+async def test_a_range_too_large_for_the_hot_tier_is_counted_not_kept(fresh_database_url, tmp_path):
+    tier = HotTier(tmp_path / "hot", max_bytes=256)  # smaller than any segment file
+    async with running_rest(fresh_database_url, RecordingProvider("alpha"), hot_tier=tier) as rest:
+        for _ in range(3):  # fetched and stored; read, too large to keep (twice)
+            status, body, _ = await rest.get(DATA)
+            assert status == 200, body
+        status, text, _ = await rest.get("/metrics")
+    assert status == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text.decode())
+        for s in f.samples
+    }
+    assert samples[("timebase_hot_tier_too_large_total", ())] == 2
+    assert samples[("timebase_hot_tier_segments", ())] == 0
+    assert samples[("timebase_hot_tier_reads_total", (("result", "hit"),))] == 0

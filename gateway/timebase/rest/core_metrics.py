@@ -171,7 +171,12 @@ class CoreCollector(Collector):
             "timebase_hot_tier_evictions", "Segments evicted to stay under hot_tier.max_size_mb."
         )
         evictions.add_metric([], float(tier.stats.evictions))
-        yield from (size, segments, reads, evictions)
+        too_large = CounterMetricFamily(
+            "timebase_hot_tier_too_large",
+            "Ranges not kept because their segment alone exceeds hot_tier.max_size_mb.",
+        )
+        too_large.add_metric([], float(tier.stats.too_large))
+        yield from (size, segments, reads, evictions, too_large)
 
     def _realtime(self) -> Iterator[Metric]:
         hub = self.realtime
