@@ -77,7 +77,7 @@ def _splitmix(x: pa.Array) -> pa.Array:
 
 
 def _uniform(seed: Seed, keys: pa.Array) -> pa.Array:
-    """Uniform doubles in [0, 1) from (seed, key) for each uint64 key (one seed, or one a key)."""
+    """Uniform doubles in [0, 1) from (seed, key) for each uint64 key (one seed for all keys, or one per key)."""
     mixed = _splitmix(pc.bit_wise_xor(keys, _u64(seed)))
     return pc.divide(pc.cast(pc.shift_right(mixed, pa.scalar(11, _U64)), _F64), float(1 << 53))
 
