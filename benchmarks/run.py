@@ -104,19 +104,21 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "built per bar (252 per answer); the floor already pays the per-message gRPC cost."
     ),
     ("memory", "gateway", ""): (
-        "the gateway loads neither pandas nor polars any more (ADBC's low-level API, and "
-        "`timebase serve` refuses both: tests/cli/test_serve_imports.py). Idle it holds ≈ 180 "
-        "MB, 72 MB of it its own (USS); the rest are shared library pages (libarrow 29 MB, "
-        "grpc 14 MB, libarrow_compute 12 MB, libarrow_flight 10 MB, libparquet 7 MB, the ADBC "
-        "driver 6 MB). After the latency run the Python heap and Arrow's memory pool add the "
-        "rest (docs/profiles.md)."
+        "the fixed part: idle, the gateway holds ≈ 185–197 MB, most of it the interpreter and "
+        "the shared pages of pyarrow, grpc and the ADBC driver (it loads neither pandas, polars "
+        "nor pyarrow's cloud filesystems: tests/cli/test_serve_imports.py). The latency run adds "
+        "≈ 30–40 MB: glibc's heap keeps per-request Python, protobuf and gRPC allocations, and "
+        "Arrow's mimalloc pool and the threads' arenas grow. Allocator settings and "
+        "`malloc_trim` each take back part of it, none enough alone (docs/profiles.md)."
     ),
     ("real-time fan-out", "", ""): (
-        "the synthetic provider, not the gateway: it computes every subscribed symbol's bar in "
-        "progress each second with a few hundred pyarrow calls on 1-element arrays per bar, so "
-        "100 symbols take longer than the 1 s tick and streams go silent for seconds (the "
-        "gateway used 0.07 of a core). Next: one vectorised tick over all subscriptions "
-        "(docs/profiles.md)."
+        "CPU on the 2 shared cores, no longer the synthetic provider (one vectorised tick for "
+        "every subscription: ≈ 30 ms for 100 symbols) nor gRPC's backlog protection (it "
+        "cancelled streams opened in a burst; the gateway now lets 20,000 calls wait 300 s). "
+        "The gateway writes each message once per stream (10,000 Python protobuf writes a "
+        "second) and the four client processes parse as many, while other work shares the "
+        "machine (docs/profiles.md). Next: serialise each upstream message once for all its "
+        "streams."
     ),
     ("cold fetch", "gateway GetBars", ""): (
         "the store step (validation, COPY, coverage, in one transaction): the answer is built "

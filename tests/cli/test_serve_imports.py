@@ -1,5 +1,5 @@
 """`timebase serve` never loads pandas or polars (#14: the gateway's memory), even where they are
-installed (this environment has both: the `dev` extra).
+installed (this environment has both: the `dev` extra), nor pyarrow's cloud filesystems.
 
 The real server runs in a fresh interpreter, started the way `timebase` starts it, with an
 import audit hook and an exit hook that write down which of the two it loaded (and, for a
@@ -41,8 +41,12 @@ def audit(event, args):
 sys.addaudithook(audit)
 def write():
     loaded = sorted({m.partition(".")[0] for m in sys.modules} & {"pandas", "polars"})
+    cloud = sorted(m for m in sys.modules if m.startswith("pyarrow._") and m.endswith("fs"))
+    with open("/proc/self/maps") as f:
+        libraries = sorted({line.rsplit("/", 1)[-1].strip() for line in f if "libarrow" in line})
     with open(report, "w") as f:
-        json.dump({"loaded": loaded, "attempts": attempts, "modules": len(sys.modules)}, f)
+        json.dump({"loaded": loaded, "attempts": attempts, "modules": len(sys.modules),
+                   "cloud": cloud, "libraries": libraries, "acero": "pyarrow.acero" in sys.modules}, f)
 atexit.register(write)
 from timebase.cli.main import main
 sys.exit(main(["serve"]))
@@ -135,3 +139,8 @@ def test_the_running_server_loads_neither_pandas_nor_polars(
     assert modules["modules"] > 100  # the report is of the server, after it served
     first = "\n".join(f"first import of {n}:\n{s}" for n, s in modules["attempts"].items())
     assert modules["loaded"] == [], first
+    # Storing the fetched bars grouped them (Table.group_by: pyarrow.acero, pyarrow.fs), but
+    # pyarrow's cloud filesystems stayed out (#14: the gateway's memory; timebase.sdk.lean).
+    assert modules["acero"] is True
+    assert modules["cloud"] == ["pyarrow._fs"]
+    assert not [lib for lib in modules["libraries"] if lib.startswith("libarrow_s3")]

@@ -84,11 +84,12 @@ def _main(argv: list[str] | None) -> int:
 
         return run(args, config)
     if args.command == "serve":
-        from timebase.sdk.lean import refuse_imports
+        from timebase.sdk.lean import CLOUD_FILESYSTEMS, DATAFRAME_LIBRARIES, refuse_imports
 
         # Before the server's modules: pyarrow imports pandas (where installed) on its first
-        # conversion of Python objects, ADBC's DB-API polars; the gateway uses neither.
-        refuse_imports()
+        # conversion of Python objects, ADBC's DB-API polars; the gateway uses neither, nor
+        # pyarrow's cloud filesystems (loaded with pyarrow.acero by `Table.group_by`).
+        refuse_imports((*DATAFRAME_LIBRARIES, *CLOUD_FILESYSTEMS))
         from timebase.cli.serve import serve
 
         try:

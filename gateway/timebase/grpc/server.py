@@ -47,6 +47,9 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 # Deliberate transport settings: keep idle client connections alive through NATs, allow messages
 # up to 16 MiB in (bulk ingest) while our own replies stay in chunks under the 4 MiB default.
+# A burst of new calls (thousands of real-time subscribers connecting at once, e.g. reconnecting
+# after a restart) waits until the server picks each one up: gRPC's defaults cancel calls beyond
+# 1,000 waiting (refused from 3,000) and any waiting longer than 30 s (docs/scaling.md).
 SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
@@ -54,6 +57,9 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
+    ("grpc.server_max_unrequested_time_in_server", 300),
 ]
 
 

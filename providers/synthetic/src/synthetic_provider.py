@@ -12,18 +12,22 @@ identical rows, and repeated runs anywhere give the same data:
   OHLC consistency and positive prices hold by construction.
 
 All of it is computed vectorised with pyarrow.compute (no numpy, no Python loop per bar) and
-served as record batches, so the SDK's columnar RPC streams large ranges fast.
+served as record batches, so the SDK's columnar RPC streams large ranges fast. A real-time tick
+computes the bars of every subscription in one such pass (the series' seeds as arrays, one per
+row): a few hundred pyarrow calls whatever the number of symbols.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import math
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,6 +60,10 @@ SCHEMA = pa.schema(
 )
 
 
+#: A seed for every row (an int) or one per row (a uint64 array aligned with the rows).
+Seed: TypeAlias = int | pa.Array
+
+
 def _seed(*parts: str) -> int:
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
@@ -68,10 +76,19 @@ def _splitmix(x: pa.Array) -> pa.Array:
     return pc.bit_wise_xor(z, pc.shift_right(z, pa.scalar(31, _U64)))
 
 
-def _uniform(seed: int, keys: pa.Array) -> pa.Array:
-    """Uniform doubles in [0, 1) from (seed, key) for each uint64 key."""
-    mixed = _splitmix(pc.bit_wise_xor(keys, pa.scalar(seed, _U64)))
+def _uniform(seed: Seed, keys: pa.Array) -> pa.Array:
+    """Uniform doubles in [0, 1) from (seed, key) for each uint64 key (one seed for all keys, or one per key)."""
+    mixed = _splitmix(pc.bit_wise_xor(keys, _u64(seed)))
     return pc.divide(pc.cast(pc.shift_right(mixed, pa.scalar(11, _U64)), _F64), float(1 << 53))
+
+
+def _u64(seed: Seed) -> pa.Scalar | pa.Array:
+    return pa.scalar(seed, _U64) if isinstance(seed, int) else seed
+
+
+def _twice(value: Seed | float | pa.Array) -> Seed | float | pa.Array:
+    """A per-row parameter for the rows twice over (a constant stays one)."""
+    return pa.concat_arrays([value, value]) if isinstance(value, pa.Array) else value
 
 
 class SeriesModel:
@@ -95,45 +112,107 @@ class SeriesModel:
 
     def log_level(self, t: pa.Array) -> pa.Array:
         """Log of price / anchor at instants `t` (int64 seconds since the epoch)."""
-        shifted = pc.add(t, _T_OFFSET)
-        total: pa.Array | None = None
-        for seed, spacing, amplitude in self.octaves:
-            index = pc.divide(shifted, spacing)
-            frac = pc.divide(
-                pc.cast(pc.subtract(shifted, pc.multiply(index, spacing)), _F64), float(spacing)
-            )
-            keys = pc.cast(index, _U64)
-            h0 = _uniform(seed, keys)
-            h1 = _uniform(seed, pc.add(keys, pa.scalar(1, _U64)))
-            weight = pc.multiply(pc.multiply(frac, frac), pc.subtract(3.0, pc.multiply(frac, 2.0)))
-            noise = pc.add(h0, pc.multiply(pc.subtract(h1, h0), weight))  # in [0, 1)
-            term = pc.multiply(pc.subtract(noise, 0.5), 2.0 * amplitude)
-            total = term if total is None else pc.add(total, term)
-        assert total is not None
-        return total
+        return _log_level([seed for seed, _, _ in self.octaves], self.sigma, t)
 
     def price(self, t: pa.Array) -> pa.Array:
         return pc.multiply(pc.exp(self.log_level(t)), self.anchor)
 
+    def params(self, interval: str) -> BarParams:
+        bar = _seed("bar", self.symbol, interval)
+        return BarParams(
+            [seed for seed, _, _ in self.octaves],
+            (bar ^ 0x1111, bar ^ 0x2222, bar ^ 0x3333),
+            self.sigma,
+            self.anchor,
+            self.daily_volume,
+        )
+
     def bars(self, interval: str, starts: pa.Array, ends: pa.Array) -> pa.RecordBatch:
         """Bars starting at `starts` and ending at `ends` (int64 seconds)."""
-        seed = _seed("bar", self.symbol, interval)
-        keys = pc.cast(pc.add(starts, _T_OFFSET), _U64)
-        length = pc.cast(pc.subtract(ends, starts), _F64)
-        spread = pc.multiply(pc.sqrt(length), 0.8 * self.sigma)
-        o = self.price(starts)
-        c = self.price(ends)
-        up = pc.exp(pc.multiply(_uniform(seed ^ 0x1111, keys), spread))
-        down = pc.exp(pc.negate(pc.multiply(_uniform(seed ^ 0x2222, keys), spread)))
-        h = pc.multiply(pc.max_element_wise(o, c), up)
-        lo = pc.multiply(pc.min_element_wise(o, c), down)
-        share = pc.divide(length, float(_DAY))
-        noise = pc.add(0.3, pc.multiply(_uniform(seed ^ 0x3333, keys), 1.4))
-        volume = pc.floor(pc.multiply(pc.multiply(share, noise), self.daily_volume))
-        # Rounding is monotonic, so low <= open, close <= high survives it.
-        columns = [pc.round(x, 4) for x in (o, h, lo, c)]
-        ts = pc.cast(pc.multiply(starts, 1_000_000), pa.timestamp("us", tz="UTC"))
-        return pa.RecordBatch.from_arrays([ts, *columns, volume], schema=SCHEMA)
+        return _bars(self.params(interval), starts, ends)
+
+
+class BarParams(NamedTuple):
+    """What a bar's values depend on besides its start and end: constants of one series, or
+    arrays with one value per row (several series at once, e.g. one real-time tick)."""
+
+    octave_seeds: Sequence[Seed]
+    bar_seeds: tuple[Seed, Seed, Seed]
+    sigma: float
+    anchor: float | pa.Array
+    daily_volume: float | pa.Array
+
+
+def _log_level(octave_seeds: Sequence[Seed], sigma: float, t: pa.Array) -> pa.Array:
+    shifted = pc.add(t, _T_OFFSET)
+    total: pa.Array | None = None
+    for k, seed in enumerate(octave_seeds):
+        spacing = _BASE_SPACING << k
+        amplitude = sigma * math.sqrt(spacing)
+        index = pc.divide(shifted, spacing)
+        frac = pc.divide(
+            pc.cast(pc.subtract(shifted, pc.multiply(index, spacing)), _F64), float(spacing)
+        )
+        keys = pc.cast(index, _U64)
+        h0 = _uniform(seed, keys)
+        h1 = _uniform(seed, pc.add(keys, pa.scalar(1, _U64)))
+        weight = pc.multiply(pc.multiply(frac, frac), pc.subtract(3.0, pc.multiply(frac, 2.0)))
+        noise = pc.add(h0, pc.multiply(pc.subtract(h1, h0), weight))  # in [0, 1)
+        term = pc.multiply(pc.subtract(noise, 0.5), 2.0 * amplitude)
+        total = term if total is None else pc.add(total, term)
+    assert total is not None
+    return total
+
+
+def _bars(params: BarParams, starts: pa.Array, ends: pa.Array) -> pa.RecordBatch:
+    """Bars starting at `starts` and ending at `ends` (int64 seconds), one pass over the
+    octaves for the opens and closes together."""
+    n = len(starts)
+    seeds = [_twice(seed) for seed in params.octave_seeds]
+    instants = pa.concat_arrays([starts, ends])
+    prices = pc.multiply(pc.exp(_log_level(seeds, params.sigma, instants)), _twice(params.anchor))
+    o, c = prices.slice(0, n), prices.slice(n)
+    keys = pc.cast(pc.add(starts, _T_OFFSET), _U64)
+    length = pc.cast(pc.subtract(ends, starts), _F64)
+    spread = pc.multiply(pc.sqrt(length), 0.8 * params.sigma)
+    up_seed, down_seed, volume_seed = params.bar_seeds
+    up = pc.exp(pc.multiply(_uniform(up_seed, keys), spread))
+    down = pc.exp(pc.negate(pc.multiply(_uniform(down_seed, keys), spread)))
+    h = pc.multiply(pc.max_element_wise(o, c), up)
+    lo = pc.multiply(pc.min_element_wise(o, c), down)
+    share = pc.divide(length, float(_DAY))
+    noise = pc.add(0.3, pc.multiply(_uniform(volume_seed, keys), 1.4))
+    volume = pc.floor(pc.multiply(pc.multiply(share, noise), params.daily_volume))
+    # Rounding is monotonic, so low <= open, close <= high survives it.
+    columns = [pc.round(x, 4) for x in (o, h, lo, c)]
+    ts = pc.cast(pc.multiply(starts, 1_000_000), pa.timestamp("us", tz="UTC"))
+    return pa.RecordBatch.from_arrays([ts, *columns, volume], schema=SCHEMA)
+
+
+@functools.lru_cache(maxsize=4096)
+def series_model(symbol: str, daily_volatility: float) -> SeriesModel:
+    """The model of `symbol` (its seeds are hashes: made once per symbol)."""
+    return SeriesModel(symbol, daily_volatility)
+
+
+def bars_of_many(
+    rows: Sequence[tuple[str, str, int, int]], daily_volatility: float
+) -> pa.RecordBatch:
+    """One bar per (symbol, interval, start, end) row, of any mix of series, in one vectorised
+    pass: the same values each series' own `SeriesModel.bars` gives."""
+    params = [series_model(symbol, daily_volatility).params(iv) for symbol, iv, _, _ in rows]
+    octaves = [pa.array([p.octave_seeds[k] for p in params], _U64) for k in range(_OCTAVES)]
+    bar_seeds = tuple(pa.array([p.bar_seeds[j] for p in params], _U64) for j in range(3))
+    many = BarParams(
+        octaves,
+        (bar_seeds[0], bar_seeds[1], bar_seeds[2]),
+        daily_volatility / math.sqrt(_DAY),
+        pa.array([p.anchor for p in params], _F64),
+        pa.array([p.daily_volume for p in params], _F64),
+    )
+    starts = pa.array([row[2] for row in rows], pa.int64())
+    ends = pa.array([row[3] for row in rows], pa.int64())
+    return _bars(many, starts, ends)
 
 
 # ------------------------------------------------------------------------------------------
@@ -257,8 +336,11 @@ class SyntheticProvider(Provider):
     async def symbols(self) -> Sequence[SymbolInfo]:
         return SAMPLE_SYMBOLS
 
+    def _volatility(self) -> float:
+        return float(self.options.get("daily_volatility") or 0.015)
+
     def _model(self, symbol: str) -> SeriesModel:
-        return SeriesModel(symbol, float(self.options.get("daily_volatility") or 0.015))
+        return series_model(symbol, self._volatility())
 
     async def get_historical_data(
         self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
@@ -271,70 +353,53 @@ class SyntheticProvider(Provider):
             yield model.bars(interval, starts, ends)
             await asyncio.sleep(0)  # let other requests run between batches
 
-    def current_bar(self, symbol: str, interval: str, now: float) -> tuple[Bar, bool]:
-        """The bar in progress at `now` (close = price now) and whether `now` is a weekend."""
-        t = int(now)
-        start = period_start(interval, t)
-        end = min(period_end(interval, start), max(t, start + 1))
-        batch = self._model(symbol).bars(
-            interval, pa.array([start], pa.int64()), pa.array([end], pa.int64())
-        )
-        row = batch.to_pylist()[0]
-        bar = Bar(
-            row["timestamp"],
-            row["open"],
-            row["high"],
-            row["low"],
-            row["close"],
-            row["volume"],
-            {"final": "false"},
-        )
-        weekend = not pc.all(_is_weekday(pa.array([t], pa.int64()))).as_py()
-        return bar, weekend
-
-    def _tick(
-        self, active: Sequence[Subscription], last_start: dict[tuple[str, str], int], skip: bool
+    def tick(
+        self,
+        active: Sequence[Subscription],
+        last_start: dict[tuple[str, str], int],
+        now: float,
     ) -> list[RealTimeBar]:
-        """The messages of one tick: a final bar where a period ended, then the bar in progress."""
-        now = time.time()
-        out: list[RealTimeBar] = []
+        """The messages of one tick at `now`: for each subscription, its final bar where a period
+        ended since the last tick (exactly as history returns it), then the bar in progress
+        (close = the price now; none on weekends with `skip_weekends`). Every bar of the tick
+        comes from one vectorised pass over all subscriptions (`bars_of_many`)."""
+        t = int(now)
+        weekend = (t // _DAY + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        quiet = weekend and bool(self.options.get("skip_weekends"))
+        rows: list[tuple[str, str, int, int]] = []
+        finals: list[bool] = []
         for sub in active:
             key = (sub.symbol, sub.interval)
-            bar, weekend = self.current_bar(sub.symbol, sub.interval, now)
-            start = int(bar.timestamp.timestamp())
+            start = period_start(sub.interval, t)
             previous = last_start.get(key)
             if previous is not None and previous != start:
-                out.append(RealTimeBar(sub.symbol, sub.interval, self.final_bar(*key, previous)))
+                rows.append((*key, previous, period_end(sub.interval, previous)))
+                finals.append(True)
             last_start[key] = start
-            if not (skip and weekend and sub.interval in _STEPS):
-                out.append(RealTimeBar(sub.symbol, sub.interval, bar))
-        return out
-
-    def final_bar(self, symbol: str, interval: str, start: int) -> Bar:
-        batch = self._model(symbol).bars(
-            interval,
-            pa.array([start], pa.int64()),
-            pa.array([period_end(interval, start)], pa.int64()),
-        )
-        row = batch.to_pylist()[0]
-        return Bar(
-            row["timestamp"],
-            row["open"],
-            row["high"],
-            row["low"],
-            row["close"],
-            row["volume"],
-            {"final": "true"},
-        )
+            if not (quiet and sub.interval in _STEPS):
+                end = min(period_end(sub.interval, start), max(t, start + 1))
+                rows.append((*key, start, end))
+                finals.append(False)
+        if not rows:
+            return []
+        batch = bars_of_many(rows, self._volatility())
+        columns = [batch.column(name).to_pylist() for name in SCHEMA.names]
+        return [
+            RealTimeBar(symbol, interval, Bar(ts, o, h, lo, c, v, {"final": str(final).lower()}))
+            for (symbol, interval, _, _), final, (ts, o, h, lo, c, v) in zip(
+                rows, finals, zip(*columns, strict=True), strict=True
+            )
+        ]
 
     async def stream_real_time(self, subscriptions: Subscriptions) -> AsyncIterator[RealTimeBar]:
         tick = float(self.options.get("realtime_interval_seconds") or 1.0)
-        skip = bool(self.options.get("skip_weekends"))
         last_start: dict[tuple[str, str], int] = {}
         while True:
-            # One tick's bars are computed in a worker thread: at 100 symbols that is most of a
-            # second of pyarrow calls, and the event loop must keep answering health probes.
-            ticks = await asyncio.to_thread(self._tick, subscriptions.active, last_start, skip)
+            # One tick is a few dozen pyarrow calls whatever the number of subscriptions; in a
+            # worker thread all the same, so the loop answers health probes on a loaded machine.
+            ticks = await asyncio.to_thread(
+                self.tick, subscriptions.active, last_start, time.time()
+            )
             for message in ticks:
                 yield message
             with contextlib.suppress(TimeoutError):

@@ -21,9 +21,14 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-__all__ = ["DATAFRAME_LIBRARIES", "refuse_imports"]
+__all__ = ["CLOUD_FILESYSTEMS", "DATAFRAME_LIBRARIES", "refuse_imports"]
 
 DATAFRAME_LIBRARIES = ("pandas", "polars")
+#: pyarrow's optional cloud filesystems. `Table.group_by` imports `pyarrow.acero`, which imports
+#: `pyarrow.dataset` and `pyarrow.fs`, which loads each of these where built (S3 alone maps
+#: `libarrow_s3`: ≈ 9 MB of resident memory); `pyarrow.fs` carries on without any it cannot
+#: import. A process that reads no cloud storage refuses them.
+CLOUD_FILESYSTEMS = ("pyarrow._s3fs", "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs")
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
@@ -37,9 +42,10 @@ class _Refuse(importlib.abc.MetaPathFinder):
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
         top = fullname.partition(".")[0]
-        if top in self.names:
+        name = top if top in self.names else fullname if fullname in self.names else None
+        if name is not None:
             raise ModuleNotFoundError(
-                f"{top} is not loaded in this process: it builds no DataFrame and keeps its "
+                f"{name} is not loaded in this process: it does not need it and keeps its "
                 "memory for its work (timebase.sdk.lean)",
                 name=fullname,
             )
@@ -47,7 +53,8 @@ class _Refuse(importlib.abc.MetaPathFinder):
 
 
 def refuse_imports(names: Sequence[str] = DATAFRAME_LIBRARIES) -> list[str]:
-    """From now on, importing any of `names` in this process raises ModuleNotFoundError.
+    """From now on, importing any of `names` in this process raises ModuleNotFoundError: a
+    top-level name with its submodules (`pandas`), or one module (`pyarrow._s3fs`).
 
     Returns the names refused; one already imported is not (it is too late to keep it out).
     """
