@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import AsyncIterator
 
 from timebase.sdk.logs import configure_logging, correlation_id, correlation_scope
 
@@ -71,3 +72,15 @@ def test_generated_correlation_ids_are_unique() -> None:
         assert first != second
         assert correlation_id() == second
     assert len(first) == 32
+
+
+async def test_a_stream_closed_from_another_context_ends_cleanly() -> None:
+    async def stream() -> AsyncIterator[str | None]:
+        with correlation_scope("req-stream"):
+            yield correlation_id()
+            yield correlation_id()
+
+    opened = stream()
+    assert await opened.__anext__() == "req-stream"
+    # gRPC finalises a cancelled stream's generator in another task, hence another Context.
+    await asyncio.create_task(opened.aclose())  # raised ValueError (a different Context)

@@ -10,6 +10,7 @@ Extra fields passed as `logger.info("...", extra={"symbol": "AAPL"})` become JSO
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -49,7 +50,10 @@ def correlation_scope(value: str | None = None) -> Iterator[str]:
     try:
         yield cid
     finally:
-        _correlation_id.reset(token)
+        # Closed from another context (a streaming handler's generator finalised by gRPC after
+        # its client went away) raises ValueError: that context is not this one, nothing to undo.
+        with contextlib.suppress(ValueError):
+            _correlation_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
