@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from timebase.sdk.logs import configure_logging, correlation_id, correlation_scope
 
@@ -75,7 +75,7 @@ def test_generated_correlation_ids_are_unique() -> None:
 
 
 async def test_a_stream_closed_from_another_context_ends_cleanly() -> None:
-    async def stream() -> AsyncIterator[str | None]:
+    async def stream() -> AsyncGenerator[str | None, None]:
         with correlation_scope("req-stream"):
             yield correlation_id()
             yield correlation_id()
