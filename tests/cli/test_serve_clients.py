@@ -70,30 +70,42 @@ class ServedBackends:
         root = self.root / backend
         data_dir = root / "data"
         data_dir.mkdir(parents=True)
-        grpc_port, flight_port = _free_port(), _free_port()
-        http_port = _free_port()
         # A watchlist: backfilled as the server starts (test_watchlists_status).
         (root / "timebase.yaml").write_text(
             "watchlists:\n"
             "  served: {symbols: [SYN:WATCH], intervals: [1d], lookback_days: 5,"
             " schedule: every 1h}\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
-        env.update(
-            {
-                "TIMEBASE_DATA_DIR": str(data_dir),
-                "TIMEBASE_GRPC_PORT": str(grpc_port),
-                "TIMEBASE_FLIGHT_PORT": str(flight_port),
-                "TIMEBASE_HTTP_PORT": str(http_port),
-                "TIMEBASE_LOG_LEVEL": "WARNING",
-                "TIMEBASE_PROVIDERS_PROCESS_USER": "root",  # tests/supervisor/test_privileges.py
-                **serve_database_env(backend, self.servers),
-            }
-        )
-        proc, lines = start_serve(env, root, timeout=60)
-        self.procs.append(proc)
-        assert lines, "timebase serve printed nothing"
-        assert lines[-1] == "Press Ctrl-C to stop.", lines
+        # A port picked free can be taken by another test before serve binds it: a serve that
+        # exits before it is ready is started again on other ports (its log says why).
+        for attempt in range(3):
+            grpc_port, flight_port, http_port = _free_port(), _free_port(), _free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
+            env.update(
+                {
+                    "TIMEBASE_DATA_DIR": str(data_dir),
+                    "TIMEBASE_GRPC_PORT": str(grpc_port),
+                    "TIMEBASE_FLIGHT_PORT": str(flight_port),
+                    "TIMEBASE_HTTP_PORT": str(http_port),
+                    "TIMEBASE_LOG_LEVEL": "WARNING",
+                    # tests/supervisor/test_privileges.py
+                    "TIMEBASE_PROVIDERS_PROCESS_USER": "root",
+                    **serve_database_env(backend, self.servers),
+                }
+            )
+            log_path = root / f"serve-{attempt}.log"
+            with log_path.open("w") as log:
+                proc, lines = start_serve(env, root, timeout=60, stderr=log)
+            self.procs.append(proc)
+            if lines:
+                break
+            try:  # printed nothing: it exited (retried), or hangs (reported below)
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                break
+        log_tail = "\n".join(log_path.read_text().splitlines()[-20:])
+        assert lines, f"timebase serve printed nothing; its log ends:\n{log_tail}"
+        assert lines[-1] == "Press Ctrl-C to stop.", (lines, log_tail)
         assert any(line.endswith(f"grpc://127.0.0.1:{flight_port}") for line in lines), lines
         return Served(env, grpc_port, flight_port, root, http_port)
 
