@@ -13,12 +13,10 @@ project may be left (the assertion carries the end of the stack's logs).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,18 +102,6 @@ def port_busy(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def stack_lock() -> Iterator[None]:
-    """The stacks publish fixed ports: one stack at a time across workers and runs."""
-    path = Path(tempfile.gettempdir()) / "timebase-compose-stack.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def running(
     docker_client: Any,
     stack: Stack,
@@ -127,7 +113,8 @@ def running(
     require_compose()
     assert stack.project is not None
     logs = ""
-    with stack_lock():
+    # The stacks publish fixed ports: one stack at a time across workers and runs.
+    with support.file_lock("timebase-compose-stack.lock"):
         busy = [port for port in PORTS if port_busy(port)]
         if busy:
             pytest.skip(f"the stack publishes 127.0.0.1:{busy} and something listens there")

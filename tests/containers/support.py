@@ -82,9 +82,9 @@ def require_build_inputs(client: Any) -> None:
 
 
 @contextlib.contextmanager
-def build_lock() -> Iterator[None]:
-    """One image build at a time across pytest workers (and concurrent runs)."""
-    path = Path(tempfile.gettempdir()) / "timebase-docker-build.lock"
+def file_lock(name: str) -> Iterator[None]:
+    """An exclusive lock on `<tmp>/<name>`, across pytest workers and concurrent runs."""
+    path = Path(tempfile.gettempdir()) / name
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -123,7 +123,8 @@ def build_image(client: Any, dockerfile: str, tags: list[str], *, context: Path 
     """
     require_build_inputs(client)
     started = time.monotonic()
-    with build_lock(), wheelhouse_server() as url:
+    # One image build at a time.
+    with file_lock("timebase-docker-build.lock"), wheelhouse_server() as url:
         log: list[str] = []
         error = None
         for chunk in client.api.build(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 
 from tests.containers import support
 from tests.repos.support import SLUG, commit, head, make_repository
+from tests.repos.test_repositories import _running
 from tests.supervisor.conftest import FAST
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.server import TimeBaseApp
@@ -106,16 +106,6 @@ def _config(tmp_path: Path, database_url: str) -> Config:
     )
 
 
-@contextlib.asynccontextmanager
-async def _gateway(config: Config) -> AsyncIterator[TimeBaseApp]:
-    app = TimeBaseApp(config)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
-
-
 async def _call(
     session: aiohttp.ClientSession, app: TimeBaseApp, method: str, path: str, **kw: Any
 ) -> tuple[int, Any]:
@@ -143,7 +133,7 @@ async def test_a_repository_add_on_runs_as_a_container(
         url = await asyncio.to_thread(_make_source, source, base)
         first = await asyncio.to_thread(head, source)
         config = await asyncio.to_thread(_config, tmp_path, fresh_database_url)
-        async with _gateway(config) as app, aiohttp.ClientSession() as s:
+        async with _running(config) as app, aiohttp.ClientSession() as s:
             await _lifecycle(app, s, client=client, source=source, url=url, first=first)
         assert await asyncio.to_thread(_containers, client) == []
     finally:
