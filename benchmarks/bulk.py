@@ -3,7 +3,9 @@
 - bulk read: Flight `get_flight_info` + `do_get` into a pyarrow Table (one endpoint: one symbol of
   2M bars; parallel endpoints: 4 symbols of 500k bars read in 4 threads) vs a raw single-connection
   ADBC `fetch_arrow_table` of the same rows (the same SQL the store runs); psycopg `fetchall` →
-  pandas (side venv); the REST JSON route in 100k-bar requests.
+  pandas (side venv); the REST JSON route in 100k-bar requests. These are reads from PostgreSQL:
+  they are sent to a second gateway on the same database with its hot tier turned off, so no
+  repeat is served from the first gateway's hot tier.
 - repeated bulk read (hot): the first (cold) Flight read of the stored bars, then the same query
   again (whatever Flight serves on a repeat: PostgreSQL, or the hot tier once there is one) vs
   bare pyarrow Flight serving the same table from memory in another process (`_floor_flight.py`:
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     Results,
     Row,
+    Served,
     Stat,
     bench_requirements,
     fmt,
@@ -157,12 +160,11 @@ def main() -> None:
         started = time.perf_counter()
         _flight_read(client, single_q, rows)  # the first read of these bars
         cold = rate(rows, Stat((time.perf_counter() - started,)))
-        flight_one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows), warmup=0))
-        flight_par = rate(rows, repeat(lambda: _flight_read(client, parallel_q, rows)))
+        hot_one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows), warmup=0))
+        flight_one, flight_par, rest = _cold_reads(served, single_q, parallel_q, rows, rest_chunk)
         with dbapi.connect(served.database_url) as conn:
             adbc_one = rate(rows, repeat(lambda: _adbc_read(conn, single_sql, rows)))
             adbc_par = rate(rows, repeat(lambda: _adbc_read(conn, parallel_sql, rows)))
-        rest = rate(rows, repeat(lambda: _rest_read(served.rest, rows, rest_chunk)))
 
         unit = "rows/s"
         _compare(results, "bulk read", "Flight, 1 endpoint", flight_one,
@@ -183,10 +185,10 @@ def main() -> None:
             frame = Path(tmp) / "frame.arrow"
             _save_answer(client, single_q, frame)
             floor = _bare_flight(frame, rows)
-            _compare(results, hot, "Flight, 1 endpoint, same query again", flight_one,
+            _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
                      "bare pyarrow Flight, the same table from memory", floor, unit, 0.8)  # fmt: skip
             arctic, why = _arcticdb(frame, rows, args.smoke)
-            _compare(results, hot, "Flight, 1 endpoint, same query again", flight_one,
+            _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
                      "ArcticDB, local LMDB, in-process", arctic, unit, 1.0, goal=True,
                      skipped=why)  # fmt: skip
 
@@ -200,11 +202,29 @@ def main() -> None:
         client.close()
 
 
-def _config() -> dict[str, Any]:
+def _cold_reads(
+    served: Served, single_q: dict[str, Any], parallel_q: dict[str, Any], rows: int, chunk: int
+) -> tuple[Stat, Stat, Stat]:
+    """Flight (1 endpoint, parallel endpoints) and REST read rates from PostgreSQL: through a
+    second gateway on the same database with its hot tier off (the first one would answer
+    repeats from its hot tier)."""
+    with serve(_config(database_url=served.database_url, hot_tier=False)) as cold_served:
+        client = flight.connect(cold_served.flight)
+        one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows)))
+        parallel = rate(rows, repeat(lambda: _flight_read(client, parallel_q, rows)))
+        client.close()
+        rest = rate(rows, repeat(lambda: _rest_read(cold_served.rest, rows, chunk)))
+    return one, parallel, rest
+
+
+def _config(*, database_url: str | None = None, hot_tier: bool = True) -> dict[str, Any]:
     from _common import bench_config
 
     # Only the store is read: no provider add-on is needed.
     config: dict[str, Any] = bench_config(providers={"enabled": ["synthetic"]})
+    if database_url is not None:
+        config["database"] = {"url": database_url}
+    config["hot_tier"] = {"enabled": hot_tier}
     return config
 
 
