@@ -15,6 +15,8 @@ from pyarrow import flight
 from tests.flight.conftest import FlightGateway, running_flight
 from tests.flight.test_hot_tier import END, QUERY, START, WRITE_PATHS, gateways, read, write
 from tests.gateway.support import DAY, RecordingProvider, counting_connections
+from timebase.gateway.bar_request import BarRequest
+from timebase.sdk.intervals import Interval
 from timebase.store.hot_tier import HotTier
 
 pytestmark = pytest.mark.asyncio
@@ -75,6 +77,30 @@ async def test_a_cold_range_is_still_counted_in_the_database(
         assert counted.total_records == 10
         assert len(leases) == 2  # the version lookup, then the count
         assert len(tier) == 1
+
+
+async def test_a_range_split_into_endpoints_is_counted_from_their_segments(
+    database_url: str, tmp_path: Path
+) -> None:
+    tier = HotTier(tmp_path / "hot", max_bytes=64 << 20)
+    async with running_flight(
+        database_url, RecordingProvider("alpha"), hot_tier=tier, endpoint_bars=4
+    ) as fg:
+        whole = await asyncio.to_thread(read, fg, **QUERY)  # 3 endpoints: 3 segments kept
+        assert whole.num_rows == 10
+        assert len(tier) == 3
+        await asyncio.to_thread(info, fg, **QUERY)
+        with counting_connections(fg.gateway.store) as leases:
+            hot = await asyncio.to_thread(info, fg, **QUERY)
+        assert len(leases) == 1  # the version lookup: the segments together hold the range
+        assert hot.total_records == 10
+        assert len(hot.endpoints) == 3
+        # The store's own reads of the whole range are served by the segments together.
+        hits = tier.stats.hits
+        request = BarRequest("ACME", Interval.D1, START, END, provider="alpha")
+        answer = await fg.gateway.history.get(request)
+        assert answer.table.column("close").to_pylist() == whole.column("close").to_pylist()
+        assert tier.stats.hits == hits + 1
 
 
 async def test_a_derived_hot_query_is_counted_from_the_finer_bars(

@@ -17,6 +17,7 @@ from timebase.store.hot_tier import HotTier
 
 KEY = SeriesKey("AAPL", "1m", "test")
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def keep(tier: HotTier, key: SeriesKey, table: pa.Table, version: int, chunk: int = 7) -> None:
@@ -66,6 +67,51 @@ def test_a_count_is_the_rows_a_lookup_gives_without_reading_them(tier: HotTier) 
     assert tier.count(KEY, T0, T0 + HOUR, 4) is None
     assert tier.stats.stale == 1
     assert len(tier) == 0
+
+
+def keep_part(tier: HotTier, table: pa.Table, first: int, last: int, version: int) -> None:
+    """Keep minutes [first, last) of `table` (one bar a minute from T0) as one segment."""
+    with tier.writer(KEY, T0 + first * MINUTE, T0 + last * MINUTE, version) as segment:
+        for batch in table.slice(first, last - first).to_batches(max_chunksize=7):
+            segment.write(batch)
+        segment.complete()
+
+
+def test_adjacent_segments_together_serve_a_range_none_holds_alone(tier: HotTier) -> None:
+    # A Flight read split into endpoints keeps one segment per endpoint: [0, 20), [20, 45),
+    # [45, 60) minutes; a later read of the whole hour (or across a boundary) is served by them.
+    table = bars_table(minutes(60), close=[float(i) for i in range(60)])
+    for first, last in ((20, 45), (0, 20), (45, 60)):
+        keep_part(tier, table, first, last, version=5)
+    assert len(tier) == 3
+    assert tier.count(KEY, T0, T0 + HOUR, 5) == 60
+    assert rows(tier.lookup(KEY, T0, T0 + HOUR, 5)).equals(table)
+    across = rows(tier.lookup(KEY, T0 + 15 * MINUTE, T0 + 50 * MINUTE, 5))
+    assert across.column("close").to_pylist() == [float(i) for i in range(15, 50)]
+    assert tier.count(KEY, T0 + 15 * MINUTE, T0 + 50 * MINUTE, 5) == 35
+    assert tier.stats.hits == 2
+
+
+def test_overlapping_segments_give_each_bar_once_and_a_gap_is_a_miss(tier: HotTier) -> None:
+    table = bars_table(minutes(60), close=[float(i) for i in range(60)])
+    keep_part(tier, table, 0, 30, version=5)
+    keep_part(tier, table, 10, 40, version=5)
+    keep_part(tier, table, 45, 60, version=5)
+    through = rows(tier.lookup(KEY, T0, T0 + 40 * MINUTE, 5))
+    assert through.column("close").to_pylist() == [float(i) for i in range(40)]
+    # Minutes [40, 45) are in no segment: a range over them is not held.
+    assert tier.count(KEY, T0, T0 + HOUR, 5) is None
+    assert tier.lookup(KEY, T0 + 35 * MINUTE, T0 + 50 * MINUTE, 5) is None
+    assert tier.stats.misses == 1
+
+
+def test_segments_at_different_versions_never_chain(tier: HotTier) -> None:
+    table = bars_table(minutes(60))
+    keep_part(tier, table, 0, 30, version=5)
+    keep_part(tier, table, 30, 60, version=6)  # written since: the older segment is dropped
+    assert len(tier) == 1
+    assert tier.lookup(KEY, T0, T0 + HOUR, 6) is None
+    assert tier.count(KEY, T0 + 30 * MINUTE, T0 + HOUR, 6) == 30
 
 
 def test_a_segment_at_another_version_is_dropped(tier: HotTier) -> None:

@@ -10,8 +10,9 @@
 
 A segment holds every stored bar of one series (`SeriesKey`) in a half-open range [start, end),
 as the store read it at one series version (`timebase.store.versions`). A lookup serves a range
-inside a segment only when the caller's version is the segment's, so a segment is never served
-after a committed write of its series; a segment found out of date is dropped. Record batches
+held by one segment, or by adjacent segments together (a Flight read split into endpoints keeps
+one per endpoint), only when the caller's version is theirs, so a segment is never served after
+a committed write of its series; a segment found out of date is dropped. Record batches
 are slices of the memory-mapped file: the OS page cache does the caching, the process copies
 nothing. The files together stay under `max_bytes`, least recently used first out; a read larger
 than that is served and not kept. Files are the process's own (the directory is cleared at open):
@@ -116,26 +117,28 @@ class HotTier:
     def lookup(
         self, key: SeriesKey, start: datetime, end: datetime, version: int
     ) -> list[pa.RecordBatch] | None:
-        """The bars of `key` in [start, end) from a segment holding the range at `version`, or
-        None (a miss). Segments of `key` at another version are dropped."""
+        """The bars of `key` in [start, end) from the segments holding the range at `version`
+        (one, or adjacent ones together: a Flight read split into endpoints keeps one segment
+        per endpoint), or None (a miss). Segments of `key` at another version are dropped."""
         with self._lock:
             found = self._find(key, start, end, version)
             if found is None:
                 self.stats.misses += 1
                 return None
-            self._segments.move_to_end(found[0])
+            for sid, _ in found:
+                self._segments.move_to_end(sid)
             self.stats.hits += 1
-        return _slice(found[1], _micros(start), _micros(end))
+        return _pieces(found, start, end)
 
     def count(self, key: SeriesKey, start: datetime, end: datetime, version: int) -> int | None:
         """How many bars `lookup` gives for the same arguments (binary searches of the mapped
-        timestamps, nothing copied), or None when no segment holds the range at `version`.
-        Counts are not reads: the read statistics and the recency order stay as they are."""
+        timestamps, nothing copied), or None when the segments do not hold the range at
+        `version`. Counts are not reads: the read statistics and the recency order stay."""
         with self._lock:
             found = self._find(key, start, end, version)
         if found is None:
             return None
-        return sum(int(b.num_rows) for b in _slice(found[1], _micros(start), _micros(end)))
+        return sum(int(b.num_rows) for b in _pieces(found, start, end))
 
     def keep_table(
         self, key: SeriesKey, start: datetime, end: datetime, version: int, table: pa.Table
@@ -156,18 +159,32 @@ class HotTier:
 
     def _find(
         self, key: SeriesKey, start: datetime, end: datetime, version: int
-    ) -> tuple[int, _Segment] | None:
-        """The segment of `key` holding [start, end) at `version` (lock held); segments of `key`
-        at another version are dropped."""
-        found: tuple[int, _Segment] | None = None
+    ) -> list[tuple[int, _Segment]] | None:
+        """The segments of `key` at `version` that together hold [start, end), in time order
+        (lock held), or None; segments of `key` at another version are dropped. All segments of
+        one series at one version hold the same stored bars, so adjacent ones chain."""
+        current: list[tuple[int, _Segment]] = []
         for sid in sorted(self._by_key.get(key, ())):
             segment = self._segments[sid]
             if segment.version != version:
                 self._drop(sid)
                 self.stats.stale += 1
-            elif found is None and segment.start <= start and end <= segment.end:
-                found = (sid, segment)
-        return found
+            else:
+                current.append((sid, segment))
+        if end <= start:  # an empty range: held by any segment around it
+            inside = [c for c in current if c[1].start <= start and end <= c[1].end]
+            return inside[:1] or None
+        chain: list[tuple[int, _Segment]] = []
+        cursor = start
+        while cursor < end:
+            # The segment holding `cursor` that reaches furthest (the oldest of equals).
+            holding = [c for c in current if c[1].start <= cursor < c[1].end]
+            if not holding:
+                return None
+            best = max(holding, key=lambda c: (c[1].end, -c[0]))
+            chain.append(best)
+            cursor = best[1].end
+        return chain
 
     def _keep(self, sid: int, segment: _Segment) -> None:
         with self._lock:
@@ -295,6 +312,20 @@ def _ts(batch: pa.RecordBatch) -> np.ndarray:
 
 def _first_micros(batch: pa.RecordBatch) -> int:
     return int(_ts(batch)[0]) if batch.num_rows else np.iinfo(np.int64).max
+
+
+def _pieces(
+    found: list[tuple[int, _Segment]], start: datetime, end: datetime
+) -> list[pa.RecordBatch]:
+    """The rows in [start, end) of chained segments: each gives its part of the range, from where
+    the one before it ends, so no bar is given twice."""
+    out: list[pa.RecordBatch] = []
+    cursor = start
+    for _, segment in found:
+        stop = min(end, segment.end)
+        out += _slice(segment, _micros(cursor), _micros(stop))
+        cursor = stop
+    return out
 
 
 def _slice(segment: _Segment, start: int, end: int) -> list[pa.RecordBatch]:
