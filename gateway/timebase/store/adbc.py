@@ -200,6 +200,11 @@ class Cursor:
         self._handle, self._rowcount = self._stmt.execute_query()
         return self
 
+    def set_options(self, **options: str) -> None:
+        """Set driver options of this cursor's statement (e.g. the PostgreSQL driver's
+        `adbc.postgresql.batch_size_hint_bytes`) for the statements it runs next."""
+        self._stmt.set_options(**options)
+
     def executescript(self, sql: str) -> None:
         """Run several statements (no result); commits the open transaction first, as DB-API."""
         self._clear()

@@ -9,6 +9,17 @@ coroutine on the loop and waits for it (it may refuse, e.g. while shutting down)
 does the same for giving the connection back and must not refuse. The reads themselves block the
 calling thread, streaming record batches from the database without Python work per row. The
 read transaction ends (rolled back) before the connection goes back to the pool.
+
+Large reads are tuned for streaming (issue #14 item 5):
+
+- a query of one provider's series is answered in its primary key's order, so it is read in
+  that order: the transaction turns `enable_sort` off (`SET LOCAL`: one statement per reader,
+  and one more to turn it back on for a query of several providers).
+  The planner's per-column statistics cannot see that a symbol's bars are stored in time
+  order (the timestamps of all symbols interleave), so for a part of a series it often chose a
+  bitmap heap scan and a sort of every row: nothing streams until the sort is done;
+- the driver cuts batches of about `BATCH_BYTES` (its default is 16 MiB), so the Flight
+  stream starts sooner and the database, the gateway and the client work at once.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from typing import Any, Protocol, TypeVar
 import adbc_driver_manager
 import pyarrow as pa
 
-from timebase.store.bars import BarQuery, open_bar_reader
+from timebase.store.bars import BarQuery, conform
 from timebase.store.pool import ConnectionPool, PooledConnection, database_error
 from timebase.store.schema import BAR_SCHEMA
 
@@ -28,6 +39,10 @@ T = TypeVar("T")
 
 #: How long a reading thread waits for the event loop to lease or return a connection.
 LEASE_TIMEOUT = 60.0
+#: About how many bytes of rows the driver puts in one record batch.
+BATCH_BYTES = 4 << 20
+#: The ADBC PostgreSQL statement option setting that size.
+_BATCH_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 
 
 class LoopCall(Protocol):
@@ -57,11 +72,19 @@ class ThreadBarReader:
 
     def __init__(self, conn: PooledConnection) -> None:
         self._conn = conn
+        self._sort_off = False
 
     def batches(self, query: BarQuery) -> Iterator[pa.RecordBatch]:
         """The bars of `query` as record batches, straight from the ADBC reader."""
         try:
-            yield from open_bar_reader(self._conn.raw, query)
+            with self._conn.raw.cursor() as cur:
+                if key_ordered(query) != self._sort_off:
+                    self._sort_off = not self._sort_off
+                    cur.execute(f"SET LOCAL enable_sort = {'off' if self._sort_off else 'on'}")
+                cur.set_options(**{_BATCH_OPTION: str(BATCH_BYTES)})
+                cur.execute(query.sql())
+                for batch in cur.fetch_record_batch():
+                    yield conform(batch)
         except adbc_driver_manager.Error as exc:
             self._conn.broken = True
             raise database_error(exc, "reading bars") from exc
@@ -74,6 +97,12 @@ class ThreadBarReader:
         return pa.Table.from_batches(
             [b for q in queries for b in self.batches(q)], schema=BAR_SCHEMA
         )
+
+
+def key_ordered(query: BarQuery) -> bool:
+    """Whether the primary key's order (symbol, interval, provider, ts) is `query`'s answer
+    order (symbol, ts, provider): one interval and one provider, no per-symbol limit."""
+    return query.provider is not None and query.limit is None
 
 
 @contextlib.contextmanager
