@@ -82,3 +82,46 @@ def test_cli_commits_mimalloc_arenas_on_demand_unless_told(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{expected} mimalloc\n"
+
+
+#: Eight threads each holding a malloc'ed block while the others allocate (a barrier), then
+#: glibc's own account (`malloc_info`): one <heap nr=…> per arena in use.
+ARENAS = """
+import ctypes, ctypes.util, sys, threading
+from timebase.cli.memory import limit_arenas
+print(limit_arenas(), flush=True)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.fdopen.restype = ctypes.c_void_p
+barrier = threading.Barrier(8)
+def work():
+    for _ in range(50):
+        libc.malloc(4096)
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+out = libc.fdopen(sys.stdout.fileno(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(out))
+libc.fflush(ctypes.c_void_p(out))
+"""
+
+
+@pytest.mark.parametrize(("env", "limited"), [({}, True), ({"MALLOC_ARENA_MAX": "4"}, False)])
+def test_serve_caps_glibc_arenas_unless_the_environment_sets_them(
+    env: dict[str, str], limited: bool
+) -> None:
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**base, **env},
+    )
+    assert done.returncode == 0, done.stderr
+    first, _, info = done.stdout.partition("\n")
+    assert first == str(limited)
+    arenas = info.count("<heap nr=")
+    assert arenas == 2 if limited else arenas == 4, info[:2000]

@@ -11,7 +11,7 @@ import signal
 import sys
 from importlib.metadata import version
 
-from timebase.cli.memory import MemoryReleaser
+from timebase.cli.memory import MemoryReleaser, limit_arenas
 from timebase.core.config import Config
 from timebase.server.app import TimeBaseApp
 
@@ -21,6 +21,7 @@ EXIT_DATABASE_LOST = 3
 
 
 async def serve(config: Config) -> int:
+    limit_arenas()  # before the servers start their threads
     app = TimeBaseApp(config)
     releaser = MemoryReleaser()
     stop = asyncio.Event()
