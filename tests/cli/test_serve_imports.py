@@ -139,8 +139,9 @@ def test_the_running_server_loads_neither_pandas_nor_polars(
     assert modules["modules"] > 100  # the report is of the server, after it served
     first = "\n".join(f"first import of {n}:\n{s}" for n, s in modules["attempts"].items())
     assert modules["loaded"] == [], first
-    # Storing the fetched bars grouped them (Table.group_by: pyarrow.acero, pyarrow.fs), but
+    # Storing the fetched bars (one series a batch) found their series without Acero
+    # (timebase.store.series_groups), so neither pyarrow.acero nor pyarrow.fs was loaded, and
     # pyarrow's cloud filesystems stayed out (#14: the gateway's memory; timebase.sdk.lean).
-    assert modules["acero"] is True
-    assert modules["cloud"] == ["pyarrow._fs"]
+    assert modules["acero"] is False
+    assert modules["cloud"] == []
     assert not [lib for lib in modules["libraries"] if lib.startswith("libarrow_s3")]

@@ -11,6 +11,7 @@ import signal
 import sys
 from importlib.metadata import version
 
+from timebase.cli.memory import MemoryReleaser, limit_arenas
 from timebase.core.config import Config
 from timebase.server.app import TimeBaseApp
 
@@ -20,13 +21,16 @@ EXIT_DATABASE_LOST = 3
 
 
 async def serve(config: Config) -> int:
+    limit_arenas()  # before the servers start their threads
     app = TimeBaseApp(config)
+    releaser = MemoryReleaser()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await app.start()
+        await releaser.start()
         print(f"TimeBase {version('timebase')} is running:", flush=True)
         endpoints = app.endpoints()
         width = max(len(endpoint.name) for endpoint in endpoints)
@@ -46,6 +50,7 @@ async def serve(config: Config) -> int:
             print(f"timebase: {app.failure}; stopping", file=sys.stderr, flush=True)
         print("TimeBase is stopping…", file=sys.stderr, flush=True)
     finally:
+        await releaser.stop()
         await app.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

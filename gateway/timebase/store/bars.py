@@ -50,6 +50,7 @@ from timebase.store.schema import (
     bar_table,
     intervals_of,
 )
+from timebase.store.series_groups import series_ranges
 
 _STAGING = "timebase_staging"
 #: unique_violation: the fast path's COPY met a stored key.
@@ -169,12 +170,9 @@ def _lock_series(conn: Connection, ranges: list[dict[str, object]]) -> None:
 
 
 def _series_ranges(staged: pa.Table) -> list[dict[str, object]]:
-    """Each series of the batch with its first and last timestamp."""
-    return list(
-        staged.group_by(["symbol", "interval", "provider"])
-        .aggregate([("timestamp", "min"), ("timestamp", "max")])
-        .to_pylist()
-    )
+    """Each series of the batch with its first and last timestamp (without Acero for one
+    series: timebase.store.series_groups)."""
+    return series_ranges(staged)
 
 
 def _unique_keys(staged: pa.Table, series: int) -> bool:
