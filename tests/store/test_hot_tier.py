@@ -68,6 +68,24 @@ def test_a_count_is_the_rows_a_lookup_gives_without_reading_them(tier: HotTier) 
     assert len(tier) == 0
 
 
+def test_a_current_lookup_serves_a_hit_and_leaves_dropping_to_the_lookup(tier: HotTier) -> None:
+    """`lookup_current` (on the event loop) gives what `lookup` gives at the same version, and
+    None without touching a file when a segment at another version is to be dropped."""
+    table = bars_table(minutes(60), close=[float(i) for i in range(60)])
+    keep(tier, KEY, table, version=3)
+    part = rows(tier.lookup_current(KEY, T0 + timedelta(minutes=5), T0 + timedelta(minutes=23), 3))
+    assert part.column("close").to_pylist() == [float(i) for i in range(5, 23)]
+    assert tier.lookup_current(KEY, T0, T0 + 2 * HOUR, 3) is None  # not held
+    assert (tier.stats.hits, tier.stats.misses) == (1, 0)  # the miss is the lookup's to count
+    # At another version: None, the segment and its file still there until `lookup` runs.
+    assert tier.lookup_current(KEY, T0, T0 + HOUR, 4) is None
+    assert len(tier) == 1
+    assert len(list(tier.directory.iterdir())) == 1
+    assert tier.lookup(KEY, T0, T0 + HOUR, 4) is None
+    assert (tier.stats.stale, len(tier)) == (1, 0)
+    assert list(tier.directory.iterdir()) == []
+
+
 def test_a_segment_at_another_version_is_dropped(tier: HotTier) -> None:
     keep(tier, KEY, bars_table(minutes(10)), version=3)
     assert tier.lookup(KEY, T0, T0 + HOUR, 4) is None

@@ -173,8 +173,11 @@ class CachedReads:
         version = snap.version(key)
         if version is None:
             return None
-        # In a thread: a lookup removes the files of segments it finds out of date.
-        hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
+        # A hit at the current version is sliced on the loop (no file I/O); otherwise the lookup
+        # runs in a thread: it removes the files of segments it finds out of date.
+        hit = tier.lookup_current(key, query.start, query.end, version)
+        if hit is None:
+            hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
         if hit is not None:
             return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
