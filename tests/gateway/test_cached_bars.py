@@ -16,6 +16,7 @@ import pytest
 from tests.flight.test_hot_tier import END, START, gateways, write
 from tests.support.eventually import eventually
 from timebase.store.hot_tier import HotTier
+from timebase.store.leases import SeriesLeases
 from timebase.v1 import bars_pb2 as v1
 
 from .support import DAY, Gateway, RecordingProvider, counting_connections, running_gateway
@@ -64,6 +65,44 @@ async def test_a_cached_get_bars_needs_one_database_round_trip(
         assert min(counts) == 1, counts  # the version lookup, nothing else
         assert gw.store.hot_tier is not None
         assert gw.store.hot_tier.stats.hits >= 1
+
+
+@pytest.mark.parametrize("provider", ["", "alpha"], ids=["symbol-centric", "provider-aware"])
+async def test_a_cached_get_bars_takes_no_fetch_lease(
+    database_url: str, tmp_path: Path, provider: str
+) -> None:
+    """Nothing to fetch: the answer neither takes the series' lease nor waits while another
+    gateway holds it (filling another range); a range still missing waits for it."""
+    async with hot_gateway(database_url, tmp_path) as gw:
+        first = await get_bars(gw, provider=provider)  # fetched and stored
+        held: list[tuple[str, str]] = []
+        hold = gw.store.leases.hold
+
+        def counted(symbol: str, interval: str) -> contextlib.AbstractAsyncContextManager[None]:
+            held.append((symbol, interval))
+            return hold(symbol, interval)
+
+        gw.store.leases.hold = counted  # type: ignore[method-assign,assignment]
+        other = SeriesLeases(database_url)
+        try:
+            async with other.hold("ACME", "1d"):
+                cached = await asyncio.wait_for(get_bars(gw, provider=provider), 10)
+                assert cached == first
+                assert held == []
+                msg = get_bars_request(provider=provider)
+                msg.start_time.FromDatetime(END)  # not stored: a fetch, under the lease
+                msg.end_time.FromDatetime(END + 5 * DAY)
+                missing = asyncio.create_task(_count(gw.v1.GetBars(msg)))
+                await asyncio.sleep(0.3)
+                assert not missing.done()  # waits for the other gateway's lease
+            assert await missing == 5
+        finally:
+            await other.close()
+        assert held == [("ACME", "1d")]
+
+
+async def _count(stream: AsyncIterator[v1.GetBarsResponse]) -> int:
+    return sum([len(c.timestamps_us) async for c in stream])
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["one-gateway", "two-gateways"])

@@ -112,6 +112,22 @@ def test_segments_at_different_versions_never_chain(tier: HotTier) -> None:
     assert len(tier) == 1
     assert tier.lookup(KEY, T0, T0 + HOUR, 6) is None
     assert tier.count(KEY, T0 + 30 * MINUTE, T0 + HOUR, 6) == 30
+def test_a_current_lookup_serves_a_hit_and_leaves_dropping_to_the_lookup(tier: HotTier) -> None:
+    """`lookup_current` (on the event loop) gives what `lookup` gives at the same version, and
+    None without touching a file when a segment at another version is to be dropped."""
+    table = bars_table(minutes(60), close=[float(i) for i in range(60)])
+    keep(tier, KEY, table, version=3)
+    part = rows(tier.lookup_current(KEY, T0 + timedelta(minutes=5), T0 + timedelta(minutes=23), 3))
+    assert part.column("close").to_pylist() == [float(i) for i in range(5, 23)]
+    assert tier.lookup_current(KEY, T0, T0 + 2 * HOUR, 3) is None  # not held
+    assert (tier.stats.hits, tier.stats.misses) == (1, 0)  # the miss is the lookup's to count
+    # At another version: None, the segment and its file still there until `lookup` runs.
+    assert tier.lookup_current(KEY, T0, T0 + HOUR, 4) is None
+    assert len(tier) == 1
+    assert len(list(tier.directory.iterdir())) == 1
+    assert tier.lookup(KEY, T0, T0 + HOUR, 4) is None
+    assert (tier.stats.stale, len(tier)) == (1, 0)
+    assert list(tier.directory.iterdir()) == []
 
 
 def test_a_segment_at_another_version_is_dropped(tier: HotTier) -> None:
@@ -213,3 +229,13 @@ def test_a_directory_that_cannot_be_used_is_a_clear_error(tmp_path: Path) -> Non
         HotTier(blocker / "hot", max_bytes=1 << 20).open()
     assert err.value.message.startswith(f"hot_tier.directory: cannot use {blocker / 'hot'}: ")
     assert err.value.message.endswith("(or turn the hot tier off: hot_tier.enabled: false)")
+
+
+def test_a_current_lookup_chains_adjacent_segments_like_the_lookup(tier: HotTier) -> None:
+    table = bars_table(minutes(60), close=[float(i) for i in range(60)])
+    for first, last in ((0, 20), (20, 45), (45, 60)):
+        keep_part(tier, table, first, last, version=5)
+    across = rows(tier.lookup_current(KEY, T0 + 15 * MINUTE, T0 + 50 * MINUTE, 5))
+    assert across.column("close").to_pylist() == [float(i) for i in range(15, 50)]
+    assert rows(tier.lookup_current(KEY, T0, T0 + HOUR, 5)).equals(table)
+    assert tier.stats.hits == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from tests.gateway.support import counting_connections
 from tests.store.conftest import T0, bars_table, minutes
-from timebase.store import Store
+from timebase.store import Store, versions
+from timebase.store.bars import SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.hot_tier import HotTier
 from timebase.store.skipped import SkipReport
@@ -147,3 +149,52 @@ async def test_a_hot_segment_out_of_date_is_dropped_off_the_event_loop(
         assert (tier.stats.stale, len(tier)) == (1, 1)
     finally:
         await store.stop()
+
+
+async def test_snapshots_asked_together_share_one_version_lookup(store: Store) -> None:
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    with counting_connections(store) as leases:
+        snaps = await asyncio.gather(*(store.cached.snapshot("aapl", ["1m"]) for _ in range(20)))
+    assert len(leases) == 1
+    assert len({id(s) for s in snaps}) == 20  # each request its own snapshot, same versions
+    assert {tuple(s.versions.items()) for s in snaps} == {tuple(snaps[0].versions.items())}
+    assert list(snaps[0].versions) == [("AAPL", "1m", "test")]
+    snaps[0].wrote(snaps[0].versions)  # one request's writes are its own
+    assert snaps[1].version(next(iter(snaps[1].versions))) is not None
+
+
+async def test_a_version_lookup_already_reading_is_not_joined_by_a_later_request(
+    store: Store, other: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The later request may follow a write committed after the first lookup began: it reads
+    the versions itself and sees that write."""
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    reading, release = threading.Event(), threading.Event()
+    series_versions = versions.series_versions
+
+    def held(*args: object) -> dict[SeriesKey, int]:
+        found = series_versions(*args)  # type: ignore[arg-type]
+        if not reading.is_set():  # the first lookup: held once it has read
+            reading.set()
+            release.wait(10)
+        return found
+
+    monkeypatch.setattr(versions, "series_versions", held)
+    first = asyncio.create_task(store.cached.snapshot("AAPL", ["1m"]))
+    await asyncio.to_thread(reading.wait, 10)
+    await other.write_fetched(
+        bars_table(minutes(5, start=T0 + HOUR)),
+        "AAPL",
+        "1m",
+        "test",
+        start=T0 + HOUR,
+        end=T0 + 2 * HOUR,
+    )
+    second = asyncio.create_task(store.cached.snapshot("AAPL", ["1m"]))
+    await asyncio.sleep(0.1)
+    release.set()
+    before, after = await first, await second
+    key = SeriesKey("AAPL", "1m", "test")
+    assert before.versions[key] < after.versions[key]
+    async with store.snapshot("AAPL", ["1m"]):
+        assert await store.latest(["AAPL"], ["1m"]) == {key: T0 + HOUR + timedelta(minutes=4)}

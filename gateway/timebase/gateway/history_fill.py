@@ -28,6 +28,9 @@ from timebase.gateway.skipped_warnings import skipped_warnings
 from timebase.sdk.intervals import Interval
 from timebase.store import BAR_SCHEMA, Store, TimeRange
 
+#: `SeriesFill._stored_plan`: (stored segments, gaps to fetch, stored ranges kept, now).
+_StoredPlan = tuple[list[Segment], list[TimeRange], list[Segment], datetime]
+
 
 class SeriesFill:
     """Fills a series' range for `HistoricalBars` (which it is mixed into)."""
@@ -64,16 +67,19 @@ class SeriesFill:
     ) -> BarAnswer:
         symbol, interval = request.symbol, request.interval
         warnings: list[BarWarning] = []
-        async with self._series_lock(symbol, interval):
-            covered = await self.store.covered_by_provider(
-                symbol, interval, coverage_slugs, request.start, request.end
-            )
-            segments, gaps = assign(
-                request.start, request.end, covered, [c.slug for c in candidates]
-            )
-            now = self.clock()
-            gaps, kept = self._session_gaps(request, gaps, coverage_slugs, now, cal)
-            by_slug = {c.slug: c for c in candidates}
+        by_slug = {c.slug: c for c in candidates}
+        # Read at the request's version snapshot, the stored ranges may already hold everything
+        # (fresh): then nothing is fetched, the fill needs neither the series lock nor the lease
+        # (a database round trip each way), and the answer is read at the snapshot's versions.
+        first = await self._stored_plan(request, candidates, coverage_slugs, cal)
+        unlocked = self._nothing_to_fetch(request, first, by_slug, cal)
+        async with contextlib.nullcontext() if unlocked else self._series_lock(symbol, interval):
+            if unlocked:
+                segments, gaps, kept, now = first
+            else:  # under the lease: coverage as of the last fill (`leases`)
+                segments, gaps, kept, now = await self._stored_plan(
+                    request, candidates, coverage_slugs, cal
+                )
             fetching = bool(gaps)
             for seg in segments:
                 stale = self._stale_part(
@@ -162,6 +168,41 @@ class SeriesFill:
                 )
             )
         return BarAnswer(table, dedupe(warnings), plan, calendar_name(cal))
+
+    async def _stored_plan(
+        self,
+        request: BarRequest,
+        candidates: list[Candidate],
+        coverage_slugs: list[str],
+        cal: Calendar | None,
+    ) -> _StoredPlan:
+        """What the coverage holds of the request's range (segments), the gaps to fetch, the
+        stored ranges read instead of gaps (`_session_gaps`), and the time it was decided at."""
+        covered = await self.store.covered_by_provider(
+            request.symbol, request.interval, coverage_slugs, request.start, request.end
+        )
+        segments, gaps = assign(request.start, request.end, covered, [c.slug for c in candidates])
+        now = self.clock()
+        gaps, kept = self._session_gaps(request, gaps, coverage_slugs, now, cal)
+        return segments, gaps, kept, now
+
+    def _nothing_to_fetch(
+        self,
+        request: BarRequest,
+        plan: _StoredPlan,
+        by_slug: Mapping[str, Candidate],
+        cal: Calendar | None,
+    ) -> bool:
+        """No gap, and no stored segment whose open end is due a refresh from its provider."""
+        segments, gaps, _, now = plan
+        return not gaps and all(
+            by_slug.get(seg.provider) is None
+            or self._stale_part(
+                seg, request.symbol, request.interval, now, refresh=request.refresh, cal=cal
+            )
+            is None
+            for seg in segments
+        )
 
     def _session_gaps(
         self,

@@ -1,9 +1,12 @@
 """Reading a historical answer back from the store: each timestamp from the provider of its
-segment of the read plan (a numpy mask; large answers masked on a worker thread)."""
+segment of the read plan (a numpy mask; large answers masked on a worker thread). A plan of one
+provider's segments covering the whole range without a hole (the usual cached answer) needs no
+mask: the store read of that provider's rows of the range is the answer."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime
 
 import numpy as np
@@ -27,15 +30,22 @@ async def read_segments(store: Store, request: BarRequest, segments: list[Segmen
     table = await store.read_table(
         request.symbol, request.interval, request.start, request.end, provider=only
     )
-    if table.num_rows == 0:
-        return table
+    if table.num_rows == 0 or (only is not None and _spans(segments, request)):
+        return table  # one provider's rows of [start, end), every one inside a segment
     if table.num_rows <= _INLINE_MASK_ROWS:  # microseconds of numpy: not worth a thread hop
         return mask_segments(table, segments)
     return await asyncio.to_thread(mask_segments, table, segments)
 
 
+def _spans(segments: list[Segment], request: BarRequest) -> bool:
+    """Whether `segments` (ascending) cover [request.start, request.end) without a hole."""
+    if segments[0].start > request.start or segments[-1].end < request.end:
+        return False
+    return all(a.end >= b.start for a, b in itertools.pairwise(segments))
+
+
 def mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:
-    ts = table.column("timestamp").cast(pa.int64()).to_numpy()
+    ts = table.column("timestamp").to_numpy().view(np.int64)
     starts = np.array([_us(s.start) for s in segments], dtype=np.int64)
     ends = np.array([_us(s.end) for s in segments], dtype=np.int64)
     names = np.array([s.provider for s in segments], dtype=object)

@@ -26,6 +26,23 @@ from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange
 
 
+class _Lookup:
+    """A version lookup under way. A request joins it only while it has not `started` reading:
+    what it then reads is at least as new as anything committed before the request arrived (a
+    lookup already reading may miss a write committed meanwhile, so a later request never
+    joins it)."""
+
+    def __init__(self) -> None:
+        self.started = False  # set by the pool thread just before the query
+        self.task: asyncio.Task[dict[SeriesKey, int]] | None = None
+
+
+def _retrieved(task: asyncio.Task[dict[SeriesKey, int]]) -> None:
+    """Mark a lookup's failure seen: each request awaiting it gets it; none may be left."""
+    if not task.cancelled():
+        task.exception()
+
+
 class CachedReads:
     """Coverage, skipped ranges, newest bars and series ranges, cached by series version."""
 
@@ -36,21 +53,40 @@ class CachedReads:
         self.skipped_cache: VersionedCache[list[SkippedRange]] = VersionedCache()
         self.latest_cache: VersionedCache[dict[SeriesKey, datetime]] = VersionedCache()
         self.datasets_cache: VersionedCache[list[Dataset]] = VersionedCache()
+        #: The version lookup of each (symbol, intervals) under way (`snapshot`).
+        self._lookups: dict[tuple[str, frozenset[str]], _Lookup] = {}
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
-        """The versions of `symbol`'s series at `intervals`: one indexed lookup."""
+        """The versions of `symbol`'s series at `intervals`: one indexed lookup, shared with the
+        requests for the same series that arrive before it starts (see `_Lookup`)."""
         names = frozenset(
             i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
         )
         name = bars.normalize_symbol(symbol)
-
-        def read(conn: Connection) -> dict[SeriesKey, int]:
-            return versions.series_versions(conn, name, names)
-
-        found = await self.pool.run(read, doing="reading series versions")
-        snap = VersionSnapshot(name, names, found)
+        lookup = self._lookups.get((name, names))
+        if lookup is None or lookup.started:
+            lookup = _Lookup()
+            self._lookups[name, names] = lookup
+            lookup.task = asyncio.create_task(self._look_up(name, names, lookup))
+            lookup.task.add_done_callback(_retrieved)
+        assert lookup.task is not None
+        found = await asyncio.shield(lookup.task)
+        snap = VersionSnapshot(name, names, dict(found))
         metadata_cache.opened(snap)
         return snap
+
+    async def _look_up(
+        self, name: str, names: frozenset[str], lookup: _Lookup
+    ) -> dict[SeriesKey, int]:
+        def read(conn: Connection) -> dict[SeriesKey, int]:
+            lookup.started = True  # from here on, a new request may predate what this reads
+            return versions.series_versions(conn, name, names)
+
+        try:
+            return await self.pool.run(read, doing="reading series versions")
+        finally:
+            if self._lookups.get((name, names)) is lookup:
+                del self._lookups[name, names]
 
     async def covered(
         self, keys: Sequence[SeriesKey], start: datetime, end: datetime
@@ -173,8 +209,11 @@ class CachedReads:
         version = snap.version(key)
         if version is None:
             return None
-        # In a thread: a lookup removes the files of segments it finds out of date.
-        hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
+        # A hit at the current version is sliced on the loop (no file I/O); otherwise the lookup
+        # runs in a thread: it removes the files of segments it finds out of date.
+        hit = tier.lookup_current(key, query.start, query.end, version)
+        if hit is None:
+            hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
         if hit is not None:
             return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")

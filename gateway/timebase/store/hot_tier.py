@@ -130,6 +130,22 @@ class HotTier:
             self.stats.hits += 1
         return _pieces(found, start, end)
 
+    def lookup_current(
+        self, key: SeriesKey, start: datetime, end: datetime, version: int
+    ) -> list[pa.RecordBatch] | None:
+        """`lookup` without file I/O, for the event loop: None (nothing counted) also when a
+        segment of `key` at another version is to be dropped; then call `lookup` in a thread."""
+        with self._lock:
+            if any(self._segments[sid].version != version for sid in self._by_key.get(key, ())):
+                return None
+            found = self._find(key, start, end, version)  # every segment at `version`: no drop
+            if found is None:
+                return None
+            for sid, _ in found:
+                self._segments.move_to_end(sid)
+            self.stats.hits += 1
+        return _pieces(found, start, end)
+
     def count(self, key: SeriesKey, start: datetime, end: datetime, version: int) -> int | None:
         """How many bars `lookup` gives for the same arguments (binary searches of the mapped
         timestamps, nothing copied), or None when the segments do not hold the range at
