@@ -71,7 +71,6 @@ async def cold_answer(
     # can leave the stores running only when everything was fetched.
     whole = request.provider is None or _covers(fill.segments, request)
     if built is not None and whole and leave_running(request, fill.segments, outcome):
-        fill.left_running = True
         return built
     error = await asyncio.shield(outcome)
     if error is None:

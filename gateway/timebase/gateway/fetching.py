@@ -73,8 +73,6 @@ class Fill:
     defer: bool = False
     fetched: list[asyncio.Task[CleanBatch]] = field(default_factory=list)
     stores: list[asyncio.Task[None]] = field(default_factory=list)
-    #: The answer did not wait for `stores`: its door settles them (`deferred_stores`).
-    left_running: bool = False
 
     async def stored(self) -> BaseException | None:
         """Wait for the deferred stores; the first failure (the stores after it are skipped)."""

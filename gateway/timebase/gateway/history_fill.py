@@ -148,8 +148,7 @@ class SeriesFill:
             )
         if table is None:
             table = BAR_SCHEMA.empty_table()
-        if not fill.left_running:  # else read once stored, when its door settles the stores
-            warnings += await skipped_warnings(self.store, plan)
+        warnings += await skipped_warnings(self.store, plan)
         missing = [m for m in fill.missing if m.start < m.end]
         if missing and table.num_rows == 0 and not segments:
             raise no_bars_error(request, fill, excluded if symbol_centric else {})
