@@ -3,6 +3,7 @@
     python benchmarks/profile_gateway.py hot       # repeated Flight reads of 1M stored 1m bars
     python benchmarks/profile_gateway.py latency   # cached GetBars of 252 daily bars, 10 clients
     python benchmarks/profile_gateway.py fanout    # 2,000 real-time streams of 20 symbols
+    python benchmarks/profile_gateway.py cold      # cold GetBars of 10k 1m bars, a new symbol each
 
 `timebase serve` starts as in the benchmarks; py-spy (a sampling profiler attached from outside,
 so the gateway runs unchanged; installed into a side venv under the cache directory, never into
@@ -74,8 +75,28 @@ def _fanout(served: object, stop: threading.Event) -> None:
     run(served.grpc, 2000, symbols(20), 4.0, 4)  # type: ignore[attr-defined]
 
 
+def _cold(served: object, stop: threading.Event) -> None:
+    import grpc
+    from cold import START, _count, _ts
+
+    from timebase.v1 import bars_pb2 as v1
+    from timebase.v1 import bars_pb2_grpc as v1_grpc
+
+    end = START + timedelta(minutes=10_000)
+    with grpc.insecure_channel(served.grpc) as channel:  # type: ignore[attr-defined]
+        gateway = v1_grpc.GatewayServiceStub(channel)
+        run = 0
+        while not stop.is_set():
+            request = v1.GetBarsRequest(
+                symbol=f"SYN:PROF{run}", interval="1m", start_time=_ts(START), end_time=_ts(end)
+            )
+            assert _count(gateway.GetBars(request, timeout=120)) == 10_000
+            run += 1
+            ready.set()
+
+
 ready = threading.Event()
-WORKLOADS = {"hot": _hot, "latency": _latency, "fanout": _fanout}
+WORKLOADS = {"hot": _hot, "latency": _latency, "fanout": _fanout, "cold": _cold}
 
 
 def cpu_seconds(gateway: int, data_dir: str) -> dict[str, float]:

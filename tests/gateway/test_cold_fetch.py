@@ -12,7 +12,9 @@ from adbc_driver_postgresql import dbapi
 
 from timebase.gateway.bar_request import build_request
 from timebase.gateway.bar_warnings import WarningCode
-from timebase.gateway.cold_answer import jsonb_text
+from timebase.gateway.cold_answer import fetched_answer, jsonb_text
+from timebase.gateway.coverage_plan import Segment
+from timebase.store.validation import clean_provider_batch
 
 from .support import RecordingProvider, running_gateway
 
@@ -123,3 +125,34 @@ async def test_jsonb_text_is_what_postgresql_prints(fresh_database_url: str, tex
             return str(cur.fetchall()[0][0])
 
     assert jsonb_text(text) == await asyncio.to_thread(printed)
+
+
+def test_batches_cleaned_one_by_one_still_drop_a_key_repeated_across_them() -> None:
+    def batch(days: range, close: float) -> pa.Table:
+        stamps = [START + timedelta(days=d) for d in days]
+        n = len(stamps)
+        return clean_provider_batch(
+            pa.table(
+                {
+                    "symbol": ["ACME"] * n,
+                    "timestamp": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+                    "open": [1.0] * n,
+                    "high": [3.0] * n,
+                    "low": [1.0] * n,
+                    "close": [close] * n,
+                    "volume": [10.0] * n,
+                    "interval": ["1d"] * n,
+                    "provider": ["alpha"] * n,
+                }
+            )
+        ).table
+
+    segments = [Segment(START, START + timedelta(days=5), "alpha")]
+    first, second = batch(range(0, 3), 2.0), batch(range(2, 5), 2.5)
+    answer = fetched_answer([first, second], segments, cleaned=True)
+    assert answer is not None
+    assert answer["timestamp"].to_pylist() == [START + timedelta(days=d) for d in range(5)]
+    assert answer["close"].to_pylist() == [2.0, 2.0, 2.5, 2.5, 2.5]  # the later batch wins
+    alone = fetched_answer([first], segments, cleaned=True)
+    assert alone is not None
+    assert alone.equals(fetched_answer([first], segments))

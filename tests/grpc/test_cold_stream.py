@@ -18,6 +18,7 @@ from adbc_driver_postgresql import dbapi
 from tests.gateway.support import T0, Gateway, RecordingProvider, running_gateway
 from tests.gateway.test_cold_fetch import _refuse_daily_bars
 from tests.gateway.test_historical import warnings_of
+from tests.support.eventually import eventually
 from timebase.gateway.bar_request import build_request
 from timebase.provider import provider_pb2 as pb
 from timebase.v1 import bars_pb2 as v1
@@ -122,3 +123,86 @@ async def test_a_store_that_fails_is_reported_after_the_data(
         )
         assert await gw.store.covered("ACME", "1d", "alpha", START, END) == []
         assert await stored_rows(gw) == 0
+
+
+class GatedProvider(RecordingProvider):
+    """A RecordingProvider whose fetches wait for `gate` (so identical requests coalesce)."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug)
+        self.gate = asyncio.Event()
+
+    async def get_historical_data(
+        self, symbol: str, interval: str, start: Any, end: Any, limit: int | None
+    ) -> AsyncIterator[Any]:
+        await self.gate.wait()
+        async for batch in super().get_historical_data(symbol, interval, start, end, limit):
+            yield batch
+
+
+async def joined(gw: Gateway, requests: int) -> None:
+    """Wait until `requests` requests share the one resolution in flight."""
+    await eventually(
+        lambda: sum(gw.history._waiters.values()) == requests,
+        30,
+        what=f"{requests} requests sharing the fill",
+    )
+
+
+async def test_every_stream_coalesced_onto_a_failed_fill_gets_store_failed(
+    fresh_database_url: str,
+) -> None:
+    provider = GatedProvider("alpha")
+    async with running_gateway(fresh_database_url, provider) as gw:
+        await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
+        calls = [gw.v1.GetBars(get_bars()), gw.v1.GetBars(get_bars())]
+        await joined(gw, 2)
+        provider.gate.set()
+        for call in calls:
+            chunks = [chunk async for chunk in call]
+            assert sum(len(c.timestamps_us) for c in chunks) == 40
+            (warning,) = warnings_of(await call.trailing_metadata())
+            assert warning["code"] == "STORE_FAILED"
+            assert "no daily bars today" in warning["message"]
+        assert len(provider.requests) == 1
+        assert await stored_rows(gw) == 0
+
+
+async def test_a_request_coalesced_onto_a_stream_waits_for_its_store_and_warns(
+    fresh_database_url: str,
+) -> None:
+    provider = GatedProvider("alpha")
+    async with running_gateway(fresh_database_url, provider) as gw:
+        await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
+        call = gw.v1.GetBars(get_bars())
+        await joined(gw, 1)
+        same = build_request(symbol="ACME", interval="1d", start=START, end=END)
+        inner = asyncio.create_task(gw.history.get(same))  # a door that does not report later
+        await joined(gw, 2)
+        provider.gate.set()
+        chunks = [chunk async for chunk in call]
+        assert sum(len(c.timestamps_us) for c in chunks) == 40
+        assert [w["code"] for w in warnings_of(await call.trailing_metadata())] == ["STORE_FAILED"]
+        answer = await inner
+        assert answer.table.num_rows == 40
+        assert [w.code.value for w in answer.warnings] == ["STORE_FAILED"]
+        assert (
+            answer.warnings[0].message == warnings_of(await call.trailing_metadata())[0]["message"]
+        )
+        assert len(provider.requests) == 1
+
+
+async def test_stop_waits_for_the_stores_a_stream_left_running(fresh_database_url: str) -> None:
+    async with running_gateway(fresh_database_url, RecordingProvider("alpha")) as gw:
+        async with blocked_daily_writes(fresh_database_url):
+            call = gw.v1.GetBars(get_bars())
+            first = await asyncio.wait_for(call.read(), 30)  # while the store waits
+            assert len(first.timestamps_us) == 40
+            stopping = asyncio.create_task(gw.history.stop())
+            await asyncio.sleep(0.3)
+            assert not stopping.done()  # the series is held until its store finished
+        await asyncio.wait_for(stopping, 30)
+        assert gw.history._releases == set()
+        assert await stored_rows(gw) == 40
+        assert await call.read() is grpc.aio.EOF  # type: ignore[attr-defined]
+        assert warnings_of(await call.trailing_metadata()) == []

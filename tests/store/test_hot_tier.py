@@ -112,6 +112,8 @@ def test_segments_at_different_versions_never_chain(tier: HotTier) -> None:
     assert len(tier) == 1
     assert tier.lookup(KEY, T0, T0 + HOUR, 6) is None
     assert tier.count(KEY, T0 + 30 * MINUTE, T0 + HOUR, 6) == 30
+
+
 def test_a_current_lookup_serves_a_hit_and_leaves_dropping_to_the_lookup(tier: HotTier) -> None:
     """`lookup_current` (on the event loop) gives what `lookup` gives at the same version, and
     None without touching a file when a segment at another version is to be dropped."""

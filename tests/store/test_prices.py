@@ -53,6 +53,22 @@ def test_each_row_gets_the_smallest_exact_scale() -> None:
         assert [v is None for v in kept] == [scale is not None for _, scale in ROWS], name
 
 
+def test_a_batch_whose_rows_all_find_a_scale_early_gets_the_same_encoding() -> None:
+    # Every row is exact at 0 or 2 decimals: the larger scales are not tried, and change nothing.
+    table = bars_table(
+        minutes(3),
+        open=[101.25, 7.0, -37.63],
+        high=[101.5, 8.0, -10.0],
+        low=[101.0, 6.0, -40.32],
+        close=[101.37, 7.0, -37.63],
+    )
+    encoded = encode_prices(table)
+    assert encoded["price_scale"].to_pylist() == [2, 0, 2]
+    assert encoded["close_i"].to_pylist() == [10137, 7, -3763]
+    assert encoded["low_i"].to_pylist() == [10100, 6, -4032]
+    assert encoded["close"].to_pylist() == [None, None, None]
+
+
 async def test_stored_and_read_back_bit_for_bit(store: Store) -> None:
     table = _table()
     assert await store.upsert(table) == len(ROWS)

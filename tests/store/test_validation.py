@@ -262,3 +262,36 @@ def test_two_rows_with_one_key_are_a_duplicate():
     clean = clean_provider_batch(table)
     assert clean.table["close"].to_pylist() == [2.5]
     assert clean.skipped == 1
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "symbols", "kept"),
+    [
+        # One series in time order: nothing repeats.
+        ([T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)], ["A", "A", "A"], [0, 1, 2]),
+        # Out of order, no repeat: all kept.
+        ([T0 + timedelta(minutes=2), T0, T0 + timedelta(minutes=1)], ["A", "A", "A"], [0, 1, 2]),
+        # In order but one timestamp repeats: the later row wins.
+        ([T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=1)], ["A", "A", "A"], [0, 2]),
+        # Two series with the same timestamps: no repeat.
+        ([T0, T0, T0 + timedelta(minutes=1)], ["A", "B", "A"], [0, 1, 2]),
+        # A symbol's case is not part of its key.
+        ([T0, T0 + timedelta(minutes=1), T0], ["a", "A", "A"], [1, 2]),
+    ],
+)
+def test_duplicates_in_and_out_of_time_order(
+    timestamps: list[datetime], symbols: list[str], kept: list[int]
+) -> None:
+    table = bars_table(timestamps, close=[1.5, 2.0, 2.5])
+    table = table.set_column(0, "symbol", pa.array(symbols))
+    clean = clean_provider_batch(table)
+    assert clean.table["close"].to_pylist() == [[1.5, 2.0, 2.5][i] for i in kept]
+    assert clean.skipped == 3 - len(kept)
+
+
+def test_an_invalid_row_is_not_counted_as_a_duplicate_too() -> None:
+    table = bars_table([T0, T0, T0 + timedelta(minutes=1)], close=[1.5, 2.0, 2.5])
+    table = _with(table, "high", 1, NAN)  # same key as row 0, but skipped as invalid
+    clean = clean_provider_batch(table)
+    assert clean.reasons == {"high: NaN or infinite": 1}
+    assert clean.table["close"].to_pylist() == [1.5, 2.5]

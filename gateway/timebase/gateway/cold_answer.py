@@ -65,7 +65,8 @@ async def cold_answer(
     if not fill.stores:
         return None
     outcome = asyncio.create_task(fill.stored())
-    built = await asyncio.to_thread(fetched_answer, fill.fetched, fill.segments)
+    cleaned = [batch.table for batch in await asyncio.gather(*fill.fetched)]
+    built = await asyncio.to_thread(fetched_answer, cleaned, fill.segments, cleaned=True)
     # A provider-aware answer reads its stored part back together with the fetched one: it
     # can leave the stores running only when everything was fetched.
     whole = request.provider is None or _covers(fill.segments, request)
@@ -76,7 +77,9 @@ async def cold_answer(
         return built
     warnings.append(store_failed(request, fill.segments, error))
     if built is None:
-        built = await asyncio.to_thread(fetched_answer, fill.fetched, fill.segments, exact=False)
+        built = await asyncio.to_thread(
+            fetched_answer, cleaned, fill.segments, exact=False, cleaned=True
+        )
     return built
 
 
@@ -98,14 +101,22 @@ def with_stored(fetched: pa.Table, stored: pa.Table) -> pa.Table:
 
 
 def fetched_answer(
-    tables: Sequence[pa.Table], segments: Sequence[Segment], *, exact: bool = True
+    tables: Sequence[pa.Table],
+    segments: Sequence[Segment],
+    *,
+    exact: bool = True,
+    cleaned: bool = False,
 ) -> pa.Table | None:
     """The rows of `tables` a warm read of `segments` returns (see the module docstring);
-    `exact=False`: metadata as the provider sent it, never None."""
-    cleaned = clean_provider_batch(concat(tables)).table
-    if cleaned.num_rows == 0:
+    `exact=False`: metadata as the provider sent it, never None. `cleaned`: each table is
+    already cleaned (`clean_provider_batch`, as its store cleaned it): only a key repeated
+    across tables is left to drop."""
+    whole = concat(tables)
+    # Batches cleaned one by one may still repeat a key across them: cleaned again, together.
+    rows = whole if cleaned and len(tables) == 1 else clean_provider_batch(whole).table
+    if rows.num_rows == 0:
         return BAR_SCHEMA.empty_table()
-    table = mask_segments(cleaned, sorted(segments))
+    table = mask_segments(rows, sorted(segments))
     metadata = table.column("metadata")
     if exact and metadata.null_count < len(metadata):
         distinct = pc.unique(pc.drop_null(metadata)).to_pylist()

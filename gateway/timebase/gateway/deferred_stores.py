@@ -16,10 +16,15 @@ concurrent request of the series, here or on another gateway, still finds the ra
 fetches it itself after a failure: every missing range is still fetched once. `settle` waits for
 the stores and gives the warnings they decide: `STORE_FAILED` for a store that failed (nothing
 recorded as covered), and the `INVALID_BARS_SKIPPED` ones read from what the store remembered.
-Without `reporting_stores` (every other door), `cold_answer` waits for the stores as before. A
-request that joins another caller's identical request (`HistoricalBars.get` coalesces them) gets
-the answer that caller's context made: when that caller reports later, only it learns the
-stores' outcome (docs/hot-tier.md, "Cold answers, door by door").
+Without `reporting_stores` (every other door), `cold_answer` waits for the stores as before.
+
+Identical concurrent requests share one resolution (`HistoricalBars.get`), which runs with
+reports of its own (`shared_context`) when the request that started it can report later. Each
+request then takes its share (`take_over`): a door that reports later settles the shared stores
+after its data like its own; any other door waits for them and gets their warnings in the
+answer. So every request coalesced onto a fill learns its STORE_FAILED (docs/hot-tier.md, "Cold
+answers, door by door"). `HistoricalBars.stop` awaits the releases still waiting for stores
+(`drain`), so no lease outlives the store it guards.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from timebase.gateway.bar_answer import BarAnswer
 from timebase.gateway.bar_request import BarRequest
-from timebase.gateway.bar_warnings import BarWarning, WarningCode
+from timebase.gateway.bar_warnings import BarWarning, WarningCode, dedupe
 from timebase.gateway.coverage_plan import ReadPlan, Segment
 from timebase.gateway.skipped_warnings import skipped_warnings
 from timebase.sdk.errors import TimeBaseError
@@ -82,8 +88,6 @@ _REPORTS: contextvars.ContextVar[StoreReports | None] = contextvars.ContextVar(
 _HELD: contextvars.ContextVar[list[asyncio.Task[BaseException | None]] | None] = (
     contextvars.ContextVar("timebase_series_held", default=None)
 )
-#: Releases waiting for stores (kept referenced until they ran).
-_RELEASES: set[asyncio.Task[None]] = set()
 
 
 @contextlib.contextmanager
@@ -95,6 +99,40 @@ def reporting_stores() -> Iterator[StoreReports]:
         yield reports
     finally:
         _REPORTS.reset(token)
+
+
+def shared_context() -> tuple[contextvars.Context, StoreReports | None]:
+    """The context to run a resolution that coalesced requests share in, and its reports: its
+    own `StoreReports` when the request starting it reports later (None: it waits for its
+    stores, whose warnings are then in its answer). Every request gives the answer to
+    `take_over`."""
+    shared = StoreReports() if _REPORTS.get() is not None else None
+    context = contextvars.copy_context()
+    context.run(_REPORTS.set, shared)
+    return context, shared
+
+
+async def take_over(shared: StoreReports | None, store: Store, answer: BarAnswer) -> BarAnswer:
+    """This request's share of the stores a shared resolution left running (`shared`): a door
+    that reports later settles them after its data, as its own; any other waits for them here
+    and gets their warnings in the answer."""
+    if shared is None or not shared.pending:
+        return answer
+    own = _REPORTS.get()
+    if own is not None:
+        own.pending.extend(shared.pending)
+        return answer
+    late = await shared.settle(store, answer.plan)
+    if not late:
+        return answer
+    return replace(answer, warnings=dedupe([*answer.warnings, *late]))
+
+
+async def drain(releases: set[asyncio.Task[None]]) -> None:
+    """Wait until the series held for stores left running (`series_hold(..., releases)`) are
+    released: their stores finished (or failed) and their locks and leases are let go."""
+    while releases:
+        await asyncio.gather(*list(releases), return_exceptions=True)
 
 
 @contextlib.contextmanager
@@ -123,10 +161,14 @@ def leave_running(
 
 @contextlib.asynccontextmanager
 async def series_hold(
-    series: tuple[str, str], lock: asyncio.Lock, lease: AbstractAsyncContextManager[None]
+    series: tuple[str, str],
+    lock: asyncio.Lock,
+    lease: AbstractAsyncContextManager[None],
+    releases: set[asyncio.Task[None]],
 ) -> AsyncIterator[None]:
     """Hold `lock`, then `lease` (of `series`, (symbol, interval)), for the block and until the
-    stores it left running finish.
+    stores it left running finish (released by a task kept in `releases` until it ran, for
+    `drain`).
 
     A hold that had to wait (the series was being filled here, or on another gateway) makes the
     request's version snapshot forget the series: taken before the wait, it may predate what
@@ -153,8 +195,8 @@ async def series_hold(
             await stack.aclose()
         else:
             release = asyncio.create_task(_release_after(running, stack))
-            _RELEASES.add(release)
-            release.add_done_callback(_RELEASES.discard)
+            releases.add(release)
+            release.add_done_callback(releases.discard)
 
 
 async def _release_after(

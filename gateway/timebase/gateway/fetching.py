@@ -12,7 +12,6 @@ transaction.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import ErrorKind
 from timebase.store import Store, TimeRange
 from timebase.store.skipped import SkipReport
+from timebase.store.validation import CleanBatch
 
 _log = logging.getLogger(__name__)
 
@@ -68,9 +68,10 @@ class Fill:
     #: Providers left out only because the range is older than their lookback window.
     out_of_window: set[str] = field(default_factory=set)
     #: Store in the background (`stores`, one after the other) instead of before going on;
-    #: the fetched batches are kept (`fetched`) to answer from meanwhile (`cold_answer`).
+    #: the fetched batches, cleaned once for their store and the answer, are kept (`fetched`)
+    #: to answer from meanwhile (`cold_answer`).
     defer: bool = False
-    fetched: list[pa.Table] = field(default_factory=list)
+    fetched: list[asyncio.Task[CleanBatch]] = field(default_factory=list)
     stores: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stored(self) -> BaseException | None:
@@ -425,35 +426,41 @@ class Fetcher:
         """Upsert `table`, record [start, end) as covered (up to the settled end) and remember
         whether bars of it were skipped (`skipped_warnings` warns from that memory)."""
         covered_end = min(end, settled_end(request.interval, now))
-        store = functools.partial(
-            self.store.write_fetched,
-            table,
-            request.symbol,
-            request.interval,
-            slug,
-            start=start,
-            end=end,
-            covered_end=covered_end,
-            reported=reported,
-        )
+
+        async def store(rows: pa.Table | CleanBatch) -> None:
+            await self.store.write_fetched(
+                rows,
+                request.symbol,
+                request.interval,
+                slug,
+                start=start,
+                end=end,
+                covered_end=covered_end,
+                reported=reported,
+            )
+
         if not fill.defer:
-            await store()
+            await store(table)
         else:  # stored in order, each after the one before it succeeded (none after a failure)
             before = fill.stores[-1] if fill.stores else None
+            # Cleaned once, meanwhile: for the store and for the answer (`cold_answer`).
+            cleaning = asyncio.create_task(self.store.clean_fetched(table))
+            cleaning.add_done_callback(_retrieved)
 
             async def after_the_previous() -> None:
+                cleaned = await cleaning
                 if before is not None:
                     await before
-                await store()
+                await store(cleaned)
 
             task = asyncio.create_task(after_the_previous())
             task.add_done_callback(_retrieved)  # a request that went away does not wait for it
-            fill.fetched.append(table)
+            fill.fetched.append(cleaning)
             fill.stores.append(task)
         fill.segments.append(Segment(start, end, slug))
 
 
-def _retrieved(task: asyncio.Task[None]) -> None:
+def _retrieved(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()
 

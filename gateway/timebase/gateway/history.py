@@ -48,6 +48,7 @@ from timebase.gateway.bar_answer import BarAnswer, routed_intervals
 from timebase.gateway.bar_request import BarRequest, window_start
 from timebase.gateway.calendar_rules import CalendarRules
 from timebase.gateway.circuit_breaker import CircuitBreaker
+from timebase.gateway.deferred_stores import StoreReports, drain, shared_context, take_over
 from timebase.gateway.fetch_limits import FetchLimiter
 from timebase.gateway.fetching import Fetcher
 from timebase.gateway.history_routes import RangeResolution
@@ -114,6 +115,9 @@ class HistoricalBars(RangeResolution):
         #: Series lookups by how much the store held: `hit` (all of it, nothing fetched),
         #: `partial` (some, the rest fetched or refreshed), `miss` (nothing), for metrics.
         self.store_lookups: dict[str, int] = {"hit": 0, "partial": 0, "miss": 0}
+        self._releases: set[asyncio.Task[None]] = set()
+        #: The reports of each shared resolution whose stores may outlive it (`take_over`).
+        self._shared: dict[asyncio.Task[BarAnswer], StoreReports | None] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -127,6 +131,8 @@ class HistoricalBars(RangeResolution):
         await self.quota.load()
 
     async def stop(self) -> None:
+        # The stores cold answers left running finish, then their series are released.
+        await drain(self._releases)
         await self.clients.close()
 
     # -- entry points -----------------------------------------------------------------------
@@ -155,8 +161,10 @@ class HistoricalBars(RangeResolution):
         task = self._inflight.get(key)
         if task is None:
             deadline = None if time_limit is None else time.monotonic() + time_limit
-            task = asyncio.create_task(self._answer(request, deadline, read))
+            context, shared = shared_context()
+            task = asyncio.create_task(self._answer(request, deadline, read), context=context)
             self._inflight[key] = task
+            self._shared[task] = shared
 
             def done(t: asyncio.Task[BarAnswer]) -> None:
                 if self._inflight.get(key) is t:
@@ -167,15 +175,20 @@ class HistoricalBars(RangeResolution):
             task.add_done_callback(done)
         # The resolution is shared: it goes on while any request waits for it, and stops (its
         # provider fetches cancelled, what was fetched stored) when the last one goes away.
+        # Its stores left running are every request's: each takes them over (`take_over`).
         self._waiters[task] = self._waiters.get(task, 0) + 1
+        shared = self._shared.get(task)
         try:
-            return await asyncio.shield(task)
+            answer = await asyncio.shield(task)
         finally:
             left = self._waiters.pop(task) - 1
             if left:
                 self._waiters[task] = left
-            elif not task.done():
-                task.cancel()
+            else:
+                self._shared.pop(task, None)
+                if not task.done():
+                    task.cancel()
+        return await take_over(shared, self.store, answer)
 
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""

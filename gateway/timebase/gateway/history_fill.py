@@ -40,6 +40,8 @@ class SeriesFill:
     clock: Callable[[], datetime]
     store_lookups: dict[str, int]
     _locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock]
+    #: Releases of series held until the stores their fill left running finish (`stop`).
+    _releases: set[asyncio.Task[None]]
 
     @contextlib.asynccontextmanager
     async def _series_lock(self, symbol: str, interval: Interval) -> AsyncIterator[None]:
@@ -50,7 +52,7 @@ class SeriesFill:
         if lock is None:
             lock = asyncio.Lock()
             self._locks[key] = lock
-        async with series_hold(key, lock, self.store.leases.hold(*key)):
+        async with series_hold(key, lock, self.store.leases.hold(*key), self._releases):
             yield
 
     async def _native(

@@ -69,21 +69,26 @@ def encode_prices(table: pa.Table) -> pa.Table:
     """`table` with `price_scale` and `open_i` … `close_i` added and, in the rows they encode
     exactly, the `float8` prices set to null (module docstring)."""
     prices = [table[name] for name in PRICE_COLUMNS]
+    # -0.0 equals 0.0, but would read back as 0.0: a row with one is kept as float8 (no scale).
+    encodable: pa.Array | pa.ChunkedArray | None = None
+    for price in prices:
+        negative_zero = pc.and_(pc.equal(price, 0.0), pc.less(pc.divide(1.0, price), 0.0))
+        ok = pc.invert(negative_zero)
+        encodable = ok if encodable is None else pc.and_(encodable, ok)
     scale = pa.nulls(table.num_rows, pa.int8())
     for k in SCALES:
         factor = _factors()[k]
-        exact = None
+        exact = encodable
         for price in prices:
             scaled = pc.round(pc.multiply(price, factor))
             good = pc.and_(
                 pc.equal(pc.divide(scaled, factor), price),
                 pc.less(pc.abs(scaled), _MAX_EXACT),
             )
-            # -0.0 equals 0.0, but would read back as 0.0: kept as float8.
-            negative_zero = pc.and_(pc.equal(price, 0.0), pc.less(pc.divide(1.0, price), 0.0))
-            good = pc.and_(good, pc.invert(negative_zero))
-            exact = good if exact is None else pc.and_(exact, good)
+            exact = pc.and_(exact, good)
         scale = pc.if_else(pc.and_(pc.is_null(scale), exact), pa.scalar(k, pa.int8()), scale)
+        if scale.null_count == 0:  # every row has its smallest scale: larger ones change nothing
+            break
     factors = pc.take(_factors(), scale)
     kept = pc.is_null(scale)
     for name, int_name, price in zip(PRICE_COLUMNS, INT_COLUMNS, prices, strict=True):

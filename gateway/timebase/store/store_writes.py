@@ -55,9 +55,14 @@ class StoreWrites:
         written = await self.upsert(cleaned.table)
         return WriteResult(written, cleaned.skipped, cleaned.reasons)
 
+    async def clean_fetched(self, table: pa.Table) -> CleanBatch:
+        """`table`, fetched from a provider, cleaned as `write_fetched` cleans it (for a caller
+        that uses the cleaned rows too, and gives them to `write_fetched`)."""
+        return await self._clean(table)
+
     async def write_fetched(
         self,
-        table: pa.Table,
+        table: pa.Table | CleanBatch,
         symbol: str,
         interval: Interval | str,
         provider: str,
@@ -71,10 +76,10 @@ class StoreWrites:
         cleaned and upserted; [start, covered_end) recorded as covered (default: all of it,
         nothing when `covered_end <= start`); and whether bars of [start, end) were skipped
         (here, or by the provider: `reported`) remembered, replacing what was remembered there
-        (`skipped_ranges`)."""
+        (`skipped_ranges`). A `CleanBatch` (`clean_fetched`) is not cleaned again."""
         key = series_key(symbol, interval, provider)
         bars.check_range(start, end)
-        cleaned = await self._clean(table)
+        cleaned = table if isinstance(table, CleanBatch) else await self._clean(table)
         covered_end = end if covered_end is None else min(covered_end, end)
         count = cleaned.skipped + (reported.count if reported else 0)
         reasons = "; ".join(

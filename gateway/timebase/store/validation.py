@@ -215,6 +215,8 @@ def _flag_rows(batch: pa.Table, *, keep: str) -> list[tuple[_Rule, pa.Array]]:
 def _duplicates(batch: pa.Table, candidates: pa.Array, *, keep: str) -> pa.Array:
     """Rows among `candidates` whose key repeats another candidate's (all but the kept one)."""
     n = batch.num_rows
+    if _increasing_one_series(batch, candidates):  # the usual batch: no sort needed
+        return _falses(n)
     ordinals = _ordinals(n)
     keyed = batch.select(list(KEY_COLUMNS)).append_column("_row", ordinals).filter(candidates)
     if keyed.num_rows < 2:
@@ -229,6 +231,21 @@ def _duplicates(batch: pa.Table, candidates: pa.Array, *, keep: str) -> pa.Array
         same = equal if same is None else pc.and_(same, equal)
     repeated = pc.filter(_flat(ranked["_row"])[1:], same)
     return _flat(pc.is_in(ordinals, value_set=repeated))
+
+
+def _increasing_one_series(batch: pa.Table, candidates: pa.Array) -> bool:
+    """Whether the `candidates` rows are of one series with strictly increasing timestamps, so
+    that no key repeats among them."""
+    keyed = batch.select(list(KEY_COLUMNS))
+    if candidates.false_count:
+        keyed = keyed.filter(candidates)
+    if keyed.num_rows < 2:
+        return True
+    for name in KEY_COLUMNS:
+        if name != "timestamp" and pc.count_distinct(keyed[name]).as_py() != 1:
+            return False
+    stamps = _flat(keyed["timestamp"])
+    return bool(pc.all(pc.greater(stamps[1:], stamps[:-1])).as_py())
 
 
 def _first_duplicate(batch: pa.Table, row: int) -> int:
