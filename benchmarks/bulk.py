@@ -13,7 +13,8 @@
   in-process (the `bench` extra, in a side venv: ArcticDB pins protobuf < 7; "not installed"
   when it cannot be installed).
 - bulk ingest: Flight `do_put` (validated upsert) into an empty store vs raw ADBC `adbc_ingest`
-  (COPY) into an empty table shaped like the store's (same primary key and indexes).
+  (COPY) into an empty table shaped like the store's (same primary key and indexes; on
+  TimescaleDB a hypertable with the store's chunk interval).
 
 The data is imported as provider `bench` (a data set with no running add-on, as `DoPut` leaves
 it), so every door serves it provider-aware from the store.
@@ -55,6 +56,7 @@ from _common import (
 )
 
 from timebase.store import BarQuery
+from timebase.store.timescale import HYPERTABLES
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 PROVIDER = "bench"
@@ -401,11 +403,26 @@ def _copy_table(table: pa.Table) -> pa.Table:
     )
 
 
+def _hypertable_if_store_is(cur: Any) -> None:
+    """On TimescaleDB the baseline's table is a hypertable chunked like `bars_intraday` (COPY into
+    a hypertable routes every row to its chunk), so both sides write the same kind of table."""
+    cur.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+    if not cur.fetchone()[0]:
+        return
+    chunk = dict(HYPERTABLES)["bars_intraday"]
+    cur.execute(
+        "SELECT hypertable_id FROM create_hypertable('bench_copy', "
+        f"by_range('ts', INTERVAL '{chunk}'), create_default_indexes => FALSE)"
+    )
+    cur.fetchall()
+
+
 def _adbc_ingest(url: str, db: Any, table: pa.Table) -> float:
 
     with db.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_copy")
         cur.execute("CREATE TABLE bench_copy (LIKE bars_intraday INCLUDING ALL)")
+        _hypertable_if_store_is(cur)
         cur.execute("CHECKPOINT")
     with dbapi.connect(url) as conn:
         started = time.perf_counter()

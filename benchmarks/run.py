@@ -51,65 +51,76 @@ SCENARIOS = (
 #: baseline). Written under the table in docs/benchmarks.md for every ❌ row.
 LIMITS: dict[tuple[str, str, str], str] = {
     ("bulk read", "Flight", "raw ADBC"): (
-        "Flight now reads every bar once: `get_flight_info` stores what is missing and plans "
-        "the provider segments without reading them (`HistoricalBars.get(read=False)`; the row "
-        "count is the planner's estimate above 200k rows), and `do_get` streams the segments "
-        "from the ADBC reader (this took it from 0.35× to ≈ 0.8×). What is left: the reader "
-        "walks the primary-key index in timestamp order (the raw baseline reads the table in "
-        "storage order, unsorted), casts `metadata` jsonb to text, and Flight adds its own "
-        "transfer; with 2 cores the parallel endpoints compete with PostgreSQL for the CPU. "
-        "Next: read in storage order when a single segment covers the range and the rows are "
-        "known to be inserted in time order, and send metadata as stored."
+        "CPU on the 2 shared cores. Raw ADBC is one PostgreSQL backend plus one client decoding "
+        "the COPY stream; Flight adds the gateway's decode and an Arrow send and receive over "
+        "gRPC (≈ 100 B a row, copied on each side), and wins that back only through the parallel "
+        "backends of its time-range endpoints. The endpoints walk the primary key in answer "
+        "order with PostgreSQL's sort off and stream 4 MiB batches, so the database, the gateway "
+        "and the client work at once; `metadata` goes out as the driver returns it, uncast "
+        "(docs/profiles.md)."
     ),
     ("bulk read", "Flight", "REST"): (
-        "REST JSON with orjson and column-wise encoding is a fast JSON door, so 20× is out of "
-        "reach while both read the same rows from PostgreSQL at ≈ 1.2M rows/s: Flight would "
-        "need a columnar hot cache (below) to pull away."
+        "JSON encoding: REST JSON (orjson, column-wise) is a fast JSON door, and here both doors "
+        "read the same rows from PostgreSQL (these rows are read with the hot tier off), so "
+        "Flight is capped by PostgreSQL's read rate and 20× would need Flight to read faster "
+        "than PostgreSQL delivers rows. A repeated Flight read from the hot tier (the row "
+        '"repeated bulk read (hot)") is well over 20× this REST rate in the same run.'
     ),
     ("bulk read", "Flight", "psycopg"): (
-        "PostgreSQL's own read rate (≈ 1.4M rows/s over ADBC here) caps Flight; psycopg pays "
-        "per-row Python objects. 8× needs reads faster than PostgreSQL can deliver rows: the "
-        "columnar hot cache below."
+        "PostgreSQL's own read rate caps Flight here (these rows are read with the hot tier "
+        "off); on TimescaleDB reading the rows across the hypertable's chunks is slower still "
+        "(compare the two backends' raw ADBC baselines), while psycopg pays per-row Python "
+        'objects on both. A repeated read from the hot tier (the row "repeated bulk read '
+        '(hot)") does not touch the database.'
     ),
     ("repeated bulk read (hot)", "Flight", "bare pyarrow Flight"): (
-        "a repeated read is a fresh PostgreSQL query: 95% of the gateway's samples wait in "
-        "`open_bar_reader` for the ADBC reader, whose thread polls the socket and decodes COPY "
-        "binary rows into Arrow (docs/profiles.md); Flight's own send path is small. The ratio "
-        "moves only when repeats stop going to PostgreSQL: the columnar hot tier (Arrow IPC "
-        "segments streamed by Flight), after which the transport is the limit."
+        "a repeated `DoGet` is one version lookup per endpoint, and its batches are zero-copy "
+        "slices of memory-mapped Arrow segments (adjacent segments of a series chain, so a read "
+        "split into endpoints is held whole); the rest is gRPC moving ≈ 150 MB over loopback on "
+        "2 shared cores, so the ratio swings with the machine's load. A repeated "
+        "`GetFlightInfo` of this data set (a provider with no running add-on) still asks the "
+        "database twice: the provider's latest stored bar (its existence check, not cached by "
+        "version) and the planner's row estimate (the hot count is not used on that path). "
+        "That takes ≈ 8 ms on plain PostgreSQL; on TimescaleDB both plan across every chunk of "
+        "the hypertable, ≈ 40–55 ms per `GetFlightInfo` (py-spy), which is the gap between the "
+        "two backends' rows (docs/profiles.md)."
     ),
     ("repeated bulk read (hot)", "Flight", ""): (
-        "where the bars live: ArcticDB reads a memory-mapped local "
-        "columnar file inside the reader's own process, while every TimeBase read crosses a "
-        "process boundary through Flight (bare pyarrow Flight from memory is the ceiling of "
-        "that, the row above) and, without a hot tier, PostgreSQL's row store."
+        "where the bars live: ArcticDB reads a memory-mapped local columnar file inside the "
+        "reader's own process, while every TimeBase read crosses a process boundary through "
+        "Flight. The hot tier already serves zero-copy slices of memory-mapped Arrow segments, "
+        "so the ceiling is bare pyarrow Flight from memory (the row above)."
     ),
     ("bulk ingest", "Flight do_put", ""): (
-        "what surrounds the COPY: a batch whose keys are new is COPYed straight into the table "
-        "(one indexed probe under the series' advisory locks, store/bars.py); the rest is the "
-        "whole-batch validation pass, the scaled-price encoding and the per-series version bump "
-        "in the same transaction. A batch that overlaps stored keys still takes the staged "
-        "`INSERT … ON CONFLICT` (≈ 0.54× of a plain COPY on this server)."
+        "PostgreSQL's COPY CPU: the store writes more columns than the raw COPY baseline "
+        "(the scaled-integer prices, their scale, metadata) and bumps the series' version in "
+        "the same transaction; upload, validation, price encoding and COPY run one after the "
+        "other, not overlapped. A batch whose keys are new is COPYed straight into the table "
+        "(one indexed probe under the series' advisory locks); one that overlaps stored keys "
+        "takes the staged `INSERT … ON CONFLICT`."
     ),
     ("cached query latency", "timebase.v1 GetBars", ""): (
-        "database round trips per query: a cached answer still asks PostgreSQL three times (the "
-        "latest stored bar per provider for routing, the coverage of the range, the bars), each "
-        "through the ADBC pool's worker thread, plus a thread hop to mask segments; the wire "
-        "part (the floor) is under 1 ms. Coverage and the latest timestamps are now cached "
-        "in-process by per-series version (store/metadata_cache.py), so a cached GetBars is one "
-        "version lookup plus the bars (from the hot tier when kept)."
+        "CPU on the event loop per request. A cached GetBars makes one database round trip "
+        "(the series-version lookup, shared by concurrent requests of the series) and one "
+        "thread hop; it takes no fetch lease, a hot-tier hit is sliced on the event loop and "
+        "the segment mask is skipped. What remains is grpc.aio's own per-call work (≈ 32% of "
+        "the gateway's samples), building the columnar message (≈ 12%) and the version lookup "
+        "(ADBC execute and commit on a pool thread, ≈ 8%, plus the loop wake-ups of its hop). "
+        "At 100 clients the gateway is CPU-bound on the 2 shared cores (docs/profiles.md)."
     ),
     ("cached query latency", "seed GetHistoricalData", ""): (
-        "the same database round trips as the columnar RPC plus one Python protobuf message "
+        "the same database round trip as the columnar RPC plus one Python protobuf message "
         "built per bar (252 per answer); the floor already pays the per-message gRPC cost."
     ),
     ("memory", "gateway", ""): (
-        "the fixed part: idle, the gateway holds ≈ 185–197 MB, most of it the interpreter and "
-        "the shared pages of pyarrow, grpc and the ADBC driver (it loads neither pandas, polars "
-        "nor pyarrow's cloud filesystems: tests/cli/test_serve_imports.py). The latency run adds "
-        "≈ 30–40 MB: glibc's heap keeps per-request Python, protobuf and gRPC allocations, and "
-        "Arrow's mimalloc pool and the threads' arenas grow. Allocator settings and "
-        "`malloc_trim` each take back part of it, none enough alone (docs/profiles.md)."
+        "the fixed part: idle, the gateway holds ≈ 184 MB, ≈ 129 MB of it shared library pages "
+        "(libarrow, libarrow_flight, cygrpc, libarrow_compute, libparquet, all linked by "
+        "`pyarrow.lib` itself) and ≈ 24 MB interpreter modules. After the latency run it gives "
+        "back what glibc and Arrow hold free once quiet (`malloc_trim` and `release_unused`, "
+        "arenas capped at 2, mimalloc without eager commit, no Acero for one-series stores), "
+        "so ≈ 18 MB of growth remains: pymalloc arenas pinned by long-lived objects, the stacks "
+        "of the threads requests start, live caches and library code first touched by "
+        "requests; `gc.collect()` and `PYTHONMALLOC=malloc` do not reduce it (docs/profiles.md)."
     ),
     ("real-time fan-out", "", ""): (
         "CPU on the 2 shared cores, no longer the synthetic provider (one vectorised tick for "
@@ -121,11 +132,15 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "streams."
     ),
     ("cold fetch", "gateway GetBars", ""): (
-        "the store step (validation, COPY, coverage, in one transaction): the answer is built "
-        "from the fetched batches while it runs (gateway/cold_answer.py, equal to the warm read "
-        "by test), but still waits for it to finish so that a failed store can add its "
-        "STORE_FAILED warning before the rows go out. Sending warnings after the rows (gRPC "
-        "trailing metadata, the end of a REST body) would let the answer go first."
+        "the store transaction, now on the path only through the stream's trailer: a streamed "
+        "cold answer sends its bars while they are stored, but the trailer waits for the store "
+        "to carry STORE_FAILED, and the client's call ends with the trailer. The store is "
+        "PostgreSQL's COPY of the 10k rows with their scaled-price columns, then coverage, "
+        "version and commit (one round trip each); py-spy puts ≈ 48% of the gateway's samples "
+        "in that write, and PostgreSQL spends more CPU per request than the gateway. Each "
+        "fetched batch is validated once, for the store and the answer (docs/profiles.md). "
+        "The split row's store is what the total leaves after the provider's call and the warm "
+        "answer's time; the answer now goes out while the store runs, so the parts overlap."
     ),
 }
 
@@ -182,8 +197,8 @@ def versions() -> str:
 
 
 def limits_text(rows: list[Row]) -> str:
-    """One note per missed (scenario, path), naming the backends it missed on."""
-    notes: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    """One note per missed (scenario, path, baseline), naming the backends it missed on."""
+    notes: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
     for row in rows:
         if row.met is not False:
             continue
@@ -197,12 +212,13 @@ def limits_text(rows: list[Row]) -> str:
             ),
             row.limit or "not analysed yet",
         )
-        _, backends = notes.setdefault((row.scenario, row.path), (text, []))
-        if row.backend:
+        _, backends = notes.setdefault((row.scenario, row.path, row.baseline), (text, []))
+        if row.backend and row.backend not in backends:
             backends.append(row.backend)
     return "\n".join(
-        f"- **{scenario} — {path}**{' (' + ', '.join(on) + ')' if on else ''}: {text}"
-        for (scenario, path), (text, on) in notes.items()
+        f"- **{scenario} — {path}{'' if baseline == '—' else ' vs ' + baseline}**"
+        f"{' (' + ', '.join(on) + ')' if on else ''}: {text}"
+        for (scenario, path, baseline), (text, on) in notes.items()
     )
 
 
