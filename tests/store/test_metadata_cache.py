@@ -43,6 +43,19 @@ async def reads(store: Store) -> tuple[object, ...]:
     return covered, skipped, latest
 
 
+async def write_second_hour(store: Store, reported: SkipReport | None = None) -> None:
+    """AAPL 1m bars of `test` in [T0 + 1 h, T0 + 2 h): five stored, the hour covered."""
+    await store.write_fetched(
+        bars_table(minutes(5, start=T0 + HOUR)),
+        "AAPL",
+        "1m",
+        "test",
+        start=T0 + HOUR,
+        end=T0 + 2 * HOUR,
+        reported=reported,
+    )
+
+
 async def test_reads_at_unchanged_versions_come_from_memory(store: Store) -> None:
     await store.write_fetched(
         bars_table(minutes(5)),
@@ -74,15 +87,7 @@ async def test_a_write_is_seen_by_the_next_snapshot(
     async with store.snapshot("AAPL", ["1m"]):
         await reads(store)
     writing = store if writer == "same" else other
-    await writing.write_fetched(
-        bars_table(minutes(5, start=T0 + HOUR)),
-        "AAPL",
-        "1m",
-        "test",
-        start=T0 + HOUR,
-        end=T0 + 2 * HOUR,
-        reported=SkipReport(1, "bad low"),
-    )
+    await write_second_hour(writing, reported=SkipReport(1, "bad low"))
     async with store.snapshot("AAPL", ["1m"]):
         covered, skipped, latest = await reads(store)
     assert covered == {"test": [TimeRange(T0, T0 + 2 * HOUR)]}
@@ -113,17 +118,7 @@ async def test_coverage_read_under_the_series_lease_sees_a_write_made_after_the_
         assert (await reads(store))[0] == {"test": [TimeRange(T0, T0 + HOUR)]}  # now cached
         # Another request fills the next hour (outside this request's context).
         writing = store if writer == "same" else other
-        await asyncio.create_task(
-            writing.write_fetched(
-                bars_table(minutes(5, start=T0 + HOUR)),
-                "AAPL",
-                "1m",
-                "test",
-                start=T0 + HOUR,
-                end=T0 + 2 * HOUR,
-            ),
-            context=contextvars.Context(),
-        )
+        await asyncio.create_task(write_second_hour(writing), context=contextvars.Context())
         async with store.leases.hold("AAPL", "1m"):
             covered, _, latest = await reads(store)
     assert covered == {"test": [TimeRange(T0, T0 + 2 * HOUR)]}
@@ -182,14 +177,7 @@ async def test_a_version_lookup_already_reading_is_not_joined_by_a_later_request
     monkeypatch.setattr(versions, "series_versions", held)
     first = asyncio.create_task(store.cached.snapshot("AAPL", ["1m"]))
     await asyncio.to_thread(reading.wait, 10)
-    await other.write_fetched(
-        bars_table(minutes(5, start=T0 + HOUR)),
-        "AAPL",
-        "1m",
-        "test",
-        start=T0 + HOUR,
-        end=T0 + 2 * HOUR,
-    )
+    await write_second_hour(other)
     second = asyncio.create_task(store.cached.snapshot("AAPL", ["1m"]))
     await asyncio.sleep(0.1)
     release.set()

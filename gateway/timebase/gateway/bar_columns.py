@@ -105,7 +105,7 @@ def messages_to_table(
     )
 
 
-def _micros(timestamps: pa.ChunkedArray) -> Any:
+def timestamp_micros(timestamps: pa.ChunkedArray) -> Any:
     """The microseconds since the epoch of a timestamp[us] column as int64 numpy (a view of the
     datetime64 values: a tenth of the time of an Arrow cast)."""
     return timestamps.to_numpy().view(np.int64)
@@ -136,7 +136,7 @@ def table_to_chunks(
         run = table.slice(offset, length)
         symbol = run.column("symbol")[0].as_py()
         interval = run.column("interval")[0].as_py()
-        ts = _micros(run.column("timestamp"))
+        ts = timestamp_micros(run.column("timestamp"))
         cols = [run.column(name).to_numpy() for name in ("open", "high", "low", "close", "volume")]
         meta_col = run.column("metadata")
         has_meta = meta_col.null_count < length
@@ -164,7 +164,7 @@ def table_to_messages(table: pa.Table) -> Iterator[pb.TimeSeriesData]:
     """One TimeSeriesData per row."""
     if table.num_rows == 0:
         return
-    ts = _micros(table.column("timestamp"))
+    ts = timestamp_micros(table.column("timestamp"))
     names = ("open", "high", "low", "close", "volume")
     cols = [table.column(name).to_numpy().tolist() for name in names]
     symbols = table.column("symbol").to_pylist()

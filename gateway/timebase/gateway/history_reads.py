@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
+from timebase.gateway.bar_columns import timestamp_micros
 from timebase.gateway.bar_request import BarRequest
 from timebase.gateway.coverage_plan import Segment
 from timebase.store import BAR_SCHEMA, Store
@@ -45,7 +46,7 @@ def _spans(segments: list[Segment], request: BarRequest) -> bool:
 
 
 def mask_segments(table: pa.Table, segments: list[Segment]) -> pa.Table:
-    ts = table.column("timestamp").to_numpy().view(np.int64)
+    ts = timestamp_micros(table.column("timestamp"))
     starts = np.array([_us(s.start) for s in segments], dtype=np.int64)
     ends = np.array([_us(s.end) for s in segments], dtype=np.int64)
     names = np.array([s.provider for s in segments], dtype=object)

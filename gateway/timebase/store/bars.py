@@ -18,7 +18,7 @@ does), several in one transaction when they must commit together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -35,6 +35,7 @@ from timebase.sdk.errors import (
 )
 from timebase.sdk.intervals import Interval, IntervalClass
 from timebase.store import literals
+from timebase.store.adbc import Cursor
 from timebase.store.pool import Connection, sqlstate
 from timebase.store.prices import (
     INT_COLUMNS,
@@ -137,7 +138,7 @@ def upsert_bars(conn: Connection, table: pa.Table, *, scaled_prices: bool = True
     if sum(count for _, count in per_class) != staged.num_rows:
         raise InvalidDataError("batch has rows with an unknown interval; validate it first")
 
-    ranges = _series_ranges(staged)
+    ranges = series_ranges(staged)  # without Acero for one series
     _lock_series(conn, ranges)
     if _unique_keys(staged, len(ranges)) and not _overlaps_stored(
         conn, ranges, [klass for klass, _ in per_class]
@@ -167,12 +168,6 @@ def _lock_series(conn: Connection, ranges: list[dict[str, object]]) -> None:
             "ORDER BY k) AS keys"
         )
         cur.fetchall()
-
-
-def _series_ranges(staged: pa.Table) -> list[dict[str, object]]:
-    """Each series of the batch with its first and last timestamp (without Acero for one
-    series: timebase.store.series_groups)."""
-    return series_ranges(staged)
 
 
 def _unique_keys(staged: pa.Table, series: int) -> bool:
@@ -375,9 +370,14 @@ def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=BAR_SCHEMA)
 
 
-def open_bar_reader(conn: Connection, query: BarQuery) -> Iterator[pa.RecordBatch]:
-    """Stream the bars of `query` as record batches (the cursor closes when exhausted)."""
+def open_bar_reader(
+    conn: Connection, query: BarQuery, *, prepare: Callable[[Cursor], None] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream the bars of `query` as record batches (the cursor closes when exhausted);
+    `prepare` runs on the cursor first (session settings, driver options)."""
     with conn.cursor() as cur:
+        if prepare is not None:
+            prepare(cur)
         cur.execute(query.sql())
         reader = cur.fetch_record_batch()
         for batch in reader:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SERIES", "distinct_series", "series_ranges"]
+__all__ = ["SERIES", "distinct_series", "one_series", "series_ranges"]
 
 #: The columns that name a series.
 SERIES = ("symbol", "interval", "provider")
 
 
-def _one_series(table: pa.Table) -> bool:
+def one_series(table: pa.Table) -> bool:
     """Whether the (non-empty) table holds one series: one value, no null, in each key column."""
     return table.num_rows > 0 and all(
         table[name].null_count == 0 and pc.count_distinct(table[name]).as_py() == 1
@@ -29,7 +29,7 @@ def _one_series(table: pa.Table) -> bool:
 def distinct_series(table: pa.Table) -> pa.Table:
     """The distinct (symbol, interval, provider) rows of `table`, one per series."""
     keys = table.select(list(SERIES))
-    if _one_series(keys):
+    if one_series(keys):
         return keys.slice(0, 1)
     return keys.group_by(list(SERIES)).aggregate([])
 
@@ -37,7 +37,7 @@ def distinct_series(table: pa.Table) -> pa.Table:
 def series_ranges(table: pa.Table) -> list[dict[str, object]]:
     """Each series of the batch with its first and last timestamp (`timestamp_min`,
     `timestamp_max`), as `group_by(SERIES).aggregate` min and max would give them."""
-    if not _one_series(table):
+    if not one_series(table):
         return list(
             table.group_by(list(SERIES))
             .aggregate([("timestamp", "min"), ("timestamp", "max")])

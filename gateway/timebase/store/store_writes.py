@@ -16,7 +16,7 @@ from timebase.store.bars import SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.keys import series_key
 from timebase.store.pool import Connection, ConnectionPool
-from timebase.store.series_groups import distinct_series
+from timebase.store.series_groups import SERIES, distinct_series
 from timebase.store.skipped import SkipReport
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
@@ -150,9 +150,8 @@ def _series_keys(table: pa.Table) -> list[SeriesKey]:
     """The distinct series (symbol upper-cased) of a bar batch."""
     if table.num_rows == 0:
         return []
-    names = ["symbol", "interval", "provider"]
     groups = distinct_series(table)  # without Acero for one series
-    columns = [groups.column(n).to_pylist() for n in names]
+    columns = [groups.column(n).to_pylist() for n in SERIES]
     return sorted(
         {SeriesKey(str(s).upper(), str(i), str(p)) for s, i, p in zip(*columns, strict=True)}
     )

@@ -31,7 +31,8 @@ from typing import Any, Protocol, TypeVar
 import adbc_driver_manager
 import pyarrow as pa
 
-from timebase.store.bars import BarQuery, conform
+from timebase.store.adbc import Cursor
+from timebase.store.bars import BarQuery, open_bar_reader
 from timebase.store.pool import ConnectionPool, PooledConnection, database_error
 from timebase.store.schema import BAR_SCHEMA
 
@@ -77,14 +78,14 @@ class ThreadBarReader:
     def batches(self, query: BarQuery) -> Iterator[pa.RecordBatch]:
         """The bars of `query` as record batches, straight from the ADBC reader."""
         try:
-            with self._conn.raw.cursor() as cur:
+
+            def prepare(cur: Cursor) -> None:
                 if key_ordered(query) != self._sort_off:
                     self._sort_off = not self._sort_off
                     cur.execute(f"SET LOCAL enable_sort = {'off' if self._sort_off else 'on'}")
                 cur.set_options(**{_BATCH_OPTION: str(BATCH_BYTES)})
-                cur.execute(query.sql())
-                for batch in cur.fetch_record_batch():
-                    yield conform(batch)
+
+            yield from open_bar_reader(self._conn.raw, query, prepare=prepare)
         except adbc_driver_manager.Error as exc:
             self._conn.broken = True
             raise database_error(exc, "reading bars") from exc

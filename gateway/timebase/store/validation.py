@@ -26,6 +26,7 @@ from timebase.sdk.bar_rules import VALUE_RULES
 from timebase.sdk.errors import InvalidDataError
 from timebase.sdk.intervals import INTERVALS
 from timebase.store.schema import BAR_SCHEMA, KEY_COLUMNS, REQUIRED_COLUMNS
+from timebase.store.series_groups import one_series
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -241,9 +242,8 @@ def _increasing_one_series(batch: pa.Table, candidates: pa.Array) -> bool:
         keyed = keyed.filter(candidates)
     if keyed.num_rows < 2:
         return True
-    for name in KEY_COLUMNS:
-        if name != "timestamp" and pc.count_distinct(keyed[name]).as_py() != 1:
-            return False
+    if not one_series(keyed):
+        return False
     stamps = _flat(keyed["timestamp"])
     return bool(pc.all(pc.greater(stamps[1:], stamps[:-1])).as_py())
 
