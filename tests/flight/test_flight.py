@@ -300,6 +300,15 @@ async def test_do_put_validated_whole(fresh_database_url: str) -> None:
             await asyncio.to_thread(put, fg, _bars("ACME", 2), {"interval": "1d"})
         with pytest.raises(pa.ArrowInvalid, match="unknown interval"):
             await asyncio.to_thread(put, fg, _bars("ACME", 2), {"provider": "x", "interval": "2d"})
+        for name in ("timestamp", "provider"):  # not an internal error naming no column
+            bars = _bars("ACME", 2).append_column("provider", pa.array(["imp"] * 2))
+            twice = bars.append_column(name, bars[name])
+            with pytest.raises(pa.ArrowInvalid) as caught:
+                await asyncio.to_thread(put, fg, twice, {"interval": "1d"})
+            assert f"column {name!r} appears twice; nothing was written" in str(caught.value)
+            info = flight_error_info(caught.value)
+            assert info is not None
+            assert info["details"] == {"column": name}
         assert await fg.gateway.store.datasets() == []
 
 

@@ -9,11 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from pyarrow import flight
 
 from tests.flight.conftest import FlightGateway, running_flight
-from tests.flight.test_hot_tier import END, QUERY, START, WRITE_PATHS, gateways, read, write
+from tests.flight.test_hot_tier import END, QUERY, START, WRITE_PATHS, gateways, put, read, write
 from tests.gateway.support import DAY, RecordingProvider, counting_connections
 from timebase.gateway.bar_request import BarRequest
 from timebase.sdk.intervals import Interval
@@ -150,3 +151,31 @@ async def test_no_stale_count_after_a_write(
             again = await asyncio.to_thread(info, reader, **cached)
         assert again.total_records == truth.num_rows
         assert len(leases) == 1
+
+
+async def test_a_hot_flight_info_of_a_data_set_is_one_version_lookup(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A data set (bars put under a slug no add-on serves, as `DoPut` leaves them) is planned
+    and counted at its versions too: the existence check and the count come from memory."""
+    async with gateways(database_url, tmp_path, 1) as (fg, _, _):
+        whole = await asyncio.to_thread(read, fg, **variant(True, False))  # alpha's bars
+        data_set = whole.drop_columns(["interval", "provider", "metadata"])
+        options = {"provider": "imported", "interval": "1d"}
+        await asyncio.to_thread(put, fg, data_set, options)
+        query = {**QUERY, "provider": "imported"}
+        first = await asyncio.to_thread(read, fg, **query)
+        assert first.column("close").equals(whole.column("close"))
+        assert set(first.column("provider").to_pylist()) == {"imported"}
+        await asyncio.to_thread(info, fg, **query)
+        with counting_connections(fg.gateway.store) as leases:
+            hot = await asyncio.to_thread(info, fg, **query)
+        assert len(leases) == 1  # the version lookup: no existence check, no count
+        assert hot.total_records == 10
+        # A write to the data set is seen by the next count (the versions changed).
+        later = data_set.slice(0, 3)
+        stamps = pa.array([END + i * DAY for i in range(3)], later.schema.field("timestamp").type)
+        later = later.set_column(later.schema.get_field_index("timestamp"), "timestamp", stamps)
+        await asyncio.to_thread(put, fg, later, options)
+        wider = {**query, "end": (END + 3 * DAY).isoformat()}
+        assert (await asyncio.to_thread(info, fg, **wider)).total_records == 13

@@ -252,8 +252,8 @@ def test_schema_problems_have_exact_messages_and_details():
     twice = _refused(
         pa.Table.from_arrays([*table.columns, table["open"]], [*table.column_names, "open"])
     )
-    assert twice.message == "a column appears twice"
-    assert twice.details == {}
+    assert twice.message == "column 'open' appears twice; nothing was written"
+    assert twice.details == {"column": "open"}
 
 
 def test_two_rows_with_one_key_are_a_duplicate():

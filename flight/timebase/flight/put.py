@@ -8,10 +8,12 @@ import pyarrow.compute as pc
 from timebase.flight.query import PutOptions
 from timebase.gateway.bar_request import check_provider
 from timebase.sdk.errors import InvalidDataError, TimeBaseError
+from timebase.store.validation import check_unique_columns
 
 
 def apply_options(table: pa.Table, options: PutOptions) -> pa.Table:
     """Fill `provider` / `interval` from the descriptor; reject a batch that contradicts it."""
+    check_unique_columns(table.column_names)
     for name, value in (
         ("provider", options.provider),
         ("interval", options.interval.value if options.interval else None),

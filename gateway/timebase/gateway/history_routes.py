@@ -91,7 +91,12 @@ class RangeResolution(SeriesFill):
         cal = await self.calendar_rules.for_symbol(request.symbol, providers, provider=slug)
         view = next((p for p in providers if p.slug == slug), None)
         if view is None or not view.ready:
-            latest = await self.store.latest([request.symbol], provider=slug)
+            # Stored bars at the routed intervals (cached at the snapshot's versions), else at
+            # any interval (only to tell "no such data" from "nothing in this interval").
+            routed = routed_intervals(request.interval)
+            latest = await self.store.latest([request.symbol], routed, provider=slug)
+            if not latest:
+                latest = await self.store.latest([request.symbol], provider=slug)
             if not latest:
                 if view is None:
                     known = ", ".join(sorted(p.slug for p in providers)) or "none"

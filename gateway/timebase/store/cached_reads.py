@@ -157,12 +157,13 @@ class CachedReads:
     ) -> dict[SeriesKey, datetime]:
         names = list(symbols) if symbols is not None else None
         snap = metadata_cache.current()
-        cache_key: tuple[str, tuple[str, ...]] | None = None
+        cache_key: tuple[str, tuple[str, ...], str | None] | None = None
         version = None
-        if snap is not None and names is not None and len(names) == 1 and provider is None:
+        if snap is not None and names is not None and len(names) == 1:
             wanted = _interval_names(interval)
             if wanted is not None and bars.normalize_symbol(names[0]) == snap.symbol:
-                cache_key = (snap.symbol, wanted)
+                # One provider's series are among the symbol's: their versions cover it.
+                cache_key = (snap.symbol, wanted, provider)
                 version = snap.series(wanted)
         cached = self.latest_cache.get(cache_key, version) if cache_key is not None else None
         if cached is not None:

@@ -97,9 +97,21 @@ def clean_provider_batch(table: pa.Table) -> CleanBatch:
 # -- normalisation --------------------------------------------------------------------------------
 
 
+def check_unique_columns(names: list[str]) -> None:
+    """InvalidDataError naming the first column that appears twice in a batch."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidDataError(
+                f"column {name!r} appears twice; nothing was written", column=name
+            )
+        seen.add(name)
+
+
 def normalize(table: pa.Table) -> pa.Table:
     """`table` in BAR_SCHEMA (see the module docstring); schema problems raise InvalidDataError."""
     names = table.column_names
+    check_unique_columns(names)
     extra = [n for n in names if n not in BAR_SCHEMA.names]
     if extra:
         raise InvalidDataError(
@@ -109,8 +121,6 @@ def normalize(table: pa.Table) -> pa.Table:
     for name in REQUIRED_COLUMNS:
         if name not in names:
             raise InvalidDataError(f"missing column {name!r}", column=name)
-    if len(set(names)) != len(names):
-        raise InvalidDataError("a column appears twice")
     columns: list[pa.ChunkedArray] = []
     for field in BAR_SCHEMA:
         if field.name not in names:

@@ -71,6 +71,7 @@ from timebase.sdk.errors import InvalidRequestError
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
 from timebase.store.symbols import CatalogEntry, CatalogSymbol, SymbolPage, SymbolSearch
+from timebase.store.validation import check_unique_columns
 
 
 class QueryApi:
@@ -242,6 +243,7 @@ class QueryApi:
         """A user's batch of bars, validated whole, then upserted; rows written. Refused (nothing
         written) under a configured provider's name unless an admin sets `override_provider`.
         `calendar` names the trading calendar of the data sets written (checked first)."""
+        check_unique_columns(table.column_names)
         summary = await asyncio.to_thread(summarize, table)
         detail: dict[str, object] = {"rows_received": table.num_rows}
         if override_provider:
