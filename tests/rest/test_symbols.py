@@ -1,5 +1,6 @@
 """The symbol catalogue over REST: `GET /api/symbols` (search, paged), `POST /api/symbols/refresh`,
-and the original TimeBase's `GET /api/providers/symbols?provider=SLUG` and
+and the original TimeBase's `GET /api/providers/symbols?provider=SLUG` (and its
+`/api/providers/{slug}/symbols` form) and
 `GET /api/data/{symbol}?provider=SLUG`, with their exact JSON."""
 
 from __future__ import annotations
@@ -82,29 +83,46 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
         assert status == 200, body
         assert resp.content_type == "application/json"
         # the original's shape at the top level; asked of the provider now
-        assert body == {
+        beta = [
+            {
+                "symbol": "BOTH",
+                "name": "",
+                "type": "",
+                "intervals": ["1d"],
+                "metadata": {"providers": "beta"},
+            },
+            {
+                "symbol": "COINACME",
+                "name": "Acme Coin",
+                "type": "crypto",
+                "intervals": [],
+                "metadata": {"providers": "beta"},
+            },
+        ]
+        listing = {
             "provider": "beta",
             "totalSymbols": 2,
-            "symbols": [
-                {
-                    "symbol": "BOTH",
-                    "name": "",
-                    "type": "",
-                    "intervals": ["1d"],
-                    "metadata": {"providers": "beta"},
-                },
-                {
-                    "symbol": "COINACME",
-                    "name": "Acme Coin",
-                    "type": "crypto",
-                    "intervals": [],
-                    "metadata": {"providers": "beta"},
-                },
-            ],
+            "symbols": beta,
+            "providers": [{"slug": "beta", "name": "beta", "symbols": beta}],
         }
+        assert body == listing
+        # compact JSON, the keys in this order
+        async with rest.http.get(rest.url("/api/providers/symbols?provider=beta")) as resp:
+            raw = await resp.read()
+        assert raw.startswith(b'{"provider":"beta","totalSymbols":2,"symbols":[{"symbol":"BOTH"')
+        # the path the original's end-to-end checks use: the same answer
+        status, body, resp = await rest.get("/api/providers/beta/symbols")
+        assert (status, body, resp.content_type) == (200, listing, "application/json")
         # a provider without a catalogue (UNIMPLEMENTED): none
-        status, body, _ = await rest.get("/api/providers/symbols?provider=plain")
-        assert (status, body) == (200, {"provider": "plain", "totalSymbols": 0, "symbols": []})
+        plain = {
+            "provider": "plain",
+            "totalSymbols": 0,
+            "symbols": [],
+            "providers": [{"slug": "plain", "name": "plain", "symbols": []}],
+        }
+        for path in ("/api/providers/symbols?provider=plain", "/api/providers/plain/symbols"):
+            status, body, _ = await rest.get(path)
+            assert (status, body) == (200, plain), path
         # without ?provider=: the catalogue (as of the last refresh), each symbol's providers
         # in its metadata
         assert (await post(rest, "/api/symbols/refresh", {"provider": "alpha"}))[0] == 200
@@ -119,8 +137,27 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
             "intervals": ["1h", "1d"],
             "metadata": {"providers": "alpha,beta"},
         }
-        status, body, _ = await rest.get("/api/providers/symbols?provider=nobody")
-        assert (status, body["error"]["code"]) == (404, "PROVIDER_NOT_FOUND")
+        # the original's per-provider lists: every provider, what it listed at its last refresh
+        assert [
+            (p["slug"], p["name"], [s["symbol"] for s in p["symbols"]]) for p in body["providers"]
+        ] == [
+            ("alpha", "alpha", ["ACME", "ACMX", "BOTH"]),
+            ("beta", "beta", ["BOTH", "COINACME"]),
+            ("plain", "plain", []),
+        ]
+        assert body["providers"][1]["symbols"] == beta
+        for path in ("/api/providers/symbols?provider=nobody", "/api/providers/nobody/symbols"):
+            status, body, _ = await rest.get(path)
+            assert (status, body["error"]["code"], body["error"]["message"]) == (
+                404,
+                "PROVIDER_NOT_FOUND",
+                "provider: no provider 'nobody'",
+            ), path
+        status, body, _ = await rest.get("/api/providers/beta/symbols?provider=alpha")
+        assert (status, body["error"]["message"]) == (
+            400,
+            "provider: unknown query parameter (known: none)",
+        )
         # "symbols" is never read as a provider slug
         status, body, _ = await rest.get(
             "/api/providers/symbols/data/ACME?interval=1d&start=2024-01-01&end=2024-01-03"
