@@ -184,6 +184,49 @@ async def test_the_catalogue_asks_each_provider_when_it_becomes_ready(database_u
             await catalogue.stop()
 
 
+async def test_the_catalogue_refreshes_on_its_schedule_into_the_database(
+    database_url: str,
+) -> None:
+    """With `refresh_interval` set, a provider is asked again on the schedule (nothing else
+    would ask it: it neither restarts nor moves); what it lists is stored in the database, so
+    a later gateway on that database finds it without asking anyone."""
+    alpha, beta, plain = providers()
+    async with running_gateway(database_url, alpha, beta, plain) as gw:
+        catalogue = SymbolCatalogue(gw.history, refresh_interval=1)
+        await catalogue.start()
+        try:
+
+            async def symbols() -> list[str]:
+                return [s.symbol for s in (await catalogue.search(SymbolSearch())).symbols]
+
+            async def listed_at_start() -> bool:
+                return await symbols() == ["ACME", "ACMX", "BOTH", "COINACME"]
+
+            await eventually(listed_at_start, what="the providers' symbols stored at start")
+            beta.listed = [SymbolInfo("BETANEW", "Beta New", "fx", ("1d",))]
+            alpha.listed = ALPHA[:1]
+
+            async def listed_again() -> bool:
+                return await symbols() == ["ACME", "BETANEW"]
+
+            await eventually(listed_again, within=15, what="the scheduled refresh's symbols")
+        finally:
+            await catalogue.stop()
+    # a gateway without any provider, on the same database: the stored catalogue
+    async with running_gateway(database_url) as gw:
+        rows, total, _ = await search(gw)
+        assert (rows, total) == (
+            [
+                ("ACME", "Acme Corporation", "equity", ["alpha"], ["1d"]),
+                ("BETANEW", "Beta New", "fx", ["beta"], ["1d"]),
+            ],
+            2,
+        )
+        assert [(s.symbol, dict(s.metadata)) for s in await gw.store.listed_symbols("alpha")] == [
+            ("ACME", {"exchange": "XNYS"})
+        ]
+
+
 async def test_refresh_needs_the_write_scope_and_is_audited(database_url: str) -> None:
     async with running_gateway(database_url, *providers()) as gw:
         api = QueryApi(gw.history)

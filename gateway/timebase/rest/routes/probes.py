@@ -112,8 +112,7 @@ def _checks(health: Health, started: float) -> list[dict[str, Any]]:
         {
             "name": "providers",
             "status": providers,
-            "description": f"{health.providers_ready} of {health.providers_total} providers "
-            "ready",
+            "description": f"{health.providers_ready} of {health.providers_total} providers ready",
             "duration": 0.0,
         },
     ]
