@@ -54,6 +54,19 @@ async def test_search_paged_with_exact_json(database_url: str) -> None:
         status, body, _ = await rest.get("/api/symbols?type=etf&provider=beta")
         assert [s["symbol"] for s in body["data"]["symbols"]] == ["BOTH"]
         assert body["data"]["symbols"][0]["providers"] == ["alpha", "beta"]
+        # by name only, by type alone, by provider alone
+        for query, found in [
+            ("q=holdings", ["BOTH"]),
+            ("q=MINING", ["ACMX"]),
+            ("type=crypto", ["COINACME"]),
+            ("type=EQUITY", ["ACME", "ACMX"]),
+            ("provider=beta", ["BOTH", "COINACME"]),
+            ("q=coin&provider=alpha", []),
+        ]:
+            status, body, _ = await rest.get(f"/api/symbols?{query}")
+            assert status == 200, body
+            assert [s["symbol"] for s in body["data"]["symbols"]] == found, query
+            assert body["data"]["total"] == len(found), query
 
 
 async def test_bad_search_and_refresh_are_400_or_404_naming_the_field(database_url: str) -> None:
