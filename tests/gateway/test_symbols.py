@@ -130,17 +130,23 @@ async def test_a_refresh_replaces_what_a_provider_listed(database_url: str) -> N
 async def test_federated_get_symbols_is_the_union_with_providers_in_metadata(
     database_url: str,
 ) -> None:
-    async with running_gateway(database_url, *providers()) as gw:
+    alpha, beta, plain = providers()
+    # BOTH's metadata from both: a key both list is alpha's (the first provider by slug)
+    alpha.listed[2] = SymbolInfo("BOTH", "Shared Holdings", "etf", ("1h",), {"exchange": "XNYS"})
+    beta.listed[0] = SymbolInfo("BOTH", "", "", ("1d",), {"exchange": "ARCX", "isin": "US01"})
+    async with running_gateway(database_url, alpha, beta, plain) as gw:
         await refresh(gw)
         reply = await gw.data.GetSymbols(empty_pb2.Empty(), timeout=10)
         assert [
             (s.symbol, s.name, s.type, list(s.intervals), dict(s.metadata)) for s in reply.symbols
         ] == [
-            ("ACME", "Acme Corporation", "equity", ["1d"], {"providers": "alpha"}),
+            ("ACME", "Acme Corporation", "equity", ["1d"],
+             {"exchange": "XNYS", "providers": "alpha"}),
             ("ACMX", "Acme Mining", "equity", [], {"providers": "alpha"}),
-            ("BOTH", "Shared Holdings", "etf", ["1h", "1d"], {"providers": "alpha,beta"}),
+            ("BOTH", "Shared Holdings", "etf", ["1h", "1d"],
+             {"exchange": "XNYS", "isin": "US01", "providers": "alpha,beta"}),
             ("COINACME", "Acme Coin", "crypto", [], {"providers": "beta"}),
-        ]
+        ]  # fmt: skip
 
 
 async def test_symbols_served_but_never_listed_join_once_stored(database_url: str) -> None:

@@ -149,7 +149,7 @@ async def test_remote_providers_catalogue_through_every_door(
                 data: Any = pb_grpc.DataProviderStub(channel)
                 reply = await data.GetSymbols(empty_pb2.Empty(), timeout=10)
                 assert [(s.symbol, dict(s.metadata)) for s in reply.symbols] == [
-                    ("LST:ONE", {"providers": "lister"}),
+                    ("LST:ONE", {"exchange": "XTST", "providers": "lister"}),
                     ("LST:TWO", {"providers": "lister"}),
                     ("X:ONE", {"providers": "mute"}),
                 ]

@@ -130,7 +130,7 @@ async def _listing(request: web.Request, slug: str) -> web.Response:
                 "name": s.name,
                 "type": s.type,
                 "intervals": list(s.intervals),
-                "metadata": {"providers": ",".join(s.providers)},
+                "metadata": {**s.metadata, "providers": ",".join(s.providers)},
             }
             for s in await api.federated_symbols()
         ]
