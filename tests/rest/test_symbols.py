@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.gateway.test_symbols import providers
 from tests.rest.conftest import Rest, running_rest
+from tests.rest.openapi_check import validate
 
 
 async def post(rest: Rest, path: str, body: Any = None) -> tuple[int, Any]:
@@ -48,6 +49,7 @@ async def test_search_paged_with_exact_json(database_url: str) -> None:
             "offset": 0,
             "nextOffset": 2,
         }
+        validate("/api/symbols", "get", 200, body)
         status, body, _ = await rest.get("/api/symbols?q=acm&limit=2&offset=2")
         assert [s["symbol"] for s in body["data"]["symbols"]] == ["COINACME"]
         assert body["data"]["nextOffset"] is None
@@ -119,6 +121,7 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
             "providers": [{"slug": "beta", "name": "beta", "symbols": beta}],
         }
         assert body == listing
+        validate("/api/providers/symbols", "get", 200, body)
         # compact JSON, the keys in this order
         async with rest.http.get(rest.url("/api/providers/symbols?provider=beta")) as resp:
             raw = await resp.read()
@@ -126,6 +129,7 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
         # the path the original's end-to-end checks use: the same answer
         status, body, resp = await rest.get("/api/providers/beta/symbols")
         assert (status, body, resp.content_type) == (200, listing, "application/json")
+        validate("/api/providers/{slug}/symbols", "get", 200, body)
         # a provider without a catalogue (UNIMPLEMENTED): none
         plain = {
             "provider": "plain",
@@ -159,6 +163,7 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
             ("plain", "plain", []),
         ]
         assert body["providers"][1]["symbols"] == beta
+        validate("/api/providers/symbols", "get", 200, body)
         for path in ("/api/providers/symbols?provider=nobody", "/api/providers/nobody/symbols"):
             status, body, _ = await rest.get(path)
             assert (status, body["error"]["code"], body["error"]["message"]) == (
@@ -166,6 +171,7 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
                 "PROVIDER_NOT_FOUND",
                 "provider: no provider 'nobody'",
             ), path
+            validate(path.split("?")[0].replace("nobody", "{slug}"), "get", 404, body)
         status, body, _ = await rest.get("/api/providers/beta/symbols?provider=alpha")
         assert (status, body["error"]["message"]) == (
             400,
