@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+import pyarrow as pa
 import pytest
 from google.protobuf import empty_pb2
 
@@ -172,6 +173,15 @@ async def test_symbols_served_but_never_listed_join_once_stored(database_url: st
         gw.providers["alpha"].listed = []  # type: ignore[attr-defined]
         await refresh(gw, "alpha")
         assert (await search(gw, query="ACME"))[0][0] == ("ACME", "", "", ["plain"], [])
+        # bars imported under a data set's name (no add-on runs it) join it too
+        table = await gw.store.read_table("ZZTOP", "1d", T0, T0 + 3 * DAY, provider="plain")
+        provider = table.schema.get_field_index("provider")
+        imported = table.set_column(provider, "provider", pa.array(["my-import"] * 3))
+        await gw.store.ingest(imported)
+        assert (await search(gw, query="zztop"))[0] == [
+            ("ZZTOP", "", "", ["my-import", "plain"], [])
+        ]
+        assert (await search(gw, provider="my-import"))[1] == 1
 
 
 async def test_the_catalogue_asks_each_provider_when_it_becomes_ready(database_url: str) -> None:
