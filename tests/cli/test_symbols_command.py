@@ -29,6 +29,16 @@ async def test_refresh_then_search_with_exact_output(database_url: str, tmp_path
         assert result.out == (
             "symbol    name       type    providers  intervals\nCOINACME  Acme Coin  crypto  beta\n"
         )
+        result = await run("symbols", "search", "", "--type", "crypto")
+        assert (result.code, result.err) == (0, "")
+        assert result.out == (
+            "symbol    name       type    providers  intervals\nCOINACME  Acme Coin  crypto  beta\n"
+        )
+        result = await run("symbols", "search", "holdings")
+        assert result.out == (
+            "symbol  name             type  providers   intervals\n"
+            "BOTH    Shared Holdings  etf   alpha,beta  1h,1d\n"
+        )
         result = await run("symbols", "search", "nothing-like-it")
         assert (result.code, result.out) == (0, "no symbol matches 'nothing-like-it'\n")
 

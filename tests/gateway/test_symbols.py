@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+import pyarrow as pa
 import pytest
 from google.protobuf import empty_pb2
 
@@ -130,17 +131,23 @@ async def test_a_refresh_replaces_what_a_provider_listed(database_url: str) -> N
 async def test_federated_get_symbols_is_the_union_with_providers_in_metadata(
     database_url: str,
 ) -> None:
-    async with running_gateway(database_url, *providers()) as gw:
+    alpha, beta, plain = providers()
+    # BOTH's metadata from both: a key both list is alpha's (the first provider by slug)
+    alpha.listed[2] = SymbolInfo("BOTH", "Shared Holdings", "etf", ("1h",), {"exchange": "XNYS"})
+    beta.listed[0] = SymbolInfo("BOTH", "", "", ("1d",), {"exchange": "ARCX", "isin": "US01"})
+    async with running_gateway(database_url, alpha, beta, plain) as gw:
         await refresh(gw)
         reply = await gw.data.GetSymbols(empty_pb2.Empty(), timeout=10)
         assert [
             (s.symbol, s.name, s.type, list(s.intervals), dict(s.metadata)) for s in reply.symbols
         ] == [
-            ("ACME", "Acme Corporation", "equity", ["1d"], {"providers": "alpha"}),
+            ("ACME", "Acme Corporation", "equity", ["1d"],
+             {"exchange": "XNYS", "providers": "alpha"}),
             ("ACMX", "Acme Mining", "equity", [], {"providers": "alpha"}),
-            ("BOTH", "Shared Holdings", "etf", ["1h", "1d"], {"providers": "alpha,beta"}),
+            ("BOTH", "Shared Holdings", "etf", ["1h", "1d"],
+             {"exchange": "XNYS", "isin": "US01", "providers": "alpha,beta"}),
             ("COINACME", "Acme Coin", "crypto", [], {"providers": "beta"}),
-        ]
+        ]  # fmt: skip
 
 
 async def test_symbols_served_but_never_listed_join_once_stored(database_url: str) -> None:
@@ -166,6 +173,15 @@ async def test_symbols_served_but_never_listed_join_once_stored(database_url: st
         gw.providers["alpha"].listed = []  # type: ignore[attr-defined]
         await refresh(gw, "alpha")
         assert (await search(gw, query="ACME"))[0][0] == ("ACME", "", "", ["plain"], [])
+        # bars imported under a data set's name (no add-on runs it) join it too
+        table = await gw.store.read_table("ZZTOP", "1d", T0, T0 + 3 * DAY, provider="plain")
+        provider = table.schema.get_field_index("provider")
+        imported = table.set_column(provider, "provider", pa.array(["my-import"] * 3))
+        await gw.store.ingest(imported)
+        assert (await search(gw, query="zztop"))[0] == [
+            ("ZZTOP", "", "", ["my-import", "plain"], [])
+        ]
+        assert (await search(gw, provider="my-import"))[1] == 1
 
 
 async def test_the_catalogue_asks_each_provider_when_it_becomes_ready(database_url: str) -> None:
@@ -182,6 +198,49 @@ async def test_the_catalogue_asks_each_provider_when_it_becomes_ready(database_u
             assert [s.symbol for s in page.symbols] == ["ACME", "ACMX", "BOTH", "COINACME"]
         finally:
             await catalogue.stop()
+
+
+async def test_the_catalogue_refreshes_on_its_schedule_into_the_database(
+    database_url: str,
+) -> None:
+    """With `refresh_interval` set, a provider is asked again on the schedule (nothing else
+    would ask it: it neither restarts nor moves); what it lists is stored in the database, so
+    a later gateway on that database finds it without asking anyone."""
+    alpha, beta, plain = providers()
+    async with running_gateway(database_url, alpha, beta, plain) as gw:
+        catalogue = SymbolCatalogue(gw.history, refresh_interval=1)
+        await catalogue.start()
+        try:
+
+            async def symbols() -> list[str]:
+                return [s.symbol for s in (await catalogue.search(SymbolSearch())).symbols]
+
+            async def listed_at_start() -> bool:
+                return await symbols() == ["ACME", "ACMX", "BOTH", "COINACME"]
+
+            await eventually(listed_at_start, what="the providers' symbols stored at start")
+            beta.listed = [SymbolInfo("BETANEW", "Beta New", "fx", ("1d",))]
+            alpha.listed = ALPHA[:1]
+
+            async def listed_again() -> bool:
+                return await symbols() == ["ACME", "BETANEW"]
+
+            await eventually(listed_again, within=15, what="the scheduled refresh's symbols")
+        finally:
+            await catalogue.stop()
+    # a gateway without any provider, on the same database: the stored catalogue
+    async with running_gateway(database_url) as gw:
+        rows, total, _ = await search(gw)
+        assert (rows, total) == (
+            [
+                ("ACME", "Acme Corporation", "equity", ["alpha"], ["1d"]),
+                ("BETANEW", "Beta New", "fx", ["beta"], ["1d"]),
+            ],
+            2,
+        )
+        assert [(s.symbol, dict(s.metadata)) for s in await gw.store.listed_symbols("alpha")] == [
+            ("ACME", {"exchange": "XNYS"})
+        ]
 
 
 async def test_refresh_needs_the_write_scope_and_is_audited(database_url: str) -> None:

@@ -138,7 +138,10 @@ def _buf_breaking(current: Path, previous: Path) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.mark.skipif(not BUF.exists(), reason="buf is not installed (make lint installs it)")
+@pytest.mark.buf
+@pytest.mark.skipif(
+    not BUF.exists(), reason="buf is not installed (make lint installs it with npm)"
+)
 def test_buf_breaking_against_the_contract_before_get_symbols(tmp_path: Path) -> None:
     """tests/proto/previous/ is provider.proto before GetSymbols: adding it breaks nothing, and
     the check does catch a renumbered field."""

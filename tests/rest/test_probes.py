@@ -27,19 +27,28 @@ async def _get(rest: Rest, path: str) -> tuple[int, object]:
     return status, body
 
 
-def _original(status: str, database: str, providers: str) -> dict[str, object]:
+_DATABASE = {"Healthy": "The database answers", "Unhealthy": "The database does not answer"}
+
+
+def _original(status: str, database: str, providers: str, ready: str) -> dict[str, object]:
+    """The original's /health body without its durations; `ready`: "N of M"."""
     return {
         "status": status,
         "checks": [
-            {"name": "database", "status": database},
-            {"name": "providers", "status": providers},
+            {"name": "database", "status": database, "description": _DATABASE[database]},
+            {"name": "providers", "status": providers, "description": f"{ready} providers ready"},
         ],
     }
 
 
 def _without_duration(body: object) -> object:
+    """`body` without `totalDuration` and the checks' `duration` (milliseconds, checked)."""
     assert isinstance(body, dict)
-    assert isinstance(body.pop("totalDuration"), float | int)
+    total = body.pop("totalDuration")
+    assert isinstance(total, float | int)
+    database, providers = (check.pop("duration") for check in body["checks"])
+    assert 0 <= database <= total
+    assert providers == 0.0
     return body
 
 
@@ -60,15 +69,27 @@ async def test_probes_when_ready_degraded_and_without_providers(fresh_database_u
         status, body = await _get(rest, "/health")
         assert (status, _without_duration(body)) == (
             200,
-            _original("Healthy", "Healthy", "Healthy"),
+            _original("Healthy", "Healthy", "Healthy", "2 of 2"),
         )
         status, body = await _get(rest, "/health/ready")
         assert (status, _without_duration(body)) == (
             200,
-            _original("Healthy", "Healthy", "Healthy"),
+            _original("Healthy", "Healthy", "Healthy", "2 of 2"),
         )
-        status, body, resp = await rest.get("/health/live")
-        assert (status, body, resp.content_type) == (200, b"Healthy", "text/plain")
+        # /health/live: the original's documented JSON, or its ASP.NET writer's plain text to a
+        # client that accepts only text/plain; compact JSON, as the original's checks grep it
+        async with rest.http.get(rest.url("/health/live")) as resp:
+            assert (resp.status, resp.content_type) == (200, "application/json")
+            assert await resp.read() == b'{"status":"Healthy"}'
+        async with rest.http.get(rest.url("/health"), headers={"Accept": "*/*"}) as resp:
+            assert (await resp.read()).startswith(b'{"status":"Healthy","checks":[{')
+        for accept in ("text/plain", "text/plain; charset=utf-8"):
+            headers = {"Accept": accept}
+            async with rest.http.get(rest.url("/health/live"), headers=headers) as resp:
+                assert (resp.status, resp.content_type) == (200, "text/plain")
+                assert await resp.read() == b"Healthy"
+        status, body = await _get(rest, "/health/live")
+        assert (status, body) == (200, {"status": "Healthy"})
 
         # One provider down: still ready, degraded.
         _down(rest, "beta")
@@ -78,7 +99,7 @@ async def test_probes_when_ready_degraded_and_without_providers(fresh_database_u
             status, body = await _get(rest, path)
             assert (status, _without_duration(body)) == (
                 200,
-                _original("Degraded", "Healthy", "Degraded"),
+                _original("Degraded", "Healthy", "Degraded", "1 of 2"),
             )
 
         # No provider ready: not ready (503), though alive; /health says Degraded (stored bars
@@ -94,12 +115,12 @@ async def test_probes_when_ready_degraded_and_without_providers(fresh_database_u
         status, body = await _get(rest, "/health/ready")
         assert (status, _without_duration(body)) == (
             503,
-            _original("Unhealthy", "Healthy", "Unhealthy"),
+            _original("Unhealthy", "Healthy", "Unhealthy", "0 of 2"),
         )
         status, body = await _get(rest, "/health")
         assert (status, _without_duration(body)) == (
             200,
-            _original("Degraded", "Healthy", "Unhealthy"),
+            _original("Degraded", "Healthy", "Unhealthy", "0 of 2"),
         )
         assert (await _get(rest, "/api/health/live"))[0] == 200
 
@@ -133,10 +154,10 @@ async def test_probes_without_the_database(fresh_database_url):
             status, body = await _get(rest, path)
             assert (status, _without_duration(body)) == (
                 503,
-                _original("Unhealthy", "Unhealthy", "Healthy"),
+                _original("Unhealthy", "Unhealthy", "Healthy", "1 of 1"),
             )
         status, body, _ = await rest.get("/health/live")
-        assert (status, body) == (200, b"Healthy")
+        assert (status, body) == (200, {"status": "Healthy"})
 
 
 async def test_probes_are_not_rate_limited_and_refuse_unknown_parameters(fresh_database_url):

@@ -1,5 +1,6 @@
 """The symbol catalogue over REST: `GET /api/symbols` (search, paged), `POST /api/symbols/refresh`,
-and the original TimeBase's `GET /api/providers/symbols?provider=SLUG` and
+and the original TimeBase's `GET /api/providers/symbols?provider=SLUG` (and its
+`/api/providers/{slug}/symbols` form) and
 `GET /api/data/{symbol}?provider=SLUG`, with their exact JSON."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import Any
 
 from tests.gateway.test_symbols import providers
 from tests.rest.conftest import Rest, running_rest
+from tests.rest.openapi_check import validate
 
 
 async def post(rest: Rest, path: str, body: Any = None) -> tuple[int, Any]:
@@ -47,12 +49,26 @@ async def test_search_paged_with_exact_json(database_url: str) -> None:
             "offset": 0,
             "nextOffset": 2,
         }
+        validate("/api/symbols", "get", 200, body)
         status, body, _ = await rest.get("/api/symbols?q=acm&limit=2&offset=2")
         assert [s["symbol"] for s in body["data"]["symbols"]] == ["COINACME"]
         assert body["data"]["nextOffset"] is None
         status, body, _ = await rest.get("/api/symbols?type=etf&provider=beta")
         assert [s["symbol"] for s in body["data"]["symbols"]] == ["BOTH"]
         assert body["data"]["symbols"][0]["providers"] == ["alpha", "beta"]
+        # by name only, by type alone, by provider alone
+        for query, found in [
+            ("q=holdings", ["BOTH"]),
+            ("q=MINING", ["ACMX"]),
+            ("type=crypto", ["COINACME"]),
+            ("type=EQUITY", ["ACME", "ACMX"]),
+            ("provider=beta", ["BOTH", "COINACME"]),
+            ("q=coin&provider=alpha", []),
+        ]:
+            status, body, _ = await rest.get(f"/api/symbols?{query}")
+            assert status == 200, body
+            assert [s["symbol"] for s in body["data"]["symbols"]] == found, query
+            assert body["data"]["total"] == len(found), query
 
 
 async def test_bad_search_and_refresh_are_400_or_404_naming_the_field(database_url: str) -> None:
@@ -82,29 +98,48 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
         assert status == 200, body
         assert resp.content_type == "application/json"
         # the original's shape at the top level; asked of the provider now
-        assert body == {
+        beta = [
+            {
+                "symbol": "BOTH",
+                "name": "",
+                "type": "",
+                "intervals": ["1d"],
+                "metadata": {"providers": "beta"},
+            },
+            {
+                "symbol": "COINACME",
+                "name": "Acme Coin",
+                "type": "crypto",
+                "intervals": [],
+                "metadata": {"providers": "beta"},
+            },
+        ]
+        listing = {
             "provider": "beta",
             "totalSymbols": 2,
-            "symbols": [
-                {
-                    "symbol": "BOTH",
-                    "name": "",
-                    "type": "",
-                    "intervals": ["1d"],
-                    "metadata": {"providers": "beta"},
-                },
-                {
-                    "symbol": "COINACME",
-                    "name": "Acme Coin",
-                    "type": "crypto",
-                    "intervals": [],
-                    "metadata": {"providers": "beta"},
-                },
-            ],
+            "symbols": beta,
+            "providers": [{"slug": "beta", "name": "beta", "symbols": beta}],
         }
+        assert body == listing
+        validate("/api/providers/symbols", "get", 200, body)
+        # compact JSON, the keys in this order
+        async with rest.http.get(rest.url("/api/providers/symbols?provider=beta")) as resp:
+            raw = await resp.read()
+        assert raw.startswith(b'{"provider":"beta","totalSymbols":2,"symbols":[{"symbol":"BOTH"')
+        # the path the original's end-to-end checks use: the same answer
+        status, body, resp = await rest.get("/api/providers/beta/symbols")
+        assert (status, body, resp.content_type) == (200, listing, "application/json")
+        validate("/api/providers/{slug}/symbols", "get", 200, body)
         # a provider without a catalogue (UNIMPLEMENTED): none
-        status, body, _ = await rest.get("/api/providers/symbols?provider=plain")
-        assert (status, body) == (200, {"provider": "plain", "totalSymbols": 0, "symbols": []})
+        plain = {
+            "provider": "plain",
+            "totalSymbols": 0,
+            "symbols": [],
+            "providers": [{"slug": "plain", "name": "plain", "symbols": []}],
+        }
+        for path in ("/api/providers/symbols?provider=plain", "/api/providers/plain/symbols"):
+            status, body, _ = await rest.get(path)
+            assert (status, body) == (200, plain), path
         # without ?provider=: the catalogue (as of the last refresh), each symbol's providers
         # in its metadata
         assert (await post(rest, "/api/symbols/refresh", {"provider": "alpha"}))[0] == 200
@@ -119,8 +154,29 @@ async def test_original_provider_symbols_route(database_url: str) -> None:
             "intervals": ["1h", "1d"],
             "metadata": {"providers": "alpha,beta"},
         }
-        status, body, _ = await rest.get("/api/providers/symbols?provider=nobody")
-        assert (status, body["error"]["code"]) == (404, "PROVIDER_NOT_FOUND")
+        # the original's per-provider lists: every provider, what it listed at its last refresh
+        assert [
+            (p["slug"], p["name"], [s["symbol"] for s in p["symbols"]]) for p in body["providers"]
+        ] == [
+            ("alpha", "alpha", ["ACME", "ACMX", "BOTH"]),
+            ("beta", "beta", ["BOTH", "COINACME"]),
+            ("plain", "plain", []),
+        ]
+        assert body["providers"][1]["symbols"] == beta
+        validate("/api/providers/symbols", "get", 200, body)
+        for path in ("/api/providers/symbols?provider=nobody", "/api/providers/nobody/symbols"):
+            status, body, _ = await rest.get(path)
+            assert (status, body["error"]["code"], body["error"]["message"]) == (
+                404,
+                "PROVIDER_NOT_FOUND",
+                "provider: no provider 'nobody'",
+            ), path
+            validate(path.split("?")[0].replace("nobody", "{slug}"), "get", 404, body)
+        status, body, _ = await rest.get("/api/providers/beta/symbols?provider=alpha")
+        assert (status, body["error"]["message"]) == (
+            400,
+            "provider: unknown query parameter (known: none)",
+        )
         # "symbols" is never read as a provider slug
         status, body, _ = await rest.get(
             "/api/providers/symbols/data/ACME?interval=1d&start=2024-01-01&end=2024-01-03"

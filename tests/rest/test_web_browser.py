@@ -424,3 +424,61 @@ def test_symbol_search_uses_the_catalogue(server: ServerThread, page: Any) -> No
         "no symbol in the catalogue matches zzzz"
     )
     assert console_errors(page) == []
+
+
+def test_symbol_search_by_type_and_provider(server: ServerThread, page: Any) -> None:
+    """The type select and the provider select narrow the search (`type=`, `provider=` on
+    `GET /api/symbols`); a type alone lists that type's symbols."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    refresh = urllib.request.Request(
+        server.url + "/api/symbols/refresh",
+        data=b'{"provider": "synthetic"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(refresh, timeout=WAIT) as resp:
+        assert json.load(resp)["data"] == {"providers": {"synthetic": 5}, "total": 5}
+
+    def search(text: str, type_: str, provider: str) -> dict[str, Any]:
+        field = page.find_element(By.ID, "symbol")
+        field.clear()
+        Select(page.find_element(By.ID, "symbol-type")).select_by_value(type_)
+        Select(page.find_element(By.ID, "provider")).select_by_value(provider)
+        searches = state(page)["searches"]
+        if text:
+            field.send_keys(text)
+        else:
+            page.execute_script("window.timebase.searchSymbols('')")
+        wait_for(
+            page,
+            f"const s = window.timebase.state; return s.searches > {searches}"
+            f" && s.search.query === {json.dumps(text)} && s.search.type === {json.dumps(type_)}"
+            f" && s.search.provider === {json.dumps(provider)}",
+        )
+        found: dict[str, Any] = state(page)["search"]
+        return found
+
+    # the synthetic sample's coin: by type, with or without text, for synthetic or any provider
+    for text, provider in (("syn", ""), ("syn", "synthetic"), ("", "synthetic")):
+        found = search(text, "crypto", provider)
+        assert [(s["symbol"], s["type"]) for s in found["symbols"]] == [("SYN:COIN", "crypto")]
+        assert (found["total"], found["error"]) == (1, None)
+    lines = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#symbol-matches li")]
+    assert lines == ["SYN:COIN Synthetic coin · crypto · synthetic"]
+    found = search("syn:", "index", "synthetic")
+    assert [s["symbol"] for s in found["symbols"]] == ["SYN:INDEX"]
+    # alpha lists nothing (no catalogue): only what it stored, never a synthetic-only symbol
+    status, body = rest_get(server, "/api/symbols?q=syn%3Ag&provider=alpha&limit=10")
+    assert status == 200
+    expected = [s["symbol"] for s in body["data"]["symbols"]]
+    assert "SYN:GLOBEX" not in expected
+    found = search("syn:g", "", "alpha")
+    assert [s["symbol"] for s in found["symbols"]] == expected
+    found = search("zzzz", "fx", "alpha")
+    assert found["symbols"] == []
+    assert page.find_element(By.ID, "symbol-matches").text == (
+        "no symbol in the catalogue matches zzzz, type fx, provider alpha"
+    )
+    assert console_errors(page) == []

@@ -5,6 +5,7 @@
     counts = await catalogue.refresh()                   # on demand: {slug: symbols stored}
     page = await catalogue.search(SymbolSearch(query="AC"))
     listing = await catalogue.provider_symbols("synthetic")     # the original's route
+    listings = await catalogue.listings()                       # {slug: entries}, as stored
     union = await catalogue.federated()                         # the gateway's own GetSymbols
 
 A provider is asked when it first becomes ready (at start, after a restart at a new address,
@@ -173,6 +174,12 @@ class SymbolCatalogue:
         if view.ready and view.address is not None:
             await self._refresh_one(view)
         return await self.history.store.listed_symbols(slug)
+
+    async def listings(self) -> dict[str, list[CatalogEntry]]:
+        """What each known provider listed at its last refresh (as stored; none is asked), by
+        slug, sorted; a provider without a catalogue lists nothing."""
+        slugs = sorted({v.slug for v in self.history.providers()})
+        return {slug: await self.history.store.listed_symbols(slug) for slug in slugs}
 
     async def federated(self) -> list[CatalogSymbol]:
         """Every symbol of the catalogue (at most MAX_FEDERATED), with its providers."""

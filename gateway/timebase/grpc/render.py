@@ -121,7 +121,8 @@ def events(symbol: str, interval: str, table: pa.Table) -> v1.GetEventsResponse:
 
 
 def symbol_list(symbols: list[CatalogSymbol]) -> pb.SymbolList:
-    """The gateway's own GetSymbols answer: each symbol's providers in metadata["providers"]."""
+    """The gateway's own GetSymbols answer: the providers' metadata merged, and each symbol's
+    providers in metadata["providers"]."""
     return pb.SymbolList(
         symbols=[
             pb.SymbolInfo(
@@ -129,7 +130,7 @@ def symbol_list(symbols: list[CatalogSymbol]) -> pb.SymbolList:
                 name=s.name,
                 type=s.type,
                 intervals=list(s.intervals),
-                metadata={"providers": ",".join(s.providers)},
+                metadata={**s.metadata, "providers": ",".join(s.providers)},
             )
             for s in symbols
         ]

@@ -53,6 +53,8 @@ class CatalogSymbol:
     type: str
     providers: tuple[str, ...]
     intervals: tuple[str, ...]
+    #: The providers' metadata merged (a key several list: the first provider's, by slug).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def search(conn: Connection, query: SymbolSearch) -> SymbolPage:
                        (array_agg(type ORDER BY type = '', provider))[1] AS type,
                        array_to_string(array_agg(DISTINCT provider), ',') AS providers,
                        string_agg(array_to_string(intervals, ','), ',') AS intervals,
+                       (jsonb_agg(metadata ORDER BY provider)
+                           FILTER (WHERE metadata <> '{}'::jsonb))::text AS metadata,
                        CASE WHEN symbol = $3 THEN 0 WHEN symbol LIKE $4 || '%' THEN 1 ELSE 2 END
                            AS rank
                 FROM symbols GROUP BY symbol
@@ -165,7 +169,8 @@ def search(conn: Connection, query: SymbolSearch) -> SymbolPage:
                    AND ($3 = '' OR symbol LIKE '%' || $4 || '%'
                         OR bool_or(upper(name) LIKE '%' || $4 || '%'))
             )
-            SELECT symbol, name, type, providers, coalesce(intervals, ''), count(*) OVER ()
+            SELECT symbol, name, type, providers, coalesce(intervals, ''), count(*) OVER (),
+                   metadata
             FROM g WHERE ($2 = '' OR type = lower($2))
             ORDER BY rank, symbol
             LIMIT $5 OFFSET $6
@@ -186,12 +191,17 @@ def _count(conn: Connection, query: SymbolSearch) -> int:
 def _symbol(row: Sequence[object]) -> CatalogSymbol:
     symbol, name, type_, providers, intervals = (str(v or "") for v in row[:5])
     present = {i for i in intervals.split(",") if i}
+    metadata: dict[str, str] = {}
+    for listed in json.loads(str(row[6] or "[]")):  # by provider: the first one's value wins
+        for key, value in listed.items():
+            metadata.setdefault(key, str(value))
     return CatalogSymbol(
         symbol=symbol,
         name=name,
         type=type_,
         providers=tuple(sorted(p for p in providers.split(",") if p)),
         intervals=tuple(i for i in INTERVALS if i in present),
+        metadata=metadata,
     )
 
 

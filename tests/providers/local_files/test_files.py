@@ -15,6 +15,7 @@ import grpc
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from google.protobuf import empty_pb2
 
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
@@ -231,6 +232,28 @@ async def test_special_symbols_and_preferences(
         brk = await rows(stub, "BRK.B", "1d", JAN, FEB)
     assert [r.close for r in gspc] == [4742.83]
     assert [r.close for r in brk] == [2.0]  # Parquet is preferred over CSV
+
+
+async def test_get_symbols_lists_one_symbol_per_file_name(
+    local_files: ModuleType, manifest: Manifest, tmp_path: Path
+) -> None:
+    """GetSymbols: every file's symbol once, sorted, with the intervals of its files in the
+    manifest's order (a file without an interval suffix is the default interval, 1d); files
+    that are no symbol's are left out."""
+    line = "Date,Open,High,Low,Close\n2024-01-02,1,1,1,1\n"
+    for name in ("^GSPC.csv", "BRK.B_1d.csv", "BRK.B_1wk.csv", "brk.b_1h.parquet", "MSFT.csv"):
+        await put(tmp_path / name, line)
+    await put(tmp_path / "notes.txt", "not bars")
+    await put(tmp_path / ".hidden.csv", line)
+    async with serve(local_files, manifest, tmp_path) as stub:
+        reply = await stub.GetSymbols(empty_pb2.Empty(), timeout=10)
+    assert [
+        (s.symbol, s.name, s.type, list(s.intervals), dict(s.metadata)) for s in reply.symbols
+    ] == [
+        ("BRK.B", "", "", ["1h", "1d", "1wk"], {}),
+        ("MSFT", "", "", ["1d"], {}),
+        ("^GSPC", "", "", ["1d"], {}),
+    ]
 
 
 async def test_unknown_symbol_or_interval_not_found(

@@ -6,11 +6,13 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import empty_pb2
 
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
@@ -18,6 +20,7 @@ from timebase.sdk import Manifest, ProviderServer
 from timebase.sdk.testing import check_rows, fetch_chunk_rows, fetch_rows
 from timebase.sdk.wire import Row, to_timestamp_pb
 
+ROOT = Path(__file__).resolve().parents[3]
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 FEB = datetime(2024, 2, 1, tzinfo=UTC)
 
@@ -79,6 +82,30 @@ async def test_same_request_twice_and_in_a_new_process_is_identical(
     async with grpc.aio.insecure_channel(process_target) as channel:
         other = pb_grpc.DataProviderStub(channel)
         assert await fetch_rows(other, req("SYN:ACME", "1h", JAN, FEB)) == first
+
+
+async def test_get_symbols_lists_the_documented_sample(
+    stub: pb_grpc.DataProviderAsyncStub,
+) -> None:
+    """GetSymbols: exactly the sample the provider's README documents (any other SYN: symbol
+    is served all the same, but not listed)."""
+    reply = await stub.GetSymbols(empty_pb2.Empty(), timeout=10)
+    listed = [
+        (s.symbol, s.name, s.type, list(s.intervals), dict(s.metadata)) for s in reply.symbols
+    ]
+    assert listed == [
+        ("SYN:ACME", "Acme Corporation (synthetic)", "equity", [], {}),
+        ("SYN:GLOBEX", "Globex Corporation (synthetic)", "equity", [], {}),
+        ("SYN:INITECH", "Initech (synthetic)", "equity", [], {}),
+        ("SYN:INDEX", "Synthetic index", "index", [], {}),
+        ("SYN:COIN", "Synthetic coin", "crypto", [], {}),
+    ]
+    readme = await asyncio.to_thread((ROOT / "providers" / "synthetic" / "README.md").read_text)
+    catalogue = " ".join(readme.split("- **Catalogue**:", 1)[1].split("\n- ", 1)[0].split())
+    assert catalogue.startswith(
+        "`GetSymbols` lists a documented sample — `SYN:ACME`, `SYN:GLOBEX` and `SYN:INITECH` "
+        "(type `equity`), `SYN:INDEX` (`index`) and `SYN:COIN` (`crypto`)."
+    )
 
 
 async def test_symbols_differ_and_prices_are_positive(stub: pb_grpc.DataProviderAsyncStub) -> None:

@@ -302,6 +302,10 @@ class QueryApi:
         """The gateway's own catalogue: every symbol with its providers."""
         return await self.catalogue.federated()
 
+    async def listed_symbols(self) -> dict[str, list[CatalogEntry]]:
+        """What each provider listed at its last refresh, by slug (nobody is asked now)."""
+        return await self.catalogue.listings()
+
     async def refresh_symbols(
         self, provider: str | None = None, *, caller: Caller
     ) -> dict[str, int]:

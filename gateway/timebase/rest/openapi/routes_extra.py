@@ -86,14 +86,19 @@ def paths() -> dict[str, Any]:
         "/health/live": {
             "get": {
                 "operationId": "getOriginalLiveness",
-                "summary": "The original TimeBase's liveness: the plain text `Healthy`",
+                "summary": "The original TimeBase's liveness: status `Healthy`",
                 "description": "Alias of `/api/health/live` for clients of the original "
-                "TimeBase, which answers the plain text `Healthy`." + _PROBE_NOTE,
+                'TimeBase: `{"status":"Healthy"}` as the original documents it; a client whose '
+                "`Accept` names text/plain and neither JSON nor */* gets the plain text "
+                "`Healthy` (what the original's ASP.NET health check writes)." + _PROBE_NOTE,
                 "tags": ["service"],
                 "responses": {
                     "200": {
                         "description": "Alive.",
-                        "content": {"text/plain": {"schema": {"const": "Healthy"}}},
+                        "content": {
+                            "application/json": {"schema": ref("OriginalLiveness")},
+                            "text/plain": {"schema": {"const": "Healthy"}},
+                        },
                     },
                     **errors(400),
                 },
@@ -227,16 +232,28 @@ def schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "required": ["name", "status"],
+                        "required": ["name", "status", "description", "duration"],
                         "properties": {
                             "name": {"type": "string", "enum": ["database", "providers"]},
                             "status": {"type": "string", "enum": _ORIGINAL_WORDS},
+                            "description": {
+                                "type": ["string", "null"],
+                                "description": "What was found, without detail (no error "
+                                "text, no provider names).",
+                            },
+                            "duration": {"type": "number", "description": "Milliseconds."},
                         },
                         "additionalProperties": False,
                     },
                 },
                 "totalDuration": {"type": "number", "description": "Milliseconds."},
             },
+            "additionalProperties": False,
+        },
+        "OriginalLiveness": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"const": "Healthy"}},
             "additionalProperties": False,
         },
     }

@@ -1,5 +1,6 @@
 """The OpenAPI parts of the symbol catalogue: `GET /api/symbols`, `POST /api/symbols/refresh`,
-the original TimeBase's `GET /api/providers/symbols`, and `?provider=` on `GET /api/data`."""
+the original TimeBase's `GET /api/providers/symbols` and `GET /api/providers/{slug}/symbols`,
+and `?provider=` on `GET /api/data`."""
 
 from __future__ import annotations
 
@@ -103,27 +104,49 @@ def symbol_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getProviderSymbols",
                 "summary": "The original TimeBase's symbol listing: {provider, totalSymbols, "
-                "symbols}",
+                "symbols, providers}",
                 "description": "Compatibility route, answered in the original's shape at the top "
                 "level (no envelope; errors use the envelope). With `?provider=SLUG` the provider "
                 "is asked now (a provider without a catalogue lists none); without it, the "
                 "catalogue as of the last refresh, each symbol's providers in "
-                '`metadata.providers` ("a,b"). `symbols` is a reserved word, never a slug.',
+                '`metadata.providers` ("a,b"). `providers` holds the original\'s per-provider '
+                "lists (`[{slug, name, symbols}]`, name = slug as the original answers). "
+                "`symbols` is a reserved word, never a slug.",
                 "tags": ["symbols"],
                 "parameters": [
                     {"$ref": "#/components/parameters/RequestId"},
                     {"$ref": "#/components/parameters/SymbolsProvider"},
                 ],
-                "responses": {
-                    "200": {
-                        "description": "The provider's symbols.",
-                        "headers": COMMON_HEADERS,
-                        "content": {"application/json": {"schema": ref("ProviderSymbols")}},
-                    },
-                    **errors(400, 404, 429, 500, 503),
-                },
+                "responses": _listing_responses("The provider's (or every provider's) symbols."),
             }
         },
+        "/api/providers/{slug}/symbols": {
+            "get": {
+                "operationId": "getOneProviderSymbols",
+                "summary": "One provider's symbols, as `/api/providers/symbols?provider=SLUG`",
+                "description": "Compatibility route: the path the original TimeBase's end-to-end "
+                "checks list a provider's symbols at; the same answer as "
+                "`/api/providers/symbols?provider={slug}` (the provider is asked now). 404 "
+                "PROVIDER_NOT_FOUND for an unknown slug.",
+                "tags": ["symbols"],
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/Slug"},
+                ],
+                "responses": _listing_responses("The provider's symbols."),
+            }
+        },
+    }
+
+
+def _listing_responses(description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "headers": COMMON_HEADERS,
+            "content": {"application/json": {"schema": ref("ProviderSymbols")}},
+        },
+        **errors(400, 404, 429, 500, 503),
     }
 
 
@@ -172,27 +195,35 @@ def symbol_schemas() -> dict[str, Any]:
         },
         "ProviderSymbols": {
             "type": "object",
-            "required": ["provider", "totalSymbols", "symbols"],
+            "required": ["provider", "totalSymbols", "symbols", "providers"],
             "properties": {
                 "provider": {"type": ["string", "null"]},
-                "totalSymbols": {"type": "integer"},
-                "symbols": {
+                "totalSymbols": {"type": "integer", "description": "How many `symbols`."},
+                "symbols": {"type": "array", "items": ref("ProviderSymbol")},
+                "providers": {
                     "type": "array",
+                    "description": "The original's per-provider lists, by slug.",
                     "items": {
                         "type": "object",
-                        "required": ["symbol", "name", "type", "intervals", "metadata"],
+                        "required": ["slug", "name", "symbols"],
                         "properties": {
-                            "symbol": {"type": "string"},
-                            "name": {"type": "string"},
-                            "type": {"type": "string"},
-                            "intervals": _STRING_ARRAY,
-                            "metadata": {
-                                "type": "object",
-                                "additionalProperties": {"type": "string"},
-                            },
+                            "slug": {"type": "string"},
+                            "name": {"type": "string", "description": "The slug."},
+                            "symbols": {"type": "array", "items": ref("ProviderSymbol")},
                         },
                     },
                 },
+            },
+        },
+        "ProviderSymbol": {
+            "type": "object",
+            "required": ["symbol", "name", "type", "intervals", "metadata"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "name": {"type": "string"},
+                "type": {"type": "string"},
+                "intervals": _STRING_ARRAY,
+                "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
     }

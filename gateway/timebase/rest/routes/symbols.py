@@ -102,13 +102,27 @@ async def refresh(request: web.Request) -> web.Response:
 
 @routes.get("/api/providers/symbols", allow_head=False)
 async def provider_symbols(request: web.Request) -> web.Response:
-    """The original TimeBase's route: `{provider, totalSymbols, symbols}` at the top level."""
+    """The original TimeBase's route: `{provider, totalSymbols, symbols, providers}` at the top
+    level (`providers`: the original's per-provider lists, `[{slug, name, symbols}]`)."""
     only(request.query, {"provider"})
-    slug = request.query.get("provider", "").strip()
+    return await _listing(request, request.query.get("provider", "").strip())
+
+
+# The original's end-to-end checks list one provider's symbols at this path ("symbols" is
+# never a slug, so /api/providers/symbols/symbols is no provider's).
+@routes.get("/api/providers/{slug:(?!symbols$)[^{}/]+}/symbols", allow_head=False)
+async def one_provider_symbols(request: web.Request) -> web.Response:
+    """`/api/providers/symbols?provider=SLUG` under the path the original's checks use."""
+    only(request.query, frozenset())
+    return await _listing(request, request.match_info["slug"])
+
+
+async def _listing(request: web.Request, slug: str) -> web.Response:
     api = request.app[API]
     symbols: list[dict[str, Any]]
     if slug:
         symbols = [_entry(e, slug) for e in await api.provider_symbols(slug)]
+        per_provider = [{"slug": slug, "name": slug, "symbols": symbols}]
     else:
         symbols = [
             {
@@ -116,11 +130,20 @@ async def provider_symbols(request: web.Request) -> web.Response:
                 "name": s.name,
                 "type": s.type,
                 "intervals": list(s.intervals),
-                "metadata": {"providers": ",".join(s.providers)},
+                "metadata": {**s.metadata, "providers": ",".join(s.providers)},
             }
             for s in await api.federated_symbols()
         ]
-    body = {"provider": slug or None, "totalSymbols": len(symbols), "symbols": symbols}
+        per_provider = [
+            {"slug": p, "name": p, "symbols": [_entry(e, p) for e in entries]}
+            for p, entries in (await api.listed_symbols()).items()
+        ]
+    body = {
+        "provider": slug or None,
+        "totalSymbols": len(symbols),
+        "symbols": symbols,
+        "providers": per_provider,
+    }
     return respond(_json(body), "application/json")
 
 

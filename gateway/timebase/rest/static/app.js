@@ -21,7 +21,8 @@
     warnings: [], // [{code, message, ...}] of the last answer (and of the live stream)
     providers: [], // GET /api/providers
     discovery: null, // GET /api/symbols/{symbol}/providers
-    search: { query: "", total: 0, symbols: [], error: null }, // GET /api/symbols?q= (the catalogue)
+    // GET /api/symbols?q=&type=&provider= (the catalogue): the symbol field, the type and provider
+    search: { query: "", type: "", provider: "", total: 0, symbols: [], error: null },
     searches: 0, // symbol searches answered: tests wait for it to move
     live: { connected: false, subscribed: null, bars: 0, lastBar: null },
     authRequired: false, // the server answered 401 at least once
@@ -169,14 +170,19 @@
   let searchTimer = null;
   let searchSeq = 0;
 
+  // The symbol field's text (prefix or substring of a symbol, or of its name), of the chosen type,
+  // among the chosen provider's symbols (automatic: every provider's). A type alone lists its
+  // symbols; nothing typed nor chosen searches nothing.
   async function searchSymbols(text) {
     const q = (text === undefined ? $("symbol").value : text).trim();
+    const type = $("symbol-type").value;
+    const provider = $("provider").value;
     const seq = ++searchSeq;
-    let found = { query: q, total: 0, symbols: [], error: null };
-    if (q) {
+    let found = { query: q, type, provider, total: 0, symbols: [], error: null };
+    if (q || type) {
       try {
-        const page = await api(`/api/symbols?${query({ q, limit: String(SEARCH_LIMIT) })}`);
-        found = { query: q, total: page.total, symbols: page.symbols, error: null };
+        const page = await api(`/api/symbols?${query({ q, type, provider, limit: String(SEARCH_LIMIT) })}`);
+        found = { ...found, total: page.total, symbols: page.symbols };
       } catch (error) {
         found.error = `${error.code}: ${error.message}`;
       }
@@ -188,7 +194,7 @@
   }
 
   function showMatches() {
-    const { query: q, total, symbols, error } = state.search;
+    const { query: q, type, provider, total, symbols, error } = state.search;
     const list = $("symbol-matches");
     const items = symbols.map((s) => {
       const item = document.createElement("li");
@@ -205,7 +211,10 @@
       return item;
     });
     if (error) items.push(Object.assign(document.createElement("li"), { textContent: error }));
-    else if (q && !symbols.length) items.push(Object.assign(document.createElement("li"), { textContent: `no symbol in the catalogue matches ${q}` }));
+    else if ((q || type) && !symbols.length) {
+      const what = [q, type && `type ${type}`, provider && `provider ${provider}`].filter(Boolean).join(", ");
+      items.push(Object.assign(document.createElement("li"), { textContent: `no symbol in the catalogue matches ${what}` }));
+    }
     else if (total > symbols.length) items.push(Object.assign(document.createElement("li"), { className: "muted", textContent: `${total - symbols.length} more: keep typing` }));
     list.replaceChildren(...items);
     list.hidden = items.length === 0;
@@ -213,7 +222,7 @@
 
   function choose(symbol) {
     $("symbol").value = symbol;
-    state.search = { query: "", total: 0, symbols: [], error: null };
+    state.search = { query: "", type: "", provider: "", total: 0, symbols: [], error: null };
     showMatches();
     $("symbol").focus();
   }
@@ -486,6 +495,11 @@
     });
     $("discover").addEventListener("click", discover);
     $("symbol").addEventListener("input", onSymbolInput);
+    // a new type or provider searches again what the field holds
+    $("symbol-type").addEventListener("change", onSymbolInput);
+    $("provider").addEventListener("change", () => {
+      if ($("symbol").value.trim() || $("symbol-type").value) onSymbolInput();
+    });
     $("providers-refresh").addEventListener("click", loadProviders);
     $("live").addEventListener("change", () => {
       if (!$("live").checked && socket) socket.close();
