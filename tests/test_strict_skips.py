@@ -93,5 +93,14 @@ def test_a_marker_list_selects_which_skips_fail(
 def test_values() -> None:
     assert strict_markers("") == frozenset()
     assert strict_markers("0") == frozenset()
-    assert strict_markers("1") == frozenset(STRICT_MARKERS) == {"docker", "timescale", "browser"}
+    assert (
+        strict_markers("1")
+        == frozenset(STRICT_MARKERS)
+        == {
+            "docker",
+            "timescale",
+            "browser",
+            "tools",
+        }
+    )
     assert strict_markers(" docker , browser ") == {"docker", "browser"}

@@ -16,10 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
 PROD_CONFIG = ROOT / "deploy" / "compose" / "timebase.prod.yaml"
 
-pytestmark = pytest.mark.skipif(
-    COMPOSE is None,
-    reason="docker-compose is not installed (Debian: apt-get install docker-compose)",
-)
+pytestmark = [
+    pytest.mark.tools,
+    pytest.mark.skipif(
+        COMPOSE is None,
+        reason="docker-compose is not installed (Debian: apt-get install docker-compose)",
+    ),
+]
 
 
 def compose(*args: str, secrets: Path) -> str:
