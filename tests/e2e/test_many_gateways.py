@@ -200,3 +200,71 @@ def test_the_python_client_reads_each_endpoint_from_its_peer(cluster: Cluster) -
         ),
         within=10,
     )
+
+
+def _hot_reads(gateway: Served) -> dict[str, float]:
+    """The gateway's `timebase_hot_tier_reads_total` by result."""
+    with urllib.request.urlopen(f"{gateway.rest_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    pattern = re.compile(r'^timebase_hot_tier_reads_total\{result="(\w+)"\} (\S+)$', re.M)
+    return {result: float(value) for result, value in pattern.findall(text)}
+
+
+def _flight_read(gateway: Served, query: dict[str, object]) -> pa.Table:
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+    with flight.FlightClient(gateway.flight_location) as client:
+        info = client.get_flight_info(descriptor)
+        tables = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    return pa.concat_tables(tables)
+
+
+def _rest_closes(gateway: Served, symbol: str) -> list[float]:
+    query = "interval=1d&start=2024-01-01T00:00:00Z&end=2024-02-01T00:00:00Z"
+    url = f"{gateway.rest_url}/api/data/{symbol}?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.load(response)
+    return [float(bar["close"]) for bar in body["data"]["data"]]
+
+
+def test_a_write_through_one_gateway_is_read_at_once_through_another(cluster: Cluster) -> None:
+    """The hot tier and the cached answers of one gateway are invalidated by a write another
+    gateway made (a Flight DoPut over the provider's bars): every door of the first then reads
+    the written bars, and the stale segment is counted, not served."""
+    reader, writer, _ = cluster.gateways
+    symbol = "MG:HOT"
+    query = {"symbol": symbol, "interval": "1d", "start": "2024-01-01", "end": "2024-02-01"}
+    cached = {**query, "cached_only": True}
+    closes = [close for _, close in expected_bars()]
+    # Fetched and stored through the reader, then served from its hot tier.
+    first = _flight_read(reader, query)
+    assert first.column("close").to_pylist() == closes
+    before = _hot_reads(reader)
+    assert _flight_read(reader, cached).equals(first)
+    assert _hot_reads(reader)["hit"] == before["hit"] + 1
+    assert get_bars(reader.grpc_target, symbol) == expected_bars()
+    assert _rest_closes(reader, symbol) == closes
+
+    # Another gateway overrides the stored closes.
+    changed = first.set_column(
+        first.schema.get_field_index("close"), "close", pa.array([c + 0.5 for c in closes])
+    )
+    changed = changed.drop_columns(
+        [n for n in ("interval", "provider", "metadata") if n in changed.column_names]
+    )
+    options = {"provider": "slow", "interval": "1d", "override_provider": True}
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(options))
+    with flight.FlightClient(writer.flight_location) as client:
+        put, meta = client.do_put(descriptor, changed.schema)
+        put.write_table(changed)
+        put.done_writing()
+        meta.read()
+        put.close()
+
+    # The reader's next reads, through every door, are the written bars.
+    stale = _hot_reads(reader)["stale"]
+    after = _flight_read(reader, cached)
+    assert after.column("close").to_pylist() == [c + 0.5 for c in closes]
+    assert _hot_reads(reader)["stale"] == stale + 1
+    assert get_bars(reader.grpc_target, symbol) == [(t, c + 0.5) for t, c in expected_bars()]
+    assert _rest_closes(reader, symbol) == [c + 0.5 for c in closes]
+    assert len(cluster.fetches.lines(symbol)) == 1  # nothing fetched again
