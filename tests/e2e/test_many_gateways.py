@@ -232,7 +232,12 @@ def test_a_write_through_one_gateway_is_read_at_once_through_another(cluster: Cl
     the written bars, and the stale segment is counted, not served."""
     reader, writer, _ = cluster.gateways
     symbol = "MG:HOT"
-    query = {"symbol": symbol, "interval": "1d", "start": "2024-01-01", "end": "2024-02-01"}
+    query: dict[str, object] = {
+        "symbol": symbol,
+        "interval": "1d",
+        "start": "2024-01-01",
+        "end": "2024-02-01",
+    }
     cached = {**query, "cached_only": True}
     closes = [close for _, close in expected_bars()]
     # Fetched and stored through the reader, then served from its hot tier.
