@@ -20,6 +20,9 @@ The drill follows docs/operations.md:
    hypertables back); the gateway starts again and the same key reads the same bars, from the
    restored rows.
 
+TLS on every door: gRPC and Flight read the same bars over TLS with a key, plain gRPC gets no
+answer.
+
 Monitoring: Prometheus scrapes the gateway's /metrics over TLS with its `read` key (the
 gateway refuses the same scrape without one), has loaded TimeBase's rules and evaluates them,
 and holds every metric the rules and the dashboard query, with the values the requests imply;
@@ -37,18 +40,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
+from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client.parser import text_string_to_metric_families
+from pyarrow import flight
 
 from tests.containers import support
 from tests.containers.compose_stack import OVERRIDE, PORTS, PRODUCTION, ROOT, Stack, running
 from tests.deploy import monitoring
 from tests.support.eventually import wait_until
 from timebase.core.build import COMMIT, VERSION
+from timebase.v1 import bars_pb2, bars_pb2_grpc
 
 FILES = (
     PRODUCTION,
@@ -339,3 +347,38 @@ def test_prometheus_scrapes_the_gateway_with_its_read_key_and_evaluates_the_rule
         return found
 
     wait_until(lambda: set(health().values()) == {"healthy"}, within=150)
+
+
+def test_grpc_and_flight_answer_over_tls_only(stack: Stack, docker_client: Any) -> None:
+    """TLS on every door: gRPC and Flight read the same bars over TLS (certificate verified
+    against the stack's CA) with a key; plain-text gRPC gets no answer."""
+    key = make_key(stack, docker_client, "tls-doors")
+    ca = (Path(stack.env["TIMEBASE_SECRETS_DIR"]) / "ca.crt").read_bytes()
+    metadata = (("authorization", f"Bearer {key}"),)
+    start, end = Timestamp(), Timestamp()
+    start.FromDatetime(datetime(2024, 1, 1, tzinfo=UTC))
+    end.FromDatetime(datetime(2024, 1, 11, tzinfo=UTC))
+    request = bars_pb2.GetBarsRequest(
+        symbol="SYN:TLS", interval="1d", start_time=start, end_time=end
+    )
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+    with grpc.secure_channel(f"localhost:{PORTS[0]}", credentials) as channel:
+        stub = bars_pb2_grpc.GatewayServiceStub(channel)
+        chunks = list(stub.GetBars(request, metadata=metadata, timeout=60))
+    stamps = [t for chunk in chunks for t in chunk.timestamps_us]
+    closes = [c for chunk in chunks for c in chunk.close]
+    first = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+    assert stamps == [first + day * 86_400_000_000 for day in range(10)]
+    with grpc.insecure_channel(f"127.0.0.1:{PORTS[0]}") as channel:
+        stub = bars_pb2_grpc.GatewayServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.GetBars(request, metadata=metadata, timeout=10))
+    assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+
+    query = {"symbol": "SYN:TLS", "interval": "1d", "start": "2024-01-01", "end": "2024-01-11"}
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {key}".encode())])
+    with flight.FlightClient(f"grpc+tls://localhost:{PORTS[1]}", tls_root_certs=ca) as client:
+        descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+        info = client.get_flight_info(descriptor, options)
+        tables = [client.do_get(e.ticket, options).read_all() for e in info.endpoints]
+    assert [c for t in tables for c in t.column("close").to_pylist()] == closes
