@@ -26,7 +26,7 @@ answer.
 Monitoring: Prometheus scrapes the gateway's /metrics over TLS with its `read` key (the
 gateway refuses the same scrape without one), has loaded TimeBase's rules and evaluates them,
 and holds every metric the rules and the dashboard query, with the values the requests imply;
-every service's health check passes.
+every query of the Grafana dashboard answers data; every service's health check passes.
 """
 
 from __future__ import annotations
@@ -337,6 +337,13 @@ def test_prometheus_scrapes_the_gateway_with_its_read_key_and_evaluates_the_rule
     wait_until(lambda: all(r["health"] == "ok" for g in groups() for r in g["rules"]), within=120)
     # A recording rule over the scraped series: one sample, without labels.
     wait_until(lambda: list(samples("timebase:store_hit:ratio_rate5m")) == [()], within=120)
+
+    # Every panel of the Grafana dashboard has data: each of its queries answers samples.
+    def without_data() -> list[str]:
+        exprs = monitoring.dashboard_exprs()
+        return [e for e in exprs if not prometheus("/api/v1/query", query=e)["result"]]
+
+    wait_until(lambda: without_data() == [], within=180, interval=2)
 
     # Every service's own health check passes (Prometheus': `wget` of its /-/ready).
     def health() -> dict[str, str]:
