@@ -1,8 +1,9 @@
 """CI turns skips of environment-dependent tests into failures.
 
-A skip is only for a missing environment (no Docker, no TimescaleDB, no browser), never for a
-behaviour failing (`buf`: the buf CLI `make lint` installs with npm). On a developer's machine such a skip is fine; in CI the environment is
-provided, so a skip there means the test did not run and must be red, not silently green.
+A skip is only for a missing environment (no Docker, no TimescaleDB, no browser, no buf CLI, no
+promtool, kubectl or docker-compose), never for a behaviour failing. On a developer's machine such
+a skip is fine; in CI the environment is provided, so a skip there means the test did not run and
+must be red, not silently green.
 
 Set TIMEBASE_CI_STRICT_SKIPS (.ci/run does) to turn every skip of a test carrying one of the
 strict markers into a failure that names the skip's reason:
@@ -11,8 +12,8 @@ strict markers into a failure that names the skip's reason:
     TIMEBASE_CI_STRICT_SKIPS=docker,browser      # only these markers
 
 Mark a test with the environment it needs (`@pytest.mark.docker`, `@pytest.mark.timescale`,
-`@pytest.mark.browser`, `@pytest.mark.buf`, or a module's `pytestmark`); skips from `skipif`, `pytest.skip()` in the
-test or in any fixture it uses are all covered. Expected failures (xfail) are left alone.
+`@pytest.mark.browser`, `@pytest.mark.buf`, `@pytest.mark.tools`, or a module's `pytestmark`);
+skips from `skipif`, `pytest.skip()` in the test or in any fixture it uses are all covered. Expected failures (xfail) are left alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Generator
 import pytest
 
 ENV = "TIMEBASE_CI_STRICT_SKIPS"
-STRICT_MARKERS = ("docker", "timescale", "browser", "buf")
+STRICT_MARKERS = ("docker", "timescale", "browser", "buf", "tools")
 
 
 def strict_markers(value: str | None = None) -> frozenset[str]:

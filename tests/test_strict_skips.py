@@ -96,6 +96,6 @@ def test_values() -> None:
     assert (
         strict_markers("1")
         == frozenset(STRICT_MARKERS)
-        == {"docker", "timescale", "browser", "buf"}
+        == {"docker", "timescale", "browser", "buf", "tools"}
     )
     assert strict_markers(" docker , browser ") == {"docker", "browser"}

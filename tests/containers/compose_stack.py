@@ -107,15 +107,17 @@ def running(
     stack: Stack,
     ready: Callable[[Stack], None],
     services: tuple[str, ...] = (),
+    ports: tuple[int, ...] = PORTS,
 ) -> Iterator[Stack]:
-    """`stack` up (`services`, or all of them) from local images, `ready(stack)` returned;
-    `down -v` afterwards, then nothing of the project may be left."""
+    """`stack` up (`services`, or all of them but those in profiles) from local images,
+    `ready(stack)` returned; `down -v` afterwards, then nothing of the project may be left.
+    `ports` are the loopback ports the stack publishes (the test skips when one is taken)."""
     require_compose()
     assert stack.project is not None
     logs = ""
     # The stacks publish fixed ports: one stack at a time across workers and runs.
     with support.file_lock("timebase-compose-stack.lock"):
-        busy = [port for port in PORTS if port_busy(port)]
+        busy = [port for port in ports if port_busy(port)]
         if busy:
             pytest.skip(f"the stack publishes 127.0.0.1:{busy} and something listens there")
         try:

@@ -37,6 +37,11 @@ def postgres_image(docker_client: Any) -> str:
     return support.build_postgres_image(docker_client)
 
 
+@pytest.fixture(scope="session")
+def prometheus_image(docker_client: Any) -> str:
+    return support.build_prometheus_image(docker_client)
+
+
 @pytest.fixture
 def test_label(docker_client: Any) -> Iterator[str]:
     """A label unique to this test (`timebase.test=<id>`); whatever carries it is removed after."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from timebase.core.build import COMMIT
 from timebase.sdk import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ PROVIDER_SLUGS = tuple(
 )
 GATEWAY_IMAGE = "timebase/gateway:latest"
 POSTGRES_IMAGE = "timebase/test-postgres:latest"
+PROMETHEUS_IMAGE = "timebase/test-prometheus:latest"
 _WHEELHOUSE_PORT = int(os.environ.get("TIMEBASE_WHEELHOUSE_PORT", "38517"))
 
 
@@ -116,8 +118,16 @@ def wheelhouse_server() -> Iterator[str]:
         thread.join()
 
 
-def build_image(client: Any, dockerfile: str, tags: list[str], *, context: Path = ROOT) -> float:
-    """Build `dockerfile` (relative to `context`) as `tags`; returns the seconds it took.
+def build_image(
+    client: Any,
+    dockerfile: str,
+    tags: list[str],
+    *,
+    context: Path = ROOT,
+    buildargs: dict[str, str] | None = None,
+) -> float:
+    """Build `dockerfile` (relative to `context`) as `tags`, with `buildargs` besides pip's;
+    returns the seconds it took.
 
     Raises AssertionError with the end of the build log when the build fails.
     """
@@ -131,7 +141,7 @@ def build_image(client: Any, dockerfile: str, tags: list[str], *, context: Path 
             path=str(context),
             dockerfile=dockerfile,
             tag=tags[0],
-            buildargs={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url},
+            buildargs={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url, **(buildargs or {})},
             network_mode="host",
             rm=True,
             forcerm=True,
@@ -166,7 +176,11 @@ def build_provider_image(client: Any, slug: str) -> str:
 
 
 def build_gateway_image(client: Any) -> str:
-    build_image(client, "gateway/Dockerfile", [GATEWAY_IMAGE])
+    """The gateway image, naming the commit it is built from (as `TIMEBASE_COMMIT=$(git
+    rev-parse --short=12 HEAD) docker-compose build` does, docs/operations.md)."""
+    build_image(
+        client, "gateway/Dockerfile", [GATEWAY_IMAGE], buildargs={"TIMEBASE_COMMIT": COMMIT}
+    )
     return GATEWAY_IMAGE
 
 
@@ -194,6 +208,15 @@ def build_postgres_image(client: Any) -> str:
                 shutil.copyfile(path, target / path.name)  # contents only (they are read-only)
         build_image(client, "Dockerfile", [POSTGRES_IMAGE], context=context)
     return POSTGRES_IMAGE
+
+
+def build_prometheus_image(client: Any) -> str:
+    """The Prometheus stand-in (tests/containers/prometheus: Debian's prometheus package), in
+    place of prom/prometheus, which cannot be pulled here."""
+    build_image(
+        client, "Dockerfile", [PROMETHEUS_IMAGE], context=ROOT / "tests/containers/prometheus"
+    )
+    return PROMETHEUS_IMAGE
 
 
 def unique(prefix: str) -> str:

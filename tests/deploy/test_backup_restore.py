@@ -29,11 +29,14 @@ def _client_bin(url: str) -> Path:
     return Path(str(bindir))
 
 
-def _run(script: str, url: str, backups: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, url: str, backups: Path, *args: str, first_on_path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))  # the test servers' URLs name a socket directory here
+    path = f"{_client_bin(url)}:/usr/bin:/bin"
     env = {
-        "PATH": f"{_client_bin(url)}:/usr/bin:/bin",
+        "PATH": path if first_on_path is None else f"{first_on_path}:{path}",
         "PGHOST": query.get("host") or parts.hostname or "127.0.0.1",
         "PGPORT": query.get("port") or str(parts.port or 5432),
         "PGUSER": parts.username or "postgres",
@@ -119,3 +122,22 @@ def test_restore_refuses_what_is_not_a_dump(database_url: str, tmp_path: Path) -
     done = _run("restore.sh", database_url, empty, "latest")
     assert done.returncode == 1
     assert f"timebase-restore: no dump in {empty}" in done.stderr
+
+
+def test_backup_refuses_a_pg_dump_older_than_the_server(database_url: str, tmp_path: Path) -> None:
+    """A pg_dump of an older major version than the server (here one that says it is 9.6) is
+    refused before it dumps anything."""
+    old = tmp_path / "old-client"
+    old.mkdir()
+    shim = old / "pg_dump"
+    shim.write_text('#!/bin/sh\necho "pg_dump (PostgreSQL) 9.6.24"\n')
+    shim.chmod(0o755)
+    backups = tmp_path / "backups"
+    done = _run("backup.sh", database_url, backups, "once", first_on_path=old)
+    assert done.returncode == 1
+    server = _rows(database_url, "SELECT current_setting('server_version_num')")[0][0]
+    assert (
+        f"timebase-backup: pg_dump (PostgreSQL) 9.6.24 is older than the server ({server}): "
+        "refusing" in done.stderr
+    )
+    assert list(backups.iterdir()) == []

@@ -16,10 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = shutil.which("docker-compose")
 PROD_CONFIG = ROOT / "deploy" / "compose" / "timebase.prod.yaml"
 
-pytestmark = pytest.mark.skipif(
-    COMPOSE is None,
-    reason="docker-compose is not installed (Debian: apt-get install docker-compose)",
-)
+pytestmark = [
+    pytest.mark.tools,
+    pytest.mark.skipif(
+        COMPOSE is None,
+        reason="docker-compose is not installed (Debian: apt-get install docker-compose)",
+    ),
+]
 
 
 def compose(*args: str, secrets: Path) -> str:
@@ -115,8 +118,8 @@ def test_no_secret_is_an_environment_value(merged: dict[str, Any]) -> None:
 
 
 def test_gateway_runs_tls_and_keys_from_the_secrets(merged: dict[str, Any]) -> None:
-    """The gateway's prod configuration names only files the gateway is given as secrets.
-    (Its `auth` and `tls` sections are loaded by the gateway once those branches are merged.)"""
+    """The gateway's prod configuration names only files the gateway is given as secrets, and
+    serves the Host Prometheus scrapes it by (the stack itself runs in tests/containers)."""
     gateway = merged["services"]["gateway"]
     env = gateway["environment"]
     assert env["TIMEBASE_AUTH_MODE"] == "keys"
@@ -131,6 +134,10 @@ def test_gateway_runs_tls_and_keys_from_the_secrets(merged: dict[str, Any]) -> N
         "prometheus": "read",
         "admin": "admin",
     }
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    [target] = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert config["rest"]["allowed_hosts"] == [target.split(":")[0]] == ["gateway"]
+    assert gateway["build"]["args"] == {"TIMEBASE_COMMIT": "unknown"}  # (unset here)
     base = yaml.safe_load((ROOT / "gateway" / "compose.timebase.yaml").read_text())
     assert config["providers"] == base["providers"]
     assert "https://127.0.0.1:8080/api/health" in " ".join(gateway["healthcheck"]["test"])

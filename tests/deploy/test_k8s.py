@@ -2,10 +2,15 @@
 Kubernetes API schemas (kubernetes-validate, strict, its bundled schemas: offline), the
 CloudNativePG Cluster against the schema committed with it; and the topology holds: stateless
 gateways with readiness on /api/health, a PDB and an HPA, remote providers, NetworkPolicies
-letting only gateways reach providers and the database."""
+letting only gateways reach providers and the database; the gateways' ConfigMap loads.
+
+The kustomizations use only what Debian's kubernetes-client (kubectl 1.20, kustomize 2.0.3)
+reads, so they render with it as with any newer kubectl (checked field by field here, and by
+rendering with whichever kubectl is installed: .ci/run installs Debian's when none is)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -17,6 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from timebase.core.config import load_config
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBECTL = shutil.which("kubectl")
@@ -24,10 +31,35 @@ KUBECTL = shutil.which("kubectl")
 KUBERNETES_VERSION = "1.30.0"
 OVERLAYS = ["dev", "prod"]
 CNPG_SCHEMA = json.loads((K8S / "schemas" / "cnpg-cluster.json").read_text())
+#: The fields of a Kustomization that kustomize 2.0.3 (Debian's kubectl 1.20) knows; `labels`,
+#: inline `patches`, `replicas` and the like came later and make it refuse the file.
+KUSTOMIZE_2_0_FIELDS = {
+    "apiVersion",
+    "kind",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "commonAnnotations",
+    "resources",
+    "bases",
+    "crds",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "images",
+    "vars",
+}
 
-pytestmark = pytest.mark.skipif(
-    KUBECTL is None, reason="kubectl is not installed (Debian: apt-get install kubernetes-client)"
-)
+pytestmark = [
+    pytest.mark.tools,
+    pytest.mark.skipif(
+        KUBECTL is None,
+        reason="kubectl is not installed (Debian: apt-get install kubernetes-client)",
+    ),
+]
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -50,6 +82,19 @@ def rendered(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/dev", "overlays/prod"])
+def test_kustomizations_use_only_what_debians_kustomize_reads(folder: str) -> None:
+    kustomization = yaml.safe_load((K8S / folder / "kustomization.yaml").read_text())
+    assert set(kustomization) - KUSTOMIZE_2_0_FIELDS == set()
+    # kustomize 2.0.3 loads a directory only from `bases`, and patches only from files.
+    for resource in kustomization.get("resources", []):
+        assert (K8S / folder / resource).is_file(), resource
+    for patch in kustomization.get("patchesJson6902", []):
+        assert set(patch) == {"target", "path"}, patch
+        assert set(patch["target"]) == {"group", "version", "kind", "name"}, patch
+        assert isinstance(yaml.safe_load((K8S / folder / patch["path"]).read_text()), list)
 
 
 def test_kubernetes_validate_bundles_the_schemas_offline() -> None:
@@ -105,9 +150,18 @@ def test_gateways_are_stateless_replicas_ready_on_health(
     assert gateway["spec"]["replicas"] == replicas
     pod = gateway["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    probe = container["readinessProbe"]["httpGet"]
-    assert probe["path"] == "/api/health"
-    assert probe["scheme"] == {"dev": "HTTP", "prod": "HTTPS"}[overlay]
+    # Ready and live on the probe routes, with a Host the gateway serves (not the pod's IP).
+    scheme = {"dev": "HTTP", "prod": "HTTPS"}[overlay]
+    for probe, path in (
+        ("readinessProbe", "/api/health/ready"),
+        ("livenessProbe", "/api/health/live"),
+    ):
+        assert container[probe]["httpGet"] == {
+            "path": path,
+            "port": "http",
+            "scheme": scheme,
+            "httpHeaders": [{"name": "Host", "value": "localhost"}],
+        }
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     # Nothing persistent: only emptyDirs, the ConfigMap and Secrets.
@@ -167,3 +221,29 @@ def test_only_gateways_reach_providers_and_the_database(
         for d in deployments.values()
     }
     assert components == {"gateway", "provider"}
+
+
+def test_the_gateways_configmap_loads(tmp_path: Path) -> None:
+    """The ConfigMap's timebase.yaml, as a gateway pod loads it: its secret files moved here."""
+    docs = render("prod")
+    [config] = [d for n, d in by_kind(docs, "ConfigMap").items() if n.startswith("timebase-")]
+    text = config["data"]["timebase.yaml"]
+    secrets = tmp_path / "timebase-api-keys"
+    secrets.mkdir()
+    for name, key in (("admin", "tb_admin"), ("prometheus", "tb_prometheus")):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        (secrets / f"{name}.sha256").write_text(digest + "\n")
+    path = tmp_path / "timebase.yaml"
+    path.write_text(text.replace("/run/secrets/timebase-api-keys/", f"{secrets}/"))
+    loaded = load_config(path, environ={})
+    assert loaded.providers.runtime == "remote"
+    assert {slug: s.address for slug, s in loaded.providers.settings.items()} == {
+        "synthetic": "timebase-provider-synthetic:50052",
+        "yahoo-finance": "timebase-provider-yahoo-finance:50052",
+    }
+    assert loaded.auth.mode == "keys"
+    assert loaded.rest.allowed_hosts == ("timebase-gateway",)  # the Service's name
+    assert [(k.name, k.scope, k.sha256) for k in loaded.auth.keys] == [
+        ("prometheus", "read", hashlib.sha256(b"tb_prometheus").hexdigest()),
+        ("admin", "admin", hashlib.sha256(b"tb_admin").hexdigest()),
+    ]

@@ -27,18 +27,21 @@ def promtool(*args: str, cwd: Path = monitoring.PROMETHEUS) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.tools
 @needs_promtool
 def test_rules_pass_promtool_check() -> None:
     out = promtool("check", "rules", str(monitoring.RULES))
     assert f"SUCCESS: {len(monitoring.rules())} rules found" in out
 
 
+@pytest.mark.tools
 @needs_promtool
 def test_rules_pass_their_unit_tests() -> None:
     out = promtool("test", "rules", str(monitoring.RULE_TESTS.relative_to(monitoring.PROMETHEUS)))
     assert "SUCCESS" in out
 
 
+@pytest.mark.tools
 @needs_promtool
 def test_every_alert_the_issue_asks_for_is_unit_tested() -> None:
     alerts = {rule["alert"] for rule in monitoring.rules() if "alert" in rule}
@@ -60,6 +63,7 @@ def test_every_alert_the_issue_asks_for_is_unit_tested() -> None:
     assert untested == set()
 
 
+@pytest.mark.tools
 @needs_promtool
 def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     """The scrape config as Prometheus loads it in the stack: the secret files and the rules
@@ -126,6 +130,7 @@ def test_dashboard_json_is_a_provisionable_grafana_dashboard() -> None:
     assert {n for n in used if ":" in n} <= monitoring.recorded()
 
 
+@pytest.mark.tools
 @needs_promtool
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Each dashboard query, as a recording rule, passes `promtool check rules` (its parser)."""

@@ -13,7 +13,7 @@ import re
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import pyarrow as pa
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import flight
 
 from tests.conftest import DatabaseServers, create_database, drop_database
@@ -200,3 +201,128 @@ def test_the_python_client_reads_each_endpoint_from_its_peer(cluster: Cluster) -
         ),
         within=10,
     )
+
+
+def _hot_reads(gateway: Served) -> dict[str, float]:
+    """The gateway's `timebase_hot_tier_reads_total` by result."""
+    with urllib.request.urlopen(f"{gateway.rest_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    pattern = re.compile(r'^timebase_hot_tier_reads_total\{result="(\w+)"\} (\S+)$', re.M)
+    return {result: float(value) for result, value in pattern.findall(text)}
+
+
+def _flight_read(gateway: Served, query: Mapping[str, object]) -> pa.Table:
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(query))
+    with flight.FlightClient(gateway.flight_location) as client:
+        info = client.get_flight_info(descriptor)
+        tables = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    return pa.concat_tables(tables)
+
+
+def _rest_closes(gateway: Served, symbol: str) -> list[float]:
+    query = "interval=1d&start=2024-01-01T00:00:00Z&end=2024-02-01T00:00:00Z"
+    url = f"{gateway.rest_url}/api/data/{symbol}?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body = json.load(response)
+    return [float(bar["close"]) for bar in body["data"]["data"]]
+
+
+def test_a_write_through_one_gateway_is_read_at_once_through_another(cluster: Cluster) -> None:
+    """The hot tier and the cached answers of one gateway are invalidated by a write another
+    gateway made (a Flight DoPut over the provider's bars): every door of the first then reads
+    the written bars, and the stale segment is counted, not served."""
+    reader, writer, _ = cluster.gateways
+    symbol = "MG:HOT"
+    query: dict[str, object] = {
+        "symbol": symbol,
+        "interval": "1d",
+        "start": "2024-01-01",
+        "end": "2024-02-01",
+    }
+    cached = {**query, "cached_only": True}
+    closes = [close for _, close in expected_bars()]
+    # Fetched and stored through the reader, then served from its hot tier.
+    first = _flight_read(reader, query)
+    assert first.column("close").to_pylist() == closes
+    before = _hot_reads(reader)
+    assert _flight_read(reader, cached).equals(first)
+    assert _hot_reads(reader)["hit"] == before["hit"] + 1
+    assert get_bars(reader.grpc_target, symbol) == expected_bars()
+    assert _rest_closes(reader, symbol) == closes
+
+    # Another gateway overrides the stored closes.
+    changed = first.set_column(
+        first.schema.get_field_index("close"), "close", pa.array([c + 0.5 for c in closes])
+    )
+    changed = changed.drop_columns(
+        [n for n in ("interval", "provider", "metadata") if n in changed.column_names]
+    )
+    options = {"provider": "slow", "interval": "1d", "override_provider": True}
+    descriptor = flight.FlightDescriptor.for_command(json.dumps(options))
+    with flight.FlightClient(writer.flight_location) as client:
+        put, meta = client.do_put(descriptor, changed.schema)
+        put.write_table(changed)
+        put.done_writing()
+        meta.read()
+        put.close()
+
+    # The reader's next reads, through every door, are the written bars.
+    stale = _hot_reads(reader)["stale"]
+    after = _flight_read(reader, cached)
+    assert after.column("close").to_pylist() == [c + 0.5 for c in closes]
+    assert _hot_reads(reader)["stale"] == stale + 1
+    assert get_bars(reader.grpc_target, symbol) == [(t, c + 0.5) for t, c in expected_bars()]
+    assert _rest_closes(reader, symbol) == [c + 0.5 for c in closes]
+    assert len(cluster.fetches.lines(symbol)) == 1  # nothing fetched again
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _request_samples(gateway: Served) -> dict[tuple[str, Labels], float]:
+    """`timebase_requests_total` and `timebase_request_duration_seconds_count` on a gateway's
+    /metrics: (name, sorted labels) → value."""
+    with urllib.request.urlopen(f"{gateway.rest_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    names = {"timebase_requests_total", "timebase_request_duration_seconds_count"}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in names
+    }
+
+
+def _labels(**labels: str) -> Labels:
+    return tuple(sorted(labels.items()))
+
+
+def test_every_door_counts_and_times_its_requests(cluster: Cluster) -> None:
+    """One request through each door: counted by door, route, method and status, and timed by
+    door, route and method, on the gateway's live /metrics."""
+    gateway = cluster.gateways[1]
+    assert get_bars(gateway.grpc_target, "MG:DOORS") == expected_bars()  # gRPC (fetched if new)
+    query = {"symbol": "MG:DOORS", "interval": "1d", "start": "2024-01-01", "end": "2024-02-01"}
+    before = _request_samples(gateway)
+    assert get_bars(gateway.grpc_target, "MG:DOORS") == expected_bars()
+    _flight_read(gateway, query)
+    assert len(_rest_closes(gateway, "MG:DOORS")) == len(expected_bars())
+    grpc_route = {"door": "grpc", "route": "/timebase.v1.GatewayService/GetBars", "method": "RPC"}
+    rest_route = {"door": "rest", "route": "/api/data/{symbol}", "method": "GET"}
+    flight_call = {"door": "flight", "method": "RPC", "status": "OK"}
+    count, timed = "timebase_requests_total", "timebase_request_duration_seconds_count"
+    expected = {
+        (count, _labels(**grpc_route, status="OK")): 1.0,
+        (timed, _labels(**grpc_route)): 1.0,
+        (count, _labels(**flight_call, route="GET_FLIGHT_INFO")): 1.0,
+        (count, _labels(**flight_call, route="DO_GET")): 1.0,
+        (count, _labels(**rest_route, status="200")): 1.0,
+        (timed, _labels(**rest_route)): 1.0,
+    }
+
+    def grown() -> dict[tuple[str, Labels], float]:
+        after = _request_samples(gateway)
+        return {key: after.get(key, 0.0) - before.get(key, 0.0) for key in expected}
+
+    # (A DoGet is counted when its stream ends on the server's side.)
+    wait_until(lambda: grown() == expected, within=10)
