@@ -215,13 +215,14 @@ async def test_an_external_database_restarted_under_load(
 
 
 async def test_serve_exits_3_when_the_embedded_database_keeps_crashing(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, data_dir: Path, backend: str
 ) -> None:
     config = tmp_path / "timebase.yaml"
+    timescaledb = await asyncio.to_thread(_timescaledb, backend)
     await asyncio.to_thread(
         config.write_text,
         "database:\n  embedded_restarts: 1\n  embedded_check_interval_seconds: 0.2\n"
-        "  embedded_restart_backoff_seconds: 0.2\n  embedded_timescaledb: 'off'\n"
+        f"  embedded_restart_backoff_seconds: 0.2\n  embedded_timescaledb: '{timescaledb}'\n"
         f"providers:\n  bundled_dir: {tmp_path / 'no-providers'}\n",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
