@@ -245,6 +245,47 @@ async def test_retention_waits_for_a_chunk_being_compressed_instead_of_deadlocki
     assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
 
 
+async def test_a_write_into_a_chunk_being_compressed_waits_instead_of_deadlocking(
+    timescale_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A late correction (the upsert probes the stored rows, then inserts) into the chunk the
+    compression policy is compressing: it waits for the chunk, no deadlock, no retry."""
+    from adbc_driver_postgresql import dbapi
+
+    stamps = [NOW - timedelta(days=30) + timedelta(hours=i) for i in range(48)]
+    caplog.set_level(logging.INFO, logger="timebase.store")
+    async with Store(timescale_url, run_retention=False) as store:
+        await store.upsert(bars_table(stamps, interval="1h"))
+        ((chunk,),) = await query(
+            store,
+            "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks "
+            f"WHERE hypertable_name = 'bars_intraday' AND range_start <= '{stamps[5].isoformat()}' "
+            f"AND range_end > '{stamps[5].isoformat()}'",
+        )
+        policy = await asyncio.to_thread(dbapi.connect, timescale_url)
+        try:
+            await asyncio.to_thread(_execute, policy, f"LOCK TABLE {chunk} IN EXCLUSIVE MODE")
+            write = asyncio.create_task(
+                store.upsert(bars_table([stamps[5]], interval="1h", close=[2.25]))
+            )
+
+            async def waiting() -> bool:
+                ((count,),) = await query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted")
+                return bool(count) or write.done()
+
+            await eventually(waiting, within=30, what="the write waiting for the chunk's lock")
+            await asyncio.to_thread(
+                _execute, policy, f"LOCK TABLE {chunk} IN ACCESS EXCLUSIVE MODE"
+            )
+            await asyncio.to_thread(policy.commit)
+        finally:
+            await asyncio.to_thread(policy.close)
+        assert await write == 1
+        read = await store.read_table("AAPL", "1h", stamps[0], stamps[-1] + timedelta(hours=1))
+        assert read["close"].to_pylist() == [2.0] * 5 + [2.25] + [2.0] * 42
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
+
+
 def _execute(conn: Any, sql: str) -> None:
     with conn.cursor() as cur:
         cur.execute(sql)

@@ -259,13 +259,15 @@ def _set_up_or_raise(url: str) -> None:
 
 def lock_against_compression(conn: Connection, table: str) -> None:
     """Lock hypertable `table` and all its chunks against compression for the caller's
-    transaction (ROW EXCLUSIVE, as a DELETE does, but taken up front and on every chunk).
+    transaction (ROW EXCLUSIVE, as an INSERT or DELETE does, but taken up front and on every
+    chunk; writers do not block each other).
 
     The compression policy holds an EXCLUSIVE lock on the chunk it compresses and upgrades it to
     ACCESS EXCLUSIVE at the end; a transaction that first reads a chunk (ACCESS SHARE) and then
-    deletes from or drops it would deadlock with it. Taking the strongest lock the retention
-    needs before reading anything makes it wait for that one chunk to finish instead, and the
-    policy's next chunk wait for the retention.
+    writes to, deletes from or drops it would deadlock with it. Taking the lock a write needs
+    before reading anything makes the transaction wait for that one chunk to finish instead, and
+    the policy's next chunk wait for the transaction. Retention (one hypertable's chunks: about
+    53 intraday ones at the default 365 days) and bar writes call this.
     """
     with conn.cursor() as cur:
         cur.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
