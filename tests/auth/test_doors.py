@@ -1,16 +1,16 @@
 """Every door checks the key, one policy behind all of them (docs/security.md).
 
-A TimeBaseApp (real gRPC, Flight and REST servers on port 0, PostgreSQL; one database for the
-module) with `auth.mode: keys` and a read, a write and an admin key serves each test. Each door is asked with no key, a
-wrong key, a read key on a write (or admin) action, a write key and an admin key; each case
-checks the status and the message.
+A TimeBaseApp (real gRPC, Flight and REST servers on port 0; a fresh database of its own, on
+each backend) with `auth.mode: keys` and a read, a write and an admin key serves each test. Each
+door is asked with no key, a wrong key, a read key on a write (or admin) action, a write key and
+an admin key; each case checks the status and the message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from tests.auth.support import (
     bearer,
     denied,
 )
-from tests.conftest import DatabaseServers, create_database, drop_database
 from timebase.client import PermissionDenied, TimeBase, Unauthenticated
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.server import TimeBaseApp
@@ -45,14 +44,6 @@ T0 = datetime(2024, 1, 2, tzinfo=UTC)
 _TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
-@pytest.fixture(scope="module")
-def module_database(database_servers: DatabaseServers) -> Iterator[str]:
-    server = database_servers.url("postgres")
-    url = create_database(server, prefix="auth")
-    yield url
-    drop_database(server, url)
-
-
 @pytest.fixture
 def bundled(tmp_path: Path) -> Path:
     """An empty bundled providers folder: the app runs no provider."""
@@ -61,14 +52,14 @@ def bundled(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(module_database: str, bundled: Path) -> AsyncIterator[TimeBaseApp]:
+async def app(database_url: str, bundled: Path) -> AsyncIterator[TimeBaseApp]:
     root = bundled
     config = Config(
         grpc_port=0,
         flight_port=0,
         http_port=0,
         data_dir=root / "data",
-        database=DatabaseConfig(url=module_database),
+        database=DatabaseConfig(url=database_url),
         providers=ProvidersConfig(bundled_dir=Path(root / "bundled")),
         rest=RestConfig(rate_limit_enabled=False),
         auth=auth_config(),

@@ -51,12 +51,13 @@ def start_serve(
 def serve_database_env(backend: str, servers: DatabaseServers) -> dict[str, str]:
     """The environment that puts `timebase serve` on `backend`.
 
-    The embedded PostgreSQL with TimescaleDB preloaded (`timescaledb`) or not (`postgres`); when
-    the extension files are not installed, a fresh database on TIMEBASE_TEST_TIMESCALE_URL (or
-    the one skip reason of the fixtures).
+    The embedded PostgreSQL with TimescaleDB preloaded (`timescaledb`: the default setting,
+    `database.embedded_timescaledb: auto`, as `make run` starts it once `make test` installed the
+    extension) or not (`postgres`: `off`); when the extension files are not installed, a fresh
+    database on TIMEBASE_TEST_TIMESCALE_URL (or the one skip reason of the fixtures).
     """
     if backend == "postgres":
         return {"TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "off"}
     if timescaledb_installed():
-        return {"TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB": "on"}
+        return {}  # auto, the default: preloaded since the files are there
     return {"TIMEBASE_DATABASE_URL": create_database(servers.url("timescaledb"), prefix="serve")}

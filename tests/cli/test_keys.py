@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 
 from tests.cli.serve_support import TIMEBASE
-from tests.conftest import DatabaseServers, create_database, drop_database
 from timebase.auth import keystore
 from timebase.auth.authenticator import Authenticator
 from timebase.cli.main import main
@@ -56,11 +54,9 @@ class Keys:
 
 
 @pytest.fixture
-def database(database_servers: DatabaseServers) -> Iterator[str]:
-    server = database_servers.url("postgres")
-    url = create_database(server, prefix="keys")
-    yield url
-    drop_database(server, url)
+def database(database_url: str) -> str:
+    """A fresh database of its own, on each backend."""
+    return database_url
 
 
 @pytest.fixture

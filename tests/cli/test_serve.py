@@ -146,26 +146,45 @@ def test_bad_configuration_is_a_usage_error(data_dir: Path, tmp_path: Path) -> N
     )
 
 
+@pytest.mark.timescale
 def test_serve_with_timescaledb_installed_but_not_preloaded_starts_and_says_so(
     data_dir: Path, tmp_path: Path
 ) -> None:
     """The state right after installing the package: the extension is there, the server does
-    not preload it. `CREATE EXTENSION` then fails with a FATAL error; serve carries on."""
+    not preload it. `CREATE EXTENSION` then fails with a FATAL error; serve carries on on plain
+    tables, serves bars, and logs exactly one line about TimescaleDB."""
     if not timescaledb_installed():
         skip_without_timescaledb()
-    env = _env(data_dir, TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB="off", TIMEBASE_LOG_FORMAT="text")
+    env = _env(data_dir, TIMEBASE_DATABASE_EMBEDDED_TIMESCALEDB="off", TIMEBASE_LOG_FORMAT="json")
     with (tmp_path / "serve.log").open("w+") as log:
         proc, lines = start_serve(env, tmp_path, timeout=60, stderr=log)
         try:
             assert lines[-1] == "Press Ctrl-C to stop.", lines
             (database,) = [x for x in lines if x.startswith("  database ")]
-            assert database.endswith(f"embedded PostgreSQL, data in {data_dir}/postgres")
+            # No "with TimescaleDB": plain tables.
+            assert re.fullmatch(
+                rf"  database +embedded PostgreSQL, data in {re.escape(str(data_dir))}/postgres",
+                database,
+            ), lines
+            rest = re.search(r"^  REST +(http://127\.0\.0\.1:\d+)$", "\n".join(lines), re.M)
+            assert rest, lines
+            url = f"{rest.group(1)}/api/data/SYN:ACME?interval=1d&limit=5"
+            with urllib.request.urlopen(url, timeout=30) as response:
+                body = json.load(response)
+            assert (body["data"]["symbol"], body["data"]["count"]) == ("SYN:ACME", 5)
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         log.seek(0)
-        said = [line for line in log.read().splitlines() if "TimescaleDB" in line]
-    assert len(said) == 1, said
-    assert "TimescaleDB not in use (the extension is installed but not preloaded): " in said[0]
-    assert "hypertables, compression, chunk-dropping retention off" in said[0]
-    assert "to enable: add shared_preload_libraries = 'timescaledb' to postgresql.conf" in said[0]
+        records = [json.loads(line) for line in log.read().splitlines() if line.startswith("{")]
+    said = [(r["level"], r["message"]) for r in records if "TimescaleDB" in r["message"]]
+    assert said == [
+        (
+            "WARNING",
+            "TimescaleDB not in use (the extension is installed but not preloaded): "
+            "hypertables, compression, chunk-dropping retention off; plain PostgreSQL tables "
+            "serve the same queries; to enable: add shared_preload_libraries = 'timescaledb' "
+            "to postgresql.conf and restart PostgreSQL (the embedded server: "
+            "database.embedded_timescaledb: on)",
+        )
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,20 @@ def test_every_example_that_talks_to_a_server_is_marked() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers) -> object:
+def served_backends(
+    tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers
+) -> Iterator[ServedBackends]:
     backends = ServedBackends(tmp_path_factory.mktemp("docs-examples").resolve(), database_servers)
     try:
-        yield backends.get("postgres")
+        yield backends
     finally:
         backends.stop()
+
+
+@pytest.fixture
+def served(served_backends: ServedBackends, backend: str) -> Served:
+    """The module's `timebase serve` on the backend of this run: each example runs on both."""
+    return served_backends.get(backend)
 
 
 @pytest.mark.parametrize("example", RUNNABLE, ids=[e.name for e in RUNNABLE])

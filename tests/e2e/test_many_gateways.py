@@ -1,4 +1,5 @@
-"""Many gateways on one database: real `timebase serve` processes, real provider processes.
+"""Many gateways on one database (on each backend: PostgreSQL and TimescaleDB): real `timebase
+serve` processes, real provider processes.
 
 Each missing range is fetched once however many gateways are asked at once (the per-series
 lease is held across gateways for the whole fetch, forced to overlap by a provider that takes
@@ -13,8 +14,9 @@ import re
 import signal
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +53,10 @@ class Cluster:
     gateways: list[Served]
 
 
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers
-) -> Iterator[Cluster]:
-    """Three gateways on one database; the third hands Flight endpoints to the first two."""
-    root = tmp_path_factory.mktemp("many").resolve()
-    server = database_servers.url("postgres")
+@contextmanager
+def running_cluster(root: Path, server: str) -> Iterator[Cluster]:
+    """Three gateways on one database of `server`; the third hands Flight endpoints to the
+    first two."""
     url = create_database(server, prefix="many")
     providers = root / "providers"
     fetches = Fetches(root / "fetches.log")
@@ -79,6 +78,30 @@ def cluster(
         for gateway in gateways:
             assert gateway.tracebacks() == [], gateway.log.read_text()[-4000:]
         drop_database(server, url)
+
+
+@pytest.fixture(scope="module")
+def clusters(
+    tmp_path_factory: pytest.TempPathFactory, database_servers: DatabaseServers
+) -> Iterator[Callable[[str], Cluster]]:
+    """The module's cluster per database backend, started on first use."""
+    root = tmp_path_factory.mktemp("many").resolve()
+    started: dict[str, Cluster] = {}
+    with ExitStack() as stack:
+
+        def get(backend: str) -> Cluster:
+            if backend not in started:
+                server = database_servers.url(backend)
+                started[backend] = stack.enter_context(running_cluster(root / backend, server))
+            return started[backend]
+
+        yield get
+
+
+@pytest.fixture
+def cluster(clusters: Callable[[str], Cluster], backend: str) -> Cluster:
+    """The module's cluster on the backend of this run: every test runs on both backends."""
+    return clusters(backend)
 
 
 def test_each_missing_range_is_fetched_once_by_all_gateways_together(cluster: Cluster) -> None:

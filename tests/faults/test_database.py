@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.serve_support import start_serve
+from tests.conftest import skip_without_timescaledb
 from tests.faults.support import (
     PROVIDER,
     SYMBOL,
@@ -30,7 +31,7 @@ from tests.faults.support import (
 from tests.support.eventually import eventually
 from timebase.core.config import Config, DatabaseConfig, ProvidersConfig, RestConfig
 from timebase.server import TimeBaseApp
-from timebase.store.embedded import EmbeddedPostgres
+from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 from timebase.store.embedded_crash import PID_FILE, read_pid_file, server_processes
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
@@ -98,11 +99,21 @@ def _report(
     )
 
 
+def _timescaledb(backend: str) -> str:
+    """`database.embedded_timescaledb` for `backend` (the `backend` fixture's ids): TimescaleDB
+    preloaded, or the one skip reason (a failure under .ci/run) when it is not installed."""
+    if backend == "postgres":
+        return "off"
+    if not timescaledb_installed():
+        skip_without_timescaledb()
+    return "on"
+
+
 async def test_kill_9_of_the_embedded_database_under_load(
-    tmp_path: Path, report_fault: Callable[[str], None]
+    tmp_path: Path, report_fault: Callable[[str], None], backend: str
 ) -> None:
     database = DatabaseConfig(
-        embedded_timescaledb="off",
+        embedded_timescaledb=await asyncio.to_thread(_timescaledb, backend),
         embedded_check_interval_seconds=0.2,
         embedded_restart_backoff_seconds=0.2,
     )
@@ -147,7 +158,7 @@ async def test_kill_9_of_the_embedded_database_under_load(
         await _check_no_acknowledged_bar_lost(app, load)
         _report(
             report_fault,
-            "embedded PostgreSQL killed (kill -9)",
+            f"embedded PostgreSQL killed (kill -9) [{backend}]",
             load,
             recovery,
             restarted_by_the_supervisor_in=f"{app.database_supervisor.recovery_seconds[0]:.2f} s",
@@ -157,9 +168,11 @@ async def test_kill_9_of_the_embedded_database_under_load(
 
 
 async def test_an_external_database_restarted_under_load(
-    tmp_path: Path, report_fault: Callable[[str], None]
+    tmp_path: Path, report_fault: Callable[[str], None], backend: str
 ) -> None:
-    external = EmbeddedPostgres(tmp_path / "external", timescaledb="off")
+    external = EmbeddedPostgres(
+        tmp_path / "external", timescaledb=await asyncio.to_thread(_timescaledb, backend)
+    )
     await external.start()
     try:
         url = external.url
@@ -189,7 +202,7 @@ async def test_an_external_database_restarted_under_load(
             outage = back + recovery - min(o.started for o in refused)
             _report(
                 report_fault,
-                "external PostgreSQL restarted",
+                f"external PostgreSQL restarted [{backend}]",
                 load,
                 recovery,
                 fault="the database accepting connections again",
@@ -202,13 +215,14 @@ async def test_an_external_database_restarted_under_load(
 
 
 async def test_serve_exits_3_when_the_embedded_database_keeps_crashing(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, data_dir: Path, backend: str
 ) -> None:
     config = tmp_path / "timebase.yaml"
+    timescaledb = await asyncio.to_thread(_timescaledb, backend)
     await asyncio.to_thread(
         config.write_text,
         "database:\n  embedded_restarts: 1\n  embedded_check_interval_seconds: 0.2\n"
-        "  embedded_restart_backoff_seconds: 0.2\n  embedded_timescaledb: 'off'\n"
+        f"  embedded_restart_backoff_seconds: 0.2\n  embedded_timescaledb: '{timescaledb}'\n"
         f"providers:\n  bundled_dir: {tmp_path / 'no-providers'}\n",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}

@@ -103,7 +103,6 @@ async def _kill_storm(supervisor: Supervisor) -> tuple[float, list[float], float
     return time.monotonic() - started, recoveries, killed_at
 
 
-@pytest.mark.parametrize("backend", ["postgres"])
 async def test_a_provider_kill_storm(
     tmp_path: Path, database_url: str, report_fault: Callable[[str], None]
 ) -> None:
@@ -185,7 +184,6 @@ async def test_a_provider_kill_storm(
         )
 
 
-@pytest.mark.parametrize("backend", ["postgres"])
 async def test_a_hanging_provider(
     tmp_path: Path, database_url: str, report_fault: Callable[[str], None]
 ) -> None:

@@ -1,7 +1,8 @@
 """The fuzzers' servers and settings.
 
-Two `timebase serve` processes per pytest worker, started on first use and kept to the end of the
-session, each on a database of its own (on the session's PostgreSQL):
+Two `timebase serve` processes per pytest worker and database backend (every fuzzer runs on plain
+PostgreSQL and on TimescaleDB: the `backend` fixture's ids), started on first use and kept to the
+end of the session, each on a database of its own (on the backend's server):
 
 - `reader`: the synthetic provider, every door; the REST read routes, gRPC and Flight are fuzzed
   against it (nothing fuzzed there installs or removes a provider);
@@ -102,15 +103,16 @@ class Servers:
     def __init__(self, root: Path, databases: DatabaseServers) -> None:
         self.root = root
         self.databases = databases
-        self.started: dict[str, Served] = {}
-        self.urls: list[str] = []
+        self.started: dict[tuple[str, str], Served] = {}
+        #: (server URL, database URL) of each database made here.
+        self.urls: list[tuple[str, str]] = []
 
-    def get(self, name: str) -> Served:
-        if name not in self.started:
-            server = self.databases.url("postgres")
+    def get(self, name: str, backend: str) -> Served:
+        if (name, backend) not in self.started:
+            server = self.databases.url(backend)
             url = create_database(server, prefix=f"fuzz_{name}")
-            self.urls.append(url)
-            root = self.root / name
+            self.urls.append((server, url))
+            root = self.root / backend / name
             if name == "admin":
                 (self.root / "empty").mkdir(exist_ok=True)
                 config = ADMIN_CONFIG.format(
@@ -120,16 +122,16 @@ class Servers:
                 )
             else:
                 config = READER_CONFIG
-            self.started[name] = serve(root, url, config)
+            served = serve(root, url, config)
             if name == "admin":
-                self.started[name].headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        return self.started[name]
+                served.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+            self.started[name, backend] = served
+        return self.started[name, backend]
 
     def stop(self) -> None:
         for served in self.started.values():
             served.stop()
-        server = self.databases.url("postgres") if self.urls else ""
-        for url in self.urls:
+        for server, url in self.urls:
             drop_database(server, url)
 
 
@@ -152,13 +154,13 @@ def _no_tracebacks(served: Served) -> Iterator[Served]:
 
 
 @pytest.fixture
-def reader(fuzz_servers: Servers) -> Iterator[Served]:
+def reader(fuzz_servers: Servers, backend: str) -> Iterator[Served]:
     """The `timebase serve` with the synthetic provider (see the module docstring); a test fails
     when the server logged a traceback while it ran."""
-    yield from _no_tracebacks(fuzz_servers.get("reader"))
+    yield from _no_tracebacks(fuzz_servers.get("reader", backend))
 
 
 @pytest.fixture
-def admin(fuzz_servers: Servers) -> Iterator[Served]:
+def admin(fuzz_servers: Servers, backend: str) -> Iterator[Served]:
     """The `timebase serve` the admin routes are fuzzed against (see the module docstring)."""
-    yield from _no_tracebacks(fuzz_servers.get("admin"))
+    yield from _no_tracebacks(fuzz_servers.get("admin", backend))

@@ -1,5 +1,7 @@
-"""Compressed TimescaleDB chunks through every door: gRPC, Flight and REST read them exactly as
-they read uncompressed ones, and a late correction into a compressed chunk comes back out."""
+"""Compressed TimescaleDB chunks through every door: gRPC (GetBars and the provider contract's
+GetHistoricalData), Flight, the Python client and REST read them exactly as they read
+uncompressed ones, and late corrections into compressed chunks (a scaled-integer price and a
+float8 one) come back out bit for bit."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ import pytest
 from pyarrow import flight
 
 from tests.conftest import DatabaseServers, create_database, drop_database
-from tests.gateway.support import RecordingProvider, bar_values
+from tests.gateway.support import RecordingProvider, bar_values, request
 from tests.rest.conftest import Rest, running_rest
-from tests.store.conftest import bars_table
+from tests.store.conftest import bars_table, compress_chunks
+from timebase.client import TimeBase
 from timebase.flight import FlightServer
 from timebase.gateway.query import QueryApi
 from timebase.v1 import bars_pb2
@@ -26,6 +29,9 @@ pytestmark = pytest.mark.timescale
 START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
 END = datetime(2024, 2, 12, tzinfo=UTC)  # six weeks of hourly bars
 LATE = END - timedelta(days=21)  # a bar three weeks old
+OLDER = LATE - timedelta(days=7)
+#: float32(187.33) as a float8: no scaled integer of at most 8 decimals is exactly it.
+ARTEFACT = 187.3300018310547
 
 
 @pytest.fixture
@@ -83,8 +89,36 @@ class Doors:
         bars: list[dict[str, Any]] = body["data"]["data"]
         return bars
 
+    async def provider_grpc(self) -> list[tuple[Any, ...]]:
+        """The original provider contract's per-bar stream, on the gateway."""
+        messages = self.rest.gw.data.GetHistoricalData(
+            request("ACME", "1h", START, END), timeout=30
+        )
+        return [
+            (m.symbol, m.provider, m.timestamp.ToMicroseconds(), m.open, m.high, m.low, m.close,
+             m.volume)
+            async for m in messages
+        ]  # fmt: skip
+
+    async def client_table(self) -> pa.Table:
+        """The Python client's history (Flight, planned over gRPC)."""
+
+        def read() -> pa.Table:
+            grpc_port, flight_port = self.rest.gw.server.port or 0, self.flight.port or 0
+            with TimeBase("127.0.0.1", grpc_port=grpc_port, flight_port=flight_port) as tb:
+                return tb.history("ACME", "1h", START.isoformat(), END.isoformat())
+
+        return await asyncio.to_thread(read)
+
     async def all(self) -> tuple[list[tuple[Any, ...]], pa.Table, list[dict[str, Any]]]:
-        return await self.grpc(), await self.flight_table(), await self.rest_bars()
+        """gRPC (GetBars), Flight and REST; the provider contract's gRPC and the Python client
+        are checked to answer the same rows."""
+        grpc_rows = await self.grpc()
+        assert await self.provider_grpc() == grpc_rows
+        table = await self.flight_table()
+        client = await self.client_table()
+        assert client.select(table.column_names).equals(table.replace_schema_metadata(None))
+        return grpc_rows, table, await self.rest_bars()
 
 
 async def _doors(url: str, provider: RecordingProvider) -> AsyncIterator[Doors]:
@@ -119,11 +153,8 @@ async def test_compressed_chunks_read_the_same_through_every_door_and_take_a_cor
         assert grpc_rows[0] == ("ACME", "alpha", first_us, *bar_values(100.0, first_us))
         requests = len(alpha.requests)
 
-        compressed = await _sql(
-            doors.rest,
-            "SELECT count(compress_chunk(c)) FROM show_chunks('bars_intraday') c",
-        )
-        assert compressed == [(7,)]  # chunks start on Thursdays (aligned to the epoch)
+        # 7 chunks: they start on Thursdays (aligned to the epoch).
+        assert await compress_chunks(doors.rest.gw.store) == 7
         assert await _sql(
             doors.rest,
             "SELECT count(*) FROM timescaledb_information.chunks "
@@ -133,17 +164,32 @@ async def test_compressed_chunks_read_the_same_through_every_door_and_take_a_cor
         assert await doors.all() == (grpc_rows, table, rest_bars)
         assert len(alpha.requests) == requests  # served from the compressed store
 
-        # A late correction (an upsert of a three-week-old bar) into a compressed chunk.
-        fixed = bars_table([LATE], symbol="ACME", interval="1h", provider="alpha", close=[42.5])
-        assert await doors.rest.gw.store.upsert(fixed) == 1
+        # Late corrections (upserts of bars three and four weeks old) into compressed chunks: one
+        # price stored as a scaled integer, one that is not exact as one (a float32 artefact,
+        # kept as float8), each read back bit for bit.
+        fixed = bars_table(
+            [OLDER, LATE], symbol="ACME", interval="1h", provider="alpha", close=[ARTEFACT, 42.5]
+        )
+        assert await doors.rest.gw.store.upsert(fixed) == 2
+        assert await _sql(
+            doors.rest,
+            "SELECT ts::text, price_scale FROM bars_intraday WHERE ts IN "
+            "('2024-01-15T00:00:00Z', '2024-01-22T00:00:00Z') ORDER BY ts",
+        ) == [("2024-01-15 00:00:00+00", None), ("2024-01-22 00:00:00+00", 1)]
         index = int((LATE - START) / timedelta(hours=1))
+        older = int((OLDER - START) / timedelta(hours=1))
         grpc_after, table_after, rest_after = await doors.all()
         assert len(grpc_after) == table_after.num_rows == len(rest_after) == 1008
-        assert grpc_after[index][6] == 42.5
-        assert table_after["close"][index].as_py() == 42.5
-        assert rest_after[index]["close"] == 42.5
-        assert rest_after[index]["timestamp"] == "2024-01-22T00:00:00Z"
+        for i, close, stamp in (
+            (index, 42.5, "2024-01-22T00:00:00Z"),
+            (older, ARTEFACT, "2024-01-15T00:00:00Z"),
+        ):
+            assert grpc_after[i][6] == close
+            assert table_after["close"][i].as_py() == close
+            assert rest_after[i]["close"] == close
+            assert rest_after[i]["timestamp"] == stamp
         # Everything else is unchanged.
-        assert grpc_after[:index] + grpc_after[index + 1 :] == (
-            grpc_rows[:index] + grpc_rows[index + 1 :]
-        )
+        changed = {index, older}
+        assert [r for i, r in enumerate(grpc_after) if i not in changed] == [
+            r for i, r in enumerate(grpc_rows) if i not in changed
+        ]

@@ -27,9 +27,6 @@ from timebase.store.audit import AuditFilter
 from timebase.v1 import bars_pb2 as v1
 from timebase.v1 import bars_pb2_grpc as v1_grpc
 
-#: Repositories do not touch the bar store: one database backend is enough.
-pytestmark = pytest.mark.parametrize("backend", ["postgres"])
-
 PROVIDERS = "/api/providers"
 ONE = "/api/providers/{slug}"
 

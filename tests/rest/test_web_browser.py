@@ -2,8 +2,9 @@
 Selenium): it loads, draws the bars the REST API serves, shows errors and warnings, follows the
 WebSocket, and logs nothing to the console.
 
-One browser and one real server for the module: a REST door on port 0 over SDK providers (a
-recording one, alpha, then the synthetic provider; a scripted real-time one) and a real PostgreSQL, in a thread of its own (Selenium
+One browser for the module and one real server per database backend (every test runs on both):
+a REST door on port 0 over SDK providers (a recording one, alpha, then the synthetic provider; a
+scripted real-time one) and a real PostgreSQL or TimescaleDB, in a thread of its own (Selenium
 blocks). `TIMEBASE_WEB_SCREENSHOT=docs/images/web-page.png` saves the chart test's page there.
 """
 
@@ -118,17 +119,44 @@ def rest_get(server: ServerThread, path: str) -> tuple[int, Any]:
         return exc.code, json.load(exc)
 
 
+class ServerThreads:
+    """The module's server per database backend, each on a database of its own, started on
+    first use (`get`)."""
+
+    def __init__(self, database_servers: Any) -> None:
+        self.database_servers = database_servers
+        self.threads: dict[str, ServerThread] = {}
+        self.databases: list[tuple[str, str]] = []
+
+    def get(self, backend: str) -> ServerThread:
+        if backend not in self.threads:
+            server_url = self.database_servers.url(backend)
+            url = create_database(server_url, prefix="web")
+            self.databases.append((server_url, url))
+            self.threads[backend] = ServerThread(url)
+            self.threads[backend].start()
+        return self.threads[backend]
+
+    def stop(self) -> None:
+        for thread in self.threads.values():
+            thread.stop()
+        for server_url, url in self.databases:
+            drop_database(server_url, url)
+
+
 @pytest.fixture(scope="module")
-def server(database_servers: Any) -> Iterator[ServerThread]:
-    server_url = database_servers.url("postgres")
-    url = create_database(server_url, prefix="web")
-    thread = ServerThread(url)
+def server_threads(database_servers: Any) -> Iterator[ServerThreads]:
+    threads = ServerThreads(database_servers)
     try:
-        thread.start()
-        yield thread
+        yield threads
     finally:
-        thread.stop()
-        drop_database(server_url, url)
+        threads.stop()
+
+
+@pytest.fixture
+def server(server_threads: ServerThreads, backend: str) -> ServerThread:
+    """The module's server on the backend of this run: every test runs on both backends."""
+    return server_threads.get(backend)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyarrow import flight
 
 from tests.conftest import DatabaseServers
-from tests.server.tls_support import Certificates, TlsServe, make_certificates, start_tls_serve
+from tests.server.tls_support import Certificates, TlsServe, TlsServes, make_certificates
 from timebase.client import Unavailable
 
 QUERY = flight.FlightDescriptor.for_command(
@@ -42,21 +42,27 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 
 @pytest.fixture(scope="module")
-def served(
+def serves(
     tmp_path_factory: pytest.TempPathFactory,
     database_servers: DatabaseServers,
     certs: Certificates,
-) -> Iterator[TlsServe]:
+) -> Iterator[TlsServes]:
     root = tmp_path_factory.mktemp("mtls-serve").resolve()
-    (root / "timebase.yaml").write_text(
+    config = (
         f"tls:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n"
         f"  client_ca_file: {certs.client_ca}\n"
     )
-    server = start_tls_serve(root, database_servers, {}, certs)
+    serves = TlsServes(root, database_servers, certs, config=config)
     try:
-        yield server
+        yield serves
     finally:
-        server.stop()
+        serves.stop()
+
+
+@pytest.fixture
+def served(serves: TlsServes, backend: str) -> TlsServe:
+    """The module's mutual-TLS `timebase serve` on the backend of this run."""
+    return serves.get(backend)
 
 
 def _grpc_health(served: TlsServe, cert: Path | None, key: Path | None) -> int:

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyarrow import flight
 
 from tests.conftest import DatabaseServers
-from tests.server.tls_support import Certificates, TlsServe, make_certificates, start_tls_serve
+from tests.server.tls_support import Certificates, TlsServe, TlsServes, make_certificates
 from timebase.client import Bar, TimeBase, Unavailable
 from timebase.v1 import bars_pb2
 from timebase.v1 import bars_pb2_grpc as bars_grpc
@@ -35,21 +35,27 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 
 @pytest.fixture(scope="module")
-def served(
+def serves(
     tmp_path_factory: pytest.TempPathFactory,
     database_servers: DatabaseServers,
     certs: Certificates,
-) -> Iterator[TlsServe]:
+) -> Iterator[TlsServes]:
     env = {
         "TIMEBASE_TLS_CERT_FILE": str(certs.server_cert),
         "TIMEBASE_TLS_KEY_FILE": str(certs.server_key),
     }
     root = tmp_path_factory.mktemp("tls-serve").resolve()
-    server = start_tls_serve(root, database_servers, env, certs)
+    serves = TlsServes(root, database_servers, certs, env=env)
     try:
-        yield server
+        yield serves
     finally:
-        server.stop()
+        serves.stop()
+
+
+@pytest.fixture
+def served(serves: TlsServes, backend: str) -> TlsServe:
+    """The module's TLS `timebase serve` on the backend of this run."""
+    return serves.get(backend)
 
 
 def _context(ca: Path) -> ssl.SSLContext:

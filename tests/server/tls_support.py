@@ -119,16 +119,16 @@ _ENDPOINT = re.compile(r"  (gRPC|Flight|REST) +(\S+)://127\.0\.0\.1:(\d+)")
 
 
 def start_tls_serve(
-    root: Path, servers: DatabaseServers, env: dict[str, str], certs: Certificates
+    root: Path, servers: DatabaseServers, env: dict[str, str], certs: Certificates, backend: str
 ) -> TlsServe:
-    """`timebase serve` on ports 0 with only the synthetic provider, on a fresh database of the
-    plain PostgreSQL backend; `env` adds the TLS settings (or a timebase.yaml in `root`)."""
+    """`timebase serve` on ports 0 with only the synthetic provider, on a fresh database of
+    `backend`'s server; `env` adds the TLS settings (or a timebase.yaml in `root`)."""
     root.mkdir(parents=True, exist_ok=True)
     full = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBASE_")}
     full.update(
         {
             "TIMEBASE_DATA_DIR": str(root / "data"),
-            "TIMEBASE_DATABASE_URL": create_database(servers.url("postgres"), prefix="tls"),
+            "TIMEBASE_DATABASE_URL": create_database(servers.url(backend), prefix="tls"),
             "TIMEBASE_GRPC_PORT": "0",
             "TIMEBASE_FLIGHT_PORT": "0",
             "TIMEBASE_HTTP_PORT": "0",
@@ -147,3 +147,39 @@ def start_tls_serve(
         if match:
             served.ports[match.group(1)] = int(match.group(3))
     return served
+
+
+class TlsServes:
+    """One TLS `timebase serve` per database backend for a test module, started on first use:
+    the module's tests run once per backend (the `backend` fixture's ids)."""
+
+    def __init__(
+        self,
+        root: Path,
+        servers: DatabaseServers,
+        certs: Certificates,
+        env: dict[str, str] | None = None,
+        config: str | None = None,
+    ) -> None:
+        self.root = root
+        self.servers = servers
+        self.certs = certs
+        self.env = env or {}
+        #: A timebase.yaml for each serve's folder (None: none).
+        self.config = config
+        self.started: dict[str, TlsServe] = {}
+
+    def get(self, backend: str) -> TlsServe:
+        if backend not in self.started:
+            root = self.root / backend
+            root.mkdir(parents=True)
+            if self.config is not None:
+                (root / "timebase.yaml").write_text(self.config)
+            self.started[backend] = start_tls_serve(
+                root, self.servers, self.env, self.certs, backend
+            )
+        return self.started[backend]
+
+    def stop(self) -> None:
+        for served in self.started.values():
+            served.stop()

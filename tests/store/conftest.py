@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import adbc_driver_manager
 import pyarrow as pa
 import pytest
 
@@ -56,3 +57,38 @@ async def store(fresh_database_url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.stop()
+
+
+async def compress_chunks(store: Store, table: str = "bars_intraday") -> int:
+    """Compress every chunk of hypertable `table` (`compress_chunk`, one chunk per transaction,
+    as TimescaleDB's policy does); return how many of its chunks are compressed then.
+
+    On a server whose background workers run TimeBase's compression policy meanwhile (an
+    external TIMEBASE_TEST_TIMESCALE_URL), the policy may compress a chunk first: that chunk is
+    compressed all the same.
+    """
+
+    def run(conn: Any) -> int:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT c::text FROM show_chunks('{table}') c")
+            chunks = [str(chunk) for (chunk,) in cur.fetchall()]
+        conn.commit()
+        for chunk in chunks:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"SELECT compress_chunk('{chunk}', if_not_compressed => TRUE)")
+                    cur.fetchall()
+                conn.commit()
+            except adbc_driver_manager.Error as exc:
+                conn.rollback()
+                if "is already compressed" not in str(exc):
+                    raise
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM timescaledb_information.chunks "
+                f"WHERE hypertable_name = '{table}' AND is_compressed"
+            )
+            ((count,),) = cur.fetchall()
+        return int(count)
+
+    return await store.pool.run(run)

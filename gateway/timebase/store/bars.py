@@ -52,6 +52,7 @@ from timebase.store.schema import (
     intervals_of,
 )
 from timebase.store.series_groups import series_ranges
+from timebase.store.timescale import lock_against_compression
 
 _STAGING = "timebase_staging"
 #: unique_violation: the fast path's COPY met a stored key.
@@ -114,12 +115,16 @@ def check_range(start: datetime, end: datetime) -> None:
 # -- writes ---------------------------------------------------------------------------------------
 
 
-def upsert_bars(conn: Connection, table: pa.Table, *, scaled_prices: bool = True) -> int:
+def upsert_bars(
+    conn: Connection, table: pa.Table, *, scaled_prices: bool = True, timescale: bool = False
+) -> int:
     """Insert or update `table` (BAR_SCHEMA, already validated); return rows inserted or changed.
 
     Within the batch a repeated key keeps its last row. Runs in the caller's transaction.
     Prices are stored as scaled integers where exact (`timebase.store.prices`), or all as
-    `float8` when `scaled_prices` is False.
+    `float8` when `scaled_prices` is False. On TimescaleDB (`timescale`) the tables written are
+    locked against the compression policy first (`timescale.lock_against_compression`): the
+    probe below reads the chunks the write then inserts into, which deadlocked with it.
     """
     if table.num_rows == 0:
         return 0
@@ -138,6 +143,9 @@ def upsert_bars(conn: Connection, table: pa.Table, *, scaled_prices: bool = True
     if sum(count for _, count in per_class) != staged.num_rows:
         raise InvalidDataError("batch has rows with an unknown interval; validate it first")
 
+    if timescale:
+        for klass, _ in per_class:
+            lock_against_compression(conn, BAR_TABLES[klass])
     ranges = series_ranges(staged)  # without Acero for one series
     _lock_series(conn, ranges)
     if _unique_keys(staged, len(ranges)) and not _overlaps_stored(
@@ -147,13 +155,14 @@ def upsert_bars(conn: Connection, table: pa.Table, *, scaled_prices: bool = True
 
     written = 0
     with conn.cursor() as cur:
+        # Created in this transaction: a failed statement rolls it back with the rest (a DROP
+        # on the aborted transaction would fail too and hide the first error, e.g. a deadlock
+        # the pool retries).
         cur.adbc_ingest(_STAGING, staged, mode="create", temporary=True)
-        try:
-            for klass, _ in per_class:
-                cur.execute(_upsert_sql(BAR_TABLES[klass], intervals_of(klass)))
-                written += max(int(cur.rowcount), 0)
-        finally:
-            cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
+        for klass, _ in per_class:
+            cur.execute(_upsert_sql(BAR_TABLES[klass], intervals_of(klass)))
+            written += max(int(cur.rowcount), 0)
+        cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
     return written
 
 

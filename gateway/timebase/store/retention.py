@@ -6,7 +6,9 @@ trims the coverage of the same series to start at the cutoff (and, when it remov
 bumps the version of every series of the class: `timebase.store.versions`), so a deleted range shows up as a
 gap (fetched again when asked for), never as a silently empty stretch. On TimescaleDB whole chunks
 are dropped first (`drop_chunks`, their bars counted first: users see bars, never chunks); the
-rows left in the chunk straddling the cutoff are deleted the same way.
+rows left in the chunk straddling the cutoff are deleted the same way. The transaction first locks
+every chunk against TimescaleDB's compression policy (`lock_against_compression`), which would
+otherwise deadlock with it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from timebase.sdk.tasks import cancel_and_wait
 from timebase.store import coverage, literals, skipped, versions
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_TABLES, intervals_of
-from timebase.store.timescale import drop_chunks_before
+from timebase.store.timescale import drop_chunks_before, lock_against_compression
 
 _log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ def apply_class(
     """
     table = BAR_TABLES[klass]
     cutoff_sql = literals.timestamptz(cutoff)
+    if timescale:
+        lock_against_compression(conn, table)
     dropped, chunks = drop_chunks_before(conn, table, cutoff_sql) if timescale else (0, 0)
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {table} WHERE ts < {cutoff_sql}")

@@ -18,6 +18,7 @@ from timebase.store.keys import series_key
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.series_groups import SERIES, distinct_series
 from timebase.store.skipped import SkipReport
+from timebase.store.timescale import TimescaleStatus
 from timebase.store.validation import CleanBatch, clean_provider_batch, validate_user_batch
 
 _log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class StoreWrites:
 
     pool: ConnectionPool
     scaled_prices: bool
+    timescale: TimescaleStatus
 
     async def ingest(self, table: pa.Table) -> int:
         """A user's batch: validated whole (InvalidDataError, nothing written) then upserted."""
@@ -42,7 +44,9 @@ class StoreWrites:
         metadata_cache.wrote(keys)
 
         def write(conn: Connection) -> int:
-            written = bars.upsert_bars(conn, table, scaled_prices=self.scaled_prices)
+            written = bars.upsert_bars(
+                conn, table, scaled_prices=self.scaled_prices, timescale=self.timescale.enabled
+            )
             symbols.note_stored(conn, pairs)
             versions.bump_series_versions(conn, keys)
             return written
@@ -94,7 +98,12 @@ class StoreWrites:
         metadata_cache.wrote([key])
 
         def write(conn: Connection) -> tuple[int, TimeRange | None]:
-            written = bars.upsert_bars(conn, cleaned.table, scaled_prices=self.scaled_prices)
+            written = bars.upsert_bars(
+                conn,
+                cleaned.table,
+                scaled_prices=self.scaled_prices,
+                timescale=self.timescale.enabled,
+            )
             if cleaned.table.num_rows:
                 symbols.note_stored(conn, [(key.symbol, key.provider)])
             skipped.remember(conn, key, start, end, count=count, reasons=reasons)

@@ -11,7 +11,8 @@ When present (docs/timescaledb.md has the measurements behind each number):
 - compression: segment by symbol, interval, provider; order by ts; chunks older than 7 days
   (a late correction into a compressed chunk is an ordinary upsert);
 - retention: the store's retention job drops whole chunks past the cutoff (`drop_chunks`), deletes
-  the rows left in the chunk straddling it and trims the coverage table in the same transaction.
+  the rows left in the chunk straddling it and trims the coverage table in the same transaction,
+  having locked the chunks against the compression policy first (`lock_against_compression`).
   `add_retention_policy` is not used: a background policy would drop bars without trimming
   coverage, and a dropped range would be served as a silent hole.
 
@@ -254,6 +255,22 @@ def _set_up_or_raise(url: str) -> None:
         set_up(url)
     except adbc_driver_manager.Error as exc:
         raise database_error(exc, "setting up TimescaleDB") from exc
+
+
+def lock_against_compression(conn: Connection, table: str) -> None:
+    """Lock hypertable `table` and all its chunks against compression for the caller's
+    transaction (ROW EXCLUSIVE, as an INSERT or DELETE does, but taken up front and on every
+    chunk; writers do not block each other).
+
+    The compression policy holds an EXCLUSIVE lock on the chunk it compresses and upgrades it to
+    ACCESS EXCLUSIVE at the end; a transaction that first reads a chunk (ACCESS SHARE) and then
+    writes to, deletes from or drops it would deadlock with it. Taking the lock a write needs
+    before reading anything makes the transaction wait for that one chunk to finish instead, and
+    the policy's next chunk wait for the transaction. Retention (one hypertable's chunks: about
+    53 intraday ones at the default 365 days) and bar writes call this.
+    """
+    with conn.cursor() as cur:
+        cur.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
 
 
 def drop_chunks_before(conn: Connection, table: str, cutoff_sql: str) -> tuple[int, int]:

@@ -14,8 +14,6 @@ from timebase.server import TimeBaseApp
 from timebase.v1 import bars_pb2, bars_pb2_grpc
 
 
-# The provider is what is tested: one database backend is enough.
-@pytest.mark.parametrize("backend", ["postgres"])
 async def test_bars_through_every_door_from_the_provider_process(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
