@@ -16,7 +16,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from timebase.sdk.intervals import Interval
-from timebase.store import bars, coverage, metadata_cache, skipped, versions
+from timebase.store import bars, coverage, metadata_cache, skipped, table_origins, versions
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.hot_tier import HotTier
@@ -214,8 +214,11 @@ class CachedReads:
         hit = tier.lookup_current(key, query.start, query.end, version)
         if hit is None:
             hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
+        origin = ("bars", key, version, query.start, query.end)
         if hit is not None:
-            return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
+            table = pa.Table.from_batches(hit, schema=BAR_SCHEMA)
+            table_origins.tag(table, origin)  # what is rendered from it can be kept by origin
+            return table
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
         await asyncio.to_thread(tier.keep_table, key, query.start, query.end, version, table)
         return table
