@@ -24,6 +24,7 @@ from timebase.store.metadata_cache import VersionedCache, VersionSnapshot
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange
+from timebase.store.version_reader import VersionReader
 
 
 class _Lookup:
@@ -53,6 +54,8 @@ class CachedReads:
         self.skipped_cache: VersionedCache[list[SkippedRange]] = VersionedCache()
         self.latest_cache: VersionedCache[dict[SeriesKey, datetime]] = VersionedCache()
         self.datasets_cache: VersionedCache[list[Dataset]] = VersionedCache()
+        #: Where the version lookups run first (`version_reader`).
+        self.version_reader = VersionReader(pool)
         #: The version lookup of each (symbol, intervals) under way (`snapshot`).
         self._lookups: dict[tuple[str, frozenset[str]], _Lookup] = {}
 
@@ -78,15 +81,26 @@ class CachedReads:
     async def _look_up(
         self, name: str, names: frozenset[str], lookup: _Lookup
     ) -> dict[SeriesKey, int]:
-        def read(conn: Connection) -> dict[SeriesKey, int]:
+        def begin() -> None:
             lookup.started = True  # from here on, a new request may predate what this reads
+
+        def read(conn: Connection) -> dict[SeriesKey, int]:
+            begin()
             return versions.series_versions(conn, name, names)
 
         try:
+            # On the event loop (one round trip, `version_reader`), else on a pool thread.
+            found = await self.version_reader.read(name, names, begin)
+            if found is not None:
+                return found
             return await self.pool.run(read, doing="reading series versions")
         finally:
             if self._lookups.get((name, names)) is lookup:
                 del self._lookups[name, names]
+
+    async def close(self) -> None:
+        """Close the version reader's connection (the store is stopping)."""
+        await self.version_reader.close()
 
     async def covered(
         self, keys: Sequence[SeriesKey], start: datetime, end: datetime
