@@ -6,11 +6,10 @@
 
 Every method handler is wrapped in one layer that times the call for the request metrics
 (`timebase.grpc.metrics`) and, except for health checks and server reflection, authenticates it
-first (`timebase.grpc.auth`). The wrapping is built once per method, not per call: grpc.aio server
-interceptors would run their coroutines and build new handlers on every call, and add one more
-async generator per message of a stream, a cost that roughly halved the throughput of a small
-cached `GetBars` at 100 clients (docs/profiles.md). A handler may also answer with messages it
-serialized already (bytes, `timebase.grpc.rendered`): they are sent as they are.
+first (`timebase.grpc.auth`). The wrapping is built once per method, not per call (grpc.aio
+server interceptors run their coroutines and build new handlers on every call, and add one more
+async generator per message of a stream: docs/profiles.md). A handler may also answer with
+messages it serialized already (bytes, `timebase.grpc.rendered`): they are sent as they are.
 """
 
 from __future__ import annotations
