@@ -190,7 +190,8 @@ def request(
 
 @contextlib.contextmanager
 def counting_connections(store: Store) -> Iterator[list[int]]:
-    """Count the database connections `store` leases (every database call leases one)."""
+    """Count the database connections `store` leases (every database call leases one, or uses
+    the version reader's connection)."""
     leases: list[int] = []
     original: Callable[[], Any] = store.pool.connection
 
@@ -198,8 +199,20 @@ def counting_connections(store: Store) -> Iterator[list[int]]:
         leases.append(1)
         return original()
 
+    # The version lookup runs on the version reader's own connection first: one call too.
+    reader = store.cached.version_reader
+    original_read: Callable[..., Any] = reader.read
+
+    async def read(*args: Any) -> Any:
+        found = await original_read(*args)
+        if found is not None:
+            leases.append(1)
+        return found
+
     store.pool.connection = connection  # type: ignore[method-assign]
+    reader.read = read  # type: ignore[method-assign,assignment]
     try:
         yield leases
     finally:
         store.pool.connection = original  # type: ignore[method-assign]
+        reader.read = original_read  # type: ignore[method-assign]

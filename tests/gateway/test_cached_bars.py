@@ -112,13 +112,20 @@ async def test_no_stale_get_bars_after_a_write(
 ) -> None:
     async with gateways(database_url, tmp_path, count) as (reader, writer, _):
         gw = reader.gateway
+        rendered = gw.server.rendered
         before = await get_bars(gw, provider="alpha")
-        assert await get_bars(gw, provider="alpha") == before  # now cached
+        for _ in range(3):  # now cached: read, from the hot tier, then as the bytes sent before
+            assert await get_bars(gw, provider="alpha") == before
+        assert rendered.hits >= 1
         asked = len(gw.providers["alpha"].requests)
 
         await write(path, writer)
 
         after = await get_bars(gw, provider="alpha")
+        hits = rendered.hits
+        for _ in range(3):  # the repeats are the new answer's bytes, never the old ones
+            assert await get_bars(gw, provider="alpha") == after
+        assert rendered.hits > hits
         truth = await gw.store.read_table("ACME", "1d", START, END, provider="alpha")
         assert [(r[1], r[3]) for r in after] == [
             (int(ts.timestamp() * 1_000_000), close)

@@ -34,6 +34,7 @@ from timebase.grpc import render
 from timebase.grpc.auth import caller_of
 from timebase.grpc.errors import abort_with
 from timebase.grpc.realtime import RealtimeHandler, stream_realtime
+from timebase.grpc.rendered import RenderedAnswers
 from timebase.grpc.request_parsing import (
     CORRELATION_METADATA_KEY,
     metadata_value,
@@ -111,6 +112,10 @@ async def stream_answer(
         context.set_trailing_metadata(warnings_metadata(warnings, answer.calendar))
 
 
+def _bar_chunks(table: pa.Table) -> Iterable[pb.BarChunk]:
+    return table_to_chunks(table, pb.BarChunk)
+
+
 def request_scope(context: Context) -> Any:
     return correlation_scope(
         metadata_value(context.invocation_metadata(), CORRELATION_METADATA_KEY)
@@ -123,9 +128,12 @@ class DataProviderService(pb_grpc.DataProviderServicer):
         api: QueryApi,
         realtime: RealtimeHandler | None = None,
         bar_limit: BarLimit | None = None,
+        rendered: RenderedAnswers | None = None,
     ) -> None:
         self.api = api
         self.bar_limit = bar_limit or grpc_limit()
+        #: Answers read from the hot tier, kept serialized (a repeat is sent as the same bytes).
+        self.rendered = rendered if rendered is not None else RenderedAnswers()
         #: The real-time fan-out; StreamRealTimeData answers UNIMPLEMENTED while it is None.
         self.realtime = realtime
 
@@ -175,7 +183,9 @@ class DataProviderService(pb_grpc.DataProviderServicer):
                 context,
                 "GetHistoricalData",
                 self.bar_limit,
-                render_table=table_to_messages,
+                render_table=lambda table: self.rendered.render(
+                    table, "GetHistoricalData", table_to_messages
+                ),
             ):
                 yield message
 
@@ -189,7 +199,9 @@ class DataProviderService(pb_grpc.DataProviderServicer):
                 context,
                 "GetHistoricalBars",
                 self.bar_limit,
-                render_table=lambda table: table_to_chunks(table, pb.BarChunk),
+                render_table=lambda table: self.rendered.render(
+                    table, "GetHistoricalBars", _bar_chunks
+                ),
             ):
                 yield chunk
 

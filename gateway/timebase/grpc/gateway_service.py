@@ -8,8 +8,10 @@ a write whose request does not parse is audited here as refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
+
+import pyarrow as pa
 
 import grpc
 from timebase.audit import AuditAction, build_filter
@@ -33,6 +35,7 @@ from timebase.grpc.data_provider_service import (
     warnings_metadata,
 )
 from timebase.grpc.errors import abort_with
+from timebase.grpc.rendered import RenderedAnswers
 from timebase.grpc.request_parsing import request_timestamp
 from timebase.sdk.intervals import Interval
 from timebase.v1 import bars_pb2 as v1
@@ -44,9 +47,16 @@ T = TypeVar("T")
 
 
 class GatewayService(v1_grpc.GatewayServiceServicer):
-    def __init__(self, api: QueryApi, bar_limit: BarLimit | None = None) -> None:
+    def __init__(
+        self,
+        api: QueryApi,
+        bar_limit: BarLimit | None = None,
+        rendered: RenderedAnswers | None = None,
+    ) -> None:
         self.api = api
         self.bar_limit = bar_limit or grpc_limit()
+        #: Answers read from the hot tier, kept serialized (a repeat is sent as the same bytes).
+        self.rendered = rendered if rendered is not None else RenderedAnswers()
 
     async def GetBars(
         self, request: v1.GetBarsRequest, context: Context
@@ -58,7 +68,7 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
                 context,
                 "GetBars",
                 self.bar_limit,
-                render_table=lambda table: table_to_chunks(table, v1.GetBarsResponse),
+                render_table=lambda table: self.rendered.render(table, "GetBars", _columnar),
             ):
                 yield chunk
 
@@ -258,6 +268,10 @@ class GatewayService(v1_grpc.GatewayServiceServicer):
             except Exception as exc:
                 await abort_with(context, exc, "ListAuditEntries")
             return render.audit_page(page)
+
+
+def _columnar(table: pa.Table) -> Iterator[v1.GetBarsResponse]:
+    return table_to_chunks(table, v1.GetBarsResponse)
 
 
 async def _or_abort(context: Context, rpc: str, call: Callable[[], Awaitable[T]]) -> T:

@@ -14,12 +14,13 @@ seconds while the server runs).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # grpc-stubs predates the asyncio servicer, hence the ignore.
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 import grpc
 from timebase.auth.authenticator import Authenticator
@@ -28,11 +29,11 @@ from timebase.gateway.bar_limits import DEFAULT_MAX_BARS
 from timebase.gateway.database_probe import DatabaseProbe
 from timebase.gateway.query import QueryApi
 from timebase.gateway.request_metrics import RequestObserver
-from timebase.grpc.auth import GrpcAuthInterceptor
 from timebase.grpc.data_provider_service import DataProviderService, grpc_limit
 from timebase.grpc.gateway_service import GatewayService
-from timebase.grpc.metrics import GrpcMetricsInterceptor
+from timebase.grpc.handlers import Registrations
 from timebase.grpc.realtime import RealtimeHandler
+from timebase.grpc.rendered import RenderedAnswers
 from timebase.provider import provider_pb2 as pb
 from timebase.provider import provider_pb2_grpc as pb_grpc
 from timebase.sdk.errors import ServerStartError
@@ -90,7 +91,10 @@ class GrpcServer:
         self.data_provider: DataProviderService | None = None
         self.gateway: GatewayService | None = None
         self._server: grpc.aio.Server | None = None
-        self._interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
+        self._metrics: RequestObserver | None = None
+        #: Answers read from the hot tier, kept serialized for both bar services (`rendered`).
+        self.rendered = RenderedAnswers()
+        self._authenticator = Authenticator.disabled()
 
     def attach(
         self,
@@ -106,13 +110,13 @@ class GrpcServer:
         if self._server is not None:
             raise RuntimeError("attach() must be called before start()")
         self.api = api
-        self._interceptors = [GrpcMetricsInterceptor(metrics)] if metrics is not None else []
-        # After metrics: refused calls are counted too, with their status.
-        self._interceptors.append(GrpcAuthInterceptor(authenticator or Authenticator.disabled()))
+        # Metrics time the whole call: refused calls are counted too, with their status.
+        self._metrics = metrics
+        self._authenticator = authenticator or Authenticator.disabled()
         self.probe = api.probe
         self.probe.listen(self._database_changed)
-        self.data_provider = DataProviderService(api, realtime, self.bar_limit)
-        self.gateway = GatewayService(api, self.bar_limit)
+        self.data_provider = DataProviderService(api, realtime, self.bar_limit, self.rendered)
+        self.gateway = GatewayService(api, self.bar_limit, self.rendered)
 
     @property
     def service_names(self) -> list[str]:
@@ -122,12 +126,20 @@ class GrpcServer:
         return names
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=self._interceptors)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        # Each method is wrapped once here (metrics, auth), not per call (`handlers`).
+        services = Registrations()
+        target: Any = services  # it stands in for the server while the adders register
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, target)
         if self.data_provider is not None and self.gateway is not None:
-            pb_grpc.add_DataProviderServicer_to_server(self.data_provider, server)
-            v1_grpc.add_GatewayServiceServicer_to_server(self.gateway, server)
-        reflection.enable_server_reflection([*self.service_names, reflection.SERVICE_NAME], server)
+            pb_grpc.add_DataProviderServicer_to_server(self.data_provider, target)
+            v1_grpc.add_GatewayServiceServicer_to_server(self.gateway, target)
+        # grpc-stubs predates the asyncio reflection servicer, hence the ignore.
+        reflecting = reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+            [*self.service_names, reflection.SERVICE_NAME]
+        )
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflecting, target)
+        services.register(server, observer=self._metrics, authenticator=self._authenticator)
         address = f"{self.host}:{self.requested_port}"
         try:
             if self.tls is not None:

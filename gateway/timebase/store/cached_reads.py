@@ -16,7 +16,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from timebase.sdk.intervals import Interval
-from timebase.store import bars, coverage, metadata_cache, skipped, versions
+from timebase.store import bars, coverage, metadata_cache, skipped, table_origins, versions
 from timebase.store.bars import BarQuery, Dataset, SeriesKey
 from timebase.store.coverage import TimeRange
 from timebase.store.hot_tier import HotTier
@@ -24,6 +24,7 @@ from timebase.store.metadata_cache import VersionedCache, VersionSnapshot
 from timebase.store.pool import Connection, ConnectionPool
 from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange
+from timebase.store.version_reader import VersionReader
 
 
 class _Lookup:
@@ -53,6 +54,8 @@ class CachedReads:
         self.skipped_cache: VersionedCache[list[SkippedRange]] = VersionedCache()
         self.latest_cache: VersionedCache[dict[SeriesKey, datetime]] = VersionedCache()
         self.datasets_cache: VersionedCache[list[Dataset]] = VersionedCache()
+        #: Where the version lookups run first (`version_reader`).
+        self.version_reader = VersionReader(pool)
         #: The version lookup of each (symbol, intervals) under way (`snapshot`).
         self._lookups: dict[tuple[str, frozenset[str]], _Lookup] = {}
 
@@ -78,15 +81,26 @@ class CachedReads:
     async def _look_up(
         self, name: str, names: frozenset[str], lookup: _Lookup
     ) -> dict[SeriesKey, int]:
-        def read(conn: Connection) -> dict[SeriesKey, int]:
+        def begin() -> None:
             lookup.started = True  # from here on, a new request may predate what this reads
+
+        def read(conn: Connection) -> dict[SeriesKey, int]:
+            begin()
             return versions.series_versions(conn, name, names)
 
         try:
+            # On the event loop (one round trip, `version_reader`), else on a pool thread.
+            found = await self.version_reader.read(name, names, begin)
+            if found is not None:
+                return found
             return await self.pool.run(read, doing="reading series versions")
         finally:
             if self._lookups.get((name, names)) is lookup:
                 del self._lookups[name, names]
+
+    async def close(self) -> None:
+        """Close the version reader's connection (the store is stopping)."""
+        await self.version_reader.close()
 
     async def covered(
         self, keys: Sequence[SeriesKey], start: datetime, end: datetime
@@ -215,8 +229,11 @@ class CachedReads:
         hit = tier.lookup_current(key, query.start, query.end, version)
         if hit is None:
             hit = await asyncio.to_thread(tier.lookup, key, query.start, query.end, version)
+        origin = ("bars", key, version, query.start, query.end)
         if hit is not None:
-            return pa.Table.from_batches(hit, schema=BAR_SCHEMA)
+            table = pa.Table.from_batches(hit, schema=BAR_SCHEMA)
+            table_origins.tag(table, origin)  # what is rendered from it can be kept by origin
+            return table
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
         await asyncio.to_thread(tier.keep_table, key, query.start, query.end, version, table)
         return table

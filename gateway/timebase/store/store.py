@@ -93,6 +93,7 @@ class Store(StoreWrites, StoreCatalog, StoreReads, StoreCoverage):
         if self._retention_job is not None:
             await self._retention_job.stop()
         await self.leases.close()
+        await self.cached.close()
         await self.pool.stop()
         if self.hot_tier is not None:
             await asyncio.to_thread(self.hot_tier.close)
