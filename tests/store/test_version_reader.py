@@ -7,7 +7,7 @@ import pytest
 
 from tests.store.conftest import bars_table, minutes
 from timebase.sdk.errors import DatabaseError
-from timebase.store import SeriesKey, Store
+from timebase.store import SeriesKey, Store, version_reader
 from timebase.store.pool import Connection
 from timebase.store.versions import series_versions
 
@@ -86,3 +86,25 @@ async def test_a_busy_or_stopped_reader_leaves_the_lookup_to_the_pool(store: Sto
     finally:
         await store.pool.resume()
     assert await reader.read("AAPL", ["1m"], lambda: None) == await pooled(store)
+
+
+async def test_a_failing_connect_is_not_tried_again_by_every_request(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While connecting fails, lookups go through the pool without each waiting for a connect;
+    the reader tries again RECONNECT_AFTER seconds later."""
+    await store.ingest(bars_table(minutes(3)))
+    reader = store.cached.version_reader
+    await reader.close()
+    monkeypatch.setattr(store.pool, "url", "postgresql://127.0.0.1:1/nothing-listens-here")
+    assert await reader.read("AAPL", ["1m"], lambda: None) is None
+    assert reader.connects == 1
+    for _ in range(3):  # no new attempt: straight to the pool
+        assert await reader.read("AAPL", ["1m"], lambda: None) is None
+        async with store.snapshot("AAPL", ["1m"]) as snap:
+            assert snap.version(AAPL) == (await pooled(store))[AAPL]
+    assert reader.connects == 1
+    monkeypatch.undo()  # the server's own address again
+    reader._connect_after -= version_reader.RECONNECT_AFTER  # the pause over
+    assert await reader.read("AAPL", ["1m"], lambda: None) == await pooled(store)
+    assert reader.connects == 2

@@ -44,6 +44,9 @@ SQL = (
 )
 #: Seconds to connect before the lookup goes through the pool instead.
 CONNECT_TIMEOUT = 5.0
+#: Seconds after a failed connect during which lookups go through the pool without trying again
+#: (no request waits for a connect that keeps failing).
+RECONNECT_AFTER = 10.0
 
 
 class VersionReader:
@@ -54,7 +57,10 @@ class VersionReader:
         #: Lookups answered here (the rest went through the pool), for tests.
         self.lookups = 0
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        #: Connects tried (for tests).
+        self.connects = 0
         self._busy = False
+        self._connect_after = 0.0
         self._closing: set[asyncio.Task[None]] = set()
 
     async def read(
@@ -64,20 +70,27 @@ class VersionReader:
         `started()` is called just before the query is sent. None: ask the pool."""
         if self._busy or not self.pool.running or self.pool.suspended is not None:
             return None
+        loop = asyncio.get_running_loop()
+        if self._conn is None and loop.time() < self._connect_after:
+            return None
         self._busy = True
         try:
             if self._conn is None:
+                self.connects += 1
+                self._connect_after = loop.time() + RECONNECT_AFTER  # until it succeeds
                 self._conn = await asyncio.wait_for(
                     psycopg.AsyncConnection.connect(self.pool.url, autocommit=True),
                     CONNECT_TIMEOUT,
                 )
+                self._connect_after = 0.0
             conn = self._conn
             assert conn is not None
             started()
             cur = await conn.execute(SQL, (symbol, sorted(set(intervals))), prepare=True)
             rows = await cur.fetchall()
         except (psycopg.Error, OSError, TimeoutError) as exc:
-            _log.info("version lookup goes through the pool: %s", str(exc).splitlines()[0:1])
+            first_line = next(iter(str(exc).splitlines()), type(exc).__name__)
+            _log.info("version lookup goes through the pool: %s", first_line)
             self._drop()
             return None
         except BaseException:
