@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -33,6 +33,8 @@ from timebase.store import Store, TimeRange, timescale
 from timebase.store.embedded import EmbeddedPostgres, timescaledb_installed
 
 from .conftest import bars_table, compress_chunks
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.timescale
 
@@ -200,6 +202,31 @@ async def test_retention_drops_whole_chunks_deletes_the_straddling_rest_and_trim
         assert again.dropped_chunks == {IntervalClass.INTRADAY: 0}
 
 
+async def _while_compressing(
+    store: Store, url: str, chunk: str, work: Callable[[], Awaitable[T]]
+) -> T:
+    """`work()` run while another session holds `chunk` as the compression policy does: an
+    EXCLUSIVE lock first; once `work` waits for a lock (or is done), ACCESS EXCLUSIVE, then
+    commit. A transaction that read the chunk before locking it would deadlock here."""
+    from adbc_driver_postgresql import dbapi
+
+    policy = await asyncio.to_thread(dbapi.connect, url)
+    try:
+        await asyncio.to_thread(_execute, policy, f"LOCK TABLE {chunk} IN EXCLUSIVE MODE")
+        task = asyncio.ensure_future(work())
+
+        async def waiting() -> bool:
+            ((count,),) = await query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return bool(count) or task.done()
+
+        await eventually(waiting, within=30, what=f"the work waiting for {chunk}'s lock")
+        await asyncio.to_thread(_execute, policy, f"LOCK TABLE {chunk} IN ACCESS EXCLUSIVE MODE")
+        await asyncio.to_thread(policy.commit)
+    finally:
+        await asyncio.to_thread(policy.close)
+    return await task
+
+
 async def test_retention_waits_for_a_chunk_being_compressed_instead_of_deadlocking(
     timescale_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -207,7 +234,6 @@ async def test_retention_waits_for_a_chunk_being_compressed_instead_of_deadlocki
     chunk it compresses and upgrades it to ACCESS EXCLUSIVE at the end. Retention reading that
     chunk first would deadlock with it (the pool then retries, logging "retrying after 40P01");
     it waits for the chunk instead and removes exactly the bars it should."""
-    from adbc_driver_postgresql import dbapi
 
     start = NOW - timedelta(days=400)
     hours = [start + timedelta(hours=6 * i) for i in range(70 * 4)]
@@ -221,25 +247,9 @@ async def test_retention_waits_for_a_chunk_being_compressed_instead_of_deadlocki
             "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks "
             "WHERE hypertable_name = 'bars_intraday' ORDER BY range_start LIMIT 1",
         )
-        policy = await asyncio.to_thread(dbapi.connect, timescale_url)
-        try:
-            # What compress_chunk does first.
-            await asyncio.to_thread(_execute, policy, f"LOCK TABLE {oldest} IN EXCLUSIVE MODE")
-            retention = asyncio.create_task(store.apply_retention(now=NOW))
-
-            async def waiting() -> bool:
-                ((count,),) = await query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted")
-                return bool(count) or retention.done()
-
-            await eventually(waiting, within=30, what="retention waiting for the chunk's lock")
-            # ... and at its end: granted at once (retention holds nothing on the chunk).
-            await asyncio.to_thread(
-                _execute, policy, f"LOCK TABLE {oldest} IN ACCESS EXCLUSIVE MODE"
-            )
-            await asyncio.to_thread(policy.commit)
-        finally:
-            await asyncio.to_thread(policy.close)
-        result = await retention
+        result = await _while_compressing(
+            store, timescale_url, oldest, lambda: store.apply_retention(now=NOW)
+        )
     assert result.deleted_bars == {IntervalClass.INTRADAY: 140}
     assert result.dropped_chunks == {IntervalClass.INTRADAY: 5}
     assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
@@ -250,7 +260,6 @@ async def test_a_write_into_a_chunk_being_compressed_waits_instead_of_deadlockin
 ) -> None:
     """A late correction (the upsert probes the stored rows, then inserts) into the chunk the
     compression policy is compressing: it waits for the chunk, no deadlock, no retry."""
-    from adbc_driver_postgresql import dbapi
 
     stamps = [NOW - timedelta(days=30) + timedelta(hours=i) for i in range(48)]
     caplog.set_level(logging.INFO, logger="timebase.store")
@@ -262,25 +271,11 @@ async def test_a_write_into_a_chunk_being_compressed_waits_instead_of_deadlockin
             f"WHERE hypertable_name = 'bars_intraday' AND range_start <= '{stamps[5].isoformat()}' "
             f"AND range_end > '{stamps[5].isoformat()}'",
         )
-        policy = await asyncio.to_thread(dbapi.connect, timescale_url)
-        try:
-            await asyncio.to_thread(_execute, policy, f"LOCK TABLE {chunk} IN EXCLUSIVE MODE")
-            write = asyncio.create_task(
-                store.upsert(bars_table([stamps[5]], interval="1h", close=[2.25]))
-            )
-
-            async def waiting() -> bool:
-                ((count,),) = await query(store, "SELECT count(*) FROM pg_locks WHERE NOT granted")
-                return bool(count) or write.done()
-
-            await eventually(waiting, within=30, what="the write waiting for the chunk's lock")
-            await asyncio.to_thread(
-                _execute, policy, f"LOCK TABLE {chunk} IN ACCESS EXCLUSIVE MODE"
-            )
-            await asyncio.to_thread(policy.commit)
-        finally:
-            await asyncio.to_thread(policy.close)
-        assert await write == 1
+        correction = bars_table([stamps[5]], interval="1h", close=[2.25])
+        written = await _while_compressing(
+            store, timescale_url, chunk, lambda: store.upsert(correction)
+        )
+        assert written == 1
         read = await store.read_table("AAPL", "1h", stamps[0], stamps[-1] + timedelta(hours=1))
         assert read["close"].to_pylist() == [2.0] * 5 + [2.25] + [2.0] * 42
     assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
