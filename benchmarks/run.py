@@ -78,12 +78,12 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "slices of memory-mapped Arrow segments (adjacent segments of a series chain, so a read "
         "split into endpoints is held whole); the rest is gRPC moving ≈ 150 MB over loopback on "
         "2 shared cores, so the ratio swings with the machine's load. A repeated "
-        "`GetFlightInfo` of this data set (a provider with no running add-on) still asks the "
-        "database twice: the provider's latest stored bar (its existence check, not cached by "
-        "version) and the planner's row estimate (the hot count is not used on that path). "
-        "That takes ≈ 8 ms on plain PostgreSQL; on TimescaleDB both plan across every chunk of "
-        "the hypertable, ≈ 40–55 ms per `GetFlightInfo` (py-spy), which is the gap between the "
-        "two backends' rows (docs/profiles.md)."
+        "`GetFlightInfo` of this data set (a provider with no running add-on) is one version "
+        "lookup too: its existence check is cached at the series' versions and its rows are "
+        "counted from the tier. Before that (the last full run's TimescaleDB row), both were "
+        "statements planned across every chunk of the hypertable, ≈ 40–55 ms per "
+        "`GetFlightInfo`; a loaded run after the change measured 0.80× on TimescaleDB "
+        "(docs/profiles.md)."
     ),
     ("repeated bulk read (hot)", "Flight", ""): (
         "where the bars live: ArcticDB reads a memory-mapped local columnar file inside the "
@@ -100,13 +100,15 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "takes the staged `INSERT … ON CONFLICT`."
     ),
     ("cached query latency", "timebase.v1 GetBars", ""): (
-        "CPU on the event loop per request. A cached GetBars makes one database round trip "
-        "(the series-version lookup, shared by concurrent requests of the series) and one "
-        "thread hop; it takes no fetch lease, a hot-tier hit is sliced on the event loop and "
-        "the segment mask is skipped. What remains is grpc.aio's own per-call work (≈ 32% of "
-        "the gateway's samples), building the columnar message (≈ 12%) and the version lookup "
-        "(ADBC execute and commit on a pool thread, ≈ 8%, plus the loop wake-ups of its hop). "
-        "At 100 clients the gateway is CPU-bound on the 2 shared cores (docs/profiles.md)."
+        "CPU on the one event loop per request. A cached GetBars makes one database round "
+        "trip, the series-version lookup, awaited on the loop (a prepared statement on an "
+        "autocommit psycopg connection; shared by concurrent requests of the series); it takes "
+        "no fetch lease, a hot-tier hit is sliced on the event loop, and a repeat of the same "
+        "answer is sent as the bytes rendered for it before. What remains is grpc.aio's own "
+        "per-call work and asyncio's task steps (≈ 42% of the gateway's samples) and the "
+        "resolution: routing across every configured provider (freshness, quota, reasons), "
+        "coverage planning and three asyncio tasks per request. At 100 clients the gateway is "
+        "CPU-bound on the 2 shared cores (docs/profiles.md)."
     ),
     ("cached query latency", "seed GetHistoricalData", ""): (
         "the same database round trip as the columnar RPC plus one Python protobuf message "
@@ -115,7 +117,8 @@ LIMITS: dict[tuple[str, str, str], str] = {
     ("memory", "gateway", ""): (
         "the fixed part: idle, the gateway holds ≈ 184 MB, ≈ 129 MB of it shared library pages "
         "(libarrow, libarrow_flight, cygrpc, libarrow_compute, libparquet, all linked by "
-        "`pyarrow.lib` itself) and ≈ 24 MB interpreter modules. After the latency run it gives "
+        "`pyarrow.lib` itself) and ≈ 24 MB interpreter modules, plus ≈ 13 MB for psycopg (the "
+        "version reader's driver, its wheel's own libpq). After the latency run it gives "
         "back what glibc and Arrow hold free once quiet (`malloc_trim` and `release_unused`, "
         "arenas capped at 2, mimalloc without eager commit, no Acero for one-series stores), "
         "so ≈ 18 MB of growth remains: pymalloc arenas pinned by long-lived objects, the stacks "
