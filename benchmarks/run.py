@@ -82,8 +82,8 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "lookup too: its existence check is cached at the series' versions and its rows are "
         "counted from the tier. Before that (the last full run's TimescaleDB row), both were "
         "statements planned across every chunk of the hypertable, ≈ 40–55 ms per "
-        "`GetFlightInfo`; a loaded run after the change measured 0.80× on TimescaleDB "
-        "(docs/profiles.md)."
+        "`GetFlightInfo` (0.54× then, 0.76× after, on a quiet machine). The rest is gRPC's "
+        "transfer on 2 shared cores, the ratio's spread run to run (docs/profiles.md)."
     ),
     ("repeated bulk read (hot)", "Flight", ""): (
         "where the bars live: ArcticDB reads a memory-mapped local columnar file inside the "
