@@ -32,16 +32,14 @@ from typing import Any
 
 import psycopg
 
+from timebase.store import versions
 from timebase.store.bars import SeriesKey
 from timebase.store.pool import ConnectionPool
 
 _log = logging.getLogger(__name__)
 
 #: The lookup of `versions.series_versions` (symbol, intervals), prepared once on the connection.
-SQL = (
-    'SELECT symbol, "interval", provider, version FROM series_versions '
-    'WHERE symbol = %s AND "interval" = ANY(%s)'
-)
+SQL = f'{versions.SELECT_VERSIONS} WHERE symbol = %s AND "interval" = ANY(%s)'
 #: Seconds to connect before the lookup goes through the pool instead.
 CONNECT_TIMEOUT = 5.0
 #: Seconds after a failed connect during which lookups go through the pool without trying again

@@ -58,6 +58,10 @@ def bump_intervals(conn: Connection, intervals: Iterable[str]) -> int:
         return max(int(cur.rowcount), 0)
 
 
+#: The columns of a version lookup (`series_versions`, and `version_reader`'s prepared form).
+SELECT_VERSIONS = 'SELECT symbol, "interval", provider, version FROM series_versions'
+
+
 def series_versions(
     conn: Connection,
     symbol: str,
@@ -73,10 +77,7 @@ def series_versions(
     if providers is not None:
         where.append(f"provider = ANY({literals.text_array(sorted(set(providers)))})")
     with conn.cursor() as cur:
-        cur.execute(
-            'SELECT symbol, "interval", provider, version FROM series_versions WHERE '
-            + " AND ".join(where)
-        )
+        cur.execute(f"{SELECT_VERSIONS} WHERE " + " AND ".join(where))
         rows = cur.fetchall()
     return {SeriesKey(s, i, p): int(v) for s, i, p, v in rows}
 
