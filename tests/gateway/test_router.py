@@ -507,3 +507,33 @@ def test_the_decision_is_logged_with_its_facts(caplog: pytest.LogCaptureFixture)
         }
     ]
     assert record.__dict__["excluded"] == {"b": "not running (stopped)"}
+
+
+async def test_a_decision_without_reasons_ranks_the_same(caplog: pytest.LogCaptureFixture) -> None:
+    """`explain=False` (the read path) leaves the reasons out, not the ranking; a decision that
+    is logged (INFO on) still carries them."""
+    parts = Parts(priorities={"b": 3})
+    await parts.quota.consume("a", 1)
+    latest = {SeriesKey("AAPL", "1h", "a"): datetime(2024, 3, 4, 10, tzinfo=UTC)}
+    providers = [
+        provider("a", ("1h",), per_minute=4, latency_ms=12.34, uptime=0.987, cost="paid"),
+        provider("b", ("4h",), symbols=("AAPL",), per_minute=4),
+        provider("c", ("4h",)),
+        provider("gone", status="stopped"),
+    ]
+    explained = parts.route("AAPL", Interval.H4, providers, latest, log=False)
+    caplog.set_level(logging.WARNING, logger="timebase.gateway.router")
+    quiet = parts.route("AAPL", Interval.H4, providers, latest, explain=False)
+    assert [c.slug for c in quiet.candidates] == ["b", "c", "a"]
+    assert [c.slug for c in explained.candidates] == ["b", "c", "a"]
+    assert [c.reasons for c in quiet.candidates] == [(), (), ()]
+    assert [(c.derived_from, c.latest, c.quota) for c in quiet.candidates] == [
+        (c.derived_from, c.latest, c.quota) for c in explained.candidates
+    ]
+    assert quiet.excluded == {"gone": "not running (stopped)"}
+    assert not caplog.records
+    caplog.set_level(logging.INFO, logger="timebase.gateway.router")
+    logged = parts.route("AAPL", Interval.H4, providers, latest, explain=False)
+    assert [c.reasons for c in logged.candidates] == [c.reasons for c in explained.candidates]
+    (record,) = [r for r in caplog.records if r.name == "timebase.gateway.router"]
+    assert record.__dict__["candidates"][0]["reasons"][0] == "priority 3 (configured)"

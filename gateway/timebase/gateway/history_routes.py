@@ -60,7 +60,9 @@ class RangeResolution(SeriesFill):
         cal = await self.calendar_rules.for_symbol(
             request.symbol, providers, stored=[k.provider for k in latest]
         )
-        decision = self.router.route(request.symbol, request.interval, providers, latest, cal=cal)
+        decision = self.router.route(
+            request.symbol, request.interval, providers, latest, cal=cal, explain=False
+        )
         native = [c for c in decision.candidates if c.derived_from is None]
         derived = [c for c in decision.candidates if c.derived_from is not None]
         if not native and derived:
@@ -131,7 +133,9 @@ class RangeResolution(SeriesFill):
             warnings += await skipped_warnings(self.store, plan)
             return BarAnswer(table, warnings, plan, calendar_name(cal))
         latest = await self.store.latest([request.symbol], routed_intervals(request.interval))
-        decision = self.router.route(request.symbol, request.interval, providers, latest, only=slug)
+        decision = self.router.route(
+            request.symbol, request.interval, providers, latest, only=slug, explain=False
+        )
         if not decision.candidates:
             exclusion = decision.exclusions.get(slug)
             reason = exclusion.message if exclusion is not None else "not available"

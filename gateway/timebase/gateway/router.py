@@ -185,10 +185,17 @@ class Router:
         only: str | None = None,
         log: bool = True,
         cal: Calendar | None = None,
+        explain: bool = True,
     ) -> RouteDecision:
         """Rank `providers` for (symbol, interval); `only` restricts to one provider; `cal` is
-        the symbol's trading calendar (freshness against its sessions; None: continuous)."""
+        the symbol's trading calendar (freshness against its sessions; None: continuous).
+
+        `explain=False` leaves each candidate's `reasons` empty unless the decision is logged
+        (INFO enabled): formatting them is most of the routing's work on a cached read, and
+        only the logs and `GetSymbolProviders` show them. The ranking is the same."""
         now = self.clock()
+        log = log and _log.isEnabledFor(logging.INFO)
+        explain = explain or log
         excluded: dict[str, Exclusion] = {}
         ranked: list[tuple[tuple[object, ...], Candidate]] = []
         for provider in providers:
@@ -211,21 +218,23 @@ class Router:
             fresh = freshness(cal, stored, fetched, now)
             quota = self.quota.status(slug, manifest.rate_limits)
             priority = self.config.priorities.get(slug)
-            reasons: list[str] = []
-            if priority is not None:
-                reasons.append(f"priority {priority} (configured)")
-            reasons.append(f"derived from {derived.value}" if derived else "native interval")
             declared = bool(manifest.symbols)
-            reasons.append("declares the symbol" if declared else "accepts any symbol")
-            reasons.append(fresh.reason)
-            reasons.append(f"quota {quota.remaining:.0%} left" if quota.available else quota.reason)
             latency = provider.latency_ms
-            reasons.append(
-                f"latency {latency:.1f} ms" if latency is not None else "latency unknown"
-            )
             uptime = provider.uptime
-            reasons.append(f"uptime {uptime:.0%}" if uptime is not None else "uptime unknown")
-            reasons.append(f"cost {manifest.cost}")
+            reasons = (
+                _reasons(
+                    priority=priority,
+                    derived=derived,
+                    declared=declared,
+                    fresh=fresh,
+                    quota=quota,
+                    latency=latency,
+                    uptime=uptime,
+                    cost=manifest.cost,
+                )
+                if explain
+                else ()
+            )
             key = (
                 priority if priority is not None else _UNRANKED,
                 derived is not None,
@@ -240,7 +249,7 @@ class Router:
                 manifest.cost != "free",
                 slug,
             )
-            candidate = Candidate(slug, provider, derived, stored, quota, tuple(reasons), fresh)
+            candidate = Candidate(slug, provider, derived, stored, quota, reasons, fresh)
             ranked.append((key, candidate))
         ranked.sort(key=lambda item: item[0])
         decision = RouteDecision(symbol, interval, tuple(c for _, c in ranked), excluded)
@@ -300,3 +309,28 @@ class Router:
                 f"circuit open (next try in {self.breaker.retry_in(provider.slug):.0f} s)",
             )
         return None
+
+
+def _reasons(
+    *,
+    priority: int | None,
+    derived: Interval | None,
+    declared: bool,
+    fresh: Freshness,
+    quota: QuotaStatus,
+    latency: float | None,
+    uptime: float | None,
+    cost: str,
+) -> tuple[str, ...]:
+    """A candidate's ranking facts in ranking order, as people read them."""
+    reasons: list[str] = []
+    if priority is not None:
+        reasons.append(f"priority {priority} (configured)")
+    reasons.append(f"derived from {derived.value}" if derived else "native interval")
+    reasons.append("declares the symbol" if declared else "accepts any symbol")
+    reasons.append(fresh.reason)
+    reasons.append(f"quota {quota.remaining:.0%} left" if quota.available else quota.reason)
+    reasons.append(f"latency {latency:.1f} ms" if latency is not None else "latency unknown")
+    reasons.append(f"uptime {uptime:.0%}" if uptime is not None else "uptime unknown")
+    reasons.append(f"cost {cost}")
+    return tuple(reasons)
