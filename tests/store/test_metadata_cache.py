@@ -186,3 +186,67 @@ async def test_a_version_lookup_already_reading_is_not_joined_by_a_later_request
     assert before.versions[key] < after.versions[key]
     async with store.snapshot("AAPL", ["1m"]):
         assert await store.latest(["AAPL"], ["1m"]) == {key: T0 + HOUR + timedelta(minutes=4)}
+
+
+async def test_snapshots_of_several_series_asked_together_share_one_statement(
+    store: Store,
+) -> None:
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    await store.ingest(bars_table(minutes(3), symbol="MSFT"))
+    await store.ingest(bars_table(minutes(2), interval="1d"))
+    before = store.cached.batches
+    with counting_connections(store) as leases:
+        aapl, msft, daily = await asyncio.gather(
+            store.cached.snapshot("aapl", ["1m"]),
+            store.cached.snapshot("MSFT", ["1m"]),
+            store.cached.snapshot("AAPL", ["1d"]),
+        )
+    assert (len(leases), store.cached.batches - before) == (1, 1)
+    # Each snapshot holds its own series only, at the versions the database has.
+    assert list(aapl.versions) == [SeriesKey("AAPL", "1m", "test")]
+    assert list(msft.versions) == [SeriesKey("MSFT", "1m", "test")]
+    assert list(daily.versions) == [SeriesKey("AAPL", "1d", "test")]
+    pooled = await store.pool.run(lambda conn: versions.series_versions(conn, "AAPL", ["1m", "1d"]))
+    assert {**aapl.versions, **daily.versions} == pooled
+
+
+async def test_requests_arriving_while_a_lookup_reads_share_the_next_one_and_see_new_writes(
+    store: Store, other: Store
+) -> None:
+    """Group commit: a request that arrives once a batch started reading waits for it to end,
+    then joins the next batch with every request that arrived meanwhile (one statement, not one
+    each through the pool); that batch sees a write committed while the first one read."""
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    reader = store.cached.version_reader
+    original = reader.read
+    sent: list[object] = []
+    answered, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: object) -> dict[SeriesKey, int] | None:
+        sent.append(args[0])
+        found = await original(*args)  # type: ignore[arg-type]
+        if len(sent) == 1:  # the first batch: read, then held before it answers
+            answered.set()
+            await release.wait()
+        return found
+
+    reader.read = held  # type: ignore[method-assign,assignment]
+    try:
+        first = asyncio.create_task(store.cached.snapshot("AAPL", ["1m"]))
+        await asyncio.wait_for(answered.wait(), 10)
+        await write_second_hour(other)  # committed after the first batch read
+        later = [
+            asyncio.create_task(store.cached.snapshot(symbol, ["1m"]))
+            for symbol in ("AAPL", "AAPL", "MSFT")
+        ]
+        await asyncio.sleep(0.05)
+        assert len(sent) == 1  # they wait for the next batch, none went through the pool
+        release.set()
+        before, *after = await asyncio.gather(first, *later)
+    finally:
+        reader.read = original  # type: ignore[method-assign]
+    assert sent == [["AAPL"], ["AAPL", "MSFT"]]
+    key = SeriesKey("AAPL", "1m", "test")
+    pooled = await store.pool.run(lambda conn: versions.series_versions(conn, "AAPL", ["1m"]))
+    assert before.versions[key] < pooled[key]
+    assert [s.versions for s in after] == [pooled, pooled, {}]

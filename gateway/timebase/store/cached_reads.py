@@ -27,21 +27,26 @@ from timebase.store.skipped import SkippedRange
 from timebase.store.version_reader import VersionReader
 
 
-class _Lookup:
-    """A version lookup under way. A request joins it only while it has not `started` reading:
-    what it then reads is at least as new as anything committed before the request arrived (a
-    lookup already reading may miss a write committed meanwhile, so a later request never
-    joins it)."""
+class _Batch:
+    """Version lookups sent as one statement: the series asked for before it `started`
+    reading. What it then reads is at least as new as anything committed before each of its
+    requests arrived; a request arriving once it started joins the next batch instead (a
+    lookup already reading may miss a write committed meanwhile), like a group commit."""
 
     def __init__(self) -> None:
-        self.started = False  # set by the pool thread just before the query
-        self.task: asyncio.Task[dict[SeriesKey, int]] | None = None
+        self.symbols: set[str] = set()
+        self.intervals: set[str] = set()
+        self.started = False
+        self.found: asyncio.Future[dict[SeriesKey, int]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.found.add_done_callback(_retrieved)
 
 
-def _retrieved(task: asyncio.Task[dict[SeriesKey, int]]) -> None:
+def _retrieved(found: asyncio.Future[dict[SeriesKey, int]]) -> None:
     """Mark a lookup's failure seen: each request awaiting it gets it; none may be left."""
-    if not task.cancelled():
-        task.exception()
+    if not found.cancelled():
+        found.exception()
 
 
 class CachedReads:
@@ -56,47 +61,81 @@ class CachedReads:
         self.datasets_cache: VersionedCache[list[Dataset]] = VersionedCache()
         #: Where the version lookups run first (`version_reader`).
         self.version_reader = VersionReader(pool)
-        #: The version lookup of each (symbol, intervals) under way (`snapshot`).
-        self._lookups: dict[tuple[str, frozenset[str]], _Lookup] = {}
+        #: The batch of version lookups requests join until it starts (`snapshot`).
+        self._next: _Batch | None = None
+        #: Sends the batches one after the other (None: no batch under way).
+        self._runner: asyncio.Task[None] | None = None
+        #: Statements sent for batches, and the lookups they answered (for tests).
+        self.batches = 0
+        self.batched = 0
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
         """The versions of `symbol`'s series at `intervals`: one indexed lookup, shared with the
-        requests for the same series that arrive before it starts (see `_Lookup`)."""
+        requests (of any series) that arrive before it starts (see `_Batch`): while one batch
+        reads, the requests arriving meanwhile gather in the next, sent as one statement once
+        the first is answered."""
         names = frozenset(
             i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
         )
         name = bars.normalize_symbol(symbol)
-        lookup = self._lookups.get((name, names))
-        if lookup is None or lookup.started:
-            lookup = _Lookup()
-            self._lookups[name, names] = lookup
-            lookup.task = asyncio.create_task(self._look_up(name, names, lookup))
-            lookup.task.add_done_callback(_retrieved)
-        assert lookup.task is not None
-        found = await asyncio.shield(lookup.task)
-        snap = VersionSnapshot(name, names, dict(found))
+        batch = self._next
+        if batch is None:
+            batch = self._next = _Batch()
+            if self._runner is None:
+                self._runner = asyncio.create_task(self._run_batches())
+        batch.symbols.add(name)
+        batch.intervals |= names
+        self.batched += 1
+        found = await asyncio.shield(batch.found)
+        mine = {k: v for k, v in found.items() if k.symbol == name and k.interval in names}
+        snap = VersionSnapshot(name, names, mine)
         metadata_cache.opened(snap)
         return snap
 
-    async def _look_up(
-        self, name: str, names: frozenset[str], lookup: _Lookup
-    ) -> dict[SeriesKey, int]:
+    async def _run_batches(self) -> None:
+        """Send the gathered batches one after the other until none is waiting."""
+        try:
+            while (batch := self._next) is not None:
+                await self._look_up(batch)
+        finally:
+            self._runner = None
+            batch = self._next
+            if batch is not None and not batch.started:  # stopped (the loop is closing)
+                self._next = None
+                batch.found.cancel()
+
+    async def _look_up(self, batch: _Batch) -> None:
         def begin() -> None:
-            lookup.started = True  # from here on, a new request may predate what this reads
+            # From here on, a new request may predate what this reads: it joins the next batch.
+            batch.started = True
+            if self._next is batch:
+                self._next = None
+
+        symbols, intervals = sorted(batch.symbols), sorted(batch.intervals)
 
         def read(conn: Connection) -> dict[SeriesKey, int]:
             begin()
-            return versions.series_versions(conn, name, names)
+            found: dict[SeriesKey, int] = {}
+            for name in symbols:
+                found.update(versions.series_versions(conn, name, intervals))
+            return found
 
         try:
+            self.batches += 1
             # On the event loop (one round trip, `version_reader`), else on a pool thread.
-            found = await self.version_reader.read(name, names, begin)
-            if found is not None:
-                return found
-            return await self.pool.run(read, doing="reading series versions")
-        finally:
-            if self._lookups.get((name, names)) is lookup:
-                del self._lookups[name, names]
+            found = await self.version_reader.read(symbols, intervals, begin)
+            if found is None:
+                found = await self.pool.run(read, doing="reading series versions")
+        except BaseException as exc:
+            begin()  # whatever it read, no later request joins it
+            if isinstance(exc, asyncio.CancelledError):
+                batch.found.cancel()
+                raise
+            batch.found.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            batch.found.set_result(found)
 
     async def close(self) -> None:
         """Close the version reader's connection (the store is stopping)."""

@@ -2,6 +2,7 @@
 
     reader = VersionReader(pool)
     found = await reader.read("AAPL", ["1d"], started=lambda: None)   # {SeriesKey: version}
+    found = await reader.read(["AAPL", "MSFT"], ["1d"], started=lambda: None)   # both at once
     # None: the reader was busy or could not serve it: look the versions up through the pool
     await reader.close()
 
@@ -16,8 +17,9 @@ committed before it, exactly like the pool's read.
 psycopg 3 is the driver issue #14 chose for what ADBC cannot do (LISTEN/NOTIFY): a well-kept
 libpq binding with an asyncio API; ADBC has none.
 
-One lookup at a time: while one runs (another series), the next goes through the pool, so the
-reader never queues requests. Any error (the connection lost, the server restarting) closes the
+One lookup at a time: the store sends its lookups one batch after the other, the requests that
+arrive while one runs gathered into the next (`cached_reads`); a lookup asked while the reader
+is busy anyway goes through the pool, so the reader never queues requests. Any error (the connection lost, the server restarting) closes the
 connection and answers None: the pool's path then gives the error, or the answer, as before;
 the next lookup connects again.
 """
@@ -38,8 +40,9 @@ from timebase.store.pool import ConnectionPool
 
 _log = logging.getLogger(__name__)
 
-#: The lookup of `versions.series_versions` (symbol, intervals), prepared once on the connection.
-SQL = f'{versions.SELECT_VERSIONS} WHERE symbol = %s AND "interval" = ANY(%s)'
+#: The lookup of `versions.series_versions` for several symbols at once (symbols, intervals: every
+#: series of each symbol at each interval), prepared once on the connection.
+SQL = f'{versions.SELECT_VERSIONS} WHERE symbol = ANY(%s) AND "interval" = ANY(%s)'
 #: Seconds to connect before the lookup goes through the pool instead.
 CONNECT_TIMEOUT = 5.0
 #: Seconds after a failed connect during which lookups go through the pool without trying again
@@ -62,10 +65,12 @@ class VersionReader:
         self._closing: set[asyncio.Task[None]] = set()
 
     async def read(
-        self, symbol: str, intervals: Iterable[str], started: Callable[[], None]
+        self, symbols: str | Iterable[str], intervals: Iterable[str], started: Callable[[], None]
     ) -> dict[SeriesKey, int] | None:
-        """The versions of `symbol`'s series at `intervals` (as `versions.series_versions`);
-        `started()` is called just before the query is sent. None: ask the pool."""
+        """The versions of the series of `symbols` (one or several) at `intervals` (as
+        `versions.series_versions` of each symbol); `started()` is called just before the query
+        is sent. None: ask the pool."""
+        names = [symbols] if isinstance(symbols, str) else sorted(set(symbols))
         if self._busy or not self.pool.running or self.pool.suspended is not None:
             return None
         loop = asyncio.get_running_loop()
@@ -84,7 +89,7 @@ class VersionReader:
             conn = self._conn
             assert conn is not None
             started()
-            cur = await conn.execute(SQL, (symbol, sorted(set(intervals))), prepare=True)
+            cur = await conn.execute(SQL, (names, sorted(set(intervals))), prepare=True)
             rows = await cur.fetchall()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             first_line = next(iter(str(exc).splitlines()), type(exc).__name__)
