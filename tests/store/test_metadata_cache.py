@@ -250,3 +250,37 @@ async def test_requests_arriving_while_a_lookup_reads_share_the_next_one_and_see
     pooled = await store.pool.run(lambda conn: versions.series_versions(conn, "AAPL", ["1m"]))
     assert before.versions[key] < pooled[key]
     assert [s.versions for s in after] == [pooled, pooled, {}]
+
+
+async def test_the_requests_of_a_lookup_whose_sender_went_away_ask_again(store: Store) -> None:
+    """The request sending a batch is cancelled (its client left) while the statement runs:
+    the requests that joined its batch are not cancelled with it, they get their versions."""
+    await store.write_fetched(bars_table(minutes(5)), "AAPL", "1m", "test", start=T0, end=T0 + HOUR)
+    reader = store.cached.version_reader
+    original = reader.read
+    sent: list[object] = []
+    reading = asyncio.Event()
+
+    async def held(*args: object) -> dict[SeriesKey, int] | None:
+        sent.append(args[0])
+        if len(sent) == 1:  # the first statement never answers: its sender is cancelled
+            reading.set()
+            await asyncio.Event().wait()
+        return await original(*args)  # type: ignore[arg-type]
+
+    reader.read = held  # type: ignore[method-assign,assignment]
+    try:
+        sender, *joined = [
+            asyncio.create_task(store.cached.snapshot(symbol, ["1m"]))
+            for symbol in ("AAPL", "AAPL", "MSFT")
+        ]
+        await asyncio.wait_for(reading.wait(), 10)
+        assert sent == [["AAPL", "MSFT"]]  # one batch of the three
+        sender.cancel()
+        aapl, msft = await asyncio.wait_for(asyncio.gather(*joined), 10)
+    finally:
+        reader.read = original  # type: ignore[method-assign]
+    assert sender.cancelled()
+    pooled = await store.pool.run(lambda conn: versions.series_versions(conn, "AAPL", ["1m"]))
+    assert (aapl.versions, msft.versions) == (pooled, {})
+    assert sent[1:] == [["AAPL", "MSFT"]]

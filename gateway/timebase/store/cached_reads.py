@@ -49,6 +49,10 @@ def _retrieved(found: asyncio.Future[dict[SeriesKey, int]]) -> None:
         found.exception()
 
 
+def _nothing() -> None:
+    """The version reader's `started` callback: a batch is closed before it is sent."""
+
+
 class CachedReads:
     """Coverage, skipped ranges, newest bars and series ranges, cached by series version."""
 
@@ -63,34 +67,59 @@ class CachedReads:
         self.version_reader = VersionReader(pool)
         #: The batch of version lookups requests join until it starts (`snapshot`).
         self._next: _Batch | None = None
-        #: Sends the batches one after the other (None: no batch under way).
-        self._runner: asyncio.Task[None] | None = None
+        #: Whether a batch is being sent (by its first request, or by `_run_batches`).
+        self._sending = False
         #: Statements sent for batches, and the lookups they answered (for tests).
         self.batches = 0
         self.batched = 0
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
         """The versions of `symbol`'s series at `intervals`: one indexed lookup, shared with the
         requests (of any series) that arrive before it starts (see `_Batch`): while one batch
         reads, the requests arriving meanwhile gather in the next, sent as one statement once
-        the first is answered."""
+        the first is answered. The request that finds no batch under way sends it itself (no
+        task started for it, no hop back), once the requests of the same turn of the event loop
+        joined."""
         names = frozenset(
             i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
         )
         name = bars.normalize_symbol(symbol)
-        batch = self._next
-        if batch is None:
-            batch = self._next = _Batch()
-            if self._runner is None:
-                self._runner = asyncio.create_task(self._run_batches())
-        batch.symbols.add(name)
-        batch.intervals |= names
-        self.batched += 1
-        found = await asyncio.shield(batch.found)
+        while True:
+            batch = self._next
+            if batch is None:
+                batch = self._next = _Batch()
+            batch.symbols.add(name)
+            batch.intervals |= names
+            self.batched += 1
+            if not self._sending:  # nothing under way: send it from here
+                self._sending = True
+                try:
+                    await asyncio.sleep(0)  # the requests of this turn of the loop join it
+                    await self._look_up(batch)
+                finally:
+                    self._sending = False
+                    self._send_next()
+            try:
+                found = await asyncio.shield(batch.found)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if batch.found.cancelled() and task is not None and not task.cancelling():
+                    continue  # the request sending it went away before it read: ask again
+                raise
+            break
         mine = {k: v for k, v in found.items() if k.symbol == name and k.interval in names}
         snap = VersionSnapshot(name, names, mine)
         metadata_cache.opened(snap)
         return snap
+
+    def _send_next(self) -> None:
+        """Send the batch gathered meanwhile (if any) on a task of its own."""
+        if self._next is not None and not self._sending:
+            self._sending = True
+            task = asyncio.get_running_loop().create_task(self._run_batches())
+            self._runners.add(task)
+            task.add_done_callback(self._runners.discard)
 
     async def _run_batches(self) -> None:
         """Send the gathered batches one after the other until none is waiting."""
@@ -98,42 +127,36 @@ class CachedReads:
             while (batch := self._next) is not None:
                 await self._look_up(batch)
         finally:
-            self._runner = None
-            batch = self._next
-            if batch is not None and not batch.started:  # stopped (the loop is closing)
-                self._next = None
+            self._sending = False
+            batch, self._next = self._next, None
+            if batch is not None:  # stopped (the loop is closing): its requests ask again
                 batch.found.cancel()
 
     async def _look_up(self, batch: _Batch) -> None:
-        def begin() -> None:
-            # From here on, a new request may predate what this reads: it joins the next batch.
-            batch.started = True
-            if self._next is batch:
-                self._next = None
-
+        """Send `batch` (one statement) and give its requests the answer."""
+        # From here on, a new request may predate what this reads: it joins the next batch.
+        batch.started = True
+        if self._next is batch:
+            self._next = None
         symbols, intervals = sorted(batch.symbols), sorted(batch.intervals)
 
         def read(conn: Connection) -> dict[SeriesKey, int]:
-            begin()
             found: dict[SeriesKey, int] = {}
             for name in symbols:
                 found.update(versions.series_versions(conn, name, intervals))
             return found
 
+        self.batches += 1
         try:
-            self.batches += 1
             # On the event loop (one round trip, `version_reader`), else on a pool thread.
-            found = await self.version_reader.read(symbols, intervals, begin)
+            found = await self.version_reader.read(symbols, intervals, _nothing)
             if found is None:
                 found = await self.pool.run(read, doing="reading series versions")
-        except BaseException as exc:
-            begin()  # whatever it read, no later request joins it
-            if isinstance(exc, asyncio.CancelledError):
-                batch.found.cancel()
-                raise
+        except asyncio.CancelledError:
+            batch.found.cancel()  # its requests ask again (`snapshot`)
+            raise
+        except Exception as exc:
             batch.found.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             batch.found.set_result(found)
 
