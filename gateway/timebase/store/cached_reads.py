@@ -69,10 +69,11 @@ class CachedReads:
         self._next: _Batch | None = None
         #: Whether a batch is being sent (by its first request, or by `_run_batches`).
         self._sending = False
+        #: Sends the batches gathered while one was sent (None: none to send).
+        self._runner: asyncio.Task[None] | None = None
         #: Statements sent for batches, and the lookups they answered (for tests).
         self.batches = 0
         self.batched = 0
-        self._runners: set[asyncio.Task[None]] = set()
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
         """The versions of `symbol`'s series at `intervals`: one indexed lookup, shared with the
@@ -92,7 +93,7 @@ class CachedReads:
             batch.symbols.add(name)
             batch.intervals |= names
             self.batched += 1
-            if not self._sending:  # nothing under way: send it from here
+            if not self._sending and self._runner is None:  # none under way: send it from here
                 self._sending = True
                 try:
                     await asyncio.sleep(0)  # the requests of this turn of the loop join it
@@ -115,22 +116,32 @@ class CachedReads:
 
     def _send_next(self) -> None:
         """Send the batch gathered meanwhile (if any) on a task of its own."""
-        if self._next is not None and not self._sending:
-            self._sending = True
-            task = asyncio.get_running_loop().create_task(self._run_batches())
-            self._runners.add(task)
-            task.add_done_callback(self._runners.discard)
+        if self._next is not None and not self._sending and self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run_batches())
+            self._runner.add_done_callback(self._runner_done)
 
     async def _run_batches(self) -> None:
         """Send the gathered batches one after the other until none is waiting."""
         try:
-            while (batch := self._next) is not None:
-                await self._look_up(batch)
+            while (batch := self._next) is not None and not self._sending:
+                self._sending = True
+                try:
+                    await self._look_up(batch)
+                finally:
+                    self._sending = False
         finally:
-            self._sending = False
-            batch, self._next = self._next, None
-            if batch is not None:  # stopped (the loop is closing): its requests ask again
-                batch.found.cancel()
+            if self._runner is asyncio.current_task():
+                self._runner = None  # now: a request arriving from here on sends its own
+
+    def _runner_done(self, task: asyncio.Task[None]) -> None:
+        """A runner cancelled (the loop closing), perhaps before it ran: the requests of the
+        batch it did not send ask again (`snapshot`)."""
+        if self._runner is task:
+            self._runner = None
+        batch = self._next
+        if task.cancelled() and batch is not None and not self._sending:
+            self._next = None
+            batch.found.cancel()
 
     async def _look_up(self, batch: _Batch) -> None:
         """Send `batch` (one statement) and give its requests the answer."""

@@ -6,8 +6,8 @@
         await store.read_table(..., provider=p)    # bars from the hot tier, likewise
 
 A snapshot holds the versions of one symbol's series at some intervals, looked up once when a
-request starts (requests for the same series share a lookup that has not begun reading yet:
-`cached_reads`); it lives in a context variable, so the tasks the request starts see it too.
+request starts (concurrent requests share a lookup that has not begun reading yet, one
+statement for the series of all of them: `cached_reads`); it lives in a context variable, so the tasks the request starts see it too.
 Coverage, skipped ranges and the newest stored bar of a series are cached with the version they
 were read at (looked up *before* they were read) and served while the snapshot has that version.
 A write made while the snapshot is open (a fetch the request started) makes its series unknown
