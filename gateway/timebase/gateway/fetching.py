@@ -346,7 +346,9 @@ class Fetcher:
         if deadline is not None:
             timeout = min(timeout, max(0.001, deadline - time.monotonic()))
         self.upstream_requests += 1
-        await self.quota.consume(slug)
+        # Counted now; the shared count is written while the provider answers.
+        counting = asyncio.create_task(self.quota.count(slug))
+        counting.add_done_callback(_retrieved)
         result = FetchResult()
         tables: list[pa.Table] = []
         started = time.perf_counter()
@@ -358,6 +360,7 @@ class Fetcher:
                 self.bars_received += table.num_rows
         except ProviderCallError as err:
             self._observe(slug, err.status, started)
+            await counting  # before a block the failure may record
             err.partial_end = await self._store_partial(
                 tables, request, slug, window, now=now, fill=fill
             )
@@ -368,6 +371,7 @@ class Fetcher:
                 await fill.stored()
             raise
         self._observe(slug, "OK", started)
+        await counting
         # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
             concat(tables),
