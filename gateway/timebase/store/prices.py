@@ -87,12 +87,13 @@ def encode_prices(table: pa.Table) -> pa.Table:
             if not pending.any():  # every row has its smallest scale: larger ones change nothing
                 break
             factor = _FACTORS[k]
-            rows = np.flatnonzero(pending)
-            part = prices[:, rows]
+            rows = None if pending.all() else np.flatnonzero(pending)
+            part = prices if rows is None else prices[:, rows]
             scaled = np.round(part * factor)
             exact = np.all((scaled / factor == part) & (np.abs(scaled) < _MAX_EXACT), axis=0)
-            scale[rows[exact]] = k
-            pending[rows[exact]] = False
+            found = np.flatnonzero(exact) if rows is None else rows[exact]
+            scale[found] = k
+            pending[found] = False
         kept = scale < 0
         factors = _FACTORS[np.where(kept, 0, scale)]
         ints = np.round(prices * factors).astype(np.int64)
