@@ -4,9 +4,11 @@ warm read; a store that fails still answers, with STORE_FAILED, and records noth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from adbc_driver_postgresql import dbapi
 
@@ -16,7 +18,7 @@ from timebase.gateway.cold_answer import fetched_answer, jsonb_text
 from timebase.gateway.coverage_plan import Segment
 from timebase.store.validation import clean_provider_batch
 
-from .support import RecordingProvider, running_gateway
+from .support import RecordingProvider, bar_values, running_gateway
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=40)
@@ -88,6 +90,60 @@ async def test_a_store_that_fails_still_answers_and_records_nothing(fresh_databa
         assert gw.history.upstream_requests > fetched  # nothing was covered: fetched again
         assert stored.warnings == []
         assert stored.table.equals(answer.table)  # the failed answer held exactly these rows
+
+
+class ChunkedProvider(RecordingProvider):
+    """The days [0, 25) then [20, 40) (five days sent twice, the second time with another
+    close) with day 30's bar invalid (high below low): in one batch, or in two. (The SDK skips
+    the repeats and the invalid bar, and reports them.)"""
+
+    def __init__(self, slug: str, *, split: bool) -> None:
+        super().__init__(slug, intervals=["1d"])
+        self.split = split
+
+    async def get_historical_data(
+        self, symbol: str, interval: str, start: datetime, end: datetime, limit: int | None
+    ) -> AsyncIterator[pa.RecordBatch]:
+        self.requests.append((symbol, interval, start, end))
+        day = 86_400_000_000
+        first = int(START.timestamp()) * 1_000_000
+        head = self._batch([first + d * day for d in range(25)])
+        tail = self._batch([first + d * day for d in range(20, 40)])
+        tail = tail.set_column(4, "close", pc.add(tail.column("close"), 0.5))
+        high = tail.column("high").to_pylist()
+        high[10] = 0.5  # day 30
+        tail = tail.set_column(2, "high", pa.array(high, pa.float64()))
+        if self.split:
+            yield head
+            yield tail
+        else:
+            yield pa.Table.from_batches([head, tail]).combine_chunks().to_batches()[0]
+
+
+async def test_one_batch_or_several_store_and_answer_the_same(fresh_database_url: str):
+    """A window sent as one batch is cleaned while its call ends; sent as several, cleaned
+    together at the end: the same rows stored and answered, the same skipped bars reported."""
+    one, two = ChunkedProvider("one", split=False), ChunkedProvider("two", split=True)
+    async with running_gateway(fresh_database_url, one, two) as gw:
+        answers = {}
+        for slug in ("one", "two"):
+            request = build_request(
+                symbol="acme", interval="1d", start=START, end=END, provider=slug
+            )
+            cold = await gw.history.get(request)
+            warm = await gw.history.get(request)
+            assert cold.table.equals(warm.table)
+            assert [(w.code, w.count) for w in cold.warnings] == [
+                (WarningCode.INVALID_BARS_SKIPPED, 6)  # 5 repeated keys, 1 invalid bar
+            ]
+            answers[slug] = cold.table.drop_columns(["provider"])
+        assert answers["one"].num_rows == 39
+        assert answers["one"].equals(answers["two"])
+        later = START + timedelta(days=25)  # the repeated days kept from the first batch
+        assert answers["one"].column("close").to_pylist() == [
+            bar_values(100.0, int(ts.timestamp()) * 1_000_000)[3] + (0.5 if ts >= later else 0)
+            for ts in answers["one"].column("timestamp").to_pylist()
+        ]
 
 
 def _refuse_daily_bars(url: str, on: bool) -> None:

@@ -231,3 +231,31 @@ async def test_database_errors_name_what_was_being_done(
         )
     finally:
         await store.stop()
+
+
+async def test_a_request_counts_at_once_and_is_stored_when_its_write_runs(
+    fresh_database_url: str,
+) -> None:
+    store = Store(fresh_database_url, pool_size=2, run_retention=False)
+    await store.start()
+    try:
+        clock = Clock(datetime(2024, 5, 6, 12, 0, 30, tzinfo=UTC))
+        quota = QuotaTracker(store, clock)
+        await quota.load()
+        write = quota.count("a", 2)  # a fetch sends its request now, writes meanwhile
+        limits = RateLimits(requests_per_minute=2)
+        status = quota.status("a", limits)
+        assert (status.available, status.reason) == (
+            False,
+            "quota of 2 requests per minute used up",
+        )
+        other = QuotaTracker(store, Clock(clock.now))  # another gateway, in the same minute
+        await other.load()
+        assert other.use("a").minute_used == 0  # not stored yet
+        clock.now += timedelta(minutes=1)  # the write keeps the minute it was counted in
+        await write
+        await other.load()
+        assert (other.use("a").day_used, other.use("a").minute_used) == (2, 2)
+        assert other.use("a").minute_start == datetime(2024, 5, 6, 12, tzinfo=UTC)
+    finally:
+        await store.stop()

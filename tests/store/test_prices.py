@@ -120,3 +120,48 @@ async def test_scaled_prices_off_writes_every_price_as_float8_then_on_rewrites_t
     assert await store.upsert(table) == sum(1 for _, scale in ROWS if scale is not None)
     got = await store.read_table("aapl", "1m", T0, T0 + timedelta(days=1))
     assert _bits(got["close"].to_pylist()) == _bits(table["close"].to_pylist())
+
+
+def _reference_scale(prices: tuple[float, ...]) -> int | None:
+    """The smallest exact scale of one row, value by value (Python's round: half to even)."""
+    if any(p == 0.0 and struct.pack("<d", p)[-1] & 0x80 for p in prices):
+        return None  # -0.0
+    for k in range(9):
+        factor = 10.0**k
+        scaled = [round(p * factor) for p in prices if abs(p * factor) < 2.0**63]
+        if len(scaled) == len(prices) and all(
+            s / factor == p and abs(s) < 2**53 for s, p in zip(scaled, prices, strict=True)
+        ):
+            return k
+    return None
+
+
+def test_a_large_mixed_batch_gets_each_rows_own_scale() -> None:
+    # Rows that find their scale at different steps, and rows that find none, side by side.
+    base = [
+        *(row for row, _ in ROWS),
+        (3.5, 4.0, 3.0, 3.5),
+        (2.675, 2.7, 2.6, 2.65),
+        (99.99, 100.0, 99.9, 99.95),
+        (1e-7, 2e-7, 1e-7, 1.5e-7),
+        (1e15, 1e15, 1e15, 1e15),
+    ]
+    rows = [base[(i * 5) % len(base)] for i in range(3000)]  # 5 and 14: coprime
+    columns = list(zip(*rows, strict=True))
+    table = bars_table(
+        minutes(len(rows)),
+        open=list(columns[0]),
+        high=list(columns[1]),
+        low=list(columns[2]),
+        close=list(columns[3]),
+    )
+    encoded = encode_prices(table)
+    expected = [_reference_scale(row) for row in rows]
+    assert encoded["price_scale"].to_pylist() == expected
+    assert len(set(expected)) > 5  # several scales, and float8 rows, in one batch
+    assert encoded["high_i"].to_pylist() == [
+        None if k is None else round(row[1] * 10**k) for row, k in zip(rows, expected, strict=True)
+    ]
+    assert _bits([v for v in encoded["low"].to_pylist() if v is not None]) == _bits(
+        [row[2] for row, k in zip(rows, expected, strict=True) if k is None]
+    )

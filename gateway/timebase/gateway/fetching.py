@@ -48,7 +48,7 @@ from timebase.sdk.backoff import Backoff
 from timebase.sdk.errors import ErrorKind
 from timebase.store import Store, TimeRange
 from timebase.store.skipped import SkipReport
-from timebase.store.validation import CleanBatch
+from timebase.store.validation import CleanBatch, clean_provider_batch
 
 _log = logging.getLogger(__name__)
 
@@ -346,9 +346,14 @@ class Fetcher:
         if deadline is not None:
             timeout = min(timeout, max(0.001, deadline - time.monotonic()))
         self.upstream_requests += 1
-        await self.quota.consume(slug)
+        # Counted now; the shared count is written while the provider answers.
+        counting = asyncio.create_task(self.quota.count(slug))
+        counting.add_done_callback(_retrieved)
         result = FetchResult()
         tables: list[pa.Table] = []
+        # A window's first batch is cleaned as soon as it arrives (for the deferred store and
+        # the answer), while the call goes on; used when it is the window's only batch.
+        first: asyncio.Task[CleanBatch] | None = None
         started = time.perf_counter()
         try:
             async for table in client.fetch(
@@ -356,8 +361,15 @@ class Fetcher:
             ):
                 tables.append(table)
                 self.bars_received += table.num_rows
+                if fill.defer and len(tables) == 1:
+                    first = asyncio.create_task(asyncio.to_thread(clean_provider_batch, table))
+                    first.add_done_callback(_retrieved)
+                elif first is not None:  # not the only one: the whole window is cleaned at once
+                    first.cancel()
+                    first = None
         except ProviderCallError as err:
             self._observe(slug, err.status, started)
+            await counting  # before a block the failure may record
             err.partial_end = await self._store_partial(
                 tables, request, slug, window, now=now, fill=fill
             )
@@ -368,6 +380,7 @@ class Fetcher:
                 await fill.stored()
             raise
         self._observe(slug, "OK", started)
+        await counting
         # The provider's own skips are remembered with the range (`skipped_warnings`).
         await self._store(
             concat(tables),
@@ -378,6 +391,7 @@ class Fetcher:
             now=now,
             fill=fill,
             reported=skip_report(result.warnings),
+            begun=first if len(tables) == 1 else None,
         )
         fill.warnings.extend(
             w for w in result.warnings if w.code is not WarningCode.INVALID_BARS_SKIPPED
@@ -422,9 +436,11 @@ class Fetcher:
         now: datetime,
         fill: Fill,
         reported: SkipReport | None = None,
+        begun: asyncio.Task[CleanBatch] | None = None,
     ) -> None:
         """Upsert `table`, record [start, end) as covered (up to the settled end) and remember
-        whether bars of it were skipped (`skipped_warnings` warns from that memory)."""
+        whether bars of it were skipped (`skipped_warnings` warns from that memory). `begun`:
+        `table`'s cleaning, started already (deferred stores)."""
         covered_end = min(end, settled_end(request.interval, now))
 
         async def store(rows: pa.Table | CleanBatch) -> None:
@@ -444,7 +460,7 @@ class Fetcher:
         else:  # stored in order, each after the one before it succeeded (none after a failure)
             before = fill.stores[-1] if fill.stores else None
             # Cleaned once, meanwhile: for the store and for the answer (`cold_answer`).
-            cleaning = asyncio.create_task(self.store.clean_fetched(table))
+            cleaning = asyncio.create_task(self.store.clean_fetched(table, begun=begun))
             cleaning.add_done_callback(_retrieved)
 
             async def after_the_previous() -> None:

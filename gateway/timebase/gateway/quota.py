@@ -12,9 +12,10 @@ RESOURCE_EXHAUSTED with a RetryInfo delay is blocked until then, on every gatewa
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from timebase.sdk.errors import DatabaseError
 from timebase.sdk.manifest import RateLimits
@@ -125,13 +126,22 @@ class QuotaTracker:
 
     async def consume(self, slug: str, count: int = 1) -> None:
         """Count `count` requests to `slug` (added to the shared, stored count)."""
+        await self.count(slug, count)
+
+    def count(self, slug: str, count: int = 1) -> Coroutine[Any, Any, None]:
+        """Count `count` requests to `slug` now, in memory; the coroutine returned adds them to
+        the shared, stored count (a fetch runs it while its provider answers: the request is not
+        held up by a database write)."""
         use = self.use(slug)
         use.day_used += count
         use.minute_used += count
+        return self._persist(slug, count, use.day_start, use.minute_start)
+
+    async def _persist(self, slug: str, count: int, day: datetime, minute: datetime) -> None:
         if self.store is None:
             return
         pending = self._pending.pop(slug, 0) + count
-        row = await self._write(slug, _ADD, (slug, use.day_start, use.minute_start, pending))
+        row = await self._write(slug, _ADD, (slug, day, minute, pending))
         if row is None:  # the count stays in memory; the next write adds it
             self._pending[slug] = pending
         else:

@@ -17,8 +17,7 @@ compressed. Reads decode with `PRICE_SELECT`: every door gets the `float8` it wa
 
 from __future__ import annotations
 
-import functools
-
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,11 +29,8 @@ SCALES = range(9)
 _MAX_EXACT = float(2**53)
 
 
-@functools.cache
-def _factors() -> pa.Array:
-    """10^k for each scale, built at first use: converting Python values loads pyarrow's pandas
-    shim, which must not happen at import, before `timebase serve` refuses pandas."""
-    return pa.array([10.0**k for k in SCALES], pa.float64())
+#: 10^k for each scale (exact in float64).
+_FACTORS = np.array([10.0**k for k in SCALES], np.float64)
 
 
 #: The stored integer columns, in `PRICE_COLUMNS` order.
@@ -67,36 +63,46 @@ def plain_prices(table: pa.Table) -> pa.Table:
 
 def encode_prices(table: pa.Table) -> pa.Table:
     """`table` with `price_scale` and `open_i` … `close_i` added and, in the rows they encode
-    exactly, the `float8` prices set to null (module docstring)."""
-    prices = [table[name] for name in PRICE_COLUMNS]
+    exactly, the `float8` prices set to null (module docstring).
+
+    The four prices are tested together as one numpy array (4 × rows), a scale at a time: the
+    same IEEE operations as PostgreSQL's read back (multiply, round half to even, divide)."""
+    n = table.num_rows
+    # A null price (none after validation) is NaN here: never exact, so its row stays float8.
+    prices = (
+        np.stack(
+            [
+                table[name].to_numpy(zero_copy_only=False).astype(np.float64)
+                for name in PRICE_COLUMNS
+            ]
+        )
+        if n
+        else np.empty((len(PRICE_COLUMNS), 0))
+    )
     # -0.0 equals 0.0, but would read back as 0.0: a row with one is kept as float8 (no scale).
-    encodable: pa.Array | pa.ChunkedArray | None = None
-    for price in prices:
-        negative_zero = pc.and_(pc.equal(price, 0.0), pc.less(pc.divide(1.0, price), 0.0))
-        ok = pc.invert(negative_zero)
-        encodable = ok if encodable is None else pc.and_(encodable, ok)
-    scale = pa.nulls(table.num_rows, pa.int8())
-    for k in SCALES:
-        factor = _factors()[k]
-        exact = encodable
-        for price in prices:
-            scaled = pc.round(pc.multiply(price, factor))
-            good = pc.and_(
-                pc.equal(pc.divide(scaled, factor), price),
-                pc.less(pc.abs(scaled), _MAX_EXACT),
-            )
-            exact = pc.and_(exact, good)
-        scale = pc.if_else(pc.and_(pc.is_null(scale), exact), pa.scalar(k, pa.int8()), scale)
-        if scale.null_count == 0:  # every row has its smallest scale: larger ones change nothing
-            break
-    factors = pc.take(_factors(), scale)
-    kept = pc.is_null(scale)
-    for name, int_name, price in zip(PRICE_COLUMNS, INT_COLUMNS, prices, strict=True):
-        ints = pc.cast(pc.round(pc.multiply(price, factors)), pa.int64())
+    pending = ~np.any((prices == 0.0) & np.signbit(prices), axis=0)
+    scale = np.full(n, -1, np.int16)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in SCALES:
+            if not pending.any():  # every row has its smallest scale: larger ones change nothing
+                break
+            factor = _FACTORS[k]
+            rows = None if pending.all() else np.flatnonzero(pending)
+            part = prices if rows is None else prices[:, rows]
+            scaled = np.round(part * factor)
+            exact = np.all((scaled / factor == part) & (np.abs(scaled) < _MAX_EXACT), axis=0)
+            found = np.flatnonzero(exact) if rows is None else rows[exact]
+            scale[found] = k
+            pending[found] = False
+        kept = scale < 0
+        factors = _FACTORS[np.where(kept, 0, scale)]
+        ints = np.round(prices * factors).astype(np.int64)
+    keep = pa.array(kept)
+    for i, (name, int_name) in enumerate(zip(PRICE_COLUMNS, INT_COLUMNS, strict=True)):
         table = table.set_column(
             table.schema.get_field_index(name),
             name,
-            pc.if_else(kept, price, pa.scalar(None, pa.float64())),
+            pc.if_else(keep, table[name], pa.scalar(None, pa.float64())),
         )
-        table = table.append_column(int_name, ints)
-    return table.append_column(SCALE_COLUMN, pc.cast(scale, pa.int16()))
+        table = table.append_column(int_name, pa.array(ints[i], pa.int64(), mask=kept))
+    return table.append_column(SCALE_COLUMN, pa.array(scale, pa.int16(), mask=kept))

@@ -41,26 +41,28 @@ class SkippedRange:
 def forget(conn: Connection, key: SeriesKey, start: datetime, end: datetime) -> int:
     """Forget what was remembered inside [start, end); return the rows touched."""
     check_range(start, end)
+    # The range as literals: a timestamptz parameter costs the driver three more round trips.
+    lo, hi = literals.timestamptz(start), literals.timestamptz(end)
     with conn.cursor() as cur:
         cur.execute(
-            """
+            f"""
             WITH hit AS (
                 DELETE FROM skipped_bars
                 WHERE symbol = $1 AND "interval" = $2 AND provider = $3
-                  AND start_ts < $5 AND end_ts > $4
+                  AND start_ts < {hi} AND end_ts > {lo}
                 RETURNING start_ts, end_ts, skipped, reasons, fetched_at
             ), kept AS (
                 INSERT INTO skipped_bars
                     (symbol, "interval", provider, start_ts, end_ts, skipped, reasons, fetched_at)
-                SELECT $1, $2, $3, start_ts, $4, skipped, reasons, fetched_at
-                FROM hit WHERE start_ts < $4
+                SELECT $1, $2, $3, start_ts, {lo}, skipped, reasons, fetched_at
+                FROM hit WHERE start_ts < {lo}
                 UNION ALL
-                SELECT $1, $2, $3, $5, end_ts, skipped, reasons, fetched_at
-                FROM hit WHERE end_ts > $5
+                SELECT $1, $2, $3, {hi}, end_ts, skipped, reasons, fetched_at
+                FROM hit WHERE end_ts > {hi}
             )
             SELECT count(*) FROM hit
             """,
-            parameters=(key.symbol, key.interval, key.provider, start, end),
+            parameters=(key.symbol, key.interval, key.provider),
         )
         ((count,),) = cur.fetchall()
     return int(count)
@@ -76,11 +78,11 @@ def remember(
         return
     with conn.cursor() as cur:
         cur.execute(
-            """
+            f"""
             INSERT INTO skipped_bars (symbol, "interval", provider, start_ts, end_ts, skipped, reasons)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            VALUES ($1, $2, $3, {literals.timestamptz(start)}, {literals.timestamptz(end)}, $4, $5)
             """,
-            parameters=(key.symbol, key.interval, key.provider, start, end, count, reasons),
+            parameters=(key.symbol, key.interval, key.provider, count, reasons),
         )
 
 
@@ -99,10 +101,10 @@ def overlapping(
             f"""
             SELECT start_ts, end_ts, provider, skipped, reasons FROM skipped_bars
             WHERE symbol = $1 AND "interval" = $2 AND provider = ANY({providers})
-              AND start_ts < $4 AND end_ts > $3
+              AND start_ts < {literals.timestamptz(end)} AND end_ts > {literals.timestamptz(start)}
             ORDER BY start_ts, provider
             """,
-            parameters=(symbol, interval, start, end),
+            parameters=(symbol, interval),
         )
         return [SkippedRange(s, e, p, int(n), str(r)) for s, e, p, n, r in cur.fetchall()]
 

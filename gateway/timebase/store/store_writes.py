@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,10 +60,13 @@ class StoreWrites:
         written = await self.upsert(cleaned.table)
         return WriteResult(written, cleaned.skipped, cleaned.reasons)
 
-    async def clean_fetched(self, table: pa.Table) -> CleanBatch:
+    async def clean_fetched(
+        self, table: pa.Table, *, begun: Awaitable[CleanBatch] | None = None
+    ) -> CleanBatch:
         """`table`, fetched from a provider, cleaned as `write_fetched` cleans it (for a caller
-        that uses the cleaned rows too, and gives them to `write_fetched`)."""
-        return await self._clean(table)
+        that uses the cleaned rows too, and gives them to `write_fetched`). `begun`: the same
+        `clean_provider_batch(table)`, started already (e.g. while the provider's call ends)."""
+        return await self._clean(table, begun)
 
     async def write_fetched(
         self,
@@ -115,8 +119,12 @@ class StoreWrites:
         written, merged = await self.pool.run(write, doing="writing fetched bars")
         return WriteResult(written, cleaned.skipped, cleaned.reasons, merged)
 
-    async def _clean(self, table: pa.Table) -> CleanBatch:
-        cleaned = await asyncio.to_thread(clean_provider_batch, table)
+    async def _clean(
+        self, table: pa.Table, begun: Awaitable[CleanBatch] | None = None
+    ) -> CleanBatch:
+        if begun is None:
+            begun = asyncio.to_thread(clean_provider_batch, table)
+        cleaned = await begun
         if cleaned.skipped:
             _log.warning(
                 "skipped %d invalid bars of %d from a provider batch",
