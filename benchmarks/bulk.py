@@ -2,8 +2,9 @@
 
 - bulk read: Flight `get_flight_info` + `do_get` into a pyarrow Table (one endpoint: one symbol of
   2M bars; parallel endpoints: 4 symbols of 500k bars read in 4 threads) vs a raw single-connection
-  ADBC `fetch_arrow_table` of the same rows (the same SQL the store runs); psycopg `fetchall` →
-  pandas (side venv); the REST JSON route in 100k-bar requests. These are reads from PostgreSQL:
+  ADBC `fetch_arrow_table` of the same rows (the store's full SELECT of the answer's columns,
+  `BarQuery.sql()`; the store itself leaves out a one-series read's constant columns and makes
+  them from the query); psycopg `fetchall` → pandas (side venv, the same full SELECT); the REST JSON route in 100k-bar requests. These are reads from PostgreSQL:
   they are sent to a second gateway on the same database with its hot tier turned off, so no
   repeat is served from the first gateway's hot tier.
 - repeated bulk read (hot): the first (cold) Flight read of the stored bars, then the same query
