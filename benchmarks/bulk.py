@@ -2,16 +2,19 @@
 
 - bulk read: Flight `get_flight_info` + `do_get` into a pyarrow Table (one endpoint: one symbol of
   2M bars; parallel endpoints: 4 symbols of 500k bars read in 4 threads) vs a raw single-connection
-  ADBC `fetch_arrow_table` of the same rows (the same SQL the store runs); psycopg `fetchall` →
-  pandas (side venv); the REST JSON route in 100k-bar requests. These are reads from PostgreSQL:
+  ADBC `fetch_arrow_table` of the same rows (the store's full SELECT of the answer's columns,
+  `BarQuery.sql()`; the store itself leaves out a one-series read's constant columns and makes
+  them from the query); psycopg `fetchall` → pandas (side venv, the same full SELECT); the REST JSON route in 100k-bar requests. These are reads from PostgreSQL:
   they are sent to a second gateway on the same database with its hot tier turned off, so no
   repeat is served from the first gateway's hot tier.
 - repeated bulk read (hot): the first (cold) Flight read of the stored bars, then the same query
   again (whatever Flight serves on a repeat: PostgreSQL, or the hot tier once there is one) vs
   bare pyarrow Flight serving the same table from memory in another process (`_floor_flight.py`:
-  the transport's limit), and vs ArcticDB reading the same frame from a local LMDB library
-  in-process (the `bench` extra, in a side venv: ArcticDB pins protobuf < 7; "not installed"
-  when it cannot be installed).
+  the transport's limit), vs the REST JSON route reading the same bars again in 100k-bar
+  requests from the same gateway (the default configuration, hot tier on: the two doors compared
+  where neither waits for PostgreSQL; the cold REST row above stays), and vs ArcticDB reading the
+  same frame from a local LMDB library in-process (the `bench` extra, in a side venv: ArcticDB
+  pins protobuf < 7; "not installed" when it cannot be installed).
 - bulk ingest: Flight `do_put` (validated upsert) into an empty store vs raw ADBC `adbc_ingest`
   (COPY) into an empty table shaped like the store's (same primary key and indexes; on
   TimescaleDB a hypertable with the store's chunk interval).
@@ -163,6 +166,8 @@ def main() -> None:
         _flight_read(client, single_q, rows)  # the first read of these bars
         cold = rate(rows, Stat((time.perf_counter() - started,)))
         hot_one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows), warmup=0))
+        # The same bars again through REST, in the default configuration (hot tier on).
+        rest_hot = rate(rows, repeat(lambda: _rest_read(served.rest, rows, rest_chunk)))
         flight_one, flight_par, rest = _cold_reads(served, single_q, parallel_q, rows, rest_chunk)
         with dbapi.connect(served.database_url) as conn:
             adbc_one = rate(rows, repeat(lambda: _adbc_read(conn, single_sql, rows)))
@@ -189,6 +194,9 @@ def main() -> None:
             floor = _bare_flight(frame, rows)
             _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
                      "bare pyarrow Flight, the same table from memory", floor, unit, 0.8)  # fmt: skip
+            _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
+                     f"REST JSON, {rest_chunk // 1000}k-bar requests, same query again", rest_hot,
+                     unit, 20.0)  # fmt: skip
             arctic, why = _arcticdb(frame, rows, args.smoke)
             _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
                      "ArcticDB, local LMDB, in-process", arctic, unit, 1.0, goal=True,

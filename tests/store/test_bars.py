@@ -4,6 +4,7 @@ import asyncio
 import json
 import struct
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -15,7 +16,7 @@ from timebase.sdk.errors import (
     InvalidTimeRangeError,
 )
 from timebase.store import BAR_SCHEMA, Dataset, SeriesKey, Store
-from timebase.store.bars import check_range, normalize_symbol
+from timebase.store.bars import BarQuery, check_range, conform, normalize_symbol
 
 from .conftest import T0, bars_table, minutes
 
@@ -281,3 +282,42 @@ async def test_an_unvalidated_batch_with_an_unknown_interval_writes_nothing(stor
 async def test_an_empty_batch_writes_nothing(store: Store):
     assert await store.upsert(bars_table([])) == 0
     assert await store.datasets() == []
+
+
+async def test_one_series_read_makes_constant_columns_and_matches_the_full_select(store: Store):
+    # One series read whole: the database sends no symbol, interval or provider column; the
+    # rows must equal what the full SELECT returns, neighbouring series untouched.
+    stamps = minutes(5) + minutes(3, T0 + timedelta(hours=2))  # a gap in the range
+    meta = ['{"a": 1}', None, '{"u": "€"}', None, None, '{"b": [2]}', None, None]
+    await store.upsert(
+        bars_table(
+            stamps, provider="p", close=[2.0, 2.5, 1.25, 2.0, 3.0, 1.5, 2.25, 2.75], metadata=meta
+        )
+    )
+    await store.upsert(bars_table(minutes(4), provider="q", close=[1.5] * 4))
+    await store.upsert(bars_table(minutes(4), symbol="AAPLX", provider="p"))
+    await store.upsert(bars_table(minutes(4), interval="5m", provider="p"))
+    query = BarQuery.build("aapl", "1m", T0, END, provider="p")
+    assert query.one_series
+    assert '"interval", provider' not in query.sql(series_columns=True)
+
+    def full(conn: Any) -> pa.Table:
+        with conn.cursor() as cur:
+            cur.execute(query.sql())
+            return pa.Table.from_batches([conform(b) for b in cur.fetch_record_batch()])
+
+    expected = await store.pool.run(full, doing="reading bars")
+    got = await store.read_table("AAPL", "1m", T0, END, provider="p")
+    assert got.schema == BAR_SCHEMA
+    assert got.equals(expected)
+    assert got.num_rows == 8
+    assert set(got["symbol"].to_pylist()) == {"AAPL"}
+    assert set(got["interval"].to_pylist()) == {"1m"}
+    assert set(got["provider"].to_pylist()) == {"p"}
+    assert got["close"].to_pylist() == [2.0, 2.5, 1.25, 2.0, 3.0, 1.5, 2.25, 2.75]
+    assert got["metadata"].to_pylist()[:3] == ['{"a": 1}', None, '{"u": "€"}']
+    empty = await store.read_table(
+        "AAPL", "1m", T0 + timedelta(minutes=5), T0 + timedelta(hours=1), provider="p"
+    )
+    assert empty.num_rows == 0
+    assert empty.schema == BAR_SCHEMA
