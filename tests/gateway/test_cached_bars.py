@@ -188,3 +188,58 @@ async def test_a_range_another_request_fetched_while_this_one_waited_is_not_fetc
         assert await first == 10
         assert await second == 8
         assert [r[2:] for r in provider.requests[asked:]] == [(START + 4 * DAY, END)]
+
+
+@pytest.mark.parametrize("path", ["ingest", "invalidate"])
+async def test_a_request_after_a_write_does_not_join_a_resolution_that_looked_up_before_it(
+    database_url: str, tmp_path: Path, path: str
+) -> None:
+    """Read-your-writes with coalescing: an identical request arriving once a resolution's
+    version lookup was sent, after a write committed meanwhile, is not answered by that
+    resolution (read at the versions before the write): it sees the write."""
+    async with gateways(database_url, tmp_path, 1) as (reader, writer, _):
+        gw = reader.gateway
+        before = await get_bars(gw, provider="alpha")  # fetched and stored
+        assert await get_bars(gw, provider="alpha") == before  # cached at these versions
+        asked = len(gw.providers["alpha"].requests)
+        original = gw.store.snapshot
+        looked_up, release = asyncio.Event(), asyncio.Event()
+
+        @contextlib.asynccontextmanager
+        async def held(symbol: str, intervals: Any) -> AsyncIterator[Any]:
+            async with original(symbol, intervals) as snap:
+                if not looked_up.is_set():  # the first resolution: held after its lookup
+                    looked_up.set()
+                    await release.wait()
+                yield snap
+
+        gw.store.snapshot = held  # type: ignore[method-assign]
+        try:
+            first = asyncio.create_task(get_bars(gw, provider="alpha"))
+            await asyncio.wait_for(looked_up.wait(), 30)
+            await write(path, writer)  # committed after the first resolution's lookup
+            later = asyncio.create_task(get_bars(gw, provider="alpha"))
+            # Its own resolution answers it while the first one is still held (a request
+            # that joined the first would wait for it: the timeout, then stale bars).
+            await asyncio.wait({later}, timeout=10)
+            release.set()
+            after = await later
+            await first
+        finally:
+            release.set()
+            gw.store.snapshot = original  # type: ignore[method-assign]
+        truth = await gw.store.read_table("ACME", "1d", START, END, provider="alpha")
+        assert [(r[1], r[3]) for r in after] == [
+            (int(ts.timestamp() * 1_000_000), close)
+            for ts, close in zip(
+                truth.column("timestamp").to_pylist(),
+                truth.column("close").to_pylist(),
+                strict=True,
+            )
+        ]
+        if path == "ingest":
+            assert after != before  # the closes DoPut changed
+            assert len(gw.providers["alpha"].requests) == asked
+        else:  # the forgotten range was seen as missing and fetched again
+            assert len(gw.providers["alpha"].requests) == asked + 1
+            assert len(after) == 10

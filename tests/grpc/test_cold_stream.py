@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -126,7 +126,7 @@ async def test_a_store_that_fails_is_reported_after_the_data(
 
 
 class GatedProvider(RecordingProvider):
-    """A RecordingProvider whose fetches wait for `gate` (so identical requests coalesce)."""
+    """A RecordingProvider whose fetches wait for `gate` (so a fill stays under way)."""
 
     def __init__(self, slug: str) -> None:
         super().__init__(slug)
@@ -140,13 +140,62 @@ class GatedProvider(RecordingProvider):
             yield batch
 
 
-async def joined(gw: Gateway, requests: int) -> None:
-    """Wait until `requests` requests share the one resolution in flight."""
+async def waiting(gw: Gateway, requests: int, resolutions: int) -> None:
+    """Wait until `requests` requests wait for `resolutions` resolutions in flight."""
     await eventually(
-        lambda: sum(gw.history._waiters.values()) == requests,
+        lambda: (
+            sum(gw.history._waiters.values()) == requests
+            and len(gw.history._waiters) == resolutions
+        ),
         30,
-        what=f"{requests} requests sharing the fill",
+        what=f"{requests} requests waiting for {resolutions} resolutions",
     )
+
+
+@contextlib.contextmanager
+def held_lookups(gw: Gateway) -> Iterator[asyncio.Event]:
+    """Resolutions wait before their version lookup (so identical requests may still join
+    them) until the event is set."""
+    original = gw.store.snapshot
+    release = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def held(symbol: str, intervals: Any) -> AsyncIterator[Any]:
+        await release.wait()
+        async with original(symbol, intervals) as snap:
+            yield snap
+
+    gw.store.snapshot = held  # type: ignore[method-assign]
+    try:
+        yield release
+    finally:
+        release.set()
+        gw.store.snapshot = original  # type: ignore[method-assign]
+
+
+async def test_every_stream_during_a_failed_fill_gets_store_failed(
+    fresh_database_url: str,
+) -> None:
+    """A stream arriving while a fill is under way (its versions looked up) does not join it:
+    its own resolution waits for the series, finds nothing stored (the store failed), fetches
+    again and reports its own store's failure."""
+    provider = GatedProvider("alpha")
+    async with running_gateway(fresh_database_url, provider) as gw:
+        await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
+        calls = [gw.v1.GetBars(get_bars())]
+        await waiting(gw, 1, 1)
+        await eventually(lambda: not gw.history._inflight, 30, what="the first lookup sent")
+        calls.append(gw.v1.GetBars(get_bars()))
+        await waiting(gw, 2, 2)
+        provider.gate.set()
+        for call in calls:
+            chunks = [chunk async for chunk in call]
+            assert sum(len(c.timestamps_us) for c in chunks) == 40
+            (warning,) = warnings_of(await call.trailing_metadata())
+            assert warning["code"] == "STORE_FAILED"
+            assert "no daily bars today" in warning["message"]
+        assert len(provider.requests) == 2  # one fetch each: nothing was stored in between
+        assert await stored_rows(gw) == 0
 
 
 async def test_every_stream_coalesced_onto_a_failed_fill_gets_store_failed(
@@ -155,8 +204,10 @@ async def test_every_stream_coalesced_onto_a_failed_fill_gets_store_failed(
     provider = GatedProvider("alpha")
     async with running_gateway(fresh_database_url, provider) as gw:
         await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
-        calls = [gw.v1.GetBars(get_bars()), gw.v1.GetBars(get_bars())]
-        await joined(gw, 2)
+        with held_lookups(gw) as release:
+            calls = [gw.v1.GetBars(get_bars()), gw.v1.GetBars(get_bars())]
+            await waiting(gw, 2, 1)  # joined before the lookup was sent
+            release.set()
         provider.gate.set()
         for call in calls:
             chunks = [chunk async for chunk in call]
@@ -174,11 +225,13 @@ async def test_a_request_coalesced_onto_a_stream_waits_for_its_store_and_warns(
     provider = GatedProvider("alpha")
     async with running_gateway(fresh_database_url, provider) as gw:
         await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
-        call = gw.v1.GetBars(get_bars())
-        await joined(gw, 1)
-        same = build_request(symbol="ACME", interval="1d", start=START, end=END)
-        inner = asyncio.create_task(gw.history.get(same))  # a door that does not report later
-        await joined(gw, 2)
+        with held_lookups(gw) as release:
+            call = gw.v1.GetBars(get_bars())
+            await waiting(gw, 1, 1)
+            same = build_request(symbol="ACME", interval="1d", start=START, end=END)
+            inner = asyncio.create_task(gw.history.get(same))  # a door that does not report later
+            await waiting(gw, 2, 1)  # joined before the lookup was sent
+            release.set()
         provider.gate.set()
         chunks = [chunk async for chunk in call]
         assert sum(len(c.timestamps_us) for c in chunks) == 40

@@ -20,8 +20,11 @@
    the stored part is read from the store. A store that fails leaves the answer whole, with a
    STORE_FAILED warning, and nothing recorded as covered. Plans (Flight) store first.
 5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
-6. Identical concurrent requests share one resolution (request coalescing), and one series is
-   filled by one request at a time, so 200 identical cold queries cause one upstream fetch. Across
+6. Identical concurrent requests share one resolution (request coalescing) while its lookup of
+   the series' versions is not sent yet: a request arriving later may follow a write that lookup
+   misses, so it starts its own resolution (which later requests join). One series is filled by
+   one request at a time: a resolution that finds a range missing waits for the series and looks
+   its coverage up again, so 200 identical cold queries cause one upstream fetch. Across
    gateways on one database, the store's per-series lease (`timebase.store.leases`) is held from
    the coverage check to the last stored window, so each missing range is fetched once.
 
@@ -33,6 +36,7 @@ answer (`BarAnswer`) in `bar_answer`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -58,6 +62,7 @@ from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import NegativeCache, RouteDecision, Router
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
+from timebase.store.cached_reads import on_lookup_sent
 
 __all__ = ["BarAnswer", "HistoricalBars"]
 
@@ -140,7 +145,9 @@ class HistoricalBars(RangeResolution):
     async def get(
         self, request: BarRequest, *, time_limit: float | None = None, read: bool = True
     ) -> BarAnswer:
-        """The answer to `request`; identical concurrent requests share one resolution.
+        """The answer to `request`; identical concurrent requests share one resolution until
+        its version lookup is sent (`on_lookup_sent`): never older than the last write
+        committed before the request arrived.
 
         `read=False` makes sure the bars are stored and plans where each part of the range is
         read from (`plan`) without reading them: for doors that stream straight from the store
@@ -162,7 +169,12 @@ class HistoricalBars(RangeResolution):
         if task is None:
             deadline = None if time_limit is None else time.monotonic() + time_limit
             context, shared = shared_context()
+            # Joinable only until its version lookup is sent: a request arriving later may
+            # follow a write that lookup misses (read-your-writes); it starts its own.
+            started: list[asyncio.Task[BarAnswer]] = []
+            context.run(on_lookup_sent, functools.partial(self._close, key, started))
             task = asyncio.create_task(self._answer(request, deadline, read), context=context)
+            started.append(task)
             self._inflight[key] = task
             self._shared[task] = shared
 
@@ -189,6 +201,12 @@ class HistoricalBars(RangeResolution):
                 if not task.done():
                     task.cancel()
         return await take_over(shared, self.store, answer)
+
+    def _close(self, key: tuple[Any, ...], resolution: list[asyncio.Task[BarAnswer]]) -> None:
+        """Later requests for `key` no longer join `resolution` (one task): its version lookup
+        was sent (`get`)."""
+        if resolution and self._inflight.get(key) is resolution[0]:
+            del self._inflight[key]
 
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""

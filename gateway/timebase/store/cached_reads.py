@@ -10,7 +10,8 @@ series the snapshot cannot vouch for) it reads exactly what the uncached Store r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextvars
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import pyarrow as pa
@@ -26,6 +27,19 @@ from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange
 from timebase.store.version_reader import VersionReader
 
+#: Called when the version lookup of a snapshot taken in this context is sent (`on_lookup_sent`).
+_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "timebase_lookup_sent", default=None
+)
+
+
+def on_lookup_sent(callback: Callable[[], None]) -> None:
+    """Call `callback` (without arguments, perhaps more than once) when the batch carrying a
+    version lookup of the current context (and the tasks it starts) closes: from then on, a
+    write committed may be missing from what that lookup reads. `HistoricalBars` stops
+    sharing a resolution with later requests then (read-your-writes)."""
+    _SENT.set(callback)
+
 
 class _Batch:
     """Version lookups sent as one statement: the series asked for before it `started`
@@ -37,6 +51,8 @@ class _Batch:
         self.symbols: set[str] = set()
         self.intervals: set[str] = set()
         self.started = False
+        #: The `on_lookup_sent` callbacks of its requests.
+        self.sent: list[Callable[[], None]] = []
         self.found: asyncio.Future[dict[SeriesKey, int]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -92,6 +108,8 @@ class CachedReads:
                 batch = self._next = _Batch()
             batch.symbols.add(name)
             batch.intervals |= names
+            if (sent := _SENT.get()) is not None:
+                batch.sent.append(sent)
             self.batched += 1
             if not self._sending and self._runner is None:  # none under way: send it from here
                 self._sending = True
@@ -149,6 +167,8 @@ class CachedReads:
         batch.started = True
         if self._next is batch:
             self._next = None
+        for sent in batch.sent:
+            sent()
         symbols, intervals = sorted(batch.symbols), sorted(batch.intervals)
 
         def read(conn: Connection) -> dict[SeriesKey, int]:
