@@ -110,8 +110,12 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "arriving while one reads are sent together as the next one, never joined to one "
         "already sent), routes without formatting reasons, slices the hot tier on the loop and "
         "sends a repeat as the bytes rendered for it before. Identical requests share a "
-        "resolution only until its version lookup is sent (read-your-writes), so at 100 "
-        "clients most requests resolve on their own (docs/profiles.md)."
+        "resolution only until its version lookup is sent (read-your-writes: a request that "
+        "joined later could miss a write committed before it arrived), so at 10 and 100 "
+        "clients most requests resolve on their own; that fix costs ≈ 25–40% of the "
+        "throughput at 10 and 100 clients in alternated runs (docs/profiles.md). Next: let a "
+        "late identical request share a resolution when its own batched version lookup finds "
+        "the versions that resolution read."
     ),
     ("cached query latency", "seed GetHistoricalData", ""): (
         "the same database round trip as the columnar RPC plus one Python protobuf message "
