@@ -101,6 +101,16 @@ async def test_a_cached_get_bars_takes_no_fetch_lease(
         assert held == [("ACME", "1d")]
 
 
+def stored(truth: pa.Table) -> list[tuple[int, float]]:
+    """(timestamp in µs, close) of each stored bar: what a GetBars answer's rows must carry."""
+    return [
+        (int(ts.timestamp() * 1_000_000), close)
+        for ts, close in zip(
+            truth.column("timestamp").to_pylist(), truth.column("close").to_pylist(), strict=True
+        )
+    ]
+
+
 async def _count(stream: AsyncIterator[v1.GetBarsResponse]) -> int:
     return sum([len(c.timestamps_us) async for c in stream])
 
@@ -127,14 +137,7 @@ async def test_no_stale_get_bars_after_a_write(
             assert await get_bars(gw, provider="alpha") == after
         assert rendered.hits > hits
         truth = await gw.store.read_table("ACME", "1d", START, END, provider="alpha")
-        assert [(r[1], r[3]) for r in after] == [
-            (int(ts.timestamp() * 1_000_000), close)
-            for ts, close in zip(
-                truth.column("timestamp").to_pylist(),
-                truth.column("close").to_pylist(),
-                strict=True,
-            )
-        ]
+        assert [(r[1], r[3]) for r in after] == stored(truth)
         if path in ("invalidate", "retention"):
             # The forgotten range was seen as missing (not served from cached coverage): the
             # reader's provider was asked for it again.
@@ -229,14 +232,7 @@ async def test_a_request_after_a_write_does_not_join_a_resolution_that_looked_up
             release.set()
             gw.store.snapshot = original  # type: ignore[method-assign]
         truth = await gw.store.read_table("ACME", "1d", START, END, provider="alpha")
-        assert [(r[1], r[3]) for r in after] == [
-            (int(ts.timestamp() * 1_000_000), close)
-            for ts, close in zip(
-                truth.column("timestamp").to_pylist(),
-                truth.column("close").to_pylist(),
-                strict=True,
-            )
-        ]
+        assert [(r[1], r[3]) for r in after] == stored(truth)
         if path == "ingest":
             assert after != before  # the closes DoPut changed
             assert len(gw.providers["alpha"].requests) == asked

@@ -173,6 +173,16 @@ def held_lookups(gw: Gateway) -> Iterator[asyncio.Event]:
         gw.store.snapshot = original  # type: ignore[method-assign]
 
 
+async def all_bars_then_store_failed(calls: list[Any]) -> None:
+    """Each call streams the 40 bars, then ends with the one STORE_FAILED warning."""
+    for call in calls:
+        chunks = [chunk async for chunk in call]
+        assert sum(len(c.timestamps_us) for c in chunks) == 40
+        (warning,) = warnings_of(await call.trailing_metadata())
+        assert warning["code"] == "STORE_FAILED"
+        assert "no daily bars today" in warning["message"]
+
+
 async def test_every_stream_during_a_failed_fill_gets_store_failed(
     fresh_database_url: str,
 ) -> None:
@@ -188,12 +198,7 @@ async def test_every_stream_during_a_failed_fill_gets_store_failed(
         calls.append(gw.v1.GetBars(get_bars()))
         await waiting(gw, 2, 2)
         provider.gate.set()
-        for call in calls:
-            chunks = [chunk async for chunk in call]
-            assert sum(len(c.timestamps_us) for c in chunks) == 40
-            (warning,) = warnings_of(await call.trailing_metadata())
-            assert warning["code"] == "STORE_FAILED"
-            assert "no daily bars today" in warning["message"]
+        await all_bars_then_store_failed(calls)
         assert len(provider.requests) == 2  # one fetch each: nothing was stored in between
         assert await stored_rows(gw) == 0
 
@@ -209,12 +214,7 @@ async def test_every_stream_coalesced_onto_a_failed_fill_gets_store_failed(
             await waiting(gw, 2, 1)  # joined before the lookup was sent
             release.set()
         provider.gate.set()
-        for call in calls:
-            chunks = [chunk async for chunk in call]
-            assert sum(len(c.timestamps_us) for c in chunks) == 40
-            (warning,) = warnings_of(await call.trailing_metadata())
-            assert warning["code"] == "STORE_FAILED"
-            assert "no daily bars today" in warning["message"]
+        await all_bars_then_store_failed(calls)
         assert len(provider.requests) == 1
         assert await stored_rows(gw) == 0
 
