@@ -193,6 +193,50 @@ async def test_a_range_another_request_fetched_while_this_one_waited_is_not_fetc
         assert [r[2:] for r in provider.requests[asked:]] == [(START + 4 * DAY, END)]
 
 
+@contextlib.asynccontextmanager
+async def first_resolution_held(gw: Gateway) -> AsyncIterator[tuple[asyncio.Event, asyncio.Event]]:
+    """(looked up, release): the next resolution is held once its version snapshot is opened
+    (its lookup sent and answered) until `release` is set."""
+    original = gw.store.snapshot
+    looked_up, release = asyncio.Event(), asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def held(symbol: str, intervals: Any) -> AsyncIterator[Any]:
+        async with original(symbol, intervals) as snap:
+            if not looked_up.is_set():  # the first resolution: held after its lookup
+                looked_up.set()
+                await release.wait()
+            yield snap
+
+    gw.store.snapshot = held  # type: ignore[method-assign]
+    try:
+        yield looked_up, release
+    finally:
+        release.set()
+        gw.store.snapshot = original  # type: ignore[method-assign]
+
+
+async def test_a_request_after_the_lookup_joins_the_resolution_when_nothing_was_written(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Coalescing after the version lookup: an identical request arriving once a resolution's
+    lookup was sent, with nothing written since, looks the versions up itself, finds those the
+    resolution read and shares its answer (one resolution for both requests)."""
+    async with gateways(database_url, tmp_path, 1) as (reader, _, _):
+        gw = reader.gateway
+        before = await get_bars(gw, provider="alpha")  # fetched and stored
+        lookups = sum(gw.history.store_lookups.values())
+        async with first_resolution_held(gw) as (looked_up, release):
+            first = asyncio.create_task(get_bars(gw, provider="alpha"))
+            await asyncio.wait_for(looked_up.wait(), 30)
+            later = asyncio.create_task(get_bars(gw, provider="alpha"))
+            done, _ = await asyncio.wait({later}, timeout=1)
+            assert not done  # it waits for the held resolution (its own would have answered)
+            release.set()
+            assert await later == await first == before
+        assert sum(gw.history.store_lookups.values()) == lookups + 1
+
+
 @pytest.mark.parametrize("path", ["ingest", "invalidate"])
 async def test_a_request_after_a_write_does_not_join_a_resolution_that_looked_up_before_it(
     database_url: str, tmp_path: Path, path: str
@@ -205,19 +249,7 @@ async def test_a_request_after_a_write_does_not_join_a_resolution_that_looked_up
         before = await get_bars(gw, provider="alpha")  # fetched and stored
         assert await get_bars(gw, provider="alpha") == before  # cached at these versions
         asked = len(gw.providers["alpha"].requests)
-        original = gw.store.snapshot
-        looked_up, release = asyncio.Event(), asyncio.Event()
-
-        @contextlib.asynccontextmanager
-        async def held(symbol: str, intervals: Any) -> AsyncIterator[Any]:
-            async with original(symbol, intervals) as snap:
-                if not looked_up.is_set():  # the first resolution: held after its lookup
-                    looked_up.set()
-                    await release.wait()
-                yield snap
-
-        gw.store.snapshot = held  # type: ignore[method-assign]
-        try:
+        async with first_resolution_held(gw) as (looked_up, release):
             first = asyncio.create_task(get_bars(gw, provider="alpha"))
             await asyncio.wait_for(looked_up.wait(), 30)
             await write(path, writer)  # committed after the first resolution's lookup
@@ -228,9 +260,6 @@ async def test_a_request_after_a_write_does_not_join_a_resolution_that_looked_up
             release.set()
             after = await later
             await first
-        finally:
-            release.set()
-            gw.store.snapshot = original  # type: ignore[method-assign]
         truth = await gw.store.read_table("ACME", "1d", START, END, provider="alpha")
         assert [(r[1], r[3]) for r in after] == stored(truth)
         if path == "ingest":

@@ -183,23 +183,29 @@ async def all_bars_then_store_failed(calls: list[Any]) -> None:
         assert "no daily bars today" in warning["message"]
 
 
+@pytest.mark.parametrize("written", [False, True], ids=["nothing-written", "written-meanwhile"])
 async def test_every_stream_during_a_failed_fill_gets_store_failed(
-    fresh_database_url: str,
+    fresh_database_url: str, written: bool
 ) -> None:
-    """A stream arriving while a fill is under way (its versions looked up) does not join it:
-    its own resolution waits for the series, finds nothing stored (the store failed), fetches
-    again and reports its own store's failure."""
+    """A stream arriving while a fill is under way (its versions looked up) looks the versions
+    up itself. Nothing written since: it joins the fill and shares its STORE_FAILED (one fetch).
+    A write committed meanwhile: its own resolution waits for the series, finds nothing stored
+    (the store failed), fetches again and reports its own store's failure."""
     provider = GatedProvider("alpha")
     async with running_gateway(fresh_database_url, provider) as gw:
         await asyncio.to_thread(_refuse_daily_bars, fresh_database_url, True)
         calls = [gw.v1.GetBars(get_bars())]
         await waiting(gw, 1, 1)
-        await eventually(lambda: not gw.history._inflight, 30, what="the first lookup sent")
+        unchecked = gw.history._joinable.unchecked
+        await eventually(lambda: not unchecked, 30, what="the first lookup sent")
+        if written:  # bumps the series' version: the first resolution's versions are old
+            await gw.store.invalidate("ACME", "1d", "alpha", START, END)
         calls.append(gw.v1.GetBars(get_bars()))
-        await waiting(gw, 2, 2)
+        resolutions = 2 if written else 1
+        await waiting(gw, 2, resolutions)
         provider.gate.set()
         await all_bars_then_store_failed(calls)
-        assert len(provider.requests) == 2  # one fetch each: nothing was stored in between
+        assert len(provider.requests) == resolutions  # one fetch each: nothing stored between
         assert await stored_rows(gw) == 0
 
 

@@ -20,9 +20,10 @@
    the stored part is read from the store. A store that fails leaves the answer whole, with a
    STORE_FAILED warning, and nothing recorded as covered. Plans (Flight) store first.
 5. Intervals no candidate serves natively are derived from a finer one (`derived_intervals`).
-6. Identical concurrent requests share one resolution (request coalescing) while its lookup of
-   the series' versions is not sent yet: a request arriving later may follow a write that lookup
-   misses, so it starts its own resolution (which later requests join). One series is filled by
+6. Identical concurrent requests share one resolution (request coalescing). A request arriving
+   once the resolution's lookup of the series' versions was sent may follow a write that lookup
+   misses: it looks the versions up itself (batched with the other requests' lookups) and joins
+   only when they are those the resolution read, else starts its own. One series is filled by
    one request at a time: a resolution that finds a range missing waits for the series and looks
    its coverage up again, so 200 identical cold queries cause one upstream fetch. Across
    gateways on one database, the store's per-series lease (`timebase.store.leases`) is held from
@@ -36,7 +37,6 @@ answer (`BarAnswer`) in `bar_answer`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -62,7 +62,8 @@ from timebase.gateway.quota import QuotaTracker
 from timebase.gateway.router import NegativeCache, RouteDecision, Router
 from timebase.sdk.intervals import Interval
 from timebase.store import Store
-from timebase.store.cached_reads import on_lookup_sent
+from timebase.store.bars import SeriesKey
+from timebase.store.cached_reads import watch_lookups
 
 __all__ = ["BarAnswer", "HistoricalBars"]
 
@@ -114,7 +115,7 @@ class HistoricalBars(RangeResolution):
             monotonic=monotonic,
             limiter=_limiter(limits or GatewayLimits()),
         )
-        self._inflight: dict[tuple[Any, ...], asyncio.Task[BarAnswer]] = {}
+        self._joinable = _Joinable()
         #: Requests waiting for each shared resolution.
         self._waiters: dict[asyncio.Task[BarAnswer], int] = {}
         #: Series lookups by how much the store held: `hit` (all of it, nothing fetched),
@@ -145,9 +146,10 @@ class HistoricalBars(RangeResolution):
     async def get(
         self, request: BarRequest, *, time_limit: float | None = None, read: bool = True
     ) -> BarAnswer:
-        """The answer to `request`; identical concurrent requests share one resolution until
-        its version lookup is sent (`on_lookup_sent`): never older than the last write
-        committed before the request arrived.
+        """The answer to `request`; identical concurrent requests share one resolution: never
+        older than the last write committed before the request arrived. Until the
+        resolution's version lookup is sent (`watch_lookups`), a request joins it as it is;
+        from then on, only when its own lookup finds the versions the resolution read.
 
         `read=False` makes sure the bars are stored and plans where each part of the range is
         read from (`plan`) without reading them: for doors that stream straight from the store
@@ -165,48 +167,71 @@ class HistoricalBars(RangeResolution):
             request.refresh,
             request.start_given,
         )
-        task = self._inflight.get(key)
-        if task is None:
-            deadline = None if time_limit is None else time.monotonic() + time_limit
-            context, shared = shared_context()
-            # Joinable only until its version lookup is sent: a request arriving later may
-            # follow a write that lookup misses (read-your-writes); it starts its own.
-            started: list[asyncio.Task[BarAnswer]] = []
-            context.run(on_lookup_sent, functools.partial(self._close, key, started))
-            task = asyncio.create_task(self._answer(request, deadline, read), context=context)
-            started.append(task)
-            self._inflight[key] = task
-            self._shared[task] = shared
+        resolution = self._joinable.unchecked.get(key)
+        if resolution is None:
+            late = self._joinable.checked.get(key)
+            if late is not None:
+                answer = await self._join_late(late, request)
+                if answer is not None:
+                    return answer
+            resolution = self._start(key, request, time_limit, read)
+        return await self._follow(resolution.task)
 
-            def done(t: asyncio.Task[BarAnswer]) -> None:
-                if self._inflight.get(key) is t:
-                    del self._inflight[key]
-                if not t.cancelled():
-                    t.exception()  # retrieved: waiters re-raise it
+    def _start(
+        self, key: tuple[Any, ...], request: BarRequest, time_limit: float | None, read: bool
+    ) -> _Resolution:
+        """Start resolving `request`, joinable under `key` until its version lookup is sent."""
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        context, shared = shared_context()
+        resolution = _Resolution(self._joinable, key)
+        context.run(watch_lookups, resolution)
+        task = asyncio.create_task(self._answer(request, deadline, read), context=context)
+        resolution.task = task
+        self._joinable.unchecked[key] = resolution
+        self._shared[task] = shared
+        task.add_done_callback(resolution.done)
+        return resolution
 
-            task.add_done_callback(done)
-        # The resolution is shared: it goes on while any request waits for it, and stops (its
-        # provider fetches cancelled, what was fetched stored) when the last one goes away.
-        # Its stores left running are every request's: each takes them over (`take_over`).
+    async def _follow(self, task: asyncio.Task[BarAnswer]) -> BarAnswer:
+        """Wait for a shared resolution. It goes on while any request waits for it, and stops
+        (its provider fetches cancelled, what was fetched stored) when the last one goes away.
+        Its stores left running are every request's: each takes them over (`take_over`)."""
         self._waiters[task] = self._waiters.get(task, 0) + 1
         shared = self._shared.get(task)
         try:
             answer = await asyncio.shield(task)
         finally:
-            left = self._waiters.pop(task) - 1
-            if left:
-                self._waiters[task] = left
-            else:
-                self._shared.pop(task, None)
-                if not task.done():
-                    task.cancel()
+            self._leave(task)
         return await take_over(shared, self.store, answer)
 
-    def _close(self, key: tuple[Any, ...], resolution: list[asyncio.Task[BarAnswer]]) -> None:
-        """Later requests for `key` no longer join `resolution` (one task): its version lookup
-        was sent (`get`)."""
-        if resolution and self._inflight.get(key) is resolution[0]:
-            del self._inflight[key]
+    async def _join_late(self, late: _Resolution, request: BarRequest) -> BarAnswer | None:
+        """`late`'s answer if the versions a lookup sent now finds (batched with concurrent
+        requests') are those `late` read: then no write to the series committed in between,
+        and its answer is as new as one started now. None when they differ."""
+        task = late.task
+        self._waiters[task] = self._waiters.get(task, 0) + 1  # held while checking
+        shared = self._shared.get(task)
+        try:
+            versions = await self.store.look_up_versions(
+                request.symbol, routed_intervals(request.interval)
+            )
+            await late.read.wait()
+            if late.versions != versions:
+                return None
+            answer = await asyncio.shield(task)
+        finally:
+            self._leave(task)
+        return await take_over(shared, self.store, answer)
+
+    def _leave(self, task: asyncio.Task[BarAnswer]) -> None:
+        """A request stopped waiting for `task`: the last one cancels it."""
+        left = self._waiters.pop(task) - 1
+        if left:
+            self._waiters[task] = left
+        else:
+            self._shared.pop(task, None)
+            if not task.done():
+                task.cancel()
 
     async def rank(self, symbol: str, interval: Interval) -> RouteDecision:
         """How the router would rank providers for (symbol, interval) now."""
@@ -301,6 +326,52 @@ class HistoricalBars(RangeResolution):
         """The earliest data of the providers that could answer `request`."""
         intervals = routed_intervals(request.interval)
         return earliest_data(self.providers(), request.symbol, intervals, request.provider)
+
+
+class _Joinable:
+    """The resolutions requests may join, by request key (`HistoricalBars.get`)."""
+
+    def __init__(self) -> None:
+        #: Joined without checking: their version lookup is not sent yet.
+        self.unchecked: dict[tuple[Any, ...], _Resolution] = {}
+        #: Their lookup was sent: joined at the same versions only (`_join_late`).
+        self.checked: dict[tuple[Any, ...], _Resolution] = {}
+
+
+class _Resolution:
+    """One shared resolution of `key` and the versions its lookup found (`watch_lookups`).
+
+    Requests for `key` join it without checking until its lookup is sent; from then until it
+    ends, a request joins it only when its own lookup finds the same versions (`_join_late`).
+    """
+
+    def __init__(self, joinable: _Joinable, key: tuple[Any, ...]) -> None:
+        self.joinable = joinable
+        self.key = key
+        self.task: asyncio.Task[BarAnswer]
+        #: The versions of its series its snapshot was opened at (None: not yet, or never).
+        self.versions: dict[SeriesKey, int] | None = None
+        #: Set once `versions` is known or the resolution ended without.
+        self.read = asyncio.Event()
+
+    def sent(self) -> None:
+        joinable = self.joinable
+        if joinable.unchecked.get(self.key) is self:
+            del joinable.unchecked[self.key]
+            joinable.checked[self.key] = self
+
+    def found(self, versions: dict[SeriesKey, int]) -> None:
+        if not self.read.is_set():  # its first snapshot: the request's series
+            self.versions = versions
+            self.read.set()
+
+    def done(self, task: asyncio.Task[BarAnswer]) -> None:
+        for resolutions in (self.joinable.unchecked, self.joinable.checked):
+            if resolutions.get(self.key) is self:
+                del resolutions[self.key]
+        self.read.set()
+        if not task.cancelled():
+            task.exception()  # retrieved: waiters re-raise it
 
 
 def _limiter(limits: GatewayLimits) -> FetchLimiter:

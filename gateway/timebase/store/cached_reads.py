@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -27,18 +28,28 @@ from timebase.store.schema import BAR_SCHEMA
 from timebase.store.skipped import SkippedRange
 from timebase.store.version_reader import VersionReader
 
-#: Called when the version lookup of a snapshot taken in this context is sent (`on_lookup_sent`).
-_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
-    "timebase_lookup_sent", default=None
+
+class LookupWatch(Protocol):
+    """Told about the version lookups of a context (`watch_lookups`)."""
+
+    def sent(self) -> None:
+        """The batch carrying a lookup of the context closed (perhaps called more than once):
+        from then on, a write committed may be missing from what that lookup reads."""
+
+    def found(self, versions: dict[SeriesKey, int]) -> None:
+        """A snapshot of the context was opened at `versions` (its series' versions)."""
+
+
+_WATCH: contextvars.ContextVar[LookupWatch | None] = contextvars.ContextVar(
+    "timebase_lookup_watch", default=None
 )
 
 
-def on_lookup_sent(callback: Callable[[], None]) -> None:
-    """Call `callback` (without arguments, perhaps more than once) when the batch carrying a
-    version lookup of the current context (and the tasks it starts) closes: from then on, a
-    write committed may be missing from what that lookup reads. `HistoricalBars` stops
-    sharing a resolution with later requests then (read-your-writes)."""
-    _SENT.set(callback)
+def watch_lookups(watch: LookupWatch) -> None:
+    """Tell `watch` about the version lookups of the current context (and the tasks it
+    starts): when their batch closes and what they found. `HistoricalBars` stops sharing a
+    resolution with later requests without checking their versions then (read-your-writes)."""
+    _WATCH.set(watch)
 
 
 class _Batch:
@@ -51,8 +62,8 @@ class _Batch:
         self.symbols: set[str] = set()
         self.intervals: set[str] = set()
         self.started = False
-        #: The `on_lookup_sent` callbacks of its requests.
-        self.sent: list[Callable[[], None]] = []
+        #: The `watch_lookups` watchers of its requests.
+        self.sent: list[LookupWatch] = []
         self.found: asyncio.Future[dict[SeriesKey, int]] = (
             asyncio.get_running_loop().create_future()
         )
@@ -92,15 +103,25 @@ class CachedReads:
         self.batched = 0
 
     async def snapshot(self, symbol: str, intervals: Iterable[Interval | str]) -> VersionSnapshot:
+        """The snapshot of `symbol`'s series at `intervals` (`versions`), told to the context's
+        `capturing` blocks and `watch_lookups` watcher."""
+        name = bars.normalize_symbol(symbol)
+        snap = VersionSnapshot(name, _names(intervals), await self.versions(symbol, intervals))
+        metadata_cache.opened(snap)
+        if (watch := _WATCH.get()) is not None:
+            watch.found(dict(snap.versions))
+        return snap
+
+    async def versions(
+        self, symbol: str, intervals: Iterable[Interval | str]
+    ) -> dict[SeriesKey, int]:
         """The versions of `symbol`'s series at `intervals`: one indexed lookup, shared with the
         requests (of any series) that arrive before it starts (see `_Batch`): while one batch
         reads, the requests arriving meanwhile gather in the next, sent as one statement once
         the first is answered. The request that finds no batch under way sends it itself (no
         task started for it, no hop back), once the requests of the same turn of the event loop
         joined."""
-        names = frozenset(
-            i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
-        )
+        names = _names(intervals)
         name = bars.normalize_symbol(symbol)
         while True:
             batch = self._next
@@ -108,8 +129,8 @@ class CachedReads:
                 batch = self._next = _Batch()
             batch.symbols.add(name)
             batch.intervals |= names
-            if (sent := _SENT.get()) is not None:
-                batch.sent.append(sent)
+            if (watch := _WATCH.get()) is not None:
+                batch.sent.append(watch)
             self.batched += 1
             if not self._sending and self._runner is None:  # none under way: send it from here
                 self._sending = True
@@ -127,10 +148,7 @@ class CachedReads:
                     continue  # the request sending it went away before it read: ask again
                 raise
             break
-        mine = {k: v for k, v in found.items() if k.symbol == name and k.interval in names}
-        snap = VersionSnapshot(name, names, mine)
-        metadata_cache.opened(snap)
-        return snap
+        return {k: v for k, v in found.items() if k.symbol == name and k.interval in names}
 
     def _send_next(self) -> None:
         """Send the batch gathered meanwhile (if any) on a task of its own."""
@@ -167,8 +185,8 @@ class CachedReads:
         batch.started = True
         if self._next is batch:
             self._next = None
-        for sent in batch.sent:
-            sent()
+        for watch in batch.sent:
+            watch.sent()
         symbols, intervals = sorted(batch.symbols), sorted(batch.intervals)
 
         def read(conn: Connection) -> dict[SeriesKey, int]:
@@ -330,6 +348,12 @@ class CachedReads:
         table = await self.pool.run(lambda conn: bars.read_bars(conn, query), doing="reading bars")
         await asyncio.to_thread(tier.keep_table, key, query.start, query.end, version, table)
         return table
+
+
+def _names(intervals: Iterable[Interval | str]) -> frozenset[str]:
+    return frozenset(
+        i.value if isinstance(i, Interval) else Interval.parse(i).value for i in intervals
+    )
 
 
 def _interval_names(

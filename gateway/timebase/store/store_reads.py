@@ -102,6 +102,13 @@ class StoreReads:
         finally:
             metadata_cache.leave(token)
 
+    async def look_up_versions(
+        self, symbol: str, intervals: Iterable[Interval | str]
+    ) -> dict[SeriesKey, int]:
+        """The versions of `symbol`'s series at `intervals`, looked up like a `snapshot`'s
+        (batched with the lookups of concurrent requests) but opening none."""
+        return await self.cached.versions(symbol, intervals)
+
     async def count_bars(self, queries: Sequence[BarQuery]) -> int:
         """The rows `queries` read (exact when small, the planner's estimate when large)."""
         if not queries:
