@@ -72,6 +72,26 @@ def repeat(fn: Callable[[], float | None], runs: int = RUNS, warmup: int = 1) ->
     return Stat(tuple(values))
 
 
+def alternate(
+    first: Callable[[], float | None],
+    second: Callable[[], float | None],
+    runs: int = RUNS,
+    warmup: int = 1,
+) -> tuple[Stat, Stat]:
+    """`repeat` of two calls taking turns (first, second, first, ...): on a shared machine whose
+    speed drifts during a run, both figures of a ratio are taken under the same conditions."""
+    for _ in range(warmup):
+        first()
+        second()
+    values: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        for fn, figures in ((first, values[0]), (second, values[1])):
+            started = time.perf_counter()
+            result = fn()
+            figures.append(time.perf_counter() - started if result is None else result)
+    return Stat(tuple(values[0])), Stat(tuple(values[1]))
+
+
 def rate(rows: int, seconds: Stat) -> Stat:
     """Rows per second from durations (the median of rates is rows / the median duration)."""
     return Stat(tuple(rows / s for s in seconds.values))

@@ -10,7 +10,8 @@
 - repeated bulk read (hot): the first (cold) Flight read of the stored bars, then the same query
   again (whatever Flight serves on a repeat: PostgreSQL, or the hot tier once there is one) vs
   bare pyarrow Flight serving the same table from memory in another process (`_floor_flight.py`:
-  the transport's limit), vs the REST JSON route reading the same bars again in 100k-bar
+  the transport's limit; the two reads take turns, so a shared machine's drift during the run
+  weighs on both), vs the REST JSON route reading the same bars again in 100k-bar
   requests from the same gateway (the default configuration, hot tier on: the two doors compared
   where neither waits for PostgreSQL; the cold REST row above stays), and vs ArcticDB reading the
   same frame from a local LMDB library in-process (the `bench` extra, in a side venv: ArcticDB
@@ -47,6 +48,7 @@ from _common import (
     Row,
     Served,
     Stat,
+    alternate,
     bench_requirements,
     fmt,
     parse_args,
@@ -165,7 +167,6 @@ def main() -> None:
         started = time.perf_counter()
         _flight_read(client, single_q, rows)  # the first read of these bars
         cold = rate(rows, Stat((time.perf_counter() - started,)))
-        hot_one = rate(rows, repeat(lambda: _flight_read(client, single_q, rows), warmup=0))
         # The same bars again through REST, in the default configuration (hot tier on).
         rest_hot = rate(rows, repeat(lambda: _rest_read(served.rest, rows, rest_chunk)))
         flight_one, flight_par, rest = _cold_reads(served, single_q, parallel_q, rows, rest_chunk)
@@ -191,7 +192,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="timebase-bench-hot-") as tmp:
             frame = Path(tmp) / "frame.arrow"
             _save_answer(client, single_q, frame)
-            floor = _bare_flight(frame, rows)
+            hot_one, floor = _hot_and_bare_flight(client, single_q, frame, rows)
             _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
                      "bare pyarrow Flight, the same table from memory", floor, unit, 0.8)  # fmt: skip
             _compare(results, hot, "Flight, 1 endpoint, same query again", hot_one,
@@ -330,8 +331,11 @@ def _save_answer(client: flight.FlightClient, query: dict[str, Any], path: Path)
     feather.write_feather(table, str(path), compression="uncompressed")
 
 
-def _bare_flight(frame: Path, rows: int) -> Stat:
-    """The same read from bare pyarrow Flight serving the table from memory (another process)."""
+def _hot_and_bare_flight(
+    client: flight.FlightClient, query: dict[str, Any], frame: Path, rows: int
+) -> tuple[Stat, Stat]:
+    """The repeated read of `query` from the gateway, and the same read from bare pyarrow Flight
+    serving the table from memory (another process), taking turns."""
     server = subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "_floor_flight.py"), str(frame)],
         stdin=subprocess.PIPE,
@@ -341,11 +345,15 @@ def _bare_flight(frame: Path, rows: int) -> Stat:
     try:
         assert server.stdout is not None
         port = server.stdout.readline().strip()
-        client = flight.connect(f"grpc://127.0.0.1:{port}")
+        bare = flight.connect(f"grpc://127.0.0.1:{port}")
         try:
-            return rate(rows, repeat(lambda: _flight_read(client, {"floor": True}, rows)))
+            ours, theirs = alternate(
+                lambda: _flight_read(client, query, rows),
+                lambda: _flight_read(bare, {"floor": True}, rows),
+            )
+            return rate(rows, ours), rate(rows, theirs)
         finally:
-            client.close()
+            bare.close()
     finally:
         if server.stdin is not None:
             server.stdin.close()
