@@ -64,12 +64,14 @@ def repeat(fn: Callable[[], float | None], runs: int = RUNS, warmup: int = 1) ->
     wall time in seconds when it returns None)."""
     for _ in range(warmup):
         fn()
-    values: list[float] = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = fn()
-        values.append(time.perf_counter() - started if result is None else result)
-    return Stat(tuple(values))
+    return Stat(tuple(_figure(fn) for _ in range(runs)))
+
+
+def _figure(fn: Callable[[], float | None]) -> float:
+    """What one call of `fn` returns, or its wall time in seconds when it returns None."""
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started if result is None else result
 
 
 def alternate(
@@ -83,13 +85,8 @@ def alternate(
     for _ in range(warmup):
         first()
         second()
-    values: tuple[list[float], list[float]] = ([], [])
-    for _ in range(runs):
-        for fn, figures in ((first, values[0]), (second, values[1])):
-            started = time.perf_counter()
-            result = fn()
-            figures.append(time.perf_counter() - started if result is None else result)
-    return Stat(tuple(values[0])), Stat(tuple(values[1]))
+    pairs = [(_figure(first), _figure(second)) for _ in range(runs)]
+    return Stat(tuple(a for a, _ in pairs)), Stat(tuple(b for _, b in pairs))
 
 
 def rate(rows: int, seconds: Stat) -> Stat:

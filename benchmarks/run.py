@@ -82,9 +82,9 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "statistics over 10 repeats: 5 version lookups and ≈ 10 lookups in TimescaleDB's own "
         "catalog), and the batches are zero-copy slices of memory-mapped Arrow segments "
         "(adjacent segments of a series chain, so a read split into endpoints is held whole). "
-        "The two reads take turns within the run, yet the ratio still follows the machine's "
-        "load: 0.51–1.22× across runs of the same code while bare Flight itself moved between "
-        "6M and 26M rows/s (docs/profiles.md)."
+        "Measured minutes apart, the ratio followed the machine's load (0.51–1.41× across runs "
+        "of the same code while bare Flight itself moved between 6M and 26M rows/s); taking "
+        "turns, the two reads gave 1.03–1.22× (docs/profiles.md)."
     ),
     ("repeated bulk read (hot)", "Flight", ""): (
         "where the bars live: ArcticDB reads a memory-mapped local columnar file inside the "
